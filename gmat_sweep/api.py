@@ -1,0 +1,417 @@
+"""Entry points: :func:`sweep`, :func:`monte_carlo` and :func:`latin_hypercube`.
+
+Each validates everything it can before the first run is dispatched — the
+mission exists and parses, every overridden field path exists in it, the
+grid / samples / distributions are well formed, ``out`` does not already hold
+another sweep — so a mistake costs a second, not a cluster allocation.
+Nothing is written under ``out`` when validation fails.
+
+Each returns the completed :class:`~gmat_sweep.sweep.Sweep` (DESIGN.md,
+departure 1): ``.to_dataframe()`` gives the lazy Dask frame, ``.to_pandas()``
+the reference's ``(run_id, time)`` MultiIndex pandas frame.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gmat_sweep import plan, storage
+from gmat_sweep.backends._subprocess import GmatHost
+from gmat_sweep.backends.base import Pool
+from gmat_sweep.backends.local import LocalPool
+from gmat_sweep.distributions import DistSpec, ParamName, new_parent_seed
+from gmat_sweep.errors import RunFailed, SweepConfigError
+from gmat_sweep.grid import materialise_grid, samples_to_rows
+from gmat_sweep.sampling import latin_hypercube_rows, monte_carlo_rows
+from gmat_sweep.spec import PathLike, is_url
+from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep
+
+
+def sweep(
+    mission: str | Path,
+    grid: Mapping[str, Iterable[Any]] | None = None,
+    *,
+    samples: pd.DataFrame | Iterable[Mapping[str, Any]] | None = None,
+    backend: Pool | None = None,
+    out: PathLike | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    run_options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    retries: int = DEFAULT_RETRIES,
+    overwrite: bool = False,
+    raise_on_failure: bool = False,
+) -> Sweep:
+    """Run a full-factorial grid (or explicit sample rows) over a GMAT mission.
+
+    Parameters
+    ----------
+    mission:
+        Path to the GMAT ``.script`` file every run loads.
+    grid:
+        Mapping from dotted field path to the values it takes, e.g.
+        ``{"Sat.SMA": [7000, 7100], "Sat.INC": [28.5, 51.6]}``. Runs are the
+        cartesian product (see :func:`gmat_sweep.grid.full_factorial`).
+    samples:
+        Instead of ``grid``: explicit rows, a :class:`pandas.DataFrame` with
+        one column per field path or a list of dicts; row ``i`` is run ``i``.
+    backend:
+        A constructed :class:`~gmat_sweep.backends.base.Pool` (the caller owns
+        it). ``None`` (default) uses a :class:`~gmat_sweep.backends.local.LocalPool`
+        on every core that this call starts and closes.
+    out:
+        Sweep directory: a local path or any fsspec URL. ``None`` creates a new,
+        uniquely named directory under the current directory and prints it.
+    storage_options:
+        fsspec options for an ``out`` URL (endpoint, credentials). Never
+        written to the manifest.
+    run_options:
+        Per-run options for every run, e.g. ``{"timeout_s": 120}``.
+    progress:
+        Whether to draw the :mod:`tqdm` progress bar.
+    retries:
+        Automatic re-runs of a run whose worker died or that timed out.
+    overwrite:
+        Replace a sweep already in ``out`` instead of refusing.
+    raise_on_failure:
+        Raise :class:`~gmat_sweep.errors.RunFailed` for the first failed run
+        after the sweep finishes (all outputs are still written).
+
+    Returns
+    -------
+    Sweep
+        The completed sweep.
+
+    Raises
+    ------
+    SweepConfigError
+        Any invalid input, before any run starts.
+    """
+    if (grid is None) == (samples is None):
+        raise SweepConfigError(
+            "pass exactly one of grid= (a full-factorial grid) or samples= (explicit rows); "
+            f"got {'both' if grid is not None else 'neither'}"
+        )
+    if grid is not None:
+        materialised = materialise_grid(grid)
+        fields = sorted(materialised)
+        parameter_spec = plan.grid_spec(materialised)
+    else:
+        assert samples is not None
+        rows = samples_to_rows(samples)
+        fields = sorted(rows[0])
+        parameter_spec = plan.samples_spec(rows)
+    return _launch(
+        mission,
+        parameter_spec,
+        fields,
+        seed=None,
+        backend=backend,
+        out=out,
+        storage_options=storage_options,
+        run_options=run_options,
+        progress=progress,
+        retries=retries,
+        overwrite=overwrite,
+        raise_on_failure=raise_on_failure,
+    )
+
+
+def monte_carlo(
+    mission: str | Path,
+    *,
+    n: int,
+    perturb: Mapping[ParamName, DistSpec],
+    seed: int | None = None,
+    backend: Pool | None = None,
+    out: PathLike | None = None,
+    progress: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    run_options: Mapping[str, Any] | None = None,
+    retries: int = DEFAULT_RETRIES,
+    overwrite: bool = False,
+) -> Sweep:
+    """Run a Monte Carlo dispersion sweep over a GMAT mission.
+
+    Builds an explicit-row run set of ``n`` runs by independently sampling
+    each ``perturb`` parameter from its own distribution. Per-parameter
+    sub-seeds are derived from the parameter name via
+    :func:`~gmat_sweep.distributions.derive_param_seed`, so adding a
+    perturbed parameter to an existing sweep does not change the draws of any
+    other parameter at any run_id.
+
+    Parameters
+    ----------
+    mission:
+        Path to the GMAT ``.script`` file every run loads.
+    n:
+        Number of stochastic runs. Must be >= 1.
+    perturb:
+        Mapping from dotted-path field name to a distribution spec:
+        ``("normal", mu, sigma)``, ``("uniform", lo, hi)``,
+        ``("lognormal", mu, sigma)``, any frozen continuous
+        :mod:`scipy.stats` distribution, or — for a key that is a tuple of
+        field paths — ``("mvnormal", mean_vector, covariance)`` for
+        correlated draws.
+    seed:
+        Optional integer parent seed. ``None`` draws one from OS entropy and
+        records it in the manifest (``Sweep.seed``), so the sweep can still
+        be reproduced. Two calls at the same ``(mission, n, perturb, seed)``
+        produce bit-equal frames.
+    backend, out, progress, storage_options, run_options, retries, overwrite:
+        Same semantics as :func:`sweep`.
+
+    Returns
+    -------
+    Sweep
+        The completed sweep; ``.to_pandas()`` is the ``(run_id, time)``
+        frame with run_id cardinality ``n``. A failed run is one NaN row with
+        ``__status="failed"``.
+
+    Raises
+    ------
+    SweepConfigError
+        If ``perturb`` is empty, ``n < 1``, or any parameter spec is
+        ill-formed.
+    """
+    return _stochastic(
+        "monte_carlo", mission, n, perturb, seed, backend, out, progress,
+        storage_options, run_options, retries, overwrite,
+    )  # fmt: skip
+
+
+def latin_hypercube(
+    mission: str | Path,
+    *,
+    n: int,
+    perturb: Mapping[ParamName, DistSpec],
+    seed: int | None = None,
+    backend: Pool | None = None,
+    out: PathLike | None = None,
+    progress: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    run_options: Mapping[str, Any] | None = None,
+    retries: int = DEFAULT_RETRIES,
+    overwrite: bool = False,
+) -> Sweep:
+    """Run a Latin hypercube sweep over a GMAT mission.
+
+    Backed by :class:`scipy.stats.qmc.LatinHypercube`: draws ``n`` unit-cube
+    points stratified across each of the design's axes and maps each column
+    through the user's distribution via its ``ppf``. Latin hypercube
+    sampling typically beats plain Monte Carlo when ``n`` is small relative
+    to the problem's dimensionality, because the coverage of each axis is
+    enforced by construction. Correlated ``mvnormal`` keys use a Gaussian
+    copula: the stratified axes are independent normal scores, multiplied
+    by the covariance's factor.
+
+    Parameters
+    ----------
+    mission:
+        Path to the GMAT ``.script`` file every run loads.
+    n:
+        Number of Latin hypercube points. Must be >= 1.
+    perturb:
+        Same accepted shapes as :func:`monte_carlo`.
+    seed:
+        Optional integer seed; ``None`` draws one from OS entropy and records
+        it. Two calls at the same ``(mission, n, perturb, seed)`` produce
+        bit-equal frames.
+    backend, out, progress, storage_options, run_options, retries, overwrite:
+        Same semantics as :func:`sweep`.
+
+    Returns
+    -------
+    Sweep
+        The completed sweep, run_id cardinality ``n``.
+
+    Raises
+    ------
+    SweepConfigError
+        If ``perturb`` is empty, ``n < 1``, or any parameter spec is
+        ill-formed.
+    """
+    return _stochastic(
+        "latin_hypercube", mission, n, perturb, seed, backend, out, progress,
+        storage_options, run_options, retries, overwrite,
+    )  # fmt: skip
+
+
+def _stochastic(
+    kind: str,
+    mission: str | Path,
+    n: int,
+    perturb: Mapping[ParamName, DistSpec],
+    seed: int | None,
+    backend: Pool | None,
+    out: PathLike | None,
+    progress: bool,
+    storage_options: Mapping[str, Any] | None,
+    run_options: Mapping[str, Any] | None,
+    retries: int,
+    overwrite: bool,
+) -> Sweep:
+    parent = new_parent_seed() if seed is None else seed
+    draw = monte_carlo_rows if kind == "monte_carlo" else latin_hypercube_rows
+    rows = draw(perturb, n, parent)  # validates perturb, n and seed
+    return _launch(
+        mission,
+        plan.stochastic_spec(kind, perturb, n, parent),
+        sorted(rows[0]),
+        seed=parent,
+        backend=backend,
+        out=out,
+        storage_options=storage_options,
+        run_options=run_options,
+        progress=progress,
+        retries=retries,
+        overwrite=overwrite,
+        raise_on_failure=False,
+    )
+
+
+def _launch(
+    mission: str | Path,
+    parameter_spec: dict[str, Any],
+    fields: list[str],
+    *,
+    seed: int | None,
+    backend: Pool | None,
+    out: PathLike | None,
+    storage_options: Mapping[str, Any] | None,
+    run_options: Mapping[str, Any] | None,
+    progress: bool,
+    retries: int,
+    overwrite: bool,
+    raise_on_failure: bool,
+) -> Sweep:
+    """Validate, prepare ``out``, run on the given or a default pool, return the sweep."""
+    script = _check_mission(mission)
+    options = _check_run_options(run_options)
+    if options:
+        parameter_spec = {**parameter_spec, "run_options": options}
+    _check_fields(script, fields)
+    root = _prepare_out(out, script, storage_options, overwrite=overwrite)
+    worker_options = dict(options)
+    if storage_options:
+        worker_options["storage_options"] = dict(storage_options)
+    runs = plan.expand(parameter_spec, script, root, worker_options)
+    owned = backend is None
+    pool = LocalPool() if backend is None else backend
+    try:
+        result = Sweep(
+            runs=runs,
+            backend=pool,
+            manifest_path=storage.join(root, MANIFEST_NAME),
+            output_dir=root,
+            script_path=script,
+            parameter_spec=parameter_spec,
+            sweep_seed=seed,
+            progress=progress,
+            retries=retries,
+            storage_options=storage_options,
+        ).run()
+    finally:
+        if owned:
+            pool.close()
+    if raise_on_failure:
+        failed = result.manifest.find_failed()
+        if failed:
+            entry = result.manifest.entry_for(failed[0])
+            raise RunFailed(failed[0], entry.stderr if entry else None)
+    return result
+
+
+def _check_mission(mission: str | Path) -> Path:
+    script = Path(mission).expanduser()
+    if not script.is_file():
+        raise SweepConfigError(
+            f"mission {str(mission)!r} is not a file; pass the path of a GMAT .script"
+        )
+    return script.resolve()
+
+
+_KNOWN_RUN_OPTIONS = {"timeout_s"}
+
+
+def _check_run_options(run_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    options = dict(run_options or {})
+    unknown = sorted(set(options) - _KNOWN_RUN_OPTIONS)
+    if unknown:
+        raise SweepConfigError(
+            f"run_options has unknown keys {unknown}; the known option is 'timeout_s' "
+            "(seconds a run may take before it is stopped)"
+        )
+    timeout = options.get("timeout_s")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+    ):
+        raise SweepConfigError(
+            f"run_options['timeout_s']={timeout!r}: use a positive number of seconds, e.g. 300"
+        )
+    return options
+
+
+def _check_fields(script: Path, fields: list[str]) -> None:
+    """Load the mission once in a probe process and check every field path."""
+    host = GmatHost()
+    try:
+        problems = host.check_fields(script, fields)
+    finally:
+        host.close()
+    if problems:
+        raise SweepConfigError(
+            f"mission {script.name}: " + "; ".join(problems) + ". Fix the field paths (they are "
+            "'Resource.Field' as written in the script, e.g. 'Sat.SMA' or 'MyVar.Value') "
+            "or the script, then run again."
+        )
+
+
+def _prepare_out(
+    out: PathLike | None,
+    script: Path,
+    storage_options: Mapping[str, Any] | None,
+    *,
+    overwrite: bool,
+) -> PathLike:
+    """Resolve and create the sweep directory, refusing to clobber another sweep."""
+    if out is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        root: PathLike = Path.cwd() / f"gmat-sweep-{script.stem}-{stamp}-{secrets.token_hex(2)}"
+        print(f"gmat_sweep: writing results to {root}", file=sys.stderr)
+    elif is_url(out):
+        root = str(out).rstrip("/")
+    else:
+        root = Path(str(out).removeprefix("file://")).expanduser().resolve()
+    manifest = storage.join(root, MANIFEST_NAME)
+    if storage.exists(manifest, storage_options):
+        if not overwrite:
+            raise SweepConfigError(
+                f"{root} already holds a sweep ({MANIFEST_NAME} exists). Resume it with "
+                f"Sweep.from_manifest(...).resume() (CLI: gmat-sweep resume {root}), choose "
+                "another out=, or pass overwrite=True to replace it."
+            )
+        _clear(root, storage_options)
+    storage.make_dirs(root, storage_options)
+    return root
+
+
+def _clear(root: PathLike, storage_options: Mapping[str, Any] | None) -> None:
+    """Remove a previous sweep's manifest and run directories from ``root``."""
+    fs, path = storage.filesystem(root, storage_options)
+    for child in fs.ls(path, detail=False):
+        name = str(child).rstrip("/").rsplit("/", 1)[-1]
+        if name == MANIFEST_NAME or name.startswith("run-"):
+            if is_url(root):
+                fs.rm(child, recursive=True)
+            elif Path(child).is_dir():
+                shutil.rmtree(child)
+            else:
+                Path(child).unlink()

@@ -1,0 +1,1 @@
+"""Execution backends: the :class:`~gmat_sweep.backends.base.Pool` interface and its adapters."""

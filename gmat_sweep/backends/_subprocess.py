@@ -1,0 +1,292 @@
+"""GMAT host processes: runs executed in a child interpreter that can be killed.
+
+GMAT holds the GIL for the whole of a run, so the only way to stop a run is
+to kill the process running it. Every backend therefore runs missions in a
+*host*: a child interpreter running :func:`serve`, started with
+``subprocess`` (never ``fork``, never ``multiprocessing`` spawn, so the
+caller's ``__main__`` is not re-imported and unguarded scripts, notebooks
+and ``python -c`` all work). The parent sends a
+:class:`~gmat_sweep.spec.RunSpec` as JSON over a pipe and reads the
+:class:`~gmat_sweep.spec.RunOutcome` back.
+
+- A run that exceeds its ``timeout_s`` is stopped by killing the host and
+  recorded as ``failed`` ("timed out after N s"); the next run starts a
+  fresh host.
+- A host that dies mid-run (SIGKILL, a crash in the engine, the OOM killer)
+  is recorded as ``failed`` ("worker process died ...").
+- A persistent host keeps its loaded mission between runs
+  (``reuse_gmat_context=True``); :func:`run_spec_in_subprocess` uses a fresh
+  host for one run (``reuse_gmat_context=False``), so one sweep may mix
+  scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from gmat_sweep.errors import BackendError
+from gmat_sweep.spec import RunOutcome, RunSpec
+
+_CHILD_MAIN = (
+    "import sys\n"
+    "from gmat_sweep.backends._subprocess import serve\n"
+    "sys.exit(serve(int(sys.argv[1]), int(sys.argv[2])))\n"
+)
+_READY_TIMEOUT_S = 300.0
+_CLOSE_GRACE_S = 5.0
+
+FAILURE_TIMEOUT = "timed out"
+FAILURE_WORKER_DIED = "worker process died"
+
+
+class GmatHost:
+    """One killable child interpreter that runs missions sent to it.
+
+    Not thread-safe: give each thread its own host.
+    """
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._send: Connection | None = None
+        self._recv: Connection | None = None
+        self._scratch: Path | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the live child, or ``None`` when none is running."""
+        return None if self._proc is None else self._proc.pid
+
+    def start(self) -> None:
+        """Start the child and wait until its engine is ready.
+
+        Raises
+        ------
+        BackendError
+            The child could not start or could not set up the GMAT engine;
+            the message names this machine and carries the child's error.
+        """
+        self._scratch = Path(tempfile.mkdtemp(prefix="gmat-sweep-host-"))
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        env = dict(os.environ, TMPDIR=str(self._scratch))
+        with open(self._scratch / "host.err", "wb") as errors:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD_MAIN, str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w),
+                stdin=subprocess.DEVNULL,
+                stdout=errors,
+                stderr=errors,
+                env=env,
+            )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._send = Connection(to_child_w, readable=False)
+        self._recv = Connection(from_child_r, writable=False)
+        if not self._recv.poll(_READY_TIMEOUT_S):
+            self.kill()
+            raise BackendError(
+                f"the GMAT host process on {socket.gethostname()} did not start within "
+                f"{_READY_TIMEOUT_S:.0f} s; check that this machine can import gmat_run"
+            )
+        try:
+            hello = json.loads(self._recv.recv_bytes())
+        except EOFError:
+            hello = {"error": self._stderr_tail() or "the process exited during start-up"}
+        if "error" in hello:
+            self.kill()
+            raise BackendError(
+                f"the GMAT engine could not start on {socket.gethostname()}: {hello['error']}"
+            )
+
+    def run(self, spec: RunSpec, timeout_s: float | None = None) -> RunOutcome:
+        """Run ``spec`` in the child; a timeout or a dead child becomes a failed outcome."""
+        if self._proc is None:
+            self.start()
+        assert self._send is not None
+        assert self._recv is not None
+        started = datetime.now(UTC)
+        try:
+            self._send.send_bytes(json.dumps({"op": "run", "spec": spec.to_dict()}).encode())
+            if timeout_s is not None and not self._recv.poll(timeout_s):
+                self.kill()
+                return RunOutcome.failed(
+                    spec.run_id,
+                    f"{FAILURE_TIMEOUT} after {timeout_s:g} s: the run was stopped by killing "
+                    "its GMAT process; raise run_options['timeout_s'] if it needs longer",
+                    started,
+                    datetime.now(UTC),
+                )
+            return RunOutcome.from_json(self._recv.recv_bytes().decode())
+        except (EOFError, OSError):
+            reason = self._death_reason()
+            return RunOutcome.failed(
+                spec.run_id,
+                f"{FAILURE_WORKER_DIED} ({reason}) on {socket.gethostname()} while running "
+                f"run {spec.run_id}",
+                started,
+                datetime.now(UTC),
+            )
+
+    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+        """Load ``script_path`` in the child and return one message per bad field path.
+
+        A script that does not parse yields one message carrying GMAT's
+        diagnostic. The child keeps the mission loaded, so a later run of
+        the same script starts warm.
+        """
+        if self._proc is None:
+            self.start()
+        assert self._send is not None
+        assert self._recv is not None
+        request = {"op": "check", "script": str(script_path), "paths": paths}
+        try:
+            self._send.send_bytes(json.dumps(request).encode())
+            reply = json.loads(self._recv.recv_bytes())
+        except (EOFError, OSError):
+            raise BackendError(
+                f"the GMAT host process checking {script_path} died ({self._death_reason()})"
+            ) from None
+        problems: list[str] = reply["problems"]
+        return problems
+
+    def _death_reason(self) -> str:
+        assert self._proc is not None
+        try:
+            code = self._proc.wait(timeout=_CLOSE_GRACE_S)
+        except subprocess.TimeoutExpired:
+            code = None
+        tail = self._stderr_tail()
+        self.kill()
+        if code is None:
+            what = "stopped answering"
+        elif code < 0:
+            what = f"killed by {signal.Signals(-code).name}"
+        else:
+            what = f"exited with code {code}"
+        return f"{what}; last output: {tail}" if tail else what
+
+    def _stderr_tail(self) -> str:
+        if self._scratch is None:
+            return ""
+        try:
+            text = (self._scratch / "host.err").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return " | ".join(text.strip().splitlines()[-5:])
+
+    def kill(self) -> None:
+        """Stop the child at once and remove its scratch directory."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+        self._cleanup()
+
+    def close(self) -> None:
+        """Ask the child to exit (closing its pipe), killing it if it does not."""
+        if self._proc is not None and self._send is not None:
+            self._send.close()
+            self._send = None
+            try:
+                self._proc.wait(timeout=_CLOSE_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        for conn in (self._send, self._recv):
+            if conn is not None:
+                conn.close()
+        self._send = self._recv = None
+        self._proc = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+
+_local = threading.local()
+
+
+def thread_host() -> GmatHost:
+    """The persistent host of the calling thread, created on first use."""
+    host: GmatHost | None = getattr(_local, "host", None)
+    if host is None:
+        host = GmatHost()
+        _local.host = host
+        _register_for_exit(host)
+    return host
+
+
+_all_hosts: list[GmatHost] = []
+_hosts_lock = threading.Lock()
+
+
+def _register_for_exit(host: GmatHost) -> None:
+    import atexit
+
+    with _hosts_lock:
+        if not _all_hosts:
+            atexit.register(close_all_hosts)
+        _all_hosts.append(host)
+
+
+def close_all_hosts() -> None:
+    """Close every persistent host this process started (pool shutdown, exit)."""
+    with _hosts_lock:
+        hosts = list(_all_hosts)
+    for host in hosts:
+        host.close()
+
+
+def run_spec_in_subprocess(spec: RunSpec) -> RunOutcome:
+    """Run ``spec`` in a fresh interpreter that bootstraps GMAT from scratch.
+
+    Slower than a persistent host (interpreter and engine start-up per run),
+    but each run sees only its own script, so one sweep may mix scripts.
+    """
+    host = GmatHost()
+    try:
+        return host.run(spec, timeout_s=spec.run_options.get("timeout_s"))
+    finally:
+        host.close()
+
+
+def serve(read_fd: int, write_fd: int) -> int:
+    """Child side: run every spec received until the parent closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    recv = Connection(read_fd, writable=False)
+    send = Connection(write_fd, readable=False)
+    try:
+        from gmat_sweep.engine import ensure_engine
+        from gmat_sweep.worker import check_fields, run_one
+
+        ensure_engine()
+        import gmat_run  # noqa: F401  (pay the import before the first timed run)
+    except Exception as exc:
+        send.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+        return 1
+    send.send_bytes(json.dumps({"ready": os.getpid()}).encode())
+    while True:
+        try:
+            message = recv.recv_bytes()
+        except EOFError:
+            return 0
+        request = json.loads(message)
+        if request["op"] == "check":
+            problems = check_fields(Path(request["script"]), request["paths"])
+            send.send_bytes(json.dumps({"problems": problems}).encode())
+        else:
+            outcome = run_one(RunSpec.from_dict(request["spec"]))
+            send.send_bytes(outcome.to_json().encode())

@@ -1,0 +1,78 @@
+"""Exceptions raised by gmat-sweep.
+
+Every exception derives from :class:`GmatSweepError`. Messages are written
+for people: they name the bad value, the rule it broke and what to do
+instead, so callers can print them as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class GmatSweepError(Exception):
+    """Base class for every exception raised by gmat-sweep."""
+
+
+class SweepConfigError(GmatSweepError):
+    """Raised when a sweep configuration is invalid before any run starts.
+
+    Covers contradictory arguments, malformed grid specs, and dotted-path
+    overrides that fail validation at sweep-construction time. The message
+    is the only payload.
+    """
+
+
+class RunFailed(GmatSweepError):
+    """Raised when a single run fails inside a worker (raise-on-failure mode).
+
+    Per the gmat-sweep contract a failed run normally lands as a labelled row
+    in the parent DataFrame rather than an exception, so this class is a typed
+    sentinel for tests and for callers that opt into eager failure.
+
+    Parameters
+    ----------
+    run_id:
+        The offending run.
+    stderr:
+        The captured worker stderr or Python traceback.
+    """
+
+    def __init__(self, run_id: int, stderr: str | None) -> None:
+        self.run_id = run_id
+        self.stderr = stderr
+        first = (stderr or "no error text was captured").strip().splitlines()
+        super().__init__(f"run {run_id} failed: {first[-1] if first else ''}")
+
+
+class BackendError(GmatSweepError):
+    """Raised when an execution backend itself fails.
+
+    Covers worker-pool initialisation failures, lost workers, and backend
+    implementations that violate the subprocess-isolation contract enforced
+    by the :class:`~gmat_sweep.backends.base.Pool` ABC.
+    """
+
+
+class EngineError(GmatSweepError):
+    """Raised when no GMAT engine can be set up in this process.
+
+    The message lists what was tried (``GMAT_ROOT``, the embedded ``gmatpy``
+    wheel and its cache directory) and how to fix it.
+    """
+
+
+class ManifestCorruptError(GmatSweepError):
+    """Raised when a sweep manifest cannot be parsed.
+
+    Parameters
+    ----------
+    message:
+        What is wrong and where.
+    path:
+        The offending file, so callers can surface it without re-deriving it.
+    """
+
+    def __init__(self, message: str, path: str | Path) -> None:
+        self.path = path
+        super().__init__(message)

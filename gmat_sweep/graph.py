@@ -1,0 +1,39 @@
+"""A sweep as a Dask graph: one node per run, the same node on every backend.
+
+:func:`run_node` is the unit of work every :class:`~gmat_sweep.backends.base.Pool`
+executes. With ``reuse_gmat_context=True`` it sends the run to the calling
+thread's persistent GMAT host process (the loaded mission is reused, a
+timeout kills only that host); otherwise each run gets a fresh interpreter.
+:func:`to_delayed` wraps the same node in :func:`dask.delayed`, so a sweep
+composes into any Dask workflow and computes on any Dask scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gmat_sweep.backends._subprocess import run_spec_in_subprocess, thread_host
+from gmat_sweep.spec import RunOutcome, RunSpec
+
+
+def run_node(spec: RunSpec, reuse_gmat_context: bool = True) -> RunOutcome:
+    """Execute one run where this function is called; never raises for the run's failure."""
+    if not reuse_gmat_context:
+        return run_spec_in_subprocess(spec)
+    return thread_host().run(spec, timeout_s=spec.run_options.get("timeout_s"))
+
+
+def run_nodes(specs: Sequence[RunSpec], reuse_gmat_context: bool = True) -> list[RunOutcome]:
+    """Execute several runs in order in one task (used to amortise per-task costs)."""
+    return [run_node(spec, reuse_gmat_context) for spec in specs]
+
+
+def to_delayed(specs: Sequence[RunSpec], reuse_gmat_context: bool = True) -> list[Any]:
+    """One :class:`dask.delayed.Delayed` per run, each computing to a ``RunOutcome``."""
+    from dask.delayed import delayed
+
+    node = delayed(run_node, pure=True)
+    return [
+        node(spec, reuse_gmat_context, dask_key_name=f"gmat-run-{spec.run_id}") for spec in specs
+    ]

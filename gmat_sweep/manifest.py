@@ -1,0 +1,854 @@
+"""The sweep manifest: a crash-safe JSON Lines record of a sweep and its runs.
+
+A manifest file is one header line (the sweep's fingerprint: script hash,
+versions, parameter spec, seed) followed by one line per finished run attempt.
+Lines are appended with ``fsync`` as runs complete, so killing the driver at
+any moment leaves a file that :meth:`Manifest.load` can read: at worst the
+final line is torn, and that one line is ignored.
+
+The file keeps every attempt of a run (a resumed sweep appends a new line for
+each re-run); the in-memory :attr:`Manifest.entries` keeps only the last
+attempt of each run ("last entry wins"). ``docs/manifest-schema.md`` is the
+field-by-field contract and the schema-version compatibility policy.
+
+Only JSON is ever written or read; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+import re
+import sys
+import uuid
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePath
+from typing import Any, Self
+
+from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
+from gmat_sweep.spec import (
+    PathLike,
+    RunOutcome,
+    RunStatus,
+    as_location,
+    is_url,
+    plain_overrides,
+    to_plain,
+)
+
+MANIFEST_SCHEMA_VERSION = 1
+"""On-disk manifest schema version this gmat-sweep writes and reads.
+
+:meth:`Manifest.load` accepts any header whose ``schema_version`` is
+``<= MANIFEST_SCHEMA_VERSION`` (a missing field is treated as 1 for backwards
+compatibility with manifests written before the field was introduced) and
+rejects anything greater. See ``docs/manifest-schema.md`` for the
+field-by-field contract and the compatibility policy that governs future bumps.
+"""
+
+_RESTORE_HINT = "restore it from a backup, or delete the sweep's manifest and start a new sweep"
+
+_REQUIRED: Any = object()
+_JSON_NAMES = {str: "string", int: "integer", dict: "object"}
+
+_INCLUDE = re.compile(r"[ \t]*#Include[ \t]+(?:'([^']*)'|\"([^\"]*)\"|([^\s;%]+))")
+
+
+def canonical_script_sha256(path: str | Path) -> str:
+    """SHA-256 of the script file after line-ending and trailing-newline normalisation.
+
+    Reads the file as bytes, decodes as UTF-8, replaces ``\\r\\n`` and lone
+    ``\\r`` with ``\\n``, and ensures exactly one trailing ``\\n``. The hash is
+    computed over the resulting UTF-8 bytes, so the same script checked out on
+    Windows and on Linux hashes the same.
+
+    Parameters
+    ----------
+    path:
+        The GMAT ``.script`` (or included file) to hash.
+
+    Returns
+    -------
+    str
+        The lowercase hex digest.
+
+    Raises
+    ------
+    SweepConfigError
+        If the file does not exist, cannot be read, or is not UTF-8 text.
+    """
+    return _sha256(_canonical_text(Path(path)))
+
+
+def script_includes_sha256(script_path: str | Path) -> dict[str, str]:
+    """Canonical SHA-256 of every file a script pulls in with ``#Include``.
+
+    Follows ``#Include 'file'``, ``#Include "file"`` and ``#Include file``
+    lines (GMAT syntax: the keyword is case-sensitive and may be indented)
+    recursively. Each include resolves relative to the directory of the file
+    that contains it. A file reached twice, or an include cycle, is hashed once.
+
+    Parameters
+    ----------
+    script_path:
+        The top-level GMAT ``.script``.
+
+    Returns
+    -------
+    dict[str, str]
+        ``{include path: canonical sha256}`` in the order the includes are
+        first met (depth first). Keys are POSIX paths relative to the top
+        script's directory (e.g. ``"sub/params.script"``,
+        ``"../common/env.script"``); an include written as an absolute path
+        keeps its absolute form. The top script itself is not listed.
+
+    Raises
+    ------
+    SweepConfigError
+        If an included file does not exist (the message names the including
+        script, the line and the missing file), or any file in the tree cannot
+        be read as UTF-8 text.
+    """
+    top = Path(os.path.abspath(script_path))
+    hashes: dict[str, str] = {}
+    seen = {os.path.realpath(top)}
+    _collect_includes(top, _canonical_text(top), top.parent, seen, hashes)
+    return hashes
+
+
+def _collect_includes(
+    script: Path, text: str, top_dir: Path, seen: set[str], hashes: dict[str, str]
+) -> None:
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if "#Include" not in line:
+            continue
+        match = _INCLUDE.match(line)
+        if match is None:
+            continue
+        written = next(group for group in match.groups() if group is not None)
+        target = Path(os.path.abspath(script.parent / written))
+        if not target.is_file():
+            raise SweepConfigError(
+                f"{script}, line {lineno}: #Include {written!r} names {target}, which does "
+                "not exist or is not a file; includes resolve relative to the directory of "
+                "the script that contains them; fix the path or create the file"
+            )
+        identity = os.path.realpath(target)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        included = _canonical_text(target)
+        hashes[_include_key(written, target, top_dir)] = _sha256(included)
+        _collect_includes(target, included, top_dir, seen, hashes)
+
+
+def _include_key(written: str, target: Path, top_dir: Path) -> str:
+    if PurePath(written).is_absolute():
+        return target.as_posix()
+    try:
+        return PurePath(os.path.relpath(target, top_dir)).as_posix()
+    except ValueError:  # another drive on Windows: no relative form exists
+        return target.as_posix()
+
+
+def _canonical_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SweepConfigError(
+            f"script {path} does not exist; check the path (relative paths resolve "
+            f"against the current directory, {Path.cwd()})"
+        ) from None
+    except OSError as exc:
+        raise SweepConfigError(
+            f"cannot read script {path}: {exc.strerror}; make it a readable file"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SweepConfigError(
+            f"script {path} is not UTF-8 text (invalid byte at offset {exc.start}); "
+            "GMAT scripts are text files: re-save it with UTF-8 encoding"
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n") + "\n"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _stored(location: PathLike) -> str:
+    """How a path is written into the manifest: URLs verbatim, local paths as POSIX."""
+    return location if isinstance(location, str) else location.as_posix()
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One run's record in the manifest — overrides, status, outputs, timing.
+
+    Parameters
+    ----------
+    run_id:
+        Position of the run in its sweep, from 0.
+    overrides:
+        The dotted-path field values the run applied, JSON-plain.
+    status:
+        How the run ended.
+    output_paths:
+        ``report__<Name>`` / ``ephemeris__<Name>`` / ``contact__<Name>`` ->
+        Parquet file. Paths are stored relative to the sweep root (the
+        manifest's directory), e.g. ``Path("run-000003/report__RF.parquet")``;
+        absolute paths and fsspec URLs (kept as ``str``) are used as they are.
+        Empty for failed and skipped runs.
+    started_at, ended_at:
+        Timezone-aware bookend timestamps of the run.
+    duration_s:
+        Wall-clock seconds between the bookends.
+    stderr:
+        ``None`` for successful runs, the captured stderr / traceback otherwise.
+    log_path:
+        The run's GMAT log, with the same path rules as ``output_paths``, or
+        ``None`` when no log was kept.
+    """
+
+    run_id: int
+    overrides: dict[str, Any]
+    status: RunStatus
+    output_paths: dict[str, PathLike]
+    started_at: datetime
+    ended_at: datetime
+    duration_s: float
+    stderr: str | None
+    log_path: PathLike | None
+
+    @classmethod
+    def from_outcome(
+        cls,
+        outcome: RunOutcome,
+        *,
+        overrides: Mapping[str, Any],
+        log_path: PathLike | None = None,
+    ) -> Self:
+        """Build a manifest entry from a worker :class:`~gmat_sweep.spec.RunOutcome`.
+
+        Parameters
+        ----------
+        outcome:
+            The worker's result; run id, status, output paths, timestamps,
+            duration and stderr are copied from it.
+        overrides:
+            The run's overrides; numpy scalars become plain Python values.
+        log_path:
+            The run's GMAT log, if one was kept.
+
+        Returns
+        -------
+        ManifestEntry
+            The entry to pass to :meth:`Manifest.append_entry`.
+        """
+        return cls(
+            run_id=outcome.run_id,
+            overrides=plain_overrides(overrides),
+            status=outcome.status,
+            output_paths=dict(outcome.output_paths),
+            started_at=outcome.started_at,
+            ended_at=outcome.ended_at,
+            duration_s=outcome.duration_s,
+            stderr=outcome.stderr,
+            log_path=log_path,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready mapping of this entry.
+
+        Datetimes become ISO 8601 strings (with their UTC offset), paths
+        POSIX strings, numpy scalars plain numbers. Floats round-trip exactly;
+        NaN and infinities are written as the JSON extensions ``NaN`` /
+        ``Infinity``.
+        """
+        return {
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "overrides": plain_overrides(self.overrides),
+            "output_paths": {key: _stored(value) for key, value in self.output_paths.items()},
+            "log_path": None if self.log_path is None else _stored(self.log_path),
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat(),
+            "duration_s": self.duration_s,
+            "stderr": self.stderr,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Rebuild an entry from :meth:`to_dict` output; unknown keys are ignored.
+
+        Stored path strings come back as :class:`~pathlib.Path` (relative ones
+        stay relative) and URLs as ``str``.
+
+        Raises
+        ------
+        KeyError, TypeError, ValueError
+            If a required key is missing or a value has the wrong type.
+        """
+        run_id = data["run_id"]
+        if type(run_id) is not int:
+            raise TypeError(f"run_id must be an integer, got {run_id!r}")
+        log_path = data.get("log_path")
+        stderr = data["stderr"]
+        if stderr is not None and type(stderr) is not str:
+            raise TypeError(f"stderr must be a string or null, got {stderr!r}")
+        overrides = data["overrides"]
+        if type(overrides) is not dict:
+            raise TypeError(f"overrides must be a JSON object, got {overrides!r}")
+        return cls(
+            run_id=run_id,
+            overrides=overrides,
+            status=RunStatus(data["status"]),
+            output_paths={k: as_location(v) for k, v in data["output_paths"].items()},
+            started_at=datetime.fromisoformat(data["started_at"]),
+            ended_at=datetime.fromisoformat(data["ended_at"]),
+            duration_s=float(data["duration_s"]),
+            stderr=stderr,
+            log_path=None if log_path is None else as_location(log_path),
+        )
+
+
+@dataclass
+class _Arrivals:
+    """Where each run's entry sits in ``Manifest.entries``, for O(log n) replacement.
+
+    Every entry gets an increasing ticket when it arrives; ``tickets`` is kept
+    parallel to the entries list, so it stays sorted and a run's position is a
+    binary search. The index only trusts itself while it still describes the
+    same list object with the same length; otherwise it is rebuilt.
+    """
+
+    owner: list[ManifestEntry]
+    ticket_of: dict[int, int]
+    tickets: list[int]
+
+    @classmethod
+    def of(cls, entries: list[ManifestEntry]) -> _Arrivals:
+        return cls(
+            owner=entries,
+            ticket_of={entry.run_id: i for i, entry in enumerate(entries)},
+            tickets=list(range(len(entries))),
+        )
+
+    def describes(self, entries: list[ManifestEntry]) -> bool:
+        return self.owner is entries and len(self.tickets) == len(entries)
+
+    def position(self, run_id: int) -> int | None:
+        ticket = self.ticket_of.get(run_id)
+        return None if ticket is None else bisect_left(self.tickets, ticket)
+
+    def push(self, entry: ManifestEntry) -> None:
+        ticket = self.tickets[-1] + 1 if self.tickets else 0
+        self.ticket_of[entry.run_id] = ticket
+        self.tickets.append(ticket)
+        self.owner.append(entry)
+
+    def remove(self, position: int) -> None:
+        del self.ticket_of[self.owner[position].run_id]
+        del self.tickets[position]
+        del self.owner[position]
+
+
+@dataclass(frozen=True)
+class _TailRepair:
+    """How to make a loaded file with a damaged end safe to append to."""
+
+    size_at_load: int
+    keep_bytes: int
+    add_newline: bool
+
+
+@dataclass
+class Manifest:
+    """Sweep manifest — header fingerprint plus a growing list of per-run entries.
+
+    The header fields are written once by :meth:`save`; entries are appended
+    one durable line at a time by :meth:`append_entry`. ``entries`` holds one
+    entry per run — the last one recorded — in the order those entries
+    arrived. Read it freely, but grow it only through :meth:`append_entry`.
+
+    Parameters
+    ----------
+    script_sha256:
+        :func:`canonical_script_sha256` of the mission script.
+    gmat_sweep_version, gmat_run_version:
+        Versions of gmat_sweep and gmat-run that ran the sweep.
+    gmat_install_version:
+        Identity of the GMAT engine, e.g.
+        ``"gmatpy 0.2.1 (GMAT R2026a, embedded)"``.
+    python_version, os_platform:
+        The driver's interpreter version and platform string.
+    sweep_seed:
+        The sweep's parent seed, or ``None``.
+    parameter_spec:
+        The sweep's parameterisation (JSON-plain), enough to rebuild its runs.
+    run_count:
+        Number of runs in the sweep.
+    backend:
+        Name of the execution backend.
+    schema_version:
+        Schema version of the file this manifest was loaded from (or will be
+        saved as).
+    entries:
+        One entry per run, last attempt wins, in arrival order.
+    script_includes:
+        :func:`script_includes_sha256` of the mission script.
+    """
+
+    script_sha256: str
+    gmat_sweep_version: str
+    gmat_run_version: str
+    gmat_install_version: str
+    python_version: str
+    os_platform: str
+    sweep_seed: int | None
+    parameter_spec: dict[str, Any]
+    run_count: int
+    backend: str = "unknown"
+    schema_version: int = MANIFEST_SCHEMA_VERSION
+    entries: list[ManifestEntry] = field(default_factory=list)
+    script_includes: dict[str, str] = field(default_factory=dict)
+    _path: Path | None = field(default=None, init=False, repr=False, compare=False)
+    _repair: _TailRepair | None = field(default=None, init=False, repr=False, compare=False)
+    _arrivals: _Arrivals | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def path(self) -> Path | None:
+        """The absolute path of the file this manifest is bound to, or ``None``."""
+        return self._path
+
+    def save(self, path: str | Path) -> None:
+        """Write header + all current entries as JSON Lines, fsyncing file and parent dir.
+
+        The file is replaced atomically (written to a temporary file in the
+        same directory, fsynced, renamed over ``path``, then the directory is
+        fsynced), so a crash leaves either the old file or the new one. Parent
+        directories are created. Afterwards the manifest is bound to ``path``
+        and :meth:`append_entry` writes there.
+
+        Parameters
+        ----------
+        path:
+            Local file to write, conventionally ``<sweep root>/manifest.jsonl``.
+
+        Raises
+        ------
+        SweepConfigError
+            If ``path`` is an fsspec URL: manifests are local files.
+        """
+        target = _local_path(path).absolute()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lines = [_encode_line(self._header_dict())]
+        lines.extend(_encode_line({"kind": "entry", **entry.to_dict()}) for entry in self.entries)
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        descriptor = os.open(
+            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+        )
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(b"".join(lines))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        _fsync_directory(target.parent)
+        self._path = target
+        self._repair = None
+
+    def append_entry(self, entry: ManifestEntry) -> None:
+        """Append one entry to the bound file with fsync, and to the in-memory list.
+
+        The line is written with a single ``write`` call on a file opened for
+        appending, then fsynced, so once this returns the entry survives a
+        crash. If the file was loaded with a torn final line, that line is cut
+        off first so the file stays valid JSON Lines. In memory, an earlier
+        entry for the same ``run_id`` is replaced and the new one goes to the
+        end of :attr:`entries` (last entry wins).
+
+        Parameters
+        ----------
+        entry:
+            The run's record, typically from :meth:`ManifestEntry.from_outcome`.
+
+        Raises
+        ------
+        RuntimeError
+            If the manifest is not bound to a file yet (call :meth:`save`
+            first, or get it from :meth:`load`), or the file changed on disk
+            since it was loaded with a torn final line.
+        """
+        if self._path is None:
+            raise RuntimeError(
+                "this Manifest is not bound to a file, so append_entry has nowhere to write; "
+                "call save(path) first (or get the manifest from Manifest.load(path))"
+            )
+        line = _encode_line({"kind": "entry", **entry.to_dict()})
+        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        descriptor = os.open(self._path, flags)
+        try:
+            if self._repair is not None:
+                line = _cut_torn_tail(descriptor, self._path, self._repair) + line
+            _write_all(descriptor, line)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        self._repair = None
+        arrivals = self._index()
+        position = arrivals.position(entry.run_id)
+        if position is not None:
+            arrivals.remove(position)
+        arrivals.push(entry)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Load a manifest from disk, tolerating a single torn final line.
+
+        A last line that is not valid JSON (a write cut short by a crash) is
+        ignored; any other damage is an error. The file keeps every attempt of
+        a run; the loaded :attr:`entries` keep one per ``run_id`` — the last
+        one in the file — ordered by where that line sits. Unknown header and
+        entry keys, and lines of an unknown ``kind``, are ignored. The
+        returned manifest is bound to ``path``.
+
+        Parameters
+        ----------
+        path:
+            The ``manifest.jsonl`` to read.
+
+        Returns
+        -------
+        Manifest
+            The header fields and the winning entries.
+
+        Raises
+        ------
+        ManifestCorruptError
+            If the file does not exist, has no valid header, was written by a
+            newer gmat_sweep (``schema_version`` above
+            :data:`MANIFEST_SCHEMA_VERSION`), or has an unreadable line other
+            than the last. The message names the file, the line and the fix.
+        SweepConfigError
+            If ``path`` is an fsspec URL: manifests are local files.
+        """
+        target = _local_path(path).absolute()
+        parsed = _parse(target)
+        winners: dict[int, ManifestEntry] = {}
+        for entry in parsed.entries:
+            if entry.run_id in winners:
+                del winners[entry.run_id]  # re-inserting moves the run to its latest position
+            winners[entry.run_id] = entry
+        manifest = cls(
+            **parsed.header_fields,
+            schema_version=parsed.schema_version,
+            entries=list(winners.values()),
+        )
+        manifest._path = target
+        manifest._repair = parsed.repair
+        return manifest
+
+    def find_failed(self) -> list[int]:
+        """Return run_ids of entries with status failed, in arrival order.
+
+        Only each run's last entry counts: a run that failed and then
+        succeeded on resume is not listed.
+        """
+        return [entry.run_id for entry in self.entries if entry.status == RunStatus.FAILED]
+
+    def find_missing(self, expected_run_ids: Iterable[int]) -> list[int]:
+        """Return run_ids in ``expected_run_ids`` with no entry recorded, in input order.
+
+        Parameters
+        ----------
+        expected_run_ids:
+            Every run of the sweep, typically ``range(manifest.run_count)``.
+        """
+        recorded = self._index().ticket_of
+        return [run_id for run_id in expected_run_ids if run_id not in recorded]
+
+    def entry_for(self, run_id: int) -> ManifestEntry | None:
+        """Return the (last) entry recorded for ``run_id``, or ``None`` if there is none."""
+        position = self._index().position(run_id)
+        return None if position is None else self.entries[position]
+
+    def _index(self) -> _Arrivals:
+        arrivals = self._arrivals
+        if arrivals is None or not arrivals.describes(self.entries):
+            arrivals = self._arrivals = _Arrivals.of(self.entries)
+        return arrivals
+
+    def _header_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "header",
+            "schema_version": self.schema_version,
+            "script_sha256": self.script_sha256,
+            "script_includes": dict(self.script_includes),
+            "gmat_sweep_version": self.gmat_sweep_version,
+            "gmat_run_version": self.gmat_run_version,
+            "gmat_install_version": self.gmat_install_version,
+            "python_version": self.python_version,
+            "os_platform": self.os_platform,
+            "backend": self.backend,
+            "sweep_seed": self.sweep_seed,
+            "run_count": self.run_count,
+            "parameter_spec": to_plain(self.parameter_spec),
+        }
+
+
+def read_all_entries(path: str | Path) -> list[ManifestEntry]:
+    """Every entry line of a manifest, in file order, including superseded attempts.
+
+    :meth:`Manifest.load` keeps only the last attempt of each run; this is for
+    tools that want the full history (e.g. how often a run was retried). The
+    same rules apply: one torn final line is ignored, any other damage raises.
+
+    Parameters
+    ----------
+    path:
+        The ``manifest.jsonl`` to read.
+
+    Returns
+    -------
+    list[ManifestEntry]
+        One entry per entry line.
+
+    Raises
+    ------
+    ManifestCorruptError
+        For the same reasons as :meth:`Manifest.load`.
+    """
+    return _parse(_local_path(path).absolute()).entries
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    header_fields: dict[str, Any]
+    schema_version: int
+    entries: list[ManifestEntry]
+    repair: _TailRepair | None
+
+
+def _parse(path: Path) -> _Parsed:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestCorruptError(
+            f"manifest {path} does not exist; check the path, or start a new sweep to create it",
+            path,
+        ) from None
+    except OSError as exc:
+        raise ManifestCorruptError(
+            f"manifest {path} cannot be read: {exc.strerror}; give the path of a readable file",
+            path,
+        ) from None
+    lines = data.split(b"\n")
+    header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if header_index is None:
+        raise ManifestCorruptError(
+            f"manifest {path} is empty: it has no header line; the sweep that created it "
+            "never finished saving it; delete it and start a new sweep",
+            path,
+        )
+    header = _header(path, lines[header_index], header_index + 1)
+    schema_version = _schema_version(path, header, header_index + 1)
+    header_fields = _header_fields(path, header, header_index + 1)
+
+    entries: list[ManifestEntry] = []
+    torn: int | None = None
+    loads = json.loads
+    from_dict = ManifestEntry.from_dict
+    with _collector_paused():
+        for index in range(header_index + 1, len(lines)):
+            line = lines[index]
+            try:
+                payload = loads(line)
+            except ValueError as exc:
+                if not line.strip():
+                    continue
+                if any(rest.strip() for rest in lines[index + 1 :]):
+                    raise ManifestCorruptError(
+                        f"manifest {path}, line {index + 1}: not valid JSON ({_reason(exc)}); "
+                        "only the last line may be cut short by a crash, so the file was edited "
+                        f"or damaged; {_RESTORE_HINT}",
+                        path,
+                    ) from None
+                torn = index
+                break
+            kind = payload.get("kind") if type(payload) is dict else None
+            if kind == "entry":
+                try:
+                    entries.append(from_dict(payload))
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    raise ManifestCorruptError(
+                        f"manifest {path}, line {index + 1}: not a valid entry ({_reason(exc)}); "
+                        f"the file was edited or damaged; {_RESTORE_HINT}",
+                        path,
+                    ) from None
+            elif kind == "header" or not isinstance(kind, str):
+                what = "a second header" if kind == "header" else 'a JSON object without a "kind"'
+                raise ManifestCorruptError(
+                    f"manifest {path}, line {index + 1}: found {what}, expected an entry line; "
+                    f"the file was edited or damaged; {_RESTORE_HINT}",
+                    path,
+                )
+            # Other kinds come from newer writers' additive extensions: skip them.
+
+    keep = len(data) if torn is None else len(data) - len(b"\n".join(lines[torn:]))
+    add_newline = keep > 0 and data[keep - 1 : keep] != b"\n"
+    repair = _TailRepair(len(data), keep, add_newline) if torn is not None or add_newline else None
+    return _Parsed(header_fields, schema_version, entries, repair)
+
+
+def _header(path: Path, line: bytes, lineno: int) -> dict[str, Any]:
+    try:
+        payload = json.loads(line)
+    except ValueError:
+        payload = None
+    if type(payload) is not dict or payload.get("kind") != "header":
+        raise ManifestCorruptError(
+            f'manifest {path}, line {lineno}: not a manifest header (a JSON object with "kind": '
+            '"header"); the file is not a gmat_sweep manifest, or its start was damaged; '
+            f"{_RESTORE_HINT}",
+            path,
+        )
+    return payload
+
+
+def _schema_version(path: Path, header: dict[str, Any], lineno: int) -> int:
+    version = header.get("schema_version", 1)
+    if type(version) is not int or version < 1:
+        raise ManifestCorruptError(
+            f"manifest {path}, line {lineno}: header schema_version {version!r} is not a "
+            f"positive integer; the file was edited or damaged; {_RESTORE_HINT}",
+            path,
+        )
+    if version > MANIFEST_SCHEMA_VERSION:
+        writer = header.get("gmat_sweep_version", "a newer version")
+        raise ManifestCorruptError(
+            f"manifest {path} has schema_version {version}, but this gmat_sweep reads "
+            f"schema_version {MANIFEST_SCHEMA_VERSION} or older; it was written by a newer "
+            f"gmat_sweep ({writer}); upgrade with `pip install -U gmat_sweep`",
+            path,
+        )
+    return version
+
+
+def _header_fields(path: Path, header: Mapping[str, Any], lineno: int) -> dict[str, Any]:
+    """The header's values as :class:`Manifest` keyword arguments, type-checked."""
+    try:
+        return {
+            "script_sha256": _field(header, "script_sha256", str),
+            "gmat_sweep_version": _field(header, "gmat_sweep_version", str),
+            "gmat_run_version": _field(header, "gmat_run_version", str),
+            "gmat_install_version": _field(header, "gmat_install_version", str),
+            "python_version": _field(header, "python_version", str),
+            "os_platform": _field(header, "os_platform", str),
+            "sweep_seed": _field(header, "sweep_seed", int, nullable=True),
+            "parameter_spec": _field(header, "parameter_spec", dict),
+            "run_count": _field(header, "run_count", int),
+            "backend": _field(header, "backend", str, default="unknown"),
+            "script_includes": _field(header, "script_includes", dict, default={}),
+        }
+    except (KeyError, TypeError) as exc:
+        raise ManifestCorruptError(
+            f"manifest {path}, line {lineno}: the header is not valid ({_reason(exc)}); "
+            f"the file was edited or damaged; {_RESTORE_HINT}",
+            path,
+        ) from None
+
+
+def _field(
+    header: Mapping[str, Any],
+    key: str,
+    kind: type,
+    *,
+    default: Any = _REQUIRED,
+    nullable: bool = False,
+) -> Any:
+    value = header[key] if default is _REQUIRED else header.get(key, default)
+    if nullable and value is None:
+        return value
+    if type(value) is not kind:
+        raise TypeError(f"{key} must be a JSON {_JSON_NAMES[kind]}, got {value!r}")
+    return value
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small acyclic objects.
+
+    Parsing creates several objects per line; with the collector running, a
+    100k-line manifest triggers repeated full collections that double the load
+    time. Nothing built here forms reference cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing key {exc.args[0]!r}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at column {exc.colno}"
+    return str(exc)
+
+
+def _local_path(path: str | Path) -> Path:
+    location = as_location(path) if isinstance(path, str) else path
+    if is_url(location):
+        raise SweepConfigError(
+            f"manifest path {path!r} is an fsspec URL, but the manifest is a local file "
+            "(it is appended to and fsynced after every run); give a local path"
+        )
+    return Path(location)
+
+
+def _encode_line(payload: Mapping[str, Any]) -> bytes:
+    return (json.dumps(payload, allow_nan=True, separators=(",", ":")) + "\n").encode("ascii")
+
+
+def _cut_torn_tail(descriptor: int, path: Path, repair: _TailRepair) -> bytes:
+    """Drop a torn last line before the first append; return the separator to write first."""
+    size = os.fstat(descriptor).st_size
+    if size != repair.size_at_load:
+        raise RuntimeError(
+            f"manifest {path} changed on disk since it was loaded ({repair.size_at_load} -> "
+            f"{size} bytes) and its last line was torn; another process may be writing it; "
+            "stop that process and load the manifest again before appending"
+        )
+    os.ftruncate(descriptor, repair.keep_bytes)
+    return b"\n" if repair.add_newline else b""
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename durable; Windows cannot open directories, and needs no such step."""
+    if sys.platform == "win32":
+        return
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,269 @@
+"""Monte Carlo and Latin-hypercube draws as explicit rows of field values.
+
+Both samplers turn a ``perturb`` mapping (field path, or tuple of field
+paths, to a :data:`~gmat_sweep.distributions.DistSpec`), a run count ``n``
+and an integer seed into ``n`` dicts ``{field_path: float}``, one per run,
+ready for :func:`gmat_sweep.grid.rows_to_run_specs`. The same arguments give
+bit-identical rows on every machine with the same numpy and scipy. Everything
+here is pure: no I/O, no GMAT.
+
+Parameters are handled in the order of their canonical names (see
+:func:`~gmat_sweep.distributions.canonical_name`), and every row lists its
+fields sorted by field path; a tuple key contributes one field per name.
+:func:`describe_perturb` and :func:`perturb_from_description` turn a
+``perturb`` mapping into the JSON-plain form recorded in the manifest and
+back, so a sweep can be rebuilt with identical rows.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+
+from gmat_sweep.distributions import (
+    Distribution,
+    DistSpec,
+    FloatArray,
+    ParamName,
+    canonical_name,
+    derive_param_seed,
+    parse_dist,
+)
+from gmat_sweep.errors import SweepConfigError
+
+
+def monte_carlo_rows(
+    perturb: Mapping[ParamName, DistSpec], n: int, seed: int
+) -> list[dict[str, float]]:
+    """Draw ``n`` independent Monte Carlo rows.
+
+    Each parameter (``perturb`` key) draws from its own stream,
+    ``numpy.random.default_rng(derive_param_seed(seed, key))``, by
+    inverse-transform sampling (:meth:`Distribution.sample
+    <gmat_sweep.distributions.Distribution.sample>`). Hence:
+
+    - adding or removing a parameter never changes another parameter's values
+      at any run;
+    - a sweep extends without changing its existing runs:
+      ``monte_carlo_rows(p, n + m, s)[:n] == monte_carlo_rows(p, n, s)``.
+
+    Parameters
+    ----------
+    perturb:
+        Mapping from field path (or tuple of field paths, for ``'mvnormal'``)
+        to its distribution spec.
+    n:
+        Number of runs, at least 1.
+    seed:
+        The sweep's parent seed, a non-negative integer (see
+        :func:`~gmat_sweep.distributions.new_parent_seed` when the user gave
+        none).
+
+    Returns
+    -------
+    list[dict[str, float]]
+        ``n`` rows of Python floats, keys sorted by field path.
+
+    Raises
+    ------
+    SweepConfigError
+        If ``perturb`` is empty or malformed, ``n`` is not an integer >= 1, or
+        ``seed`` is not a non-negative integer.
+    """
+    dists = _parse_perturb(perturb)
+    count = _check_n(n)
+    parent = _check_seed(seed)
+    columns: dict[str, FloatArray] = {}
+    for dist in dists:
+        rng = np.random.default_rng(derive_param_seed(parent, dist.names))
+        _add_columns(columns, dist, dist.sample(rng, count))
+    return _rows(columns)
+
+
+def latin_hypercube_rows(
+    perturb: Mapping[ParamName, DistSpec], n: int, seed: int
+) -> list[dict[str, float]]:
+    """Draw ``n`` Latin-hypercube rows.
+
+    One :class:`scipy.stats.qmc.LatinHypercube` of dimension ``D`` (the total
+    number of fields) draws ``n`` points of the unit cube, stratified so that
+    each axis has exactly one point in each of its ``n`` equal-width bins.
+    Axes are assigned to parameters in canonical-name order and each
+    parameter maps its own axes through its
+    :meth:`~gmat_sweep.distributions.Distribution.ppf`, so every one-field
+    marginal is stratified in probability. For ``'mvnormal'`` the
+    stratification holds on the independent normal scores, and the correlated
+    fields are stratified only approximately.
+
+    Unlike :func:`monte_carlo_rows`, all axes share one design: adding a
+    parameter or changing ``n`` changes every row.
+
+    Parameters
+    ----------
+    perturb:
+        Mapping from field path (or tuple of field paths, for ``'mvnormal'``)
+        to its distribution spec.
+    n:
+        Number of runs, at least 1.
+    seed:
+        Non-negative integer seeding the design through
+        ``numpy.random.default_rng(seed)``.
+
+    Returns
+    -------
+    list[dict[str, float]]
+        ``n`` rows of Python floats, keys sorted by field path.
+
+    Raises
+    ------
+    SweepConfigError
+        For the same reasons as :func:`monte_carlo_rows`.
+    """
+    dists = _parse_perturb(perturb)
+    count = _check_n(n)
+    parent = _check_seed(seed)
+    dimension = sum(dist.dim for dist in dists)
+    sampler = qmc.LatinHypercube(d=dimension, rng=np.random.default_rng(parent))
+    unit = np.asarray(sampler.random(count), dtype=np.float64)
+    columns: dict[str, FloatArray] = {}
+    start = 0
+    for dist in dists:
+        _add_columns(columns, dist, dist.ppf(unit[:, start : start + dist.dim]))
+        start += dist.dim
+    return _rows(columns)
+
+
+def describe_perturb(perturb: Mapping[ParamName, DistSpec]) -> dict[str, dict[str, Any]]:
+    """Return the JSON-plain description of ``perturb`` for the manifest.
+
+    Parameters
+    ----------
+    perturb:
+        A valid ``perturb`` mapping.
+
+    Returns
+    -------
+    dict[str, dict[str, Any]]
+        ``{canonical_name(key): Distribution.describe()}`` in canonical-name
+        order; a tuple key ``("A", "B")`` is written ``"A|B"``.
+
+    Raises
+    ------
+    SweepConfigError
+        If ``perturb`` is empty or malformed.
+    """
+    return {canonical_name(dist.names): dist.describe() for dist in _parse_perturb(perturb)}
+
+
+def perturb_from_description(
+    description: Mapping[str, Mapping[str, Any]],
+) -> dict[ParamName, DistSpec]:
+    """Rebuild a ``perturb`` mapping from :func:`describe_perturb` output.
+
+    The samplers give identical rows for the rebuilt mapping and the
+    original one.
+
+    Parameters
+    ----------
+    description:
+        ``{canonical_name: description_dict}`` as recorded in a manifest.
+
+    Returns
+    -------
+    dict[ParamName, DistSpec]
+        Keys are field paths, or tuples of field paths for ``'mvnormal'``
+        entries (split on ``"|"``); values are the description dicts, which
+        :func:`~gmat_sweep.distributions.parse_dist` accepts.
+
+    Raises
+    ------
+    SweepConfigError
+        If ``description`` is not a mapping of mappings.
+    """
+    if not isinstance(description, Mapping):
+        raise SweepConfigError(
+            f"perturb description must be a mapping, got {type(description).__name__}; "
+            "pass the dict written by describe_perturb"
+        )
+    perturb: dict[ParamName, DistSpec] = {}
+    for key, entry in description.items():
+        if not isinstance(key, str) or not isinstance(entry, Mapping):
+            raise SweepConfigError(
+                f"perturb description entry {key!r}: {entry!r} is not a field path mapped to "
+                "a description dict such as {'dist': 'normal', 'params': [7000.0, 5.0]}"
+            )
+        name: ParamName = tuple(key.split("|")) if entry.get("dist") == "mvnormal" else key
+        perturb[name] = dict(entry)
+    return perturb
+
+
+def _parse_perturb(perturb: Mapping[ParamName, DistSpec]) -> list[Distribution]:
+    if not isinstance(perturb, Mapping):
+        raise SweepConfigError(
+            f"perturb must be a mapping from field path to distribution, got "
+            f"{type(perturb).__name__}; e.g. {{'Sat.SMA': ('normal', 7000.0, 5.0)}}"
+        )
+    if not perturb:
+        raise SweepConfigError(
+            "perturb is empty, so there is nothing to sample; give at least one field, "
+            "e.g. {'Sat.SMA': ('normal', 7000.0, 5.0)}"
+        )
+    dists = sorted(
+        (parse_dist(name, spec) for name, spec in perturb.items()),
+        key=lambda dist: canonical_name(dist.names),
+    )
+    owner: dict[str, tuple[str, ...]] = {}
+    for dist in dists:
+        for field in dist.names:
+            if field in owner:
+                raise SweepConfigError(
+                    f"perturb sets field {field!r} twice (in keys {canonical_name(owner[field])!r} "
+                    f"and {canonical_name(dist.names)!r}); give each field one distribution"
+                )
+            owner[field] = dist.names
+    return dists
+
+
+def _check_n(n: object) -> int:
+    if isinstance(n, bool | np.bool_):
+        raise SweepConfigError(f"n={n!r} is a bool; give the number of runs, an integer >= 1")
+    try:
+        count = operator.index(n)  # type: ignore[arg-type]
+    except TypeError:
+        raise SweepConfigError(
+            f"n={n!r} of type {type(n).__name__} is not an integer; "
+            "give the number of runs, an integer >= 1"
+        ) from None
+    if count < 1:
+        raise SweepConfigError(f"n={count} runs is too few; n must be an integer >= 1")
+    return count
+
+
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool | np.bool_):
+        raise SweepConfigError(f"seed {seed!r} is a bool; give a non-negative integer such as 42")
+    try:
+        value = operator.index(seed)  # type: ignore[arg-type]
+    except TypeError:
+        raise SweepConfigError(
+            f"seed {seed!r} of type {type(seed).__name__} is not an integer; "
+            "give a non-negative integer such as 42"
+        ) from None
+    if value < 0:
+        raise SweepConfigError(f"seed {value} is negative; give a non-negative integer such as 42")
+    return value
+
+
+def _add_columns(columns: dict[str, FloatArray], dist: Distribution, values: FloatArray) -> None:
+    for index, field in enumerate(dist.names):
+        columns[field] = values[:, index]
+
+
+def _rows(columns: Mapping[str, FloatArray]) -> list[dict[str, float]]:
+    fields = sorted(columns)
+    values = [columns[field].tolist() for field in fields]
+    return [dict(zip(fields, row, strict=True)) for row in zip(*values, strict=True)]

@@ -1,0 +1,301 @@
+"""Records that describe work and its results: runs, sweeps and outcomes.
+
+Every record is a frozen dataclass with a lossless JSON round trip
+(``to_json()`` / ``from_json()``): paths and fsspec URLs come back as they
+went in, datetimes keep their timezone, and numpy scalars in overrides are
+written as plain JSON numbers. Nothing here is ever pickled to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path, PurePath
+from typing import Any, Self
+
+from gmat_sweep.errors import SweepConfigError
+
+PathLike = str | Path
+"""A local path or an fsspec URL such as ``s3://bucket/prefix``."""
+
+
+class RunStatus(StrEnum):
+    """Terminal state of one run."""
+
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+def is_url(location: PathLike) -> bool:
+    """Return True when ``location`` is an fsspec URL rather than a local path."""
+    return isinstance(location, str) and "://" in location and not location.startswith("file://")
+
+
+def as_location(value: str) -> PathLike:
+    """Turn a stored string back into a :class:`Path`, or keep it as a URL."""
+    return value if is_url(value) else Path(value.removeprefix("file://"))
+
+
+def to_plain(value: Any) -> Any:
+    """Convert numpy scalars, arrays and paths into plain JSON-ready values."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    for plain in (bool, int, float, str):  # numpy scalars may subclass these
+        if isinstance(value, plain):
+            return plain(value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", 0) == 0:
+        return to_plain(item())
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist):
+        return to_plain(tolist())
+    raise SweepConfigError(
+        f"value {value!r} of type {type(value).__name__} cannot be recorded as JSON; "
+        "use a number, string, bool, or a list of those"
+    )
+
+
+def plain_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``overrides`` with every value made JSON-plain (numpy -> Python)."""
+    return {str(key): to_plain(value) for key, value in overrides.items()}
+
+
+def _dumps(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, allow_nan=True, separators=(",", ":"))
+
+
+def _loads(text: str) -> dict[str, Any]:
+    payload = json.loads(text)
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """A single run's worth of work — script + overrides + run_id + seed.
+
+    A worker reconstructs the full run from this record alone: instantiate
+    :class:`gmat_run.Mission` from ``script_path``, apply ``overrides`` via
+    the dotted-path setter, run with ``run_options``, write outputs under
+    ``output_dir``.
+
+    Parameters
+    ----------
+    script_path:
+        The GMAT ``.script`` to load.
+    overrides:
+        Dotted-path field values applied before the run, e.g.
+        ``{"Sat.SMA": 7000.0}``.
+    output_dir:
+        Directory (local path or fsspec URL) the run's Parquet files and GMAT
+        log are written under.
+    run_id:
+        Position of the run in its sweep, from 0.
+    seed:
+        The per-run seed for stochastic sweeps; ``None`` for grids.
+    run_options:
+        Per-run execution options, e.g. ``{"timeout_s": 60}``.
+    """
+
+    script_path: Path
+    overrides: dict[str, Any]
+    output_dir: PathLike
+    run_id: int
+    seed: int | None
+    run_options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready mapping of this spec."""
+        return {
+            "script_path": str(self.script_path),
+            "overrides": plain_overrides(self.overrides),
+            "output_dir": str(self.output_dir),
+            "run_id": self.run_id,
+            "seed": self.seed,
+            "run_options": plain_overrides(self.run_options),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Rebuild a spec from :meth:`to_dict` output."""
+        return cls(
+            script_path=Path(data["script_path"]),
+            overrides=dict(data["overrides"]),
+            output_dir=as_location(data["output_dir"]),
+            run_id=int(data["run_id"]),
+            seed=None if data["seed"] is None else int(data["seed"]),
+            run_options=dict(data.get("run_options", {})),
+        )
+
+    def to_json(self) -> str:
+        """Serialise to a JSON string."""
+        return _dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        """Parse a spec written by :meth:`to_json`."""
+        return cls.from_dict(_loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class SweepSpec:
+    """A whole sweep's metadata — script, runs, backend, outputs.
+
+    ``runs`` is a materialised :class:`tuple` of :class:`RunSpec` so the spec
+    round-trips through JSON cleanly. ``run_id`` ordering is the contract the
+    manifest and resume flow depend on: ``runs[i].run_id == i`` for every
+    well-formed sweep.
+    """
+
+    mission_script_path: Path
+    runs: tuple[RunSpec, ...]
+    backend: str
+    backend_kwargs: dict[str, Any]
+    output_dir: PathLike
+    manifest_path: PathLike
+    sweep_seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready mapping of this sweep."""
+        return {
+            "mission_script_path": str(self.mission_script_path),
+            "runs": [run.to_dict() for run in self.runs],
+            "backend": self.backend,
+            "backend_kwargs": plain_overrides(self.backend_kwargs),
+            "output_dir": str(self.output_dir),
+            "manifest_path": str(self.manifest_path),
+            "sweep_seed": self.sweep_seed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Rebuild a sweep spec from :meth:`to_dict` output."""
+        return cls(
+            mission_script_path=Path(data["mission_script_path"]),
+            runs=tuple(RunSpec.from_dict(run) for run in data["runs"]),
+            backend=str(data["backend"]),
+            backend_kwargs=dict(data["backend_kwargs"]),
+            output_dir=as_location(data["output_dir"]),
+            manifest_path=as_location(data["manifest_path"]),
+            sweep_seed=None if data["sweep_seed"] is None else int(data["sweep_seed"]),
+        )
+
+    def to_json(self) -> str:
+        """Serialise to a JSON string."""
+        return _dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        """Parse a sweep spec written by :meth:`to_json`."""
+        return cls.from_dict(_loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """The result of one run after the worker returns.
+
+    ``output_paths`` maps a worker-chosen key (``report__<name>``,
+    ``ephemeris__<name>``, ``contact__<name>``) to the Parquet artefact
+    written under :attr:`RunSpec.output_dir`. Empty for failed and skipped
+    runs. ``stderr`` is ``None`` for successful runs and the captured worker
+    stderr / traceback for failed runs. ``duration_s`` is computed by the
+    :meth:`ok` / :meth:`failed` helpers from the bookend timestamps so the
+    three values cannot disagree.
+    """
+
+    run_id: int
+    status: RunStatus
+    output_paths: dict[str, PathLike]
+    duration_s: float
+    stderr: str | None
+    started_at: datetime
+    ended_at: datetime
+
+    @classmethod
+    def ok(
+        cls,
+        run_id: int,
+        output_paths: Mapping[str, PathLike],
+        started_at: datetime,
+        ended_at: datetime,
+    ) -> Self:
+        """Build a successful outcome; ``duration_s`` comes from the timestamps."""
+        return cls(
+            run_id=run_id,
+            status=RunStatus.OK,
+            output_paths=dict(output_paths),
+            duration_s=_duration(started_at, ended_at),
+            stderr=None,
+            started_at=started_at,
+            ended_at=ended_at,
+        )
+
+    @classmethod
+    def failed(
+        cls,
+        run_id: int,
+        stderr: str,
+        started_at: datetime,
+        ended_at: datetime,
+    ) -> Self:
+        """Build a failed outcome carrying the captured error text."""
+        return cls(
+            run_id=run_id,
+            status=RunStatus.FAILED,
+            output_paths={},
+            duration_s=_duration(started_at, ended_at),
+            stderr=stderr,
+            started_at=started_at,
+            ended_at=ended_at,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready mapping of this outcome."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "output_paths": {k: str(v) for k, v in self.output_paths.items()},
+            "duration_s": self.duration_s,
+            "stderr": self.stderr,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Rebuild an outcome from :meth:`to_dict` output."""
+        return cls(
+            run_id=int(data["run_id"]),
+            status=RunStatus(data["status"]),
+            output_paths={k: as_location(v) for k, v in data["output_paths"].items()},
+            duration_s=float(data["duration_s"]),
+            stderr=data["stderr"],
+            started_at=datetime.fromisoformat(data["started_at"]),
+            ended_at=datetime.fromisoformat(data["ended_at"]),
+        )
+
+    def to_json(self) -> str:
+        """Serialise to a JSON string."""
+        return _dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        """Parse an outcome written by :meth:`to_json`."""
+        return cls.from_dict(_loads(text))
+
+
+def _duration(started_at: datetime, ended_at: datetime) -> float:
+    seconds = (ended_at - started_at).total_seconds()
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0

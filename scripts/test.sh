@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up everything and run the whole test suite: lint, format, types, tests.
+# Usage: bash scripts/test.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.12}
+command -v "$PYTHON" >/dev/null || { echo "scripts/test.sh: needs Python 3.12+ as '$PYTHON' (set PYTHON=...)" >&2; exit 2; }
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+echo "== ruff check";  .venv/bin/ruff check .
+echo "== ruff format"; .venv/bin/ruff format --check .
+echo "== mypy";        .venv/bin/mypy --strict gmat_sweep
+echo "== pytest"
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ "$status" -eq 5 ]; then
+  echo "scripts/test.sh: pytest collected no tests — that is a failure, not a pass" >&2
+fi
+exit "$status"

@@ -1,0 +1,535 @@
+"""Aggregation over synthetic sweeps: Parquet files written here, no GMAT needed."""
+
+from __future__ import annotations
+
+import pickle
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import numpy as np
+import pandas as pd
+import pytest
+
+from gmat_sweep.aggregate import (
+    contact_frame,
+    ephemeris_frame,
+    lazy_contacts,
+    lazy_ephemerides,
+    lazy_multiindex,
+    report_frame,
+)
+from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.manifest import Manifest, ManifestEntry
+from gmat_sweep.spec import PathLike, RunStatus
+
+STRING = pd.StringDtype("pyarrow")
+EPOCH = pd.Timestamp("2026-01-01T12:00:00")
+OK, FAILED, SKIPPED = RunStatus.OK, RunStatus.FAILED, RunStatus.SKIPPED
+
+
+def _entry(
+    run_id: int,
+    status: RunStatus,
+    output_paths: Mapping[str, PathLike] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ManifestEntry:
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    return ManifestEntry(
+        run_id=run_id,
+        overrides=dict(overrides or {}),
+        status=status,
+        output_paths=dict(output_paths or {}),
+        started_at=moment,
+        ended_at=moment,
+        duration_s=0.0,
+        stderr=None if status is OK else "GmatRunError: boom",
+        log_path=None,
+    )
+
+
+def _manifest(entries: list[ManifestEntry]) -> Manifest:
+    return Manifest(
+        script_sha256="0" * 64,
+        gmat_sweep_version="0.1.0",
+        gmat_run_version="0.6.0",
+        gmat_install_version="test",
+        python_version="3.12",
+        os_platform="linux",
+        sweep_seed=None,
+        parameter_spec={},
+        run_count=len(entries),
+        entries=entries,
+    )
+
+
+def _report(run_id: int, rows: int = 3, *, integer_count: bool = True) -> pd.DataFrame:
+    epochs = EPOCH + pd.to_timedelta(np.arange(rows) * 60, unit="s")
+    count = np.arange(rows) + run_id
+    return pd.DataFrame(
+        {
+            "Sat.UTCGregorian": epochs.as_unit("us"),
+            "Sat.X": np.linspace(7000.0, 7100.0, rows) + run_id,
+            "Sat.Count": count if integer_count else count.astype(np.float64),
+            "Sat.SMA": np.full(rows, 7000.5 + run_id),
+            "Sat.Tag": [f"r{run_id}-{i}" if i != 1 else None for i in range(rows)],
+            "Sat.Flag": [i % 2 == 0 for i in range(rows)],
+            # The worker adds `time` as a copy of the first datetime column.
+            "time": epochs,
+        }
+    )
+
+
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+REPORT_COLUMNS = [
+    "time",
+    "Sat.UTCGregorian",
+    "Sat.X",
+    "Sat.Count",
+    "Sat.SMA",
+    "Sat.Tag",
+    "Sat.Flag",
+    "Sat.Mode",
+    "Sat.SMA [override]",
+    "__status",
+]
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> tuple[Manifest, Path]:
+    """Five runs, listed out of order: ok, failed, ok (float count), skipped, ok without report."""
+    _write(_report(0), tmp_path / "run-000000" / "report__RF.parquet")
+    _write(_report(2, integer_count=False), tmp_path / "run-000002" / "report__RF.parquet")
+    _write(_report(4).drop(columns="Sat.Tag"), tmp_path / "run-000004" / "ephemeris__EPH.parquet")
+    entries = [
+        _entry(
+            2,
+            OK,
+            {"report__RF": Path("run-000002/report__RF.parquet")},
+            {"Sat.SMA": 7002, "Sat.Mode": "b"},
+        ),
+        _entry(1, FAILED, {}, {"Sat.SMA": 7001.0, "Sat.Mode": "a"}),
+        _entry(
+            0,
+            OK,
+            {"report__RF": "run-000000/report__RF.parquet"},
+            {"Sat.SMA": 7000.0, "Sat.Mode": "a"},
+        ),
+        _entry(4, OK, {"ephemeris__EPH": "run-000004/ephemeris__EPH.parquet"}, {"Sat.SMA": 7004}),
+        _entry(3, SKIPPED, {}, {"Sat.SMA": 7003.0, "Sat.Mode": "b"}),
+    ]
+    return _manifest(entries), tmp_path
+
+
+def test_lazy_report_columns_dtypes_and_divisions(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    frame = report_frame(manifest, root)
+    assert list(frame.columns) == REPORT_COLUMNS
+    assert frame.npartitions == 5
+    assert frame.divisions == (0, 1, 2, 3, 4, 4)
+    expected = {
+        "time": np.dtype("datetime64[ns]"),
+        "Sat.UTCGregorian": np.dtype("datetime64[ns]"),
+        "Sat.X": np.dtype("float64"),
+        "Sat.Count": np.dtype("float64"),
+        "Sat.SMA": np.dtype("float64"),
+        "Sat.Tag": STRING,
+        "Sat.Flag": pd.BooleanDtype(),
+        "Sat.Mode": STRING,
+        "Sat.SMA [override]": np.dtype("float64"),
+        "__status": STRING,
+    }
+    assert frame.dtypes.to_dict() == expected
+    computed = frame.compute()
+    assert computed.dtypes.to_dict() == expected
+    assert computed.index.name == "run_id"
+    assert computed.index.dtype == np.dtype("int64")
+    assert computed.index.tolist() == [0, 0, 0, 1, 2, 2, 2, 3, 4]
+
+
+def test_failed_skipped_and_missing_output_are_one_row_each(
+    sweep: tuple[Manifest, Path],
+) -> None:
+    manifest, root = sweep
+    frame = report_frame(manifest, root).compute()
+    for run_id, status in [(1, "failed"), (3, "skipped"), (4, "ok")]:
+        row = frame.loc[[run_id]]
+        assert len(row) == 1
+        assert row["time"].isna().all()
+        assert row[["Sat.X", "Sat.Count", "Sat.SMA"]].isna().all(axis=None)
+        assert row["Sat.Tag"].isna().all()
+        assert row["Sat.Flag"].isna().all()
+        assert row["__status"].tolist() == [status]
+        assert row["Sat.SMA [override]"].tolist() == [7000.0 + run_id]
+    assert frame.loc[[3], "Sat.Mode"].tolist() == ["b"]
+    assert frame.loc[[4], "Sat.Mode"].isna().all()  # run 4 did not override it
+    assert (frame.loc[[0, 2], "__status"] == "ok").all()
+
+
+def test_int64_and_float64_runs_unify_to_float64(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    frame = report_frame(manifest, root).compute()
+    assert frame["Sat.Count"].dtype == np.dtype("float64")
+    assert frame.loc[[0], "Sat.Count"].tolist() == [0.0, 1.0, 2.0]
+    assert frame.loc[[2], "Sat.Count"].tolist() == [2.0, 3.0, 4.0]
+
+
+def test_values_match_the_files(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    frame = report_frame(manifest, root).compute()
+    source = pd.read_parquet(root / "run-000002" / "report__RF.parquet")
+    run = frame.loc[[2]]
+    assert run["time"].tolist() == source["time"].tolist()
+    assert run["Sat.UTCGregorian"].tolist() == source["Sat.UTCGregorian"].tolist()
+    assert run["Sat.X"].tolist() == source["Sat.X"].tolist()
+    assert run["Sat.Tag"].tolist() == ["r2-0", pd.NA, "r2-2"]
+    assert run["Sat.Flag"].tolist() == [True, False, True]
+    assert run["Sat.SMA"].tolist() == [7002.5] * 3
+    assert run["Sat.SMA [override]"].tolist() == [7002.0] * 3
+    assert run["Sat.Mode"].tolist() == ["b"] * 3
+
+
+def test_loc_touches_only_that_runs_file(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    frame = report_frame(manifest, root)
+    assert frame.loc[2].optimize().npartitions == 1
+    (root / "run-000000" / "report__RF.parquet").unlink()
+    assert frame.loc[2].compute()["Sat.X"].tolist() == [7002.0, 7052.0, 7102.0]
+    with pytest.raises(FileNotFoundError):
+        frame.loc[0].compute()
+
+
+def test_column_selection_is_pushed_into_the_read(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    frame = report_frame(manifest, root)
+    selected = frame[["__status", "Sat.X"]].compute()
+    assert list(selected.columns) == ["__status", "Sat.X"]
+    pd.testing.assert_frame_equal(selected, frame.compute()[["__status", "Sat.X"]])
+    assert frame["Sat.Mode"].compute().tolist() == ["a"] * 4 + ["b"] * 3 + ["b", pd.NA]
+
+
+def test_frame_survives_pickling(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    frame = report_frame(manifest, root)
+    clone = pickle.loads(pickle.dumps(frame))
+    pd.testing.assert_frame_equal(clone.compute(), frame.compute())
+
+
+def test_pandas_form_is_the_lazy_frame_with_time_in_the_index(
+    sweep: tuple[Manifest, Path],
+) -> None:
+    manifest, root = sweep
+    eager = lazy_multiindex(manifest, root)
+    lazy = report_frame(manifest, root).compute().set_index("time", append=True)
+    pd.testing.assert_frame_equal(eager, lazy)
+    assert eager.index.names == ["run_id", "time"]
+
+
+def test_pandas_form_matches_reading_every_file_by_hand(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    result = lazy_multiindex(manifest, root)
+    pieces = []
+    for entry in sorted(manifest.entries, key=lambda entry: entry.run_id):
+        path = entry.output_paths.get("report__RF")
+        if entry.status is OK and path is not None:
+            piece = pd.read_parquet(root / path)
+            piece = piece[["time", *(c for c in piece.columns if c != "time")]]
+        else:
+            piece = pd.DataFrame({"time": [pd.NaT]})
+        piece["Sat.Mode"] = entry.overrides.get("Sat.Mode")
+        piece["Sat.SMA [override]"] = float(entry.overrides["Sat.SMA"])
+        piece["__status"] = str(entry.status)
+        piece.index = pd.Index([entry.run_id] * len(piece), name="run_id")
+        pieces.append(piece)
+    expected = pd.concat(pieces).astype(result.dtypes.to_dict() | {"time": "datetime64[ns]"})
+    expected = expected[["time", *result.columns]].set_index("time", append=True)
+    pd.testing.assert_frame_equal(result, expected)
+
+
+def test_pandas_form_orders_by_time_within_a_run(tmp_path: Path) -> None:
+    report = _report(0, rows=4)
+    report = report.iloc[[2, 0, 3, 1]].reset_index(drop=True)
+    report.loc[3, "time"] = report.loc[0, "time"]  # a tie keeps file order
+    _write(report, tmp_path / "r0.parquet")
+    manifest = _manifest([_entry(0, OK, {"report__RF": "r0.parquet"})])
+    result = lazy_multiindex(manifest, tmp_path)
+    times = report["time"]
+    order = [1, 0, 3, 2]
+    assert result.index.get_level_values("time").tolist() == times[order].tolist()
+    assert result["Sat.X"].tolist() == report["Sat.X"][order].tolist()
+
+
+def test_spool_and_eager_reads_agree(tmp_path: Path) -> None:
+    big = _report(0, rows=2500)
+    path = tmp_path / "run-000000" / "report__RF.parquet"
+    path.parent.mkdir()
+    big.to_parquet(path, index=False, row_group_size=700)
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "run-000000/report__RF.parquet"}),
+            _entry(1, FAILED),
+        ]
+    )
+    spooled = lazy_multiindex(manifest, tmp_path, spool=True)
+    eager = lazy_multiindex(manifest, tmp_path, spool=False)
+    pd.testing.assert_frame_equal(spooled, eager)
+    assert len(spooled) == 2501
+
+
+def test_parameters_false_drops_parameter_columns(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    frame = report_frame(manifest, root, parameters=False)
+    assert list(frame.columns) == [
+        c for c in REPORT_COLUMNS if c not in ("Sat.Mode", "Sat.SMA [override]")
+    ]
+    eager = lazy_multiindex(manifest, root, parameters=False)
+    assert list(eager.columns) == [c for c in frame.columns if c != "time"]
+    assert len(eager) == 9
+
+
+def test_parameter_dtypes(tmp_path: Path) -> None:
+    _write(_report(0), tmp_path / "r.parquet")
+    overrides = [
+        {"A.Int": 3, "B.Flag": True, "C.Mixed": 1.5, "D.List": [1, 2]},
+        {"A.Int": 4.5, "B.Flag": False, "C.Mixed": "x"},
+    ]
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "r.parquet"}, overrides[0]),
+            _entry(1, FAILED, {}, overrides[1]),
+        ]
+    )
+    frame = report_frame(manifest, tmp_path)
+    assert frame["A.Int"].dtype == np.dtype("float64")
+    assert frame["B.Flag"].dtype == pd.BooleanDtype()
+    assert frame["C.Mixed"].dtype == STRING
+    assert frame["D.List"].dtype == STRING
+    computed = frame.compute()
+    assert computed["A.Int"].tolist() == [3.0] * 3 + [4.5]
+    assert computed["B.Flag"].tolist() == [True] * 3 + [False]
+    assert computed["C.Mixed"].tolist() == ["1.5"] * 3 + ["x"]
+    assert computed["D.List"].tolist() == ["[1, 2]"] * 3 + [pd.NA]
+
+
+def test_name_none_picks_the_only_report(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    explicit = report_frame(manifest, root, name="RF").compute()
+    pd.testing.assert_frame_equal(report_frame(manifest, root).compute(), explicit)
+
+
+def test_name_none_with_several_reports_lists_them(tmp_path: Path) -> None:
+    _write(_report(0), tmp_path / "a.parquet")
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__Orbit": "a.parquet", "report__Final": "a.parquet"}),
+        ]
+    )
+    for build in (report_frame, lazy_multiindex):
+        with pytest.raises(SweepConfigError, match=r"'Orbit', 'Final'.*pass name="):
+            build(manifest, tmp_path)
+
+
+def test_no_output_of_that_kind_lists_what_was_produced(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    with pytest.raises(SweepConfigError, match=r"no contact outputs.*report 'RF'.*ephemeris 'EPH'"):
+        contact_frame(manifest, root)
+    with pytest.raises(SweepConfigError, match=r"no contact outputs"):
+        lazy_contacts(manifest, root)
+
+
+def test_no_outputs_at_all_says_why(tmp_path: Path) -> None:
+    manifest = _manifest([_entry(0, FAILED), _entry(1, SKIPPED), _entry(2, FAILED)])
+    with pytest.raises(SweepConfigError, match=r"no run finished ok.*2 failed, 1 skipped"):
+        report_frame(manifest, tmp_path)
+
+
+def test_unknown_name_lists_available_names(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    with pytest.raises(SweepConfigError, match=r"report 'Nope' was not produced.*'RF'"):
+        report_frame(manifest, root, name="Nope")
+    with pytest.raises(SweepConfigError, match=r"ephemeris 'RF' was not produced.*'EPH'"):
+        lazy_ephemerides(manifest, root, name="RF")
+
+
+def test_ok_entry_without_outputs_is_an_error(tmp_path: Path) -> None:
+    manifest = _manifest([_entry(0, OK, {})])
+    with pytest.raises(ValueError, match=r"run 0 is recorded as ok but lists no output_paths"):
+        lazy_multiindex(manifest, tmp_path)
+
+
+def test_ephemeris_dispatches_on_its_own_key(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    frame = ephemeris_frame(manifest, root)
+    assert "Sat.Tag" not in frame.columns
+    computed = frame.compute()
+    assert computed.loc[[4], "Sat.X"].tolist() == [7004.0, 7054.0, 7104.0]
+    assert computed.loc[[0, 1, 2, 3], "__status"].tolist() == ["ok", "failed", "ok", "skipped"]
+    assert computed.loc[[0, 1, 2, 3], "time"].isna().all()
+    eager = lazy_ephemerides(manifest, root)
+    pd.testing.assert_frame_equal(eager, computed.set_index("time", append=True))
+
+
+def _contacts(rows: int, *, interval_id: bool = True) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "Start Time (UTC)": EPOCH + pd.to_timedelta(np.arange(rows) * 600, unit="s"),
+            "Stop Time (UTC)": EPOCH + pd.to_timedelta(np.arange(rows) * 600 + 300, unit="s"),
+            "Duration (s)": np.full(rows, 300, dtype=np.int64),
+            "Observer": ["GS1"] * rows,
+        }
+    )
+    if interval_id:
+        frame.insert(0, "interval_id", np.arange(rows, dtype=np.int64))
+    return frame
+
+
+def test_contacts_interval_id_is_nullable_int64(tmp_path: Path) -> None:
+    # A file without interval_id numbers its intervals by position, like the worker does.
+    _write(_contacts(2, interval_id=False), tmp_path / "run-000000" / "contact__GS.parquet")
+    _write(_contacts(3), tmp_path / "run-000002" / "contact__GS.parquet")
+    _write(_report(3), tmp_path / "run-000003" / "report__RF.parquet")
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"contact__GS": "run-000000/contact__GS.parquet"}, {"Sat.SMA": 1}),
+            _entry(1, FAILED, {}, {"Sat.SMA": 2}),
+            _entry(2, OK, {"contact__GS": "run-000002/contact__GS.parquet"}, {"Sat.SMA": 3}),
+            _entry(3, OK, {"report__RF": "run-000003/report__RF.parquet"}, {"Sat.SMA": 4}),
+        ]
+    )
+    lazy = contact_frame(manifest, tmp_path)
+    assert list(lazy.columns) == [
+        "interval_id",
+        "Start Time (UTC)",
+        "Stop Time (UTC)",
+        "Duration (s)",
+        "Observer",
+        "Sat.SMA",
+        "__status",
+    ]
+    assert lazy["interval_id"].dtype == pd.Int64Dtype()
+    assert lazy["Duration (s)"].dtype == np.dtype("float64")
+    eager = lazy_contacts(manifest, tmp_path)
+    assert eager.index.names == ["run_id", "interval_id"]
+    assert eager.index.get_level_values("interval_id").dtype == pd.Int64Dtype()
+    assert eager.index.tolist() == [(0, 0), (0, 1), (1, pd.NA), (2, 0), (2, 1), (2, 2), (3, pd.NA)]
+    assert eager["__status"].tolist() == ["ok", "ok", "failed", "ok", "ok", "ok", "ok"]
+    pd.testing.assert_frame_equal(eager, lazy.compute().set_index("interval_id", append=True))
+
+
+def test_relative_and_absolute_paths(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere" / "r1.parquet"
+    _write(_report(0), tmp_path / "root" / "run-000000" / "report__RF.parquet")
+    _write(_report(1), elsewhere)
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "run-000000/report__RF.parquet"}),
+            _entry(1, OK, {"report__RF": elsewhere}),
+            _entry(2, OK, {"report__RF": str(elsewhere)}),
+        ]
+    )
+    for root in (tmp_path / "root", str(tmp_path / "root"), f"file://{tmp_path / 'root'}"):
+        frame = lazy_multiindex(manifest, root)
+        assert frame.loc[0, "Sat.X"].tolist() == [7000.0, 7050.0, 7100.0]
+        assert frame.loc[1, "Sat.X"].tolist() == frame.loc[2, "Sat.X"].tolist()
+        assert frame.loc[1, "Sat.X"].tolist() == [7001.0, 7051.0, 7101.0]
+
+
+def test_relative_output_dir_is_anchored_at_build_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(_report(0), tmp_path / "sweep" / "r.parquet")
+    monkeypatch.chdir(tmp_path)
+    frame = report_frame(_manifest([_entry(0, OK, {"report__RF": "r.parquet"})]), "sweep")
+    monkeypatch.chdir("/")
+    assert len(frame.compute()) == 3
+
+
+@pytest.fixture
+def memory_root() -> Iterator[str]:
+    root = f"memory://gmat-sweep-test-{uuid.uuid4().hex}"
+    yield root
+    fsspec.filesystem("memory").rm(root, recursive=True)
+
+
+def test_memory_filesystem(memory_root: str) -> None:
+    _report(0).to_parquet(f"{memory_root}/run-000000/report__RF.parquet", index=False)
+    _report(1, integer_count=False).to_parquet(f"{memory_root}/r1.parquet", index=False)
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "run-000000/report__RF.parquet"}, {"Sat.Mass": 1}),
+            _entry(1, OK, {"report__RF": f"{memory_root}/r1.parquet"}, {"Sat.Mass": 2}),
+            _entry(2, FAILED, {}, {"Sat.Mass": 3}),
+        ]
+    )
+    lazy = report_frame(manifest, memory_root, storage_options={})
+    assert lazy.divisions == (0, 1, 2, 2)
+    computed = lazy.compute()
+    assert computed["Sat.Count"].tolist()[:6] == [0.0, 1.0, 2.0, 1.0, 2.0, 3.0]
+    assert computed["Sat.Mass"].tolist() == [1.0] * 3 + [2.0] * 3 + [3.0]
+    eager = lazy_multiindex(manifest, memory_root)
+    pd.testing.assert_frame_equal(eager, computed.set_index("time", append=True))
+
+
+def test_report_without_epoch(tmp_path: Path) -> None:
+    final = _report(0).drop(columns=["time", "Sat.UTCGregorian"])
+    _write(final, tmp_path / "run-000000" / "report__Final.parquet")
+    _write(final.iloc[:2], tmp_path / "run-000002" / "report__Final.parquet")
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__Final": "run-000000/report__Final.parquet"}),
+            _entry(1, FAILED),
+            _entry(2, OK, {"report__Final": "run-000002/report__Final.parquet"}),
+        ]
+    )
+    frame = report_frame(manifest, tmp_path)
+    assert list(frame.columns)[:2] == ["row", "Sat.X"]
+    assert "time" not in frame.columns
+    assert frame["row"].dtype == pd.Int64Dtype()
+    assert frame.compute()["row"].tolist() == [0, 1, 2, pd.NA, 0, 1]
+    with pytest.raises(ValueError, match=r"report 'Final' has no epoch column") as raised:
+        lazy_multiindex(manifest, tmp_path)
+    message = str(raised.value)
+    assert "run 0" in message
+    assert "Sat.UTCGregorian to the ReportFile's Add list" in message
+    assert "Sweep.to_dataframe(name='Final')" in message
+    assert "report_frame(" in message
+    assert "'row' column" in message
+
+
+def test_a_run_missing_time_fails_its_partition_with_the_same_message(tmp_path: Path) -> None:
+    _write(_report(0), tmp_path / "r0.parquet")
+    _write(_report(1).drop(columns="time"), tmp_path / "r1.parquet")
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "r0.parquet"}),
+            _entry(1, OK, {"report__RF": "r1.parquet"}),
+        ]
+    )
+    frame = report_frame(manifest, tmp_path)
+    assert len(frame.loc[0].compute()) == 3
+    with pytest.raises(ValueError, match=r"report 'RF' has no epoch column.*run 1's file"):
+        frame.loc[1].compute()
+    with pytest.raises(ValueError, match=r"run 1's file"):
+        lazy_multiindex(manifest, tmp_path)
+
+
+def test_incompatible_column_types_name_both_runs(tmp_path: Path) -> None:
+    _write(_report(0), tmp_path / "r0.parquet")
+    odd = _report(1)
+    odd["Sat.X"] = ["a", "b", "c"]
+    _write(odd, tmp_path / "r1.parquet")
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "r0.parquet"}),
+            _entry(1, OK, {"report__RF": "r1.parquet"}),
+        ]
+    )
+    with pytest.raises(ValueError, match=r"run 1: column 'Sat.X'.*run 0"):
+        lazy_multiindex(manifest, tmp_path)

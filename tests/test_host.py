@@ -1,0 +1,89 @@
+"""GMAT host processes: timeouts kill the run, a dead host is a failed outcome."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gmat_sweep.backends._subprocess import GmatHost, run_spec_in_subprocess
+from gmat_sweep.spec import RunSpec, RunStatus
+
+pytestmark = pytest.mark.slow
+
+
+def _spec(script: Path, overrides: dict[str, object], out: Path, run_id: int = 0) -> RunSpec:
+    return RunSpec(script, dict(overrides), out, run_id, None, {})
+
+
+def test_timeout_kills_the_run_and_the_host_recovers(
+    slow: Path, leo_basic: Path, tmp_path: Path
+) -> None:
+    host = GmatHost()
+    try:
+        host.start()
+        began = time.monotonic()
+        outcome = host.run(_spec(slow, {"Days.Value": 0.3}, tmp_path / "slow"), timeout_s=1.0)
+        elapsed = time.monotonic() - began
+        assert outcome.status is RunStatus.FAILED
+        assert outcome.stderr is not None
+        assert outcome.stderr.startswith("timed out after 1 s")
+        assert elapsed < 1.0 + 2.0
+        assert host.pid is None  # killed
+        after = host.run(_spec(leo_basic, {}, tmp_path / "next", 1))
+        assert after.status is RunStatus.OK
+    finally:
+        host.close()
+
+
+def test_killed_host_is_a_failed_outcome(slow: Path, leo_basic: Path, tmp_path: Path) -> None:
+    host = GmatHost()
+    try:
+        host.start()
+        pid = host.pid
+        assert pid is not None
+        threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
+        outcome = host.run(_spec(slow, {"Days.Value": 0.3}, tmp_path / "slow"))
+        assert outcome.status is RunStatus.FAILED
+        assert outcome.stderr is not None
+        assert outcome.stderr.startswith("worker process died (killed by SIGKILL)")
+        assert host.run(_spec(leo_basic, {}, tmp_path / "next", 1)).status is RunStatus.OK
+    finally:
+        host.close()
+
+
+def test_check_fields_reports_unknown_paths_and_parse_errors(
+    leo_basic: Path, parse_error: Path
+) -> None:
+    host = GmatHost()
+    try:
+        assert host.check_fields(leo_basic, ["Sat.SMA", "Prop.MaxStep"]) == []
+        problems = host.check_fields(leo_basic, ["Sat.SMAX", "Nope.Value"])
+        assert len(problems) == 2
+        assert "did you mean: SMA" in problems[0]
+        assert "Nope" in problems[1]
+        (problem,) = host.check_fields(parse_error, ["Sat.SMA"])
+        assert "GmatLoadError" in problem
+        assert "SMAX" in problem
+    finally:
+        host.close()
+
+
+def test_fresh_interpreter_per_run(multi_output: Path, tmp_path: Path) -> None:
+    outcome = run_spec_in_subprocess(_spec(multi_output, {"Hours.Value": 1.0}, tmp_path / "run"))
+    assert outcome.status is RunStatus.OK
+    assert len(outcome.output_paths) == 4
+
+
+def test_closing_leaves_no_process(leo_basic: Path, tmp_path: Path) -> None:
+    host = GmatHost()
+    host.run(_spec(leo_basic, {}, tmp_path / "run"))
+    pid = host.pid
+    assert pid is not None
+    host.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

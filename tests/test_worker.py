@@ -1,0 +1,145 @@
+"""run_one with the real engine: outputs, failures, targets, and reuse without leaks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import fsspec
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from gmat_run.parsers.contact import parse as parse_contacts
+
+from gmat_sweep.spec import RunSpec, RunStatus
+from gmat_sweep.worker import output_tables, run_one
+
+pytestmark = pytest.mark.slow
+
+
+def _spec(script: Path, overrides: dict[str, object], out: Path | str, run_id: int = 0) -> RunSpec:
+    return RunSpec(
+        script_path=script,
+        overrides=dict(overrides),
+        output_dir=out,
+        run_id=run_id,
+        seed=None,
+        run_options={},
+    )
+
+
+def _report(path: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def test_override_changes_the_output(leo_basic: Path, tmp_path: Path) -> None:
+    a = run_one(_spec(leo_basic, {"Sat.SMA": 7000.0}, tmp_path / "a"))
+    b = run_one(_spec(leo_basic, {"Sat.SMA": 7200.0}, tmp_path / "b"))
+    assert a.status is RunStatus.OK
+    assert b.status is RunStatus.OK
+    fa, fb = _report(a.output_paths["report__RF"]), _report(b.output_paths["report__RF"])
+    assert fa["Sat.Earth.SMA"].iloc[0] == pytest.approx(7000.0)
+    assert fb["Sat.Earth.SMA"].iloc[0] == pytest.approx(7200.0)
+
+
+def test_reports_and_ephemerides_land_with_keys_and_time(
+    multi_output: Path, tmp_path: Path
+) -> None:
+    outcome = run_one(_spec(multi_output, {}, tmp_path / "run"))
+    assert outcome.status is RunStatus.OK, outcome.stderr
+    assert sorted(outcome.output_paths) == [
+        "ephemeris__OEMEphem",
+        "ephemeris__STKEphem",
+        "report__KeplerReport",
+        "report__StateReport",
+    ]
+    for key, path in outcome.output_paths.items():
+        frame = pd.read_parquet(path)
+        assert frame.columns[0] == "time", key
+        assert frame["time"].dtype == "datetime64[ns]"
+        first_datetime = next(c for c in frame.columns[1:] if frame[c].dtype == "datetime64[ns]")
+        assert (frame["time"] == frame[first_datetime]).all()
+        assert len(frame) == 181
+    assert (tmp_path / "run" / "gmat.log").read_text().strip()
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".")]
+
+
+def test_contact_tables_get_interval_ids(tmp_path: Path) -> None:
+    # The wheel's engine has no ContactLocator: parse a report GMAT would write.
+    report = tmp_path / "contacts.txt"
+    report.write_text(
+        "Target: Sat\n\n"
+        "Observer       Duration (s)    Start Time (UTCGregorian)     Stop Time (UTCGregorian)"
+        "      Start Range (km)    Stop Range (km)\n"
+        "-----------    ------------    --------------------------    --------------------------"
+        "    ----------------    ---------------\n"
+        "Station1       600.000         01 Jan 2026 12:00:00.000      01 Jan 2026 12:10:00.000"
+        "      1000.0              1200.0\n"
+        "Station2       300.500         01 Jan 2026 13:00:00.000      01 Jan 2026 13:05:00.500"
+        "      1500.5              1100.25\n"
+    )
+    results = SimpleNamespace(reports={}, ephemerides={}, contacts={"GS": parse_contacts(report)})
+    tables = output_tables(results)
+    assert list(tables) == ["contact__GS"]
+    frame = tables["contact__GS"].to_pandas()
+    assert frame["interval_id"].tolist() == [0, 1]
+    assert frame["Observer"].tolist() == ["Station1", "Station2"]
+
+
+def test_failed_run_is_an_outcome_with_the_engine_message(
+    fails_at_runtime: Path, tmp_path: Path
+) -> None:
+    outcome = run_one(_spec(fails_at_runtime, {"Idx.Value": 4}, tmp_path / "run"))
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.output_paths == {}
+    assert outcome.stderr is not None
+    first, second = outcome.stderr.splitlines()[:2]
+    assert first.startswith("GmatRunError: GMAT RunScript returned status")
+    assert "index out-of-bounds" in second
+    assert "*** Mission run failed" in (tmp_path / "run" / "gmat.log").read_text()
+
+
+def test_failed_load_is_an_outcome_with_the_parse_error(parse_error: Path, tmp_path: Path) -> None:
+    outcome = run_one(_spec(parse_error, {}, tmp_path / "run"))
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.stderr is not None
+    assert outcome.stderr.startswith("GmatLoadError")
+    assert 'The field name "SMAX" on object "Sat" is not permitted' in outcome.stderr
+
+
+def test_unknown_field_is_a_failed_outcome(leo_basic: Path, tmp_path: Path) -> None:
+    outcome = run_one(_spec(leo_basic, {"Sat.SMAX": 1.0}, tmp_path / "run"))
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.stderr is not None
+    assert "did you mean: SMA" in outcome.stderr
+
+
+def test_memory_filesystem_target(leo_basic: Path) -> None:
+    outcome = run_one(_spec(leo_basic, {"Sat.Cd": 2.5}, "memory://worker-test/run-000000"))
+    assert outcome.status is RunStatus.OK
+    assert outcome.output_paths == {
+        "report__RF": "memory://worker-test/run-000000/report__RF.parquet"
+    }
+    with fsspec.open(outcome.output_paths["report__RF"], "rb") as handle:
+        assert pq.read_table(handle).num_rows > 10
+    fs = fsspec.filesystem("memory")
+    assert fs.exists("/worker-test/run-000000/gmat.log")
+
+
+def test_reused_mission_gives_the_same_bits_as_a_fresh_load(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    # Keplerian writes leave round-off in the stored Cartesian state; the worker
+    # must restore the loaded state so run order never changes results.
+    sequence = [{"Sat.SMA": 7000.0, "Sat.ECC": 0.01}, {"Sat.SMA": 7100.0}, {}]
+    reused = [run_one(_spec(leo_basic, ov, tmp_path / f"r{i}")) for i, ov in enumerate(sequence)]
+    fresh = []
+    for i, overrides in enumerate(sequence):
+        from gmat_sweep import worker
+
+        worker._loaded = None  # force a fresh Mission.load
+        fresh.append(run_one(_spec(leo_basic, overrides, tmp_path / f"f{i}")))
+    for a, b in zip(reused, fresh, strict=True):
+        pd.testing.assert_frame_equal(
+            _report(a.output_paths["report__RF"]), _report(b.output_paths["report__RF"])
+        )
