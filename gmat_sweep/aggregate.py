@@ -107,21 +107,26 @@ class _Run(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class _Runs(Sequence[_Run]):
-    """The per-partition items, carrying a precomputed Dask token.
+    """The frame's runs, stored by column; item ``i`` is partition ``i``'s :class:`_Run`.
 
-    Dask tokenizes ``from_map``'s iterables element by element, which costs
-    about a second per 100,000 runs; hashing their pickle costs a tenth of that.
+    Dask tokenizes ``from_map``'s iterables element by element, about a second
+    per 100,000 runs; hashing these columns' pickle takes a few hundredths.
+    ``parameters`` holds one column of values per parameter.
     """
 
-    items: tuple[_Run, ...]
+    run_ids: tuple[int, ...]
+    locations: tuple[str | None, ...]
+    statuses: tuple[str, ...]
+    parameters: tuple[tuple[Any, ...], ...]
     token: str = field(init=False)
 
     def __post_init__(self) -> None:
-        digest = hashlib.sha256(pickle.dumps(self.items, protocol=5)).hexdigest()
+        payload = (self.run_ids, self.locations, self.statuses, self.parameters)
+        digest = hashlib.sha256(pickle.dumps(payload, protocol=5)).hexdigest()
         object.__setattr__(self, "token", digest)
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.run_ids)
 
     @overload
     def __getitem__(self, index: int) -> _Run: ...
@@ -130,10 +135,13 @@ class _Runs(Sequence[_Run]):
     def __getitem__(self, index: slice) -> Sequence[_Run]: ...
 
     def __getitem__(self, index: int | slice) -> _Run | Sequence[_Run]:
-        return self.items[index]
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self)))]
+        values = tuple(column[index] for column in self.parameters)
+        return _Run(self.run_ids[index], self.locations[index], self.statuses[index], values)
 
     def __iter__(self) -> Iterator[_Run]:
-        return iter(self.items)
+        return (self[position] for position in range(len(self)))
 
     def __dask_tokenize__(self) -> str:
         return self.token
@@ -179,8 +187,9 @@ class _RunReader:
     def __call__(self, run: _Run, columns: Sequence[str] | None = None) -> pd.DataFrame:
         wanted = self.layout.columns if columns is None else list(columns)
         if run.location is None:
-            nulls = [pa.nulls(1, kind) for _, kind in self._sources(wanted)]
-            missing = pa.table(nulls, names=[column for column, _ in self._sources(wanted)])
+            sources = self._sources(wanted)
+            nulls = [pa.nulls(1, kind) for _, kind in sources]
+            missing = pa.table(nulls, names=[column for column, _ in sources])
             return self._partition(run, missing, 1, wanted)
         return self._read(run, run.location, wanted)
 
@@ -248,8 +257,8 @@ class _RunReader:
         if STATUS in chosen:
             names.append(STATUS)
             arrays.append(pa.repeat(pa.scalar(run.status, pa.large_string()), rows))
-        table = pa.Table.from_arrays(arrays, names=names)
-        frame: pd.DataFrame = table.to_pandas(types_mapper=_pandas_dtype)
+        assembled = pa.Table.from_arrays(arrays, names=names)
+        frame: pd.DataFrame = assembled.to_pandas(types_mapper=_pandas_dtype)
         frame.index = pd.Index(np.full(rows, run.run_id, dtype=np.int64), name=RUN_ID)
         return frame if names == list(wanted) else frame[list(wanted)]
 
@@ -265,10 +274,9 @@ def _cast(
         raise ValueError(
             f"{layout.kind.prefix} {layout.name!r} of run {run.run_id}: column {column!r} is "
             f"{values.type}, which cannot be read as {kind} like the same column of run "
-            f"{layout.schema_run} ({layout.schema_location}, whose schema the frame follows): "
-            f"{error}; the runs "
-            "disagree on this column's type, so re-run the odd one or aggregate the runs "
-            "separately"
+            f"{layout.schema_run} ({layout.schema_location}, whose schema the frame follows); "
+            f"the runs disagree on this column's type, so re-run the odd run or aggregate the "
+            f"runs separately ({error})"
         ) from error
 
 
@@ -309,12 +317,14 @@ def _no_time_message(layout: _Layout, run_id: int, location: str) -> str:
     kind, name = layout.kind, layout.name
     fallback = f"{kind.lazy_function}(..., name={name!r})"
     if kind is _REPORT:
+        fix = "add an epoch parameter such as Sat.UTCGregorian to the ReportFile's Add list"
         fallback = f"Sweep.to_dataframe(name={name!r}) / {fallback}"
+    else:
+        fix = "re-run the run so gmat_sweep's worker rewrites the file with its epoch"
     return (
         f"{kind.prefix} {name!r} has no epoch column, so its rows have no time (run {run_id}'s "
-        f"file {location} has no 'time' column); add an epoch parameter such as "
-        f"Sat.UTCGregorian to the ReportFile's Add list, or use {fallback} which indexes by "
-        f"run_id alone and keeps a 'row' column"
+        f"file {location} has no 'time' column); {fix}, or use {fallback} which indexes by "
+        "run_id alone and keeps a 'row' column"
     )
 
 
@@ -451,25 +461,23 @@ def _plan(
 
     fields: list[str] = []
     dtypes: list[str] = []
-    columns: list[list[Any]] = []
+    columns: list[tuple[Any, ...]] = []
     if parameters:
         fields = sorted(set().union(*(entry.overrides for entry in entries)))
         for path in fields:
             dtype, values = _parameter_column([entry.overrides.get(path) for entry in entries])
             dtypes.append(dtype)
-            columns.append(values)
-    locations = [
-        _locate(entry.output_paths[output_key], root)
-        if entry.status == RunStatus.OK and output_key in entry.output_paths
-        else None
-        for entry in entries
-    ]
-    items = map(
-        _Run,
-        [entry.run_id for entry in entries],
-        locations,
-        [_STATUS_TEXT[entry.status] for entry in entries],
-        zip(*columns, strict=True) if columns else [()] * len(entries),
+            columns.append(tuple(values))
+    runs = _Runs(
+        run_ids=tuple(entry.run_id for entry in entries),
+        locations=tuple(
+            _locate(entry.output_paths[output_key], root)
+            if entry.status == RunStatus.OK and output_key in entry.output_paths
+            else None
+            for entry in entries
+        ),
+        statuses=tuple(_STATUS_TEXT[entry.status] for entry in entries),
+        parameters=tuple(columns),
     )
 
     options = dict(storage_options or {})
@@ -477,7 +485,7 @@ def _plan(
     with fsspec.open(schema_location, "rb", **options) as handle:
         schema = pq.read_schema(handle)
     layout = _layout(kind, name, schema, (first.run_id, schema_location), fields, dtypes)
-    return _RunReader(layout, options, spool), _Runs(tuple(items))
+    return _RunReader(layout, options, spool), runs
 
 
 def _layout(
@@ -519,7 +527,7 @@ def _lazy(
     import dask.dataframe as dd
 
     reader, runs = _plan(kind, manifest, output_dir, name, parameters, storage_options, False)
-    run_ids = [run.run_id for run in runs]
+    run_ids = runs.run_ids
     frame: dd.DataFrame = dd.from_map(  # type: ignore[no-untyped-call]
         reader,
         runs,

@@ -57,6 +57,8 @@ _RESTORE_HINT = "restore it from a backup, or delete the sweep's manifest and st
 _REQUIRED: Any = object()
 _JSON_NAMES = {str: "string", int: "integer", dict: "object"}
 
+_DECODER = json.JSONDecoder()
+
 _INCLUDE = re.compile(r"[ \t]*#Include[ \t]+(?:'([^']*)'|\"([^\"]*)\"|([^\s;%]+))")
 
 
@@ -188,6 +190,11 @@ def _stored(location: PathLike) -> str:
     return location if isinstance(location, str) else location.as_posix()
 
 
+def _location(stored: str) -> PathLike:
+    """Inverse of :func:`_stored`; skips :func:`as_location`'s checks for plain paths."""
+    return Path(stored) if "://" not in stored else as_location(stored)
+
+
 @dataclass(frozen=True, slots=True)
 class ManifestEntry:
     """One run's record in the manifest — overrides, status, outputs, timing.
@@ -310,12 +317,12 @@ class ManifestEntry:
             run_id=run_id,
             overrides=overrides,
             status=RunStatus(data["status"]),
-            output_paths={k: as_location(v) for k, v in data["output_paths"].items()},
+            output_paths={k: _location(v) for k, v in data["output_paths"].items()},
             started_at=datetime.fromisoformat(data["started_at"]),
             ended_at=datetime.fromisoformat(data["ended_at"]),
             duration_s=float(data["duration_s"]),
             stderr=stderr,
-            log_path=None if log_path is None else as_location(log_path),
+            log_path=None if log_path is None else _location(log_path),
         )
 
 
@@ -667,13 +674,13 @@ def _parse(path: Path) -> _Parsed:
 
     entries: list[ManifestEntry] = []
     torn: int | None = None
-    loads = json.loads
+    decode = _DECODER.decode  # json.loads minus its per-call encoding sniffing
     from_dict = ManifestEntry.from_dict
     with _collector_paused():
         for index in range(header_index + 1, len(lines)):
             line = lines[index]
             try:
-                payload = loads(line)
+                payload = decode(line.decode("utf-8"))
             except ValueError as exc:
                 if not line.strip():
                     continue

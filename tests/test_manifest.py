@@ -1,0 +1,692 @@
+"""Manifest: JSON Lines round trip, durable appends, torn-line tolerance, script hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gmat_sweep import manifest as manifest_module
+from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
+from gmat_sweep.manifest import (
+    MANIFEST_SCHEMA_VERSION,
+    Manifest,
+    ManifestEntry,
+    canonical_script_sha256,
+    read_all_entries,
+    script_includes_sha256,
+)
+from gmat_sweep.spec import RunOutcome, RunStatus
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+file_io = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def make_manifest(**changes: Any) -> Manifest:
+    fields: dict[str, Any] = {
+        "script_sha256": "ab" * 32,
+        "gmat_sweep_version": "0.1.0",
+        "gmat_run_version": "0.6.0",
+        "gmat_install_version": "gmatpy 0.2.1 (GMAT R2026a, embedded)",
+        "python_version": "3.12.1",
+        "os_platform": "Linux-x86_64",
+        "sweep_seed": 42,
+        "parameter_spec": {"_kind": "grid", "grid": {"Sat.SMA": [7000.0, 7100.0]}},
+        "run_count": 10,
+        "backend": "local",
+    }
+    return Manifest(**(fields | changes))
+
+
+def make_entry(run_id: int, status: RunStatus = RunStatus.OK, **changes: Any) -> ManifestEntry:
+    run_dir = Path(f"run-{run_id:06d}")
+    fields: dict[str, Any] = {
+        "run_id": run_id,
+        "overrides": {"Sat.SMA": 7000.0 + run_id},
+        "status": status,
+        "output_paths": {"report__RF": run_dir / "report__RF.parquet"}
+        if status == RunStatus.OK
+        else {},
+        "started_at": T0 + timedelta(seconds=run_id),
+        "ended_at": T0 + timedelta(seconds=run_id, milliseconds=40),
+        "duration_s": 0.04,
+        "stderr": None if status == RunStatus.OK else f"GmatRunError: run {run_id} diverged",
+        "log_path": run_dir / "gmat.log",
+    }
+    return ManifestEntry(**(fields | changes))
+
+
+def saved(directory: Path, entries: list[ManifestEntry]) -> tuple[Manifest, Path]:
+    path = directory / "manifest.jsonl"
+    manifest = make_manifest(entries=list(entries))
+    manifest.save(path)
+    return manifest, path
+
+
+def assert_valid_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every non-blank line of the file is a JSON object; return them."""
+    objects = [json.loads(line) for line in path.read_bytes().split(b"\n") if line.strip()]
+    assert all(isinstance(obj, dict) for obj in objects)
+    return objects
+
+
+@pytest.fixture
+def fsync_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = os.fsync
+
+    def spy(descriptor: int) -> None:
+        calls.append(descriptor)
+        real(descriptor)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    return calls
+
+
+# --------------------------------------------------------------------------- strategies
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+numpy_scalars = st.one_of(
+    st.floats(allow_nan=False).map(np.float64),
+    st.floats(allow_nan=False, width=32).map(np.float32),
+    st.integers(min_value=-(2**62), max_value=2**62).map(np.int64),
+    st.booleans().map(np.bool_),
+)
+override_values = st.one_of(json_scalars, numpy_scalars, st.lists(json_scalars, max_size=3))
+relative_paths = st.builds(
+    lambda run, name: Path(f"run-{run:06d}") / name,
+    st.integers(0, 999_999),
+    st.from_regex(
+        r"(report|ephemeris|contact)__[A-Za-z][A-Za-z0-9_]{0,8}\.parquet", fullmatch=True
+    ),
+)
+locations = st.one_of(
+    relative_paths,
+    relative_paths.map(lambda p: Path("/data/sweeps") / p),
+    relative_paths.map(lambda p: f"s3://bucket/study/{p.as_posix()}"),
+)
+offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+moments = st.datetimes(
+    min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1), timezones=offsets
+)
+
+
+@st.composite
+def entries(draw: st.DrawFn, run_id: int | None = None) -> ManifestEntry:
+    started = draw(moments)
+    return ManifestEntry(
+        run_id=draw(st.integers(0, 10**6)) if run_id is None else run_id,
+        overrides=draw(st.dictionaries(st.text(max_size=16), override_values, max_size=4)),
+        status=draw(st.sampled_from(RunStatus)),
+        output_paths=draw(st.dictionaries(st.text(min_size=1, max_size=16), locations, max_size=3)),
+        started_at=started,
+        ended_at=started + draw(st.timedeltas(timedelta(0), timedelta(hours=2))),
+        duration_s=draw(st.floats(min_value=0, allow_nan=False)),
+        stderr=draw(st.none() | st.text(max_size=200)),
+        log_path=draw(st.none() | locations),
+    )
+
+
+entry_lists = st.lists(entries(), max_size=6, unique_by=lambda entry: entry.run_id)
+manifests = st.builds(
+    make_manifest,
+    script_sha256=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    sweep_seed=st.none() | st.integers(0, 2**64),
+    parameter_spec=st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+    run_count=st.integers(0, 10**6),
+    backend=st.sampled_from(["local", "dask", "joblib", "ray", "unknown"]),
+    entries=entry_lists,
+    script_includes=st.dictionaries(
+        st.from_regex(r"[a-z]{1,6}/[a-z]{1,6}\.script", fullmatch=True),
+        st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+        max_size=3,
+    ),
+)
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+@file_io
+@given(manifest=manifests)
+def test_save_load_round_trip(manifest: Manifest) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "manifest.jsonl"
+        manifest.save(path)
+        loaded = Manifest.load(path)
+    assert loaded == manifest
+    for entry in loaded.entries:
+        for location in [*entry.output_paths.values(), entry.log_path]:
+            assert isinstance(location, Path | str | None)
+            if isinstance(location, str):
+                assert location.startswith("s3://")
+
+
+@given(entry=entries())
+def test_entry_dict_round_trip_is_plain_json(entry: ManifestEntry) -> None:
+    data = entry.to_dict()
+    text = json.dumps(data, allow_nan=True)
+    assert ManifestEntry.from_dict(json.loads(text)) == entry
+
+
+def test_relative_paths_stay_relative_and_urls_stay_strings(tmp_path: Path) -> None:
+    entry = make_entry(
+        3,
+        output_paths={
+            "report__RF": Path("run-000003/report__RF.parquet"),
+            "ephemeris__Eph": "s3://bucket/study/run-000003/ephemeris__Eph.parquet",
+        },
+    )
+    _, path = saved(tmp_path, [entry])
+    line = json.loads(path.read_text().splitlines()[1])
+    assert line["output_paths"]["report__RF"] == "run-000003/report__RF.parquet"
+    assert line["log_path"] == "run-000003/gmat.log"
+    loaded = Manifest.load(path).entries[0]
+    assert loaded.output_paths["report__RF"] == Path("run-000003/report__RF.parquet")
+    assert not Path(loaded.output_paths["report__RF"]).is_absolute()
+    assert loaded.output_paths["ephemeris__Eph"] == (
+        "s3://bucket/study/run-000003/ephemeris__Eph.parquet"
+    )
+    assert loaded.log_path == Path("run-000003/gmat.log")
+
+
+def test_nan_and_infinite_overrides_round_trip(tmp_path: Path) -> None:
+    entry = make_entry(0, overrides={"a": math.nan, "b": np.float64("inf"), "c": -0.0})
+    _, path = saved(tmp_path, [entry])
+    overrides = Manifest.load(path).entries[0].overrides
+    assert math.isnan(overrides["a"])
+    assert overrides["b"] == math.inf
+    assert math.copysign(1.0, overrides["c"]) == -1.0
+
+
+def test_timestamps_keep_their_offset(tmp_path: Path) -> None:
+    tz = timezone(timedelta(hours=5, minutes=30))
+    entry = make_entry(0, started_at=datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=tz))
+    _, path = saved(tmp_path, [entry])
+    started = Manifest.load(path).entries[0].started_at
+    assert started == entry.started_at
+    assert started.utcoffset() == timedelta(hours=5, minutes=30)
+    assert started.microsecond == 123456
+
+
+def test_from_outcome_copies_the_outcome_and_plains_the_overrides() -> None:
+    ended = T0 + timedelta(seconds=2)
+    ok = RunOutcome.ok(4, {"report__RF": Path("run-000004/report__RF.parquet")}, T0, ended)
+    entry = ManifestEntry.from_outcome(
+        ok,
+        overrides={"Sat.SMA": np.float64(7000.5), "Sat.N": np.int64(3)},
+        log_path=Path("run-000004/gmat.log"),
+    )
+    assert (entry.run_id, entry.status, entry.duration_s, entry.stderr) == (4, "ok", 2.0, None)
+    assert entry.output_paths == ok.output_paths
+    assert (entry.started_at, entry.ended_at) == (T0, ended)
+    assert entry.overrides == {"Sat.SMA": 7000.5, "Sat.N": 3}
+    assert type(entry.overrides["Sat.SMA"]) is float
+    assert type(entry.overrides["Sat.N"]) is int
+    assert entry.log_path == Path("run-000004/gmat.log")
+
+    failed = ManifestEntry.from_outcome(RunOutcome.failed(5, "boom", T0, ended), overrides={})
+    assert (failed.status, failed.stderr, failed.output_paths, failed.log_path) == (
+        RunStatus.FAILED,
+        "boom",
+        {},
+        None,
+    )
+
+
+# --------------------------------------------------------------------------- save / append
+
+
+def test_save_creates_parents_binds_and_leaves_no_temporary_files(
+    tmp_path: Path, fsync_calls: list[int]
+) -> None:
+    path = tmp_path / "deep" / "er" / "manifest.jsonl"
+    manifest = make_manifest(entries=[make_entry(0)])
+    manifest.save(path)
+    assert manifest.path == path
+    assert len(fsync_calls) == 2  # the file, then its directory
+    assert os.listdir(path.parent) == ["manifest.jsonl"]
+    header, entry = assert_valid_jsonl(path)
+    assert header["kind"] == "header"
+    assert header["schema_version"] == MANIFEST_SCHEMA_VERSION
+    assert entry["kind"] == "entry"
+
+    manifest.entries.clear()
+    manifest.save(path)
+    assert len(path.read_text().splitlines()) == 1
+
+
+def test_append_is_durable_after_every_call(tmp_path: Path, fsync_calls: list[int]) -> None:
+    manifest, path = saved(tmp_path, [])
+    fsync_calls.clear()
+    for run_id in range(5):
+        status = RunStatus.FAILED if run_id % 2 else RunStatus.OK
+        manifest.append_entry(make_entry(run_id, status))
+        assert len(fsync_calls) == run_id + 1
+        objects = assert_valid_jsonl(path)
+        assert [obj["run_id"] for obj in objects[1:]] == list(range(run_id + 1))
+        assert Manifest.load(path) == manifest
+
+
+def test_append_writes_one_line_in_one_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest, _ = saved(tmp_path, [])
+    writes: list[bytes] = []
+    real = os.write
+
+    def spy(descriptor: int, data: Any) -> int:
+        writes.append(bytes(data))
+        return real(descriptor, data)
+
+    monkeypatch.setattr(os, "write", spy)
+    manifest.append_entry(make_entry(0, stderr="x" * 100_000))
+    assert len(writes) == 1
+    assert writes[0].endswith(b"\n")
+    assert writes[0].count(b"\n") == 1
+
+
+def test_append_without_a_bound_file_says_to_save_first() -> None:
+    with pytest.raises(RuntimeError, match=r"call save\(path\) first"):
+        make_manifest().append_entry(make_entry(0))
+
+
+def test_url_paths_are_rejected(tmp_path: Path) -> None:
+    with pytest.raises(SweepConfigError, match=r"s3://bucket/manifest\.jsonl"):
+        make_manifest().save("s3://bucket/manifest.jsonl")
+    with pytest.raises(SweepConfigError, match="local path"):
+        Manifest.load("gs://bucket/manifest.jsonl")
+
+
+# --------------------------------------------------------------------------- last entry wins
+
+
+def test_last_entry_wins_in_memory_on_disk_and_in_history(tmp_path: Path) -> None:
+    manifest, path = saved(tmp_path, [make_entry(0), make_entry(1, RunStatus.FAILED)])
+    manifest.append_entry(make_entry(2, RunStatus.FAILED))
+    manifest.append_entry(make_entry(1, RunStatus.OK))
+
+    assert [entry.run_id for entry in manifest.entries] == [0, 2, 1]
+    assert manifest.find_failed() == [2]
+    loaded = Manifest.load(path)
+    assert loaded == manifest
+    assert [(e.run_id, e.status) for e in read_all_entries(path)] == [
+        (0, "ok"),
+        (1, "failed"),
+        (2, "failed"),
+        (1, "ok"),
+    ]
+
+    loaded.append_entry(make_entry(2, RunStatus.OK))
+    assert [entry.run_id for entry in loaded.entries] == [0, 1, 2]
+    assert loaded.find_failed() == []
+    assert Manifest.load(path) == loaded
+    assert len(read_all_entries(path)) == 5
+
+
+@file_io
+@given(run_ids=st.lists(st.integers(0, 8), max_size=30), poke=st.integers(0, 30))
+def test_append_matches_a_reference_model(run_ids: list[int], poke: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        manifest, path = saved(Path(directory), [])
+        expected: dict[int, ManifestEntry] = {}
+        for attempt, run_id in enumerate(run_ids):
+            entry = make_entry(run_id, duration_s=float(attempt))
+            manifest.append_entry(entry)
+            expected.pop(run_id, None)
+            expected[run_id] = entry
+            if attempt == poke:  # callers may replace the list; the index must notice
+                manifest.entries = list(manifest.entries)
+            assert manifest.entries == list(expected.values())
+        for run_id in range(10):
+            assert manifest.entry_for(run_id) == expected.get(run_id)
+        assert Manifest.load(path).entries == list(expected.values())
+        assert [entry.duration_s for entry in read_all_entries(path)] == [
+            float(attempt) for attempt in range(len(run_ids))
+        ]
+
+
+def test_find_failed_and_find_missing(tmp_path: Path) -> None:
+    manifest, _ = saved(
+        tmp_path,
+        [
+            make_entry(5, RunStatus.FAILED),
+            make_entry(0),
+            make_entry(3, RunStatus.SKIPPED),
+            make_entry(2, RunStatus.FAILED),
+        ],
+    )
+    assert manifest.find_failed() == [5, 2]
+    assert manifest.find_missing(range(7)) == [1, 4, 6]
+    assert manifest.find_missing(iter([6, 1, 0, 9])) == [6, 1, 9]
+    assert manifest.entry_for(3) == make_entry(3, RunStatus.SKIPPED)
+    assert manifest.entry_for(4) is None
+
+
+# --------------------------------------------------------------------------- torn and corrupt files
+
+
+@st.composite
+def torn_cuts(draw: st.DrawFn) -> tuple[list[ManifestEntry], int, bool]:
+    count = draw(st.integers(1, 4))
+    run_entries = [draw(entries(run_id=run_id)) for run_id in range(count)]
+    return run_entries, draw(st.integers(0, 10**9)), draw(st.booleans())
+
+
+@file_io
+@given(case=torn_cuts())
+def test_a_torn_final_line_is_ignored_and_cut_before_the_next_append(
+    case: tuple[list[ManifestEntry], int, bool],
+) -> None:
+    run_entries, cut_seed, newline_after = case
+    with tempfile.TemporaryDirectory() as directory:
+        _, path = saved(Path(directory), run_entries)
+        data = path.read_bytes()
+        last_start = data.rindex(b"\n", 0, len(data) - 1) + 1
+        cut = last_start + cut_seed % (len(data) - 1 - last_start)  # never the whole object
+        path.write_bytes(data[:cut] + (b"\n" if newline_after else b""))
+
+        loaded = Manifest.load(path)
+        assert loaded.entries == run_entries[:-1]
+        assert read_all_entries(path) == run_entries[:-1]
+
+        replacement = make_entry(len(run_entries))
+        loaded.append_entry(replacement)
+        assert_valid_jsonl(path)
+        assert Manifest.load(path).entries == [*run_entries[:-1], replacement]
+        assert data[:last_start] in path.read_bytes()
+
+
+def test_a_complete_last_line_without_newline_is_kept(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0), make_entry(1)])
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    loaded = Manifest.load(path)
+    assert [entry.run_id for entry in loaded.entries] == [0, 1]
+    loaded.append_entry(make_entry(2))
+    assert [obj.get("run_id") for obj in assert_valid_jsonl(path)] == [None, 0, 1, 2]
+
+
+def test_repair_refuses_a_file_that_grew_since_it_was_loaded(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0)])
+    path.write_bytes(path.read_bytes() + b'{"kind":"ent')
+    loaded = Manifest.load(path)
+    with path.open("ab") as handle:
+        handle.write(b'ry"}\n')
+    with pytest.raises(RuntimeError, match="changed on disk since it was loaded"):
+        loaded.append_entry(make_entry(1))
+
+
+def test_a_damaged_middle_line_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0), make_entry(1), make_entry(2)])
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2][:25]
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(ManifestCorruptError) as caught:
+        Manifest.load(path)
+    assert caught.value.path == path
+    message = str(caught.value)
+    assert str(path) in message
+    assert "line 3" in message
+    assert "restore it from a backup" in message
+    with pytest.raises(ManifestCorruptError, match="line 3"):
+        read_all_entries(path)
+
+
+def test_only_one_torn_line_is_tolerated(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0)])
+    path.write_bytes(path.read_bytes() + b'{"kind": "en\n{"kind": "en')
+    with pytest.raises(ManifestCorruptError, match="line 3: not valid JSON"):
+        Manifest.load(path)
+
+
+def test_a_valid_json_line_that_is_not_an_entry_is_an_error(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0)])
+    with path.open("a") as handle:
+        handle.write('{"kind": "entry", "run_id": 1}\n')
+    with pytest.raises(ManifestCorruptError, match=r"line 3: not a valid entry \(missing key"):
+        Manifest.load(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "what"),
+    [('{"kind": "header"}', "a second header"), ("[1, 2]", 'without a "kind"')],
+)
+def test_stray_lines_are_errors(tmp_path: Path, line: str, what: str) -> None:
+    _, path = saved(tmp_path, [make_entry(0)])
+    with path.open("a") as handle:
+        handle.write(line + "\n" + json.dumps({"kind": "entry", **make_entry(1).to_dict()}) + "\n")
+    with pytest.raises(ManifestCorruptError, match=what):
+        Manifest.load(path)
+
+
+def test_missing_and_empty_files_and_bad_headers(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "manifest.jsonl"
+    with pytest.raises(ManifestCorruptError, match="does not exist") as caught:
+        Manifest.load(missing)
+    assert caught.value.path == missing
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    with pytest.raises(ManifestCorruptError, match="is empty"):
+        Manifest.load(empty)
+
+    headless = tmp_path / "headless.jsonl"
+    headless.write_text(json.dumps({"kind": "entry", **make_entry(0).to_dict()}) + "\n")
+    with pytest.raises(ManifestCorruptError, match="line 1: not a manifest header"):
+        Manifest.load(headless)
+
+    _, path = saved(tmp_path, [])
+    header = json.loads(path.read_text())
+    del header["run_count"]
+    path.write_text(json.dumps(header) + "\n")
+    with pytest.raises(ManifestCorruptError, match="missing key 'run_count'"):
+        Manifest.load(path)
+    header["run_count"] = "ten"
+    path.write_text(json.dumps(header) + "\n")
+    with pytest.raises(ManifestCorruptError, match="run_count must be a JSON integer"):
+        Manifest.load(path)
+
+
+def _rewrite_header(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    header, *rest = path.read_text().splitlines(keepends=True)
+    data = json.loads(header)
+    change(data)
+    path.write_text(json.dumps(data) + "\n" + "".join(rest))
+
+
+def test_a_newer_schema_is_refused_with_both_versions_and_the_upgrade(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0)])
+    newer = MANIFEST_SCHEMA_VERSION + 1
+
+    def bump(header: dict[str, Any]) -> None:
+        header["schema_version"] = newer
+        header["gmat_sweep_version"] = "9.0.0"
+
+    _rewrite_header(path, bump)
+    with pytest.raises(ManifestCorruptError) as caught:
+        Manifest.load(path)
+    message = str(caught.value)
+    assert f"schema_version {newer}" in message
+    assert f"schema_version {MANIFEST_SCHEMA_VERSION} or older" in message
+    assert "9.0.0" in message
+    assert "pip install -U gmat_sweep" in message
+    assert caught.value.path == path
+
+
+def test_a_missing_schema_version_means_1(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0)])
+    _rewrite_header(path, lambda header: header.pop("schema_version"))
+    assert Manifest.load(path).schema_version == 1
+
+
+def test_unknown_keys_and_line_kinds_are_ignored(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0)])
+
+    def extend(header: dict[str, Any]) -> None:
+        header["from_the_future"] = {"x": 1}
+        del header["backend"]
+        del header["script_includes"]
+
+    _rewrite_header(path, extend)
+    with path.open("a") as handle:
+        handle.write(json.dumps({"kind": "note", "text": "hello"}) + "\n")
+        handle.write(json.dumps({"kind": "entry", **make_entry(1).to_dict(), "gpu": 3}) + "\n")
+    loaded = Manifest.load(path)
+    assert loaded.backend == "unknown"
+    assert loaded.script_includes == {}
+    assert loaded.entries == [make_entry(0), make_entry(1)]
+
+
+def test_blank_lines_and_crlf_line_ends_are_tolerated(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0), make_entry(1)])
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n\n"))
+    assert [entry.run_id for entry in Manifest.load(path).entries] == [0, 1]
+
+
+def test_load_binds_the_manifest(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [])
+    loaded = Manifest.load(str(path))
+    assert loaded.path == path
+    loaded.append_entry(make_entry(0))
+    assert len(read_all_entries(path)) == 1
+
+
+# --------------------------------------------------------------------------- script hashes
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+lines_of_text = st.lists(
+    st.text(st.characters(exclude_characters="\r\n", exclude_categories=["Cs"]), max_size=20),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(deadline=None)
+@given(
+    lines=lines_of_text,
+    ending=st.sampled_from(["\n", "\r\n", "\r"]),
+    trailing=st.lists(st.sampled_from(["\n", "\r\n", "\r"]), max_size=3),
+)
+def test_script_hash_ignores_line_endings_and_trailing_newlines(
+    lines: list[str], ending: str, trailing: list[str]
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        unix = Path(directory) / "unix.script"
+        unix.write_bytes("\n".join(lines).encode())
+        other = Path(directory) / "other.script"
+        other.write_bytes((ending.join(lines) + "".join(trailing)).encode())
+        assert canonical_script_sha256(other) == canonical_script_sha256(unix)
+        assert canonical_script_sha256(unix) == _sha("\n".join(lines).rstrip("\n") + "\n")
+
+
+def test_script_hash_known_values(tmp_path: Path) -> None:
+    script = tmp_path / "m.script"
+    script.write_bytes(b"Create Spacecraft Sat;\r\nSat.SMA = 7000;\r\n\r\n\r\n")
+    assert canonical_script_sha256(script) == _sha("Create Spacecraft Sat;\nSat.SMA = 7000;\n")
+    script.write_bytes(b"")
+    assert canonical_script_sha256(str(script)) == _sha("\n")
+    script.write_bytes(b"Sat.SMA = 7000;")
+    assert canonical_script_sha256(script) != _sha("Sat.SMA = 7001;\n")
+
+
+def test_script_hash_errors(tmp_path: Path) -> None:
+    with pytest.raises(SweepConfigError, match="does not exist"):
+        canonical_script_sha256(tmp_path / "missing.script")
+    latin1 = tmp_path / "latin1.script"
+    latin1.write_bytes("% caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(SweepConfigError, match="not UTF-8 text"):
+        canonical_script_sha256(latin1)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_includes_are_hashed_recursively_relative_to_the_including_file(tmp_path: Path) -> None:
+    top = _write(
+        tmp_path / "mission" / "top.script",
+        "Create Spacecraft Sat;\n"
+        "#Include 'sub/a.script'\n"
+        '   #Include "b.script"\n'
+        "% #Include 'commented_out.script'\n"
+        "#include 'lowercase_is_not_gmat.script'\n"
+        "#Include ../common/env.script;\n",
+    )
+    a = _write(tmp_path / "mission" / "sub" / "a.script", "#Include c.script % inner\n")
+    c = _write(tmp_path / "mission" / "sub" / "c.script", "#Include '../top.script'\nX = 1;\n")
+    b = _write(tmp_path / "mission" / "b.script", "\t#Include 'sub/a.script'\n")
+    env = _write(tmp_path / "common" / "env.script", "Y = 2;\r\n")
+
+    hashes = script_includes_sha256(top)
+    assert hashes == {
+        "sub/a.script": canonical_script_sha256(a),
+        "sub/c.script": canonical_script_sha256(c),
+        "b.script": canonical_script_sha256(b),
+        "../common/env.script": canonical_script_sha256(env),
+    }
+    assert list(hashes) == ["sub/a.script", "sub/c.script", "b.script", "../common/env.script"]
+
+    c.write_text("#Include '../top.script'\nX = 2;\n")
+    assert script_includes_sha256(top)["sub/c.script"] != hashes["sub/c.script"]
+
+
+def test_a_script_without_includes_has_none(tmp_path: Path) -> None:
+    assert script_includes_sha256(_write(tmp_path / "m.script", "Create Spacecraft Sat;\n")) == {}
+
+
+def test_a_self_include_is_not_listed(tmp_path: Path) -> None:
+    top = _write(tmp_path / "top.script", "#Include 'top.script'\n")
+    assert script_includes_sha256(top) == {}
+
+
+def test_an_absolute_include_keeps_its_absolute_key(tmp_path: Path) -> None:
+    shared = _write(tmp_path / "shared" / "env.script", "Y = 2;\n")
+    top = _write(tmp_path / "m" / "top.script", f"#Include '{shared.as_posix()}'\n")
+    assert script_includes_sha256(top) == {shared.as_posix(): canonical_script_sha256(shared)}
+
+
+def test_a_missing_include_names_script_line_and_file(tmp_path: Path) -> None:
+    top = _write(tmp_path / "top.script", "#Include 'sub/a.script'\n")
+    a = _write(tmp_path / "sub" / "a.script", "X = 1;\n\n#Include 'gone.script'\n")
+    with pytest.raises(SweepConfigError) as caught:
+        script_includes_sha256(top)
+    message = str(caught.value)
+    assert str(a) in message
+    assert "line 3" in message
+    assert "'gone.script'" in message
+    assert str(tmp_path / "sub" / "gone.script") in message

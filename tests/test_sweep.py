@@ -1,0 +1,208 @@
+"""Real sweeps: default backend and a Dask LocalCluster, manifests, lazy frames."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import fsspec
+import pandas as pd
+import pytest
+
+from gmat_sweep import Sweep, sweep
+from gmat_sweep.backends.dask import DaskPool
+from gmat_sweep.backends.local import LocalPool
+from gmat_sweep.errors import RunFailed, SweepConfigError
+from gmat_sweep.manifest import Manifest
+from gmat_sweep.spec import RunStatus
+
+pytestmark = pytest.mark.slow
+
+GRID = {"Sat.SMA": [6800.0, 6900.0, 7000.0], "Sat.INC": [28.5, 51.6, 82.0, 97.8]}
+
+
+@pytest.fixture(scope="module")
+def dask_pool() -> Iterator[DaskPool]:
+    with DaskPool(n_workers=2) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="module")
+def local_pool() -> Iterator[LocalPool]:
+    with LocalPool(2) as pool:
+        yield pool
+
+
+def _by_hand(out: Path, manifest: Manifest) -> pd.DataFrame:
+    """Read every run's Parquet and concatenate: what to_pandas() must equal."""
+    frames = []
+    for entry in sorted(manifest.entries, key=lambda e: e.run_id):
+        frame = pd.read_parquet(out / entry.output_paths["report__RF"])
+        frame.insert(0, "run_id", entry.run_id)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_grid_sweep_on_a_local_cluster(leo_basic: Path, tmp_path: Path, dask_pool: DaskPool) -> None:
+    out = tmp_path / "study"
+    result = sweep(leo_basic, GRID, backend=dask_pool, out=out, progress=False)
+    assert isinstance(result, Sweep)
+    manifest = Manifest.load(out / "manifest.jsonl")
+    assert manifest.run_count == 12
+    assert sorted(e.run_id for e in manifest.entries) == list(range(12))
+    assert all(e.status is RunStatus.OK for e in manifest.entries)
+    assert manifest.parameter_spec["_kind"] == "grid"
+    # Paths are relative to the sweep root, so the directory can move.
+    assert str(manifest.entries[0].output_paths["report__RF"]).startswith("run-0000")
+    assert manifest.gmat_install_version.startswith("gmatpy")
+
+    frame = result.to_pandas()
+    assert frame.index.names == ["run_id", "time"]
+    assert frame.index.get_level_values("run_id").nunique() == 12
+    by_hand = _by_hand(out, manifest)
+    report_columns = [c for c in by_hand.columns if c not in ("run_id", "time")]
+    got = frame.reset_index()
+    pd.testing.assert_frame_equal(
+        got[["run_id", "time", *report_columns]].reset_index(drop=True),
+        by_hand[["run_id", "time", *report_columns]],
+        check_dtype=False,
+    )
+    # Parameter columns: each run's overrides, named by field path.
+    first = got[got["run_id"] == 0]
+    assert (first["Sat.INC"] == 28.5).all()
+    assert (first["Sat.SMA"] == 6800.0).all()
+    assert (got["__status"] == "ok").all()
+
+
+def test_lazy_frame_reads_one_partition_per_run(
+    leo_basic: Path, tmp_path: Path, local_pool: LocalPool
+) -> None:
+    result = sweep(leo_basic, GRID, backend=local_pool, out=tmp_path / "s", progress=False)
+    lazy = result.to_dataframe()
+    assert lazy.known_divisions
+    assert lazy.npartitions == 12
+    one = lazy.loc[5]
+    assert one.npartitions == 1
+    got = one.compute()
+    expected = result.to_pandas().xs(5, level="run_id")
+    assert len(got) == len(expected)
+    assert (got["Sat.SMA"] == GRID["Sat.SMA"][5 % 3]).all()  # INC varies slowest
+
+
+def test_failed_runs_are_rows_and_the_sweep_completes(
+    fails_at_runtime: Path, tmp_path: Path, dask_pool: DaskPool
+) -> None:
+    result = sweep(
+        fails_at_runtime,
+        {"Idx.Value": [1, 2, 4, 3, 0]},
+        backend=dask_pool,
+        out=tmp_path / "f",
+        progress=False,
+    )
+    assert result.manifest.find_failed() == [2, 4] or sorted(result.manifest.find_failed()) == [
+        2,
+        4,
+    ]
+    frame = result.to_pandas()
+    failed = frame[frame["__status"] == "failed"].reset_index()
+    assert sorted(failed["run_id"]) == [2, 4]
+    assert failed["time"].isna().all()
+    assert failed["Sat.Earth.RMAG"].isna().all()
+    assert sorted(failed["Idx.Value"]) == [0, 4]
+    entry = result.manifest.entry_for(2)
+    assert entry is not None and entry.stderr is not None
+    assert "index out-of-bounds" in entry.stderr
+    assert (tmp_path / "f" / str(entry.log_path)).is_file()
+    with pytest.raises(RunFailed) as info:
+        sweep(
+            fails_at_runtime,
+            {"Idx.Value": [4]},
+            backend=dask_pool,
+            out=tmp_path / "g",
+            progress=False,
+            raise_on_failure=True,
+        )
+    assert info.value.run_id == 0
+
+
+def test_memory_filesystem_sweep(leo_basic: Path, local_pool: LocalPool) -> None:
+    url = "memory://sweep-test/study"
+    result = sweep(leo_basic, {"Sat.Cd": [2.0, 2.4]}, backend=local_pool, out=url, progress=False)
+    fs = fsspec.filesystem("memory")
+    assert fs.exists("/sweep-test/study/run-000001/report__RF.parquet")
+    frame = result.to_pandas()
+    assert sorted(frame["Sat.Cd"].unique()) == [2.0, 2.4]
+
+
+def test_default_backend_matches_dask_bit_for_bit(
+    leo_basic: Path, tmp_path: Path, dask_pool: DaskPool
+) -> None:
+    grid = {"Sat.SMA": [6900.0, 7000.0], "Sat.ECC": [0.001, 0.02]}
+    default = sweep(leo_basic, grid, out=tmp_path / "a", progress=False).to_pandas()
+    on_dask = sweep(leo_basic, grid, backend=dask_pool, out=tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(default, on_dask.to_pandas())
+
+
+def test_out_holding_a_sweep_is_refused(
+    leo_basic: Path, tmp_path: Path, local_pool: LocalPool
+) -> None:
+    out = tmp_path / "s"
+    sweep(leo_basic, {"Sat.Cd": [2.2]}, backend=local_pool, out=out, progress=False)
+    before = (out / "manifest.jsonl").read_bytes()
+    with pytest.raises(SweepConfigError, match=r"already holds a sweep.*resume"):
+        sweep(leo_basic, {"Sat.Cd": [2.3]}, backend=local_pool, out=out, progress=False)
+    assert (out / "manifest.jsonl").read_bytes() == before
+    again = sweep(
+        leo_basic, {"Sat.Cd": [2.3]}, backend=local_pool, out=out, progress=False, overwrite=True
+    )
+    assert again.manifest.entries[0].overrides == {"Sat.Cd": 2.3}
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ({"Sat.SMAX": [7000.0]}, "did you mean: SMA"),
+        ({"Nope.Value": [1.0]}, "Nope"),
+        ({"Sat.SMA": []}, "has no values"),
+        ({"Sat.SMA": "7000"}, "string"),
+    ],
+)
+def test_bad_grids_are_rejected_before_any_run(
+    leo_basic: Path, tmp_path: Path, grid: dict[str, object], message: str
+) -> None:
+    out = tmp_path / "never"
+    with pytest.raises(SweepConfigError, match=message):
+        sweep(leo_basic, grid, out=out, progress=False)  # type: ignore[arg-type]
+    assert not out.exists()
+
+
+def test_missing_and_unparsable_missions_are_config_errors(
+    tmp_path: Path, parse_error: Path
+) -> None:
+    with pytest.raises(SweepConfigError, match="is not a file"):
+        sweep(tmp_path / "nope.script", {"Sat.SMA": [7000.0]}, out=tmp_path / "a")
+    with pytest.raises(SweepConfigError, match="SMAX"):
+        sweep(parse_error, {"Sat.SMA": [7000.0]}, out=tmp_path / "b")
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()
+
+
+def test_explicit_samples(leo_basic: Path, tmp_path: Path, local_pool: LocalPool) -> None:
+    rows = pd.DataFrame({"Sat.SMA": [7000.0, 7050.0, 6950.0], "Sat.Cd": [2.0, 2.2, 2.4]})
+    result = sweep(leo_basic, samples=rows, backend=local_pool, out=tmp_path / "s", progress=False)
+    header = json.loads((tmp_path / "s" / "manifest.jsonl").read_text().splitlines()[0])
+    assert header["parameter_spec"]["_kind"] == "samples"
+    got = result.to_pandas().groupby(level="run_id")[["Sat.SMA", "Sat.Cd"]].first()
+    assert got.to_dict("list") == rows.to_dict("list")
+
+
+def test_to_delayed_gives_one_node_per_run(leo_basic: Path, tmp_path: Path) -> None:
+    import dask
+
+    result = sweep(leo_basic, {"Sat.Cd": [2.0, 2.4]}, out=tmp_path / "s", progress=False)
+    nodes = result.to_delayed()
+    assert len(nodes) == 2
+    outcomes = dask.compute(*nodes, scheduler="threads")
+    assert [o.run_id for o in outcomes] == [0, 1]
+    assert all(o.status is RunStatus.OK for o in outcomes)
