@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+ENGINE_LIMIT_SCRIPT = Path(__file__).resolve()
+"""Run this module as a script to get one engine-limit process (see the module docstring)."""
 LEO_BASIC = REPO_ROOT / "tests" / "data" / "leo_basic.script"
 SMA_FIELD = "Sat.SMA"
 REPORT = "RF"

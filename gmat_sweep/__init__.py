@@ -7,7 +7,10 @@ import GMAT; everything happens when a sweep runs.
 from gmat_sweep.aggregate import lazy_contacts, lazy_ephemerides, lazy_multiindex
 from gmat_sweep.api import latin_hypercube, monte_carlo, sweep
 from gmat_sweep.backends.base import Pool
+from gmat_sweep.backends.dask import DaskPool
+from gmat_sweep.backends.joblib import LocalJoblibPool
 from gmat_sweep.backends.local import LocalPool
+from gmat_sweep.backends.ray import RayPool
 from gmat_sweep.distributions import DistSpec, derive_param_seed
 from gmat_sweep.errors import (
     BackendError,
@@ -32,14 +35,17 @@ __version__ = "0.1.0"
 __all__ = [
     "MANIFEST_SCHEMA_VERSION",
     "BackendError",
+    "DaskPool",
     "DistSpec",
     "EngineError",
     "GmatSweepError",
+    "LocalJoblibPool",
     "LocalPool",
     "Manifest",
     "ManifestCorruptError",
     "ManifestEntry",
     "Pool",
+    "RayPool",
     "RunFailed",
     "RunOutcome",
     "RunSpec",

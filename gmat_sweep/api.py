@@ -388,6 +388,12 @@ def _prepare_out(
         print(f"gmat_sweep: writing results to {root}", file=sys.stderr)
     elif is_url(out):
         root = str(out).rstrip("/")
+        if root.startswith("memory://"):
+            raise SweepConfigError(
+                f"out={out!r}: a memory:// filesystem lives inside one process, but runs execute "
+                "in separate GMAT worker processes, so their outputs would be lost; use a local "
+                "directory or an object store URL such as s3://bucket/prefix"
+            )
     else:
         root = Path(str(out).removeprefix("file://")).expanduser().resolve()
     manifest = storage.join(root, MANIFEST_NAME)

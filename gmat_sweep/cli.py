@@ -129,10 +129,23 @@ def _parser() -> argparse.ArgumentParser:
 def _execution_options(parser: argparse.ArgumentParser, *, out: bool = True) -> None:
     group = parser.add_argument_group("execution")
     group.add_argument(
-        "--backend", choices=("local", "dask"), default="local", help="executor (default: local)"
+        "--backend",
+        choices=("local", "dask", "joblib", "ray"),
+        default="local",
+        help="executor (default: local)",
     )
     group.add_argument("--workers", type=int, default=-1, help="parallel runs (default: cores)")
     group.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler")
+    group.add_argument(
+        "--cluster",
+        metavar="KIND",
+        help="workers as batch jobs via dask-jobqueue: slurm, pbs, sge, lsf, htcondor, oar or "
+        "moab (job options from Dask's jobqueue.yaml); needs --jobs or --adapt",
+    )
+    group.add_argument("--jobs", type=int, metavar="N", help="with --cluster: N batch jobs")
+    group.add_argument(
+        "--adapt", metavar="MIN:MAX", help="with --cluster: scale between MIN and MAX workers"
+    )
     if out:
         group.add_argument("--out", help="sweep directory or fsspec URL (default: new dir here)")
         group.add_argument("--overwrite", action="store_true", help="replace a sweep in --out")
@@ -281,6 +294,8 @@ class _NoPool:
 
 
 def _pool(args: argparse.Namespace) -> Any:
+    if args.cluster or args.jobs is not None or args.adapt:
+        return _cluster_pool(args)
     if args.scheduler:
         from distributed import Client
 
@@ -291,9 +306,38 @@ def _pool(args: argparse.Namespace) -> Any:
         from gmat_sweep.backends.dask import DaskPool
 
         return DaskPool(n_workers=None if args.workers == -1 else args.workers)
+    if args.backend == "joblib":
+        from gmat_sweep.backends.joblib import LocalJoblibPool
+
+        return LocalJoblibPool(args.workers)
+    if args.backend == "ray":
+        from gmat_sweep.backends.ray import RayPool
+
+        return RayPool(num_cpus=None if args.workers == -1 else args.workers)
     from gmat_sweep.backends.local import LocalPool
 
     return LocalPool(args.workers)
+
+
+def _cluster_pool(args: argparse.Namespace) -> Any:
+    """``--cluster KIND`` with ``--jobs N`` or ``--adapt MIN:MAX``: a dask-jobqueue pool."""
+    if not args.cluster:
+        raise SweepConfigError("--jobs and --adapt size a batch cluster: add --cluster KIND")
+    if args.scheduler:
+        raise SweepConfigError("--cluster starts its own scheduler: drop --scheduler")
+    if (args.jobs is None) == (args.adapt is None):
+        raise SweepConfigError(
+            f"--cluster {args.cluster}: give either --jobs N (a fixed number of batch jobs) or "
+            "--adapt MIN:MAX (adaptive scaling), e.g. --jobs 8 or --adapt 0:16"
+        )
+    from gmat_sweep.backends.jobqueue import jobqueue_pool
+
+    if args.jobs is not None:
+        return jobqueue_pool(args.cluster, jobs=args.jobs)
+    low, sep, high = args.adapt.partition(":")
+    if not (sep and low.strip().isdigit() and high.strip().isdigit()):
+        raise SweepConfigError(f"--adapt {args.adapt!r}: write MIN:MAX workers, e.g. 0:16")
+    return jobqueue_pool(args.cluster, minimum=int(low), maximum=int(high))
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import sys
+import time
 import uuid
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
@@ -31,13 +32,13 @@ from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any, Self
 
+from gmat_sweep import storage
 from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
 from gmat_sweep.spec import (
     PathLike,
     RunOutcome,
     RunStatus,
     as_location,
-    is_url,
     plain_overrides,
     to_plain,
 )
@@ -384,6 +385,7 @@ class Manifest:
     one durable line at a time by :meth:`append_entry`. ``entries`` holds one
     entry per run — the last one recorded — in the order those entries
     arrived. Read it freely, but grow it only through :meth:`append_entry`.
+    A manifest is not thread-safe: append to it from one thread.
 
     Parameters
     ----------
@@ -411,6 +413,16 @@ class Manifest:
         One entry per run, last attempt wins, in arrival order.
     script_includes:
         :func:`script_includes_sha256` of the mission script.
+    script_path:
+        Absolute path of the mission script when the sweep ran (so
+        ``gmat-sweep resume DIR`` can find it); ``""`` when unknown.
+
+    Object stores (``s3://``, ``gs://``, ``memory://`` ...) cannot append to
+    an object, so there the manifest is the header object ``manifest.jsonl``
+    plus one small object per appended entry under ``manifest.d/`` beside it
+    (names sort in arrival order). :meth:`load` merges both (last wins) and
+    :meth:`compact` folds the entry objects back into ``manifest.jsonl``. A
+    crash of the driver therefore loses at most the runs in flight.
     """
 
     script_sha256: str
@@ -426,16 +438,21 @@ class Manifest:
     schema_version: int = MANIFEST_SCHEMA_VERSION
     entries: list[ManifestEntry] = field(default_factory=list)
     script_includes: dict[str, str] = field(default_factory=dict)
-    _path: Path | None = field(default=None, init=False, repr=False, compare=False)
+    script_path: str = ""
+    _path: PathLike | None = field(default=None, init=False, repr=False, compare=False)
+    _storage_options: dict[str, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _objects: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
     _repair: _TailRepair | None = field(default=None, init=False, repr=False, compare=False)
     _arrivals: _Arrivals | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
-    def path(self) -> Path | None:
-        """The absolute path of the file this manifest is bound to, or ``None``."""
+    def path(self) -> PathLike | None:
+        """The absolute path (or URL) of the file this manifest is bound to, or ``None``."""
         return self._path
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: PathLike, *, storage_options: Mapping[str, Any] | None = None) -> None:
         """Write header + all current entries as JSON Lines, fsyncing file and parent dir.
 
         The file is replaced atomically (written to a temporary file in the
@@ -447,17 +464,23 @@ class Manifest:
         Parameters
         ----------
         path:
-            Local file to write, conventionally ``<sweep root>/manifest.jsonl``.
-
-        Raises
-        ------
-        SweepConfigError
-            If ``path`` is an fsspec URL: manifests are local files.
+            File to write, conventionally ``<sweep root>/manifest.jsonl``: a
+            local path, or an fsspec URL (written with one atomic put).
+        storage_options:
+            fsspec options for a URL (kept for later appends, never written).
         """
-        target = _local_path(path).absolute()
-        target.parent.mkdir(parents=True, exist_ok=True)
         lines = [_encode_line(self._header_dict())]
         lines.extend(_encode_line({"kind": "entry", **entry.to_dict()}) for entry in self.entries)
+        if storage.is_remote(path):
+            options = dict(storage_options or {})
+            storage.atomic_write(path, b"".join(lines), options)
+            for name in self._objects:
+                storage.remove(name, options)
+            self._path, self._storage_options, self._objects = path, options, []
+            self._repair = None
+            return
+        target = Path(str(path).removeprefix("file://")).absolute()
+        target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         descriptor = os.open(
             temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
@@ -503,6 +526,13 @@ class Manifest:
                 "call save(path) first (or get the manifest from Manifest.load(path))"
             )
         line = _encode_line({"kind": "entry", **entry.to_dict()})
+        if storage.is_remote(self._path):
+            name = _entry_object(self._path)
+            storage.atomic_write(name, line, self._storage_options)
+            self._objects.append(name)
+            self._remember(entry)
+            return
+        assert isinstance(self._path, Path)
         flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0)
         descriptor = os.open(self._path, flags)
         try:
@@ -513,14 +543,64 @@ class Manifest:
         finally:
             os.close(descriptor)
         self._repair = None
+        self._remember(entry)
+
+    def rewrite_header(self) -> None:
+        """Replace the bound file's header line with the current header fields.
+
+        Every entry line (the full attempt history) is kept. Used when a sweep
+        grows (:meth:`gmat_sweep.sweep.Sweep.extend`). The file is replaced
+        atomically, as in :meth:`save`.
+        """
+        if self._path is None:
+            raise RuntimeError("this Manifest is not bound to a file; call save(path) first")
+        if storage.is_remote(self._path):
+            old = storage.read_bytes(self._path, self._storage_options)
+        else:
+            old = _read_local(Path(self._path))
+        _, _, rest = old.partition(b"\n")
+        data = _encode_line(self._header_dict()) + rest
+        if storage.is_remote(self._path):
+            storage.atomic_write(self._path, data, self._storage_options)
+            return
+        target = Path(self._path)
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        temporary.write_bytes(data)
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        _fsync_directory(target.parent)
+        self._repair = None
+
+    def compact(self) -> None:
+        """Fold an object-store manifest's entry objects back into ``manifest.jsonl``.
+
+        Every attempt is kept, in arrival order; the entry objects are deleted
+        only after the rewritten file is in place, so a crash at any point
+        loses nothing (a leftover object duplicates a line, and last wins).
+        A no-op for local files, which are appended to directly.
+        """
+        if self._path is None or not storage.is_remote(self._path) or not self._objects:
+            return
+        history = storage.read_bytes(self._path, self._storage_options)
+        if history and not history.endswith(b"\n"):
+            history += b"\n"
+        extra = b"".join(storage.read_bytes(name, self._storage_options) for name in self._objects)
+        storage.atomic_write(self._path, history + extra, self._storage_options)
+        for name in self._objects:
+            storage.remove(name, self._storage_options)
+        self._objects = []
+
+    def _remember(self, entry: ManifestEntry) -> None:
+        """Record ``entry`` in memory: it replaces the run's earlier entry (last wins)."""
+        position = self._position(entry.run_id)
         arrivals = self._index()
-        position = arrivals.position(entry.run_id)
         if position is not None:
             arrivals.remove(position)
         arrivals.push(entry)
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
+    def load(cls, path: PathLike, *, storage_options: Mapping[str, Any] | None = None) -> Self:
         """Load a manifest from disk, tolerating a single torn final line.
 
         A last line that is not valid JSON (a write cut short by a crash) is
@@ -533,7 +613,11 @@ class Manifest:
         Parameters
         ----------
         path:
-            The ``manifest.jsonl`` to read.
+            The ``manifest.jsonl`` to read: a local path or an fsspec URL. On an
+            object store, the entry objects under ``manifest.d/`` are merged in
+            after the file's own lines.
+        storage_options:
+            fsspec options for a URL.
 
         Returns
         -------
@@ -547,11 +631,9 @@ class Manifest:
             newer gmat_sweep (``schema_version`` above
             :data:`MANIFEST_SCHEMA_VERSION`), or has an unreadable line other
             than the last. The message names the file, the line and the fix.
-        SweepConfigError
-            If ``path`` is an fsspec URL: manifests are local files.
         """
-        target = _local_path(path).absolute()
-        parsed = _parse(target)
+        options = dict(storage_options or {})
+        target, parsed, objects = _read_manifest(path, options)
         winners: dict[int, ManifestEntry] = {}
         for entry in parsed.entries:
             if entry.run_id in winners:
@@ -564,6 +646,8 @@ class Manifest:
         )
         manifest._path = target
         manifest._repair = parsed.repair
+        manifest._storage_options = options
+        manifest._objects = objects
         return manifest
 
     def find_failed(self) -> list[int]:
@@ -587,8 +671,15 @@ class Manifest:
 
     def entry_for(self, run_id: int) -> ManifestEntry | None:
         """Return the (last) entry recorded for ``run_id``, or ``None`` if there is none."""
-        position = self._index().position(run_id)
+        position = self._position(run_id)
         return None if position is None else self.entries[position]
+
+    def _position(self, run_id: int) -> int | None:
+        position = self._index().position(run_id)
+        if position is not None and self.entries[position].run_id != run_id:
+            self._arrivals = None  # ``entries`` was edited in place: re-index it
+            position = self._index().position(run_id)
+        return position
 
     def _index(self) -> _Arrivals:
         arrivals = self._arrivals
@@ -611,10 +702,13 @@ class Manifest:
             "sweep_seed": self.sweep_seed,
             "run_count": self.run_count,
             "parameter_spec": to_plain(self.parameter_spec),
+            "script_path": self.script_path,
         }
 
 
-def read_all_entries(path: str | Path) -> list[ManifestEntry]:
+def read_all_entries(
+    path: PathLike, *, storage_options: Mapping[str, Any] | None = None
+) -> list[ManifestEntry]:
     """Every entry line of a manifest, in file order, including superseded attempts.
 
     :meth:`Manifest.load` keeps only the last attempt of each run; this is for
@@ -624,32 +718,70 @@ def read_all_entries(path: str | Path) -> list[ManifestEntry]:
     Parameters
     ----------
     path:
-        The ``manifest.jsonl`` to read.
+        The ``manifest.jsonl`` to read (local path or fsspec URL).
+    storage_options:
+        fsspec options for a URL.
 
     Returns
     -------
     list[ManifestEntry]
-        One entry per entry line.
+        One entry per entry line (and per entry object on an object store).
 
     Raises
     ------
     ManifestCorruptError
         For the same reasons as :meth:`Manifest.load`.
     """
-    return _parse(_local_path(path).absolute()).entries
+    return _read_manifest(path, dict(storage_options or {}))[1].entries
 
 
-@dataclass(frozen=True)
-class _Parsed:
-    header_fields: dict[str, Any]
-    schema_version: int
-    entries: list[ManifestEntry]
-    repair: _TailRepair | None
+_ENTRIES_DIR = "manifest.d"
 
 
-def _parse(path: Path) -> _Parsed:
+def _entry_object(manifest_url: PathLike) -> str:
+    """A new entry object's name: sorts after every earlier one written by any driver."""
+    root = str(manifest_url).rsplit("/", 1)[0]
+    return f"{root}/{_ENTRIES_DIR}/{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.json"
+
+
+def _read_manifest(
+    path: PathLike, options: dict[str, Any]
+) -> tuple[PathLike, _Parsed, list[str]]:
+    """Read and parse a manifest; on an object store, merge its entry objects too."""
+    if not storage.is_remote(path):
+        target = Path(str(path).removeprefix("file://")).absolute()
+        return target, _parse(target, _read_local(target)), []
+    url = str(path)
     try:
-        data = path.read_bytes()
+        data = storage.read_bytes(url, options)
+    except FileNotFoundError:
+        raise ManifestCorruptError(
+            f"manifest {url} does not exist; check the URL, or start a new sweep to create it",
+            url,
+        ) from None
+    parsed = _parse(url, data)
+    root = url.rsplit("/", 1)[0]
+    objects = storage.list_files(f"{root}/{_ENTRIES_DIR}", options)
+    for name in objects:
+        parsed.entries.extend(_parse_entry_object(name, storage.read_bytes(name, options)))
+    return url, parsed, objects
+
+
+def _parse_entry_object(name: str, data: bytes) -> list[ManifestEntry]:
+    try:
+        payload = json.loads(data)
+        return [ManifestEntry.from_dict(payload)]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ManifestCorruptError(
+            f"manifest entry object {name} is not a valid entry ({_reason(exc)}); entry objects "
+            f"are written in one put, so it was edited or damaged; {_RESTORE_HINT}",
+            name,
+        ) from None
+
+
+def _read_local(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
     except FileNotFoundError:
         raise ManifestCorruptError(
             f"manifest {path} does not exist; check the path, or start a new sweep to create it",
@@ -660,6 +792,17 @@ def _parse(path: Path) -> _Parsed:
             f"manifest {path} cannot be read: {exc.strerror}; give the path of a readable file",
             path,
         ) from None
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    header_fields: dict[str, Any]
+    schema_version: int
+    entries: list[ManifestEntry]
+    repair: _TailRepair | None
+
+
+def _parse(path: PathLike, data: bytes) -> _Parsed:
     lines = data.split(b"\n")
     header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
     if header_index is None:
@@ -674,13 +817,18 @@ def _parse(path: Path) -> _Parsed:
 
     entries: list[ManifestEntry] = []
     torn: int | None = None
-    decode = _DECODER.decode  # json.loads minus its per-call encoding sniffing
+    # raw_decode on a stripped line is json.loads minus its per-call encoding
+    # sniffing and whitespace regexes: the hot loop of loading a big manifest.
+    decode = _DECODER.raw_decode
     from_dict = ManifestEntry.from_dict
     with _collector_paused():
         for index in range(header_index + 1, len(lines)):
             line = lines[index]
             try:
-                payload = decode(line.decode("utf-8"))
+                text = line.decode("utf-8").strip()
+                payload, end = decode(text)
+                if end != len(text):
+                    raise ValueError(f"extra data after the JSON object at column {end + 1}")
             except ValueError as exc:
                 if not line.strip():
                     continue
@@ -718,7 +866,7 @@ def _parse(path: Path) -> _Parsed:
     return _Parsed(header_fields, schema_version, entries, repair)
 
 
-def _header(path: Path, line: bytes, lineno: int) -> dict[str, Any]:
+def _header(path: PathLike, line: bytes, lineno: int) -> dict[str, Any]:
     try:
         payload = json.loads(line)
     except ValueError:
@@ -733,7 +881,7 @@ def _header(path: Path, line: bytes, lineno: int) -> dict[str, Any]:
     return payload
 
 
-def _schema_version(path: Path, header: dict[str, Any], lineno: int) -> int:
+def _schema_version(path: PathLike, header: dict[str, Any], lineno: int) -> int:
     version = header.get("schema_version", 1)
     if type(version) is not int or version < 1:
         raise ManifestCorruptError(
@@ -752,7 +900,7 @@ def _schema_version(path: Path, header: dict[str, Any], lineno: int) -> int:
     return version
 
 
-def _header_fields(path: Path, header: Mapping[str, Any], lineno: int) -> dict[str, Any]:
+def _header_fields(path: PathLike, header: Mapping[str, Any], lineno: int) -> dict[str, Any]:
     """The header's values as :class:`Manifest` keyword arguments, type-checked."""
     try:
         return {
@@ -767,6 +915,7 @@ def _header_fields(path: Path, header: Mapping[str, Any], lineno: int) -> dict[s
             "run_count": _field(header, "run_count", int),
             "backend": _field(header, "backend", str, default="unknown"),
             "script_includes": _field(header, "script_includes", dict, default={}),
+            "script_path": _field(header, "script_path", str, default=""),
         }
     except (KeyError, TypeError) as exc:
         raise ManifestCorruptError(
@@ -815,16 +964,6 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at column {exc.colno}"
     return str(exc)
-
-
-def _local_path(path: str | Path) -> Path:
-    location = as_location(path) if isinstance(path, str) else path
-    if is_url(location):
-        raise SweepConfigError(
-            f"manifest path {path!r} is an fsspec URL, but the manifest is a local file "
-            "(it is appended to and fsynced after every run); give a local path"
-        )
-    return Path(location)
 
 
 def _encode_line(payload: Mapping[str, Any]) -> bytes:

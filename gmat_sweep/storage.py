@@ -8,6 +8,7 @@ single ``put`` of the whole payload, which they commit atomically.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -17,6 +18,11 @@ from typing import Any
 import fsspec
 
 from gmat_sweep.spec import PathLike, is_url
+
+
+def is_remote(location: PathLike) -> bool:
+    """True for an fsspec URL (object stores, ``memory://`` ...), False for local paths."""
+    return is_url(location)
 
 
 def join(location: PathLike, *parts: str) -> PathLike:
@@ -77,3 +83,24 @@ def exists(location: PathLike, storage_options: Mapping[str, Any] | None = None)
         return Path(location).exists()
     fs, path = filesystem(location, storage_options)
     return bool(fs.exists(path))
+
+
+def remove(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Delete one file (missing files are fine)."""
+    if not is_url(location):
+        Path(location).unlink(missing_ok=True)
+        return
+    fs, path = filesystem(location, storage_options)
+    with contextlib.suppress(FileNotFoundError):
+        fs.rm_file(path)
+
+
+def list_files(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """Full URLs of the files directly under ``location``, sorted by name; [] if none."""
+    fs, path = filesystem(location, storage_options)
+    try:
+        names = fs.ls(path, detail=False)
+    except FileNotFoundError:
+        return []
+    prefix = str(location).split("://", 1)[0] + "://" if is_url(location) else ""
+    return sorted(prefix + str(name).lstrip("/") if prefix else str(name) for name in names)

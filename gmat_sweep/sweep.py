@@ -158,22 +158,24 @@ class Sweep:
             run_count=len(self._runs),
             backend=self._backend.name,
             script_includes=script_includes_sha256(self._script_path),
+            script_path=str(self._script_path.resolve()),
         )
-        manifest.save(self._manifest_path)
+        manifest.save(self._manifest_path, storage_options=self._storage_options)
         self._manifest = manifest
-        self._execute(self._runs)
+        self._execute(self._runs, self._backend)
         return self
 
     @classmethod
     def from_manifest(
         cls,
-        manifest_path: str | Path,
+        manifest_path: PathLike,
         script_path: str | Path,
         *,
         backend: Pool,
         allow_script_drift: bool = False,
         progress: bool = True,
         retries: int = DEFAULT_RETRIES,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> Sweep:
         """Rebuild a :class:`Sweep` from a manifest written by a prior run.
 
@@ -207,6 +209,8 @@ class Sweep:
             :meth:`resume`.
         retries:
             Forwarded to the constructor.
+        storage_options:
+            fsspec options when ``manifest_path`` is a URL (e.g. ``s3://...``).
 
         Raises
         ------
@@ -215,9 +219,12 @@ class Sweep:
             hash drifted and ``allow_script_drift`` is ``False``, or the
             manifest's ``parameter_spec`` carries an unknown ``_kind``.
         """
-        manifest_path = Path(manifest_path)
-        root = manifest_path.parent
-        if not root.is_dir():
+        if is_url(manifest_path):
+            root: PathLike = str(manifest_path).rsplit("/", 1)[0]
+        else:
+            manifest_path = Path(str(manifest_path).removeprefix("file://")).resolve()
+            root = manifest_path.parent
+        if not storage.exists(root, storage_options):
             raise SweepConfigError(
                 f"the sweep directory {str(root)!r} does not exist, so the outputs of the runs "
                 "that finished cannot be found; pass the manifest.jsonl inside the sweep's "
@@ -228,7 +235,7 @@ class Sweep:
             raise SweepConfigError(
                 f"script {str(script)!r} does not exist; pass the .script the sweep ran"
             )
-        manifest = Manifest.load(manifest_path)
+        manifest = Manifest.load(manifest_path, storage_options=storage_options)
         drift = _drift(manifest, script)
         if drift:
             if not allow_script_drift:
@@ -243,9 +250,10 @@ class Sweep:
                 stacklevel=2,
             )
         parameter_spec = manifest.parameter_spec
-        runs = plan.expand(
-            parameter_spec, script.resolve(), root.resolve(), parameter_spec.get("run_options")
-        )
+        run_options = dict(parameter_spec.get("run_options") or {})
+        if storage_options:
+            run_options["storage_options"] = dict(storage_options)
+        runs = plan.expand(parameter_spec, script.resolve(), root, run_options)
         sweep = cls(
             runs=runs,
             backend=backend,
@@ -256,6 +264,7 @@ class Sweep:
             sweep_seed=manifest.sweep_seed,
             progress=progress,
             retries=retries,
+            storage_options=storage_options,
         )
         sweep._manifest = manifest
         sweep._from_manifest = True
@@ -282,11 +291,71 @@ class Sweep:
         wanted = set(manifest.find_failed())
         wanted.update(manifest.find_missing(spec.run_id for spec in self._runs))
         todo = [spec for spec in self._runs if spec.run_id in wanted]
-        self._execute(todo)
-        self._manifest = Manifest.load(Path(self._manifest_path))
+        self._execute(todo, self._backend)
         return self
 
-    def _execute(self, specs: Sequence[RunSpec]) -> None:
+    def extend(self, n_more: int, *, backend: Pool | None = None) -> Sweep:
+        """Add ``n_more`` runs to a finished Monte Carlo sweep and run them.
+
+        The new runs get run_ids ``n .. n + n_more - 1``; the first ``n`` runs'
+        draws are unchanged (every parameter draws from its own stream, and a
+        longer stream starts with the shorter one), so the extended sweep is
+        exactly the sweep you would have got with ``n + n_more`` from the
+        start. The manifest header is updated in place and every earlier
+        entry is kept.
+
+        Latin-hypercube designs cannot be extended: the strata of an
+        ``n + m`` point design are not those of an ``n`` point design, so
+        adding points would break the stratification the method exists for.
+        Run a new, larger study instead.
+
+        Parameters
+        ----------
+        n_more:
+            How many runs to add, at least 1.
+        backend:
+            Pool to run them on; ``None`` starts (and closes) a default
+            :class:`~gmat_sweep.backends.local.LocalPool`.
+
+        Raises
+        ------
+        SweepConfigError
+            The sweep is not a Monte Carlo sweep, or ``n_more`` is not a
+            positive whole number.
+        """
+        manifest = self.manifest
+        kind = manifest.parameter_spec.get("_kind", "grid")
+        if kind != "monte_carlo":
+            hint = (
+                "a Latin-hypercube design is stratified for its own n, so points cannot be added "
+                "without breaking it; run a new, larger latin_hypercube study"
+                if kind == "latin_hypercube"
+                else "only Monte Carlo sweeps grow by drawing more samples; run a new sweep"
+            )
+            raise SweepConfigError(f"cannot extend a {kind!r} sweep: {hint}")
+        if isinstance(n_more, bool) or not isinstance(n_more, int) or n_more < 1:
+            raise SweepConfigError(f"n_more={n_more!r}: use a whole number of runs >= 1")
+        grown = {**manifest.parameter_spec, "n": int(manifest.parameter_spec["n"]) + n_more}
+        run_options = dict(grown.get("run_options") or {})
+        if self._storage_options:
+            run_options["storage_options"] = dict(self._storage_options)
+        runs = plan.expand(grown, self._script_path.resolve(), self._output_dir, run_options)
+        count = len(self._runs)
+        manifest.parameter_spec = grown
+        manifest.run_count = len(runs)
+        manifest.rewrite_header()
+        self._parameter_spec = grown
+        self._runs = runs
+        if backend is not None:
+            self._execute(runs[count:], backend)
+            return self
+        from gmat_sweep.backends.local import LocalPool
+
+        with LocalPool() as pool:
+            self._execute(runs[count:], pool)
+        return self
+
+    def _execute(self, specs: Sequence[RunSpec], backend: Pool) -> None:
         """Run ``specs`` (retrying dead-worker and timed-out runs) and record each outcome."""
         from tqdm.auto import tqdm
 
@@ -301,9 +370,9 @@ class Sweep:
         ) as bar:
             todo = list(specs)
             while todo:
-                futures = [self._backend.submit(spec) for spec in todo]
+                futures = [backend.submit(spec) for spec in todo]
                 todo = []
-                for outcome in self._backend.as_completed(futures):
+                for outcome in backend.as_completed(futures):
                     spec = by_id[outcome.run_id]
                     manifest.append_entry(self._entry(outcome, spec))
                     if _retryable(outcome) and attempts[spec.run_id] < self._retries:
@@ -313,6 +382,7 @@ class Sweep:
                     failed += outcome.status is RunStatus.FAILED
                     bar.set_postfix(failed=failed, refresh=False)
                     bar.update(1)
+        manifest.compact()
         self._wall_s = time.perf_counter() - started
 
     def _entry(self, outcome: RunOutcome, spec: RunSpec) -> ManifestEntry:

@@ -31,7 +31,7 @@ import io
 import shutil
 import tempfile
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,7 +72,7 @@ def script_key(script_path: Path) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def run_one(spec: RunSpec) -> RunOutcome:
+def run_one(spec: RunSpec, on_start: Callable[[], None] | None = None) -> RunOutcome:
     """Run one mission and write its outputs; never raises for the run's own failure.
 
     Parameters
@@ -80,6 +80,10 @@ def run_one(spec: RunSpec) -> RunOutcome:
     spec:
         What to run. ``spec.run_options["storage_options"]`` (optional) is
         passed to fsspec when writing under ``spec.output_dir``.
+    on_start:
+        Called once the mission is loaded and overridden, just before GMAT
+        runs it (the host process uses it to start the run's timeout clock,
+        so a cold script load does not count against ``timeout_s``).
 
     Returns
     -------
@@ -95,7 +99,7 @@ def run_one(spec: RunSpec) -> RunOutcome:
     try:
         storage.make_dirs(spec.output_dir, options)
         try:
-            paths = _run(spec, scratch, logs[0], options)
+            paths = _run(spec, scratch, logs[0], options, on_start)
         except Exception as exc:
             log = _read_logs(logs)
             detail = _describe_failure(exc, log)
@@ -135,7 +139,11 @@ def check_fields(script_path: Path, paths: list[str]) -> list[str]:
 
 
 def _run(
-    spec: RunSpec, scratch: Path, log_path: Path, options: Mapping[str, Any]
+    spec: RunSpec,
+    scratch: Path,
+    log_path: Path,
+    options: Mapping[str, Any],
+    on_start: Callable[[], None] | None,
 ) -> dict[str, PathLike]:
     loaded = _mission_for(spec.script_path, log_path)
     mission = loaded.mission
@@ -146,6 +154,8 @@ def _run(
             loaded.snapshots[resource] = _clone(mission, resource)
         loaded.dirty.add(resource)
         mission[path] = spec.overrides[path]
+    if on_start is not None:
+        on_start()
     results = mission.run(working_dir=scratch / "work")
     paths: dict[str, PathLike] = {}
     for key, table in output_tables(results).items():

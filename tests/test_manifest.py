@@ -7,6 +7,7 @@ import json
 import math
 import os
 import tempfile
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gmat_sweep import manifest as manifest_module
 from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
 from gmat_sweep.manifest import (
     MANIFEST_SCHEMA_VERSION,
@@ -320,11 +320,38 @@ def test_append_without_a_bound_file_says_to_save_first() -> None:
         make_manifest().append_entry(make_entry(0))
 
 
-def test_url_paths_are_rejected(tmp_path: Path) -> None:
-    with pytest.raises(SweepConfigError, match=r"s3://bucket/manifest\.jsonl"):
-        make_manifest().save("s3://bucket/manifest.jsonl")
-    with pytest.raises(SweepConfigError, match="local path"):
-        Manifest.load("gs://bucket/manifest.jsonl")
+def test_object_store_manifest_appends_entry_objects_and_compacts() -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    url = f"memory://manifest-test-{uuid.uuid4().hex}/study/manifest.jsonl"
+    root = url.rsplit("/", 1)[0].removeprefix("memory://")
+    manifest = make_manifest()
+    manifest.save(url)
+    manifest.append_entry(make_entry(0))
+    manifest.append_entry(make_entry(1, RunStatus.FAILED))
+    manifest.append_entry(make_entry(1, RunStatus.OK))
+    # Objects cannot be appended to: each entry is its own object until compaction,
+    # so a driver killed now has lost nothing.
+    assert len(fs.ls(f"/{root}/manifest.d", detail=False)) == 3
+    crashed = Manifest.load(url)
+    assert crashed == manifest
+    assert [(e.run_id, e.status) for e in read_all_entries(url)] == [
+        (0, "ok"),
+        (1, "failed"),
+        (1, "ok"),
+    ]
+    manifest.compact()
+    assert not fs.exists(f"/{root}/manifest.d") or not fs.ls(f"/{root}/manifest.d")
+    assert Manifest.load(url) == manifest
+    assert len(read_all_entries(url)) == 3  # every attempt survives compaction
+    crashed.append_entry(make_entry(2))  # a resumed driver appends after compaction
+    assert [e.run_id for e in Manifest.load(url).entries] == [0, 1, 2]
+
+
+def test_missing_object_store_manifest_is_a_clear_error() -> None:
+    with pytest.raises(ManifestCorruptError, match="does not exist"):
+        Manifest.load(f"memory://nothing-{uuid.uuid4().hex}/manifest.jsonl")
 
 
 # --------------------------------------------------------------------------- last entry wins
@@ -354,8 +381,12 @@ def test_last_entry_wins_in_memory_on_disk_and_in_history(tmp_path: Path) -> Non
 
 
 @file_io
-@given(run_ids=st.lists(st.integers(0, 8), max_size=30), poke=st.integers(0, 30))
-def test_append_matches_a_reference_model(run_ids: list[int], poke: int) -> None:
+@given(
+    run_ids=st.lists(st.integers(0, 5), max_size=20),
+    poke_at=st.integers(0, 8),
+    poke=st.sampled_from(["copy", "reverse"]),
+)
+def test_append_matches_a_reference_model(run_ids: list[int], poke_at: int, poke: str) -> None:
     with tempfile.TemporaryDirectory() as directory:
         manifest, path = saved(Path(directory), [])
         expected: dict[int, ManifestEntry] = {}
@@ -364,15 +395,27 @@ def test_append_matches_a_reference_model(run_ids: list[int], poke: int) -> None
             manifest.append_entry(entry)
             expected.pop(run_id, None)
             expected[run_id] = entry
-            if attempt == poke:  # callers may replace the list; the index must notice
-                manifest.entries = list(manifest.entries)
+            if attempt == poke_at:  # callers may replace or reorder the list: the index copes
+                if poke == "copy":
+                    manifest.entries = list(manifest.entries)
+                else:
+                    manifest.entries.reverse()
+                    expected = dict(reversed(expected.items()))
             assert manifest.entries == list(expected.values())
         for run_id in range(10):
             assert manifest.entry_for(run_id) == expected.get(run_id)
-        assert Manifest.load(path).entries == list(expected.values())
         assert [entry.duration_s for entry in read_all_entries(path)] == [
             float(attempt) for attempt in range(len(run_ids))
         ]
+
+
+def test_entries_reordered_in_place_are_reindexed(tmp_path: Path) -> None:
+    manifest, _ = saved(tmp_path, [make_entry(0), make_entry(1)])
+    manifest.append_entry(make_entry(2))
+    manifest.entries.reverse()
+    assert manifest.entry_for(0) == make_entry(0)
+    manifest.append_entry(make_entry(0, RunStatus.FAILED))
+    assert [(e.run_id, e.status) for e in manifest.entries] == [(2, "ok"), (1, "ok"), (0, "failed")]
 
 
 def test_find_failed_and_find_missing(tmp_path: Path) -> None:
@@ -690,3 +733,25 @@ def test_a_missing_include_names_script_line_and_file(tmp_path: Path) -> None:
     assert "line 3" in message
     assert "'gone.script'" in message
     assert str(tmp_path / "sub" / "gone.script") in message
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def test_the_schema_doc_example_loads_as_documented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "manifest-schema.md").read_text()
+    example = doc.split("```json\n")[1].split("```")[0]
+    objects: list[str] = []
+    for line in example.splitlines():
+        if line.startswith(" "):  # the header is wrapped in the doc for reading
+            objects[-1] += line[1:]
+        else:
+            objects.append(line)
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "manifest.jsonl").write_text("".join(obj + "\n" for obj in objects))
+    monkeypatch.chdir(tmp_path)
+    exec(doc.split("```python\n")[1].split("```")[0], {})
+    assert len(read_all_entries(study / "manifest.jsonl")) == 3

@@ -44,6 +44,7 @@ _CHILD_MAIN = (
     "sys.exit(serve(int(sys.argv[1]), int(sys.argv[2])))\n"
 )
 _READY_TIMEOUT_S = 300.0
+_RUNNING = b"running"
 _CLOSE_GRACE_S = 5.0
 
 FAILURE_TIMEOUT = "timed out"
@@ -118,16 +119,24 @@ class GmatHost:
         started = datetime.now(UTC)
         try:
             self._send.send_bytes(json.dumps({"op": "run", "spec": spec.to_dict()}).encode())
-            if timeout_s is not None and not self._recv.poll(timeout_s):
-                self.kill()
-                return RunOutcome.failed(
-                    spec.run_id,
-                    f"{FAILURE_TIMEOUT} after {timeout_s:g} s: the run was stopped by killing "
-                    "its GMAT process; raise run_options['timeout_s'] if it needs longer",
-                    started,
-                    datetime.now(UTC),
-                )
-            return RunOutcome.from_json(self._recv.recv_bytes().decode())
+            # The child says "running" once the script is loaded: a cold load is
+            # not the run, so the timeout clock starts there.
+            if not self._recv.poll(_READY_TIMEOUT_S):
+                raise EOFError
+            reply = self._recv.recv_bytes()
+            if reply == _RUNNING:
+                if timeout_s is not None and not self._recv.poll(timeout_s):
+                    self.kill()
+                    return RunOutcome.failed(
+                        spec.run_id,
+                        f"{FAILURE_TIMEOUT} after {timeout_s:g} s: the run was stopped by "
+                        "killing its GMAT process; raise run_options['timeout_s'] if it needs "
+                        "longer",
+                        started,
+                        datetime.now(UTC),
+                    )
+                reply = self._recv.recv_bytes()
+            return RunOutcome.from_json(reply.decode())
         except (EOFError, OSError):
             reason = self._death_reason()
             return RunOutcome.failed(
@@ -184,6 +193,12 @@ class GmatHost:
         except OSError:
             return ""
         return " | ".join(text.strip().splitlines()[-5:])
+
+    def interrupt(self) -> None:
+        """Kill the child now; safe from any thread (the owner sees a dead host)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
 
     def kill(self) -> None:
         """Stop the child at once and remove its scratch directory."""
@@ -288,5 +303,7 @@ def serve(read_fd: int, write_fd: int) -> int:
             problems = check_fields(Path(request["script"]), request["paths"])
             send.send_bytes(json.dumps({"problems": problems}).encode())
         else:
-            outcome = run_one(RunSpec.from_dict(request["spec"]))
+            outcome = run_one(
+                RunSpec.from_dict(request["spec"]), on_start=lambda: send.send_bytes(_RUNNING)
+            )
             send.send_bytes(outcome.to_json().encode())

@@ -11,9 +11,11 @@ and :mod:`gmat_sweep.graph`, so an adapter only maps ``submit`` and
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from concurrent.futures import as_completed as _as_completed
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
@@ -90,3 +92,37 @@ class Pool(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def resolve_workers(workers: int) -> int:
+    """Turn the ``workers`` argument into a count (``-1`` = every core)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers == 0 or workers < -1:
+        raise BackendError(
+            f"workers={workers!r}: use a positive number of worker processes, or -1 for one "
+            "per core"
+        )
+    return (os.cpu_count() or 1) if workers == -1 else workers
+
+
+def drain(pool: Pool, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
+    """Yield the outcomes of ``futures`` in completion order.
+
+    The shared ``as_completed`` of pools whose executor hands back
+    :class:`concurrent.futures.Future` objects. A run's own failure (GMAT
+    error, timeout, dead GMAT host) is already a ``failed`` outcome, so an
+    exception here means the executor itself failed; it is raised as
+    :class:`~gmat_sweep.errors.BackendError` naming ``pool``.
+    """
+    for future in _as_completed(list(futures)):
+        try:
+            outcome = future.result()
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise BackendError(
+                f"{type(pool).__name__} could not execute a GMAT run: {type(exc).__name__}: "
+                f"{exc}. GMAT failures are recorded as failed runs, so the executor itself "
+                "failed (a worker killed from outside, out of memory, or the pool was closed); "
+                "start a new pool and finish the sweep with Sweep.from_manifest(...).resume()"
+            ) from exc
+        yield outcome

@@ -13,7 +13,8 @@ finished inside it are simply written again, bit for bit.
 ``DaskPool()`` with no client starts and owns a :class:`distributed.LocalCluster`
 of worker processes (one thread each); ``DaskPool(client=...)`` uses any
 existing cluster — dask-jobqueue, a remote scheduler, a ``LocalCluster`` — and
-never closes it.
+never closes it. :func:`gmat_sweep.backends.jobqueue.jobqueue_pool` builds a
+batch-system cluster and hands it to a pool that owns and closes it.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class DaskPool(Pool):
                 "DaskPool needs dask.distributed: pip install 'dask[distributed]'"
             ) from exc
         self._owned: Any | None = None
+        self._planned_threads = 0
         if client is None:
             workers = n_workers or os.cpu_count() or 1
             try:
@@ -84,7 +86,7 @@ class DaskPool(Pool):
                     n_workers=workers,
                     threads_per_worker=threads_per_worker,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",
                 )
             except Exception as exc:
                 raise BackendError(
@@ -97,6 +99,28 @@ class DaskPool(Pool):
         self._buffer: list[tuple[Future[RunOutcome], RunSpec]] = []
         self._groups: dict[Any, list[Future[RunOutcome]]] = {}
 
+    @classmethod
+    def _owning(
+        cls, cluster: Any, *, planned_threads: int = 0, reuse_gmat_context: bool = True
+    ) -> DaskPool:
+        """A pool over ``cluster`` that closes its client and ``cluster`` in :meth:`close`.
+
+        ``planned_threads`` is the size the cluster is being scaled to; runs
+        are grouped for that size, so workers that join after the sweep was
+        submitted still find tasks to take.
+        """
+        import distributed
+
+        try:
+            client = distributed.Client(cluster)  # type: ignore[no-untyped-call]
+        except Exception:
+            cluster.close()
+            raise
+        pool = cls(client=client, reuse_gmat_context=reuse_gmat_context)
+        pool._owned = cluster
+        pool._planned_threads = planned_threads
+        return pool
+
     @property
     def client(self) -> Any:
         """The :class:`distributed.Client` runs are dispatched through."""
@@ -104,9 +128,10 @@ class DaskPool(Pool):
 
     @property
     def workers(self) -> int:
-        """Threads across the cluster's current workers."""
+        """Threads across the cluster's current workers, or its planned size when larger."""
         info = self._client.scheduler_info(n_workers=-1)["workers"]
-        return max(1, sum(int(w.get("nthreads", 1)) for w in info.values()))
+        current = sum(int(w.get("nthreads", 1)) for w in info.values())
+        return max(1, current, self._planned_threads)
 
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
         """Queue ``spec``; it is sent to the cluster (grouped) when outcomes are drained."""

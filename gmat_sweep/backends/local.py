@@ -12,7 +12,6 @@ are started with ``subprocess``, never by re-importing the caller's script.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -20,7 +19,7 @@ from concurrent.futures import Future
 from concurrent.futures import as_completed as _as_completed
 
 from gmat_sweep.backends._subprocess import GmatHost, run_spec_in_subprocess
-from gmat_sweep.backends.base import Pool
+from gmat_sweep.backends.base import Pool, resolve_workers
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
 
@@ -90,7 +89,7 @@ class LocalPool(Pool):
         for _ in self._threads:
             self._queue.put(None)
         for host in list(self._hosts):
-            host.kill()
+            host.interrupt()  # a run in flight ends now; its thread then closes the host
         for thread in self._threads:
             thread.join()
 
@@ -121,12 +120,3 @@ class LocalPool(Pool):
                 future.set_result(outcome)
         host.close()
 
-
-def resolve_workers(workers: int) -> int:
-    """Turn the ``workers`` argument into a count (``-1`` = every core)."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers == 0 or workers < -1:
-        raise BackendError(
-            f"workers={workers!r}: use a positive number of worker processes, or -1 for one "
-            "per core"
-        )
-    return (os.cpu_count() or 1) if workers == -1 else workers

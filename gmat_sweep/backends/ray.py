@@ -1,0 +1,151 @@
+"""Ray backend: runs as Ray tasks, on a local Ray runtime or an existing cluster.
+
+Mapping onto Ray: every per-run graph node, :func:`gmat_sweep.graph.run_node`,
+is one Ray task needing one CPU. Ray runs tasks on the main thread of its
+worker processes, so each Ray worker keeps one persistent GMAT host
+(:func:`~gmat_sweep.backends._subprocess.thread_host`) with its loaded
+mission; a timeout or an engine crash kills only that host and becomes a
+``failed`` outcome, never a dead Ray worker. Each task's ``ObjectRef`` is
+handed out as a :class:`concurrent.futures.Future` (``ObjectRef.future()``).
+
+Ray is an optional dependency (``pip install 'gmat_sweep[ray]'``): it is
+imported when a :class:`RayPool` is built, never when :mod:`gmat_sweep` is.
+On a remote cluster every node needs ``gmat_sweep`` installed, and the
+missions and output directory must be reachable from the nodes (a shared
+filesystem or an fsspec URL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from typing import Any
+
+from gmat_sweep.backends.base import Pool, drain
+from gmat_sweep.errors import BackendError
+from gmat_sweep.graph import run_node
+from gmat_sweep.spec import RunOutcome, RunSpec
+
+
+class RayPool(Pool):
+    """Distributed pool backed by Ray.
+
+    Parameters
+    ----------
+    address:
+        Forwarded to :func:`ray.init` to connect to an existing cluster
+        (``"auto"`` for a local cluster started with ``ray start``,
+        ``"ray://host:port"`` for a Ray Client server, or a raw GCS address).
+        ``None`` (default) starts a new local Ray runtime.
+    num_cpus:
+        CPUs of the local runtime, i.e. runs executed at once. ``None``
+        (default) lets Ray use every core. Only for the local runtime: it
+        cannot be combined with ``address``.
+    reuse_gmat_context:
+        ``True`` (default) gives each Ray worker one persistent GMAT host that
+        keeps its loaded mission between runs. The host's mission cache is
+        keyed by the script's hash, so a spec for another script reloads —
+        sweeps that mix scripts stay correct, only slower. ``False`` runs
+        each spec in a fresh interpreter that bootstraps GMAT from scratch.
+    **ray_init_kwargs:
+        Extra keyword arguments forwarded verbatim to :func:`ray.init`.
+
+    Notes
+    -----
+    If this process is already connected to Ray (``ray.init`` was called
+    before), the pool uses that connection; pass no ``address``, ``num_cpus``
+    or ``ray_init_kwargs`` then. :meth:`close` shuts down a runtime the pool
+    started (and disconnects from a cluster it connected to), which stops
+    every Ray worker and GMAT host; on a connection it did not make it only
+    cancels the pool's unfinished tasks.
+
+    Raises
+    ------
+    BackendError
+        Ray is not installed, ``ray.init`` failed, or connection arguments
+        were given while this process is already connected to Ray.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        *,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        reuse_gmat_context: bool = True,
+        **ray_init_kwargs: Any,
+    ) -> None:
+        super().__init__(reuse_gmat_context=reuse_gmat_context)
+        try:
+            import ray
+        except ImportError as exc:
+            raise BackendError(
+                "RayPool needs Ray, which is not installed: pip install 'gmat_sweep[ray]'"
+            ) from exc
+        if address is not None and num_cpus is not None:
+            raise BackendError(
+                f"RayPool(address={address!r}, num_cpus={num_cpus!r}): num_cpus sizes a local "
+                "runtime and cannot be set for an existing cluster; drop one of the two"
+            )
+        self._ray: Any = ray
+        self._owns_connection = not ray.is_initialized()
+        if not self._owns_connection:
+            if address is not None or num_cpus is not None or ray_init_kwargs:
+                raise BackendError(
+                    "Ray is already initialised in this process, so RayPool cannot apply "
+                    "address, num_cpus or ray_init_kwargs; build RayPool() without them to use "
+                    "the current runtime, or call ray.shutdown() first"
+                )
+        elif address is None:
+            # "local" starts a new runtime even when a `ray start` cluster is running here.
+            options = {"include_dashboard": False, **ray_init_kwargs}
+            self._init(address="local", num_cpus=num_cpus, **options)
+        else:
+            self._init(address=address, **ray_init_kwargs)
+        self._remote = ray.remote(num_cpus=1)(run_node)
+        self._refs: dict[Future[RunOutcome], Any] = {}
+        self._closed = False
+
+    def _init(self, **options: Any) -> None:
+        try:
+            self._ray.init(**options)
+        except Exception as exc:
+            raise BackendError(
+                f"ray.init({', '.join(f'{k}={v!r}' for k, v in options.items())}) failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    @property
+    def workers(self) -> int:
+        """CPUs across the Ray cluster (runs executed at once)."""
+        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+
+    def submit(self, spec: RunSpec) -> Future[RunOutcome]:
+        """Submit ``spec`` as a Ray task."""
+        if self._closed:
+            raise BackendError("this RayPool is closed; create a new pool to run more specs")
+        ref = self._remote.remote(spec, self._reuse_gmat_context)
+        future: Future[RunOutcome] = ref.future()
+        self._refs[future] = ref
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future[RunOutcome]) -> None:
+        self._refs.pop(future, None)
+
+    def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
+        """Yield outcomes as runs finish."""
+        return drain(self, futures)
+
+    def close(self) -> None:
+        """Shut down the runtime this pool started, or cancel its unfinished tasks."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_connection:
+            self._ray.shutdown()
+            return
+        # force=True stops a running task by killing its Ray worker (and so its GMAT host).
+        for ref in list(self._refs.values()):
+            self._ray.cancel(ref, force=True)

@@ -1,0 +1,349 @@
+"""Crash safety: kill the driver or a worker anywhere, resume, get the same bits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gmat_sweep import Sweep, sweep
+from gmat_sweep.backends.local import LocalPool
+from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
+from gmat_sweep.manifest import Manifest, read_all_entries
+from gmat_sweep.spec import RunStatus
+
+pytestmark = pytest.mark.slow
+
+GRID = {"Sat.SMA": [6800.0 + 25.0 * i for i in range(12)], "Sat.Cd": [2.0, 2.4]}
+HOST_MARKER = "gmat_sweep.backends._subprocess import serve"
+
+_DRIVER = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from gmat_sweep import sweep
+    from gmat_sweep.manifest import Manifest
+
+    script, out, grid, kill_at = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+    appended = 0
+    real_append = Manifest.append_entry
+
+    def append(self, entry):
+        # Fault injection: die after the run's outputs are written, before its line is.
+        global appended
+        if appended == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        appended += 1
+        real_append(self, entry)
+
+    Manifest.append_entry = append
+    sweep(script, grid, out=out, progress=False)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, leo_basic: Path) -> pd.DataFrame:
+    """The uninterrupted sweep every resumed one must equal bit for bit."""
+    out = tmp_path_factory.mktemp("reference")
+    return sweep(leo_basic, GRID, out=out, progress=False).to_pandas()
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[LocalPool]:
+    with LocalPool(2) as local:
+        yield local
+
+
+def _hosts(tag: str | None = None) -> set[int]:
+    """pids of live GMAT hosts: children of this process, or (``tag``) of a tagged driver.
+
+    A driver's hosts outlive it only as orphans re-parented to init, so they are
+    found by an environment variable the driver was started with, which they inherit.
+    """
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            environ = (entry / "environ").read_bytes() if tag else b""
+        except OSError:
+            continue
+        if HOST_MARKER not in cmdline or stat[0] == "Z":
+            continue
+        mine = tag.encode() in environ if tag else int(stat[1]) == os.getpid()
+        if mine:
+            pids.add(int(entry.name))
+    return pids
+
+
+def _wait_gone(pids: set[int], timeout: float = 20.0) -> set[int]:
+    deadline = time.monotonic() + timeout
+    alive = set(pids)
+    while alive and time.monotonic() < deadline:
+        alive = {pid for pid in alive if Path(f"/proc/{pid}").exists() and not _zombie(pid)}
+        time.sleep(0.1)
+    return alive
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _tagged_env() -> tuple[dict[str, str], str]:
+    tag = f"GMAT_SWEEP_TEST_TAG={uuid.uuid4().hex}"
+    key, value = tag.split("=")
+    return dict(os.environ, **{key: value}), tag
+
+
+@pytest.mark.parametrize("kill_at", [0, 7, 23])
+def test_driver_sigkill_then_resume_is_bit_identical(
+    kill_at: int,
+    leo_basic: Path,
+    tmp_path: Path,
+    reference: pd.DataFrame,
+    pool: LocalPool,
+) -> None:
+    out = tmp_path / "study"
+    env, tag = _tagged_env()
+    driver = subprocess.run(
+        [sys.executable, "-c", _DRIVER, str(leo_basic), str(out), json.dumps(GRID), str(kill_at)],
+        capture_output=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert driver.returncode == -signal.SIGKILL, driver.stderr.decode()[-2000:]
+    orphans = _wait_gone(_hosts(tag))
+    assert not orphans, f"GMAT hosts outlived their driver: {orphans}"
+
+    manifest = Manifest.load(out / "manifest.jsonl")
+    assert len(manifest.entries) == kill_at
+    for entry in manifest.entries:  # every ok line's Parquet is complete
+        assert entry.status is RunStatus.OK
+        assert pd.read_parquet(out / entry.output_paths["report__RF"]).shape[0] > 10
+    assert not list(out.rglob(".*.tmp"))  # no half-written file under any name
+
+    resumed = Sweep.from_manifest(out / "manifest.jsonl", leo_basic, backend=pool, progress=False)
+    resumed.resume()
+    executed = len(read_all_entries(out / "manifest.jsonl")) - kill_at
+    assert executed == 24 - kill_at  # nothing that finished ran again
+    pd.testing.assert_frame_equal(resumed.to_pandas(), reference)
+
+
+def test_torn_last_line_and_moved_directory_resume(
+    leo_basic: Path, tmp_path: Path, reference: pd.DataFrame, pool: LocalPool
+) -> None:
+    first = tmp_path / "first"
+    sweep(leo_basic, GRID, backend=pool, out=first, progress=False)
+    path = first / "manifest.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-3]) + lines[-3][:40])  # lose 2 runs, tear a third
+    moved = tmp_path / "elsewhere" / "study"
+    moved.parent.mkdir()
+    first.rename(moved)
+    resumed = Sweep.from_manifest(moved / "manifest.jsonl", leo_basic, backend=pool, progress=False)
+    assert len(resumed.manifest.entries) == 21
+    resumed.resume()
+    pd.testing.assert_frame_equal(resumed.to_pandas(), reference)
+    assert len(Manifest.load(moved / "manifest.jsonl").entries) == 24
+
+
+def test_failed_runs_are_rerun_on_resume(
+    fails_at_runtime: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    out = tmp_path / "s"
+    sweep(fails_at_runtime, {"Idx.Value": [1, 4, 2]}, backend=pool, out=out, progress=False)
+    resumed = Sweep.from_manifest(out / "manifest.jsonl", fails_at_runtime, backend=pool)
+    assert resumed.manifest.find_failed() == [1]
+    resumed.resume()
+    history = read_all_entries(out / "manifest.jsonl")
+    assert [e.run_id for e in history].count(1) == 2  # every attempt is kept
+    assert Manifest.load(out / "manifest.jsonl").find_failed() == [1]
+
+
+def test_script_drift_is_refused_unless_allowed(
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    script = tmp_path / "mission.script"
+    script.write_text(leo_basic.read_text())
+    out = tmp_path / "s"
+    sweep(script, {"Sat.Cd": [2.0]}, backend=pool, out=out, progress=False)
+    recorded = Manifest.load(out / "manifest.jsonl").script_sha256
+    script.write_text(leo_basic.read_text() + "\n% an edit\n")
+    with pytest.raises(SweepConfigError) as info:
+        Sweep.from_manifest(out / "manifest.jsonl", script, backend=pool)
+    assert recorded in str(info.value)
+    assert "allow_script_drift=True" in str(info.value)
+    with pytest.warns(RuntimeWarning, match="changed since the sweep ran"):
+        Sweep.from_manifest(out / "manifest.jsonl", script, backend=pool, allow_script_drift=True)
+
+
+def test_drift_in_an_included_file_is_named(tmp_path: Path, leo_basic: Path) -> None:
+    from gmat_sweep.manifest import script_includes_sha256
+    from gmat_sweep.sweep import _drift
+
+    part = tmp_path / "forces.script"
+    part.write_text("% forces\n")
+    script = tmp_path / "mission.script"
+    script.write_text("#Include 'forces.script'\n" + leo_basic.read_text())
+    manifest = Manifest(
+        script_sha256="0" * 64,
+        gmat_sweep_version="x",
+        gmat_run_version="x",
+        gmat_install_version="x",
+        python_version="x",
+        os_platform="x",
+        sweep_seed=None,
+        parameter_spec={},
+        run_count=0,
+        script_includes=script_includes_sha256(script),
+    )
+    part.write_text("% forces, edited\n")
+    problems = _drift(manifest, script)
+    assert any("forces.script" in problem for problem in problems)
+
+
+def test_manifest_problems_surface_with_the_path(tmp_path: Path, leo_basic: Path) -> None:
+    out = tmp_path / "s"
+    sweep(leo_basic, {"Sat.Cd": [2.0, 2.1, 2.2]}, out=out, progress=False)
+    path = out / "manifest.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + "{not json\n" + "".join(lines[2:]))
+    with LocalPool(1) as local, pytest.raises(ManifestCorruptError) as info:
+        Sweep.from_manifest(path, leo_basic, backend=local)
+    assert Path(info.value.path) == path
+    header = json.loads(lines[0])
+    header["schema_version"] = 99
+    path.write_text(json.dumps(header) + "\n")
+    with LocalPool(1) as local, pytest.raises(ManifestCorruptError, match="newer gmat_sweep"):
+        Sweep.from_manifest(path, leo_basic, backend=local)
+
+
+def test_resume_needs_a_sweep_from_a_manifest(leo_basic: Path, tmp_path: Path) -> None:
+    result = sweep(leo_basic, {"Sat.Cd": [2.0]}, out=tmp_path / "s", progress=False)
+    with pytest.raises(RuntimeError, match="from_manifest"):
+        result.resume()
+
+
+def test_unknown_kind_is_a_config_error(leo_basic: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    sweep(leo_basic, {"Sat.Cd": [2.0]}, out=out, progress=False)
+    path = out / "manifest.jsonl"
+    header, *rest = path.read_text().splitlines(keepends=True)
+    data = json.loads(header)
+    data["parameter_spec"]["_kind"] = "sobol"
+    path.write_text(json.dumps(data) + "\n" + "".join(rest))
+    with LocalPool(1) as local, pytest.raises(SweepConfigError, match="sobol"):
+        Sweep.from_manifest(path, leo_basic, backend=local)
+
+
+def test_timeout_is_a_failed_row_and_the_sweep_goes_on(
+    slow: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    began = time.monotonic()
+    result = sweep(
+        slow,
+        {"Days.Value": [0.3, 0.01]},
+        backend=pool,
+        out=tmp_path / "s",
+        run_options={"timeout_s": 2.0},
+        retries=0,
+        progress=False,
+    )
+    elapsed = time.monotonic() - began
+    entry = result.manifest.entry_for(0)
+    assert entry is not None and entry.status is RunStatus.FAILED
+    assert entry.stderr is not None and entry.stderr.startswith("timed out after 2 s")
+    assert entry.duration_s < 2.0 + 1.5
+    ok = result.manifest.entry_for(1)
+    assert ok is not None and ok.status is RunStatus.OK
+    assert elapsed < 60
+
+
+def _kill_host_when_running(pool: LocalPool, run_dir: Path) -> None:
+    """SIGKILL the pool's (only) GMAT host 0.5 s after it starts writing ``run_dir``."""
+    import threading
+
+    def kill() -> None:
+        deadline = time.monotonic() + 60
+        while not run_dir.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)
+        pid = pool._hosts[0].pid
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+
+    threading.Thread(target=kill, daemon=True).start()
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_worker_death_is_a_failed_row_or_a_retry(retries: int, slow: Path, tmp_path: Path) -> None:
+    before = _hosts()  # the module's shared pool has hosts too
+    with LocalPool(1) as local:
+        _kill_host_when_running(local, tmp_path / "s" / "run-000000")
+        result = sweep(
+            slow,
+            {"Days.Value": [0.3, 0.011]},
+            backend=local,
+            out=tmp_path / "s",
+            retries=retries,
+            progress=False,
+        )
+    history = read_all_entries(tmp_path / "s" / "manifest.jsonl")
+    died = [e for e in history if e.stderr and e.stderr.startswith("worker process died")]
+    assert len(died) == 1
+    assert "SIGKILL" in (died[0].stderr or "")
+    final = result.manifest.entry_for(died[0].run_id)
+    assert final is not None
+    if retries:
+        assert final.status is RunStatus.OK
+        assert len(history) == 3
+    else:
+        assert final.status is RunStatus.FAILED
+        assert len(history) == 2
+    assert all(e.status is RunStatus.OK for e in result.manifest.entries if e is not final)
+    assert not _wait_gone(_hosts() - before)
+
+
+def test_ctrl_c_stops_the_driver_and_leaves_no_process(leo_basic: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    env, tag = _tagged_env()
+    code = (
+        "import sys; from gmat_sweep import sweep\n"
+        "sweep(sys.argv[1], {'Sat.SMA': [6800.0 + i for i in range(400)]}, out=sys.argv[2],"
+        " progress=False)\n"
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", code, str(leo_basic), str(out)], stderr=subprocess.PIPE, env=env
+    )
+    manifest = out / "manifest.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if manifest.exists() and len(manifest.read_bytes().splitlines()) > 5:
+            break
+        time.sleep(0.1)
+    driver.send_signal(signal.SIGINT)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode != 0
+    assert b"KeyboardInterrupt" in err
+    assert not _wait_gone(_hosts(tag), timeout=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = Manifest.load(manifest)
+    assert 5 <= len(loaded.entries) < 400
