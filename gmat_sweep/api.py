@@ -24,7 +24,6 @@ from typing import Any
 import pandas as pd
 
 from gmat_sweep import plan, storage
-from gmat_sweep.backends._subprocess import GmatHost
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.backends.local import LocalPool
 from gmat_sweep.distributions import DistSpec, ParamName, new_parent_seed
@@ -297,15 +296,15 @@ def _launch(
     options = _check_run_options(run_options)
     if options:
         parameter_spec = {**parameter_spec, "run_options": options}
-    _check_fields(script, fields)
-    root = _prepare_out(out, script, storage_options, overwrite=overwrite)
-    worker_options = dict(options)
-    if storage_options:
-        worker_options["storage_options"] = dict(storage_options)
-    runs = plan.expand(parameter_spec, script, root, worker_options)
     owned = backend is None
     pool = LocalPool() if backend is None else backend
     try:
+        _check_fields(pool, script, fields)
+        root = _prepare_out(out, script, storage_options, overwrite=overwrite)
+        worker_options = dict(options)
+        if storage_options:
+            worker_options["storage_options"] = dict(storage_options)
+        runs = plan.expand(parameter_spec, script, root, worker_options)
         result = Sweep(
             runs=runs,
             backend=pool,
@@ -359,13 +358,9 @@ def _check_run_options(run_options: Mapping[str, Any] | None) -> dict[str, Any]:
     return options
 
 
-def _check_fields(script: Path, fields: list[str]) -> None:
-    """Load the mission once in a probe process and check every field path."""
-    host = GmatHost()
-    try:
-        problems = host.check_fields(script, fields)
-    finally:
-        host.close()
+def _check_fields(pool: Pool, script: Path, fields: list[str]) -> None:
+    """Load the mission once in a GMAT process and check every field path."""
+    problems = pool.check_fields(script, fields)
     if problems:
         raise SweepConfigError(
             f"mission {script.name}: " + "; ".join(problems) + ". Fix the field paths (they are "

@@ -210,7 +210,9 @@ def running_a_mission(pid: int) -> bool:
     if not tmpdirs:
         return False
     try:
-        return any(name.startswith("gmat-sweep-run-") for name in os.listdir(os.fsdecode(tmpdirs[0])))
+        return any(
+            name.startswith("gmat-sweep-run-") for name in os.listdir(os.fsdecode(tmpdirs[0]))
+        )
     except OSError:
         return False
 

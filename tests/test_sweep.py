@@ -204,3 +204,32 @@ def test_to_delayed_gives_one_node_per_run(leo_basic: Path, tmp_path: Path) -> N
     outcomes = dask.compute(*nodes, scheduler="threads")
     assert [o.run_id for o in outcomes] == [0, 1]
     assert all(o.status is RunStatus.OK for o in outcomes)
+
+
+def test_default_backend_works_from_an_unguarded_script(leo_basic: Path, tmp_path: Path) -> None:
+    # No `if __name__ == "__main__":` guard: nothing may re-import this file.
+    script = tmp_path / "analysis.py"
+    script.write_text(
+        "from gmat_sweep import sweep\n"
+        f"result = sweep({str(leo_basic)!r}, {{'Sat.Cd': [2.0, 2.2]}}, out='study',"
+        " progress=False)\n"
+        "print('RUNS', len(result.to_pandas().index.get_level_values('run_id').unique()))\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "RUNS 2" in done.stdout
+    no_out = subprocess.run(
+        [sys.executable, "-c", f"from gmat_sweep import sweep; sweep({str(leo_basic)!r}, "
+         "{'Sat.Cd': [2.0]}, progress=False)"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert no_out.returncode == 0, no_out.stderr
+    assert "writing results to" in no_out.stderr
+    created = [p for p in tmp_path.iterdir() if p.name.startswith("gmat-sweep-leo_basic-")]
+    assert len(created) == 1
+    assert (created[0] / "manifest.jsonl").is_file()

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import as_completed as _as_completed
+from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
@@ -77,6 +78,21 @@ class Pool(ABC):
     @abstractmethod
     def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
         """Drain ``futures``, yielding outcomes in completion order."""
+
+    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+        """Load ``script_path`` once in a GMAT process; one message per bad field path.
+
+        Used to validate a sweep before any run is dispatched. The default
+        starts a short-lived probe process on this machine; a local pool
+        overrides it to use one of its own (then warm) GMAT hosts.
+        """
+        from gmat_sweep.backends._subprocess import GmatHost
+
+        host = GmatHost()
+        try:
+            return host.check_fields(script_path, paths)
+        finally:
+            host.close()
 
     @abstractmethod
     def close(self) -> None:

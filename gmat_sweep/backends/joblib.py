@@ -78,9 +78,7 @@ class LocalJoblibPool(Pool):
             raise BackendError(
                 "this LocalJoblibPool is closed; create a new pool to run more specs"
             )
-        future: Future[RunOutcome] = self._executor.submit(
-            run_node, spec, self._reuse_gmat_context
-        )
+        future: Future[RunOutcome] = self._executor.submit(run_node, spec, self._reuse_gmat_context)
         self._in_flight.add(future)
         future.add_done_callback(self._in_flight.discard)
         return future

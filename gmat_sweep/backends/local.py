@@ -17,13 +17,16 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import as_completed as _as_completed
+from pathlib import Path
+from typing import Any
 
 from gmat_sweep.backends._subprocess import GmatHost, run_spec_in_subprocess
 from gmat_sweep.backends.base import Pool, resolve_workers
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
 
-_Item = tuple[Future[RunOutcome], RunSpec] | None
+_Check = tuple[Path, list[str]]
+_Item = tuple[Future[Any], RunSpec | _Check] | None
 
 
 class LocalPool(Pool):
@@ -69,6 +72,14 @@ class LocalPool(Pool):
         self._queue.put((future, spec))
         return future
 
+    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+        """Check field paths on one of the pool's hosts, which keeps the mission loaded."""
+        if self._closed:
+            raise BackendError("this LocalPool is closed; create a new pool")
+        future: Future[list[str]] = Future()
+        self._queue.put((future, (script_path, paths)))
+        return future.result()
+
     def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
         """Yield outcomes as runs finish."""
         for future in _as_completed(list(futures)):
@@ -109,6 +120,12 @@ class LocalPool(Pool):
             if start_error is not None:
                 future.set_exception(start_error)
                 continue
+            if not isinstance(spec, RunSpec):
+                try:
+                    future.set_result(host.check_fields(*spec))
+                except BaseException as exc:
+                    future.set_exception(exc)
+                continue
             try:
                 if self._reuse_gmat_context:
                     outcome = host.run(spec, timeout_s=spec.run_options.get("timeout_s"))
@@ -119,4 +136,3 @@ class LocalPool(Pool):
             else:
                 future.set_result(outcome)
         host.close()
-

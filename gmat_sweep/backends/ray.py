@@ -103,7 +103,7 @@ class RayPool(Pool):
             self._init(address="local", num_cpus=num_cpus, **options)
         else:
             self._init(address=address, **ray_init_kwargs)
-        self._remote = ray.remote(num_cpus=1)(run_node)
+        self._remote: Any = ray.remote(num_cpus=1)(run_node)
         self._refs: dict[Future[RunOutcome], Any] = {}
         self._closed = False
 
