@@ -1,34 +1,75 @@
 """gmat_sweep: parallel, crash-safe, reproducible sweeps over NASA GMAT missions.
 
 Importing this package starts no process, touches no network and does not
-import GMAT; everything happens when a sweep runs.
+import GMAT; everything happens when a sweep runs. The public names below are
+imported on first use, so a GMAT worker process that only needs
+:mod:`gmat_sweep.worker` does not pay for Dask and the aggregation stack.
 """
 
-from gmat_sweep.aggregate import lazy_contacts, lazy_ephemerides, lazy_multiindex
-from gmat_sweep.api import latin_hypercube, monte_carlo, sweep
-from gmat_sweep.backends.base import Pool
-from gmat_sweep.backends.dask import DaskPool
-from gmat_sweep.backends.joblib import LocalJoblibPool
-from gmat_sweep.backends.local import LocalPool
-from gmat_sweep.backends.ray import RayPool
-from gmat_sweep.distributions import DistSpec, derive_param_seed
-from gmat_sweep.errors import (
-    BackendError,
-    EngineError,
-    GmatSweepError,
-    ManifestCorruptError,
-    RunFailed,
-    SweepConfigError,
-)
-from gmat_sweep.grid import expand_grid_to_run_specs, full_factorial
-from gmat_sweep.manifest import (
-    MANIFEST_SCHEMA_VERSION,
-    Manifest,
-    ManifestEntry,
-    canonical_script_sha256,
-)
-from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus, SweepSpec
-from gmat_sweep.sweep import Sweep
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gmat_sweep.aggregate import lazy_contacts, lazy_ephemerides, lazy_multiindex
+    from gmat_sweep.api import latin_hypercube, monte_carlo, sweep
+    from gmat_sweep.backends.base import Pool
+    from gmat_sweep.backends.dask import DaskPool
+    from gmat_sweep.backends.joblib import LocalJoblibPool
+    from gmat_sweep.backends.local import LocalPool
+    from gmat_sweep.backends.ray import RayPool
+    from gmat_sweep.distributions import DistSpec, derive_param_seed
+    from gmat_sweep.errors import (
+        BackendError,
+        EngineError,
+        GmatSweepError,
+        ManifestCorruptError,
+        RunFailed,
+        SweepConfigError,
+    )
+    from gmat_sweep.grid import expand_grid_to_run_specs, full_factorial
+    from gmat_sweep.manifest import (
+        MANIFEST_SCHEMA_VERSION,
+        Manifest,
+        ManifestEntry,
+        canonical_script_sha256,
+    )
+    from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus, SweepSpec
+    from gmat_sweep.sweep import Sweep
+
+_LAZY = {
+    "BackendError": "gmat_sweep.errors",
+    "DaskPool": "gmat_sweep.backends.dask",
+    "DistSpec": "gmat_sweep.distributions",
+    "EngineError": "gmat_sweep.errors",
+    "GmatSweepError": "gmat_sweep.errors",
+    "LocalJoblibPool": "gmat_sweep.backends.joblib",
+    "LocalPool": "gmat_sweep.backends.local",
+    "MANIFEST_SCHEMA_VERSION": "gmat_sweep.manifest",
+    "Manifest": "gmat_sweep.manifest",
+    "ManifestCorruptError": "gmat_sweep.errors",
+    "ManifestEntry": "gmat_sweep.manifest",
+    "Pool": "gmat_sweep.backends.base",
+    "RayPool": "gmat_sweep.backends.ray",
+    "RunFailed": "gmat_sweep.errors",
+    "RunOutcome": "gmat_sweep.spec",
+    "RunSpec": "gmat_sweep.spec",
+    "RunStatus": "gmat_sweep.spec",
+    "Sweep": "gmat_sweep.sweep",
+    "SweepConfigError": "gmat_sweep.errors",
+    "SweepSpec": "gmat_sweep.spec",
+    "canonical_script_sha256": "gmat_sweep.manifest",
+    "derive_param_seed": "gmat_sweep.distributions",
+    "expand_grid_to_run_specs": "gmat_sweep.grid",
+    "full_factorial": "gmat_sweep.grid",
+    "latin_hypercube": "gmat_sweep.api",
+    "lazy_contacts": "gmat_sweep.aggregate",
+    "lazy_ephemerides": "gmat_sweep.aggregate",
+    "lazy_multiindex": "gmat_sweep.aggregate",
+    "monte_carlo": "gmat_sweep.api",
+    "sweep": "gmat_sweep.api",
+}
 
 __version__ = "0.1.0"
 
@@ -65,3 +106,16 @@ __all__ = [
     "monte_carlo",
     "sweep",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gmat_sweep' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

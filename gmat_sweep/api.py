@@ -13,6 +13,7 @@ the reference's ``(run_id, time)`` MultiIndex pandas frame.
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import sys
@@ -29,6 +30,7 @@ from gmat_sweep.backends.local import LocalPool
 from gmat_sweep.distributions import DistSpec, ParamName, new_parent_seed
 from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
+from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.sampling import latin_hypercube_rows, monte_carlo_rows
 from gmat_sweep.spec import PathLike, is_url
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep
@@ -296,11 +298,12 @@ def _launch(
     options = _check_run_options(run_options)
     if options:
         parameter_spec = {**parameter_spec, "run_options": options}
+    root = _check_out(out, script, storage_options, overwrite=overwrite)
     owned = backend is None
     pool = LocalPool() if backend is None else backend
     try:
         _check_fields(pool, script, fields)
-        root = _prepare_out(out, script, storage_options, overwrite=overwrite)
+        _prepare_out(root, storage_options, overwrite=overwrite)
         worker_options = dict(options)
         if storage_options:
             worker_options["storage_options"] = dict(storage_options)
@@ -369,14 +372,20 @@ def _check_fields(pool: Pool, script: Path, fields: list[str]) -> None:
         )
 
 
-def _prepare_out(
+def _check_out(
     out: PathLike | None,
     script: Path,
     storage_options: Mapping[str, Any] | None,
     *,
     overwrite: bool,
 ) -> PathLike:
-    """Resolve and create the sweep directory, refusing to clobber another sweep."""
+    """Resolve the sweep directory and check it can take this sweep, writing nothing.
+
+    A URL is probed (:func:`gmat_sweep.storage.check_writable`, whose probe
+    object is deleted again): an unreachable store, a missing bucket or denied
+    access fails here, before any GMAT process starts. A directory that
+    already holds a sweep is refused unless ``overwrite`` is set.
+    """
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         root: PathLike = Path.cwd() / f"gmat-sweep-{script.stem}-{stamp}-{secrets.token_hex(2)}"
@@ -389,27 +398,48 @@ def _prepare_out(
                 "in separate GMAT worker processes, so their outputs would be lost; use a local "
                 "directory or an object store URL such as s3://bucket/prefix"
             )
+        _check_storage_options(storage_options)
+        storage.check_writable(root, storage_options)
     else:
         root = Path(str(out).removeprefix("file://")).expanduser().resolve()
-    manifest = storage.join(root, MANIFEST_NAME)
-    if storage.exists(manifest, storage_options):
-        if not overwrite:
-            raise SweepConfigError(
-                f"{root} already holds a sweep ({MANIFEST_NAME} exists). Resume it with "
-                f"Sweep.from_manifest(...).resume() (CLI: gmat-sweep resume {root}), choose "
-                "another out=, or pass overwrite=True to replace it."
-            )
-        _clear(root, storage_options)
-    storage.make_dirs(root, storage_options)
+    if not overwrite and storage.exists(storage.join(root, MANIFEST_NAME), storage_options):
+        raise SweepConfigError(
+            f"{root} already holds a sweep ({MANIFEST_NAME} exists). Resume it with "
+            f"Sweep.from_manifest(...).resume() (CLI: gmat-sweep resume {root}), choose "
+            "another out=, or pass overwrite=True to replace it."
+        )
     return root
 
 
+def _prepare_out(
+    root: PathLike, storage_options: Mapping[str, Any] | None, *, overwrite: bool
+) -> None:
+    """Create the sweep directory checked by :func:`_check_out`; with ``overwrite``, empty it."""
+    if overwrite and storage.exists(storage.join(root, MANIFEST_NAME), storage_options):
+        _clear(root, storage_options)
+    storage.make_dirs(root, storage_options)
+
+
+def _check_storage_options(storage_options: Mapping[str, Any] | None) -> None:
+    """Worker processes receive the options as JSON: they must be plain values."""
+    if storage_options is None:
+        return
+    try:
+        json.dumps(dict(storage_options))
+    except (TypeError, ValueError) as exc:
+        raise SweepConfigError(
+            f"storage_options cannot be sent to the worker processes ({exc}); they travel as "
+            "JSON, so use strings, numbers, booleans, lists and dicts (e.g. a key and secret "
+            "instead of a session object)"
+        ) from None
+
+
 def _clear(root: PathLike, storage_options: Mapping[str, Any] | None) -> None:
-    """Remove a previous sweep's manifest and run directories from ``root``."""
+    """Remove a previous sweep's manifest (with its entry objects) and run directories."""
     fs, path = storage.filesystem(root, storage_options)
-    for child in fs.ls(path, detail=False):
+    for child in fs.ls(path, detail=False, refresh=True):
         name = str(child).rstrip("/").rsplit("/", 1)[-1]
-        if name == MANIFEST_NAME or name.startswith("run-"):
+        if name in (MANIFEST_NAME, ENTRIES_DIR) or name.startswith("run-"):
             if is_url(root):
                 fs.rm(child, recursive=True)
             elif Path(child).is_dir():

@@ -1,9 +1,9 @@
 """The ``gmat-sweep`` command (also ``python -m gmat_sweep``).
 
 Exit codes: 0 when every run succeeded, 1 when the sweep finished with
-failed runs, 2 for a usage error (bad argument, unknown field path, missing
-mission, an ``--out`` that holds another sweep) — printed as one line, no
-traceback.
+failed runs (``show``: when runs failed or are missing), 2 for a usage error
+(bad argument, unknown field path, missing mission, an ``--out`` that holds
+another sweep) — printed as one line, no traceback.
 """
 
 from __future__ import annotations
@@ -14,58 +14,105 @@ import re
 import statistics
 import sys
 import tomllib
+import warnings
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from gmat_sweep import storage
 from gmat_sweep.distributions import DistSpec, ParamName
 from gmat_sweep.errors import GmatSweepError, SweepConfigError
+from gmat_sweep.spec import PathLike, is_url
 
 _EXAMPLES = {
-    "run": "gmat-sweep run mission.script --param Sat.SMA=7000:7400:5 "
-    "--param Sat.INC=28.5,51.6,98 --out study",
-    "monte-carlo": "gmat-sweep monte-carlo mission.script -n 200 "
-    "--perturb 'Sat.SMA=normal(7000,5)' --perturb 'Sat.Cd=uniform(2.0,2.4)' --seed 42",
-    "lhs": "gmat-sweep lhs mission.script -n 50 --perturb 'Sat.SMA=normal(7000,5)' --seed 7",
-    "resume": "gmat-sweep resume study",
-    "show": "gmat-sweep show study",
-    "export": "gmat-sweep export study --to results.parquet",
-    "demo": "gmat-sweep demo",
+    "run": [
+        "gmat-sweep run mission.script --param Sat.SMA=7000:7400:5 --param Sat.INC=28.5,51.6,98 "
+        "--out study",
+        "gmat-sweep run mission.script --spec study.toml --out study   "
+        '# study.toml: [grid] "Sat.SMA" = [7000, 7100]',
+    ],
+    "monte-carlo": [
+        "gmat-sweep monte-carlo mission.script -n 200 --perturb 'Sat.SMA=normal(7000,5)' "
+        "--perturb 'Sat.Cd=uniform(2.0,2.4)' --seed 42 --out mc",
+    ],
+    "lhs": [
+        "gmat-sweep lhs mission.script -n 50 --perturb 'Sat.SMA=normal(7000,5)' "
+        "--perturb 'Sat.INC=uniform(28,52)' --seed 7 --out lhs",
+    ],
+    "resume": ["gmat-sweep resume study", "gmat-sweep resume study --allow-script-drift"],
+    "show": ["gmat-sweep show study"],
+    "export": [
+        "gmat-sweep export study --to results.parquet",
+        "gmat-sweep export study --to results.csv --name RF",
+    ],
+    "demo": ["gmat-sweep demo", "gmat-sweep demo --workers 2 --out demo-study"],
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gmat-sweep`` console script; returns the exit code."""
+    """Run the ``gmat-sweep`` command and return its exit code.
+
+    Parameters
+    ----------
+    argv:
+        The arguments after the program name; ``None`` reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        0 when every run succeeded, 1 when runs failed, 2 for a usage error.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
-    try:
-        code: int = args.handler(args)
-        return code
-    except (GmatSweepError, FileNotFoundError) as exc:
-        print(f"gmat-sweep: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("gmat-sweep: interrupted; finished runs are in the manifest — resume with "
-              "`gmat-sweep resume OUT_DIR`", file=sys.stderr)  # fmt: skip
-        return 130
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            code: int = args.handler(args)
+            return code
+        except (GmatSweepError, OSError) as exc:
+            print(f"gmat-sweep: error: {_one_line(str(exc))}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("gmat-sweep: interrupted; finished runs are in the manifest — resume with "
+                  "`gmat-sweep resume OUT_DIR`", file=sys.stderr)  # fmt: skip
+            return 130
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", text.strip())
+
+
+def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
+    print(f"gmat-sweep: warning: {_one_line(str(message))}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, without the usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gmat-sweep",
         description="Parallel, crash-safe, reproducible sweeps over NASA GMAT missions.",
-        epilog="example: " + _EXAMPLES["demo"],
+        epilog="examples:\n"
+        + "\n".join(f"  {line}" for lines in _EXAMPLES.values() for line in lines),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        lines = _EXAMPLES[name]
         return sub.add_parser(
             name,
             help=help_text,
             description=help_text,
-            epilog="example: " + _EXAMPLES[name],
+            epilog=("example:\n" if len(lines) == 1 else "examples:\n")
+            + "\n".join(f"  {line}" for line in lines),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
@@ -79,7 +126,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a swept field: start:stop:count (inclusive, evenly spaced) or a,b,c",
     )
     run.add_argument(
-        "--spec", type=Path, help="a .toml or .json file with a [grid] table or a samples list"
+        "--spec",
+        type=Path,
+        metavar="FILE",
+        help="a .toml or .json file with a 'grid' table (field path -> list of values) or a "
+        "'samples' list of rows; --param entries are added to its grid",
     )
     _execution_options(run)
     run.set_defaults(handler=_cmd_run)
@@ -103,30 +154,52 @@ def _parser() -> argparse.ArgumentParser:
         _execution_options(stochastic)
         stochastic.set_defaults(handler=_cmd_stochastic, kind=name)
 
-    resume = command("resume", "Re-run the failed and missing runs of a sweep.")
-    resume.add_argument("out_dir", help="the sweep directory (holds manifest.jsonl)")
-    resume.add_argument("--script", type=Path, help="the mission, if it moved since the sweep")
-    resume.add_argument("--allow-script-drift", action="store_true")
-    _execution_options(resume, out=False)
+    resume = command(
+        "resume",
+        "Re-run the failed and missing runs of a sweep, with the mission, parameters and "
+        "per-run timeout its manifest records.",
+    )
+    resume.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
+    resume.add_argument(
+        "--script", type=Path, help="the mission, if it moved since the sweep (default: recorded)"
+    )
+    resume.add_argument(
+        "--allow-script-drift",
+        action="store_true",
+        help="resume although the mission (or a file it #Includes) changed since the sweep",
+    )
+    _execution_options(resume, out=False, timeout=False)
     resume.set_defaults(handler=_cmd_resume)
 
-    show = command("show", "Summarise a sweep directory.")
-    show.add_argument("out_dir")
+    show = command(
+        "show",
+        "Summarise a sweep: runs ok/failed/missing, timing, each distinct failure, outputs. "
+        "Exits 1 when runs failed or are missing.",
+    )
+    show.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     show.set_defaults(handler=_cmd_show)
 
-    export = command("export", "Write one output of a sweep to a single file.")
-    export.add_argument("out_dir")
+    export = command(
+        "export",
+        "Write a sweep's report, every run in one (run_id, time)-indexed table, to one file.",
+    )
+    export.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     export.add_argument("--to", required=True, type=Path, help="results.parquet or results.csv")
     export.add_argument("--name", help="which report (needed when runs wrote several)")
+    export.add_argument("--quiet", action="store_true", help="print only errors")
     export.set_defaults(handler=_cmd_export)
 
-    demo = command("demo", "Run a small sweep on a mission bundled with gmat_sweep.")
+    demo = command(
+        "demo", "Run a 20-run sweep of a LEO mission bundled with gmat_sweep and print the results."
+    )
     _execution_options(demo)
     demo.set_defaults(handler=_cmd_demo)
     return parser
 
 
-def _execution_options(parser: argparse.ArgumentParser, *, out: bool = True) -> None:
+def _execution_options(
+    parser: argparse.ArgumentParser, *, out: bool = True, timeout: bool = True
+) -> None:
     group = parser.add_argument_group("execution")
     group.add_argument(
         "--backend",
@@ -134,7 +207,9 @@ def _execution_options(parser: argparse.ArgumentParser, *, out: bool = True) -> 
         default="local",
         help="executor (default: local)",
     )
-    group.add_argument("--workers", type=int, default=-1, help="parallel runs (default: cores)")
+    group.add_argument(
+        "--workers", type=int, default=-1, metavar="N", help="parallel runs (default: cores)"
+    )
     group.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler")
     group.add_argument(
         "--cluster",
@@ -149,7 +224,8 @@ def _execution_options(parser: argparse.ArgumentParser, *, out: bool = True) -> 
     if out:
         group.add_argument("--out", help="sweep directory or fsspec URL (default: new dir here)")
         group.add_argument("--overwrite", action="store_true", help="replace a sweep in --out")
-    group.add_argument("--timeout", type=float, metavar="S", help="stop a run after S seconds")
+    if timeout:
+        group.add_argument("--timeout", type=float, metavar="S", help="stop a run after S seconds")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
     group.add_argument("--quiet", action="store_true", help="print only errors")
 
@@ -165,12 +241,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.spec is not None:
         grid, samples = _read_spec_file(args.spec)
     if args.param:
+        if samples is not None:
+            raise SweepConfigError(
+                f"--spec {args.spec} lists explicit samples, which --param cannot add to; put "
+                "every field in the samples, or use a 'grid' table with --param"
+            )
         grid = dict(grid or {})
+        seen: set[str] = set()
         for text in args.param:
             path, values = _parse_param(text)
+            if path in seen:
+                raise SweepConfigError(f"--param {path} is given twice; give each field once")
+            seen.add(path)
             grid[path] = values
     if grid is None and samples is None:
         raise SweepConfigError("give at least one --param PATH=VALUES or a --spec file")
+    _check_new_sweep(args)
     with _pool(args) as pool:
         result = sweep(
             args.mission,
@@ -188,7 +274,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_stochastic(args: argparse.Namespace) -> int:
     from gmat_sweep.api import latin_hypercube, monte_carlo
 
-    perturb = dict(_parse_perturb(text) for text in args.perturb)
+    perturb: dict[ParamName, DistSpec] = {}
+    for text in args.perturb:
+        path, spec = _parse_perturb(text)
+        if path in perturb:
+            raise SweepConfigError(f"--perturb {path} is given twice; give each field once")
+        perturb[path] = spec
+    _check_new_sweep(args)
     entry = monte_carlo if args.kind == "monte-carlo" else latin_hypercube
     with _pool(args) as pool:
         result = entry(
@@ -206,15 +298,14 @@ def _cmd_stochastic(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from gmat_sweep.manifest import Manifest
-    from gmat_sweep.sweep import MANIFEST_NAME, Sweep
+    from gmat_sweep.sweep import Sweep
 
-    manifest_path = Path(args.out_dir) / MANIFEST_NAME
-    manifest = Manifest.load(manifest_path)
+    root = _sweep_root(args.out_dir)
+    manifest = _load_manifest(root)
     script = args.script or _recorded_script(manifest)
     with _pool(args) as pool:
         result = Sweep.from_manifest(
-            manifest_path,
+            _manifest_location(root),
             script,
             backend=pool,
             allow_script_drift=args.allow_script_drift,
@@ -224,37 +315,39 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from gmat_sweep.manifest import Manifest, read_all_entries
-    from gmat_sweep.sweep import MANIFEST_NAME
+    from gmat_sweep.manifest import read_all_entries
 
-    path = Path(args.out_dir) / MANIFEST_NAME
-    manifest = Manifest.load(path)
-    print(_summary(manifest, Path(args.out_dir), len(read_all_entries(path))))
-    return 1 if manifest.find_failed() else 0
+    root = _sweep_root(args.out_dir)
+    manifest = _load_manifest(root)
+    print(_summary(manifest, root, len(read_all_entries(_manifest_location(root)))))
+    complete = not manifest.find_failed() and not manifest.find_missing(range(manifest.run_count))
+    return 0 if complete else 1
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from gmat_sweep.aggregate import lazy_multiindex
-    from gmat_sweep.manifest import Manifest
-    from gmat_sweep.sweep import MANIFEST_NAME
 
-    root = Path(args.out_dir)
-    frame = lazy_multiindex(Manifest.load(root / MANIFEST_NAME), root, name=args.name)
     target: Path = args.to
+    if target.suffix not in (".parquet", ".csv"):
+        raise SweepConfigError(f"--to {target}: use a file name ending in .parquet or .csv")
+    if not target.parent.is_dir():
+        raise SweepConfigError(f"--to {target}: directory {target.parent} does not exist")
+    root = _sweep_root(args.out_dir)
+    frame = lazy_multiindex(_load_manifest(root), root, name=args.name)
     if target.suffix == ".parquet":
         frame.to_parquet(target)
-    elif target.suffix == ".csv":
-        frame.to_csv(target)
     else:
-        raise SweepConfigError(f"--to {target}: use a file name ending in .parquet or .csv")
-    print(f"wrote {len(frame)} rows from {frame.index.get_level_values(0).nunique()} runs "
-          f"to {target}")  # fmt: skip
+        frame.to_csv(target)
+    if not args.quiet:
+        runs = frame.index.get_level_values("run_id").nunique()
+        print(f"wrote {len(frame)} rows of {runs} runs to {target}")
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gmat_sweep.api import sweep
 
+    _check_new_sweep(args)
     mission = resources.files("gmat_sweep") / "data" / "leo_basic.script"
     with resources.as_file(mission) as script, _pool(args) as pool:
         if not args.quiet:
@@ -276,21 +369,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             frame = result.to_pandas()
             last = frame.groupby(level="run_id").tail(1).reset_index()
             table = last[["run_id", "Sat.SMA", "Sat.INC", "Sat.Earth.SMA", "Sat.Earth.ECC"]]
-            print("\nfinal osculating SMA and ECC of each run (km):")
+            print("\nfinal osculating SMA (km) and ECC of each run:")
             print(table.rename(columns={"Sat.Earth.SMA": "final SMA", "Sat.Earth.ECC":
                   "final ECC"}).to_string(index=False))  # fmt: skip
-    return _report(result, args)
+            print()
+    code = _report(result, args)
+    if not args.quiet:
+        print(f"next: gmat-sweep show {result.output_dir}\n"
+              f"      gmat-sweep export {result.output_dir} --to results.csv")  # fmt: skip
+    return code
 
 
 # -- helpers -----------------------------------------------------------------
-
-
-class _NoPool:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _pool(args: argparse.Namespace) -> Any:
@@ -352,11 +442,56 @@ def _report(result: Any, args: argparse.Namespace) -> int:
     failed = result.manifest.find_failed()
     if not args.quiet:
         print(result)
+        if result.seed is not None:
+            print(f"  seed: {result.seed} (pass --seed {result.seed} to draw the same runs again)")
     if failed:
-        print(f"gmat-sweep: {len(failed)} run(s) failed; see `gmat-sweep show "
-              f"{result.output_dir}` and each run's gmat.log", file=sys.stderr)  # fmt: skip
+        print(f"gmat-sweep: {len(failed)} of {result.manifest.run_count} runs failed; "
+              f"inspect them with `gmat-sweep show {result.output_dir}` (each run's GMAT log is "
+              f"run-NNNNNN/gmat.log), re-run them with `gmat-sweep resume {result.output_dir}`",
+              file=sys.stderr)  # fmt: skip
         return 1
     return 0
+
+
+def _check_new_sweep(args: argparse.Namespace) -> None:
+    """Fail fast, before any worker starts, on a missing mission or an occupied ``--out``."""
+    from gmat_sweep.sweep import MANIFEST_NAME
+
+    mission: Path | None = getattr(args, "mission", None)
+    if mission is not None and not mission.is_file():
+        raise SweepConfigError(
+            f"mission {str(mission)!r} is not a file; pass the path of a GMAT .script"
+        )
+    if args.out and not args.overwrite:
+        root = _sweep_root(args.out)
+        if storage.exists(storage.join(root, MANIFEST_NAME)):
+            raise SweepConfigError(
+                f"--out {args.out} already holds a sweep ({MANIFEST_NAME} exists); continue it "
+                f"with `gmat-sweep resume {args.out}`, look at it with `gmat-sweep show "
+                f"{args.out}`, choose another --out, or add --overwrite to replace it"
+            )
+
+
+def _sweep_root(text: str) -> PathLike:
+    return text.rstrip("/") if is_url(text) else Path(text.removeprefix("file://"))
+
+
+def _manifest_location(root: PathLike) -> PathLike:
+    from gmat_sweep.sweep import MANIFEST_NAME
+
+    return storage.join(root, MANIFEST_NAME)
+
+
+def _load_manifest(root: PathLike) -> Any:
+    from gmat_sweep.manifest import Manifest
+
+    location = _manifest_location(root)
+    if not storage.exists(location):
+        raise SweepConfigError(
+            f"{root} is not a sweep directory: it has no {Path(str(location)).name} (every "
+            "sweep writes one at its root); pass the --out of a gmat-sweep run"
+        )
+    return Manifest.load(location)
 
 
 def _recorded_script(manifest: Any) -> Path:
@@ -383,28 +518,38 @@ def _value(text: str) -> Any:
 def _parse_param(text: str) -> tuple[str, list[Any]]:
     """``Sat.SMA=7000:7400:5`` (inclusive range) or ``Sat.INC=28.5,51.6``."""
     path, sep, values = text.partition("=")
-    if not sep or not path.strip() or not values.strip():
+    path = path.strip()
+    if not sep or not path or not values.strip():
         raise SweepConfigError(
             f"--param {text!r}: write PATH=VALUES, e.g. Sat.SMA=7000:7400:5 or Sat.INC=28.5,51.6"
         )
-    parts = values.split(":")
-    if len(parts) == 3:
+    if ":" in values:
+        parts = values.split(":")
         try:
+            if len(parts) != 3:
+                raise ValueError
             start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
         except ValueError:
             raise SweepConfigError(
-                f"--param {text!r}: a range is start:stop:count with numbers, e.g. 7000:7400:5"
+                f"--param {text!r}: a range is START:STOP:COUNT (numbers, COUNT a whole number), "
+                "e.g. Sat.SMA=7000:7400:5 for 7000, 7100, ..., 7400"
             ) from None
         if count < 1:
-            raise SweepConfigError(f"--param {text!r}: count must be at least 1")
+            raise SweepConfigError(f"--param {text!r}: COUNT must be at least 1")
         if count == 1:
-            return path.strip(), [start]
+            return path, [start]
         step = (stop - start) / (count - 1)
-        return path.strip(), [start + i * step for i in range(count - 1)] + [stop]
-    return path.strip(), [_value(v) for v in values.split(",")]
+        return path, [start + i * step for i in range(count - 1)] + [stop]
+    items = values.split(",")
+    if any(not item.strip() for item in items):
+        raise SweepConfigError(
+            f"--param {text!r}: empty value in the list; write comma-separated values such as "
+            "Sat.INC=28.5,51.6,98"
+        )
+    return path, [_value(item) for item in items]
 
 
-_DIST = re.compile(r"^\s*(?P<path>[^=]+?)\s*=\s*(?P<name>[a-z_]+)\s*\((?P<args>[^)]*)\)\s*$")
+_DIST = re.compile(r"^\s*(?P<path>[^=]+?)\s*=\s*(?P<name>[A-Za-z_]+)\s*\((?P<args>[^)]*)\)\s*$")
 
 
 def _parse_perturb(text: str) -> tuple[ParamName, DistSpec]:
@@ -412,20 +557,27 @@ def _parse_perturb(text: str) -> tuple[ParamName, DistSpec]:
     match = _DIST.match(text)
     if match is None:
         raise SweepConfigError(
-            f"--perturb {text!r}: write PATH=DIST(ARGS), e.g. 'Sat.SMA=normal(7000,5)' or "
-            "'Sat.Cd=uniform(2.0,2.4)'"
+            f"--perturb {text!r}: write PATH=DIST(ARGS), e.g. 'Sat.SMA=normal(7000,5)', "
+            "'Sat.Cd=uniform(2.0,2.4)' or 'Sat.DryMass=lognormal(6.2,0.1)'"
         )
     try:
         numbers = tuple(float(a) for a in match["args"].split(",") if a.strip())
     except ValueError:
         raise SweepConfigError(
-            f"--perturb {text!r}: distribution arguments must be numbers"
+            f"--perturb {text!r}: distribution arguments must be numbers, e.g. normal(7000,5)"
         ) from None
     spec: DistSpec = (match["name"], *numbers)
     return match["path"], spec
 
 
 def _read_spec_file(path: Path) -> tuple[dict[str, list[Any]] | None, list[dict[str, Any]] | None]:
+    """Read ``--spec``: ``{"grid": {path: [values]}}`` or ``{"samples": [{path: value}]}``.
+
+    In TOML an unquoted dotted key (``Sat.SMA = [...]`` under ``[grid]``) is a
+    nested table; it is read back as the field path ``Sat.SMA``.
+    """
+    if path.suffix not in (".toml", ".json"):
+        raise SweepConfigError(f"--spec {path}: use a .toml or .json file")
     if not path.is_file():
         raise SweepConfigError(f"--spec {path}: no such file")
     text = path.read_text(encoding="utf-8")
@@ -433,22 +585,48 @@ def _read_spec_file(path: Path) -> tuple[dict[str, list[Any]] | None, list[dict[
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise SweepConfigError(f"--spec {path}: not valid {path.suffix[1:]}: {exc}") from None
-    if not isinstance(data, dict) or not ({"grid", "samples"} & set(data)):
+    if not isinstance(data, dict) or len({"grid", "samples"} & set(data)) != 1:
         raise SweepConfigError(
-            f"--spec {path}: expected a 'grid' table (field path -> list of values) or a "
-            "'samples' list of rows"
+            f"--spec {path}: expected either a 'grid' table (field path -> list of values) or a "
+            "'samples' list of rows (field path -> value), e.g. [grid] \"Sat.SMA\" = [7000, 7100]"
         )
-    return data.get("grid"), data.get("samples")
+    if "grid" in data:
+        grid = data["grid"]
+        if not isinstance(grid, dict):
+            raise SweepConfigError(f"--spec {path}: 'grid' must be a table of field paths")
+        flat = _flatten(grid)
+        for field, values in flat.items():
+            if not isinstance(values, list):
+                raise SweepConfigError(
+                    f"--spec {path}: grid[{field!r}] = {values!r}: give a list of values"
+                )
+        return flat, None
+    samples = data["samples"]
+    if not isinstance(samples, list) or not all(isinstance(row, dict) for row in samples):
+        raise SweepConfigError(
+            f"--spec {path}: 'samples' must be a list of rows (tables of field path -> value)"
+        )
+    return None, [_flatten(row) for row in samples]
 
 
-def _summary(manifest: Any, root: Path, attempts: int) -> str:
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _summary(manifest: Any, root: PathLike, attempts: int) -> str:
     entries = manifest.entries
     status = Counter(str(e.status) for e in entries)
     missing = manifest.find_missing(range(manifest.run_count))
-    durations = sorted(e.duration_s for e in entries)
     lines = [
         f"sweep in {root}: {manifest.run_count} runs — ok {status['ok']}, failed "
         f"{status['failed']}, missing {len(missing)} ({attempts} attempts recorded)",
+        f"parameters: {_describe_parameters(manifest.parameter_spec)}",
         f"engine: {manifest.gmat_install_version}; gmat_sweep {manifest.gmat_sweep_version}",
     ]
     if manifest.sweep_seed is not None:
@@ -456,36 +634,77 @@ def _summary(manifest: Any, root: Path, attempts: int) -> str:
     if entries:
         starts = min(e.started_at for e in entries)
         ends = max(e.ended_at for e in entries)
-        q = statistics.quantiles(durations, n=20) if len(durations) > 1 else durations * 19
+        durations = sorted(e.duration_s for e in entries)
+        p50, p90, p99 = _percentiles(durations, (50, 90, 99))
         lines.append(
-            f"wall {(ends - starts).total_seconds():.1f} s; per run p50 {q[9]:.3f} s, "
-            f"p95 {q[18]:.3f} s, max {durations[-1]:.3f} s"
+            f"wall {(ends - starts).total_seconds():.1f} s; per run min {durations[0]:.3f} s, "
+            f"p50 {p50:.3f} s, p90 {p90:.3f} s, p99 {p99:.3f} s, max {durations[-1]:.3f} s"
         )
-    failures: dict[str, list[int]] = defaultdict(list)
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        lines.append(f"missing ({len(missing)}): run_ids {shown}")
+    failures: dict[str, list[Any]] = defaultdict(list)
     for entry in entries:
         if str(entry.status) == "failed":
-            failures[(entry.stderr or "").splitlines()[0] if entry.stderr else "?"].append(
-                entry.run_id
-            )
-    for first_line, ids in failures.items():
+            first = (entry.stderr or "").strip().splitlines()
+            failures[first[0] if first else "(no error text recorded)"].append(entry)
+    for first_line, failed in failures.items():
+        ids = [e.run_id for e in failed]
         shown = ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else "")
-        lines.append(f"failed ({len(ids)}): {first_line}  [run_ids {shown}]")
+        lines.append(f"failed ({len(ids)}): {first_line}")
+        lines.append(f"    run_ids {shown}")
+        if failed[0].log_path is not None:
+            lines.append(f"    log of run {ids[0]}: {_located(root, failed[0].log_path)}")
     outputs: Counter[str] = Counter()
     rows: Counter[str] = Counter()
     for entry in entries:
         for key, rel in entry.output_paths.items():
             outputs[key] += 1
-            rows[key] += _rows(root, rel)
+            rows[key] += _rows(_located(root, rel))
     for key in sorted(outputs):
         lines.append(f"output {key}: {outputs[key]} runs, {rows[key]} rows")
     return "\n".join(lines)
 
 
-def _rows(root: Path, rel: Any) -> int:
+def _describe_parameters(spec: Mapping[str, Any]) -> str:
+    kind = spec.get("_kind", "grid")
+    if kind == "grid":
+        grid = spec.get("grid", spec)
+        axes = [f"{k} ({len(v)})" for k, v in grid.items() if not k.startswith("_")]
+        return "grid " + (" x ".join(axes) if axes else "(no fields)")
+    if kind == "samples":
+        return f"{len(spec.get('rows', []))} explicit sample rows"
+    fields = ", ".join(
+        f"{field} ~ {d.get('dist', '?')}{tuple(d.get('params', ()))}"
+        if isinstance(d, Mapping)
+        else str(field)
+        for field, d in dict(spec.get("perturb", {})).items()
+    )
+    return f"{kind.replace('_', ' ')}, n={spec.get('n')}: {fields}"
+
+
+def _percentiles(ordered: list[float], points: Sequence[int]) -> list[float]:
+    if len(ordered) == 1:
+        return [ordered[0]] * len(points)
+    cuts = statistics.quantiles(ordered, n=100, method="inclusive")
+    return [cuts[p - 1] for p in points]
+
+
+def _located(root: PathLike, recorded: Any) -> PathLike:
+    text = str(recorded)
+    if is_url(text) or Path(text).is_absolute():
+        return text
+    return storage.join(root, text)
+
+
+def _rows(location: PathLike) -> int:
     import pyarrow.parquet as pq
 
-    path = Path(rel) if Path(rel).is_absolute() else root / rel
     try:
-        return int(pq.ParquetFile(path).metadata.num_rows)
+        if is_url(location):
+            fs, path = storage.filesystem(location)
+            with fs.open(path, "rb") as handle:
+                return int(pq.ParquetFile(handle).metadata.num_rows)
+        return int(pq.ParquetFile(location).metadata.num_rows)
     except OSError:
         return 0

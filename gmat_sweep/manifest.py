@@ -417,6 +417,8 @@ class Manifest:
         Absolute path of the mission script when the sweep ran (so
         ``gmat-sweep resume DIR`` can find it); ``""`` when unknown.
 
+    Notes
+    -----
     Object stores (``s3://``, ``gs://``, ``memory://`` ...) cannot append to
     an object, so there the manifest is the header object ``manifest.jsonl``
     plus one small object per appended entry under ``manifest.d/`` beside it
@@ -443,7 +445,10 @@ class Manifest:
     _storage_options: dict[str, Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _objects: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
+    # Entry objects not yet folded into manifest.jsonl: (URL, the entry line it holds).
+    _objects: list[tuple[str, bytes]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
     _repair: _TailRepair | None = field(default=None, init=False, repr=False, compare=False)
     _arrivals: _Arrivals | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -474,8 +479,7 @@ class Manifest:
         if storage.is_remote(path):
             options = dict(storage_options or {})
             storage.atomic_write(path, b"".join(lines), options)
-            for name in self._objects:
-                storage.remove(name, options)
+            storage.remove([name for name, _ in self._objects], options)
             self._path, self._storage_options, self._objects = path, options, []
             self._repair = None
             return
@@ -529,7 +533,7 @@ class Manifest:
         if storage.is_remote(self._path):
             name = _entry_object(self._path)
             storage.atomic_write(name, line, self._storage_options)
-            self._objects.append(name)
+            self._objects.append((name, line))
             self._remember(entry)
             return
         assert isinstance(self._path, Path)
@@ -576,19 +580,20 @@ class Manifest:
         """Fold an object-store manifest's entry objects back into ``manifest.jsonl``.
 
         Every attempt is kept, in arrival order; the entry objects are deleted
-        only after the rewritten file is in place, so a crash at any point
-        loses nothing (a leftover object duplicates a line, and last wins).
-        A no-op for local files, which are appended to directly.
+        (in one batch where the store allows) only after the rewritten file is
+        in place, so a crash at any point loses nothing (a leftover object
+        duplicates a line, and last wins). The manifest keeps the content of
+        its entry objects, so only ``manifest.jsonl`` is read back. A no-op
+        for local files, which are appended to directly.
         """
         if self._path is None or not storage.is_remote(self._path) or not self._objects:
             return
         history = storage.read_bytes(self._path, self._storage_options)
         if history and not history.endswith(b"\n"):
             history += b"\n"
-        extra = b"".join(storage.read_bytes(name, self._storage_options) for name in self._objects)
+        extra = b"".join(line for _, line in self._objects)
         storage.atomic_write(self._path, history + extra, self._storage_options)
-        for name in self._objects:
-            storage.remove(name, self._storage_options)
+        storage.remove([name for name, _ in self._objects], self._storage_options)
         self._objects = []
 
     def _remember(self, entry: ManifestEntry) -> None:
@@ -735,18 +740,19 @@ def read_all_entries(
     return _read_manifest(path, dict(storage_options or {}))[1].entries
 
 
-_ENTRIES_DIR = "manifest.d"
+ENTRIES_DIR = "manifest.d"
+"""Folder beside an object-store ``manifest.jsonl`` that holds one object per appended entry."""
 
 
 def _entry_object(manifest_url: PathLike) -> str:
     """A new entry object's name: sorts after every earlier one written by any driver."""
     root = str(manifest_url).rsplit("/", 1)[0]
-    return f"{root}/{_ENTRIES_DIR}/{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.json"
+    return f"{root}/{ENTRIES_DIR}/{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.json"
 
 
 def _read_manifest(
     path: PathLike, options: dict[str, Any]
-) -> tuple[PathLike, _Parsed, list[str]]:
+) -> tuple[PathLike, _Parsed, list[tuple[str, bytes]]]:
     """Read and parse a manifest; on an object store, merge its entry objects too."""
     if not storage.is_remote(path):
         target = Path(str(path).removeprefix("file://")).absolute()
@@ -761,9 +767,10 @@ def _read_manifest(
         ) from None
     parsed = _parse(url, data)
     root = url.rsplit("/", 1)[0]
-    objects = storage.list_files(f"{root}/{_ENTRIES_DIR}", options)
-    for name in objects:
-        parsed.entries.extend(_parse_entry_object(name, storage.read_bytes(name, options)))
+    names = storage.list_files(f"{root}/{ENTRIES_DIR}", options)
+    objects = list(zip(names, storage.read_many(names, options), strict=True))
+    for name, data in objects:
+        parsed.entries.extend(_parse_entry_object(name, data))
     return url, parsed, objects
 
 

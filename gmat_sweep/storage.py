@@ -4,6 +4,9 @@ Every write of a finished artefact is atomic — a reader never sees a file
 under its final name until it is complete. Local files are written to a
 temporary name in the same directory and renamed; object stores receive a
 single ``put`` of the whole payload, which they commit atomically.
+
+``storage_options`` (endpoint, credentials) are handed to fsspec and nowhere
+else: nothing in this module records or prints them.
 """
 
 from __future__ import annotations
@@ -11,13 +14,25 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import fsspec
 
+from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.spec import PathLike, is_url
+
+_OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+"""Protocols of flat object stores: no directories to create, nothing to append to."""
+
+_S3_PROBE_CONFIG: dict[str, Any] = {
+    "connect_timeout": 5,
+    "read_timeout": 15,
+    "retries": {"max_attempts": 1},
+}
+"""botocore settings of :func:`check_writable`'s probe (the user's own win): fail in seconds."""
 
 
 def is_remote(location: PathLike) -> bool:
@@ -40,10 +55,21 @@ def filesystem(
     return fs, path
 
 
+def is_object_store(location: PathLike) -> bool:
+    """True for a URL on a flat object store (``s3://``, ``gs://``, ``az://`` ...)."""
+    return is_url(location) and str(location).split("://", 1)[0] in _OBJECT_STORES
+
+
 def make_dirs(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> None:
-    """Create ``location`` and its parents (a no-op on stores without directories)."""
+    """Create ``location`` and its parents (a no-op on object stores, which have none).
+
+    On an object store nothing is sent: s3fs's ``makedirs`` would cost a
+    request per call and create a missing bucket, which gmat_sweep never does.
+    """
     if not is_url(location):
         Path(location).mkdir(parents=True, exist_ok=True)
+        return
+    if is_object_store(location):
         return
     fs, path = filesystem(location, storage_options)
     fs.makedirs(path, exist_ok=True)
@@ -77,6 +103,18 @@ def read_bytes(location: PathLike, storage_options: Mapping[str, Any] | None = N
     return data
 
 
+def read_many(
+    locations: list[str], storage_options: Mapping[str, Any] | None = None
+) -> list[bytes]:
+    """Read whole files that live on one filesystem, concurrently where it can; in order."""
+    if not locations:
+        return []
+    fs, _ = filesystem(locations[0], storage_options)
+    paths = [fs._strip_protocol(location) for location in locations]
+    contents = fs.cat(paths, on_error="raise")
+    return [contents[path] for path in paths]
+
+
 def exists(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> bool:
     """Return True when ``location`` names an existing file or directory."""
     if not is_url(location):
@@ -85,22 +123,87 @@ def exists(location: PathLike, storage_options: Mapping[str, Any] | None = None)
     return bool(fs.exists(path))
 
 
-def remove(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> None:
-    """Delete one file (missing files are fine)."""
-    if not is_url(location):
-        Path(location).unlink(missing_ok=True)
+def remove(locations: list[str], storage_options: Mapping[str, Any] | None = None) -> None:
+    """Delete files that live on one filesystem, batched where it can (missing files are fine)."""
+    if not locations:
         return
-    fs, path = filesystem(location, storage_options)
+    fs, _ = filesystem(locations[0], storage_options)
     with contextlib.suppress(FileNotFoundError):
-        fs.rm_file(path)
+        fs.rm([fs._strip_protocol(location) for location in locations])
 
 
 def list_files(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> list[str]:
     """Full URLs of the files directly under ``location``, sorted by name; [] if none."""
     fs, path = filesystem(location, storage_options)
     try:
-        names = fs.ls(path, detail=False)
+        # refresh: other processes add files here, so a cached listing would be stale
+        listing = fs.ls(path, detail=True, refresh=True)
     except FileNotFoundError:
         return []
+    # Some S3 servers list an emptied folder as a "name/" marker: not a file.
+    names = [
+        item["name"]
+        for item in listing
+        if item["type"] == "file" and not str(item["name"]).endswith("/")
+    ]
     prefix = str(location).split("://", 1)[0] + "://" if is_url(location) else ""
     return sorted(prefix + str(name).lstrip("/") if prefix else str(name) for name in names)
+
+
+def check_writable(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Prove that sweep files can be written under URL ``location``, before any run starts.
+
+    Writes a small probe object under ``location`` and deletes it again, with
+    short network timeouts, so a wrong endpoint, a missing bucket or
+    credentials without write access fail in seconds with a
+    :class:`~gmat_sweep.errors.SweepConfigError` instead of run by run.
+    Local paths are not probed.
+
+    Raises
+    ------
+    SweepConfigError
+        The filesystem cannot be opened with these options, the store cannot
+        be reached, the bucket does not exist, or access is denied. The
+        message names the URL, what failed and the fix; it never repeats
+        ``storage_options``, which may hold secrets.
+    """
+    if not is_url(location):
+        return
+    url = str(location)
+    protocol = url.split("://", 1)[0]
+    options = dict(storage_options or {})
+    if protocol in ("s3", "s3a"):
+        options["config_kwargs"] = {**_S3_PROBE_CONFIG, **options.get("config_kwargs", {})}
+    try:
+        fs, path = filesystem(url, options)
+    except ImportError as exc:
+        raise SweepConfigError(
+            f"cannot write to {url}: {exc} (for s3:// URLs: pip install 'gmat_sweep[s3]')"
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise SweepConfigError(
+            f"cannot write to {url}: the {protocol}:// filesystem rejected storage_options "
+            f"({exc}); pass only options that fsspec's {protocol} implementation accepts"
+        ) from None
+    probe = f"{path.rstrip('/')}/.gmat-sweep-write-probe-{uuid.uuid4().hex}"
+    try:
+        fs.pipe_file(probe, b"")
+        fs.rm_file(probe)
+    except PermissionError as exc:
+        raise SweepConfigError(
+            f"cannot write to {url}: access denied ({exc}); the credentials in storage_options "
+            "(or the environment) must be allowed to write, read, list and delete objects "
+            "under this prefix: fix the key/secret or the bucket policy"
+        ) from None
+    except FileNotFoundError as exc:
+        raise SweepConfigError(
+            f"cannot write to {url}: the bucket does not exist ({exc}); gmat_sweep never "
+            "creates buckets: create it first (e.g. `aws s3 mb`), or fix the bucket name"
+        ) from None
+    except Exception as exc:
+        raise SweepConfigError(
+            f"cannot write to {url}: the object store did not answer "
+            f"({type(exc).__name__}: {exc}); check the endpoint (storage_options="
+            "{'client_kwargs': {'endpoint_url': ...}} for S3-compatible servers), that the "
+            "server is running and reachable from this machine"
+        ) from None

@@ -280,13 +280,16 @@ class Sweep:
         reflect the last-wins merge. Returns ``self`` for chaining.
 
         Raises :exc:`RuntimeError` when called on a :class:`Sweep` not
-        produced by :meth:`from_manifest`.
+        produced by :meth:`from_manifest`, and
+        :class:`~gmat_sweep.errors.SweepConfigError` when an object-store
+        sweep directory cannot be written (checked before any run starts).
         """
         if not self._from_manifest or self._manifest is None:
             raise RuntimeError(
                 "resume() needs a sweep rebuilt from its manifest: use "
                 "Sweep.from_manifest(manifest_path, script_path, backend=...).resume()"
             )
+        storage.check_writable(self._output_dir, self._storage_options)
         manifest = self._manifest
         wanted = set(manifest.find_failed())
         wanted.update(manifest.find_missing(spec.run_id for spec in self._runs))
@@ -320,8 +323,9 @@ class Sweep:
         Raises
         ------
         SweepConfigError
-            The sweep is not a Monte Carlo sweep, or ``n_more`` is not a
-            positive whole number.
+            The sweep is not a Monte Carlo sweep, ``n_more`` is not a
+            positive whole number, or an object-store sweep directory cannot
+            be written.
         """
         manifest = self.manifest
         kind = manifest.parameter_spec.get("_kind", "grid")
@@ -335,6 +339,7 @@ class Sweep:
             raise SweepConfigError(f"cannot extend a {kind!r} sweep: {hint}")
         if isinstance(n_more, bool) or not isinstance(n_more, int) or n_more < 1:
             raise SweepConfigError(f"n_more={n_more!r}: use a whole number of runs >= 1")
+        storage.check_writable(self._output_dir, self._storage_options)
         grown = {**manifest.parameter_spec, "n": int(manifest.parameter_spec["n"]) + n_more}
         run_options = dict(grown.get("run_options") or {})
         if self._storage_options:

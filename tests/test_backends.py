@@ -27,11 +27,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gmat_sweep import DaskPool, LocalJoblibPool, LocalPool, Pool, RayPool, Sweep, sweep
+from gmat_sweep import (
+    DaskPool,
+    LocalJoblibPool,
+    LocalPool,
+    Pool,
+    RayPool,
+    Sweep,
+    expand_grid_to_run_specs,
+    sweep,
+)
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunSpec, RunStatus
-
-pytestmark = pytest.mark.slow
 
 KINDS = ("local", "dask", "joblib", "ray")
 POOL_CLASSES: dict[str, type[Pool]] = {
@@ -42,7 +49,10 @@ POOL_CLASSES: dict[str, type[Pool]] = {
 }
 GRID = {"Sat.SMA": [6900.0, 7000.0], "Sat.ECC": [0.001, 0.02]}
 TIMEOUT_S = 1.0
-TIMEOUT_MARGIN_S = 1.0
+# The timeout clock starts once the mission is loaded, so a run's recorded duration
+# is its load (cold: ~0.3 s, more on a busy machine) plus the timeout. Left to
+# finish, the timed-out run (Days.Value 0.3) would take well over 3 s.
+TIMEOUT_MARGIN_S = 1.5
 KILL_AFTER_S = 0.5
 HOST_MARK = b"gmat_sweep.backends._subprocess import serve"
 TAG_VARIABLE = "GMAT_SWEEP_TEST_TAG"
@@ -96,16 +106,10 @@ def reference(leo_basic: Path, tmp_path_factory: pytest.TempPathFactory) -> Swee
 # -- helpers ---------------------------------------------------------------------------
 
 
-def specs_for(
-    script: Path,
-    rows: list[dict[str, float]],
-    out: Path,
-    run_options: dict[str, float] | None = None,
-) -> list[RunSpec]:
+def specs_for(script: Path, rows: list[dict[str, float]], out: Path) -> list[RunSpec]:
     """One spec per row of overrides, numbered from 0."""
     return [
-        RunSpec(script, dict(row), out / f"run-{i:06d}", i, None, dict(run_options or {}))
-        for i, row in enumerate(rows)
+        RunSpec(script, dict(row), out / f"run-{i:06d}", i, None, {}) for i, row in enumerate(rows)
     ]
 
 
@@ -260,8 +264,9 @@ def tagged_processes(tag: str) -> list[str]:
 
 def child_main(kind: str, script: Path, out: Path) -> None:
     """Body of the fresh interpreter: sweep the grid with one worker, report leftovers."""
+    specs = expand_grid_to_run_specs(GRID, script, out / "sweep")
     with make_pool(kind, 1) as one:
-        result = sweep(script, GRID, backend=one, out=out / "sweep", progress=False)
+        result = run_sweep(one, specs, out / "sweep")
     result.to_pandas().to_pickle(out / "frame.pkl")
     tag = os.environ[TAG_VARIABLE]
     own = str(os.getpid())
@@ -317,6 +322,7 @@ def fresh_process_run(
 # -- the conformance suite -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_grid_sweep_is_bit_equal_to_the_reference(
     pool: Pool, reference: Sweep, leo_basic: Path, tmp_path: Path
 ) -> None:
@@ -326,6 +332,7 @@ def test_grid_sweep_is_bit_equal_to_the_reference(
     pd.testing.assert_frame_equal(result.to_pandas(), reference.to_pandas(), check_exact=True)
 
 
+@pytest.mark.slow
 def test_one_worker_gives_the_same_frame(
     fresh_process_run: tuple[pd.DataFrame, list[str], list[str]], reference: Sweep
 ) -> None:
@@ -333,6 +340,7 @@ def test_one_worker_gives_the_same_frame(
     pd.testing.assert_frame_equal(frame, reference.to_pandas(), check_exact=True)
 
 
+@pytest.mark.slow
 def test_leaving_the_with_block_leaves_no_process(
     fresh_process_run: tuple[pd.DataFrame, list[str], list[str]],
 ) -> None:
@@ -341,6 +349,7 @@ def test_leaving_the_with_block_leaves_no_process(
     assert survivors == []
 
 
+@pytest.mark.slow
 def test_failed_runs_are_rows(pool: Pool, fails_at_runtime: Path, tmp_path: Path) -> None:
     out = tmp_path / "s"
     specs = specs_for(fails_at_runtime, [{"Idx.Value": 1}, {"Idx.Value": 4}, {"Idx.Value": 3}], out)
@@ -358,10 +367,10 @@ def test_failed_runs_are_rows(pool: Pool, fails_at_runtime: Path, tmp_path: Path
     assert failed["Sat.Earth.RMAG"].isna().all()
 
 
+@pytest.mark.slow
 def test_a_run_past_its_timeout_is_a_failed_row(pool: Pool, slow: Path, tmp_path: Path) -> None:
     out = tmp_path / "s"
-    # Only the long run has a timeout: the short one loads the heavy mission too,
-    # which alone can take a second on a busy machine.
+    # Only the long run has a timeout, so the short one cannot be cut off on a busy machine.
     stopped_spec, short_spec = specs_for(slow, [{"Days.Value": 0.3}, {"Days.Value": 0.001}], out)
     stopped_spec = dataclasses.replace(stopped_spec, run_options={"timeout_s": TIMEOUT_S})
     result = run_sweep(pool, [stopped_spec, short_spec], out, retries=0)
@@ -377,12 +386,13 @@ def test_a_run_past_its_timeout_is_a_failed_row(pool: Pool, slow: Path, tmp_path
     assert frame.groupby(level="run_id")["__status"].first().tolist() == ["failed", "ok"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("retries", [0, 1])
 def test_a_killed_gmat_host_fails_the_run_or_is_retried(
     pool: Pool, slow: Path, tmp_path: Path, retries: int
 ) -> None:
     out = tmp_path / "s"
-    specs = specs_for(slow, [{"Days.Value": 0.2}], out)
+    specs = specs_for(slow, [{"Days.Value": 0.1}], out)
     killer = HostKiller()
     killer.start()
     try:
@@ -408,6 +418,7 @@ def test_a_killed_gmat_host_fails_the_run_or_is_retried(
         assert entry.status is RunStatus.OK
 
 
+@pytest.mark.slow
 def test_isolated_runs_each_load_their_own_script(
     pool: Pool, reference: Sweep, leo_basic: Path, multi_output: Path, tmp_path: Path
 ) -> None:
@@ -419,6 +430,7 @@ def test_isolated_runs_each_load_their_own_script(
     assert_each_run_used_its_own_script(result, reference)
 
 
+@pytest.mark.slow
 def test_reused_context_reloads_when_the_script_changes(
     pool: Pool, reference: Sweep, leo_basic: Path, multi_output: Path, tmp_path: Path
 ) -> None:
@@ -451,6 +463,7 @@ def test_ray_pool_without_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyP
         RayPool()
 
 
+@pytest.mark.slow
 def test_importing_gmat_sweep_imports_neither_ray_nor_joblib() -> None:
     code = "import sys, gmat_sweep; print([m for m in ('ray', 'joblib') if m in sys.modules])"
     done = subprocess.run(

@@ -41,7 +41,7 @@ from gmat_sweep.spec import RunOutcome, RunSpec
 _CHILD_MAIN = (
     "import sys\n"
     "from gmat_sweep.backends._subprocess import serve\n"
-    "sys.exit(serve(int(sys.argv[1]), int(sys.argv[2])))\n"
+    "sys.exit(serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))\n"
 )
 _READY_TIMEOUT_S = 300.0
 _RUNNING = b"running"
@@ -83,7 +83,14 @@ class GmatHost:
         env = dict(os.environ, TMPDIR=str(self._scratch))
         with open(self._scratch / "host.err", "wb") as errors:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_MAIN, str(to_child_r), str(from_child_w)],
+                [
+                    sys.executable,
+                    "-c",
+                    _CHILD_MAIN,
+                    str(to_child_r),
+                    str(from_child_w),
+                    str(self._scratch),
+                ],
                 pass_fds=(to_child_r, from_child_w),
                 stdin=subprocess.DEVNULL,
                 stdout=errors,
@@ -278,8 +285,12 @@ def run_spec_in_subprocess(spec: RunSpec) -> RunOutcome:
         host.close()
 
 
-def serve(read_fd: int, write_fd: int) -> int:
-    """Child side: run every spec received until the parent closes the pipe."""
+def serve(read_fd: int, write_fd: int, scratch: str) -> int:
+    """Child side: run every spec received until the parent closes the pipe.
+
+    ``scratch`` is the host's private directory (also its TMPDIR); the child
+    removes it when its parent goes away without cleaning up.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     recv = Connection(read_fd, writable=False)
     send = Connection(write_fd, readable=False)
@@ -297,6 +308,9 @@ def serve(read_fd: int, write_fd: int) -> int:
         try:
             message = recv.recv_bytes()
         except EOFError:
+            # The parent closed the pipe or died without closing us: remove our
+            # scratch directory (it is our TMPDIR) ourselves, or nobody will.
+            shutil.rmtree(scratch, ignore_errors=True)
             return 0
         request = json.loads(message)
         if request["op"] == "check":

@@ -180,14 +180,16 @@ class DaskPool(Pool):
             self._groups[task] = [future for future, _ in chunk]
 
     def close(self) -> None:
-        """Cancel outstanding tasks; shut down the cluster if this pool started it."""
+        """Cancel outstanding tasks; shut down the cluster if this pool owns it."""
         for task in list(self._groups):
             task.cancel()
         self._groups.clear()
         if self._owned is not None:
-            self._client.close()
-            self._owned.close()
-            self._owned = None
+            cluster, self._owned = self._owned, None
+            try:
+                self._client.close()
+            finally:  # a batch cluster's jobs must be cancelled even if the client is broken
+                cluster.close()
 
 
 def _group_size(queued: int, workers: int) -> int:

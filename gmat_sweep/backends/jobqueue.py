@@ -109,10 +109,12 @@ def jobqueue_pool(
             f"jobqueue_pool({kind!r}) needs dask-jobqueue: pip install 'gmat_sweep[hpc]'"
         ) from exc
     cluster_class = getattr(dask_jobqueue, CLUSTER_KINDS[kind])
+    section = cluster_kwargs.get("config_name") or kind
     missing = [
         name
         for name in ("cores", "memory")
-        if cluster_kwargs.get(name) is None and dask.config.get(f"jobqueue.{kind}.{name}") is None
+        if cluster_kwargs.get(name) is None
+        and dask.config.get(f"jobqueue.{section}.{name}", None) is None
     ]
     if missing:
         # Checked here rather than left to dask-jobqueue, whose half-built cluster then
@@ -120,7 +122,7 @@ def jobqueue_pool(
         raise BackendError(
             f"a {cluster_class.__name__} needs {' and '.join(missing)} per job: pass "
             f"{', '.join(f'{name}=...' for name in missing)} or set "
-            f"{', '.join(f'jobqueue.{kind}.{name}' for name in missing)} in Dask's "
+            f"{', '.join(f'jobqueue.{section}.{name}' for name in missing)} in Dask's "
             "configuration (~/.config/dask/jobqueue.yaml)"
         )
     try:

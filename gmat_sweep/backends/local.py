@@ -16,12 +16,11 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
-from concurrent.futures import as_completed as _as_completed
 from pathlib import Path
 from typing import Any
 
 from gmat_sweep.backends._subprocess import GmatHost, run_spec_in_subprocess
-from gmat_sweep.backends.base import Pool, resolve_workers
+from gmat_sweep.backends.base import Pool, drain, resolve_workers
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
 
@@ -82,8 +81,7 @@ class LocalPool(Pool):
 
     def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
         """Yield outcomes as runs finish."""
-        for future in _as_completed(list(futures)):
-            yield future.result()
+        return drain(self, futures)
 
     def close(self) -> None:
         """Cancel queued runs, stop every host process and join the threads."""

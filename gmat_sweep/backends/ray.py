@@ -48,7 +48,8 @@ class RayPool(Pool):
         sweeps that mix scripts stay correct, only slower. ``False`` runs
         each spec in a fresh interpreter that bootstraps GMAT from scratch.
     **ray_init_kwargs:
-        Extra keyword arguments forwarded verbatim to :func:`ray.init`.
+        Extra keyword arguments forwarded verbatim to :func:`ray.init`. A
+        local runtime starts with ``include_dashboard=False`` unless given.
 
     Notes
     -----
