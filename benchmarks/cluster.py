@@ -33,7 +33,7 @@ from pathlib import Path
 
 from _common import LEO_BASIC, REPO_ROOT, SMA_FIELD, median, print_figure, sma_values
 
-from gmat_sweep import sweep
+from gmat_sweep.api import sweep
 from gmat_sweep.backends.dask import DaskPool
 from gmat_sweep.backends.jobqueue import jobqueue_pool
 

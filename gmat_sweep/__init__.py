@@ -11,9 +11,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+# Bound eagerly: importing ``gmat_sweep.api`` loads the submodule ``gmat_sweep.sweep``,
+# which the import system binds as the package attribute ``sweep``; the line below
+# then rebinds that name to the function, once and for all.
+from gmat_sweep.api import latin_hypercube, monte_carlo, sweep
+
 if TYPE_CHECKING:
     from gmat_sweep.aggregate import lazy_contacts, lazy_ephemerides, lazy_multiindex
-    from gmat_sweep.api import latin_hypercube, monte_carlo, sweep
     from gmat_sweep.backends.base import Pool
     from gmat_sweep.backends.dask import DaskPool
     from gmat_sweep.backends.joblib import LocalJoblibPool
@@ -63,12 +67,9 @@ _LAZY = {
     "derive_param_seed": "gmat_sweep.distributions",
     "expand_grid_to_run_specs": "gmat_sweep.grid",
     "full_factorial": "gmat_sweep.grid",
-    "latin_hypercube": "gmat_sweep.api",
     "lazy_contacts": "gmat_sweep.aggregate",
     "lazy_ephemerides": "gmat_sweep.aggregate",
     "lazy_multiindex": "gmat_sweep.aggregate",
-    "monte_carlo": "gmat_sweep.api",
-    "sweep": "gmat_sweep.api",
 }
 
 __version__ = "0.1.0"

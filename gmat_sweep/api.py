@@ -20,20 +20,21 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from gmat_sweep import plan, storage
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.backends.local import LocalPool
-from gmat_sweep.distributions import DistSpec, ParamName, new_parent_seed
 from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
-from gmat_sweep.sampling import latin_hypercube_rows, monte_carlo_rows
 from gmat_sweep.spec import PathLike, is_url
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep
+
+if TYPE_CHECKING:
+    from gmat_sweep.distributions import DistSpec, ParamName
 
 
 def sweep(
@@ -259,6 +260,11 @@ def _stochastic(
     retries: int,
     overwrite: bool,
 ) -> Sweep:
+    # scipy is imported here, not at module level: GMAT worker processes import
+    # this package too and never draw samples.
+    from gmat_sweep.distributions import new_parent_seed
+    from gmat_sweep.sampling import latin_hypercube_rows, monte_carlo_rows
+
     parent = new_parent_seed() if seed is None else seed
     draw = monte_carlo_rows if kind == "monte_carlo" else latin_hypercube_rows
     rows = draw(perturb, n, parent)  # validates perturb, n and seed

@@ -17,12 +17,6 @@ from typing import Any
 
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.grid import expand_grid_to_run_specs, rows_to_run_specs
-from gmat_sweep.sampling import (
-    describe_perturb,
-    latin_hypercube_rows,
-    monte_carlo_rows,
-    perturb_from_description,
-)
 from gmat_sweep.spec import PathLike, RunSpec, plain_overrides, to_plain
 
 KINDS = ("grid", "samples", "monte_carlo", "latin_hypercube")
@@ -40,6 +34,8 @@ def samples_spec(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def stochastic_spec(kind: str, perturb: Mapping[Any, Any], n: int, seed: int) -> dict[str, Any]:
     """Record of a Monte Carlo or Latin-hypercube design."""
+    from gmat_sweep.sampling import describe_perturb
+
     return {"_kind": kind, "n": n, "seed": seed, "perturb": describe_perturb(perturb)}
 
 
@@ -64,6 +60,13 @@ def expand(
     elif kind == "samples":
         specs = rows_to_run_specs(list(parameter_spec["rows"]), script_path, output_dir)
     elif kind in ("monte_carlo", "latin_hypercube"):
+        # Imported here: scipy is only needed when a stochastic design is expanded.
+        from gmat_sweep.sampling import (
+            latin_hypercube_rows,
+            monte_carlo_rows,
+            perturb_from_description,
+        )
+
         perturb = perturb_from_description(parameter_spec["perturb"])
         draw = monte_carlo_rows if kind == "monte_carlo" else latin_hypercube_rows
         rows = draw(perturb, int(parameter_spec["n"]), int(parameter_spec["seed"]))

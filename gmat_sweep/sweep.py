@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gmat_sweep import aggregate, graph, plan, storage
+from gmat_sweep import graph, plan, storage
 from gmat_sweep.backends._subprocess import FAILURE_TIMEOUT, FAILURE_WORKER_DIED
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.engine import ensure_engine
@@ -468,6 +468,8 @@ class Sweep:
         See :func:`gmat_sweep.aggregate.report_frame` for the full contract
         and :meth:`to_pandas` for the ``(run_id, time)`` pandas form.
         """
+        from gmat_sweep import aggregate
+
         return aggregate.report_frame(
             self.manifest,
             self._output_dir,
@@ -481,6 +483,8 @@ class Sweep:
 
         See :func:`gmat_sweep.aggregate.ephemeris_frame` for the contract.
         """
+        from gmat_sweep import aggregate
+
         return aggregate.ephemeris_frame(
             self.manifest,
             self._output_dir,
@@ -494,6 +498,8 @@ class Sweep:
 
         See :func:`gmat_sweep.aggregate.contact_frame` for the contract.
         """
+        from gmat_sweep import aggregate
+
         return aggregate.contact_frame(
             self.manifest,
             self._output_dir,
@@ -512,6 +518,8 @@ class Sweep:
         interval_id)`` one; rows are ordered by run_id, then time. A failed
         run is one NaN row with ``__status="failed"``.
         """
+        from gmat_sweep import aggregate
+
         readers = {
             "report": aggregate.lazy_multiindex,
             "ephemeris": aggregate.lazy_ephemerides,

@@ -39,9 +39,9 @@ def slurm_running() -> bool:
 
 
 def our_job_ids() -> list[str]:
-    """Ids of the batch jobs the tests submitted that are still known to Slurm."""
+    """Ids of the tests' batch jobs that are pending or running (not merely completing)."""
     listing = subprocess.run(
-        ["squeue", "-h", "--name", JOB_NAME, "-o", "%i"],
+        ["squeue", "-h", "--name", JOB_NAME, "--states", "PD,CF,R,S", "-o", "%i"],
         capture_output=True,
         text=True,
         check=True,

@@ -1,0 +1,363 @@
+"""The ``gmat-sweep`` command, end to end: real GMAT runs in ``python -m gmat_sweep`` subprocesses.
+
+Each subprocess pays a few seconds of interpreter and import start-up, so the
+sweeps are small and one grid sweep (a module fixture) feeds the show, export
+and resume tests. Argument parsing and help text are checked in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by name)
+
+from gmat_sweep import Manifest, lazy_multiindex
+from gmat_sweep.cli import _parse_param, _parse_perturb, _read_spec_file, main
+from gmat_sweep.errors import SweepConfigError
+
+COMMANDS = ("run", "monte-carlo", "lhs", "resume", "show", "export", "demo")
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished ``python -m gmat_sweep`` subprocess."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+def gmat_sweep(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> Result:
+    """Run ``python -m gmat_sweep ARGS`` in ``cwd`` and wait for it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "gmat_sweep", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def frame_of(out: Path) -> pd.DataFrame:
+    """The sweep's report frame, read with the library."""
+    return lazy_multiindex(Manifest.load(out / "manifest.jsonl"), out)
+
+
+def entry_lines(out: Path) -> list[str]:
+    return [
+        line
+        for line in (out / "manifest.jsonl").read_text().splitlines()
+        if json.loads(line)["kind"] == "entry"
+    ]
+
+
+# -- in-process: help and parsing ------------------------------------------------
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_of_every_command_shows_an_example(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "example" in text
+    assert f"gmat-sweep {command}" in text.split("example", 1)[1]
+
+
+def test_top_level_help_lists_commands_and_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in text
+        assert f"  gmat-sweep {command}" in text
+
+
+def test_usage_error_is_one_line_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "mission.script", "--bogus"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "unrecognized arguments: --bogus" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("Sat.SMA=7000:7400:5", [7000.0, 7100.0, 7200.0, 7300.0, 7400.0]),
+        ("Sat.SMA=7000:7400:1", [7000.0]),
+        ("Sat.INC=28.5,51.6,98", [28.5, 51.6, 98]),
+        (" Idx.Value = 1,2 ", [1, 2]),
+        ("Prop.Type=RungeKutta89,'PrinceDormand78'", ["RungeKutta89", "PrinceDormand78"]),
+    ],
+)
+def test_parse_param(text: str, values: list[object]) -> None:
+    path, parsed = _parse_param(text)
+    assert path == text.split("=")[0].strip()
+    assert parsed == values
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Sat.SMA", "=1,2", "Sat.SMA=", "Sat.SMA=1:2", "Sat.SMA=a:b:3", "Sat.SMA=1:2:0", "X=1,,2"],
+)
+def test_parse_param_rejects(text: str) -> None:
+    with pytest.raises(SweepConfigError, match="--param"):
+        _parse_param(text)
+
+
+def test_parse_perturb() -> None:
+    assert _parse_perturb("Sat.SMA=normal(7000, 5)") == ("Sat.SMA", ("normal", 7000.0, 5.0))
+    assert _parse_perturb("Sat.Cd = uniform(2.0,2.4)") == ("Sat.Cd", ("uniform", 2.0, 2.4))
+    for bad in ("Sat.SMA", "Sat.SMA=normal", "Sat.SMA=normal(a,b)"):
+        with pytest.raises(SweepConfigError, match="--perturb"):
+            _parse_perturb(bad)
+
+
+def test_spec_files(tmp_path: Path) -> None:
+    toml = tmp_path / "grid.toml"
+    toml.write_text('[grid]\nSat.SMA = [7000, 7100]\n"Sat.INC" = [28.5]\n')
+    assert _read_spec_file(toml) == ({"Sat.SMA": [7000, 7100], "Sat.INC": [28.5]}, None)
+    samples = tmp_path / "rows.json"
+    samples.write_text(json.dumps({"samples": [{"Sat.SMA": 7000}, {"Sat.SMA": 7100}]}))
+    assert _read_spec_file(samples) == (None, [{"Sat.SMA": 7000}, {"Sat.SMA": 7100}])
+    for name, text in [
+        ("none.toml", "[other]\nx = 1\n"),
+        ("both.json", '{"grid": {}, "samples": []}'),
+        ("scalar.toml", "[grid]\nSat.SMA = 7000\n"),
+        ("broken.json", "{"),
+        ("grid.yaml", "grid: {}"),
+    ]:
+        bad = tmp_path / name
+        bad.write_text(text)
+        with pytest.raises(SweepConfigError, match="--spec"):
+            _read_spec_file(bad)
+
+
+# -- subprocesses with real GMAT runs ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_user_errors_print_one_line_and_exit_2(tmp_path: Path, leo_basic: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "manifest.jsonl").write_text("{}\n")
+    cases = {
+        "unknown field path": (
+            ["run", leo_basic, "--param", "Sat.SMAX=7000,7100", "--out", "a"],
+            "unknown field 'SMAX'",
+        ),
+        "malformed --param": (["run", leo_basic, "--param", "Sat.SMA"], "write PATH=VALUES"),
+        "missing mission": (["run", "nowhere.script", "--param", "Sat.SMA=1,2"], "not a file"),
+        "--out holds a sweep": (
+            ["run", leo_basic, "--param", "Sat.SMA=7000,7100", "--out", taken],
+            "already holds a sweep",
+        ),
+        "bad --perturb": (
+            ["monte-carlo", leo_basic, "-n", "3", "--perturb", "Sat.SMA=gaussian(7000,5)"],
+            "unknown distribution 'gaussian'",
+        ),
+        "resume a non-sweep": (["resume", tmp_path], "is not a sweep directory"),
+    }
+    # The cases are independent: run them side by side to pay start-up once.
+    running = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "gmat_sweep", *map(str, args)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (args, _) in cases.items()
+    }
+    for name, process in running.items():
+        stdout, stderr = process.communicate(timeout=240)
+        expected = cases[name][1]
+        assert process.returncode == 2, f"{name}: exit {process.returncode}\n{stderr}"
+        lines = stderr.splitlines()
+        assert len(lines) == 1, f"{name}: more than one line on stderr:\n{stderr}"
+        assert lines[0].startswith("gmat-sweep: error: "), name
+        assert expected in lines[0], f"{name}: {lines[0]}"
+        assert stdout == "", name
+    assert not (tmp_path / "a").exists(), "validation failed but --out was created"
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(tmp_path_factory: pytest.TempPathFactory, leo_basic: Path) -> tuple[Path, Result]:
+    """A 3 x 2 grid sweep run by ``gmat-sweep run``."""
+    work = tmp_path_factory.mktemp("cli")
+    result = gmat_sweep(
+        "run", leo_basic, "--param", "Sat.SMA=7000:7400:3", "--param", "Sat.INC=28.5,51.6",
+        "--out", "study", "--no-progress", cwd=work,
+    )  # fmt: skip
+    return work / "study", result
+
+
+@pytest.mark.slow
+def test_run_sweeps_the_grid(grid_sweep: tuple[Path, Result]) -> None:
+    out, result = grid_sweep
+    assert result.code == 0, result.stderr
+    assert "ok: 6" in result.stdout
+    assert "failed: 0" in result.stdout
+    manifest = Manifest.load(out / "manifest.jsonl")
+    assert manifest.run_count == 6
+    assert sorted({e.overrides["Sat.SMA"] for e in manifest.entries}) == [7000.0, 7200.0, 7400.0]
+    assert sorted({e.overrides["Sat.INC"] for e in manifest.entries}) == [28.5, 51.6]
+
+
+@pytest.mark.slow
+def test_show_summarises_the_sweep(grid_sweep: tuple[Path, Result]) -> None:
+    out, _ = grid_sweep
+    result = gmat_sweep("show", out, cwd=out.parent)
+    assert result.code == 0, result.stderr
+    rows = len(frame_of(out))
+    text = result.stdout
+    assert re.search(r"6 runs — ok 6, failed 0, missing 0", text), text
+    assert "grid Sat.INC (2) x Sat.SMA (3)" in text
+    assert re.search(r"wall \d+\.\d s; per run min .* p50 .* p90 .* p99 .* max", text), text
+    assert f"output report__RF: 6 runs, {rows} rows" in text
+
+
+@pytest.mark.slow
+def test_export_to_parquet_and_csv(grid_sweep: tuple[Path, Result], tmp_path: Path) -> None:
+    out, _ = grid_sweep
+    expected = frame_of(out)
+    parquet = gmat_sweep("export", out, "--to", tmp_path / "results.parquet", cwd=tmp_path)
+    assert parquet.code == 0, parquet.stderr
+    assert f"wrote {len(expected)} rows of 6 runs" in parquet.stdout
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), expected)
+    csv = gmat_sweep("export", out, "--to", "results.csv", "--name", "RF", cwd=tmp_path)
+    assert csv.code == 0, csv.stderr
+    table = pd.read_csv(tmp_path / "results.csv")
+    assert len(table) == len(expected)
+    assert list(table.columns[:2]) == ["run_id", "time"]
+    assert sorted(table["run_id"].unique()) == list(range(6))
+
+
+@pytest.mark.slow
+def test_resume_after_deleting_manifest_lines(
+    grid_sweep: tuple[Path, Result], tmp_path: Path, leo_basic: Path
+) -> None:
+    original, _ = grid_sweep
+    out = tmp_path / "crashed"
+    shutil.copytree(original, out)
+    manifest = out / "manifest.jsonl"
+    lines = manifest.read_text().splitlines(keepends=True)
+    manifest.write_text("".join(lines[:3]))  # header + 2 runs: as if the driver died
+    assert len(entry_lines(out)) == 2
+
+    drifted = tmp_path / "drifted.script"
+    drifted.write_text(leo_basic.read_text() + "% an edit after the sweep\n")
+    refused = gmat_sweep("resume", out, "--script", drifted, cwd=tmp_path)
+    assert refused.code == 2
+    assert len(refused.stderr.splitlines()) == 1
+    assert "changed since the sweep ran" in refused.stderr
+    assert "--allow-script-drift" in refused.stderr
+    assert len(entry_lines(out)) == 2
+
+    # OUT_DIR alone: the manifest records the mission's path.
+    resumed = gmat_sweep("resume", out, "--no-progress", cwd=tmp_path)
+    assert resumed.code == 0, resumed.stderr
+    assert "ok: 6" in resumed.stdout
+    assert len(entry_lines(out)) == 6
+    pd.testing.assert_frame_equal(frame_of(out), frame_of(original))
+
+
+@pytest.mark.slow
+def test_failed_runs_exit_1_and_show_lists_them(tmp_path: Path, fails_at_runtime: Path) -> None:
+    spec = tmp_path / "idx.toml"
+    spec.write_text("[grid]\nIdx.Value = [1, 4, 2]\n")  # 4 fails inside GMAT
+    result = gmat_sweep(
+        "run", fails_at_runtime, "--spec", spec, "--out", "broken", "--quiet", cwd=tmp_path
+    )
+    assert result.code == 1
+    assert result.stdout == ""
+    assert "1 of 3 runs failed" in result.stderr
+    assert "gmat-sweep show" in result.stderr
+
+    shown = gmat_sweep("show", "broken", cwd=tmp_path)
+    assert shown.code == 1
+    assert "3 runs — ok 2, failed 1, missing 0" in shown.stdout
+    assert "failed (1): GmatRunError: GMAT RunScript returned status 0; expected 1" in shown.stdout
+    assert "run_ids 1\n" in shown.stdout
+    assert "broken/run-000001/gmat.log" in shown.stdout
+    assert "output report__RF: 2 runs" in shown.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["monte-carlo", "lhs"])
+def test_stochastic_commands_record_their_seed(
+    command: str, tmp_path: Path, leo_basic: Path
+) -> None:
+    result = gmat_sweep(
+        command, leo_basic, "-n", "4", "--perturb", "Sat.SMA=normal(7000,5)",
+        "--perturb", "Sat.Cd=uniform(2.0,2.4)", "--seed", "11", "--out", "draws",
+        "--no-progress", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert "ok: 4" in result.stdout
+    assert "seed: 11" in result.stdout
+    manifest = Manifest.load(tmp_path / "draws" / "manifest.jsonl")
+    assert manifest.sweep_seed == 11
+    assert manifest.parameter_spec["_kind"] == command.replace("-", "_").replace(
+        "lhs", "latin_hypercube"
+    )
+    cds = [e.overrides["Sat.Cd"] for e in manifest.entries]
+    assert len(set(cds)) == 4
+    assert all(2.0 <= cd <= 2.4 for cd in cds)
+
+
+@pytest.mark.slow
+def test_demo(tmp_path: Path) -> None:
+    result = gmat_sweep("demo", "--out", "demo", "--no-progress", cwd=tmp_path)
+    assert result.code == 0, result.stderr
+    assert "20 real GMAT runs" in result.stdout
+    assert "final SMA" in result.stdout
+    assert "ok: 20" in result.stdout
+    assert "gmat-sweep show" in result.stdout
+    assert len(entry_lines(tmp_path / "demo")) == 20
+
+
+@pytest.mark.slow
+def test_sweep_on_s3_with_credentials_from_the_environment(
+    s3_server: S3Server,  # noqa: F811
+    tmp_path: Path,
+    leo_basic: Path,
+) -> None:
+    env = dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID=s3_server.key,
+        AWS_SECRET_ACCESS_KEY=s3_server.secret,
+        AWS_ENDPOINT_URL=s3_server.endpoint,
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    out = s3_server.url(f"cli-{uuid.uuid4().hex[:8]}")
+    ran = gmat_sweep(
+        "run", leo_basic, "--param", "Sat.SMA=7000,7100", "--out", out, "--no-progress",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    shown = gmat_sweep("show", out, cwd=tmp_path, env=env)
+    assert shown.code == 0, shown.stderr
+    assert "2 runs — ok 2, failed 0, missing 0" in shown.stdout
+    exported = gmat_sweep("export", out, "--to", "s3.csv", cwd=tmp_path, env=env)
+    assert exported.code == 0, exported.stderr
+    rows = re.search(r"output report__RF: 2 runs, (\d+) rows", shown.stdout)
+    assert rows is not None
+    assert len(pd.read_csv(tmp_path / "s3.csv")) == int(rows[1])

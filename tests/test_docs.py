@@ -1,0 +1,243 @@
+"""The README and the docs site: every example runs, and ``mkdocs build --strict`` passes.
+
+How examples are executed
+-------------------------
+Each Markdown file (``README.md`` and every ``docs/**/*.md``) gets its own
+working directory, in which ``tests/data`` is reachable (a symlink to this
+repository's), so examples name missions as ``tests/data/leo_basic.script``.
+Its fenced blocks run in document order, so a later block may use what an
+earlier one wrote (a sweep directory, an exported file):
+
+* `````python`` blocks run as a script (``python block.py``) in a fresh
+  interpreter;
+* `````bash`` blocks run with ``bash -e`` and the venv's ``gmat-sweep`` first
+  on ``PATH``; every command in them must be a ``gmat-sweep`` command;
+* a block preceded by ``<!-- write-file: PATH -->`` is not run: its text is
+  written to ``PATH`` (for input files the next examples use);
+* a block preceded by ``<!-- not-executed: REASON -->`` is not run. In the
+  README only the two setup commands (create the venv, run the test suite)
+  carry it; in ``docs/`` it marks examples that need infrastructure the test
+  machine does not have (a batch system, a remote scheduler), with the reason;
+* blocks in any other language (``json``, ``yaml``, ``text``, ``console`` ...)
+  are illustrations and are not run. The README has none.
+
+Every executed block must exit 0.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import gmat_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+DOCUMENTS = [README, *sorted(DOCS.rglob("*.md"))]
+RUNNABLE = {"python": "python", "py": "python", "bash": "bash", "sh": "bash"}
+SETUP_COMMANDS = (
+    "python3.12 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/gmat-sweep demo",
+    "bash scripts/test.sh",
+)
+
+_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
+_MARKER = re.compile(r"^\s*<!--\s*(?P<kind>not-executed|write-file):\s*(?P<value>.*?)\s*-->\s*$")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced code block of a Markdown file."""
+
+    document: Path
+    line: int
+    lang: str
+    text: str
+    marker: str | None
+    marker_value: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.document.relative_to(ROOT)}:{self.line}"
+
+    @property
+    def runs(self) -> bool:
+        return self.marker is None and self.lang in RUNNABLE
+
+
+def blocks(document: Path) -> list[Block]:
+    """The fenced blocks of ``document``, with the marker comment just above each."""
+    lines = document.read_text(encoding="utf-8").splitlines()
+    found: list[Block] = []
+    index = 0
+    while index < len(lines):
+        opening = _OPEN.match(lines[index])
+        if opening is None:
+            index += 1
+            continue
+        indent, fence = len(opening["indent"]), opening["fence"]
+        body: list[str] = []
+        end = index + 1
+        while end < len(lines) and not lines[end].strip().startswith(fence):
+            body.append(lines[end][indent:] if lines[end][:indent].isspace() else lines[end])
+            end += 1
+        previous = next((lines[i] for i in range(index - 1, -1, -1) if lines[i].strip()), "")
+        marker = _MARKER.match(previous)
+        found.append(
+            Block(
+                document=document,
+                line=index + 1,
+                lang=opening["lang"].lower(),
+                text="\n".join(body) + "\n",
+                marker=marker["kind"] if marker else None,
+                marker_value=marker["value"] if marker else "",
+            )
+        )
+        index = end + 1
+    return found
+
+
+def commands(text: str) -> list[str]:
+    """The shell commands of a bash block: continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", text)
+    return [
+        line.strip() for line in joined.splitlines() if line.strip() and not line.startswith("#")
+    ]
+
+
+def _id(document: Path) -> str:
+    return str(document.relative_to(ROOT))
+
+
+# -- fast checks of the examples' form -------------------------------------------------
+
+
+def test_readme_skips_only_the_two_setup_commands() -> None:
+    found = blocks(README)
+    skipped = [block for block in found if block.marker == "not-executed"]
+    assert [block.text.strip() for block in skipped] == list(SETUP_COMMANDS)
+    others = [block for block in found if block.marker is None]
+    assert others, "the README has no executed examples"
+    for block in others:
+        assert block.lang in RUNNABLE, f"{block.where}: README blocks must be python or bash"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=_id)
+def test_markers_and_commands_are_well_formed(document: Path) -> None:
+    for block in blocks(document):
+        if block.marker is not None:
+            assert block.marker_value, f"{block.where}: a {block.marker} marker needs a value"
+        if block.marker == "write-file":
+            assert not Path(block.marker_value).is_absolute(), block.where
+            assert ".." not in Path(block.marker_value).parts, block.where
+        if block.runs and RUNNABLE[block.lang] == "bash":
+            for command in commands(block.text):
+                assert command.startswith("gmat-sweep "), (
+                    f"{block.where}: bash examples run gmat-sweep commands only: {command!r}"
+                )
+        if block.runs and RUNNABLE[block.lang] == "python":
+            ast.parse(block.text, filename=block.where)
+
+
+def test_api_reference_covers_every_public_symbol() -> None:
+    text = (DOCS / "reference" / "api.md").read_text(encoding="utf-8")
+    documented = {}
+    for path in re.findall(r"^::: ([\w.]+)", text, flags=re.MULTILINE):
+        module, _, name = path.rpartition(".")
+        documented[path] = getattr(importlib.import_module(module), name)
+    missing = [
+        name
+        for name in gmat_sweep.__all__
+        if name != "__version__"
+        and not any(obj is getattr(gmat_sweep, name) for obj in documented.values())
+    ]
+    assert not missing, f"docs/reference/api.md does not document {missing}"
+
+
+def test_public_names_import_in_the_order_the_examples_use() -> None:
+    """``from gmat_sweep import Sweep, monte_carlo, sweep`` (sorted, as linters sort it).
+
+    Importing ``Sweep`` or ``monte_carlo`` loads the submodule ``gmat_sweep.sweep``;
+    the name ``sweep`` must still be the function every example calls.
+    """
+    code = (
+        "from gmat_sweep import LocalPool, Sweep, monte_carlo, sweep\n"
+        "import gmat_sweep.api\n"
+        "assert sweep is gmat_sweep.api.sweep, f'gmat_sweep.sweep is {sweep!r}'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+# -- the examples, executed ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def environment() -> dict[str, str]:
+    """The examples' environment: the venv's console scripts first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize(
+    "document", [d for d in DOCUMENTS if any(b.runs for b in blocks(d))], ids=_id
+)
+def test_examples_run(document: Path, tmp_path: Path, environment: dict[str, str]) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "data").symlink_to(ROOT / "tests" / "data")
+    for block in blocks(document):
+        if block.marker == "write-file":
+            target = tmp_path / block.marker_value
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(block.text, encoding="utf-8")
+            continue
+        if not block.runs:
+            continue
+        if RUNNABLE[block.lang] == "python":
+            script = tmp_path / f"example_line_{block.line}.py"
+            script.write_text(block.text, encoding="utf-8")
+            argv = [sys.executable, script.name]
+        else:
+            argv = ["bash", "-e", "-o", "pipefail", "-c", block.text]
+        done = subprocess.run(
+            argv,
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        assert done.returncode == 0, (
+            f"{block.where}: the example exited {done.returncode}\n--- example\n{block.text}"
+            f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
+        )
+
+
+@pytest.mark.slow
+def test_mkdocs_build_strict(tmp_path: Path) -> None:
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-6000:]
+    assert (tmp_path / "site" / "reference" / "api" / "index.html").is_file()

@@ -1,0 +1,325 @@
+"""Sweeps that write to and resume from s3://, against a real S3 server (SeaweedFS).
+
+Every test runs real GMAT sweeps whose outputs and manifest go through s3fs
+to the session's SeaweedFS server (see ``s3_server.py``), and checks them
+against the same sweep on local disk, object by object where it matters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by name)
+
+from gmat_sweep import aggregate as aggregate_module
+from gmat_sweep.api import monte_carlo, sweep
+from gmat_sweep.backends.local import LocalPool
+from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.manifest import ENTRIES_DIR, Manifest, read_all_entries
+from gmat_sweep.spec import RunStatus
+from gmat_sweep.sweep import Sweep
+
+pytestmark = pytest.mark.slow
+
+GRID = {"Sat.SMA": [6800.0 + 25.0 * i for i in range(6)], "Sat.Cd": [2.0, 2.4]}
+PERTURB = {"Sat.SMA": ("normal", 7000.0, 20.0), "Sat.Cd": ("uniform", 2.0, 2.4)}
+
+_DRIVER = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from gmat_sweep import sweep
+    from gmat_sweep.manifest import Manifest
+
+    script, out, grid, options, kill_at = sys.argv[1:6]
+    appended = 0
+    real_append = Manifest.append_entry
+
+    def append(self, entry):
+        # Fault injection: die after the run's outputs are written, before its entry is.
+        global appended
+        if appended == int(kill_at):
+            os.kill(os.getpid(), signal.SIGKILL)
+        appended += 1
+        real_append(self, entry)
+
+    Manifest.append_entry = append
+    sweep(script, json.loads(grid), out=out, storage_options=json.loads(options), progress=False)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[LocalPool]:
+    with LocalPool(2) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def reference(
+    tmp_path_factory: pytest.TempPathFactory, leo_basic: Path, pool: LocalPool
+) -> pd.DataFrame:
+    """The grid sweep on local disk: what every s3 sweep of GRID must equal."""
+    out = tmp_path_factory.mktemp("local") / "study"
+    return sweep(leo_basic, GRID, backend=pool, out=out, progress=False).to_pandas()
+
+
+def _prefix() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def _assert_no_secret(server: S3Server, prefix: str, *texts: str) -> None:
+    """No object under ``prefix``, nor any of ``texts``, contains a secret key."""
+    client = server.client()
+    keys = server.keys(prefix)
+    assert keys
+    for key in keys:
+        body = client.get_object(Bucket=server.bucket, Key=key)["Body"].read()
+        for secret in (server.secret, server.reader_secret):
+            assert secret.encode() not in body, f"secret written into {key}"
+    for text in texts:
+        assert server.secret not in text
+
+
+def test_grid_sweep_to_s3_equals_local_and_records_no_credentials(
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+    reference: pd.DataFrame,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    prefix = _prefix()
+    options = s3_server.storage_options()
+    study = sweep(
+        leo_basic,
+        GRID,
+        backend=pool,
+        out=s3_server.url(prefix),
+        storage_options=options,
+        progress=True,
+    )
+    pd.testing.assert_frame_equal(study.to_pandas(), reference)
+
+    keys = s3_server.keys(prefix)
+    assert f"{prefix}/manifest.jsonl" in keys
+    assert not [key for key in keys if f"/{ENTRIES_DIR}/" in key]  # compacted at the end
+    for run_id in range(12):
+        run = f"{prefix}/run-{run_id:06d}"
+        assert {f"{run}/report__RF.parquet", f"{run}/gmat.log"} <= set(keys)
+    manifest = Manifest.load(s3_server.url(prefix, "manifest.jsonl"), storage_options=options)
+    first = manifest.entry_for(0)
+    assert first is not None
+    assert first.output_paths["report__RF"] == Path("run-000000/report__RF.parquet")
+    assert len(read_all_entries(manifest.path or "", storage_options=options)) == 12
+    captured = capfd.readouterr()
+    _assert_no_secret(s3_server, prefix, captured.out, captured.err, repr(study))
+
+
+def test_lazy_loc_reads_one_object(
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+    reference: pd.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prefix = _prefix()
+    study = sweep(
+        leo_basic,
+        GRID,
+        backend=pool,
+        out=s3_server.url(prefix),
+        storage_options=s3_server.storage_options(),
+        progress=False,
+    )
+    lazy = study.to_dataframe()
+    opened: list[str] = []
+    real_open = aggregate_module.fsspec.open
+
+    def counting_open(location: str, *args: Any, **kwargs: Any) -> Any:
+        opened.append(location)
+        return real_open(location, *args, **kwargs)
+
+    monkeypatch.setattr(aggregate_module.fsspec, "open", counting_open)
+    one = lazy.loc[7].compute()
+    assert opened == [s3_server.url(prefix, "run-000007", "report__RF.parquet")]
+    expected = reference.loc[7].reset_index()
+    assert one["time"].tolist() == expected["time"].tolist()
+    assert one["Sat.EarthMJ2000Eq.X"].tolist() == expected["Sat.EarthMJ2000Eq.X"].tolist()
+
+
+def test_monte_carlo_to_s3_equals_local(
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+    tmp_path: Path,
+) -> None:
+    prefix = _prefix()
+    remote = monte_carlo(
+        leo_basic,
+        n=6,
+        perturb=PERTURB,
+        seed=11,
+        backend=pool,
+        out=s3_server.url(prefix),
+        storage_options=s3_server.storage_options(),
+        progress=False,
+    )
+    local = monte_carlo(
+        leo_basic, n=6, perturb=PERTURB, seed=11, backend=pool, out=tmp_path / "mc", progress=False
+    )
+    pd.testing.assert_frame_equal(remote.to_pandas(), local.to_pandas())
+    assert remote.seed == 11
+    _assert_no_secret(s3_server, prefix)
+
+
+def test_driver_sigkill_then_resume_from_the_s3_manifest(
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+    reference: pd.DataFrame,
+) -> None:
+    prefix, kill_at = _prefix(), 5
+    options = s3_server.storage_options()
+    manifest_url = s3_server.url(prefix, "manifest.jsonl")
+    argv = [leo_basic, s3_server.url(prefix), json.dumps(GRID), json.dumps(options), kill_at]
+    driver = subprocess.run(
+        [sys.executable, "-c", _DRIVER, *map(str, argv)],
+        capture_output=True,
+        timeout=300,
+        check=False,
+        env=dict(os.environ),
+    )
+    assert driver.returncode == -signal.SIGKILL, driver.stderr.decode()[-2000:]
+
+    # The entries that were recorded survive as objects: no compaction ran.
+    entry_objects = [key for key in s3_server.keys(prefix) if f"/{ENTRIES_DIR}/" in key]
+    assert len(entry_objects) == kill_at
+    crashed = Manifest.load(manifest_url, storage_options=options)
+    assert [entry.status for entry in crashed.entries] == [RunStatus.OK] * kill_at
+
+    resumed = Sweep.from_manifest(
+        manifest_url, leo_basic, backend=pool, storage_options=options, progress=False
+    )
+    resumed.resume()
+    executed = len(read_all_entries(manifest_url, storage_options=options)) - kill_at
+    assert executed == len(reference.index.unique("run_id")) - kill_at  # nothing ran twice
+    pd.testing.assert_frame_equal(resumed.to_pandas(), reference)
+    assert not [key for key in s3_server.keys(prefix) if f"/{ENTRIES_DIR}/" in key]
+    _assert_no_secret(s3_server, prefix, driver.stdout.decode(), driver.stderr.decode())
+
+
+def test_read_only_credentials_read_results_but_cannot_resume(
+    s3_server: S3Server,  # noqa: F811
+    fails_at_runtime: Path,
+    pool: LocalPool,
+) -> None:
+    prefix = _prefix()
+    grid = {"Idx.Value": [1, 4]}  # run 1 fails inside GMAT
+    sweep(
+        fails_at_runtime,
+        grid,
+        backend=pool,
+        out=s3_server.url(prefix),
+        storage_options=s3_server.storage_options(),
+        progress=False,
+    )
+    _assert_no_secret(s3_server, prefix)
+    before = s3_server.keys(prefix)
+    reader = s3_server.storage_options(key=s3_server.reader_key, secret=s3_server.reader_secret)
+    study = Sweep.from_manifest(
+        s3_server.url(prefix, "manifest.jsonl"),
+        fails_at_runtime,
+        backend=pool,
+        storage_options=reader,
+        progress=False,
+    )
+    frame = study.to_pandas()
+    assert frame.loc[1, "__status"].tolist() == ["failed"]
+    with pytest.raises(SweepConfigError, match=r"cannot write to s3://.*access denied"):
+        study.resume()
+    assert s3_server.keys(prefix) == before
+
+
+def test_overwrite_replaces_a_crashed_sweep_with_its_entry_objects(
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+) -> None:
+    prefix = _prefix()
+    options = s3_server.storage_options()
+    out = s3_server.url(prefix)
+    sweep(leo_basic, {"Sat.Cd": [2.0, 2.2, 2.4]}, backend=pool, out=out, storage_options=options)
+    stray = f"{prefix}/{ENTRIES_DIR}/00000000000000000001-left-by-a-crash.json"
+    s3_server.client().put_object(Bucket=s3_server.bucket, Key=stray, Body=b"{}")
+    with pytest.raises(SweepConfigError, match="already holds a sweep"):
+        sweep(leo_basic, {"Sat.Cd": [2.0]}, backend=pool, out=out, storage_options=options)
+    again = sweep(
+        leo_basic,
+        {"Sat.Cd": [2.1]},
+        backend=pool,
+        out=out,
+        storage_options=options,
+        overwrite=True,
+        progress=False,
+    )
+    assert [entry.run_id for entry in again.manifest.entries] == [0]
+    assert (
+        len(Manifest.load(s3_server.url(prefix, "manifest.jsonl"), storage_options=options).entries)
+        == 1
+    )
+    assert f"{prefix}/run-000002/report__RF.parquet" not in s3_server.keys(prefix)
+
+
+def _unused_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("unreachable endpoint", r"the object store did not answer .*EndpointConnectionError"),
+        ("missing bucket", r"the bucket does not exist"),
+        ("read-only identity", r"access denied \(Access Denied"),
+        ("wrong secret", r"access denied \(The request signature"),
+    ],
+)
+def test_storage_problems_are_config_errors_before_anything_is_written(
+    case: str,
+    message: str,
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+) -> None:
+    prefix, bucket = _prefix(), s3_server.bucket
+    options = s3_server.storage_options()
+    if case == "unreachable endpoint":
+        options = s3_server.storage_options(endpoint=f"http://127.0.0.1:{_unused_port()}")
+    elif case == "missing bucket":
+        bucket = "gmat-sweep-no-such-bucket"
+    elif case == "read-only identity":
+        options = s3_server.storage_options(
+            key=s3_server.reader_key, secret=s3_server.reader_secret
+        )
+    else:
+        options = s3_server.storage_options(secret="not-the-secret")
+    out = f"s3://{bucket}/{prefix}"
+    with pytest.raises(SweepConfigError, match=message) as info:
+        sweep(leo_basic, {"Sat.Cd": [2.0]}, out=out, storage_options=options, progress=False)
+    assert out in str(info.value)
+    assert s3_server.secret not in str(info.value)
+    assert s3_server.keys(prefix) == []
+    buckets = [b["Name"] for b in s3_server.client().list_buckets()["Buckets"]]
+    assert buckets == [s3_server.bucket]  # gmat_sweep never creates a bucket
