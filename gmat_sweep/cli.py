@@ -387,11 +387,9 @@ def _pool(args: argparse.Namespace) -> Any:
     if args.cluster or args.jobs is not None or args.adapt:
         return _cluster_pool(args)
     if args.scheduler:
-        from distributed import Client
-
         from gmat_sweep.backends.dask import DaskPool
 
-        return DaskPool(client=Client(args.scheduler))  # type: ignore[no-untyped-call]
+        return DaskPool._connect(args.scheduler)
     if args.backend == "dask":
         from gmat_sweep.backends.dask import DaskPool
 

@@ -233,3 +233,46 @@ def test_default_backend_works_from_an_unguarded_script(leo_basic: Path, tmp_pat
     created = [p for p in tmp_path.iterdir() if p.name.startswith("gmat-sweep-leo_basic-")]
     assert len(created) == 1
     assert (created[0] / "manifest.jsonl").is_file()
+
+
+def test_lost_dask_worker_is_a_failed_attempt_then_retried(slow: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    import dask
+    import distributed
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=":0"
+        )
+        client = distributed.Client(cluster)
+        try:
+            pool = DaskPool(client=client)
+
+            def kill_the_busy_worker() -> None:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    busy = [w for w, keys in client.processing().items() if keys]
+                    if busy and (tmp_path / "s" / "run-000000").exists():
+                        time.sleep(0.5)
+                        pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+                        os.kill(pid, signal.SIGKILL)
+                        return
+                    time.sleep(0.05)
+
+            threading.Thread(target=kill_the_busy_worker, daemon=True).start()
+            result = sweep(
+                slow, {"Days.Value": [0.2]}, backend=pool, out=tmp_path / "s", progress=False
+            )
+        finally:
+            client.close()
+            cluster.close()
+    from gmat_sweep.manifest import read_all_entries
+
+    history = read_all_entries(tmp_path / "s" / "manifest.jsonl")
+    assert [e.status for e in history] == [RunStatus.FAILED, RunStatus.OK]
+    assert (history[0].stderr or "").startswith("worker process died")
+    assert result.manifest.find_failed() == []

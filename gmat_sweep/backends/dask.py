@@ -23,8 +23,10 @@ import math
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from typing import Any
 
+from gmat_sweep.backends._subprocess import FAILURE_WORKER_DIED
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.errors import BackendError
 from gmat_sweep.graph import run_nodes
@@ -78,6 +80,7 @@ class DaskPool(Pool):
                 "DaskPool needs dask.distributed: pip install 'dask[distributed]'"
             ) from exc
         self._owned: Any | None = None
+        self._owns_client = client is None
         self._planned_threads = 0
         if client is None:
             workers = n_workers or os.cpu_count() or 1
@@ -97,7 +100,7 @@ class DaskPool(Pool):
             client = distributed.Client(self._owned)  # type: ignore[no-untyped-call]
         self._client = client
         self._buffer: list[tuple[Future[RunOutcome], RunSpec]] = []
-        self._groups: dict[Any, list[Future[RunOutcome]]] = {}
+        self._groups: dict[Any, list[tuple[Future[RunOutcome], RunSpec]]] = {}
 
     @classmethod
     def _owning(
@@ -118,7 +121,24 @@ class DaskPool(Pool):
             raise
         pool = cls(client=client, reuse_gmat_context=reuse_gmat_context)
         pool._owned = cluster
+        pool._owns_client = True
         pool._planned_threads = planned_threads
+        return pool
+
+    @classmethod
+    def _connect(cls, address: str, *, reuse_gmat_context: bool = True) -> DaskPool:
+        """A pool over the scheduler at ``address``; closes its client, not the cluster."""
+        import distributed
+
+        try:
+            client = distributed.Client(address, timeout="30s")  # type: ignore[no-untyped-call]
+        except Exception as exc:
+            raise BackendError(
+                f"cannot reach the Dask scheduler at {address!r}: {type(exc).__name__}: {exc}. "
+                "Check the address (e.g. tcp://host:8786) and that the scheduler is running."
+            ) from exc
+        pool = cls(client=client, reuse_gmat_context=reuse_gmat_context)
+        pool._owns_client = True
         return pool
 
     @property
@@ -142,22 +162,31 @@ class DaskPool(Pool):
     def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
         """Send queued runs to the cluster and yield outcomes as their tasks finish."""
         from distributed import as_completed
+        from distributed.scheduler import KilledWorker
 
         wanted = set(futures)
         self._flush()
-        pending = [task for task, group in self._groups.items() if wanted.intersection(group)]
+        pending = [
+            task
+            for task, group in self._groups.items()
+            if any(future in wanted for future, _ in group)
+        ]
         for task in as_completed(pending):  # type: ignore[no-untyped-call]
             group = self._groups.pop(task)
             try:
                 outcomes: list[RunOutcome] = task.result()
             except BackendError:
                 raise
+            except KilledWorker as exc:
+                # Dask retried the task on other workers and every one died: the runs
+                # are recorded as failed (Sweep may retry them), the sweep goes on.
+                outcomes = [_lost(spec, exc) for _, spec in group]
             except Exception as exc:
                 raise BackendError(
                     f"a Dask task running {len(group)} GMAT runs failed outside GMAT: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
-            for future, outcome in zip(group, outcomes, strict=True):
+            for (future, _), outcome in zip(group, outcomes, strict=True):
                 future.set_result(outcome)
                 if future in wanted:
                     yield outcome
@@ -177,19 +206,32 @@ class DaskPool(Pool):
                 pure=False,
                 key=f"gmat-runs-{specs[0].run_id}-{specs[-1].run_id}-{id(chunk):x}",
             )
-            self._groups[task] = [future for future, _ in chunk]
+            self._groups[task] = chunk
 
     def close(self) -> None:
         """Cancel outstanding tasks; shut down the cluster if this pool owns it."""
         for task in list(self._groups):
             task.cancel()
         self._groups.clear()
-        if self._owned is not None:
-            cluster, self._owned = self._owned, None
-            try:
+        cluster, self._owned = self._owned, None
+        owns_client, self._owns_client = self._owns_client, False
+        try:
+            if owns_client:
                 self._client.close()
-            finally:  # a batch cluster's jobs must be cancelled even if the client is broken
+        finally:  # a batch cluster's jobs must be cancelled even if the client is broken
+            if cluster is not None:
                 cluster.close()
+
+
+def _lost(spec: RunSpec, exc: BaseException) -> RunOutcome:
+    now = datetime.now(UTC)
+    return RunOutcome.failed(
+        spec.run_id,
+        f"{FAILURE_WORKER_DIED} (every Dask worker that ran it was lost: {exc}); see the "
+        "worker logs for out-of-memory kills or job wall-time limits",
+        now,
+        now,
+    )
 
 
 def _group_size(queued: int, workers: int) -> int:
