@@ -12,7 +12,7 @@ blocks, the order swapped every round so machine noise hits both. Before each
 block the mission is reloaded; every block starts with one untimed warm-up run
 that also absorbs the load. The ratio is the median of the per-round ratios
 of wall time; the same ratio of process CPU time is printed as well, since it
-is far less disturbed by other processes on a busy machine. The rates are over
+is less disturbed by other processes on a busy machine. The rates are over
 all timed runs.
 
 Usage: ``.venv/bin/python benchmarks/worker_overhead.py [--runs 300] [--block 10]``
@@ -123,7 +123,7 @@ def main() -> None:
         print_figure("RATE", BENCH, name, rate, how)
     print_ratio("run_one/bare", [b.wall / o.wall for b, o in rounds], f"target >= {TARGET:.2f}")
     cpu_ratios = [b.cpu / o.cpu for b, o in rounds]
-    print_ratio("run_one/bare_cpu", cpu_ratios, "no target; process CPU time, immune to other load")
+    print_ratio("run_one/bare_cpu", cpu_ratios, "no target; process CPU time, less load-sensitive")
 
 
 if __name__ == "__main__":

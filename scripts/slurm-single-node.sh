@@ -112,8 +112,16 @@ munge -n >/dev/null 2>&1 || su -s /bin/sh munge -c /usr/sbin/munged
 for _ in $(seq 1 20); do munge -n >/dev/null 2>&1 && break; sleep 0.25; done
 munge -n >/dev/null 2>&1 || die "munged did not start; see /var/log/munge/munged.log"
 
-alive "$SLURMCTLD_PID" || /usr/sbin/slurmctld
-alive "$SLURMD_PID" || /usr/sbin/slurmd
+# A freshly started daemon starts from empty state: jobs saved by an earlier cluster (whose
+# processes are long gone) would otherwise be recovered as "completing" and hold cores forever.
+if ! alive "$SLURMCTLD_PID"; then
+  rm -rf /var/spool/slurmctld/*
+  /usr/sbin/slurmctld
+fi
+if ! alive "$SLURMD_PID"; then
+  rm -rf /var/spool/slurmd/*
+  /usr/sbin/slurmd
+fi
 
 state=""
 for _ in $(seq 1 60); do
