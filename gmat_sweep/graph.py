@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from gmat_sweep.backends._subprocess import run_spec_in_subprocess, thread_host
@@ -23,6 +24,11 @@ def run_node(spec: RunSpec, reuse_gmat_context: bool = True) -> RunOutcome:
     if not reuse_gmat_context:
         return run_spec_in_subprocess(spec)
     return thread_host().run(spec, timeout_s=spec.run_options.get("timeout_s"))
+
+
+def check_node(script_path: Path, paths: list[str]) -> list[str]:
+    """Validate field paths on the calling thread's GMAT host (warming it for the runs)."""
+    return thread_host().check_fields(script_path, paths)
 
 
 def run_nodes(specs: Sequence[RunSpec], reuse_gmat_context: bool = True) -> list[RunOutcome]:

@@ -32,6 +32,8 @@ from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any, Self
 
+import orjson
+
 from gmat_sweep import storage
 from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
 from gmat_sweep.spec import (
@@ -59,6 +61,7 @@ _REQUIRED: Any = object()
 _JSON_NAMES = {str: "string", int: "integer", dict: "object"}
 
 _DECODER = json.JSONDecoder()
+_STATUSES = {status.value: status for status in RunStatus}
 
 _INCLUDE = re.compile(r"[ \t]*#Include[ \t]+(?:'([^']*)'|\"([^\"]*)\"|([^\s;%]+))")
 
@@ -317,7 +320,7 @@ class ManifestEntry:
         return cls(
             run_id=run_id,
             overrides=overrides,
-            status=RunStatus(data["status"]),
+            status=_STATUSES[data["status"]],
             output_paths={k: _location(v) for k, v in data["output_paths"].items()},
             started_at=datetime.fromisoformat(data["started_at"]),
             ended_at=datetime.fromisoformat(data["ended_at"]),
@@ -827,15 +830,21 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
     # raw_decode on a stripped line is json.loads minus its per-call encoding
     # sniffing and whitespace regexes: the hot loop of loading a big manifest.
     decode = _DECODER.raw_decode
+    fast_loads = orjson.loads  # ~5x the stdlib's speed; it rejects NaN, which JSON lacks
     from_dict = ManifestEntry.from_dict
     with _collector_paused():
         for index in range(header_index + 1, len(lines)):
             line = lines[index]
             try:
-                text = line.decode("utf-8").strip()
-                payload, end = decode(text)
-                if end != len(text):
-                    raise ValueError(f"extra data after the JSON object at column {end + 1}")
+                payload = fast_loads(line)
+            except ValueError:
+                payload = None  # NaN overrides, blank or torn lines: the stdlib decides below
+            try:
+                if payload is None:
+                    text = line.decode("utf-8").strip()
+                    payload, end = decode(text)
+                    if end != len(text):
+                        raise ValueError(f"extra data after the JSON object at column {end + 1}")
             except ValueError as exc:
                 if not line.strip():
                     continue

@@ -217,7 +217,8 @@ def test_worker_without_engine_fails_naming_its_node(leo_basic: Path, tmp_path: 
     ):
         sweep(leo_basic, LEO_GRID, backend=pool, out=tmp_path / "s", progress=False)
     assert "/nonexistent" in str(info.value)
-    assert Manifest.load(tmp_path / "s" / "manifest.jsonl").entries == []
+    # Raised while the mission is checked on a worker: before anything is written.
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.fixture
@@ -243,7 +244,8 @@ def test_worker_without_engine_fails_the_sweep_not_the_runs(
     ):
         sweep(leo_basic, LEO_GRID, backend=pool, out=tmp_path / "s", progress=False)
     assert "GMAT engine could not start" in str(info.value)
-    assert Manifest.load(tmp_path / "s" / "manifest.jsonl").entries == []
+    # Raised while the mission is checked on a worker: before anything is written.
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize(

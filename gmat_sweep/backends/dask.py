@@ -24,12 +24,13 @@ import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from gmat_sweep.backends._subprocess import FAILURE_WORKER_DIED
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.errors import BackendError
-from gmat_sweep.graph import run_nodes
+from gmat_sweep.graph import check_node, run_nodes
 from gmat_sweep.spec import RunOutcome, RunSpec
 
 MAX_GROUP = 10
@@ -152,6 +153,23 @@ class DaskPool(Pool):
         info = self._client.scheduler_info(n_workers=-1)["workers"]
         current = sum(int(w.get("nthreads", 1)) for w in info.values())
         return max(1, current, self._planned_threads)
+
+    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+        """Check field paths on a cluster worker: its GMAT host then starts warm.
+
+        This also proves the workers can read the script and start the engine
+        before any run is submitted.
+        """
+        task = self._client.submit(check_node, script_path, paths, pure=False)
+        try:
+            problems: list[str] = task.result()
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise BackendError(
+                f"could not check the mission on a Dask worker: {type(exc).__name__}: {exc}"
+            ) from exc
+        return problems
 
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
         """Queue ``spec``; it is sent to the cluster (grouped) when outcomes are drained."""
