@@ -65,7 +65,7 @@ if ! command -v slurmctld >/dev/null; then
 fi
 
 HOST=$(hostname -s)
-CPUS=$(nproc)
+CPUS=$(nproc --all)  # --all: OMP_NUM_THREADS (set by Ray, Dask) must not shrink the node
 mkdir -p /etc/slurm /var/spool/slurmd /var/spool/slurmctld /var/log/slurm /run/munge
 chown munge:munge /run/munge
 chmod 755 /run/munge
