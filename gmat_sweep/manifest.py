@@ -41,6 +41,7 @@ from gmat_sweep.spec import (
     RunOutcome,
     RunStatus,
     as_location,
+    is_url,
     plain_overrides,
     to_plain,
 )
@@ -479,7 +480,7 @@ class Manifest:
         """
         lines = [_encode_line(self._header_dict())]
         lines.extend(_encode_line({"kind": "entry", **entry.to_dict()}) for entry in self.entries)
-        if storage.is_remote(path):
+        if is_url(path):
             options = dict(storage_options or {})
             storage.atomic_write(path, b"".join(lines), options)
             storage.remove([name for name, _ in self._objects], options)
@@ -533,7 +534,7 @@ class Manifest:
                 "call save(path) first (or get the manifest from Manifest.load(path))"
             )
         line = _encode_line({"kind": "entry", **entry.to_dict()})
-        if storage.is_remote(self._path):
+        if is_url(self._path):
             name = _entry_object(self._path)
             storage.atomic_write(name, line, self._storage_options)
             self._objects.append((name, line))
@@ -561,13 +562,13 @@ class Manifest:
         """
         if self._path is None:
             raise RuntimeError("this Manifest is not bound to a file; call save(path) first")
-        if storage.is_remote(self._path):
+        if is_url(self._path):
             old = storage.read_bytes(self._path, self._storage_options)
         else:
             old = _read_local(Path(self._path))
         _, _, rest = old.partition(b"\n")
         data = _encode_line(self._header_dict()) + rest
-        if storage.is_remote(self._path):
+        if is_url(self._path):
             storage.atomic_write(self._path, data, self._storage_options)
             return
         target = Path(self._path)
@@ -589,7 +590,7 @@ class Manifest:
         its entry objects, so only ``manifest.jsonl`` is read back. A no-op
         for local files, which are appended to directly.
         """
-        if self._path is None or not storage.is_remote(self._path) or not self._objects:
+        if self._path is None or not is_url(self._path) or not self._objects:
             return
         history = storage.read_bytes(self._path, self._storage_options)
         if history and not history.endswith(b"\n"):
@@ -757,7 +758,7 @@ def _read_manifest(
     path: PathLike, options: dict[str, Any]
 ) -> tuple[PathLike, _Parsed, list[tuple[str, bytes]]]:
     """Read and parse a manifest; on an object store, merge its entry objects too."""
-    if not storage.is_remote(path):
+    if not is_url(path):
         target = Path(str(path).removeprefix("file://")).absolute()
         return target, _parse(target, _read_local(target)), []
     url = str(path)

@@ -35,11 +35,6 @@ _S3_PROBE_CONFIG: dict[str, Any] = {
 """botocore settings of :func:`check_writable`'s probe (the user's own win): fail in seconds."""
 
 
-def is_remote(location: PathLike) -> bool:
-    """True for an fsspec URL (object stores, ``memory://`` ...), False for local paths."""
-    return is_url(location)
-
-
 def join(location: PathLike, *parts: str) -> PathLike:
     """Join ``parts`` onto a local path or a URL, keeping its kind."""
     if is_url(location):

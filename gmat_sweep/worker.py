@@ -26,7 +26,6 @@ log; :func:`run_one` never raises for it.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import tempfile
@@ -43,6 +42,7 @@ import pyarrow.parquet as pq
 
 from gmat_sweep import storage
 from gmat_sweep.engine import ensure_engine
+from gmat_sweep.manifest import canonical_script_sha256
 from gmat_sweep.spec import PathLike, RunOutcome, RunSpec
 
 LOG_NAME = "gmat.log"
@@ -63,13 +63,6 @@ class _Loaded:
 
 
 _loaded: _Loaded | None = None
-
-
-def script_key(script_path: Path) -> str:
-    """Canonical SHA-256 of a script (line endings and trailing newlines normalised)."""
-    text = script_path.read_bytes().decode("utf-8")
-    text = text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n") + "\n"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def run_one(spec: RunSpec, on_start: Callable[[], None] | None = None) -> RunOutcome:
@@ -189,7 +182,7 @@ def _mission_for(script_path: Path, log_path: Path) -> _Loaded:
     global _loaded
     from gmat_run import Mission
 
-    key = script_key(script_path)
+    key = canonical_script_sha256(script_path)
     if _loaded is not None and _loaded.key == key:
         return _loaded
     engine = ensure_engine()
