@@ -22,6 +22,7 @@ Usage: ``.venv/bin/python benchmarks/scale.py [--runs 100000] [--repeat 3]``
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import tempfile
@@ -66,9 +67,22 @@ def timed[T](action: Callable[[], T]) -> tuple[float, T]:
 
 
 def median_seconds[T](action: Callable[[], T], repeat: int) -> tuple[float, T]:
-    """Median wall seconds of ``repeat`` (>= 1) calls of ``action``, and the last result."""
-    runs = [timed(action) for _ in range(max(1, repeat))]
-    return median([seconds for seconds, _ in runs]), runs[-1][1]
+    """Median wall seconds of ``repeat`` (>= 1) calls of ``action``, and the last result.
+
+    Each call starts from the same state, as a driver's one call would: the
+    previous result is dropped and a full garbage collection runs first (not
+    timed). The collector stays on while timing, so a call pays for the
+    collections its own allocations trigger.
+    """
+    times: list[float] = []
+    result: T | None = None
+    for _ in range(max(1, repeat)):
+        result = None
+        gc.collect()
+        seconds, result = timed(action)
+        times.append(seconds)
+    assert result is not None
+    return median(times), result
 
 
 def peak_rss_gib() -> float:

@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any, Self
 
-import orjson
+import msgspec
 
 from gmat_sweep import storage
 from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
@@ -311,13 +311,13 @@ class ManifestEntry:
         run_id = data["run_id"]
         if type(run_id) is not int:
             raise TypeError(f"run_id must be an integer, got {run_id!r}")
-        log_path = data.get("log_path")
-        stderr = data["stderr"]
-        if stderr is not None and type(stderr) is not str:
-            raise TypeError(f"stderr must be a string or null, got {stderr!r}")
         overrides = data["overrides"]
         if type(overrides) is not dict:
             raise TypeError(f"overrides must be a JSON object, got {overrides!r}")
+        stderr = data["stderr"]
+        if stderr is not None and type(stderr) is not str:
+            raise TypeError(f"stderr must be a string or null, got {stderr!r}")
+        log_path = data.get("log_path")
         return cls(
             run_id=run_id,
             overrides=overrides,
@@ -329,6 +329,44 @@ class ManifestEntry:
             stderr=stderr,
             log_path=None if log_path is None else _location(log_path),
         )
+
+
+class _EntryLine(msgspec.Struct):
+    """An entry line as this version writes it, decoded and type-checked in C.
+
+    The fast path of loading a big manifest: a line that does not fit this
+    shape (NaN overrides, a torn or hand-edited line, another ``kind``) goes
+    through :func:`json` and :meth:`ManifestEntry.from_dict`, which give the
+    same entry or a precise error.
+    """
+
+    kind: str
+    run_id: int
+    status: RunStatus
+    overrides: dict[str, Any]
+    output_paths: dict[str, str]
+    started_at: datetime
+    ended_at: datetime
+    duration_s: float
+    stderr: str | None
+    log_path: str | None = None
+
+    def to_entry(self) -> ManifestEntry:
+        log_path = self.log_path
+        return ManifestEntry(
+            self.run_id,
+            self.overrides,
+            self.status,
+            {key: _location(value) for key, value in self.output_paths.items()},
+            self.started_at,
+            self.ended_at,
+            self.duration_s,
+            self.stderr,
+            None if log_path is None else _location(log_path),
+        )
+
+
+_decode_entry_line = msgspec.json.Decoder(_EntryLine).decode
 
 
 @dataclass
@@ -642,17 +680,18 @@ class Manifest:
             than the last. The message names the file, the line and the fix.
         """
         options = dict(storage_options or {})
-        target, parsed, objects = _read_manifest(path, options)
-        winners: dict[int, ManifestEntry] = {}
-        for entry in parsed.entries:
-            if entry.run_id in winners:
-                del winners[entry.run_id]  # re-inserting moves the run to its latest position
-            winners[entry.run_id] = entry
-        manifest = cls(
-            **parsed.header_fields,
-            schema_version=parsed.schema_version,
-            entries=list(winners.values()),
-        )
+        with _collector_paused():
+            target, parsed, objects = _read_manifest(path, options)
+            winners: dict[int, ManifestEntry] = {}
+            for entry in parsed.entries:
+                if entry.run_id in winners:
+                    del winners[entry.run_id]  # re-inserting moves the run to its latest position
+                winners[entry.run_id] = entry
+            manifest = cls(
+                **parsed.header_fields,
+                schema_version=parsed.schema_version,
+                entries=list(winners.values()),
+            )
         manifest._path = target
         manifest._repair = parsed.repair
         manifest._storage_options = options
@@ -758,6 +797,13 @@ def _read_manifest(
     path: PathLike, options: dict[str, Any]
 ) -> tuple[PathLike, _Parsed, list[tuple[str, bytes]]]:
     """Read and parse a manifest; on an object store, merge its entry objects too."""
+    with _collector_paused():
+        return _read_and_parse(path, options)
+
+
+def _read_and_parse(
+    path: PathLike, options: dict[str, Any]
+) -> tuple[PathLike, _Parsed, list[tuple[str, bytes]]]:
     if not is_url(path):
         target = Path(str(path).removeprefix("file://")).absolute()
         return target, _parse(target, _read_local(target)), []
@@ -829,53 +875,53 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
     entries: list[ManifestEntry] = []
     torn: int | None = None
     # raw_decode on a stripped line is json.loads minus its per-call encoding
-    # sniffing and whitespace regexes: the hot loop of loading a big manifest.
+    # sniffing and whitespace regexes.
     decode = _DECODER.raw_decode
-    fast_loads = orjson.loads  # ~5x the stdlib's speed; it rejects NaN, which JSON lacks
     from_dict = ManifestEntry.from_dict
-    with _collector_paused():
-        for index in range(header_index + 1, len(lines)):
-            line = lines[index]
-            try:
-                payload = fast_loads(line)
-            except ValueError:
-                payload = None  # NaN overrides, blank or torn lines: the stdlib decides below
-            try:
-                if payload is None:
-                    text = line.decode("utf-8").strip()
-                    payload, end = decode(text)
-                    if end != len(text):
-                        raise ValueError(f"extra data after the JSON object at column {end + 1}")
-            except ValueError as exc:
-                if not line.strip():
-                    continue
-                if any(rest.strip() for rest in lines[index + 1 :]):
-                    raise ManifestCorruptError(
-                        f"manifest {path}, line {index + 1}: not valid JSON ({_reason(exc)}); "
-                        "only the last line may be cut short by a crash, so the file was edited "
-                        f"or damaged; {_RESTORE_HINT}",
-                        path,
-                    ) from None
-                torn = index
-                break
-            kind = payload.get("kind") if type(payload) is dict else None
-            if kind == "entry":
-                try:
-                    entries.append(from_dict(payload))
-                except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    raise ManifestCorruptError(
-                        f"manifest {path}, line {index + 1}: not a valid entry ({_reason(exc)}); "
-                        f"the file was edited or damaged; {_RESTORE_HINT}",
-                        path,
-                    ) from None
-            elif kind == "header" or not isinstance(kind, str):
-                what = "a second header" if kind == "header" else 'a JSON object without a "kind"'
+    for index in range(header_index + 1, len(lines)):
+        line = lines[index]
+        try:
+            fast = _decode_entry_line(line)
+        except msgspec.MsgspecError:
+            fast = None
+        if fast is not None and fast.kind == "entry":
+            entries.append(fast.to_entry())
+            continue
+        try:
+            text = line.decode("utf-8").strip()
+            payload, end = decode(text)
+            if end != len(text):
+                raise ValueError(f"extra data after the JSON object at column {end + 1}")
+        except ValueError as exc:
+            if not line.strip():
+                continue
+            if any(rest.strip() for rest in lines[index + 1 :]):
                 raise ManifestCorruptError(
-                    f"manifest {path}, line {index + 1}: found {what}, expected an entry line; "
+                    f"manifest {path}, line {index + 1}: not valid JSON ({_reason(exc)}); "
+                    "only the last line may be cut short by a crash, so the file was edited "
+                    f"or damaged; {_RESTORE_HINT}",
+                    path,
+                ) from None
+            torn = index
+            break
+        kind = payload.get("kind") if type(payload) is dict else None
+        if kind == "entry":
+            try:
+                entries.append(from_dict(payload))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ManifestCorruptError(
+                    f"manifest {path}, line {index + 1}: not a valid entry ({_reason(exc)}); "
                     f"the file was edited or damaged; {_RESTORE_HINT}",
                     path,
-                )
-            # Other kinds come from newer writers' additive extensions: skip them.
+                ) from None
+        elif kind == "header" or not isinstance(kind, str):
+            what = "a second header" if kind == "header" else 'a JSON object without a "kind"'
+            raise ManifestCorruptError(
+                f"manifest {path}, line {index + 1}: found {what}, expected an entry line; "
+                f"the file was edited or damaged; {_RESTORE_HINT}",
+                path,
+            )
+        # Other kinds come from newer writers' additive extensions: skip them.
 
     keep = len(data) if torn is None else len(data) - len(b"\n".join(lines[torn:]))
     add_newline = keep > 0 and data[keep - 1 : keep] != b"\n"

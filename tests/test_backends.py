@@ -37,7 +37,7 @@ from gmat_sweep import (
     expand_grid_to_run_specs,
     sweep,
 )
-from gmat_sweep.errors import BackendError
+from gmat_sweep.errors import BackendError, SweepConfigError
 from gmat_sweep.spec import RunSpec, RunStatus
 
 KINDS = ("local", "dask", "joblib", "ray")
@@ -330,6 +330,15 @@ def test_grid_sweep_is_bit_equal_to_the_reference(
     assert result.manifest.backend == pool.name
     assert pool.workers == 2
     pd.testing.assert_frame_equal(result.to_pandas(), reference.to_pandas(), check_exact=True)
+
+
+def test_a_bad_field_path_is_refused_before_any_run(
+    pool: Pool, leo_basic: Path, tmp_path: Path
+) -> None:
+    # Every pool validates field paths in a GMAT process before dispatching runs.
+    with pytest.raises(SweepConfigError, match=r"Sat\.SMAX.*unknown field 'SMAX'"):
+        sweep(leo_basic, {"Sat.SMAX": [7000.0]}, backend=pool, out=tmp_path / "s", progress=False)
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from gmat_sweep.manifest import (
     MANIFEST_SCHEMA_VERSION,
     Manifest,
     ManifestEntry,
+    _decode_entry_line,
     canonical_script_sha256,
     read_all_entries,
     script_includes_sha256,
@@ -196,6 +197,32 @@ def test_entry_dict_round_trip_is_plain_json(entry: ManifestEntry) -> None:
     data = entry.to_dict()
     text = json.dumps(data, allow_nan=True)
     assert ManifestEntry.from_dict(json.loads(text)) == entry
+
+
+@file_io
+@given(entry=entries())
+def test_fast_and_general_line_parsers_agree(entry: ManifestEntry) -> None:
+    # Canonical lines take the typed decoder; any other spelling of the same
+    # line takes json + from_dict. Both must give the same entry, down to the
+    # UTC offset and the sign of zero (repr shows both; == compares instants).
+    payload = {"kind": "entry", **entry.to_dict()}
+    canonical = json.dumps(payload, separators=(",", ":")).encode()
+    spaced = json.dumps(payload, indent=1).replace("\n", " ").encode()
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "manifest.jsonl"
+        make_manifest().save(path)
+        with path.open("ab") as handle:
+            handle.write(canonical + b"\n" + spaced + b"\n")
+        loaded = read_all_entries(path)
+    assert repr(loaded[0]) == repr(loaded[1])
+    assert loaded[0] == entry
+
+
+def test_written_entry_lines_take_the_typed_decoder(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0), make_entry(1, RunStatus.FAILED)])
+    lines = path.read_bytes().splitlines()[1:]
+    decoded = [_decode_entry_line(line).to_entry() for line in lines]
+    assert decoded == [make_entry(0), make_entry(1, RunStatus.FAILED)]
 
 
 def test_relative_paths_stay_relative_and_urls_stay_strings(tmp_path: Path) -> None:

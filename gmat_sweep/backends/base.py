@@ -11,17 +11,25 @@ and :mod:`gmat_sweep.graph`, so an adapter only maps ``submit`` and
 
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import as_completed as _as_completed
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from gmat_sweep.backends._subprocess import FAILURE_WORKER_DIED
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
+
+MAX_GROUP = 10
+"""Most runs a pool that groups (Dask, Ray) puts into one task."""
+
+_TASKS_PER_WORKER = 4
 
 
 class Pool(ABC):
@@ -120,6 +128,27 @@ def resolve_workers(workers: int) -> int:
     return (os.cpu_count() or 1) if workers == -1 else workers
 
 
+def field_problems(pool: Pool, task: Any) -> list[str]:
+    """Wait for a :func:`~gmat_sweep.graph.check_node` task sent to ``pool``'s workers.
+
+    ``task`` is the executor's future (``concurrent.futures``, Dask or Ray
+    style: anything with ``result()``). Pools that check on one of their own
+    workers warm that worker's GMAT host for the runs and prove, before any
+    run is dispatched, that the workers can read the script and start GMAT.
+    """
+    try:
+        problems: list[str] = task.result()
+    except BackendError:
+        raise
+    except Exception as exc:
+        raise BackendError(
+            f"could not check the mission on a {type(pool).__name__} worker: "
+            f"{type(exc).__name__}: {exc}; make sure the workers can read the script "
+            "and import gmat_sweep"
+        ) from exc
+    return problems
+
+
 def drain(pool: Pool, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
     """Yield the outcomes of ``futures`` in completion order.
 
@@ -142,3 +171,68 @@ def drain(pool: Pool, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutc
                 "start a new pool and finish the sweep with Sweep.from_manifest(...).resume()"
             ) from exc
         yield outcome
+
+
+class RunGroups:
+    """Runs buffered by a pool and sent to its executor in groups, one task per group.
+
+    For executors whose per-task cost is comparable to a fast GMAT run (Dask,
+    Ray): :meth:`add` hands out one future per run at once; :meth:`flush`
+    sends the buffered runs as tasks of :func:`group_size` consecutive runs;
+    :meth:`settle` resolves a finished task's per-run futures. Every run
+    still gets its own outcome and manifest line.
+    """
+
+    def __init__(self) -> None:
+        self._buffer: list[tuple[Future[RunOutcome], RunSpec]] = []
+        self._sent: dict[Hashable, list[tuple[Future[RunOutcome], RunSpec]]] = {}
+
+    def add(self, spec: RunSpec) -> Future[RunOutcome]:
+        """Buffer ``spec``; its future resolves once its group's task has finished."""
+        future: Future[RunOutcome] = Future()
+        self._buffer.append((future, spec))
+        return future
+
+    def flush(self, workers: int, send: Callable[[list[RunSpec]], Hashable]) -> None:
+        """Send every buffered run: ``send(specs)`` starts one task and returns its handle."""
+        if not self._buffer:
+            return
+        size = group_size(len(self._buffer), workers)
+        buffer, self._buffer = self._buffer, []
+        for start in range(0, len(buffer), size):
+            chunk = buffer[start : start + size]
+            self._sent[send([spec for _, spec in chunk])] = chunk
+
+    def tasks_for(self, futures: Iterable[Future[RunOutcome]]) -> list[Any]:
+        """Handles of the sent tasks that carry any of ``futures``."""
+        wanted = set(futures)
+        return [task for task, group in self._sent.items() if any(f in wanted for f, _ in group)]
+
+    def specs(self, task: Hashable) -> list[RunSpec]:
+        """The runs ``task`` carries."""
+        return [spec for _, spec in self._sent[task]]
+
+    def settle(self, task: Hashable, outcomes: list[RunOutcome]) -> list[Future[RunOutcome]]:
+        """Resolve the futures of ``task``'s runs with ``outcomes``; return those futures."""
+        group = self._sent.pop(task)
+        for (future, _), outcome in zip(group, outcomes, strict=True):
+            future.set_result(outcome)
+        return [future for future, _ in group]
+
+    def drop(self) -> list[Any]:
+        """Forget every run, buffered or sent; return the sent tasks' handles to cancel."""
+        tasks = list(self._sent)
+        self._buffer.clear()
+        self._sent.clear()
+        return tasks
+
+
+def group_size(queued: int, workers: int) -> int:
+    """Runs per task: large enough to amortise per-task cost, small enough to balance."""
+    return max(1, min(MAX_GROUP, math.ceil(queued / (workers * _TASKS_PER_WORKER))))
+
+
+def lost(spec: RunSpec, detail: str) -> RunOutcome:
+    """A failed outcome for a run whose executor worker died; :class:`Sweep` may retry it."""
+    now = datetime.now(UTC)
+    return RunOutcome.failed(spec.run_id, f"{FAILURE_WORKER_DIED} ({detail})", now, now)

@@ -3,12 +3,14 @@
 Mapping onto Dask: each task executes :func:`gmat_sweep.graph.run_nodes` on a
 group of consecutive runs, inside the worker thread's persistent GMAT host
 process. Dask's per-task cost (several ms of scheduler CPU) is comparable to
-a fast GMAT run, so when many runs are queued they are grouped — up to
-:data:`MAX_GROUP` runs per task, and never fewer than four tasks per worker
-so late-joining workers still get work. Every run still gets its own future,
-outcome and manifest line. A task whose worker is lost is retried by Dask on
-another worker (``distributed.scheduler.allowed-failures``); runs that
-finished inside it are simply written again, bit for bit.
+a fast GMAT run, so when many runs are queued they are grouped
+(:class:`~gmat_sweep.backends.base.RunGroups`) — up to
+:data:`~gmat_sweep.backends.base.MAX_GROUP` runs per task, and never fewer
+than four tasks per worker so late-joining workers still get work. Every run
+still gets its own future, outcome and manifest line. A task whose worker is
+lost is retried by Dask on another worker
+(``distributed.scheduler.allowed-failures``); runs that finished inside it
+are simply written again, bit for bit.
 
 ``DaskPool()`` with no client starts and owns a :class:`distributed.LocalCluster`
 of worker processes (one thread each); ``DaskPool(client=...)`` uses any
@@ -19,24 +21,16 @@ batch-system cluster and hands it to a pool that owns and closes it.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gmat_sweep.backends._subprocess import FAILURE_WORKER_DIED
-from gmat_sweep.backends.base import Pool
+from gmat_sweep.backends.base import Pool, RunGroups, field_problems, lost
 from gmat_sweep.errors import BackendError
 from gmat_sweep.graph import check_node, run_nodes
 from gmat_sweep.spec import RunOutcome, RunSpec
-
-MAX_GROUP = 10
-"""Most runs grouped into one Dask task."""
-
-_TASKS_PER_WORKER = 4
 
 
 class DaskPool(Pool):
@@ -100,8 +94,7 @@ class DaskPool(Pool):
                 ) from exc
             client = distributed.Client(self._owned)  # type: ignore[no-untyped-call]
         self._client = client
-        self._buffer: list[tuple[Future[RunOutcome], RunSpec]] = []
-        self._groups: dict[Any, list[tuple[Future[RunOutcome], RunSpec]]] = {}
+        self._groups = RunGroups()
 
     @classmethod
     def _owning(
@@ -160,22 +153,11 @@ class DaskPool(Pool):
         This also proves the workers can read the script and start the engine
         before any run is submitted.
         """
-        task = self._client.submit(check_node, script_path, paths, pure=False)
-        try:
-            problems: list[str] = task.result()
-        except BackendError:
-            raise
-        except Exception as exc:
-            raise BackendError(
-                f"could not check the mission on a Dask worker: {type(exc).__name__}: {exc}"
-            ) from exc
-        return problems
+        return field_problems(self, self._client.submit(check_node, script_path, paths, pure=False))
 
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
         """Queue ``spec``; it is sent to the cluster (grouped) when outcomes are drained."""
-        future: Future[RunOutcome] = Future()
-        self._buffer.append((future, spec))
-        return future
+        return self._groups.add(spec)
 
     def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
         """Send queued runs to the cluster and yield outcomes as their tasks finish."""
@@ -183,14 +165,8 @@ class DaskPool(Pool):
         from distributed.scheduler import KilledWorker
 
         wanted = set(futures)
-        self._flush()
-        pending = [
-            task
-            for task, group in self._groups.items()
-            if any(future in wanted for future, _ in group)
-        ]
-        for task in as_completed(pending):  # type: ignore[no-untyped-call]
-            group = self._groups.pop(task)
+        self._groups.flush(self.workers, self._send)
+        for task in as_completed(self._groups.tasks_for(wanted)):  # type: ignore[no-untyped-call]
             try:
                 outcomes: list[RunOutcome] = task.result()
             except BackendError:
@@ -198,39 +174,33 @@ class DaskPool(Pool):
             except KilledWorker as exc:
                 # Dask retried the task on other workers and every one died: the runs
                 # are recorded as failed (Sweep may retry them), the sweep goes on.
-                outcomes = [_lost(spec, exc) for _, spec in group]
+                detail = (
+                    f"every Dask worker that ran it was lost: {exc}; see the worker logs for "
+                    "out-of-memory kills or job wall-time limits"
+                )
+                outcomes = [lost(spec, detail) for spec in self._groups.specs(task)]
             except Exception as exc:
                 raise BackendError(
-                    f"a Dask task running {len(group)} GMAT runs failed outside GMAT: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"a Dask task running {len(self._groups.specs(task))} GMAT runs failed "
+                    f"outside GMAT: {type(exc).__name__}: {exc}"
                 ) from exc
-            for (future, _), outcome in zip(group, outcomes, strict=True):
-                future.set_result(outcome)
+            for future in self._groups.settle(task, outcomes):
                 if future in wanted:
-                    yield outcome
+                    yield future.result()
 
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
-        size = _group_size(len(self._buffer), self.workers)
-        buffer, self._buffer = self._buffer, []
-        for start in range(0, len(buffer), size):
-            chunk = buffer[start : start + size]
-            specs = [spec for _, spec in chunk]
-            task = self._client.submit(
-                run_nodes,
-                specs,
-                self._reuse_gmat_context,
-                pure=False,
-                key=f"gmat-runs-{specs[0].run_id}-{specs[-1].run_id}-{id(chunk):x}",
-            )
-            self._groups[task] = chunk
+    def _send(self, specs: list[RunSpec]) -> Any:
+        return self._client.submit(
+            run_nodes,
+            specs,
+            self._reuse_gmat_context,
+            pure=False,
+            key=f"gmat-runs-{specs[0].run_id}-{specs[-1].run_id}-{id(specs):x}",
+        )
 
     def close(self) -> None:
         """Cancel outstanding tasks; shut down the cluster if this pool owns it."""
-        for task in list(self._groups):
+        for task in self._groups.drop():
             task.cancel()
-        self._groups.clear()
         cluster, self._owned = self._owned, None
         owns_client, self._owns_client = self._owns_client, False
         try:
@@ -239,19 +209,3 @@ class DaskPool(Pool):
         finally:  # a batch cluster's jobs must be cancelled even if the client is broken
             if cluster is not None:
                 cluster.close()
-
-
-def _lost(spec: RunSpec, exc: BaseException) -> RunOutcome:
-    now = datetime.now(UTC)
-    return RunOutcome.failed(
-        spec.run_id,
-        f"{FAILURE_WORKER_DIED} (every Dask worker that ran it was lost: {exc}); see the "
-        "worker logs for out-of-memory kills or job wall-time limits",
-        now,
-        now,
-    )
-
-
-def _group_size(queued: int, workers: int) -> int:
-    """Runs per task: large enough to amortise Dask's cost, small enough to balance."""
-    return max(1, min(MAX_GROUP, math.ceil(queued / (workers * _TASKS_PER_WORKER))))

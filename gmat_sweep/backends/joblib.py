@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
-from gmat_sweep.backends.base import Pool, drain, resolve_workers
+from gmat_sweep.backends.base import Pool, drain, field_problems, resolve_workers
 from gmat_sweep.errors import BackendError
-from gmat_sweep.graph import run_node
+from gmat_sweep.graph import check_node, run_node
 from gmat_sweep.spec import RunOutcome, RunSpec
 
 
@@ -72,16 +73,25 @@ class LocalJoblibPool(Pool):
         """Number of loky worker processes."""
         return self._workers
 
+    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+        """Check field paths on a loky worker: its GMAT host then starts warm."""
+        return field_problems(self, self._running().submit(check_node, script_path, paths))
+
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
         """Send ``spec`` to the next free loky worker."""
+        future: Future[RunOutcome] = self._running().submit(
+            run_node, spec, self._reuse_gmat_context
+        )
+        self._in_flight.add(future)
+        future.add_done_callback(self._in_flight.discard)
+        return future
+
+    def _running(self) -> Any:
         if self._executor is None:
             raise BackendError(
                 "this LocalJoblibPool is closed; create a new pool to run more specs"
             )
-        future: Future[RunOutcome] = self._executor.submit(run_node, spec, self._reuse_gmat_context)
-        self._in_flight.add(future)
-        future.add_done_callback(self._in_flight.discard)
-        return future
+        return self._executor
 
     def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
         """Yield outcomes as runs finish."""

@@ -1,12 +1,18 @@
 """Ray backend: runs as Ray tasks, on a local Ray runtime or an existing cluster.
 
-Mapping onto Ray: every per-run graph node, :func:`gmat_sweep.graph.run_node`,
-is one Ray task needing one CPU. Ray runs tasks on the main thread of its
-worker processes, so each Ray worker keeps one persistent GMAT host
+Mapping onto Ray: each Ray task (one CPU) executes
+:func:`gmat_sweep.graph.run_nodes` on a group of consecutive runs, grouped as
+for Dask (:class:`~gmat_sweep.backends.base.RunGroups`): Ray's per-task cost
+and its raylet's scheduling work would otherwise take a measurable share of
+two busy cores from GMAT (about 8% more runs/s with groups, measured on
+leo_basic). Every run still gets its own future, outcome and manifest line.
+Ray runs tasks on the main thread of its worker processes, so each Ray
+worker keeps one persistent GMAT host
 (:func:`~gmat_sweep.backends._subprocess.thread_host`) with its loaded
 mission; a timeout or an engine crash kills only that host and becomes a
-``failed`` outcome, never a dead Ray worker. Each task's ``ObjectRef`` is
-handed out as a :class:`concurrent.futures.Future` (``ObjectRef.future()``).
+``failed`` outcome, never a dead Ray worker. A task whose Ray worker died
+anyway (killed from outside, out of memory) is retried by Ray; when Ray gives
+up, its runs are recorded as failed attempts, which the sweep may retry.
 
 Ray is an optional dependency (``pip install 'gmat_sweep[ray]'``): it is
 imported when a :class:`RayPool` is built, never when :mod:`gmat_sweep` is.
@@ -19,11 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
-from gmat_sweep.backends.base import Pool, drain
+from gmat_sweep.backends.base import Pool, RunGroups, field_problems, lost
 from gmat_sweep.errors import BackendError
-from gmat_sweep.graph import run_node
+from gmat_sweep.graph import check_node, run_nodes
 from gmat_sweep.spec import RunOutcome, RunSpec
 
 
@@ -104,8 +111,9 @@ class RayPool(Pool):
             self._init(address="local", num_cpus=num_cpus, **options)
         else:
             self._init(address=address, **ray_init_kwargs)
-        self._remote: Any = ray.remote(num_cpus=1)(run_node)
-        self._refs: dict[Future[RunOutcome], Any] = {}
+        self._remote: Any = ray.remote(num_cpus=1)(run_nodes)
+        self._check: Any = ray.remote(num_cpus=1)(check_node)
+        self._groups = RunGroups()
         self._closed = False
 
     def _init(self, **options: Any) -> None:
@@ -122,22 +130,45 @@ class RayPool(Pool):
         """CPUs across the Ray cluster (runs executed at once)."""
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
+    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+        """Check field paths on a Ray worker: its GMAT host then starts warm."""
+        self._check_open()
+        return field_problems(self, self._check.remote(script_path, paths).future())
+
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
-        """Submit ``spec`` as a Ray task."""
+        """Queue ``spec``; it is sent to Ray (grouped) when outcomes are drained."""
+        self._check_open()
+        return self._groups.add(spec)
+
+    def _check_open(self) -> None:
         if self._closed:
             raise BackendError("this RayPool is closed; create a new pool to run more specs")
-        ref = self._remote.remote(spec, self._reuse_gmat_context)
-        future: Future[RunOutcome] = ref.future()
-        self._refs[future] = ref
-        future.add_done_callback(self._forget)
-        return future
-
-    def _forget(self, future: Future[RunOutcome]) -> None:
-        self._refs.pop(future, None)
 
     def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
-        """Yield outcomes as runs finish."""
-        return drain(self, futures)
+        """Send queued runs to Ray and yield outcomes as their tasks finish."""
+        ray = self._ray
+        wanted = set(futures)
+        self._groups.flush(self.workers, self._send)
+        pending = self._groups.tasks_for(wanted)
+        while pending:
+            (task,), pending = ray.wait(pending, num_returns=1)
+            try:
+                outcomes: list[RunOutcome] = ray.get(task)
+            except ray.exceptions.WorkerCrashedError as exc:
+                detail = f"the Ray worker running it died and Ray gave up retrying: {exc}"
+                outcomes = [lost(spec, detail) for spec in self._groups.specs(task)]
+            except Exception as exc:
+                raise BackendError(
+                    f"a Ray task running {len(self._groups.specs(task))} GMAT runs failed "
+                    f"outside GMAT: {type(exc).__name__}: {exc}. Start a new pool and finish "
+                    "the sweep with Sweep.from_manifest(...).resume()"
+                ) from exc
+            for future in self._groups.settle(task, outcomes):
+                if future in wanted:
+                    yield future.result()
+
+    def _send(self, specs: list[RunSpec]) -> Any:
+        return self._remote.remote(specs, self._reuse_gmat_context)
 
     def close(self) -> None:
         """Shut down the runtime this pool started, or cancel its unfinished tasks."""
@@ -148,5 +179,5 @@ class RayPool(Pool):
             self._ray.shutdown()
             return
         # force=True stops a running task by killing its Ray worker (and so its GMAT host).
-        for ref in list(self._refs.values()):
-            self._ray.cancel(ref, force=True)
+        for task in self._groups.drop():
+            self._ray.cancel(task, force=True)
