@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -223,6 +224,12 @@ def test_written_entry_lines_take_the_typed_decoder(tmp_path: Path) -> None:
     lines = path.read_bytes().splitlines()[1:]
     decoded = [_decode_entry_line(line).to_entry() for line in lines]
     assert decoded == [make_entry(0), make_entry(1, RunStatus.FAILED)]
+    assert [vars(entry) for entry in decoded] == [
+        vars(e) for e in (make_entry(0), make_entry(1, RunStatus.FAILED))
+    ]
+    assert type(decoded[0].log_path) is type(Path("x"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decoded[0].status = RunStatus.FAILED  # type: ignore[misc]
 
 
 def test_relative_paths_stay_relative_and_urls_stay_strings(tmp_path: Path) -> None:
