@@ -38,6 +38,7 @@ from gmat_sweep import (
     sweep,
 )
 from gmat_sweep.errors import BackendError, SweepConfigError
+from gmat_sweep.manifest import read_all_entries
 from gmat_sweep.spec import RunSpec, RunStatus
 
 KINDS = ("local", "dask", "joblib", "ray")
@@ -425,6 +426,45 @@ def test_a_killed_gmat_host_fails_the_run_or_is_retried(
         assert len(attempts) == 2
         assert attempts[0]["status"] == "failed"
         assert entry.status is RunStatus.OK
+
+
+class CrashFirstTask:
+    """Stands in for the ray module; ``get`` of the first task reports a crashed worker."""
+
+    def __init__(self, ray: object) -> None:
+        self._ray = ray
+        self.crashed = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._ray, name)
+
+    def get(self, task: object) -> object:
+        result = self._ray.get(task)  # type: ignore[attr-defined]
+        if not self.crashed:
+            self.crashed = True
+            raise self._ray.exceptions.WorkerCrashedError()  # type: ignore[attr-defined]
+        return result
+
+
+def test_a_ray_task_whose_worker_crashed_is_a_failed_attempt_then_retried(
+    kind: str, pool: Pool, leo_basic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ray gives up on a task whose worker keeps dying with WorkerCrashedError (Dask's
+    # KilledWorker has its own test in test_sweep.py); the runs of that task become
+    # failed attempts and the sweep retries them.
+    if kind != "ray":
+        pytest.skip("WorkerCrashedError is Ray's; the other pools have no such task error")
+    ray = CrashFirstTask(pool._ray)  # type: ignore[attr-defined]
+    monkeypatch.setattr(pool, "_ray", ray)
+    out = tmp_path / "s"
+    result = run_sweep(pool, specs_for(leo_basic, [{"Sat.SMA": 7000.0}], out), out)
+    assert ray.crashed
+    first, second = read_all_entries(out / "manifest.jsonl")
+    assert first.status is RunStatus.FAILED
+    assert first.stderr is not None
+    assert first.stderr.startswith("worker process died (the Ray worker running it died")
+    assert second.status is RunStatus.OK
+    assert result.manifest.find_failed() == []
 
 
 @pytest.mark.slow
