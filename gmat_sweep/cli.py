@@ -177,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
         "Exits 1 when runs failed or are missing.",
     )
     show.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
+    _storage_option_argument(show)
     show.set_defaults(handler=_cmd_show)
 
     export = command(
@@ -187,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--to", required=True, type=Path, help="results.parquet or results.csv")
     export.add_argument("--name", help="which report (needed when runs wrote several)")
     export.add_argument("--quiet", action="store_true", help="print only errors")
+    _storage_option_argument(export)
     export.set_defaults(handler=_cmd_export)
 
     demo = command(
@@ -228,6 +230,19 @@ def _execution_options(
         group.add_argument("--timeout", type=float, metavar="S", help="stop a run after S seconds")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
     group.add_argument("--quiet", action="store_true", help="print only errors")
+    _storage_option_argument(group)
+
+
+def _storage_option_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an fsspec option for a URL --out / sweep directory, e.g. "
+        "client_kwargs.endpoint_url=http://localhost:9000 or anon=true (dots nest; values "
+        "that parse as JSON are JSON); repeat for several",
+    )
 
 
 # -- commands ----------------------------------------------------------------
@@ -264,6 +279,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             samples=samples,
             backend=pool,
             out=args.out,
+            storage_options=_storage_options(args),
             run_options=_run_options(args),
             progress=_progress(args),
             overwrite=args.overwrite,
@@ -290,6 +306,7 @@ def _cmd_stochastic(args: argparse.Namespace) -> int:
             seed=args.seed,
             backend=pool,
             out=args.out,
+            storage_options=_storage_options(args),
             run_options=_run_options(args),
             progress=_progress(args),
             overwrite=args.overwrite,
@@ -301,7 +318,8 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from gmat_sweep.sweep import Sweep
 
     root = _sweep_root(args.out_dir)
-    manifest = _load_manifest(root)
+    options = _storage_options(args)
+    manifest = _load_manifest(root, options)
     script = args.script or _recorded_script(manifest)
     with _pool(args) as pool:
         result = Sweep.from_manifest(
@@ -310,6 +328,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             backend=pool,
             allow_script_drift=args.allow_script_drift,
             progress=_progress(args),
+            storage_options=options,
         ).resume()
     return _report(result, args)
 
@@ -318,8 +337,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from gmat_sweep.manifest import read_all_entries
 
     root = _sweep_root(args.out_dir)
-    manifest = _load_manifest(root)
-    print(_summary(manifest, root, len(read_all_entries(_manifest_location(root)))))
+    options = _storage_options(args)
+    manifest = _load_manifest(root, options)
+    attempts = read_all_entries(_manifest_location(root), storage_options=options)
+    print(_summary(manifest, root, len(attempts), options))
     complete = not manifest.find_failed() and not manifest.find_missing(range(manifest.run_count))
     return 0 if complete else 1
 
@@ -333,7 +354,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not target.parent.is_dir():
         raise SweepConfigError(f"--to {target}: directory {target.parent} does not exist")
     root = _sweep_root(args.out_dir)
-    frame = lazy_multiindex(_load_manifest(root), root, name=args.name)
+    options = _storage_options(args)
+    frame = lazy_multiindex(
+        _load_manifest(root, options), root, name=args.name, storage_options=options
+    )
     if target.suffix == ".parquet":
         frame.to_parquet(target)
     else:
@@ -361,6 +385,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             },
             backend=pool,
             out=args.out,
+            storage_options=_storage_options(args),
             run_options=_run_options(args),
             progress=_progress(args),
             overwrite=args.overwrite,
@@ -432,6 +457,34 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     return {} if args.timeout is None else {"timeout_s": args.timeout}
 
 
+def _storage_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--storage-option KEY=VALUE`` entries as fsspec options: dotted keys nest."""
+    options: dict[str, Any] = {}
+    for text in args.storage_option:
+        key, equals, raw = text.partition("=")
+        parts = key.strip().split(".")
+        if not equals or not all(parts):
+            raise SweepConfigError(
+                f"--storage-option {text!r}: write KEY=VALUE, e.g. --storage-option "
+                "client_kwargs.endpoint_url=http://localhost:9000"
+            )
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        target = options
+        for part in parts[:-1]:
+            nested = target.setdefault(part, {})
+            if not isinstance(nested, dict):
+                raise SweepConfigError(
+                    f"--storage-option {text!r}: {part} already has the value {nested!r}, so it "
+                    f"cannot also hold {parts[-1]}; give {part} either a value or sub-keys"
+                )
+            target = nested
+        target[parts[-1]] = value
+    return options
+
+
 def _progress(args: argparse.Namespace) -> bool:
     return not (args.no_progress or args.quiet)
 
@@ -462,7 +515,7 @@ def _check_new_sweep(args: argparse.Namespace) -> None:
         )
     if args.out and not args.overwrite:
         root = _sweep_root(args.out)
-        if storage.exists(storage.join(root, MANIFEST_NAME)):
+        if storage.exists(storage.join(root, MANIFEST_NAME), _storage_options(args)):
             raise SweepConfigError(
                 f"--out {args.out} already holds a sweep ({MANIFEST_NAME} exists); continue it "
                 f"with `gmat-sweep resume {args.out}`, look at it with `gmat-sweep show "
@@ -480,16 +533,16 @@ def _manifest_location(root: PathLike) -> PathLike:
     return storage.join(root, MANIFEST_NAME)
 
 
-def _load_manifest(root: PathLike) -> Any:
+def _load_manifest(root: PathLike, storage_options: Mapping[str, Any]) -> Any:
     from gmat_sweep.manifest import Manifest
 
     location = _manifest_location(root)
-    if not storage.exists(location):
+    if not storage.exists(location, storage_options):
         raise SweepConfigError(
             f"{root} is not a sweep directory: it has no {Path(str(location)).name} (every "
             "sweep writes one at its root); pass the --out of a gmat-sweep run"
         )
-    return Manifest.load(location)
+    return Manifest.load(location, storage_options=storage_options)
 
 
 def _recorded_script(manifest: Any) -> Path:
@@ -617,7 +670,9 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _summary(manifest: Any, root: PathLike, attempts: int) -> str:
+def _summary(
+    manifest: Any, root: PathLike, attempts: int, storage_options: Mapping[str, Any]
+) -> str:
     entries = manifest.entries
     status = Counter(str(e.status) for e in entries)
     missing = manifest.find_missing(range(manifest.run_count))
@@ -658,7 +713,7 @@ def _summary(manifest: Any, root: PathLike, attempts: int) -> str:
     for entry in entries:
         for key, rel in entry.output_paths.items():
             outputs[key] += 1
-            rows[key] += _rows(_located(root, rel))
+            rows[key] += _rows(_located(root, rel), storage_options)
     for key in sorted(outputs):
         lines.append(f"output {key}: {outputs[key]} runs, {rows[key]} rows")
     return "\n".join(lines)
@@ -695,12 +750,12 @@ def _located(root: PathLike, recorded: Any) -> PathLike:
     return storage.join(root, text)
 
 
-def _rows(location: PathLike) -> int:
+def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int:
     import pyarrow.parquet as pq
 
     try:
         if is_url(location):
-            fs, path = storage.filesystem(location)
+            fs, path = storage.filesystem(location, storage_options)
             with fs.open(path, "rb") as handle:
                 return int(pq.ParquetFile(handle).metadata.num_rows)
         return int(pq.ParquetFile(location).metadata.num_rows)

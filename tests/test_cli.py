@@ -22,7 +22,14 @@ import pytest
 from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by name)
 
 from gmat_sweep import Manifest, lazy_multiindex
-from gmat_sweep.cli import _parse_param, _parse_perturb, _read_spec_file, main
+from gmat_sweep.cli import (
+    _parse_param,
+    _parse_perturb,
+    _parser,
+    _read_spec_file,
+    _storage_options,
+    main,
+)
 from gmat_sweep.errors import SweepConfigError
 
 COMMANDS = ("run", "monte-carlo", "lhs", "resume", "show", "export", "demo")
@@ -95,6 +102,42 @@ def test_usage_error_is_one_line_with_exit_2(capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "unrecognized arguments: --bogus" in err
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["anon=true"], {"anon": True}),
+        (
+            ["client_kwargs.endpoint_url=http://127.0.0.1:9000", "client_kwargs.region_name=x"],
+            {"client_kwargs": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "x"}},
+        ),
+        (['key="12345"', "max_concurrency=4"], {"key": "12345", "max_concurrency": 4}),
+    ],
+)
+def test_storage_options_nest_on_dots_and_read_json_values(
+    options: list[str], expected: dict[str, object]
+) -> None:
+    argv = [item for option in options for item in ("--storage-option", option)]
+    assert _storage_options(_parser().parse_args(["show", "s3://b/p", *argv])) == expected
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["anon"], "write KEY=VALUE"),
+        (["client_kwargs..x=1"], "write KEY=VALUE"),
+        (["a=1", "a.b=2"], "a already has the value 1"),
+    ],
+)
+def test_bad_storage_options_are_one_line_errors(
+    options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [item for option in options for item in ("--storage-option", option)]
+    assert main(["show", "s3://b/p", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert message in err
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by n
 from gmat_sweep import aggregate as aggregate_module
 from gmat_sweep.api import monte_carlo, sweep
 from gmat_sweep.backends.local import LocalPool
+from gmat_sweep.cli import main
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.manifest import ENTRIES_DIR, Manifest, read_all_entries
 from gmat_sweep.spec import RunStatus
@@ -123,6 +124,34 @@ def test_grid_sweep_to_s3_equals_local_and_records_no_credentials(
     assert len(read_all_entries(manifest.path or "", storage_options=options)) == 12
     captured = capfd.readouterr()
     _assert_no_secret(s3_server, prefix, captured.out, captured.err, repr(study))
+
+
+def test_cli_runs_shows_and_exports_an_s3_sweep_with_storage_options(
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A custom endpoint and credentials reach s3fs only through --storage-option.
+    options = s3_server.storage_options()
+    flags = [f"key={options['key']}", f"secret={options['secret']}"] + [
+        f"client_kwargs.{name}={value}" for name, value in options["client_kwargs"].items()
+    ]
+    storage = [item for flag in flags for item in ("--storage-option", flag)]
+    url = s3_server.url(_prefix())
+    grid = ["--param", "Sat.SMA=6900,7000", "--param", "Sat.ECC=0.001,0.02"]
+    assert main(["run", str(leo_basic), *grid, "--out", url, "--no-progress", *storage]) == 0
+    assert main(["show", url, *storage]) == 0
+    assert "ok: 4" in capsys.readouterr().out
+    target = tmp_path / "results.csv"
+    assert main(["export", url, "--to", str(target), *storage]) == 0
+    frame = pd.read_csv(target)
+    assert sorted(frame["run_id"].unique()) == [0, 1, 2, 3]
+    expected = Manifest.load(f"{url}/manifest.jsonl", storage_options=options)
+    by_run = sorted(expected.entries, key=lambda entry: entry.run_id)
+    assert [entry.overrides for entry in by_run] == [
+        {"Sat.ECC": ecc, "Sat.SMA": sma} for ecc in (0.001, 0.02) for sma in (6900, 7000)
+    ]
 
 
 def test_lazy_loc_reads_one_object(
