@@ -59,6 +59,16 @@ def time_loop(run: Callable[[float], object], values: Sequence[float]) -> float:
     return time.perf_counter() - start
 
 
+def require_complete(result: Any, runs: int) -> None:
+    """Raise unless the finished sweep ``result`` recorded ``runs`` runs, none failed."""
+    manifest = result.manifest
+    if len(manifest.entries) != runs or manifest.find_failed():
+        raise RuntimeError(
+            f"sweep into {result.output_dir} recorded {len(manifest.entries)} of {runs} runs, "
+            f"failed: {manifest.find_failed()[:10]}"
+        )
+
+
 def median(values: Sequence[float]) -> float:
     """Median of ``values``."""
     return statistics.median(values)

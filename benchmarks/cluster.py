@@ -31,7 +31,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import LEO_BASIC, REPO_ROOT, SMA_FIELD, median, print_figure, sma_values
+from _common import (
+    LEO_BASIC,
+    REPO_ROOT,
+    SMA_FIELD,
+    median,
+    print_figure,
+    require_complete,
+    sma_values,
+)
 
 from gmat_sweep.api import sweep
 from gmat_sweep.backends.dask import DaskPool
@@ -75,12 +83,7 @@ def timed_sweep(make_pool: Callable[[], DaskPool], runs: int, out: Path) -> tupl
             LEO_BASIC, {SMA_FIELD: sma_values(runs)}, backend=pool, out=out, progress=False
         )
         elapsed = time.perf_counter() - ready
-    manifest = result.manifest
-    if len(manifest.entries) != runs or manifest.find_failed():
-        raise RuntimeError(
-            f"sweep into {out} recorded {len(manifest.entries)} of {runs} runs, "
-            f"failed: {manifest.find_failed()[:10]}"
-        )
+    require_complete(result, runs)
     return ready - started, elapsed
 
 

@@ -23,7 +23,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from _common import LEO_BASIC, REPO_ROOT, SMA_FIELD, median, print_figure, sma_values
+from _common import (
+    LEO_BASIC,
+    REPO_ROOT,
+    SMA_FIELD,
+    median,
+    print_figure,
+    require_complete,
+    sma_values,
+)
 
 from gmat_sweep import sweep
 from gmat_sweep.spec import PathLike
@@ -46,12 +54,7 @@ def rate(runs: int, out: PathLike, storage_options: dict[str, Any] | None = None
         progress=False,
     )
     seconds = time.perf_counter() - start
-    manifest = result.manifest
-    if len(manifest.entries) != runs or manifest.find_failed():
-        raise RuntimeError(
-            f"sweep into {out} recorded {len(manifest.entries)} of {runs} runs, "
-            f"failed: {manifest.find_failed()[:10]}"
-        )
+    require_complete(result, runs)
     return runs / seconds
 
 

@@ -63,6 +63,7 @@ from _common import (
     SMA_FIELD,
     median,
     print_figure,
+    require_complete,
     sma_values,
 )
 
@@ -129,12 +130,7 @@ def run_sweep(values: list[float], backend: Pool, out: Path) -> float:
     start = time.perf_counter()
     result = sweep(LEO_BASIC, {SMA_FIELD: values}, backend=backend, out=out, progress=False)
     seconds = time.perf_counter() - start
-    manifest = result.manifest
-    if len(manifest.entries) != len(values) or manifest.find_failed():
-        raise RuntimeError(
-            f"sweep into {out} recorded {len(manifest.entries)} of {len(values)} runs, "
-            f"failed: {manifest.find_failed()[:10]}"
-        )
+    require_complete(result, len(values))
     shutil.rmtree(out)
     return seconds
 
@@ -244,12 +240,11 @@ def report(args: argparse.Namespace, backends: list[Backend], repeats: list[Repe
     for index, backend in enumerate(backends):
         name = backend.name
         timings = [r.timings[name] for r in repeats]
-        with_startup = median([t.with_startup_rate for t in timings])
-        steady = median([t.steady_rate for t in timings])
+        with_startup = median_of(timings, "with_startup_rate")
         print_figure("RATE", BENCH, f"{name}_with_startup", with_startup, "runs/s")
-        print_figure("RATE", BENCH, f"{name}_steady", steady, "runs/s")
+        print_figure("RATE", BENCH, f"{name}_steady", median_of(timings, "steady_rate"), "runs/s")
         parts = ", ".join(
-            f"{label} {median([getattr(t, attr) for t in timings]):.2f} s"
+            f"{label} {median_of(timings, attr):.2f} s"
             for label, attr in (("build", "build_s"), ("warm-up", "warmup_s"), ("close", "close_s"))
         )
         note = f"s; {parts}, less the warm-up runs' steady-state time"

@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
+            args.storage_options = _storage_options(args.storage_option)
             code: int = args.handler(args)
             return code
         except (GmatSweepError, OSError) as exc:
@@ -279,7 +280,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             samples=samples,
             backend=pool,
             out=args.out,
-            storage_options=_storage_options(args),
+            storage_options=args.storage_options,
             run_options=_run_options(args),
             progress=_progress(args),
             overwrite=args.overwrite,
@@ -306,7 +307,7 @@ def _cmd_stochastic(args: argparse.Namespace) -> int:
             seed=args.seed,
             backend=pool,
             out=args.out,
-            storage_options=_storage_options(args),
+            storage_options=args.storage_options,
             run_options=_run_options(args),
             progress=_progress(args),
             overwrite=args.overwrite,
@@ -318,7 +319,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     from gmat_sweep.sweep import Sweep
 
     root = _sweep_root(args.out_dir)
-    options = _storage_options(args)
+    options = args.storage_options
     manifest = _load_manifest(root, options)
     script = args.script or _recorded_script(manifest)
     with _pool(args) as pool:
@@ -337,7 +338,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from gmat_sweep.manifest import read_all_entries
 
     root = _sweep_root(args.out_dir)
-    options = _storage_options(args)
+    options = args.storage_options
     manifest = _load_manifest(root, options)
     attempts = read_all_entries(_manifest_location(root), storage_options=options)
     print(_summary(manifest, root, len(attempts), options))
@@ -354,7 +355,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not target.parent.is_dir():
         raise SweepConfigError(f"--to {target}: directory {target.parent} does not exist")
     root = _sweep_root(args.out_dir)
-    options = _storage_options(args)
+    options = args.storage_options
     frame = lazy_multiindex(
         _load_manifest(root, options), root, name=args.name, storage_options=options
     )
@@ -385,7 +386,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             },
             backend=pool,
             out=args.out,
-            storage_options=_storage_options(args),
+            storage_options=args.storage_options,
             run_options=_run_options(args),
             progress=_progress(args),
             overwrite=args.overwrite,
@@ -457,10 +458,10 @@ def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     return {} if args.timeout is None else {"timeout_s": args.timeout}
 
 
-def _storage_options(args: argparse.Namespace) -> dict[str, Any]:
+def _storage_options(texts: Sequence[str]) -> dict[str, Any]:
     """``--storage-option KEY=VALUE`` entries as fsspec options: dotted keys nest."""
     options: dict[str, Any] = {}
-    for text in args.storage_option:
+    for text in texts:
         key, equals, raw = text.partition("=")
         parts = key.strip().split(".")
         if not equals or not all(parts):
@@ -515,7 +516,7 @@ def _check_new_sweep(args: argparse.Namespace) -> None:
         )
     if args.out and not args.overwrite:
         root = _sweep_root(args.out)
-        if storage.exists(storage.join(root, MANIFEST_NAME), _storage_options(args)):
+        if storage.exists(storage.join(root, MANIFEST_NAME), args.storage_options):
             raise SweepConfigError(
                 f"--out {args.out} already holds a sweep ({MANIFEST_NAME} exists); continue it "
                 f"with `gmat-sweep resume {args.out}`, look at it with `gmat-sweep show "

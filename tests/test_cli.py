@@ -119,7 +119,8 @@ def test_storage_options_nest_on_dots_and_read_json_values(
     options: list[str], expected: dict[str, object]
 ) -> None:
     argv = [item for option in options for item in ("--storage-option", option)]
-    assert _storage_options(_parser().parse_args(["show", "s3://b/p", *argv])) == expected
+    args = _parser().parse_args(["show", "s3://b/p", *argv])
+    assert _storage_options(args.storage_option) == expected
 
 
 @pytest.mark.parametrize(

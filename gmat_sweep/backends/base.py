@@ -203,9 +203,8 @@ class RunGroups:
             chunk = buffer[start : start + size]
             self._sent[send([spec for _, spec in chunk])] = chunk
 
-    def tasks_for(self, futures: Iterable[Future[RunOutcome]]) -> list[Any]:
-        """Handles of the sent tasks that carry any of ``futures``."""
-        wanted = set(futures)
+    def tasks_for(self, wanted: set[Future[RunOutcome]]) -> list[Any]:
+        """Handles of the sent tasks that carry any of the ``wanted`` futures."""
         return [task for task, group in self._sent.items() if any(f in wanted for f, _ in group)]
 
     def specs(self, task: Hashable) -> list[RunSpec]:
