@@ -19,6 +19,7 @@ import shutil
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ def sweep(
     retries: int = DEFAULT_RETRIES,
     overwrite: bool = False,
     raise_on_failure: bool = False,
+    compute: bool = True,
 ) -> Sweep:
     """Run a full-factorial grid (or explicit sample rows) over a GMAT mission.
 
@@ -85,11 +87,15 @@ def sweep(
     raise_on_failure:
         Raise :class:`~gmat_sweep.errors.RunFailed` for the first failed run
         after the sweep finishes (all outputs are still written).
+    compute:
+        ``False`` returns the sweep without running it (everything is still
+        validated, nothing is written): run it with ``.compute()``, or
+        together with other sweeps with ``dask.compute(a, b)``.
 
     Returns
     -------
     Sweep
-        The completed sweep.
+        The completed sweep (not yet run with ``compute=False``).
 
     Raises
     ------
@@ -123,6 +129,7 @@ def sweep(
         retries=retries,
         overwrite=overwrite,
         raise_on_failure=raise_on_failure,
+        compute=compute,
     )
 
 
@@ -139,6 +146,7 @@ def monte_carlo(
     run_options: Mapping[str, Any] | None = None,
     retries: int = DEFAULT_RETRIES,
     overwrite: bool = False,
+    compute: bool = True,
 ) -> Sweep:
     """Run a Monte Carlo dispersion sweep over a GMAT mission.
 
@@ -167,7 +175,7 @@ def monte_carlo(
         records it in the manifest (``Sweep.seed``), so the sweep can still
         be reproduced. Two calls at the same ``(mission, n, perturb, seed)``
         produce bit-equal frames.
-    backend, out, progress, storage_options, run_options, retries, overwrite:
+    backend, out, progress, storage_options, run_options, retries, overwrite, compute:
         Same semantics as :func:`sweep`.
 
     Returns
@@ -185,7 +193,7 @@ def monte_carlo(
     """
     return _stochastic(
         "monte_carlo", mission, n, perturb, seed, backend, out, progress,
-        storage_options, run_options, retries, overwrite,
+        storage_options, run_options, retries, overwrite, compute,
     )  # fmt: skip
 
 
@@ -202,6 +210,7 @@ def latin_hypercube(
     run_options: Mapping[str, Any] | None = None,
     retries: int = DEFAULT_RETRIES,
     overwrite: bool = False,
+    compute: bool = True,
 ) -> Sweep:
     """Run a Latin hypercube sweep over a GMAT mission.
 
@@ -226,7 +235,7 @@ def latin_hypercube(
         Optional integer seed; ``None`` draws one from OS entropy and records
         it. Two calls at the same ``(mission, n, perturb, seed)`` produce
         bit-equal frames.
-    backend, out, progress, storage_options, run_options, retries, overwrite:
+    backend, out, progress, storage_options, run_options, retries, overwrite, compute:
         Same semantics as :func:`sweep`.
 
     Returns
@@ -242,7 +251,7 @@ def latin_hypercube(
     """
     return _stochastic(
         "latin_hypercube", mission, n, perturb, seed, backend, out, progress,
-        storage_options, run_options, retries, overwrite,
+        storage_options, run_options, retries, overwrite, compute,
     )  # fmt: skip
 
 
@@ -259,6 +268,7 @@ def _stochastic(
     run_options: Mapping[str, Any] | None,
     retries: int,
     overwrite: bool,
+    compute: bool,
 ) -> Sweep:
     # scipy is imported here, not at module level: GMAT worker processes import
     # this package too and never draw samples.
@@ -281,6 +291,7 @@ def _stochastic(
         retries=retries,
         overwrite=overwrite,
         raise_on_failure=False,
+        compute=compute,
     )
 
 
@@ -298,18 +309,20 @@ def _launch(
     retries: int,
     overwrite: bool,
     raise_on_failure: bool,
+    compute: bool,
 ) -> Sweep:
-    """Validate, prepare ``out``, run on the given or a default pool, return the sweep."""
+    """Validate, build the sweep on the given or a default pool, run it unless not to compute."""
     script = _check_mission(mission)
     options = _check_run_options(run_options)
     if options:
         parameter_spec = {**parameter_spec, "run_options": options}
     root = _check_out(out, script, storage_options, overwrite=overwrite)
     owned = backend is None
+    # The default backend's pool checks the fields (warming its hosts) and runs the
+    # sweep; it is closed afterwards and a later computation starts its own.
     pool = LocalPool() if backend is None else backend
     try:
         _check_fields(pool, script, fields)
-        _prepare_out(root, storage_options, overwrite=overwrite)
         worker_options = dict(options)
         if storage_options:
             worker_options["storage_options"] = dict(storage_options)
@@ -325,11 +338,16 @@ def _launch(
             progress=progress,
             retries=retries,
             storage_options=storage_options,
-        ).run()
+        )
+        result._prepare = partial(_prepare_out, root, storage_options, overwrite=overwrite)
+        if compute:
+            result.run()
     finally:
         if owned:
             pool.close()
-    if raise_on_failure:
+    if owned:
+        result._use_backend(None)
+    if compute and raise_on_failure:
         failed = result.manifest.find_failed()
         if failed:
             entry = result.manifest.entry_for(failed[0])

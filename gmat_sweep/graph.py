@@ -1,57 +1,382 @@
-"""A sweep as a Dask graph: one node per run, the same node on every backend.
+"""A sweep is one Dask graph: one key per run, run by the backend's scheduler.
 
-:func:`run_node` is the unit of work every :class:`~gmat_sweep.backends.base.Pool`
-executes. With ``reuse_gmat_context=True`` it sends the run to the calling
-thread's persistent GMAT host process (the loaded mission is reused, a
-timeout kills only that host); otherwise each run gets a fresh interpreter.
-:func:`to_delayed` wraps the same node in :func:`dask.delayed`, so a sweep
-composes into any Dask workflow and computes on any Dask scheduler.
+:class:`RunGraph` turns a sweep's :class:`~gmat_sweep.spec.RunSpec` list
+into Dask tasks. Every run has its own key ``("gmat-run-<token>", run_id)``
+computing to its :class:`~gmat_sweep.spec.RunOutcome`; the token is derived
+from the sweep's output directory, so two sweeps never collide in one graph
+and a resumed sweep reuses its keys. Short runs may be grouped into one task,
+``("gmat-group-<token>", first_run_id, last_run_id)``, to amortise an
+executor's per-task cost; each run's key is then a ``getitem`` of its group,
+so the per-run keys are still the ones executed. The task function,
+:func:`~gmat_sweep.backends._subprocess.run_node`, retries transient failures
+(a timeout, a dead GMAT host) itself, so a retry is part of executing the
+graph.
+
+The manifest is written by a completion callback on the driver:
+
+- under Dask's local schedulers (the default backend, joblib, and any
+  ``dask.compute(..., scheduler="threads"/"sync")``) it is :class:`ManifestWriter`,
+  a :class:`dask.callbacks.Callback` whose ``_posttask`` records each run key
+  as it finishes, next to any callback of the user's (``ProgressBar``,
+  ``Profiler``);
+- distributed and Ray adapters call :meth:`Recorder.record` from their own
+  ``as_completed`` loops.
+
+Which sweeps a graph holds is found from its key names through a registry of
+live sweeps, so ``dask.compute(sweep_a, sweep_b)`` writes each sweep's own
+manifest.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+import math
+import operator
+import threading
+import weakref
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from gmat_sweep.backends._subprocess import run_spec_in_subprocess, thread_host
+from dask.callbacks import Callback
+
+from gmat_sweep.backends._subprocess import run_node, run_nodes
 from gmat_sweep.spec import RunOutcome, RunSpec
 
+if TYPE_CHECKING:
+    from gmat_sweep.backends.base import Pool
 
-def run_node(spec: RunSpec, reuse_gmat_context: bool = True) -> RunOutcome:
-    """Execute one run where this function is called; never raises for the run's failure."""
-    if not reuse_gmat_context:
-        return run_spec_in_subprocess(spec)
-    return thread_host().run(spec, timeout_s=spec.run_options.get("timeout_s"))
+RUN_PREFIX = "gmat-run-"
+GROUP_PREFIX = "gmat-group-"
 
+MAX_GROUP = 10
+"""Most runs a grouped task carries (grouping is for executors with a per-task cost)."""
 
-def check_node(script_path: Path, paths: list[str]) -> list[str]:
-    """Validate field paths on the calling thread's GMAT host (warming it for the runs)."""
-    return thread_host().check_fields(script_path, paths)
+_TASKS_PER_WORKER = 4
 
-
-def run_nodes(specs: Sequence[RunSpec], reuse_gmat_context: bool = True) -> list[RunOutcome]:
-    """Execute several runs in order in one task (used to amortise per-task costs)."""
-    return [run_node(spec, reuse_gmat_context) for spec in specs]
+Key = tuple[str, int]
+GroupKey = tuple[str, int, int]
 
 
-def to_delayed(specs: Sequence[RunSpec], reuse_gmat_context: bool = True) -> list[Any]:
-    """One :class:`dask.delayed.Delayed` per run, each computing to a ``RunOutcome``.
+def sweep_token(output_dir: object) -> str:
+    """The token in a sweep's key names: a digest of where the sweep lives."""
+    return hashlib.blake2b(str(output_dir).encode(), digest_size=8).hexdigest()
 
-    Each node is a one-task graph built directly (``dask.delayed(f)(spec)``
-    would walk every spec's fields looking for nested collections, ~10x
-    slower at 100k runs). Keys name the run and a digest of its output
-    directory, so nodes of different sweeps never collide in one graph.
+
+def group_size(runs: int, workers: int) -> int:
+    """Runs per task: large enough to amortise per-task cost, small enough to balance."""
+    return max(1, min(MAX_GROUP, math.ceil(runs / (max(1, workers) * _TASKS_PER_WORKER))))
+
+
+class RunGraph:
+    """The runs of one sweep as Dask tasks, one key per run.
+
+    Parameters
+    ----------
+    runs:
+        The runs to execute, in run_id order.
+    token:
+        The sweep's token (:func:`sweep_token`); key names carry it.
+    reuse_gmat_context:
+        Run in the worker thread's persistent GMAT host (``True``) or in a
+        fresh interpreter per run.
+    retries:
+        How often a run that failed transiently is run again.
+    group:
+        Runs per task; 1 gives one task per run.
     """
-    from dask.delayed import Delayed
-    from dask.highlevelgraph import HighLevelGraph
 
-    nodes = []
-    for spec in specs:
-        digest = hashlib.blake2b(str(spec.output_dir).encode(), digest_size=6).hexdigest()
-        key = f"gmat-run-{spec.run_id}-{digest}"
-        task: dict[Any, Any] = {key: (run_node, spec, reuse_gmat_context)}
-        graph = HighLevelGraph.from_collections(key, task, dependencies=())
-        nodes.append(Delayed(key, graph))  # type: ignore[no-untyped-call]
-    return nodes
+    def __init__(
+        self,
+        runs: Sequence[RunSpec],
+        *,
+        token: str,
+        reuse_gmat_context: bool,
+        retries: int,
+        group: int = 1,
+    ) -> None:
+        self.runs = list(runs)
+        self.token = token
+        self.name = RUN_PREFIX + token
+        self.group_name = GROUP_PREFIX + token
+        self.reuse_gmat_context = reuse_gmat_context
+        self.retries = retries
+        self.group = max(1, group)
+
+    def run_keys(self) -> list[Key]:
+        """The per-run keys, in run order."""
+        return [(self.name, spec.run_id) for spec in self.runs]
+
+    def groups(self) -> list[tuple[GroupKey, list[RunSpec]]]:
+        """The grouped tasks: ``(group key, runs)``; one run per group when ``group == 1``."""
+        size = self.group
+        return [
+            (
+                (self.group_name, chunk[0].run_id, chunk[-1].run_id),
+                chunk,
+            )
+            for chunk in (
+                self.runs[start : start + size] for start in range(0, len(self.runs), size)
+            )
+        ]
+
+    def layer(self) -> dict[Hashable, Any]:
+        """The tasks, keyed by run (and by group when runs are grouped)."""
+        reuse, retries = self.reuse_gmat_context, self.retries
+        if self.group == 1:
+            return {(self.name, s.run_id): (run_node, s, reuse, retries) for s in self.runs}
+        tasks: dict[Hashable, Any] = {}
+        for key, specs in self.groups():
+            tasks[key] = (run_nodes, specs, reuse, retries)
+            for position, spec in enumerate(specs):
+                tasks[(self.name, spec.run_id)] = (operator.getitem, key, position)
+        return tasks
+
+
+class Recorder(Protocol):
+    """What a sweep's completion callback calls on the driver for each finished run."""
+
+    def record(self, outcome: RunOutcome, *, final: bool = True) -> None:
+        """Write ``outcome`` (and its earlier attempts) to the manifest.
+
+        ``final=False`` marks a failed attempt that will be run again.
+        """
+
+
+class Computing(Protocol):
+    """The part of a :class:`~gmat_sweep.sweep.Sweep` the scheduler machinery uses."""
+
+    @property
+    def backend(self) -> Pool | None:
+        """The pool the sweep runs on; ``None`` for the library's default."""
+
+    @property
+    def run_graph(self) -> RunGraph:
+        """The sweep's runs as a graph."""
+
+    def _begin(self) -> Recorder:
+        """Start recording (header, lock, progress bar); idempotent while computing."""
+
+    def _end(self) -> None:
+        """Finish recording (compaction, progress bar, wall time)."""
+
+
+_live: weakref.WeakValueDictionary[str, Computing] = weakref.WeakValueDictionary()
+_live_lock = threading.Lock()
+
+
+def register(name: str, sweep: Computing) -> None:
+    """Make the sweep whose run keys are named ``name`` findable from a graph."""
+    with _live_lock:
+        _live[name] = sweep
+    _writer.ensure_registered()
+
+
+def sweeps_in(keys: Iterable[Hashable]) -> dict[str, Computing]:
+    """The live sweeps that own any of ``keys``, by key name."""
+    with _live_lock:
+        if not _live:
+            return {}
+        names = set(_live.keys())
+        live = dict(_live.items())
+    found = {key[0] for key in keys if type(key) is tuple and key and key[0] in names}
+    return {name: live[name] for name in found}
+
+
+class _Recording:
+    """The recorders of the sweeps one computation holds, keyed by run-key name."""
+
+    def __init__(self, sweeps: Mapping[str, Computing]) -> None:
+        self._sweeps = dict(sweeps)
+        self.recorders = {name: sweep._begin() for name, sweep in self._sweeps.items()}
+
+    def record(self, key: Hashable, outcome: RunOutcome, *, final: bool = True) -> None:
+        if type(key) is tuple and key and key[0] in self.recorders:
+            self.recorders[key[0]].record(outcome, final=final)
+
+    def end(self) -> None:
+        for sweep in self._sweeps.values():
+            sweep._end()
+
+
+class ManifestWriter(Callback):
+    """The manifest-writer callback of Dask's local schedulers.
+
+    Registered globally (:meth:`dask.callbacks.Callback.register`) once a sweep
+    exists, so it fires under any local-scheduler computation of a sweep's
+    keys; it ignores computations that hold none.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._registered = False
+        self._lock = threading.Lock()
+        self._recordings: dict[int, _Recording] = {}
+
+    def ensure_registered(self) -> None:
+        with self._lock:
+            if not self._registered:
+                self.register()
+                self._registered = True
+
+    def _start(self, dsk: Mapping[Hashable, Any]) -> None:
+        sweeps = sweeps_in(dsk)
+        if sweeps:
+            self._recordings[id(dsk)] = _Recording(sweeps)
+
+    def _posttask(
+        self, key: Hashable, result: Any, dsk: Mapping[Hashable, Any], state: Any, worker: Any
+    ) -> None:
+        recording = self._recordings.get(id(dsk))
+        if recording is not None and isinstance(result, RunOutcome):
+            recording.record(key, result)
+
+    def _finish(self, dsk: Mapping[Hashable, Any], state: Any, errored: bool) -> None:
+        recording = self._recordings.pop(id(dsk), None)
+        if recording is not None:
+            recording.end()
+
+
+_writer = ManifestWriter()
+
+
+def recording(keys: Iterable[Hashable]) -> _Recording:
+    """Begin recording every live sweep that owns one of ``keys`` (for non-local adapters)."""
+    return _Recording(sweeps_in(keys))
+
+
+def get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
+    """The Dask scheduler of a sweep: run the sweeps in ``dsk`` on their backend.
+
+    This is every :class:`~gmat_sweep.sweep.Sweep`'s ``__dask_scheduler__``.
+    The sweeps' tasks go to their backend's :meth:`~gmat_sweep.backends.base.Pool.get`,
+    which records every run as it finishes; whatever else the graph holds
+    (Dask's finalize step, tasks composed downstream of the runs) then runs
+    on the driver with the run outcomes as inputs. The sweeps must share one
+    backend, or all use the default, for which a
+    :class:`~gmat_sweep.backends.local.LocalPool` on every core is started
+    and closed here.
+    """
+    from dask.local import get_sync
+
+    from gmat_sweep.backends.local import LocalPool
+    from gmat_sweep.errors import BackendError
+
+    tasks: dict[Hashable, Any] = dict(dsk if isinstance(dsk, Mapping) else dsk.__dask_graph__())
+    sweeps = sweeps_in(tasks)
+    names = set(sweeps) | {sweep.run_graph.group_name for sweep in sweeps.values()}
+    mine: dict[Hashable, Any] = {
+        key: task for key, task in tasks.items() if type(key) is tuple and key[0] in names
+    }
+    run_keys = [key for key in mine if key[0] in sweeps]  # type: ignore[index]
+    backends = {id(sweep.backend): sweep.backend for sweep in sweeps.values()}
+    if len(backends) > 1:
+        raise BackendError(
+            "these sweeps run on different backends, so one computation cannot run them "
+            "together; compute them one by one, or build them with the same backend="
+        )
+    backend = next(iter(backends.values()), None)
+    if backend is not None:
+        outcomes = backend.get(mine, run_keys, **kwargs)
+    else:
+        with LocalPool() as pool:
+            outcomes = pool.get(mine, run_keys, **kwargs)
+    done = dict(zip(run_keys, outcomes, strict=True))
+    rest = {key: task for key, task in tasks.items() if key not in mine}
+    if not rest:
+        return pack(keys, done)
+    return get_sync(rest, keys, cache=done)
+
+
+def _flatten(keys: Any) -> Iterable[Hashable]:
+    if isinstance(keys, list):
+        for item in keys:
+            yield from _flatten(item)
+    else:
+        yield keys
+
+
+def run_keys_only(dsk: Mapping[Hashable, Any], keys: Any) -> list[tuple[Computing, Key]] | None:
+    """``(sweep, key)`` for every requested key if all are run keys of live sweeps, else None.
+
+    Adapters that execute a sweep's grouped tasks directly (distributed, Ray,
+    a user's :class:`~gmat_sweep.backends.base.Pool`) use this to recognise a
+    graph made only of sweeps.
+    """
+    flat = list(_flatten(keys))
+    sweeps = sweeps_in(flat)
+    pairs: list[tuple[Computing, Key]] = []
+    for key in flat:
+        if type(key) is not tuple or not key or key[0] not in sweeps:
+            return None
+        pairs.append((sweeps[key[0]], (key[0], key[1])))
+    return pairs
+
+
+def pack(keys: Any, results: Mapping[Hashable, Any]) -> Any:
+    """Arrange ``results`` in the nested-list shape of ``keys``, as a Dask ``get`` returns."""
+    if isinstance(keys, list):
+        return [pack(item, results) for item in keys]
+    return results[keys]
+
+
+Group = tuple[RunGraph, Hashable | None, list[RunSpec]]
+"""A task to send: its graph, its group key (``None`` for a re-sent run) and its runs."""
+
+Round = Callable[[list[Group]], Iterable[tuple[int, list[RunOutcome] | str]]]
+"""An executor's way to run groups: yield ``(group index, outcomes)`` as groups
+finish, or ``(group index, detail)`` for a group whose executor worker was lost."""
+
+
+def drive(
+    pairs: Sequence[tuple[Computing, Key]],
+    run_round: Round,
+    *,
+    retry_outcomes: bool = False,
+) -> dict[Hashable, RunOutcome]:
+    """Execute the runs behind ``pairs`` as their graphs' grouped tasks, recording each.
+
+    The shared body of the adapters whose executors hand back futures
+    (distributed, Ray, a user's :class:`~gmat_sweep.backends.base.Pool`).
+    A group whose executor worker was lost becomes failed attempts of its
+    runs, which are sent again (up to the sweep's ``retries``) in a next
+    round. ``retry_outcomes`` also re-sends runs whose outcome failed
+    transiently, for executors whose tasks do not retry by themselves.
+    Returns the final outcome of every run, by run key.
+    """
+    from gmat_sweep.backends._subprocess import worker_died
+
+    names = {sweep.run_graph.name: sweep for sweep, _ in pairs}
+    active = _Recording(names)
+    attempts: dict[Key, int] = {}
+    results: dict[Hashable, RunOutcome] = {}
+    todo: list[Group] = []
+    try:
+        for name, sweep in names.items():
+            graph = sweep.run_graph
+            wanted = {key[1] for _, key in pairs if key[0] == name}
+            for group_key, specs in graph.groups():
+                chosen = [spec for spec in specs if spec.run_id in wanted]
+                if chosen:
+                    todo.append((graph, group_key if chosen == specs else None, chosen))
+        while todo:
+            groups, todo = todo, []
+            for index, got in run_round(groups):
+                graph, _, specs = groups[index]
+                lost = isinstance(got, str)
+                outcomes = (
+                    [worker_died(spec, got) for spec in specs] if isinstance(got, str) else got
+                )
+                for spec, outcome in zip(specs, outcomes, strict=True):
+                    key = (graph.name, spec.run_id)
+                    transient = outcome.failure is not None and outcome.failure.transient
+                    again = (lost or retry_outcomes) and transient
+                    if again and attempts.get(key, 0) < graph.retries:
+                        attempts[key] = attempts.get(key, 0) + 1
+                        active.record(key, outcome, final=False)
+                        todo.append((graph, None, [spec]))
+                        continue
+                    active.record(key, outcome)
+                    results[key] = outcome
+    finally:
+        active.end()
+    return results

@@ -31,6 +31,25 @@ class RunStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class FailureKind(StrEnum):
+    """Why a run failed, which decides whether running it again can help.
+
+    ``ERROR`` is the mission's own failure (a load, override or run error):
+    GMAT is deterministic, so it fails again. ``TIMEOUT`` (the run was stopped
+    after ``timeout_s``) and ``WORKER_DIED`` (its process or executor worker
+    was lost) are transient and are retried up to the sweep's ``retries``.
+    """
+
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    WORKER_DIED = "worker_died"
+
+    @property
+    def transient(self) -> bool:
+        """Whether running the same run again may succeed."""
+        return self is not FailureKind.ERROR
+
+
 def is_url(location: PathLike) -> bool:
     """Return True when ``location`` is an fsspec URL rather than a local path."""
     return isinstance(location, str) and "://" in location and not location.startswith("file://")
@@ -212,7 +231,10 @@ class RunOutcome:
     runs. ``stderr`` is ``None`` for successful runs and the captured worker
     stderr / traceback for failed runs. ``duration_s`` is computed by the
     :meth:`ok` / :meth:`failed` helpers from the bookend timestamps so the
-    three values cannot disagree.
+    three values cannot disagree. ``failure`` says why a failed run failed
+    (:class:`FailureKind`); ``previous`` holds the earlier attempts of this
+    run that failed transiently and were retried, oldest first (each is
+    recorded in the manifest before this one).
     """
 
     run_id: int
@@ -222,6 +244,8 @@ class RunOutcome:
     stderr: str | None
     started_at: datetime
     ended_at: datetime
+    failure: FailureKind | None = None
+    previous: tuple[RunOutcome, ...] = ()
 
     @classmethod
     def ok(
@@ -249,8 +273,9 @@ class RunOutcome:
         stderr: str,
         started_at: datetime,
         ended_at: datetime,
+        failure: FailureKind = FailureKind.ERROR,
     ) -> Self:
-        """Build a failed outcome carrying the captured error text."""
+        """Build a failed outcome carrying the captured error text and why it failed."""
         return cls(
             run_id=run_id,
             status=RunStatus.FAILED,
@@ -259,6 +284,7 @@ class RunOutcome:
             stderr=stderr,
             started_at=started_at,
             ended_at=ended_at,
+            failure=failure,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,6 +297,8 @@ class RunOutcome:
             "stderr": self.stderr,
             "started_at": self.started_at.isoformat(),
             "ended_at": self.ended_at.isoformat(),
+            "failure": None if self.failure is None else self.failure.value,
+            "previous": [attempt.to_dict() for attempt in self.previous],
         }
 
     @classmethod
@@ -284,6 +312,8 @@ class RunOutcome:
             stderr=data["stderr"],
             started_at=datetime.fromisoformat(data["started_at"]),
             ended_at=datetime.fromisoformat(data["ended_at"]),
+            failure=None if data.get("failure") is None else FailureKind(data["failure"]),
+            previous=tuple(cls.from_dict(attempt) for attempt in data.get("previous", ())),
         )
 
     def to_json(self) -> str:

@@ -1,11 +1,15 @@
 """Sweep orchestrator: owns the run iterable, backend, manifest, and output dir.
 
-The single public class is :class:`Sweep`. It binds a list of
-:class:`~gmat_sweep.spec.RunSpec` to a backend
-:class:`~gmat_sweep.backends.base.Pool`, fans the specs out, drains the
-resulting outcomes in completion order, and records each one as a
-:class:`~gmat_sweep.manifest.ManifestEntry` with an fsynced append, so a
-mid-sweep Ctrl-C (or SIGKILL) leaves a parseable manifest on disk.
+The single public class is :class:`Sweep`, the result of :func:`~gmat_sweep.sweep`
+and its siblings. It binds a list of :class:`~gmat_sweep.spec.RunSpec` to a
+backend :class:`~gmat_sweep.backends.base.Pool` and is a **Dask collection**:
+its graph has one key per run (:mod:`gmat_sweep.graph`), ``compute()`` runs
+it on the backend's scheduler, and a completion callback records each
+finished run as a :class:`~gmat_sweep.manifest.ManifestEntry` with an
+fsynced append, so a mid-sweep Ctrl-C (or SIGKILL) leaves a parseable
+manifest on disk. ``dask.compute(a, b)`` runs two sweeps in one graph, each
+with its own manifest; ``persist()`` on a distributed backend returns at once
+while the manifest fills in.
 
 The class does not own the pool's lifecycle — wrap the supplied
 :class:`~gmat_sweep.backends.base.Pool` in a ``with`` block at the call site
@@ -13,25 +17,28 @@ The class does not own the pool's lifecycle — wrap the supplied
 :func:`gmat_sweep.api.sweep` wrapper takes care of this for the common case.
 
 Retries: a run that failed because its worker process died or because it
-exceeded its timeout is submitted again, up to ``retries`` times (default
-:data:`DEFAULT_RETRIES`); a run that failed inside GMAT is deterministic and
-is not retried. Every attempt is a manifest line; the last one wins.
+exceeded its timeout is run again, up to ``retries`` times (default
+:data:`DEFAULT_RETRIES`), as part of executing the graph; a run that failed
+inside GMAT is deterministic and is not retried. Every attempt is a manifest
+line; the last one wins.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dask.base import DaskMethodsMixin
+
 from gmat_sweep import graph, plan, storage
-from gmat_sweep.backends._subprocess import FAILURE_TIMEOUT, FAILURE_WORKER_DIED
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import SweepConfigError
@@ -54,8 +61,16 @@ DEFAULT_RETRIES = 1
 MANIFEST_NAME = "manifest.jsonl"
 
 
-class Sweep:
+class Sweep(DaskMethodsMixin):
     """Bind run specs, a pool, and a manifest path into a runnable orchestrator.
+
+    Users meet a ``Sweep`` as the result of :func:`~gmat_sweep.sweep`,
+    :func:`~gmat_sweep.monte_carlo` or :func:`~gmat_sweep.latin_hypercube`
+    (completed, or not yet run with ``compute=False``). It is a Dask
+    collection: :meth:`compute` runs it, ``dask.compute(a, b)`` runs several
+    in one graph, :meth:`persist` starts it in the background on a
+    distributed backend, :meth:`visualize` draws its graph and
+    :meth:`to_delayed` hands out one node per run.
 
     Parameters
     ----------
@@ -65,7 +80,9 @@ class Sweep:
         completion order.
     backend:
         A constructed :class:`Pool`. The caller owns its lifecycle —
-        typically a ``with LocalJoblibPool(...) as pool:`` block.
+        typically a ``with LocalJoblibPool(...) as pool:`` block. ``None``
+        runs on a :class:`~gmat_sweep.backends.local.LocalPool` on every core,
+        started and closed for each computation.
     manifest_path:
         Where the JSON Lines manifest will be written. Parent directories
         are created on :meth:`run`.
@@ -98,7 +115,7 @@ class Sweep:
         self,
         *,
         runs: Sequence[RunSpec],
-        backend: Pool,
+        backend: Pool | None,
         manifest_path: PathLike,
         output_dir: PathLike,
         script_path: Path,
@@ -130,8 +147,175 @@ class Sweep:
         self._manifest: Manifest | None = None
         self._from_manifest = False
         self._wall_s: float | None = None
+        self._recorder: _Recorder | None = None
+        self._background: threading.Thread | None = None
+        self._prepare: Callable[[], None] | None = None
+        self._recorded: set[int] = set()
+        self._plan(self._runs)
 
-    # -- running -----------------------------------------------------------
+    # -- the graph -----------------------------------------------------------
+
+    def _plan(self, runs: Sequence[RunSpec]) -> None:
+        """Make ``runs`` what the next computation executes."""
+        backend = self._backend
+        self._graph = graph.RunGraph(
+            runs,
+            token=graph.sweep_token(self._output_dir),
+            reuse_gmat_context=True if backend is None else backend.reuse_gmat_context,
+            retries=self._retries,
+            group=1 if backend is None else backend.group_for(len(runs)),
+        )
+        graph.register(self._graph.name, self)
+
+    def _use_backend(self, backend: Pool | None) -> None:
+        """Run later computations on ``backend`` (``None``: the default backend)."""
+        self._backend = backend
+        self._plan(self._graph.runs)
+
+    @property
+    def run_graph(self) -> graph.RunGraph:
+        """The runs the next computation executes, as a graph."""
+        return self._graph
+
+    @property
+    def backend(self) -> Pool | None:
+        """The pool this sweep runs on; ``None`` for the default backend."""
+        return self._backend
+
+    def __dask_graph__(self) -> Any:
+        from dask.highlevelgraph import HighLevelGraph
+
+        layer: dict[Any, Any] = self._graph.layer()
+        return HighLevelGraph.from_collections(self._graph.name, layer, ())
+
+    def __dask_keys__(self) -> list[Hashable]:
+        return list(self._graph.run_keys())
+
+    def __dask_layers__(self) -> tuple[str, ...]:
+        return (self._graph.name,)
+
+    def __dask_tokenize__(self) -> Hashable:
+        return ("gmat_sweep.Sweep", self._graph.token, tuple(s.run_id for s in self._graph.runs))
+
+    __dask_scheduler__ = staticmethod(graph.get)
+    __dask_optimize__ = None  # every task is a GMAT run: nothing to fuse or cull
+
+    def __dask_postcompute__(self) -> tuple[Any, tuple[Any, ...]]:
+        return self._finish, ()
+
+    def __dask_postpersist__(self) -> tuple[Any, tuple[Any, ...]]:
+        return self._rebuild, ()
+
+    def _finish(self, outcomes: Sequence[RunOutcome]) -> Sweep:
+        """Finalise a computation: record any outcome no callback saw (a foreign scheduler)."""
+        unseen = [o for o in outcomes if o.run_id not in self._recorded]
+        if unseen:
+            recorder = self._begin()
+            try:
+                for outcome in unseen:
+                    recorder.record(outcome)
+            finally:
+                self._end()
+        return self
+
+    def _rebuild(self, dsk: Any, *, rename: Any = None) -> Sweep:
+        return self
+
+    def compute(self, **kwargs: Any) -> Sweep:
+        """Run every run of this sweep on its backend and record it; return the sweep.
+
+        Runs on the sweep's backend (``kwargs`` such as ``scheduler=`` are
+        passed to :func:`dask.compute`). After :meth:`persist`, waits for the
+        background computation instead.
+        """
+        if self._background is not None:
+            self._background.join()
+            self._background = None
+            return self
+        kwargs.setdefault("scheduler", graph.get)
+        result: Sweep = super().compute(**kwargs)  # type: ignore[no-untyped-call]
+        return result
+
+    def persist(self, **kwargs: Any) -> Sweep:
+        """Start the sweep; on a distributed backend return at once while runs go on.
+
+        The manifest fills in as runs finish; :meth:`compute` waits for the
+        end. On a local backend this computes the sweep, as Dask's local
+        schedulers persist eagerly.
+        """
+        from gmat_sweep.backends.dask import DaskPool
+
+        if not isinstance(self._backend, DaskPool):
+            return self.compute(**kwargs)
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                Sweep.compute(self, **kwargs)
+            except BaseException as exc:  # reported by compute()
+                errors.append(exc)
+
+        thread = threading.Thread(target=work, name="gmat-sweep-persist", daemon=True)
+        thread.start()
+        self._background = thread
+        return self
+
+    def to_delayed(self) -> list[Any]:
+        """One :class:`dask.delayed.Delayed` per run, computing to its :class:`RunOutcome`.
+
+        These are the keys a computation of this sweep executes. Computed
+        with a local Dask scheduler they write the manifest like
+        :meth:`compute` does, so a sweep composes into a larger Dask
+        workflow; on a distributed client use :meth:`compute` or
+        :meth:`persist`, whose callbacks record the runs.
+        """
+        from dask.delayed import Delayed
+
+        hlg = self.__dask_graph__()
+        name = self._graph.name
+        return [Delayed(key, hlg, layer=name) for key in self._graph.run_keys()]  # type: ignore[no-untyped-call]
+
+    # -- recording -----------------------------------------------------------
+
+    def _begin(self) -> _Recorder:
+        """Start recording a computation: header (first time), progress bar; idempotent."""
+        if self._recorder is not None:
+            return self._recorder
+        if self._manifest is None:
+            manifest = Manifest(
+                script_sha256=canonical_script_sha256(self._script_path),
+                gmat_sweep_version=_version("gmat_sweep"),
+                gmat_run_version=_version("gmat-run"),
+                gmat_install_version=ensure_engine().version,
+                python_version=platform.python_version(),
+                os_platform=platform.platform(),
+                sweep_seed=self._sweep_seed,
+                parameter_spec=self._parameter_spec,
+                run_count=len(self._runs),
+                backend="local" if self._backend is None else self._backend.name,
+                script_includes=script_includes_sha256(self._script_path),
+                script_path=str(self._script_path.resolve()),
+            )
+            if self._prepare is not None:
+                self._prepare()
+                self._prepare = None
+            storage.make_dirs(self._output_dir, self._storage_options)
+            manifest.save(self._manifest_path, storage_options=self._storage_options)
+            self._manifest = manifest
+        self._recorded = set()
+        self._recorder = _Recorder(self, len(self._graph.runs))
+        return self._recorder
+
+    def _end(self) -> None:
+        """Finish recording a computation: compact the manifest, close the bar."""
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return
+        try:
+            self.manifest.compact()
+        finally:
+            recorder.close()
+            self._wall_s = recorder.wall_s()
 
     def run(self) -> Sweep:
         """Submit every run, drain outcomes in completion order, return self.
@@ -146,24 +330,9 @@ class Sweep:
         :exc:`KeyboardInterrupt` is not caught; it propagates so the caller's
         ``with``-managed pool exits and cancels still-pending futures.
         """
-        manifest = Manifest(
-            script_sha256=canonical_script_sha256(self._script_path),
-            gmat_sweep_version=_version("gmat_sweep"),
-            gmat_run_version=_version("gmat-run"),
-            gmat_install_version=ensure_engine().version,
-            python_version=platform.python_version(),
-            os_platform=platform.platform(),
-            sweep_seed=self._sweep_seed,
-            parameter_spec=self._parameter_spec,
-            run_count=len(self._runs),
-            backend=self._backend.name,
-            script_includes=script_includes_sha256(self._script_path),
-            script_path=str(self._script_path.resolve()),
-        )
-        manifest.save(self._manifest_path, storage_options=self._storage_options)
-        self._manifest = manifest
-        self._execute(self._runs, self._backend)
-        return self
+        self._manifest = None
+        self._plan(self._runs)
+        return self.compute()
 
     @classmethod
     def from_manifest(
@@ -268,6 +437,9 @@ class Sweep:
         )
         sweep._manifest = manifest
         sweep._from_manifest = True
+        wanted = set(manifest.find_failed())
+        wanted.update(manifest.find_missing(spec.run_id for spec in runs))
+        sweep._plan([spec for spec in runs if spec.run_id in wanted])
         return sweep
 
     def resume(self) -> Sweep:
@@ -293,9 +465,8 @@ class Sweep:
         manifest = self._manifest
         wanted = set(manifest.find_failed())
         wanted.update(manifest.find_missing(spec.run_id for spec in self._runs))
-        todo = [spec for spec in self._runs if spec.run_id in wanted]
-        self._execute(todo, self._backend)
-        return self
+        self._plan([spec for spec in self._runs if spec.run_id in wanted])
+        return self.compute()
 
     def extend(self, n_more: int, *, backend: Pool | None = None) -> Sweep:
         """Add ``n_more`` runs to a finished Monte Carlo sweep and run them.
@@ -317,8 +488,7 @@ class Sweep:
         n_more:
             How many runs to add, at least 1.
         backend:
-            Pool to run them on; ``None`` starts (and closes) a default
-            :class:`~gmat_sweep.backends.local.LocalPool`.
+            Pool to run them on; ``None`` keeps the sweep's own backend.
 
         Raises
         ------
@@ -352,43 +522,9 @@ class Sweep:
         self._parameter_spec = grown
         self._runs = runs
         if backend is not None:
-            self._execute(runs[count:], backend)
-            return self
-        from gmat_sweep.backends.local import LocalPool
-
-        with LocalPool() as pool:
-            self._execute(runs[count:], pool)
-        return self
-
-    def _execute(self, specs: Sequence[RunSpec], backend: Pool) -> None:
-        """Run ``specs`` (retrying dead-worker and timed-out runs) and record each outcome."""
-        from tqdm.auto import tqdm
-
-        assert self._manifest is not None
-        manifest = self._manifest
-        by_id = {spec.run_id: spec for spec in specs}
-        attempts: Counter[int] = Counter()
-        failed = 0
-        started = time.perf_counter()
-        with tqdm(
-            total=len(specs), unit="run", disable=not self._progress, dynamic_ncols=True
-        ) as bar:
-            todo = list(specs)
-            while todo:
-                futures = [backend.submit(spec) for spec in todo]
-                todo = []
-                for outcome in backend.as_completed(futures):
-                    spec = by_id[outcome.run_id]
-                    manifest.append_entry(self._entry(outcome, spec))
-                    if _retryable(outcome) and attempts[spec.run_id] < self._retries:
-                        attempts[spec.run_id] += 1
-                        todo.append(spec)
-                        continue
-                    failed += outcome.status is RunStatus.FAILED
-                    bar.set_postfix(failed=failed, refresh=False)
-                    bar.update(1)
-        manifest.compact()
-        self._wall_s = time.perf_counter() - started
+            self._backend = backend
+        self._plan(runs[count:])
+        return self.compute()
 
     def _entry(self, outcome: RunOutcome, spec: RunSpec) -> ManifestEntry:
         paths = {key: self._relative(path) for key, path in outcome.output_paths.items()}
@@ -448,14 +584,6 @@ class Sweep:
     def failed_run_ids(self) -> list[int]:
         """run_ids whose last attempt failed."""
         return self.manifest.find_failed()
-
-    def to_delayed(self) -> list[Any]:
-        """One :class:`dask.delayed.Delayed` per run, computing to its :class:`RunOutcome`.
-
-        Computing them runs the missions wherever the Dask scheduler puts the
-        tasks; it does not write the manifest.
-        """
-        return graph.to_delayed(self._runs, self._backend.reuse_gmat_context)
 
     def to_dataframe(self, name: str | None = None, *, parameters: bool = True) -> dd.DataFrame:
         """Aggregate the sweep's ReportFile outputs into one lazy DataFrame.
@@ -564,12 +692,6 @@ class Sweep:
         return "\n".join(lines)
 
 
-def _retryable(outcome: RunOutcome) -> bool:
-    return outcome.status is RunStatus.FAILED and (outcome.stderr or "").startswith(
-        (FAILURE_TIMEOUT, FAILURE_WORKER_DIED)
-    )
-
-
 def _version(distribution: str) -> str:
     try:
         return metadata.version(distribution)
@@ -597,3 +719,38 @@ def _drift(manifest: Manifest, script: Path) -> list[str]:
     for name in sorted(set(includes) - set(manifest.script_includes)):
         problems.append(f"the script now includes {name!r}, which the sweep did not use")
     return problems
+
+
+class _Recorder:
+    """The manifest writer of one computation of a sweep: thread-safe, on the driver."""
+
+    def __init__(self, sweep: Sweep, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        self._sweep = sweep
+        self._by_id = {spec.run_id: spec for spec in sweep.run_graph.runs}
+        self._lock = threading.Lock()
+        self._failed = 0
+        self._started = time.perf_counter()
+        self._bar = tqdm(total=total, unit="run", disable=not sweep._progress, dynamic_ncols=True)
+
+    def record(self, outcome: RunOutcome, *, final: bool = True) -> None:
+        """Append ``outcome``'s earlier attempts, then ``outcome``, to the manifest."""
+        sweep = self._sweep
+        spec = self._by_id.get(outcome.run_id)
+        if spec is None:
+            return
+        with self._lock:
+            for attempt in (*outcome.previous, outcome):
+                sweep.manifest.append_entry(sweep._entry(attempt, spec))
+            if final:
+                sweep._recorded.add(outcome.run_id)
+                self._failed += outcome.status is RunStatus.FAILED
+                self._bar.set_postfix(failed=self._failed, refresh=False)
+                self._bar.update(1)
+
+    def wall_s(self) -> float:
+        return time.perf_counter() - self._started
+
+    def close(self) -> None:
+        self._bar.close()

@@ -162,8 +162,9 @@ def _wait_for_runs_in_flight(
             victim = sorted(busy)[0]
             runs: set[int] = set()
             for key in busy[victim]:
-                first, last = re.match(r"gmat-runs-(\d+)-(\d+)-", key).groups()  # type: ignore[union-attr]
-                runs.update(range(int(first), int(last) + 1))
+                # A task of the sweep's graph: ("gmat-group-<token>", first run_id, last run_id).
+                _, first, last = key
+                runs.update(range(first, last + 1))
             return victim, runs
         time.sleep(0.05)
     raise AssertionError("no moment with runs in flight on both workers was observed")

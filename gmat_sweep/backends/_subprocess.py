@@ -22,6 +22,7 @@ and ``python -c`` all work). The parent sends a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -31,12 +32,13 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from gmat_sweep.errors import BackendError
-from gmat_sweep.spec import RunOutcome, RunSpec
+from gmat_sweep.spec import FailureKind, RunOutcome, RunSpec
 
 _CHILD_MAIN = (
     "import sys\n"
@@ -46,9 +48,6 @@ _CHILD_MAIN = (
 _READY_TIMEOUT_S = 300.0
 _RUNNING = b"running"
 _CLOSE_GRACE_S = 5.0
-
-FAILURE_TIMEOUT = "timed out"
-FAILURE_WORKER_DIED = "worker process died"
 
 
 class GmatHost:
@@ -62,6 +61,7 @@ class GmatHost:
         self._send: Connection | None = None
         self._recv: Connection | None = None
         self._scratch: Path | None = None
+        self._stopped = False
 
     @property
     def pid(self) -> int | None:
@@ -119,6 +119,8 @@ class GmatHost:
 
     def run(self, spec: RunSpec, timeout_s: float | None = None) -> RunOutcome:
         """Run ``spec`` in the child; a timeout or a dead child becomes a failed outcome."""
+        if self._stopped:
+            return worker_died(spec, "its pool was closed")
         if self._proc is None:
             self.start()
         assert self._send is not None
@@ -136,23 +138,18 @@ class GmatHost:
                     self.kill()
                     return RunOutcome.failed(
                         spec.run_id,
-                        f"{FAILURE_TIMEOUT} after {timeout_s:g} s: the run was stopped by "
-                        "killing its GMAT process; raise run_options['timeout_s'] if it needs "
-                        "longer",
+                        f"timed out after {timeout_s:g} s: the run was stopped by killing its "
+                        "GMAT process; raise run_options['timeout_s'] if it needs longer",
                         started,
                         datetime.now(UTC),
+                        FailureKind.TIMEOUT,
                     )
                 reply = self._recv.recv_bytes()
             return RunOutcome.from_json(reply.decode())
         except (EOFError, OSError):
             reason = self._death_reason()
-            return RunOutcome.failed(
-                spec.run_id,
-                f"{FAILURE_WORKER_DIED} ({reason}) on {socket.gethostname()} while running "
-                f"run {spec.run_id}",
-                started,
-                datetime.now(UTC),
-            )
+            where = f" on {socket.gethostname()} while running run {spec.run_id}"
+            return worker_died(spec, reason, where, started)
 
     def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
         """Load ``script_path`` in the child and return one message per bad field path.
@@ -202,7 +199,11 @@ class GmatHost:
         return " | ".join(text.strip().splitlines()[-5:])
 
     def interrupt(self) -> None:
-        """Kill the child now; safe from any thread (the owner sees a dead host)."""
+        """Kill the child for good; safe from any thread (the owner sees a dead host).
+
+        The host starts no new child afterwards: its pool is closing.
+        """
+        self._stopped = True
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -270,6 +271,53 @@ def close_all_hosts() -> None:
         hosts = list(_all_hosts)
     for host in hosts:
         host.close()
+
+
+def worker_died(
+    spec: RunSpec, reason: str, where: str = "", started: datetime | None = None
+) -> RunOutcome:
+    """A failed, retryable outcome for a run whose process or executor worker was lost."""
+    now = datetime.now(UTC)
+    return RunOutcome.failed(
+        spec.run_id,
+        f"worker process died ({reason}){where}",
+        started or now,
+        now,
+        FailureKind.WORKER_DIED,
+    )
+
+
+def run_node(spec: RunSpec, reuse_gmat_context: bool = True, retries: int = 0) -> RunOutcome:
+    """Execute one run where this function is called: the unit of work of every sweep graph.
+
+    With ``reuse_gmat_context`` the run goes to the calling thread's persistent
+    GMAT host (its loaded mission is reused, a timeout kills only that host);
+    otherwise it gets a fresh interpreter. A transient failure (timeout, dead
+    host) is retried here, up to ``retries`` times, on a fresh host; the
+    earlier attempts travel in the outcome's ``previous``. Never raises for
+    the run's own failure.
+    """
+    earlier: list[RunOutcome] = []
+    while True:
+        if reuse_gmat_context:
+            outcome = thread_host().run(spec, timeout_s=spec.run_options.get("timeout_s"))
+        else:
+            outcome = run_spec_in_subprocess(spec)
+        if outcome.failure is None or not outcome.failure.transient or len(earlier) >= retries:
+            return dataclasses.replace(outcome, previous=tuple(earlier)) if earlier else outcome
+        earlier.append(outcome)
+
+
+def run_nodes(
+    specs: Sequence[RunSpec], reuse_gmat_context: bool = True, retries: int = 0
+) -> list[RunOutcome]:
+    """Execute several runs in order in one task (amortises an executor's per-task cost)."""
+    return [run_node(spec, reuse_gmat_context, retries) for spec in specs]
+
+
+def check_node(script_path: Path, paths: list[str]) -> list[str]:
+    """Validate field paths on the calling thread's GMAT host (warming it for the runs)."""
+    return thread_host().check_fields(script_path, paths)
 
 
 def run_spec_in_subprocess(spec: RunSpec) -> RunOutcome:

@@ -1,35 +1,33 @@
 """The execution-backend interface every pool implements.
 
-A :class:`Pool` executes per-run graph nodes (:func:`gmat_sweep.graph.run_node`)
-somewhere — local threads feeding GMAT host processes, a Dask cluster, loky
-workers, Ray — and hands back one :class:`~gmat_sweep.spec.RunOutcome` per
-:class:`~gmat_sweep.spec.RunSpec`. Everything else (manifest, progress,
-retries, failure capture, timeouts) lives once in :mod:`gmat_sweep.sweep`
-and :mod:`gmat_sweep.graph`, so an adapter only maps ``submit`` and
-``as_completed`` onto its executor.
+A :class:`Pool` is a **scheduler adapter**: it runs a sweep's Dask graph
+(:mod:`gmat_sweep.graph`) on its executor — local threads each owning a GMAT
+host process, a Dask cluster, loky workers, Ray — and lets the sweep's
+manifest writer record every run as it finishes. Everything else (manifest,
+progress, retries, failure capture, timeouts) lives once in
+:mod:`gmat_sweep.graph`, :mod:`gmat_sweep.sweep` and the host code, so an
+adapter only maps the graph onto its executor.
+
+A third-party pool need only implement the reference's :meth:`Pool.submit`
+and :meth:`Pool.as_completed`: the generic :meth:`Pool.get` then runs sweeps
+through them. :mod:`gmat_sweep.testing` holds the conformance suite every
+pool must pass.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from concurrent.futures import as_completed as _as_completed
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from gmat_sweep.backends._subprocess import FAILURE_WORKER_DIED
+from gmat_sweep import graph
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
-
-MAX_GROUP = 10
-"""Most runs a pool that groups (Dask, Ray) puts into one task."""
-
-_TASKS_PER_WORKER = 4
 
 
 class Pool(ABC):
@@ -52,6 +50,11 @@ class Pool(ABC):
 
     A pool is a context manager; leaving the ``with`` block calls
     :meth:`close`, which stops every process the pool started.
+
+    As a Dask scheduler, a pool offers :meth:`get` (``get(dsk, keys)``, the
+    signature of every Dask scheduler); the built-in pools override it to run
+    the graph on their executor, and the default runs the sweeps in it
+    through :meth:`submit` and :meth:`as_completed`.
     """
 
     subprocess_isolated: ClassVar[bool] = True
@@ -102,9 +105,49 @@ class Pool(ABC):
         finally:
             host.close()
 
-    @abstractmethod
-    def close(self) -> None:
-        """Release every process and thread the pool started. Idempotent."""
+    def close(self) -> None:  # noqa: B027 (concrete on purpose: a pool may own nothing)
+        """Release every process and thread the pool started. Idempotent.
+
+        The default does nothing: a pool that starts processes overrides it.
+        """
+
+    def group_for(self, runs: int) -> int:
+        """Runs per task for a sweep of ``runs`` runs on this pool (1: a task per run)."""
+        return 1
+
+    def get(self, dsk: Mapping[Hashable, Any], keys: Any, **kwargs: Any) -> Any:
+        """Run the sweeps whose run keys are ``keys``, recording each run as it finishes.
+
+        The generic adapter: each run is sent with :meth:`submit` and
+        collected with :meth:`as_completed`; a run that failed transiently
+        (timeout, dead worker) is sent again up to the sweep's ``retries``.
+
+        Raises
+        ------
+        BackendError
+            ``keys`` are not all run keys of sweeps (this adapter runs sweeps
+            only; compose other work with the default backend or ``DaskPool``).
+        """
+        pairs = graph.run_keys_only(dsk, keys)
+        if pairs is None:
+            raise BackendError(
+                f"{type(self).__name__} runs sweep graphs only, and this computation holds "
+                "other tasks; compute the sweep on its own first, or use the default backend "
+                "or DaskPool to run it inside a larger Dask graph"
+            )
+
+        def run_round(groups: list[graph.Group]) -> Iterator[tuple[int, list[RunOutcome] | str]]:
+            # One sweep at a time (an outcome names its run_id, unique within a sweep);
+            # this pool's groups hold one run each (group_for is 1).
+            for sweep_graph in {id(g): g for g, _, _ in groups}.values():
+                position = {specs[0].run_id: i for i, (g, _, specs) in enumerate(groups)
+                            if g is sweep_graph}  # fmt: skip
+                futures = [self.submit(groups[i][2][0]) for i in position.values()]
+                for outcome in self.as_completed(futures):
+                    yield position[outcome.run_id], [outcome]
+
+        results = graph.drive(pairs, run_round, retry_outcomes=True)
+        return graph.pack(keys, results)
 
     def __enter__(self) -> Self:
         return self
@@ -149,16 +192,20 @@ def field_problems(pool: Pool, task: Any) -> list[str]:
     return problems
 
 
-def drain(pool: Pool, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
+def drain(
+    pool: Pool,
+    futures: Iterable[Future[RunOutcome]],
+    completed: Callable[[list[Any]], Iterable[Any]] = _as_completed,
+) -> Iterator[RunOutcome]:
     """Yield the outcomes of ``futures`` in completion order.
 
-    The shared ``as_completed`` of pools whose executor hands back
-    :class:`concurrent.futures.Future` objects. A run's own failure (GMAT
+    The shared ``as_completed`` of the built-in pools; ``completed`` is the
+    executor's own ``as_completed`` (default: :mod:`concurrent.futures`'). A run's own failure (GMAT
     error, timeout, dead GMAT host) is already a ``failed`` outcome, so an
     exception here means the executor itself failed; it is raised as
     :class:`~gmat_sweep.errors.BackendError` naming ``pool``.
     """
-    for future in _as_completed(list(futures)):
+    for future in completed(list(futures)):
         try:
             outcome = future.result()
         except BackendError:
@@ -171,67 +218,3 @@ def drain(pool: Pool, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutc
                 "start a new pool and finish the sweep with Sweep.from_manifest(...).resume()"
             ) from exc
         yield outcome
-
-
-class RunGroups:
-    """Runs buffered by a pool and sent to its executor in groups, one task per group.
-
-    For executors whose per-task cost is comparable to a fast GMAT run (Dask,
-    Ray): :meth:`add` hands out one future per run at once; :meth:`flush`
-    sends the buffered runs as tasks of :func:`group_size` consecutive runs;
-    :meth:`settle` resolves a finished task's per-run futures. Every run
-    still gets its own outcome and manifest line.
-    """
-
-    def __init__(self) -> None:
-        self._buffer: list[tuple[Future[RunOutcome], RunSpec]] = []
-        self._sent: dict[Hashable, list[tuple[Future[RunOutcome], RunSpec]]] = {}
-
-    def add(self, spec: RunSpec) -> Future[RunOutcome]:
-        """Buffer ``spec``; its future resolves once its group's task has finished."""
-        future: Future[RunOutcome] = Future()
-        self._buffer.append((future, spec))
-        return future
-
-    def flush(self, workers: int, send: Callable[[list[RunSpec]], Hashable]) -> None:
-        """Send every buffered run: ``send(specs)`` starts one task and returns its handle."""
-        if not self._buffer:
-            return
-        size = group_size(len(self._buffer), workers)
-        buffer, self._buffer = self._buffer, []
-        for start in range(0, len(buffer), size):
-            chunk = buffer[start : start + size]
-            self._sent[send([spec for _, spec in chunk])] = chunk
-
-    def tasks_for(self, wanted: set[Future[RunOutcome]]) -> list[Any]:
-        """Handles of the sent tasks that carry any of the ``wanted`` futures."""
-        return [task for task, group in self._sent.items() if any(f in wanted for f, _ in group)]
-
-    def specs(self, task: Hashable) -> list[RunSpec]:
-        """The runs ``task`` carries."""
-        return [spec for _, spec in self._sent[task]]
-
-    def settle(self, task: Hashable, outcomes: list[RunOutcome]) -> list[Future[RunOutcome]]:
-        """Resolve the futures of ``task``'s runs with ``outcomes``; return those futures."""
-        group = self._sent.pop(task)
-        for (future, _), outcome in zip(group, outcomes, strict=True):
-            future.set_result(outcome)
-        return [future for future, _ in group]
-
-    def drop(self) -> list[Any]:
-        """Forget every run, buffered or sent; return the sent tasks' handles to cancel."""
-        tasks = list(self._sent)
-        self._buffer.clear()
-        self._sent.clear()
-        return tasks
-
-
-def group_size(queued: int, workers: int) -> int:
-    """Runs per task: large enough to amortise per-task cost, small enough to balance."""
-    return max(1, min(MAX_GROUP, math.ceil(queued / (workers * _TASKS_PER_WORKER))))
-
-
-def lost(spec: RunSpec, detail: str) -> RunOutcome:
-    """A failed outcome for a run whose executor worker died; :class:`Sweep` may retry it."""
-    now = datetime.now(UTC)
-    return RunOutcome.failed(spec.run_id, f"{FAILURE_WORKER_DIED} ({detail})", now, now)

@@ -1,16 +1,19 @@
-"""Dask backend: runs as tasks on a ``distributed`` cluster.
+"""Dask backend: a sweep's graph on a ``distributed`` cluster.
 
-Mapping onto Dask: each task executes :func:`gmat_sweep.graph.run_nodes` on a
-group of consecutive runs, inside the worker thread's persistent GMAT host
-process. Dask's per-task cost (several ms of scheduler CPU) is comparable to
-a fast GMAT run, so when many runs are queued they are grouped
-(:class:`~gmat_sweep.backends.base.RunGroups`) — up to
-:data:`~gmat_sweep.backends.base.MAX_GROUP` runs per task, and never fewer
-than four tasks per worker so late-joining workers still get work. Every run
-still gets its own future, outcome and manifest line. A task whose worker is
-lost is retried by Dask on another worker
-(``distributed.scheduler.allowed-failures``); runs that finished inside it
-are simply written again, bit for bit.
+Mapping onto Dask: the sweep's grouped tasks (``("gmat-group-<token>", first, last)``,
+each executing :func:`~gmat_sweep.backends._subprocess.run_nodes` on
+consecutive runs inside the worker thread's persistent GMAT host) are sent
+with ``client.get(..., sync=False)``; a :func:`distributed.as_completed` loop
+on the driver records each run in the manifest as its group finishes and
+derives the per-run keys from the group. Dask's per-task cost (several ms of
+scheduler CPU) is comparable to a fast GMAT run, hence the groups: up to
+:data:`~gmat_sweep.graph.MAX_GROUP` runs per task, and never fewer than four
+tasks per worker so late-joining workers still get work. A task whose worker
+is lost is retried by Dask on another worker
+(``distributed.scheduler.allowed-failures``); when Dask gives up
+(``KilledWorker``) its runs become failed attempts, sent again up to the
+sweep's ``retries``. Any other graph (a sweep composed with other work) runs
+through ``client.get`` as it is.
 
 ``DaskPool()`` with no client starts and owns a :class:`distributed.LocalCluster`
 of worker processes (one thread each); ``DaskPool(client=...)`` uses any
@@ -22,14 +25,16 @@ batch-system cluster and hands it to a pool that owns and closes it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from gmat_sweep.backends.base import Pool, RunGroups, field_problems, lost
+from gmat_sweep import graph
+from gmat_sweep.backends._subprocess import check_node, run_node, run_nodes
+from gmat_sweep.backends.base import Pool, drain, field_problems
 from gmat_sweep.errors import BackendError
-from gmat_sweep.graph import check_node, run_nodes
 from gmat_sweep.spec import RunOutcome, RunSpec
 
 
@@ -92,9 +97,12 @@ class DaskPool(Pool):
                     "From a script, put the sweep under `if __name__ == '__main__':` (Dask "
                     "spawns workers that re-import it), or use the default backend."
                 ) from exc
-            client = distributed.Client(self._owned)  # type: ignore[no-untyped-call]
+            try:
+                client = distributed.Client(self._owned)  # type: ignore[no-untyped-call]
+            except BaseException:
+                self._owned.close()
+                raise
         self._client = client
-        self._groups = RunGroups()
 
     @classmethod
     def _owning(
@@ -155,52 +163,66 @@ class DaskPool(Pool):
         """
         return field_problems(self, self._client.submit(check_node, script_path, paths, pure=False))
 
-    def submit(self, spec: RunSpec) -> Future[RunOutcome]:
-        """Queue ``spec``; it is sent to the cluster (grouped) when outcomes are drained."""
-        return self._groups.add(spec)
+    def group_for(self, runs: int) -> int:
+        """Runs per Dask task: grouped, because a task costs several ms of scheduler CPU."""
+        return graph.group_size(runs, self.workers)
 
-    def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
-        """Send queued runs to the cluster and yield outcomes as their tasks finish."""
+    def get(self, dsk: Mapping[Hashable, Any], keys: Any, **kwargs: Any) -> Any:
+        """Run a sweep's grouped tasks on the cluster, recording runs as groups finish."""
+        pairs = graph.run_keys_only(dsk, keys)
+        if pairs is None:
+            return self._client.get(dsk, keys, **kwargs)
+        return graph.pack(keys, graph.drive(pairs, self._run_round))
+
+    def _run_round(self, groups: list[graph.Group]) -> Iterator[tuple[int, list[RunOutcome] | str]]:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
-        wanted = set(futures)
-        self._groups.flush(self.workers, self._send)
-        for task in as_completed(self._groups.tasks_for(wanted)):  # type: ignore[no-untyped-call]
+        tasks: dict[Hashable, Any] = {}
+        position: dict[Hashable, int] = {}
+        for index, (run_graph, key, specs) in enumerate(groups):
+            # A re-sent run gets a key of its own: its group's key may still be held.
+            if key is None:
+                again = f"{run_graph.group_name}-again-{uuid.uuid4().hex[:8]}"
+                key = (again, specs[0].run_id, specs[-1].run_id)
+            tasks[key] = (run_nodes, specs, run_graph.reuse_gmat_context, run_graph.retries)
+            position[key] = index
+        futures = self._client.get(tasks, list(tasks), sync=False)
+        for future in as_completed(futures):  # type: ignore[no-untyped-call]
+            index = position[future.key]
             try:
-                outcomes: list[RunOutcome] = task.result()
-            except BackendError:
-                raise
+                outcomes: list[RunOutcome] = future.result()
             except KilledWorker as exc:
-                # Dask retried the task on other workers and every one died: the runs
-                # are recorded as failed (Sweep may retry them), the sweep goes on.
-                detail = (
-                    f"every Dask worker that ran it was lost: {exc}; see the worker logs for "
-                    "out-of-memory kills or job wall-time limits"
+                yield (
+                    index,
+                    (
+                        f"every Dask worker that ran it was lost: {exc}; see the worker logs for "
+                        "out-of-memory kills or job wall-time limits"
+                    ),
                 )
-                outcomes = [lost(spec, detail) for spec in self._groups.specs(task)]
+                continue
             except Exception as exc:
                 raise BackendError(
-                    f"a Dask task running {len(self._groups.specs(task))} GMAT runs failed "
-                    f"outside GMAT: {type(exc).__name__}: {exc}"
+                    f"a Dask task running {len(groups[index][2])} GMAT runs failed outside "
+                    f"GMAT: {type(exc).__name__}: {exc}"
                 ) from exc
-            for future in self._groups.settle(task, outcomes):
-                if future in wanted:
-                    yield future.result()
+            finally:
+                future.release()
+            yield index, outcomes
 
-    def _send(self, specs: list[RunSpec]) -> Any:
-        return self._client.submit(
-            run_nodes,
-            specs,
-            self._reuse_gmat_context,
-            pure=False,
-            key=f"gmat-runs-{specs[0].run_id}-{specs[-1].run_id}-{id(specs):x}",
-        )
+    def submit(self, spec: RunSpec) -> Future[RunOutcome]:
+        """Send ``spec`` to the cluster as one task (the reference's per-run interface)."""
+        future: Any = self._client.submit(run_node, spec, self._reuse_gmat_context, pure=False)
+        return future  # type: ignore[no-any-return]  # distributed's Future has this interface
+
+    def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
+        """Yield outcomes as runs finish."""
+        from distributed import as_completed
+
+        return drain(self, futures, as_completed)
 
     def close(self) -> None:
-        """Cancel outstanding tasks; shut down the cluster if this pool owns it."""
-        for task in self._groups.drop():
-            task.cancel()
+        """Shut down the client and the cluster if this pool owns them."""
         cluster, self._owned = self._owned, None
         owns_client, self._owns_client = self._owns_client, False
         try:

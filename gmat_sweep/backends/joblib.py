@@ -1,8 +1,12 @@
-"""joblib backend: runs as tasks on a pool of loky worker processes.
+"""joblib backend: Dask's local scheduler over a pool of loky worker processes.
 
-Mapping onto loky: every per-run graph node, :func:`gmat_sweep.graph.run_node`,
-is one loky task (one run per message: on a small machine that is the
-fastest way measured, ~0.5 ms per task). Inside its loky worker the node
+Mapping onto loky: loky's executor slots straight into Dask's executor
+interface, so a sweep's graph runs through :func:`dask.local.get_async` over
+it (tasks and results travel pickled with cloudpickle, as in Dask's
+multiprocessing scheduler), and every local Dask callback — the manifest
+writer included — fires on the driver. Each run key is one loky task (one
+run per message: on a small machine that is the fastest way measured,
+~0.5 ms per task). Inside its loky worker the node
 sends the run to the worker's persistent GMAT host process
 (:func:`~gmat_sweep.backends._subprocess.thread_host`), so a timeout or an
 engine crash kills only that host and becomes a ``failed`` outcome: the
@@ -20,15 +24,17 @@ up (with their loaded missions) until :meth:`~LocalJoblibPool.close`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from gmat_sweep.backends._subprocess import check_node, run_node
 from gmat_sweep.backends.base import Pool, drain, field_problems, resolve_workers
 from gmat_sweep.errors import BackendError
-from gmat_sweep.graph import check_node, run_node
 from gmat_sweep.spec import RunOutcome, RunSpec
+
+_QUEUED_PER_WORKER = 2
 
 
 class LocalJoblibPool(Pool):
@@ -66,7 +72,7 @@ class LocalJoblibPool(Pool):
                 "LocalJoblibPool needs joblib, which is not installed: pip install joblib"
             ) from exc
         self._executor: Any | None = ProcessPoolExecutor(max_workers=self._workers)
-        self._in_flight: set[Future[RunOutcome]] = set()
+        self._in_flight: set[Future[Any]] = set()
 
     @property
     def workers(self) -> int:
@@ -77,11 +83,29 @@ class LocalJoblibPool(Pool):
         """Check field paths on a loky worker: its GMAT host then starts warm."""
         return field_problems(self, self._running().submit(check_node, script_path, paths))
 
+    def get(self, dsk: Mapping[Hashable, Any], keys: Any, **kwargs: Any) -> Any:
+        """Run ``dsk`` with Dask's local scheduler on this pool's loky workers."""
+        import cloudpickle  # type: ignore[import-untyped]
+        from dask.local import get_async
+
+        return get_async(  # type: ignore[no-untyped-call]
+            self._send,
+            self._workers * _QUEUED_PER_WORKER,
+            dsk,
+            keys,
+            dumps=cloudpickle.dumps,
+            loads=cloudpickle.loads,
+            **kwargs,
+        )
+
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
         """Send ``spec`` to the next free loky worker."""
-        future: Future[RunOutcome] = self._running().submit(
-            run_node, spec, self._reuse_gmat_context
-        )
+        future: Future[RunOutcome] = self._send(run_node, spec, self._reuse_gmat_context)
+        return future
+
+    def _send(self, function: Any, *args: Any) -> Future[Any]:
+        """Submit to loky, keeping track of what is in flight for :meth:`close`."""
+        future: Future[Any] = self._running().submit(function, *args)
         self._in_flight.add(future)
         future.add_done_callback(self._in_flight.discard)
         return future

@@ -1,31 +1,37 @@
-"""The default backend: driver threads feeding one GMAT host process per core.
+"""The default backend: Dask's local scheduler over threads that each own a GMAT host.
 
-Each of ``workers`` threads owns a persistent GMAT host
+:class:`LocalPool` is a Dask scheduler. Its executor has ``workers`` threads;
+each owns a persistent GMAT host process
 (:class:`~gmat_sweep.backends._subprocess.GmatHost`), started as soon as the
-pool is built, and pulls runs from one queue. A thread waiting on its host
-holds no GIL, so the driver stays free to write the manifest. This is the
-fastest way measured on a small machine to execute the per-run graph nodes
-(DESIGN.md: ~0.93 of the engine limit against ~0.84 for a distributed
-``LocalCluster``), and it needs no ``if __name__ == "__main__"`` guard: hosts
-are started with ``subprocess``, never by re-importing the caller's script.
+pool is built. A sweep's graph runs through :func:`dask.local.get_async` over
+that executor, with twice as many tasks queued as there are hosts, so writing
+the manifest on the driver never leaves a host idle. Every local Dask
+callback — the manifest writer and any of the user's (``ProgressBar``,
+``Profiler``) — sees every run's task.
+
+A thread waiting on its host holds no GIL, so the driver stays free to write
+the manifest. This is the fastest way measured on a small machine to execute
+GMAT runs (DESIGN.md: ~0.93 of the engine limit against ~0.84 for a
+distributed ``LocalCluster``), and it needs no ``if __name__ == "__main__"``
+guard: hosts are started with ``subprocess``, never by re-importing the
+caller's script.
 """
 
 from __future__ import annotations
 
-import queue
+import contextlib
 import threading
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from gmat_sweep.backends._subprocess import GmatHost, run_spec_in_subprocess
+from gmat_sweep.backends._subprocess import GmatHost, check_node, run_node, thread_host
 from gmat_sweep.backends.base import Pool, drain, resolve_workers
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
 
-_Check = tuple[Path, list[str]]
-_Item = tuple[Future[Any], RunSpec | _Check] | None
+_QUEUED_PER_HOST = 2
 
 
 class LocalPool(Pool):
@@ -48,89 +54,66 @@ class LocalPool(Pool):
     def __init__(self, workers: int = -1, *, reuse_gmat_context: bool = True) -> None:
         super().__init__(reuse_gmat_context=reuse_gmat_context)
         self._workers = resolve_workers(workers)
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._hosts: list[GmatHost] = []
-        self._closed = False
-        self._threads = [
-            threading.Thread(target=self._serve, name=f"gmat-sweep-host-{i}", daemon=True)
-            for i in range(self._workers)
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._hosts_lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            max_workers=self._workers,
+            thread_name_prefix="gmat-sweep-host",
+            initializer=self._adopt_host,
+        )
+        # One start-up task per thread: every host starts now, in parallel.
+        for _ in range(self._workers):
+            self._executor.submit(threading.Event().wait, 0.05)
+
+    def _adopt_host(self) -> None:
+        host = thread_host()
+        with self._hosts_lock:
+            self._hosts.append(host)
+        if self._reuse_gmat_context:
+            # On failure the first run on this thread starts it again and reports the error.
+            with contextlib.suppress(BackendError):
+                host.start()
 
     @property
     def workers(self) -> int:
         """Number of host processes (runs executed at once)."""
         return self._workers
 
+    def _running(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            raise BackendError("this LocalPool is closed; create a new pool to run more specs")
+        return self._executor
+
+    def get(self, dsk: Mapping[Hashable, Any], keys: Any, **kwargs: Any) -> Any:
+        """Run ``dsk`` with Dask's local scheduler on this pool's host threads."""
+        from dask.local import get_async
+
+        executor = self._running()
+        depth = self._workers * _QUEUED_PER_HOST
+        return get_async(executor.submit, depth, dsk, keys, **kwargs)  # type: ignore[no-untyped-call]
+
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
         """Queue ``spec`` for the next free host."""
-        if self._closed:
-            raise BackendError("this LocalPool is closed; create a new pool to run more specs")
-        future: Future[RunOutcome] = Future()
-        self._queue.put((future, spec))
-        return future
-
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
-        """Check field paths on one of the pool's hosts, which keeps the mission loaded."""
-        if self._closed:
-            raise BackendError("this LocalPool is closed; create a new pool")
-        future: Future[list[str]] = Future()
-        self._queue.put((future, (script_path, paths)))
-        return future.result()
+        return self._running().submit(run_node, spec, self._reuse_gmat_context)
 
     def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
         """Yield outcomes as runs finish."""
         return drain(self, futures)
 
+    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+        """Check field paths on one of the pool's hosts, which keeps the mission loaded."""
+        return self._running().submit(check_node, script_path, paths).result()
+
     def close(self) -> None:
         """Cancel queued runs, stop every host process and join the threads."""
-        if self._closed:
+        executor, self._executor = self._executor, None
+        if executor is None:
             return
-        self._closed = True
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                item[0].cancel()
-        for _ in self._threads:
-            self._queue.put(None)
-        for host in list(self._hosts):
-            host.interrupt()  # a run in flight ends now; its thread then closes the host
-        for thread in self._threads:
-            thread.join()
-
-    def _serve(self) -> None:
-        host = GmatHost()
-        self._hosts.append(host)
-        start_error: BaseException | None = None
-        if self._reuse_gmat_context:
-            try:
-                host.start()
-            except BackendError as exc:
-                start_error = exc
-        while (item := self._queue.get()) is not None:
-            future, spec = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            if start_error is not None:
-                future.set_exception(start_error)
-                continue
-            if not isinstance(spec, RunSpec):
-                try:
-                    future.set_result(host.check_fields(*spec))
-                except BaseException as exc:
-                    future.set_exception(exc)
-                continue
-            try:
-                if self._reuse_gmat_context:
-                    outcome = host.run(spec, timeout_s=spec.run_options.get("timeout_s"))
-                else:
-                    outcome = run_spec_in_subprocess(spec)
-            except BaseException as exc:  # pragma: no cover - reported through the future
-                future.set_exception(exc)
-            else:
-                future.set_result(outcome)
-        host.close()
+        executor.shutdown(wait=False, cancel_futures=True)
+        with self._hosts_lock:
+            hosts = list(self._hosts)
+        for host in hosts:
+            host.interrupt()  # a run in flight ends now
+        executor.shutdown(wait=True)
+        for host in hosts:
+            host.close()
