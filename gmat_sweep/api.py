@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from gmat_sweep import plan, storage
+from gmat_sweep.backends import make_backend
 from gmat_sweep.backends.base import Pool
-from gmat_sweep.backends.local import LocalPool
 from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
@@ -43,7 +43,7 @@ def sweep(
     grid: Mapping[str, Iterable[Any]] | None = None,
     *,
     samples: pd.DataFrame | Iterable[Mapping[str, Any]] | None = None,
-    backend: Pool | None = None,
+    backend: Pool | str | None = None,
     out: PathLike | None = None,
     storage_options: Mapping[str, Any] | None = None,
     run_options: Mapping[str, Any] | None = None,
@@ -68,8 +68,11 @@ def sweep(
         one column per field path or a list of dicts; row ``i`` is run ``i``.
     backend:
         A constructed :class:`~gmat_sweep.backends.base.Pool` (the caller owns
-        it). ``None`` (default) uses a :class:`~gmat_sweep.backends.local.LocalPool`
-        on every core that this call starts and closes.
+        it), or a backend name: ``"local"``, ``"dask"``, ``"joblib"``,
+        ``"ray"`` or a Dask scheduler address such as ``"tcp://host:8786"``
+        (see :data:`gmat_sweep.backends.KNOWN_BACKENDS`), whose pool this call
+        starts and closes. ``None`` (default) is ``"local"``: a
+        :class:`~gmat_sweep.backends.local.LocalPool` on every core.
     out:
         Sweep directory: a local path or any fsspec URL. ``None`` creates a new,
         uniquely named directory under the current directory and prints it.
@@ -139,7 +142,7 @@ def monte_carlo(
     n: int,
     perturb: Mapping[ParamName, DistSpec],
     seed: int | None = None,
-    backend: Pool | None = None,
+    backend: Pool | str | None = None,
     out: PathLike | None = None,
     progress: bool = True,
     storage_options: Mapping[str, Any] | None = None,
@@ -203,7 +206,7 @@ def latin_hypercube(
     n: int,
     perturb: Mapping[ParamName, DistSpec],
     seed: int | None = None,
-    backend: Pool | None = None,
+    backend: Pool | str | None = None,
     out: PathLike | None = None,
     progress: bool = True,
     storage_options: Mapping[str, Any] | None = None,
@@ -261,7 +264,7 @@ def _stochastic(
     n: int,
     perturb: Mapping[ParamName, DistSpec],
     seed: int | None,
-    backend: Pool | None,
+    backend: Pool | str | None,
     out: PathLike | None,
     progress: bool,
     storage_options: Mapping[str, Any] | None,
@@ -301,7 +304,7 @@ def _launch(
     fields: list[str],
     *,
     seed: int | None,
-    backend: Pool | None,
+    backend: Pool | str | None,
     out: PathLike | None,
     storage_options: Mapping[str, Any] | None,
     run_options: Mapping[str, Any] | None,
@@ -317,10 +320,10 @@ def _launch(
     if options:
         parameter_spec = {**parameter_spec, "run_options": options}
     root = _check_out(out, script, storage_options, overwrite=overwrite)
-    owned = backend is None
-    # The default backend's pool checks the fields (warming its hosts) and runs the
-    # sweep; it is closed afterwards and a later computation starts its own.
-    pool = LocalPool() if backend is None else backend
+    owned = not isinstance(backend, Pool)
+    # A named or default backend's pool checks the fields (warming its hosts) and runs
+    # the sweep; it is closed afterwards and a later computation starts its own.
+    pool = backend if isinstance(backend, Pool) else make_backend(backend or "local")
     try:
         _check_fields(pool, script, fields)
         worker_options = dict(options)
@@ -346,7 +349,7 @@ def _launch(
         if owned:
             pool.close()
     if owned:
-        result._use_backend(None)
+        result._use_backend(backend)
     if compute and raise_on_failure:
         failed = result.manifest.find_failed()
         if failed:

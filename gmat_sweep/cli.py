@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from gmat_sweep import storage
+from gmat_sweep.backends import KNOWN_BACKENDS
 from gmat_sweep.distributions import DistSpec, ParamName
 from gmat_sweep.errors import GmatSweepError, SweepConfigError
 from gmat_sweep.spec import PathLike, is_url
@@ -206,7 +207,7 @@ def _execution_options(
     group = parser.add_argument_group("execution")
     group.add_argument(
         "--backend",
-        choices=("local", "dask", "joblib", "ray"),
+        choices=tuple(KNOWN_BACKENDS),
         default="local",
         help="executor (default: local)",
     )
@@ -410,27 +411,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _pool(args: argparse.Namespace) -> Any:
+    from gmat_sweep.backends import make_backend
+
     if args.cluster or args.jobs is not None or args.adapt:
         return _cluster_pool(args)
     if args.scheduler:
-        from gmat_sweep.backends.dask import DaskPool
-
-        return DaskPool._connect(args.scheduler)
-    if args.backend == "dask":
-        from gmat_sweep.backends.dask import DaskPool
-
-        return DaskPool(n_workers=None if args.workers == -1 else args.workers)
-    if args.backend == "joblib":
-        from gmat_sweep.backends.joblib import LocalJoblibPool
-
-        return LocalJoblibPool(args.workers)
-    if args.backend == "ray":
-        from gmat_sweep.backends.ray import RayPool
-
-        return RayPool(num_cpus=None if args.workers == -1 else args.workers)
-    from gmat_sweep.backends.local import LocalPool
-
-    return LocalPool(args.workers)
+        return make_backend(args.scheduler)
+    return make_backend(args.backend, None if args.workers == -1 else args.workers)
 
 
 def _cluster_pool(args: argparse.Namespace) -> Any:

@@ -146,8 +146,11 @@ class Computing(Protocol):
     """The part of a :class:`~gmat_sweep.sweep.Sweep` the scheduler machinery uses."""
 
     @property
-    def backend(self) -> Pool | None:
-        """The pool the sweep runs on; ``None`` for the library's default."""
+    def backend(self) -> Pool | str | None:
+        """The pool the sweep runs on, a backend name, or ``None`` for the default."""
+
+    def _use_backend(self, backend: Pool | str | None) -> None:
+        """Run later computations on ``backend``."""
 
     @property
     def run_graph(self) -> RunGraph:
@@ -258,7 +261,8 @@ def get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
     """
     from dask.local import get_sync
 
-    from gmat_sweep.backends.local import LocalPool
+    from gmat_sweep.backends import make_backend
+    from gmat_sweep.backends.base import Pool
     from gmat_sweep.errors import BackendError
 
     tasks: dict[Hashable, Any] = dict(dsk if isinstance(dsk, Mapping) else dsk.__dask_graph__())
@@ -268,18 +272,25 @@ def get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
         key: task for key, task in tasks.items() if type(key) is tuple and key[0] in names
     }
     run_keys = [key for key in mine if key[0] in sweeps]  # type: ignore[index]
-    backends = {id(sweep.backend): sweep.backend for sweep in sweeps.values()}
+    backends = {repr(sweep.backend): sweep.backend for sweep in sweeps.values()}
     if len(backends) > 1:
         raise BackendError(
             "these sweeps run on different backends, so one computation cannot run them "
             "together; compute them one by one, or build them with the same backend="
         )
     backend = next(iter(backends.values()), None)
-    if backend is not None:
+    if isinstance(backend, Pool):
         outcomes = backend.get(mine, run_keys, **kwargs)
     else:
-        with LocalPool() as pool:
-            outcomes = pool.get(mine, run_keys, **kwargs)
+        # A named or default backend lives for this computation only.
+        with make_backend(backend or "local") as pool:
+            for sweep in sweeps.values():
+                sweep._use_backend(pool)
+            try:
+                outcomes = pool.get(mine, run_keys, **kwargs)
+            finally:
+                for sweep in sweeps.values():
+                    sweep._use_backend(backend)
     done = dict(zip(run_keys, outcomes, strict=True))
     rest = {key: task for key, task in tasks.items() if key not in mine}
     if not rest:

@@ -80,9 +80,11 @@ class Sweep(DaskMethodsMixin):
         completion order.
     backend:
         A constructed :class:`Pool`. The caller owns its lifecycle —
-        typically a ``with LocalJoblibPool(...) as pool:`` block. ``None``
-        runs on a :class:`~gmat_sweep.backends.local.LocalPool` on every core,
-        started and closed for each computation.
+        typically a ``with LocalJoblibPool(...) as pool:`` block. A backend
+        name (``"local"``, ``"dask"``, ``"joblib"``, ``"ray"``, a Dask
+        scheduler address) or ``None`` (a
+        :class:`~gmat_sweep.backends.local.LocalPool` on every core) starts a
+        pool for each computation and closes it afterwards.
     manifest_path:
         Where the JSON Lines manifest will be written. Parent directories
         are created on :meth:`run`.
@@ -115,7 +117,7 @@ class Sweep(DaskMethodsMixin):
         self,
         *,
         runs: Sequence[RunSpec],
-        backend: Pool | None,
+        backend: Pool | str | None,
         manifest_path: PathLike,
         output_dir: PathLike,
         script_path: Path,
@@ -157,18 +159,18 @@ class Sweep(DaskMethodsMixin):
 
     def _plan(self, runs: Sequence[RunSpec]) -> None:
         """Make ``runs`` what the next computation executes."""
-        backend = self._backend
+        pool = self._backend if isinstance(self._backend, Pool) else None
         self._graph = graph.RunGraph(
             runs,
             token=graph.sweep_token(self._output_dir),
-            reuse_gmat_context=True if backend is None else backend.reuse_gmat_context,
+            reuse_gmat_context=True if pool is None else pool.reuse_gmat_context,
             retries=self._retries,
-            group=1 if backend is None else backend.group_for(len(runs)),
+            group=1 if pool is None else pool.group_for(len(runs)),
         )
         graph.register(self._graph.name, self)
 
-    def _use_backend(self, backend: Pool | None) -> None:
-        """Run later computations on ``backend`` (``None``: the default backend)."""
+    def _use_backend(self, backend: Pool | str | None) -> None:
+        """Run later computations on ``backend`` (a pool, a name, ``None``: the default)."""
         self._backend = backend
         self._plan(self._graph.runs)
 
@@ -178,8 +180,8 @@ class Sweep(DaskMethodsMixin):
         return self._graph
 
     @property
-    def backend(self) -> Pool | None:
-        """The pool this sweep runs on; ``None`` for the default backend."""
+    def backend(self) -> Pool | str | None:
+        """The pool this sweep runs on, a backend name, or ``None`` for the default."""
         return self._backend
 
     def __dask_graph__(self) -> Any:
@@ -292,7 +294,7 @@ class Sweep(DaskMethodsMixin):
                 sweep_seed=self._sweep_seed,
                 parameter_spec=self._parameter_spec,
                 run_count=len(self._runs),
-                backend="local" if self._backend is None else self._backend.name,
+                backend=_backend_name(self._backend),
                 script_includes=script_includes_sha256(self._script_path),
                 script_path=str(self._script_path.resolve()),
             )
@@ -340,7 +342,7 @@ class Sweep(DaskMethodsMixin):
         manifest_path: PathLike,
         script_path: str | Path,
         *,
-        backend: Pool,
+        backend: Pool | str | None,
         allow_script_drift: bool = False,
         progress: bool = True,
         retries: int = DEFAULT_RETRIES,
@@ -368,7 +370,8 @@ class Sweep(DaskMethodsMixin):
             must equal the manifest's ``script_sha256`` unless
             ``allow_script_drift`` is set.
         backend:
-            A constructed :class:`Pool`. The caller owns its lifecycle.
+            A constructed :class:`Pool` (the caller owns its lifecycle), or a
+            backend name or ``None`` as for the constructor.
         allow_script_drift:
             ``False`` (default) raises :class:`SweepConfigError` on a hash
             mismatch with both hashes in the message. ``True`` proceeds
@@ -690,6 +693,12 @@ class Sweep(DaskMethodsMixin):
         lines.append(f"  outputs: {self._output_dir}")
         lines.append(f"  manifest: {self._manifest_path}")
         return "\n".join(lines)
+
+
+def _backend_name(backend: Pool | str | None) -> str:
+    if isinstance(backend, Pool):
+        return backend.name
+    return "dask" if backend and "://" in backend else backend or "local"
 
 
 def _version(distribution: str) -> str:

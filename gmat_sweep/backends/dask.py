@@ -105,7 +105,7 @@ class DaskPool(Pool):
         self._client = client
 
     @classmethod
-    def _owning(
+    def adopt(
         cls, cluster: Any, *, planned_threads: int = 0, reuse_gmat_context: bool = True
     ) -> DaskPool:
         """A pool over ``cluster`` that closes its client and ``cluster`` in :meth:`close`.
@@ -128,8 +128,16 @@ class DaskPool(Pool):
         return pool
 
     @classmethod
-    def _connect(cls, address: str, *, reuse_gmat_context: bool = True) -> DaskPool:
-        """A pool over the scheduler at ``address``; closes its client, not the cluster."""
+    def connect(cls, address: str, *, reuse_gmat_context: bool = True) -> DaskPool:
+        """A pool over the scheduler at ``address`` (e.g. ``tcp://host:8786``).
+
+        :meth:`close` closes the pool's client, never the cluster.
+
+        Raises
+        ------
+        BackendError
+            The scheduler cannot be reached within 30 s.
+        """
         import distributed
 
         try:

@@ -139,7 +139,7 @@ def jobqueue_pool(
     threads = int(getattr(job, "worker_process_threads", 1))
     try:
         planned_workers = _scale(cluster, minimum, maximum, jobs, processes)
-        return DaskPool._owning(
+        return DaskPool.adopt(
             cluster,
             planned_threads=planned_workers * threads,
             reuse_gmat_context=reuse_gmat_context,

@@ -1,0 +1,209 @@
+"""A sweep is one Dask graph: keys, callbacks, composition, persist, backends by name."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import dask
+import pandas as pd
+import pytest
+from dask.callbacks import Callback
+
+from gmat_sweep import Pool, Sweep, sweep
+from gmat_sweep.backends import KNOWN_BACKENDS, make_backend
+from gmat_sweep.backends._subprocess import run_node
+from gmat_sweep.backends.base import drain
+from gmat_sweep.errors import BackendError
+from gmat_sweep.manifest import Manifest, read_all_entries
+from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus
+
+GRID = {"Sat.Cd": [2.0, 2.4], "Sat.SMA": [6900.0, 7000.0]}
+
+
+class RunKeys(Callback):  # type: ignore[misc]
+    """Collects the run keys (``("gmat-run-<token>", run_id)``) that finished."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: list[Any] = []
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker: Any) -> None:
+        if isinstance(key, tuple) and str(key[0]).startswith("gmat-run-"):
+            self.keys.append(key)
+
+
+@pytest.fixture(scope="module")
+def reference(leo_basic: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    out = tmp_path_factory.mktemp("reference") / "s"
+    return sweep(leo_basic, GRID, out=out, progress=False).to_pandas()
+
+
+@pytest.mark.slow
+def test_a_users_dask_callback_sees_every_run_of_a_default_sweep(
+    leo_basic: Path, tmp_path: Path, reference: pd.DataFrame
+) -> None:
+    with RunKeys() as seen:
+        result = sweep(leo_basic, GRID, out=tmp_path / "s", progress=False)
+    assert sorted(seen.keys) == sorted(result.__dask_keys__())
+    assert sorted(key[1] for key in seen.keys) == [0, 1, 2, 3]
+    # The keys executed are the ones to_delayed hands out.
+    assert sorted(node.key for node in result.to_delayed()) == sorted(seen.keys)
+    pd.testing.assert_frame_equal(result.to_pandas(), reference, check_exact=True)
+
+
+@pytest.mark.slow
+def test_two_uncomputed_sweeps_run_in_one_graph_each_with_its_manifest(
+    leo_basic: Path, tmp_path: Path, reference: pd.DataFrame
+) -> None:
+    a = sweep(leo_basic, GRID, out=tmp_path / "a", progress=False, compute=False)
+    b = sweep(leo_basic, {"Sat.Cd": [2.2]}, out=tmp_path / "b", progress=False, compute=False)
+    # Validated, not run: nothing is written until it is computed.
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()
+    assert repr(a).endswith("not run yet>")
+    with RunKeys() as seen:
+        done_a, done_b = dask.compute(a, b)
+    assert done_a is a and done_b is b
+    assert len(seen.keys) == 5
+    assert {key[0] for key in seen.keys} == {a.run_graph.name, b.run_graph.name}
+    assert Manifest.load(tmp_path / "a" / "manifest.jsonl").run_count == 4
+    assert [e.run_id for e in Manifest.load(tmp_path / "b" / "manifest.jsonl").entries] == [0]
+    pd.testing.assert_frame_equal(a.to_pandas(), reference, check_exact=True)
+    assert b.to_pandas()["__status"].eq("ok").all()
+
+
+@pytest.mark.slow
+def test_compute_false_then_compute(leo_basic: Path, tmp_path: Path) -> None:
+    lazy = sweep(leo_basic, {"Sat.Cd": [2.0]}, out=tmp_path / "s", progress=False, compute=False)
+    assert not (tmp_path / "s").exists()
+    assert lazy.compute() is lazy
+    assert [e.status for e in lazy.manifest.entries] == [RunStatus.OK]
+
+
+def test_sweep_keys_carry_a_token_of_the_sweep(leo_basic: Path, tmp_path: Path) -> None:
+    def lazy(out: str) -> Sweep:
+        return Sweep(
+            runs=[RunSpec(leo_basic, {"Sat.Cd": 2.0}, tmp_path / out / "run-000000", 0, None, {})],
+            backend=None,
+            manifest_path=tmp_path / out / "manifest.jsonl",
+            output_dir=tmp_path / out,
+            script_path=leo_basic,
+            parameter_spec={"_kind": "samples", "rows": [{"Sat.Cd": 2.0}]},
+        )
+
+    first, again, other = lazy("a"), lazy("a"), lazy("b")
+    # The same sweep directory gives the same keys (a resumed sweep reuses them) ...
+    assert first.__dask_keys__() == again.__dask_keys__()
+    # ... and two sweeps never collide in one graph.
+    assert first.__dask_keys__() != other.__dask_keys__()
+    assert dask.base.tokenize(first) == dask.base.tokenize(again)
+
+
+@pytest.mark.slow
+def test_resume_runs_only_the_missing_runs_under_their_original_keys(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "s"
+    full = sweep(leo_basic, GRID, out=out, progress=False)
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    (out / "manifest.jsonl").write_text("\n".join(lines[:3]) + "\n")  # header + 2 runs
+    resumed = Sweep.from_manifest(out / "manifest.jsonl", leo_basic, backend=None, progress=False)
+    planned = resumed.__dask_keys__()
+    assert set(planned) < set(full.__dask_keys__())
+    assert len(planned) == 2
+    with RunKeys() as seen:
+        resumed.resume()
+    assert sorted(seen.keys) == sorted(planned)
+    assert resumed.manifest.find_missing(range(4)) == []
+
+
+@pytest.mark.slow
+def test_persist_on_a_local_cluster_returns_while_runs_go_on(slow: Path, tmp_path: Path) -> None:
+    import distributed
+
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as lc,
+        distributed.Client(lc) as client,
+    ):
+        from gmat_sweep import DaskPool
+
+        pool = DaskPool(client=client)
+        lazy = sweep(
+            slow,
+            {"Days.Value": [0.05, 0.06]},
+            backend=pool,
+            out=tmp_path / "s",
+            progress=False,
+            compute=False,
+        )
+        assert lazy.persist() is lazy
+        # Back at once: the runs (about 0.8 s each) are still going on the cluster.
+        manifest = tmp_path / "s" / "manifest.jsonl"
+        recorded = len(read_all_entries(manifest)) if manifest.exists() else 0
+        assert recorded < 2
+        assert lazy.compute() is lazy
+    assert sorted(e.run_id for e in lazy.manifest.entries) == [0, 1]
+    assert lazy.manifest.find_failed() == []
+
+
+@pytest.mark.slow
+def test_backend_by_name(leo_basic: Path, tmp_path: Path, reference: pd.DataFrame) -> None:
+    result = sweep(leo_basic, GRID, backend="joblib", out=tmp_path / "s", progress=False)
+    assert result.manifest.backend == "joblib"
+    assert result.backend == "joblib"
+    pd.testing.assert_frame_equal(result.to_pandas(), reference, check_exact=True)
+
+
+def test_unknown_backend_names_the_known_ones() -> None:
+    with pytest.raises(BackendError, match=r"backend 'spark' is not known; use one of 'local'"):
+        make_backend("spark")
+
+
+def test_a_backend_whose_package_is_missing_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(BackendError, match=r"pip install 'gmat_sweep\[ray\]'"):
+        make_backend("ray")
+
+
+def test_the_cli_offers_every_known_backend() -> None:
+    from gmat_sweep.cli import _parser
+
+    for name in KNOWN_BACKENDS:
+        assert _parser().parse_args(["demo", "--backend", name]).backend == name
+
+
+class ThreadPerRun(Pool):
+    """A third-party pool implementing only the reference's abstract methods."""
+
+    name = "thread-per-run"
+
+    def submit(self, spec: RunSpec) -> Future[RunOutcome]:
+        import threading
+
+        future: Future[RunOutcome] = Future()
+
+        def work() -> None:
+            future.set_result(run_node(spec))
+
+        threading.Thread(target=work).start()
+        return future
+
+    def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
+        return drain(self, futures)
+
+
+@pytest.mark.slow
+def test_a_user_written_pool_runs_sweeps(
+    leo_basic: Path, tmp_path: Path, reference: pd.DataFrame
+) -> None:
+    pool = ThreadPerRun()
+    result = sweep(leo_basic, GRID, backend=pool, out=tmp_path / "s", progress=False)
+    assert result.manifest.backend == "thread-per-run"
+    pd.testing.assert_frame_equal(result.to_pandas(), reference, check_exact=True)
+    pool.close()  # concrete in the base class
