@@ -8,6 +8,14 @@ PYTHON=${PYTHON:-python3.12}
 command -v "$PYTHON" >/dev/null || { echo "scripts/test.sh: needs Python 3.12+ as '$PYTHON' (set PYTHON=...)" >&2; exit 2; }
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# The docs build draws a sweep's graph with graphviz's `dot` (Debian package graphviz).
+if ! command -v dot >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get install -y -qq graphviz || (apt-get update -qq && apt-get install -y -qq graphviz)) >/dev/null
+  else
+    echo "scripts/test.sh: the docs build needs graphviz's 'dot': install it (apt-get install graphviz)" >&2; exit 2
+  fi
+fi
 
 echo "== ruff check";  .venv/bin/ruff check .
 echo "== ruff format"; .venv/bin/ruff format --check .
