@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from gmat_sweep.backends.base import drain
 from gmat_sweep.errors import BackendError
 from gmat_sweep.manifest import Manifest, read_all_entries
 from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus
+from gmat_sweep.testing import PoolTests
 
 GRID = {"Sat.Cd": [2.0, 2.4], "Sat.SMA": [6900.0, 7000.0]}
 
@@ -179,31 +180,39 @@ def test_the_cli_offers_every_known_backend() -> None:
 
 
 class ThreadPerRun(Pool):
-    """A third-party pool implementing only the reference's abstract methods."""
+    """A third-party pool implementing only the reference's abstract methods.
+
+    Every run gets a thread of its own and a fresh GMAT interpreter.
+    """
 
     name = "thread-per-run"
 
+    def __init__(self, workers: int = 2, *, reuse_gmat_context: bool = True) -> None:
+        super().__init__(reuse_gmat_context=reuse_gmat_context)
+        self._executor = ThreadPoolExecutor(workers)
+
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
-        import threading
-
-        future: Future[RunOutcome] = Future()
-
-        def work() -> None:
-            future.set_result(run_node(spec))
-
-        threading.Thread(target=work).start()
-        return future
+        return self._executor.submit(run_node, spec, False)
 
     def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
         return drain(self, futures)
+
+    def close(self) -> None:
+        self._executor.shutdown()
+
+
+class TestThreadPerRun(PoolTests):
+    """The shipped conformance suite passes on a user-written pool."""
+
+    def make_pool(self, workers: int, *, reuse_gmat_context: bool = True) -> Pool:
+        return ThreadPerRun(workers, reuse_gmat_context=reuse_gmat_context)
 
 
 @pytest.mark.slow
 def test_a_user_written_pool_runs_sweeps(
     leo_basic: Path, tmp_path: Path, reference: pd.DataFrame
 ) -> None:
-    pool = ThreadPerRun()
-    result = sweep(leo_basic, GRID, backend=pool, out=tmp_path / "s", progress=False)
+    with ThreadPerRun() as pool:
+        result = sweep(leo_basic, GRID, backend=pool, out=tmp_path / "s", progress=False)
     assert result.manifest.backend == "thread-per-run"
     pd.testing.assert_frame_equal(result.to_pandas(), reference, check_exact=True)
-    pool.close()  # concrete in the base class
