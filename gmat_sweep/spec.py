@@ -212,7 +212,9 @@ class RunOutcome:
     runs. ``stderr`` is ``None`` for successful runs and the captured worker
     stderr / traceback for failed runs. ``duration_s`` is computed by the
     :meth:`ok` / :meth:`failed` helpers from the bookend timestamps so the
-    three values cannot disagree.
+    three values cannot disagree. ``script_sha256`` is the SHA-256 of the
+    script text the run loaded (its load-time overrides rendered in), or
+    ``None`` when the run did not get as far as loading it.
     """
 
     run_id: int
@@ -222,6 +224,7 @@ class RunOutcome:
     stderr: str | None
     started_at: datetime
     ended_at: datetime
+    script_sha256: str | None = None
 
     @classmethod
     def ok(
@@ -230,6 +233,7 @@ class RunOutcome:
         output_paths: Mapping[str, PathLike],
         started_at: datetime,
         ended_at: datetime,
+        script_sha256: str | None = None,
     ) -> Self:
         """Build a successful outcome; ``duration_s`` comes from the timestamps."""
         return cls(
@@ -240,6 +244,7 @@ class RunOutcome:
             stderr=None,
             started_at=started_at,
             ended_at=ended_at,
+            script_sha256=script_sha256,
         )
 
     @classmethod
@@ -249,6 +254,7 @@ class RunOutcome:
         stderr: str,
         started_at: datetime,
         ended_at: datetime,
+        script_sha256: str | None = None,
     ) -> Self:
         """Build a failed outcome carrying the captured error text."""
         return cls(
@@ -259,6 +265,7 @@ class RunOutcome:
             stderr=stderr,
             started_at=started_at,
             ended_at=ended_at,
+            script_sha256=script_sha256,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,6 +278,7 @@ class RunOutcome:
             "stderr": self.stderr,
             "started_at": self.started_at.isoformat(),
             "ended_at": self.ended_at.isoformat(),
+            "script_sha256": self.script_sha256,
         }
 
     @classmethod
@@ -284,6 +292,7 @@ class RunOutcome:
             stderr=data["stderr"],
             started_at=datetime.fromisoformat(data["started_at"]),
             ended_at=datetime.fromisoformat(data["ended_at"]),
+            script_sha256=data.get("script_sha256"),
         )
 
     def to_json(self) -> str:
