@@ -11,7 +11,7 @@ composes into any Dask workflow and computes on any Dask scheduler.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,9 @@ def run_node(spec: RunSpec, reuse_gmat_context: bool = True) -> RunOutcome:
     return thread_host().run(spec, timeout_s=spec.run_options.get("timeout_s"))
 
 
-def check_node(script_path: Path, paths: list[str]) -> list[str]:
-    """Validate field paths on the calling thread's GMAT host (warming it for the runs)."""
-    return thread_host().check_fields(script_path, paths)
+def check_node(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
+    """Validate overrides on the calling thread's GMAT host (warming it for the runs)."""
+    return thread_host().check_fields(script_path, values)
 
 
 def run_nodes(specs: Sequence[RunSpec], reuse_gmat_context: bool = True) -> list[RunOutcome]:

@@ -31,9 +31,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
@@ -154,18 +156,23 @@ class GmatHost:
                 datetime.now(UTC),
             )
 
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
-        """Load ``script_path`` in the child and return one message per bad field path.
+    def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
+        """Check every override on the child; one message per override that would be refused.
 
-        A script that does not parse yields one message carrying GMAT's
-        diagnostic. The child keeps the mission loaded, so a later run of
-        the same script starts warm.
+        ``values`` maps each field path to the values the sweep gives it (see
+        :func:`gmat_sweep.worker.check_fields`). A script that does not parse
+        yields one message carrying GMAT's diagnostic. The child keeps the
+        mission loaded, so a later run of the same script starts warm.
         """
         if self._proc is None:
             self.start()
         assert self._send is not None
         assert self._recv is not None
-        request = {"op": "check", "script": str(script_path), "paths": paths}
+        request = {
+            "op": "check",
+            "script": str(script_path),
+            "values": {path: list(items) for path, items in values.items()},
+        }
         try:
             self._send.send_bytes(json.dumps(request).encode())
             reply = json.loads(self._recv.recv_bytes())
@@ -314,7 +321,7 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
             return 0
         request = json.loads(message)
         if request["op"] == "check":
-            problems = check_fields(Path(request["script"]), request["paths"])
+            problems = check_fields(Path(request["script"]), request["values"])
             send.send_bytes(json.dumps({"problems": problems}).encode())
         else:
             outcome = run_one(

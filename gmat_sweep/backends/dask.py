@@ -22,7 +22,7 @@ batch-system cluster and hands it to a pool that owns and closes it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -147,13 +147,15 @@ class DaskPool(Pool):
         current = sum(int(w.get("nthreads", 1)) for w in info.values())
         return max(1, current, self._planned_threads)
 
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+    def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
         """Check field paths on a cluster worker: its GMAT host then starts warm.
 
         This also proves the workers can read the script and start the engine
         before any run is submitted.
         """
-        return field_problems(self, self._client.submit(check_node, script_path, paths, pure=False))
+        return field_problems(
+            self, self._client.submit(check_node, script_path, values, pure=False)
+        )
 
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
         """Queue ``spec``; it is sent to the cluster (grouped) when outcomes are drained."""

@@ -20,7 +20,7 @@ up (with their loaded missions) until :meth:`~LocalJoblibPool.close`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -73,9 +73,9 @@ class LocalJoblibPool(Pool):
         """Number of loky worker processes."""
         return self._workers
 
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+    def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
         """Check field paths on a loky worker: its GMAT host then starts warm."""
-        return field_problems(self, self._running().submit(check_node, script_path, paths))
+        return field_problems(self, self._running().submit(check_node, script_path, values))
 
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
         """Send ``spec`` to the next free loky worker."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from gmat_sweep.backends.base import Pool, drain, resolve_workers
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
 
-_Check = tuple[Path, list[str]]
+_Check = tuple[Path, Mapping[str, Sequence[Any]]]
 _Item = tuple[Future[Any], RunSpec | _Check] | None
 
 
@@ -71,12 +71,12 @@ class LocalPool(Pool):
         self._queue.put((future, spec))
         return future
 
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+    def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
         """Check field paths on one of the pool's hosts, which keeps the mission loaded."""
         if self._closed:
             raise BackendError("this LocalPool is closed; create a new pool")
         future: Future[list[str]] = Future()
-        self._queue.put((future, (script_path, paths)))
+        self._queue.put((future, (script_path, values)))
         return future.result()
 
     def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:

@@ -23,7 +23,7 @@ filesystem or an fsspec URL).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -130,10 +130,10 @@ class RayPool(Pool):
         """CPUs across the Ray cluster (runs executed at once)."""
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+    def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
         """Check field paths on a Ray worker: its GMAT host then starts warm."""
         self._check_open()
-        return field_problems(self, self._check.remote(script_path, paths).future())
+        return field_problems(self, self._check.remote(script_path, values).future())
 
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
         """Queue ``spec``; it is sent to Ray (grouped) when outcomes are drained."""
