@@ -247,3 +247,18 @@ def test_render_replaces_inserts_and_keeps_includes_working(tmp_path: Path) -> N
     )
     variable = render_script(main, {"Days.Value": 2})
     assert "FM.PrimaryBodies = {Earth};\nDays = 2;\nBeginMissionSequence;" in variable
+
+
+def test_cli_script_prints_the_run_as_a_script(
+    leo_basic: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gmat_sweep.cli import main
+
+    grid = {"Prop.Type": ["PrinceDormand78"], "Sat.Cd": [3.0]}
+    result = sweep(leo_basic, grid=grid, out=tmp_path / "s", progress=False)
+    assert main(["script", str(tmp_path / "s"), "0"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == result.script(0)
+    assert "Prop.Type = PrinceDormand78;\n" in printed and "Sat.Cd = 3.0;\n" in printed
+    assert main(["script", str(tmp_path / "s"), "5"]) == 2
+    assert "run 5 has no entry" in capsys.readouterr().err
