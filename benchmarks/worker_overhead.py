@@ -15,7 +15,19 @@ of wall time; the same ratio of process CPU time is printed as well, since it
 is less disturbed by other processes on a busy machine. The rates are over
 all timed runs.
 
-Usage: ``.venv/bin/python benchmarks/worker_overhead.py [--runs 300] [--block 10]``
+It then prices load-time overrides (written into the script text, which is
+loaded again whenever the text changes): ``--load-time-runs`` runs each of
+live overrides only, of a load-time override with every run's text distinct,
+and with 10 runs per distinct text, printed as rates against the live rate.
+Every run overrides ``Sat.SMA``; the load-time runs also set
+``FM.GravityField.Earth.Degree`` to the script's own value, so all three do
+the same physics. A distinct text per run is made by marking the cached
+rendering stale before each run (the next run reloads it, as a new text
+would be loaded, with the script's classification already known, as it is
+for every run after a sweep's first).
+
+Usage: ``.venv/bin/python benchmarks/worker_overhead.py [--runs 300] [--block 10]
+[--load-time-runs 40]``
 """
 
 from __future__ import annotations
@@ -34,6 +46,9 @@ from gmat_sweep.spec import RunSpec, RunStatus
 
 BENCH = "worker_overhead"
 TARGET = 0.90
+LOAD_TIME_FIELD = "FM.GravityField.Earth.Degree"
+LOAD_TIME_VALUE = 4  # the script's own value: the same physics as the live runs
+RUNS_PER_TEXT = 10
 WARM_UP_SMA = sma_values(1)[0]
 
 
@@ -104,6 +119,34 @@ def measure(runs: int, block: int, out: Path) -> list[tuple[Elapsed, Elapsed]]:
     return rounds
 
 
+def load_time_rate(runs: int, out: Path, runs_per_text: int | None) -> float:
+    """run_one's runs/s with a load-time override; a new text every ``runs_per_text`` runs.
+
+    ``None`` overrides ``Sat.SMA`` only (the live rate).
+    """
+    overrides = {} if runs_per_text is None else {LOAD_TIME_FIELD: LOAD_TIME_VALUE}
+    specs = [
+        RunSpec(
+            script_path=LEO_BASIC,
+            overrides={SMA_FIELD: sma, **overrides},
+            output_dir=out / f"load-time-{runs_per_text}-{i:06d}",
+            run_id=i,
+            seed=None,
+            run_options={},
+        )
+        for i, sma in enumerate(sma_values(runs, 1))
+    ]
+    worker._loaded = None
+    check(worker.run_one(spec_for(WARM_UP_SMA, out, 0, name="warm-up")).status)
+    check(worker.run_one(specs[0]).status)  # warm-up: classifies and loads the first text
+    started = time.perf_counter()
+    for index, spec in enumerate(specs):
+        if runs_per_text is not None and index % runs_per_text == 0 and worker._loaded:
+            worker._loaded.key = "stale"  # the next run loads its text again, as a new text
+        check(worker.run_one(spec).status)
+    return runs / (time.perf_counter() - started)
+
+
 def print_ratio(label: str, ratios: list[float], target: str) -> None:
     """Print the median per-round ratio with its spread."""
     spread = f"median of rounds, per-round min {min(ratios):.2f}, max {max(ratios):.2f}"
@@ -114,9 +157,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300, help="timed runs of each (default 300)")
     parser.add_argument("--block", type=int, default=10, help="runs per block (default 10)")
+    parser.add_argument(
+        "--load-time-runs", type=int, default=40, help="runs of each load-time case (default 40)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gmat-sweep-bench-") as out:
         rounds = measure(args.runs, args.block, Path(out))
+        live = load_time_rate(args.load_time_runs, Path(out), None)
+        distinct = load_time_rate(args.load_time_runs, Path(out), 1)
+        shared = load_time_rate(args.load_time_runs, Path(out), RUNS_PER_TEXT)
     how = f"runs/s over {args.runs} runs, {len(rounds)} rounds of <= {args.block}"
     for name, side in (("bare", 0), ("run_one", 1)):
         rate = args.runs / sum(r[side].wall for r in rounds)
@@ -124,6 +173,12 @@ def main() -> None:
     print_ratio("run_one/bare", [b.wall / o.wall for b, o in rounds], f"target >= {TARGET:.2f}")
     cpu_ratios = [b.cpu / o.cpu for b, o in rounds]
     print_ratio("run_one/bare_cpu", cpu_ratios, "no target; process CPU time, less load-sensitive")
+    how = f"run_one runs/s over {args.load_time_runs} runs"
+    print_figure("RATE", BENCH, "live", live, f"{how}, live overrides only")
+    print_figure("RATE", BENCH, "load_time_distinct", distinct, f"{how}, a new text every run")
+    print_figure("RATE", BENCH, "load_time_shared", shared, f"{how}, {RUNS_PER_TEXT} runs per text")
+    for label, rate in (("distinct", distinct), ("shared", shared)):
+        print_figure("RATIO", BENCH, f"load_time_{label}/live", rate / live, "no target", fmt=".2f")
 
 
 if __name__ == "__main__":
