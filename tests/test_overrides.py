@@ -262,3 +262,32 @@ def test_cli_script_prints_the_run_as_a_script(
     assert "Prop.Type = PrinceDormand78;\n" in printed and "Sat.Cd = 3.0;\n" in printed
     assert main(["script", str(tmp_path / "s"), "5"]) == 2
     assert "run 5 has no entry" in capsys.readouterr().err
+
+
+def test_runs_sharing_a_rendered_text_share_one_load(leo_basic: Path, tmp_path: Path) -> None:
+    from gmat_sweep import worker
+
+    def run(run_id: int, cd: float) -> Any:
+        overrides = {"FM.GravityField.Earth.Degree": 2, "Sat.Cd": cd}
+        outcome = run_one(RunSpec(leo_basic, overrides, tmp_path / str(run_id), run_id, None))
+        assert outcome.status is RunStatus.OK
+        assert worker._loaded is not None
+        return worker._loaded.mission
+
+    assert run(0, 2.0) is run(1, 2.5)
+
+
+def test_a_dropped_write_found_at_run_time_becomes_load_time(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    from gmat_sweep import worker
+
+    worker._loaded = None
+    worker._dropped.clear()  # as on a host that did not check the sweep
+    spec = RunSpec(leo_basic, {"Prop.Type": "PrinceDormand78"}, tmp_path / "a", 0, None)
+    outcome = run_one(spec)
+    assert outcome.status is RunStatus.OK
+    default = run_one(RunSpec(leo_basic, {}, tmp_path / "b", 1, None))
+    changed = pd.read_parquet(outcome.output_paths["report__RF"])
+    assert not changed.equals(pd.read_parquet(default.output_paths["report__RF"]))
+    assert outcome.script_sha256 != default.script_sha256
