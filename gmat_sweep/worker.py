@@ -72,8 +72,8 @@ import pyarrow.parquet as pq
 
 from gmat_sweep import storage
 from gmat_sweep.engine import ensure_engine
-from gmat_sweep.errors import OverrideNotAppliedError
-from gmat_sweep.script import canonical_script_sha256, render_script, text_sha256
+from gmat_sweep.errors import OverrideNotAppliedError, SweepConfigError
+from gmat_sweep.script import canonical_script_sha256, render_script, script_value, text_sha256
 from gmat_sweep.spec import PathLike, RunOutcome, RunSpec
 
 LOG_NAME = "gmat.log"
@@ -176,7 +176,7 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
     script_path:
         The mission script.
     values:
-        ``{field path: the values the sweep gives it}``. Every value is
+        ``{field path: the distinct values the sweep gives it}``. Every value is
         checked against the field's type; the first few distinct values of a
         live field are written and read back to find writes the engine drops
         (the mission is restored afterwards).
@@ -199,7 +199,7 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
         problems = [
             problem
             for path, path_values in values.items()
-            if (problem := _check_one(script_path, loaded, path, list(path_values))) is not None
+            if (problem := _check_one(loaded, path, list(path_values))) is not None
         ]
         _restore(loaded)
         return problems
@@ -280,7 +280,7 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
         _forget_dropped(loaded, dropped)
 
 
-def _check_one(script_path: Path, loaded: _Loaded, path: str, values: list[Any]) -> str | None:
+def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
     """Why ``path`` cannot take ``values`` (``None`` when it can)."""
     mission = loaded.mission
     gmat = mission.gmat
@@ -304,25 +304,25 @@ def _check_one(script_path: Path, loaded: _Loaded, path: str, values: list[Any])
         problem = _value_problem(gmat, kind, value)
         if problem is not None:
             return f"{path!r}={value!r}: {problem}"
+    if classify(loaded, path) == LIVE:
+        # The values come deduplicated from the driver; a few probes find a dropped write.
+        for value in values[:_PROBE_VALUES]:
+            try:
+                dropped = _write(loaded, {path: value})
+            except Exception as exc:
+                return (
+                    f"{path!r}={value!r}: the engine refused the value ({exc}); use a value "
+                    "the field accepts"
+                )
+            if dropped:
+                _forget_dropped(loaded, dropped)
+                break
     if classify(loaded, path) == LOAD_TIME:
         for value in values:
             try:
-                render_script(script_path, {path: value})
-            except Exception as exc:
+                script_value(value)
+            except SweepConfigError as exc:
                 return f"{path!r}={value!r}: {exc}"
-        return None
-    distinct: list[Any] = []
-    for value in values:
-        if value not in distinct:
-            distinct.append(value)
-    for value in distinct[:_PROBE_VALUES]:
-        try:
-            dropped = _write(loaded, {path: value})
-        except Exception as exc:
-            return f"{path!r}={value!r}: the engine refused the value ({exc}); use a valid value"
-        if dropped:
-            _forget_dropped(loaded, dropped)
-            return None
     return None
 
 
