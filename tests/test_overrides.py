@@ -10,6 +10,7 @@ import pytest
 
 from gmat_sweep import sweep
 from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.manifest import Manifest
 from gmat_sweep.script import render_script
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.worker import LIVE, LOAD_TIME, _mission_for, check_fields, classify, run_one
@@ -109,7 +110,7 @@ def test_gravity_degree_sweep_from_the_issue_shows_different_results(
     )
     final = result.to_pandas().groupby(level="run_id")[COLUMN].last()
     assert final[0] != final[1]
-    entries = [result.manifest.entry_for(i) for i in (0, 1)]
+    entries = [Manifest.load(tmp_path / "s" / "manifest.jsonl").entry_for(i) for i in (0, 1)]
     assert all(e is not None and e.script_sha256 for e in entries)
     assert entries[0].script_sha256 != entries[1].script_sha256  # type: ignore[union-attr]
 
