@@ -292,3 +292,23 @@ def test_a_dropped_write_found_at_run_time_becomes_load_time(
     changed = pd.read_parquet(outcome.output_paths["report__RF"])
     assert not changed.equals(pd.read_parquet(default.output_paths["report__RF"]))
     assert outcome.script_sha256 != default.script_sha256
+
+
+def test_load_time_override_of_a_resource_in_an_included_file(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    text = leo_basic.read_text()
+    resources, rest = text.split("Create ReportFile RF;")
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "resources.script").write_text(resources)
+    main = tmp_path / "main.script"
+    main.write_text("#Include 'parts/resources.script'\nCreate ReportFile RF;" + rest)
+    degree = {"FM.GravityField.Earth.Degree": 2}
+    included = run_one(RunSpec(main, degree, tmp_path / "included", 0, None))
+    direct = run_one(RunSpec(leo_basic, degree, tmp_path / "direct", 1, None))
+    assert included.status is RunStatus.OK and direct.status is RunStatus.OK
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(included.output_paths["report__RF"]),
+        pd.read_parquet(direct.output_paths["report__RF"]),
+        check_exact=True,
+    )
