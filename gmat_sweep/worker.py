@@ -20,7 +20,7 @@ before them in the same process.
 reach the run: a Propagator clones its ForceModel while the script is parsed,
 so ``FM.*`` writes read back on ``FM`` and never reach the propagator, and
 ``Prop.Type`` writes are dropped. Each override path is therefore classified
-from the engine itself (:func:`classify`):
+from the engine itself:
 
 - **load-time** when another configured object holds a *different instance*
   (a clone) of its resource (found through the engine's ``GetODEModel``,
@@ -207,7 +207,7 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def classify(loaded: _Loaded, path: str) -> str:
+def _classify(loaded: _Loaded, path: str) -> str:
     """:data:`LOAD_TIME` when an API write to ``path`` cannot reach the run, else :data:`LIVE`.
 
     Decided from the engine (see the module docstring): the resource is held
@@ -265,7 +265,7 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
     base = canonical_script_sha256(spec.script_path)
     while True:
         classes = {
-            path: classify(_any_load_of(spec.script_path, base, log_path), path)
+            path: _classify(_any_load_of(spec.script_path, base, log_path), path)
             for path in spec.overrides
         }
         load_time = {p: v for p, v in spec.overrides.items() if classes[p] == LOAD_TIME}
@@ -304,7 +304,7 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
         problem = _value_problem(gmat, kind, value)
         if problem is not None:
             return f"{path!r}={value!r}: {problem}"
-    if classify(loaded, path) == LIVE:
+    if _classify(loaded, path) == LIVE:
         # The values come deduplicated from the driver; a few probes find a dropped write.
         for value in values[:_PROBE_VALUES]:
             try:
@@ -317,7 +317,7 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
             if dropped:
                 _forget_dropped(loaded, dropped)
                 break
-    if classify(loaded, path) == LOAD_TIME:
+    if _classify(loaded, path) == LOAD_TIME:
         for value in values:
             try:
                 script_value(value)

@@ -13,7 +13,7 @@ from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.manifest import Manifest
 from gmat_sweep.script import render_script
 from gmat_sweep.spec import RunSpec, RunStatus
-from gmat_sweep.worker import LIVE, LOAD_TIME, _mission_for, check_fields, classify, run_one
+from gmat_sweep.worker import LIVE, LOAD_TIME, _classify, _mission_for, check_fields, run_one
 
 COLUMN = "Sat.Earth.SMA"
 
@@ -141,11 +141,11 @@ def test_mixed_load_time_and_live_grid_matches_edited_scripts(
 
 def test_classification_comes_from_the_engine(leo_basic: Path, tmp_path: Path) -> None:
     loaded = _mission_for(leo_basic, tmp_path / "load.log")
-    assert classify(loaded, "FM.GravityField.Earth.Degree") == LOAD_TIME  # Prop clones FM
-    assert classify(loaded, "Prop.FM") == LOAD_TIME  # names the clone Prop holds
-    assert classify(loaded, "FM.SRP") == LOAD_TIME  # On/Off: the API cannot write it
-    assert classify(loaded, "Sat.Cd") == LIVE
-    assert classify(loaded, "Prop.MaxStep") == LIVE
+    assert _classify(loaded, "FM.GravityField.Earth.Degree") == LOAD_TIME  # Prop clones FM
+    assert _classify(loaded, "Prop.FM") == LOAD_TIME  # names the clone Prop holds
+    assert _classify(loaded, "FM.SRP") == LOAD_TIME  # On/Off: the API cannot write it
+    assert _classify(loaded, "Sat.Cd") == LIVE
+    assert _classify(loaded, "Prop.MaxStep") == LIVE
 
 
 def test_filename_override_is_refused_before_any_run(leo_basic: Path, tmp_path: Path) -> None:
