@@ -214,6 +214,11 @@ def _classify(loaded: _Loaded, path: str) -> str:
     as a clone by another object, the field names a resource its object holds
     as a clone, the field's type cannot be written through the API (On/Off),
     or an earlier write to it was dropped.
+
+    Raises
+    ------
+    SweepConfigError
+        ``path`` names a file an output resource writes (refused).
     """
     known = loaded.classes.get(path)
     if known is not None:
@@ -223,6 +228,9 @@ def _classify(loaded: _Loaded, path: str) -> str:
     resource, name = path.split(".", 1)
     obj = gmat.GetObject(resource)
     kind = obj.GetParameterType(obj.GetParameterID(name))
+    refusal = _output_file_refusal(gmat, obj, kind, path)
+    if refusal is not None:  # a run that was never checked (a manifest from elsewhere)
+        raise SweepConfigError(refusal)
     clones = _clones(loaded)
     load_time = (
         path in _dropped.get(loaded.base, set())
@@ -291,15 +299,9 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
     resource, name = path.split(".", 1)
     obj = gmat.GetObject(resource)
     kind = obj.GetParameterType(obj.GetParameterID(name))
-    if kind == gmat.FILENAME_TYPE and (
-        obj.IsOfType(gmat.SUBSCRIBER) or obj.IsOfType(gmat.EVENT_LOCATOR)
-    ):
-        return (
-            f"{path!r} names the file a {obj.GetTypeName()} writes; overriding it would move "
-            "the output away from the run's directory, where gmat_sweep collects it, so it is "
-            "refused; leave the file name in the script (each run already writes into its own "
-            "run-NNNNNN directory)"
-        )
+    refusal = _output_file_refusal(gmat, obj, kind, path)
+    if refusal is not None:
+        return refusal
     for value in values:
         problem = _value_problem(gmat, kind, value)
         if problem is not None:
@@ -324,6 +326,20 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
             except SweepConfigError as exc:
                 return f"{path!r}={value!r}: {exc}"
     return None
+
+
+def _output_file_refusal(gmat: Any, obj: Any, kind: int, path: str) -> str | None:
+    """Why ``path`` may not be overridden when it names a file an output resource writes."""
+    if kind != gmat.FILENAME_TYPE or not (
+        obj.IsOfType(gmat.SUBSCRIBER) or obj.IsOfType(gmat.EVENT_LOCATOR)
+    ):
+        return None
+    return (
+        f"{path!r} names the file a {obj.GetTypeName()} writes; overriding it would move "
+        "the output away from the run's directory, where gmat_sweep collects it, so it is "
+        "refused; leave the file name in the script (each run already writes into its own "
+        "run-NNNNNN directory)"
+    )
 
 
 def _value_problem(gmat: Any, kind: int, value: Any) -> str | None:

@@ -312,3 +312,11 @@ def test_load_time_override_of_a_resource_in_an_included_file(
         pd.read_parquet(direct.output_paths["report__RF"]),
         check_exact=True,
     )
+
+
+def test_an_unchecked_filename_override_fails_the_run(leo_basic: Path, tmp_path: Path) -> None:
+    # A run that never went through the sweep's check (e.g. a manifest from elsewhere).
+    outcome = run_one(RunSpec(leo_basic, {"RF.Filename": "/tmp/x.txt"}, tmp_path / "r", 0, None))
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.stderr is not None
+    assert "SweepConfigError: 'RF.Filename' names the file a ReportFile writes" in outcome.stderr
