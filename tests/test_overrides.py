@@ -320,3 +320,19 @@ def test_an_unchecked_filename_override_fails_the_run(leo_basic: Path, tmp_path:
     assert outcome.status is RunStatus.FAILED
     assert outcome.stderr is not None
     assert "SweepConfigError: 'RF.Filename' names the file a ReportFile writes" in outcome.stderr
+
+
+def test_script_sha256_round_trips_through_outcome_and_entry() -> None:
+    from datetime import UTC, datetime
+
+    from gmat_sweep.manifest import ManifestEntry
+    from gmat_sweep.spec import RunOutcome
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    outcome = RunOutcome.ok(3, {}, now, now, "ab" * 32)
+    assert RunOutcome.from_json(outcome.to_json()) == outcome
+    entry = ManifestEntry.from_outcome(outcome, overrides={"FM.SRP": "Off"})
+    assert entry.script_sha256 == "ab" * 32
+    assert ManifestEntry.from_dict(entry.to_dict()) == entry
+    unknown = ManifestEntry.from_outcome(RunOutcome.ok(4, {}, now, now), overrides={})
+    assert "script_sha256" not in unknown.to_dict()
