@@ -37,8 +37,8 @@ if TYPE_CHECKING:
         MANIFEST_SCHEMA_VERSION,
         Manifest,
         ManifestEntry,
-        canonical_script_sha256,
     )
+    from gmat_sweep.script import canonical_script_sha256
     from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus, SweepSpec
     from gmat_sweep.sweep import Sweep
 
@@ -63,7 +63,7 @@ _LAZY = {
     "Sweep": "gmat_sweep.sweep",
     "SweepConfigError": "gmat_sweep.errors",
     "SweepSpec": "gmat_sweep.spec",
-    "canonical_script_sha256": "gmat_sweep.manifest",
+    "canonical_script_sha256": "gmat_sweep.script",
     "derive_param_seed": "gmat_sweep.distributions",
     "expand_grid_to_run_specs": "gmat_sweep.grid",
     "full_factorial": "gmat_sweep.grid",

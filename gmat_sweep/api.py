@@ -31,7 +31,7 @@ from gmat_sweep.backends.base import Pool
 from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
-from gmat_sweep.spec import PathLike, is_url
+from gmat_sweep.spec import PathLike, RunSpec, is_url
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep
 
 if TYPE_CHECKING:
@@ -325,11 +325,11 @@ def _launch(
     # the sweep; it is closed afterwards and a later computation starts its own.
     pool = backend if isinstance(backend, Pool) else make_backend(backend or "local")
     try:
-        _check_fields(pool, script, fields)
         worker_options = dict(options)
         if storage_options:
             worker_options["storage_options"] = dict(storage_options)
         runs = plan.expand(parameter_spec, script, root, worker_options)
+        _check_fields(pool, script, {field: _distinct(runs, field) for field in fields})
         result = Sweep(
             runs=runs,
             backend=pool,
@@ -388,15 +388,25 @@ def _check_run_options(run_options: Mapping[str, Any] | None) -> dict[str, Any]:
     return options
 
 
-def _check_fields(pool: Pool, script: Path, fields: list[str]) -> None:
-    """Load the mission once in a GMAT process and check every field path."""
-    problems = pool.check_fields(script, fields)
+def _check_fields(pool: Pool, script: Path, values: dict[str, list[Any]]) -> None:
+    """Load the mission once in a GMAT process and check every override and its values."""
+    problems = pool.check_fields(script, values)
     if problems:
         raise SweepConfigError(
-            f"mission {script.name}: " + "; ".join(problems) + ". Fix the field paths (they are "
-            "'Resource.Field' as written in the script, e.g. 'Sat.SMA' or 'MyVar.Value') "
+            f"mission {script.name}: " + "; ".join(problems) + ". Fix the overrides (field paths "
+            "are 'Resource.Field' as written in the script, e.g. 'Sat.SMA' or 'MyVar.Value') "
             "or the script, then run again."
         )
+
+
+def _distinct(runs: list[RunSpec], field: str) -> list[Any]:
+    """The distinct values ``field`` takes across ``runs``, in first-seen order."""
+    seen: dict[str, Any] = {}
+    for run in runs:
+        if field in run.overrides:
+            value = run.overrides[field]
+            seen.setdefault(repr(value), value)
+    return list(seen.values())
 
 
 def _check_out(

@@ -49,6 +49,7 @@ _EXAMPLES = {
         "gmat-sweep export study --to results.csv --name RF",
     ],
     "demo": ["gmat-sweep demo", "gmat-sweep demo --workers 2 --out demo-study"],
+    "script": ["gmat-sweep script study 17 > run17.script"],
 }
 
 
@@ -198,6 +199,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     _execution_options(demo)
     demo.set_defaults(handler=_cmd_demo)
+
+    script = command(
+        "script",
+        "Print one run as a standalone GMAT script, its overrides written into the text "
+        "(load it in GMAT or the GUI to replay the run).",
+    )
+    script.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
+    script.add_argument("run_id", type=int, help="the run to print")
+    script.add_argument(
+        "--script", type=Path, help="the mission script (default: the path the manifest records)"
+    )
+    _storage_option_argument(script)
+    script.set_defaults(handler=_cmd_script)
     return parser
 
 
@@ -367,6 +381,26 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not args.quiet:
         runs = frame.index.get_level_values("run_id").nunique()
         print(f"wrote {len(frame)} rows of {runs} runs to {target}")
+    return 0
+
+
+def _cmd_script(args: argparse.Namespace) -> int:
+    from gmat_sweep.script import canonical_script_sha256, render_script
+
+    manifest = _load_manifest(_sweep_root(args.out_dir), args.storage_options)
+    script = args.script or _recorded_script(manifest)
+    if canonical_script_sha256(script) != manifest.script_sha256:
+        raise SweepConfigError(
+            f"{script} changed since the sweep ran (its SHA-256 differs from the manifest's), "
+            "so its text would not replay the run; restore the script the sweep used"
+        )
+    entry = manifest.entry_for(args.run_id)
+    if entry is None:
+        raise SweepConfigError(
+            f"run {args.run_id} has no entry in this sweep's manifest; pass a run_id from "
+            "`gmat-sweep show`"
+        )
+    sys.stdout.write(render_script(script, entry.overrides))
     return 0
 
 

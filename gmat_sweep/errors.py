@@ -76,3 +76,13 @@ class ManifestCorruptError(GmatSweepError):
     def __init__(self, message: str, path: str | Path) -> None:
         self.path = path
         super().__init__(message)
+
+
+class OverrideNotAppliedError(GmatSweepError):
+    """Raised inside a worker when an overridden field does not hold the requested value.
+
+    The engine read the field back after the overrides were applied and found
+    another value (a clamp, a normalisation, a dropped write). The run is
+    recorded as ``failed`` with this message; it is never run with the wrong
+    value.
+    """

@@ -17,10 +17,8 @@ Only JSON is ever written or read; nothing is pickled.
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import os
-import re
 import sys
 import time
 import uuid
@@ -29,13 +27,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, Self
 
 import msgspec
 
 from gmat_sweep import storage
-from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
+from gmat_sweep.errors import ManifestCorruptError
+from gmat_sweep.script import canonical_script_sha256 as canonical_script_sha256
+from gmat_sweep.script import script_includes_sha256 as script_includes_sha256
 from gmat_sweep.spec import (
     PathLike,
     RunOutcome,
@@ -63,131 +63,6 @@ _JSON_NAMES = {str: "string", int: "integer", dict: "object"}
 
 _DECODER = json.JSONDecoder()
 _STATUSES = {status.value: status for status in RunStatus}
-
-_INCLUDE = re.compile(r"[ \t]*#Include[ \t]+(?:'([^']*)'|\"([^\"]*)\"|([^\s;%]+))")
-
-
-def canonical_script_sha256(path: str | Path) -> str:
-    """SHA-256 of the script file after line-ending and trailing-newline normalisation.
-
-    Reads the file as bytes, decodes as UTF-8, replaces ``\\r\\n`` and lone
-    ``\\r`` with ``\\n``, and ensures exactly one trailing ``\\n``. The hash is
-    computed over the resulting UTF-8 bytes, so the same script checked out on
-    Windows and on Linux hashes the same.
-
-    Parameters
-    ----------
-    path:
-        The GMAT ``.script`` (or included file) to hash.
-
-    Returns
-    -------
-    str
-        The lowercase hex digest.
-
-    Raises
-    ------
-    SweepConfigError
-        If the file does not exist, cannot be read, or is not UTF-8 text.
-    """
-    return _sha256(_canonical_text(Path(path)))
-
-
-def script_includes_sha256(script_path: str | Path) -> dict[str, str]:
-    """Canonical SHA-256 of every file a script pulls in with ``#Include``.
-
-    Follows ``#Include 'file'``, ``#Include "file"`` and ``#Include file``
-    lines (GMAT syntax: the keyword is case-sensitive and may be indented)
-    recursively. Each include resolves relative to the directory of the file
-    that contains it. A file reached twice, or an include cycle, is hashed once.
-
-    Parameters
-    ----------
-    script_path:
-        The top-level GMAT ``.script``.
-
-    Returns
-    -------
-    dict[str, str]
-        ``{include path: canonical sha256}`` in the order the includes are
-        first met (depth first). Keys are POSIX paths relative to the top
-        script's directory (e.g. ``"sub/params.script"``,
-        ``"../common/env.script"``); an include written as an absolute path
-        keeps its absolute form. The top script itself is not listed.
-
-    Raises
-    ------
-    SweepConfigError
-        If an included file does not exist (the message names the including
-        script, the line and the missing file), or any file in the tree cannot
-        be read as UTF-8 text.
-    """
-    top = Path(os.path.abspath(script_path))
-    hashes: dict[str, str] = {}
-    seen = {os.path.realpath(top)}
-    _collect_includes(top, _canonical_text(top), top.parent, seen, hashes)
-    return hashes
-
-
-def _collect_includes(
-    script: Path, text: str, top_dir: Path, seen: set[str], hashes: dict[str, str]
-) -> None:
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if "#Include" not in line:
-            continue
-        match = _INCLUDE.match(line)
-        if match is None:
-            continue
-        written = next(group for group in match.groups() if group is not None)
-        target = Path(os.path.abspath(script.parent / written))
-        if not target.is_file():
-            raise SweepConfigError(
-                f"{script}, line {lineno}: #Include {written!r} names {target}, which does "
-                "not exist or is not a file; includes resolve relative to the directory of "
-                "the script that contains them; fix the path or create the file"
-            )
-        identity = os.path.realpath(target)
-        if identity in seen:
-            continue
-        seen.add(identity)
-        included = _canonical_text(target)
-        hashes[_include_key(written, target, top_dir)] = _sha256(included)
-        _collect_includes(target, included, top_dir, seen, hashes)
-
-
-def _include_key(written: str, target: Path, top_dir: Path) -> str:
-    if PurePath(written).is_absolute():
-        return target.as_posix()
-    try:
-        return PurePath(os.path.relpath(target, top_dir)).as_posix()
-    except ValueError:  # another drive on Windows: no relative form exists
-        return target.as_posix()
-
-
-def _canonical_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SweepConfigError(
-            f"script {path} does not exist; check the path (relative paths resolve "
-            f"against the current directory, {Path.cwd()})"
-        ) from None
-    except OSError as exc:
-        raise SweepConfigError(
-            f"cannot read script {path}: {exc.strerror}; make it a readable file"
-        ) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SweepConfigError(
-            f"script {path} is not UTF-8 text (invalid byte at offset {exc.start}); "
-            "GMAT scripts are text files: re-save it with UTF-8 encoding"
-        ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n") + "\n"
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _stored(location: PathLike) -> str:
@@ -241,6 +116,9 @@ class ManifestEntry:
     log_path:
         The run's GMAT log, with the same path rules as ``output_paths``, or
         ``None`` when no log was kept.
+    script_sha256:
+        SHA-256 of the script text the run loaded (its load-time overrides
+        rendered in), or ``None`` when unknown.
     """
 
     run_id: int
@@ -252,6 +130,7 @@ class ManifestEntry:
     duration_s: float
     stderr: str | None
     log_path: PathLike | None
+    script_sha256: str | None = None
 
     @classmethod
     def from_outcome(
@@ -288,6 +167,7 @@ class ManifestEntry:
             duration_s=outcome.duration_s,
             stderr=outcome.stderr,
             log_path=log_path,
+            script_sha256=outcome.script_sha256,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -296,9 +176,9 @@ class ManifestEntry:
         Datetimes become ISO 8601 strings (with their UTC offset), paths
         POSIX strings, numpy scalars plain numbers. Floats round-trip exactly;
         NaN and infinities are written as the JSON extensions ``NaN`` /
-        ``Infinity``.
+        ``Infinity``. ``script_sha256`` is written only when known.
         """
-        return {
+        data: dict[str, Any] = {
             "run_id": self.run_id,
             "status": self.status.value,
             "overrides": plain_overrides(self.overrides),
@@ -309,6 +189,9 @@ class ManifestEntry:
             "duration_s": self.duration_s,
             "stderr": self.stderr,
         }
+        if self.script_sha256 is not None:
+            data["script_sha256"] = self.script_sha256
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
@@ -332,6 +215,9 @@ class ManifestEntry:
         if stderr is not None and type(stderr) is not str:
             raise TypeError(f"stderr must be a string or null, got {stderr!r}")
         log_path = data.get("log_path")
+        script_sha256 = data.get("script_sha256")
+        if script_sha256 is not None and type(script_sha256) is not str:
+            raise TypeError(f"script_sha256 must be a string or null, got {script_sha256!r}")
         return cls(
             run_id=run_id,
             overrides=overrides,
@@ -342,6 +228,7 @@ class ManifestEntry:
             duration_s=float(data["duration_s"]),
             stderr=stderr,
             log_path=None if log_path is None else _location(log_path),
+            script_sha256=script_sha256,
         )
 
 
@@ -364,6 +251,7 @@ class _EntryLine(msgspec.Struct):
     duration_s: float
     stderr: str | None
     log_path: str | None = None
+    script_sha256: str | None = None
 
     def to_entry(self) -> ManifestEntry:
         log_path = self.log_path
@@ -384,6 +272,7 @@ class _EntryLine(msgspec.Struct):
                 "duration_s": self.duration_s,
                 "stderr": self.stderr,
                 "log_path": None if log_path is None else _location(log_path),
+                "script_sha256": self.script_sha256,
             },
         )
         return entry

@@ -234,7 +234,9 @@ class RunOutcome:
     three values cannot disagree. ``failure`` says why a failed run failed
     (:class:`FailureKind`); ``previous`` holds the earlier attempts of this
     run that failed transiently and were retried, oldest first (each is
-    recorded in the manifest before this one).
+    recorded in the manifest before this one). ``script_sha256`` is the
+    SHA-256 of the script text the run loaded (its load-time overrides
+    rendered in), or ``None`` when the run did not get as far as loading it.
     """
 
     run_id: int
@@ -246,6 +248,7 @@ class RunOutcome:
     ended_at: datetime
     failure: FailureKind | None = None
     previous: tuple[RunOutcome, ...] = ()
+    script_sha256: str | None = None
 
     @classmethod
     def ok(
@@ -254,6 +257,7 @@ class RunOutcome:
         output_paths: Mapping[str, PathLike],
         started_at: datetime,
         ended_at: datetime,
+        script_sha256: str | None = None,
     ) -> Self:
         """Build a successful outcome; ``duration_s`` comes from the timestamps."""
         return cls(
@@ -264,6 +268,7 @@ class RunOutcome:
             stderr=None,
             started_at=started_at,
             ended_at=ended_at,
+            script_sha256=script_sha256,
         )
 
     @classmethod
@@ -274,6 +279,7 @@ class RunOutcome:
         started_at: datetime,
         ended_at: datetime,
         failure: FailureKind = FailureKind.ERROR,
+        script_sha256: str | None = None,
     ) -> Self:
         """Build a failed outcome carrying the captured error text and why it failed."""
         return cls(
@@ -285,6 +291,7 @@ class RunOutcome:
             started_at=started_at,
             ended_at=ended_at,
             failure=failure,
+            script_sha256=script_sha256,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -299,6 +306,7 @@ class RunOutcome:
             "ended_at": self.ended_at.isoformat(),
             "failure": None if self.failure is None else self.failure.value,
             "previous": [attempt.to_dict() for attempt in self.previous],
+            "script_sha256": self.script_sha256,
         }
 
     @classmethod
@@ -314,6 +322,7 @@ class RunOutcome:
             ended_at=datetime.fromisoformat(data["ended_at"]),
             failure=None if data.get("failure") is None else FailureKind(data["failure"]),
             previous=tuple(cls.from_dict(attempt) for attempt in data.get("previous", ())),
+            script_sha256=data.get("script_sha256"),
         )
 
     def to_json(self) -> str:

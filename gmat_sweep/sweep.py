@@ -25,6 +25,7 @@ line; the last one wins.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import threading
@@ -531,15 +532,7 @@ class Sweep(DaskMethodsMixin):
 
     def _entry(self, outcome: RunOutcome, spec: RunSpec) -> ManifestEntry:
         paths = {key: self._relative(path) for key, path in outcome.output_paths.items()}
-        outcome = RunOutcome(
-            outcome.run_id,
-            outcome.status,
-            paths,
-            outcome.duration_s,
-            outcome.stderr,
-            outcome.started_at,
-            outcome.ended_at,
-        )
+        outcome = dataclasses.replace(outcome, output_paths=paths, previous=())
         log_path = self._relative(storage.join(spec.output_dir, LOG_NAME))
         return ManifestEntry.from_outcome(outcome, overrides=spec.overrides, log_path=log_path)
 
@@ -693,6 +686,32 @@ class Sweep(DaskMethodsMixin):
         lines.append(f"  outputs: {self._output_dir}")
         lines.append(f"  manifest: {self._manifest_path}")
         return "\n".join(lines)
+
+    def script(self, run_id: int) -> str:
+        """Run ``run_id`` as a standalone GMAT script: its overrides written into the text.
+
+        Every override of the run replaces the script's own assignment (or
+        is added after the resource's last one) by
+        :func:`gmat_sweep.script.render_script`; ``#Include`` paths are made
+        absolute. Loading the text in GMAT (or the GUI) with no overrides
+        reproduces the run bit for bit, with one exception: orbital elements
+        the engine converts to Cartesian state (``Sat.SMA``, ``Sat.TA``, ...)
+        were written through the API after the load and can differ from the
+        text's in the last bits.
+
+        Raises
+        ------
+        SweepConfigError
+            ``run_id`` is not a run of this sweep.
+        """
+        from gmat_sweep.script import render_script
+
+        if not 0 <= run_id < len(self._runs):
+            raise SweepConfigError(
+                f"run_id {run_id} is not in this sweep; pass one of 0..{len(self._runs) - 1}"
+            )
+        spec = self._runs[run_id]
+        return render_script(spec.script_path, spec.overrides)
 
 
 def _backend_name(backend: Pool | str | None) -> str:

@@ -1,9 +1,9 @@
 """Run one GMAT mission: the only code in gmat_sweep that touches GMAT.
 
 :func:`run_one` turns a :class:`~gmat_sweep.spec.RunSpec` into a
-:class:`~gmat_sweep.spec.RunOutcome`. It loads each script once per process
-and reuses the loaded mission for every later run of the same script (the
-cache is keyed by the script's canonical SHA-256, so an edited script is
+:class:`~gmat_sweep.spec.RunOutcome`. It loads each script text once per
+process and reuses the loaded mission for every later run of the same text
+(the cache is keyed by the SHA-256 of the text loaded, so an edited script is
 reloaded). GMAT keeps one live configuration per process, so the cache holds
 one mission at a time.
 
@@ -16,21 +16,51 @@ copies the clone back over each resource an earlier run touched. Runs are
 therefore bit-identical to runs on a freshly loaded script, whatever ran
 before them in the same process.
 
+**What an override changes.** An API write after the load does not always
+reach the run: a Propagator clones its ForceModel while the script is parsed,
+so ``FM.*`` writes read back on ``FM`` and never reach the propagator, and
+``Prop.Type`` writes are dropped. Each override path is therefore classified
+from the engine itself:
+
+- **load-time** when another configured object holds a *different instance*
+  (a clone) of its resource (found through the engine's ``GetODEModel``,
+  ``GetOwnedObject`` and ``GetRefObject``), when the field names a resource
+  its object holds as a clone (``Prop.FM``), when the field's type is one the
+  API cannot write (On/Off), or when an API write is dropped (the field still
+  holds its old value afterwards);
+- **refused** when the field names a file the engine writes (a ``FILENAME``
+  field of an output resource: ReportFile, EphemerisFile, ContactLocator and
+  the engine's other Subscribers and EventLocators), or when a value does not
+  fit the field's type; :func:`check_fields` reports these before any run;
+- **live** otherwise: written through the API after the load.
+
+Load-time overrides are written into the script text
+(:func:`gmat_sweep.script.render_script`), and the rendered text is loaded
+from this process's temporary directory; runs with the same rendered text
+share one load. After the overrides are applied every overridden field is
+read back: a value that did not take effect fails the run with the field,
+the requested value and the value the engine holds. Reals compare with a
+relative and absolute tolerance of 1e-12 (the engine stores orbits as
+Cartesian state, so ``Sat.SMA = 7000`` reads back ``7000.000000000003``),
+also modulo whole turns of 360 (angles are normalised), and Gregorian epochs
+compare as times.
+
 Each run gets a private scratch directory for GMAT; the parsed outputs are
 written as Parquet under ``spec.output_dir`` (any fsspec URL) through
 :func:`gmat_sweep.storage.atomic_write`, next to the run's own GMAT log
-``gmat.log``. A run's own failure (load, override or run error) is returned
-as a ``failed`` outcome carrying the traceback and the tail of the engine
-log; :func:`run_one` never raises for it.
+``gmat.log``. A run's own failure (load, override, read-back or run error)
+is returned as a ``failed`` outcome carrying the traceback and the tail of
+the engine log; :func:`run_one` never raises for it.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import shutil
 import tempfile
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,12 +72,24 @@ import pyarrow.parquet as pq
 
 from gmat_sweep import storage
 from gmat_sweep.engine import ensure_engine
-from gmat_sweep.manifest import canonical_script_sha256
+from gmat_sweep.errors import OverrideNotAppliedError, SweepConfigError
+from gmat_sweep.script import canonical_script_sha256, render_script, script_value, text_sha256
 from gmat_sweep.spec import PathLike, RunOutcome, RunSpec
 
 LOG_NAME = "gmat.log"
 """File name of the per-run GMAT log kept beside the run's outputs."""
 
+LIVE = "live"
+"""Class of an override written through the GMAT API after the load."""
+
+LOAD_TIME = "load-time"
+"""Class of an override written into the script text before the load."""
+
+READ_BACK_TOLERANCE = 1e-12
+"""Relative and absolute tolerance of a real field's read-back."""
+
+_PROBE_VALUES = 8
+_TURN = 360.0
 _LOG_TAIL_LINES = 40
 _DIAGNOSTIC_LINES = 4
 
@@ -57,12 +99,24 @@ class _Loaded:
     """The one mission this process has loaded, with what runs have changed on it."""
 
     key: str
+    base: str
     mission: Any
     snapshots: dict[str, Any] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
+    classes: dict[str, str] = field(default_factory=dict)
+    clones: dict[str, set[str]] | None = None
 
 
 _loaded: _Loaded | None = None
+_dropped: dict[str, set[str]] = {}
+"""Per script (canonical SHA-256): paths whose API writes the engine dropped."""
+
+
+@dataclass
+class _Attempt:
+    """What a run got as far as, for its outcome even when it fails."""
+
+    script_sha256: str | None = None
 
 
 def run_one(spec: RunSpec, on_start: Callable[[], None] | None = None) -> RunOutcome:
@@ -83,52 +137,114 @@ def run_one(spec: RunSpec, on_start: Callable[[], None] | None = None) -> RunOut
     RunOutcome
         ``ok`` with ``output_paths`` keyed ``report__<name>``,
         ``ephemeris__<name>`` and ``contact__<name>``, or ``failed`` with the
-        error text and the tail of GMAT's log in ``stderr``.
+        error text and the tail of GMAT's log in ``stderr``. ``script_sha256``
+        is the SHA-256 of the script text the run loaded (with its load-time
+        overrides rendered in), when it got that far.
     """
     started = datetime.now(UTC)
     options = spec.run_options.get("storage_options") or {}
     scratch = Path(tempfile.mkdtemp(prefix=f"gmat-sweep-run-{spec.run_id}-"))
     logs = (scratch / "load.log", scratch / "work" / "GmatLog.txt")
+    attempt = _Attempt()
     try:
         storage.make_dirs(spec.output_dir, options)
         try:
-            paths = _run(spec, scratch, logs[0], options, on_start)
+            paths = _run(spec, scratch, logs[0], options, on_start, attempt)
         except Exception as exc:
             log = _read_logs(logs)
             detail = _describe_failure(exc, log)
-            return RunOutcome.failed(spec.run_id, detail, started, datetime.now(UTC))
+            return RunOutcome.failed(
+                spec.run_id, detail, started, datetime.now(UTC), script_sha256=attempt.script_sha256
+            )
         finally:
             log = _read_logs(logs)
             storage.atomic_write(storage.join(spec.output_dir, LOG_NAME), log.encode(), options)
-        return RunOutcome.ok(spec.run_id, paths, started, datetime.now(UTC))
+        ended = datetime.now(UTC)
+        return RunOutcome.ok(spec.run_id, paths, started, ended, attempt.script_sha256)
     except Exception:
-        return RunOutcome.failed(spec.run_id, traceback.format_exc(), started, datetime.now(UTC))
+        return RunOutcome.failed(
+            spec.run_id,
+            traceback.format_exc(),
+            started,
+            datetime.now(UTC),
+            script_sha256=attempt.script_sha256,
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def check_fields(script_path: Path, paths: list[str]) -> list[str]:
-    """Load ``script_path`` and return one message per field path it does not have.
+def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
+    """Load ``script_path`` and return one message per override that would be refused.
 
-    A script GMAT cannot parse yields a single message with GMAT's own
-    diagnostic lines. An empty list means every path can be overridden.
+    Parameters
+    ----------
+    script_path:
+        The mission script.
+    values:
+        ``{field path: the distinct values the sweep gives it}``. Every value is
+        checked against the field's type; the first few distinct values of a
+        live field are written and read back to find writes the engine drops
+        (the mission is restored afterwards).
+
+    Returns
+    -------
+    list[str]
+        Empty when every override can be applied. Otherwise one message per
+        bad path: an unknown field, a file GMAT writes, a value that does not
+        fit the field's type or that the engine rejects. A script GMAT cannot
+        parse yields a single message with GMAT's own diagnostic lines.
     """
     scratch = Path(tempfile.mkdtemp(prefix="gmat-sweep-check-"))
     log_path = scratch / "load.log"
     try:
         try:
-            mission = _mission_for(script_path, log_path).mission
+            loaded = _mission_for(script_path, log_path)
         except Exception as exc:
             return [_describe_failure(exc, _read_logs((log_path,))).split("\n\n", 1)[0]]
-        problems = []
-        for path in paths:
-            try:
-                mission[path]
-            except Exception as exc:
-                problems.append(f"{path!r}: {exc}")
+        problems = [
+            problem
+            for path, path_values in values.items()
+            if (problem := _check_one(loaded, path, list(path_values))) is not None
+        ]
+        _restore(loaded)
         return problems
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _classify(loaded: _Loaded, path: str) -> str:
+    """:data:`LOAD_TIME` when an API write to ``path`` cannot reach the run, else :data:`LIVE`.
+
+    Decided from the engine (see the module docstring): the resource is held
+    as a clone by another object, the field names a resource its object holds
+    as a clone, the field's type cannot be written through the API (On/Off),
+    or an earlier write to it was dropped.
+
+    Raises
+    ------
+    SweepConfigError
+        ``path`` names a file an output resource writes (refused).
+    """
+    known = loaded.classes.get(path)
+    if known is not None:
+        return known
+    loaded.mission[path]  # an unknown path raises gmat-run's error, with suggestions
+    gmat = loaded.mission.gmat
+    resource, name = path.split(".", 1)
+    obj = gmat.GetObject(resource)
+    kind = obj.GetParameterType(obj.GetParameterID(name))
+    refusal = _output_file_refusal(gmat, obj, kind, path)
+    if refusal is not None:  # a run that was never checked (a manifest from elsewhere)
+        raise SweepConfigError(refusal)
+    clones = _clones(loaded)
+    load_time = (
+        path in _dropped.get(loaded.base, set())
+        or any(resource in held for held in clones.values())
+        or kind == gmat.ON_OFF_TYPE
+        or (kind == gmat.OBJECT_TYPE and str(obj.GetField(name)) in clones.get(resource, set()))
+    )
+    loaded.classes[path] = LOAD_TIME if load_time else LIVE
+    return loaded.classes[path]
 
 
 def _run(
@@ -137,25 +253,229 @@ def _run(
     log_path: Path,
     options: Mapping[str, Any],
     on_start: Callable[[], None] | None,
+    attempt: _Attempt,
 ) -> dict[str, PathLike]:
-    loaded = _mission_for(spec.script_path, log_path)
-    mission = loaded.mission
-    _restore(loaded)
-    for path in sorted(spec.overrides):
-        resource = path.split(".", 1)[0]
-        if resource not in loaded.snapshots:
-            loaded.snapshots[resource] = _clone(mission, resource)
-        loaded.dirty.add(resource)
-        mission[path] = spec.overrides[path]
+    loaded = _prepared(spec, log_path, attempt)
     if on_start is not None:
         on_start()
-    results = mission.run(working_dir=scratch / "work")
+    results = loaded.mission.run(working_dir=scratch / "work")
     paths: dict[str, PathLike] = {}
     for key, table in output_tables(results).items():
         target = storage.join(spec.output_dir, f"{key}.parquet")
         storage.atomic_write(target, _parquet_bytes(table), options)
         paths[key] = target
     return paths
+
+
+def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
+    """The mission loaded for ``spec`` with every override applied and read back.
+
+    Load-time overrides are rendered into the text; live ones are written
+    after restoring the load-time state. A live write the engine drops makes
+    its path load-time for good and the run is prepared again (each pass
+    moves at least one path, so this ends).
+    """
+    base = canonical_script_sha256(spec.script_path)
+    while True:
+        classes = {
+            path: _classify(_any_load_of(spec.script_path, base, log_path), path)
+            for path in spec.overrides
+        }
+        load_time = {p: v for p, v in spec.overrides.items() if classes[p] == LOAD_TIME}
+        text = render_script(spec.script_path, load_time) if load_time else None
+        loaded = _mission_for(spec.script_path, log_path, text)
+        attempt.script_sha256 = loaded.key
+        _restore(loaded)
+        dropped = _write(loaded, {p: v for p, v in spec.overrides.items() if p not in load_time})
+        if not dropped:
+            _verify(loaded, spec.overrides)
+            return loaded
+        _forget_dropped(loaded, dropped)
+
+
+def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
+    """Why ``path`` cannot take ``values`` (``None`` when it can)."""
+    mission = loaded.mission
+    gmat = mission.gmat
+    try:
+        mission[path]
+    except Exception as exc:
+        return f"{path!r}: {exc}"
+    resource, name = path.split(".", 1)
+    obj = gmat.GetObject(resource)
+    kind = obj.GetParameterType(obj.GetParameterID(name))
+    refusal = _output_file_refusal(gmat, obj, kind, path)
+    if refusal is not None:
+        return refusal
+    for value in values:
+        problem = _value_problem(gmat, kind, value)
+        if problem is not None:
+            return f"{path!r}={value!r}: {problem}"
+    if _classify(loaded, path) == LIVE:
+        # The values come deduplicated from the driver; a few probes find a dropped write.
+        for value in values[:_PROBE_VALUES]:
+            try:
+                dropped = _write(loaded, {path: value})
+            except Exception as exc:
+                return (
+                    f"{path!r}={value!r}: the engine refused the value ({exc}); use a value "
+                    "the field accepts"
+                )
+            if dropped:
+                _forget_dropped(loaded, dropped)
+                break
+    if _classify(loaded, path) == LOAD_TIME:
+        for value in values:
+            try:
+                script_value(value)
+            except SweepConfigError as exc:
+                return f"{path!r}={value!r}: {exc}"
+    return None
+
+
+def _output_file_refusal(gmat: Any, obj: Any, kind: int, path: str) -> str | None:
+    """Why ``path`` may not be overridden when it names a file an output resource writes."""
+    if kind != gmat.FILENAME_TYPE or not (
+        obj.IsOfType(gmat.SUBSCRIBER) or obj.IsOfType(gmat.EVENT_LOCATOR)
+    ):
+        return None
+    return (
+        f"{path!r} names the file a {obj.GetTypeName()} writes; overriding it would move "
+        "the output away from the run's directory, where gmat_sweep collects it, so it is "
+        "refused; leave the file name in the script (each run already writes into its own "
+        "run-NNNNNN directory)"
+    )
+
+
+def _value_problem(gmat: Any, kind: int, value: Any) -> str | None:
+    """Why ``value`` does not fit a field of GMAT parameter type ``kind`` (``None`` if it does)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == gmat.REAL_TYPE:
+        if number and math.isfinite(value):
+            return None
+        return (
+            "the field is a real number; NaN, infinity, None, strings and lists are "
+            "refused; pass a finite number"
+        )
+    if kind in (gmat.INTEGER_TYPE, gmat.UNSIGNED_INT_TYPE):
+        if number and math.isfinite(value) and float(value).is_integer():
+            return None
+        return "the field is an integer; pass a whole number such as 4"
+    if kind == gmat.BOOLEAN_TYPE:
+        return None if isinstance(value, bool) else "the field is a boolean; pass True or False"
+    if kind == gmat.ON_OFF_TYPE:
+        return None if value in ("On", "Off") else "the field is On/Off; pass 'On' or 'Off'"
+    if kind in (gmat.STRINGARRAY_TYPE, gmat.OBJECTARRAY_TYPE):
+        if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+            return None
+        return "the field is a list of names; pass a flat list of strings such as ['Luna', 'Sun']"
+    if kind == gmat.RVECTOR_TYPE:
+        if isinstance(value, list | tuple) and all(
+            isinstance(item, int | float) and not isinstance(item, bool) and math.isfinite(item)
+            for item in value
+        ):
+            return None
+        return "the field is a vector; pass a flat list of finite numbers"
+    if kind == gmat.RMATRIX_TYPE:
+        if isinstance(value, list | tuple) and all(isinstance(row, list | tuple) for row in value):
+            return None
+        return "the field is a matrix; pass a list of rows of numbers"
+    if isinstance(value, str):
+        return None
+    return "the field holds text; pass a string"
+
+
+def _write(loaded: _Loaded, overrides: Mapping[str, Any]) -> set[str]:
+    """Write ``overrides`` through the API; return the paths whose write the engine dropped.
+
+    A write is dropped when the field still holds its old value and that is
+    not the value asked for.
+    """
+    mission = loaded.mission
+    dropped = set()
+    for path in sorted(overrides):
+        resource = path.split(".", 1)[0]
+        if resource not in loaded.snapshots:
+            loaded.snapshots[resource] = _clone(mission, resource)
+        loaded.dirty.add(resource)
+        before = mission[path]
+        mission[path] = overrides[path]
+        after = mission[path]
+        if after == before and not same_value(overrides[path], after):
+            dropped.add(path)
+    return dropped
+
+
+def _forget_dropped(loaded: _Loaded, dropped: set[str]) -> None:
+    """Remember that writes to ``dropped`` do not take effect: they are load-time from now on."""
+    _dropped.setdefault(loaded.base, set()).update(dropped)
+    for path in dropped:
+        loaded.classes.pop(path, None)
+
+
+def _verify(loaded: _Loaded, overrides: Mapping[str, Any]) -> None:
+    """Read every override back; raise when one does not hold the value asked for."""
+    wrong = []
+    for path in sorted(overrides):
+        held = _read_back(loaded.mission, path)
+        if not same_value(overrides[path], held):
+            wrong.append(f"{path}: requested {overrides[path]!r}, the engine holds {held!r}")
+    if wrong:
+        raise OverrideNotAppliedError(
+            "override did not take effect (" + "; ".join(wrong) + "); GMAT changed or ignored "
+            "the value, so the run was not made with the value asked for; choose a value the "
+            "field accepts as given"
+        )
+
+
+def _read_back(mission: Any, path: str) -> Any:
+    """The value ``path`` holds; a sub-field its own value removed is read through its parent.
+
+    ``FM.Drag.AtmosphereModel = None`` removes the ``Drag`` sub-resource, so
+    the field no longer exists and ``FM.Drag`` holds the value instead.
+    """
+    from gmat_run.errors import GmatFieldError
+
+    try:
+        return mission[path]
+    except GmatFieldError:
+        parent = path.rsplit(".", 1)[0]
+        if "." not in parent:
+            raise
+        return mission[parent]
+
+
+def same_value(requested: Any, held: Any) -> bool:
+    """Whether a field reading ``held`` holds ``requested``, within the read-back tolerance.
+
+    Reals match within :data:`READ_BACK_TOLERANCE` (relative and absolute);
+    a requested real outside ``[0, 360)`` also matches a read-back that differs
+    by whole turns of 360 (the engine normalises angles). Strings match after
+    trimming, or as the same instant when both parse as epochs. Lists match
+    element by element.
+    """
+    if isinstance(requested, bool) or isinstance(held, bool):
+        return bool(requested == held)
+    if isinstance(requested, int | float) and isinstance(held, int | float):
+        turns = 0 if 0 <= requested < _TURN else round((held - requested) / _TURN)
+        return math.isclose(
+            held,
+            requested + _TURN * turns,
+            rel_tol=READ_BACK_TOLERANCE,
+            abs_tol=READ_BACK_TOLERANCE,
+        )
+    if isinstance(requested, str) and isinstance(held, str):
+        return requested.strip() == held.strip() or _same_instant(requested, held)
+    if isinstance(requested, list | tuple) and isinstance(held, list | tuple):
+        return len(requested) == len(held) and all(map(same_value, requested, held))
+    return False
+
+
+def _same_instant(a: str, b: str) -> bool:
+    try:
+        return bool(pd.Timestamp(a) == pd.Timestamp(b))
+    except (ValueError, TypeError, OverflowError):
+        return False
 
 
 def output_tables(results: Any) -> dict[str, pa.Table]:
@@ -177,20 +497,85 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
     return tables
 
 
-def _mission_for(script_path: Path, log_path: Path) -> _Loaded:
-    """Return this process's mission for ``script_path``, loading it if needed."""
+def _any_load_of(script_path: Path, base: str, log_path: Path) -> _Loaded:
+    """This process's mission of ``script_path`` in any rendering (all share one structure)."""
+    if _loaded is not None and _loaded.base == base:
+        return _loaded
+    return _mission_for(script_path, log_path)
+
+
+def _mission_for(script_path: Path, log_path: Path, text: str | None = None) -> _Loaded:
+    """Return this process's mission for ``script_path`` (or its rendering ``text``).
+
+    The rendered text is saved under this process's temporary directory,
+    named by its hash, and loaded from there; its ``#Include`` paths are
+    absolute, so it loads as the original does.
+    """
     global _loaded
     from gmat_run import Mission
 
-    key = canonical_script_sha256(script_path)
+    base = canonical_script_sha256(script_path)
+    key = base if text is None else text_sha256(text)
     if _loaded is not None and _loaded.key == key:
         return _loaded
+    path = script_path
+    if text is not None:
+        path = Path(tempfile.gettempdir()) / "gmat-sweep-rendered" / f"{key}.script"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
     engine = ensure_engine()
     _point_log_at(engine.root, log_path)
     _loaded = None  # a failed load breaks every older handle
-    mission = Mission.load(script_path, gmat_root=engine.root)
-    _loaded = _Loaded(key=key, mission=mission)
+    mission = Mission.load(path, gmat_root=engine.root)
+    _loaded = _Loaded(key=key, base=base, mission=mission)
     return _loaded
+
+
+def _clones(loaded: _Loaded) -> dict[str, set[str]]:
+    """``{object: names of the resources it holds as its own clone}``, read from the engine.
+
+    An object holds a clone of resource ``R`` when an instance it uses is
+    named ``R`` but is not the configured ``R`` (``GetObject(R)``). The
+    instances an object uses come from ``GetODEModel`` (a Propagator's force
+    model), ``GetOwnedObject`` and ``GetRefObject`` of every referenced name.
+    """
+    if loaded.clones is not None:
+        return loaded.clones
+    gmat = loaded.mission.gmat
+    names = set(gmat.Moderator.Instance().GetListOfObjects(gmat.UNKNOWN_OBJECT))
+    clones: dict[str, set[str]] = {}
+    for holder in sorted(names):
+        obj = gmat.GetObject(holder)
+        for used in _used_instances(gmat, obj):
+            name = used.GetName()
+            if (
+                name in names
+                and name != holder
+                and _address(used) != _address(gmat.GetObject(name))
+            ):
+                clones.setdefault(holder, set()).add(name)
+    loaded.clones = clones
+    return clones
+
+
+def _used_instances(gmat: Any, obj: Any) -> list[Any]:
+    used = []
+    if hasattr(obj, "GetODEModel"):
+        used.append(obj.GetODEModel())
+    used += [obj.GetOwnedObject(i) for i in range(obj.GetOwnedObjectCount())]
+    for name in obj.GetRefObjectNameArray(gmat.UNKNOWN_OBJECT):
+        try:
+            target = gmat.GetObject(name) if name else None
+            if target is not None:
+                used.append(obj.GetRefObject(target.GetType(), name))
+        except Exception:  # the engine raises for names an object keeps no pointer to
+            continue
+    return [instance for instance in used if instance is not None]
+
+
+def _address(instance: Any) -> int:
+    return int(instance.this)
 
 
 def _point_log_at(root: Path, log_path: Path) -> None:

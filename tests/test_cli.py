@@ -32,7 +32,7 @@ from gmat_sweep.cli import (
 )
 from gmat_sweep.errors import SweepConfigError
 
-COMMANDS = ("run", "monte-carlo", "lhs", "resume", "show", "export", "demo")
+COMMANDS = ("run", "monte-carlo", "lhs", "resume", "show", "export", "demo", "script")
 
 
 @dataclass(frozen=True)

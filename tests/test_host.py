@@ -61,14 +61,16 @@ def test_check_fields_reports_unknown_paths_and_parse_errors(
 ) -> None:
     host = GmatHost()
     try:
-        assert host.check_fields(leo_basic, ["Sat.SMA", "Prop.MaxStep"]) == []
-        problems = host.check_fields(leo_basic, ["Sat.SMAX", "Nope.Value"])
+        assert host.check_fields(leo_basic, {"Sat.SMA": [7000.0], "Prop.MaxStep": [60]}) == []
+        problems = host.check_fields(leo_basic, {"Sat.SMAX": [1.0], "Nope.Value": [1.0]})
         assert len(problems) == 2
         assert "did you mean: SMA" in problems[0]
         assert "Nope" in problems[1]
-        (problem,) = host.check_fields(parse_error, ["Sat.SMA"])
+        (problem,) = host.check_fields(parse_error, {"Sat.SMA": [7000.0]})
         assert "GmatLoadError" in problem
         assert "SMAX" in problem
+        (refused,) = host.check_fields(leo_basic, {"Sat.Cd": [2.2, float("nan")]})
+        assert "'Sat.Cd'=nan" in refused and "finite number" in refused
     finally:
         host.close()
 

@@ -32,10 +32,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import FailureKind, RunOutcome, RunSpec
@@ -151,18 +152,23 @@ class GmatHost:
             where = f" on {socket.gethostname()} while running run {spec.run_id}"
             return worker_died(spec, reason, where, started)
 
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
-        """Load ``script_path`` in the child and return one message per bad field path.
+    def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
+        """Check every override on the child; one message per override that would be refused.
 
-        A script that does not parse yields one message carrying GMAT's
-        diagnostic. The child keeps the mission loaded, so a later run of
-        the same script starts warm.
+        ``values`` maps each field path to the values the sweep gives it (see
+        :func:`gmat_sweep.worker.check_fields`). A script that does not parse
+        yields one message carrying GMAT's diagnostic. The child keeps the
+        mission loaded, so a later run of the same script starts warm.
         """
         if self._proc is None:
             self.start()
         assert self._send is not None
         assert self._recv is not None
-        request = {"op": "check", "script": str(script_path), "paths": paths}
+        request = {
+            "op": "check",
+            "script": str(script_path),
+            "values": {path: list(items) for path, items in values.items()},
+        }
         try:
             self._send.send_bytes(json.dumps(request).encode())
             reply = json.loads(self._recv.recv_bytes())
@@ -315,9 +321,9 @@ def run_nodes(
     return [run_node(spec, reuse_gmat_context, retries) for spec in specs]
 
 
-def check_node(script_path: Path, paths: list[str]) -> list[str]:
-    """Validate field paths on the calling thread's GMAT host (warming it for the runs)."""
-    return thread_host().check_fields(script_path, paths)
+def check_node(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
+    """Validate overrides on the calling thread's GMAT host (warming it for the runs)."""
+    return thread_host().check_fields(script_path, values)
 
 
 def run_spec_in_subprocess(spec: RunSpec) -> RunOutcome:
@@ -362,7 +368,7 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
             return 0
         request = json.loads(message)
         if request["op"] == "check":
-            problems = check_fields(Path(request["script"]), request["paths"])
+            problems = check_fields(Path(request["script"]), request["values"])
             send.send_bytes(json.dumps({"problems": problems}).encode())
         else:
             outcome = run_one(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import as_completed as _as_completed
 from pathlib import Path
@@ -90,9 +90,11 @@ class Pool(ABC):
     def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
         """Drain ``futures``, yielding outcomes in completion order."""
 
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
-        """Load ``script_path`` once in a GMAT process; one message per bad field path.
+    def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
+        """Load ``script_path`` once in a GMAT process; one message per refused override.
 
+        ``values`` maps each field path to the values the sweep gives it;
+        see :func:`gmat_sweep.worker.check_fields` for what is refused.
         Used to validate a sweep before any run is dispatched. The default
         starts a short-lived probe process on this machine; a local pool
         overrides it to use one of its own (then warm) GMAT hosts.
@@ -101,7 +103,7 @@ class Pool(ABC):
 
         host = GmatHost()
         try:
-            return host.check_fields(script_path, paths)
+            return host.check_fields(script_path, values)
         finally:
             host.close()
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -163,13 +163,15 @@ class DaskPool(Pool):
         current = sum(int(w.get("nthreads", 1)) for w in info.values())
         return max(1, current, self._planned_threads)
 
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
+    def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
         """Check field paths on a cluster worker: its GMAT host then starts warm.
 
         This also proves the workers can read the script and start the engine
         before any run is submitted.
         """
-        return field_problems(self, self._client.submit(check_node, script_path, paths, pure=False))
+        return field_problems(
+            self, self._client.submit(check_node, script_path, values, pure=False)
+        )
 
     def group_for(self, runs: int) -> int:
         """Runs per Dask task: grouped, because a task costs several ms of scheduler CPU."""

@@ -24,7 +24,7 @@ up (with their loaded missions) until :meth:`~LocalJoblibPool.close`.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -79,9 +79,9 @@ class LocalJoblibPool(Pool):
         """Number of loky worker processes."""
         return self._workers
 
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
-        """Check field paths on a loky worker: its GMAT host then starts warm."""
-        return field_problems(self, self._running().submit(check_node, script_path, paths))
+    def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
+        """Check overrides on a loky worker: its GMAT host then starts warm."""
+        return field_problems(self, self._running().submit(check_node, script_path, values))
 
     def get(self, dsk: Mapping[Hashable, Any], keys: Any, **kwargs: Any) -> Any:
         """Run ``dsk`` with Dask's local scheduler on this pool's loky workers."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -100,9 +100,9 @@ class LocalPool(Pool):
         """Yield outcomes as runs finish."""
         return drain(self, futures)
 
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
-        """Check field paths on one of the pool's hosts, which keeps the mission loaded."""
-        return self._running().submit(check_node, script_path, paths).result()
+    def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
+        """Check overrides on one of the pool's hosts, which keeps the mission loaded."""
+        return self._running().submit(check_node, script_path, values).result()
 
     def close(self) -> None:
         """Cancel queued runs, stop every host process and join the threads."""

@@ -25,7 +25,7 @@ filesystem or an fsspec URL).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -134,10 +134,10 @@ class RayPool(Pool):
         """CPUs across the Ray cluster (runs executed at once)."""
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
-    def check_fields(self, script_path: Path, paths: list[str]) -> list[str]:
-        """Check field paths on a Ray worker: its GMAT host then starts warm."""
+    def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
+        """Check overrides on a Ray worker: its GMAT host then starts warm."""
         self._check_open()
-        return field_problems(self, self._check.remote(script_path, paths).future())
+        return field_problems(self, self._check.remote(script_path, values).future())
 
     def group_for(self, runs: int) -> int:
         """Runs per Ray task: grouped, which measured ~8% more runs/s on two cores."""

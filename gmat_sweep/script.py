@@ -1,0 +1,333 @@
+"""GMAT script text: canonical hashes, ``#Include`` walking, and rendering overrides into text.
+
+Some overrides only take effect when they are present as the script is parsed
+(a Propagator clones its ForceModel at parse time; see
+:mod:`gmat_sweep.worker`). Such *load-time* overrides are applied by
+:func:`render_script`: each ``Resource.Field = value`` is written into the
+script's resource section (replacing the script's own assignment, or added
+after the resource's last assignment or its ``Create`` line), and relative
+``#Include`` paths are made absolute so the rendered text loads from any
+directory. The same function writes a run's every override into a
+standalone script, so a run can be replayed in GMAT with no overrides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path, PurePath
+from typing import Any
+
+from gmat_sweep.errors import SweepConfigError
+
+_INCLUDE = re.compile(r"[ \t]*#Include[ \t]+(?:'([^']*)'|\"([^\"]*)\"|([^\s;%]+))")
+_BEGIN_MISSION = re.compile(r"[ \t]*BeginMissionSequence\b")
+_CREATE = re.compile(r"[ \t]*Create[ \t]+(\w+)[ \t]+([^;%]*)")
+_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VALUE_RESOURCES = frozenset({"Variable", "String"})
+"""Resource types whose ``R.Value`` is assigned in script text as ``R = value``."""
+
+
+def canonical_script_sha256(path: str | Path) -> str:
+    """SHA-256 of the script file after line-ending and trailing-newline normalisation.
+
+    Reads the file as bytes, decodes as UTF-8, replaces ``\\r\\n`` and lone
+    ``\\r`` with ``\\n``, and ensures exactly one trailing ``\\n``. The hash is
+    computed over the resulting UTF-8 bytes, so the same script checked out on
+    Windows and on Linux hashes the same.
+
+    Parameters
+    ----------
+    path:
+        The GMAT ``.script`` (or included file) to hash.
+
+    Returns
+    -------
+    str
+        The lowercase hex digest.
+
+    Raises
+    ------
+    SweepConfigError
+        If the file does not exist, cannot be read, or is not UTF-8 text.
+    """
+    return text_sha256(canonical_text(Path(path)))
+
+
+def script_includes_sha256(script_path: str | Path) -> dict[str, str]:
+    """Canonical SHA-256 of every file a script pulls in with ``#Include``.
+
+    Follows ``#Include 'file'``, ``#Include "file"`` and ``#Include file``
+    lines (GMAT syntax: the keyword is case-sensitive and may be indented)
+    recursively. Each include resolves relative to the directory of the file
+    that contains it. A file reached twice, or an include cycle, is hashed once.
+
+    Parameters
+    ----------
+    script_path:
+        The top-level GMAT ``.script``.
+
+    Returns
+    -------
+    dict[str, str]
+        ``{include path: canonical sha256}`` in the order the includes are
+        first met (depth first). Keys are POSIX paths relative to the top
+        script's directory (e.g. ``"sub/params.script"``,
+        ``"../common/env.script"``); an include written as an absolute path
+        keeps its absolute form. The top script itself is not listed.
+
+    Raises
+    ------
+    SweepConfigError
+        If an included file does not exist (the message names the including
+        script, the line and the missing file), or any file in the tree cannot
+        be read as UTF-8 text.
+    """
+    top = Path(os.path.abspath(script_path))
+    hashes: dict[str, str] = {}
+    seen = {os.path.realpath(top)}
+    _collect_includes(top, canonical_text(top), top.parent, seen, hashes)
+    return hashes
+
+
+def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
+    """The script's text with ``overrides`` written into it, ready to load from anywhere.
+
+    Each ``Resource.Field`` in ``overrides`` replaces the script's own
+    assignment to that field (in the resource section, before
+    ``BeginMissionSequence``), or is added after the resource's last
+    assignment, or after its ``Create`` line, or (for a resource created in
+    an included file) just before ``BeginMissionSequence``. ``V.Value`` of a
+    ``Variable`` or ``String`` is written as ``V = value``. Replacing in place
+    matters: GMAT refuses a second ``Prop.Type`` assignment. Relative
+    ``#Include`` paths are made absolute (resolved against the script's
+    directory, as GMAT and the sweep's include hashing do).
+
+    Parameters
+    ----------
+    script_path:
+        The GMAT ``.script`` the overrides apply to.
+    overrides:
+        ``{"Resource.Field": value}`` to write.
+
+    Returns
+    -------
+    str
+        The rendered script text (canonical line endings).
+
+    Raises
+    ------
+    SweepConfigError
+        A value cannot be written as GMAT script text (a string holding a
+        quote, a NaN, a nested mapping, ...), or a path has no ``.``.
+    """
+    path = Path(os.path.abspath(script_path))
+    lines = [_absolute_include(line, path.parent) for line in canonical_text(path).split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
+    kinds = _created_types(lines[:begin], set())
+    for dotted in sorted(overrides):
+        resource, _ = _split(dotted)
+        statement = _statement(dotted, overrides[dotted], kinds.get(resource))
+        begin = _place(lines, begin, dotted, statement, kinds.get(resource))
+    return "\n".join(lines) + "\n"
+
+
+def script_value(value: Any) -> str:
+    """``value`` as GMAT script text.
+
+    For example ``7000.5``, ``true``, ``PrinceDormand78``, ``'JGM3.cof'``
+    (a string that is not one word is quoted) and ``{Luna, Sun}``.
+
+    Raises
+    ------
+    SweepConfigError
+        The value has no script form (NaN or infinity, a string with a quote
+        or a line break, a mapping, a nested list).
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SweepConfigError(
+                f"value {value!r} cannot be written into a GMAT script; use a finite number"
+            )
+        return repr(value)
+    if isinstance(value, str):
+        if any(c in value for c in "'\"\n\r"):
+            raise SweepConfigError(
+                f"value {value!r} cannot be written into a GMAT script: GMAT strings cannot "
+                "hold quotes or line breaks; remove them"
+            )
+        return value if _BARE_WORD.fullmatch(value) else f"'{value}'"
+    if isinstance(value, list | tuple):
+        if all(isinstance(item, str) for item in value):
+            return "{" + ", ".join(script_value(item) for item in value) + "}"
+        if all(isinstance(item, int | float) and not isinstance(item, bool) for item in value):
+            return "[" + " ".join(script_value(item) for item in value) + "]"
+    raise SweepConfigError(
+        f"value {value!r} ({type(value).__name__}) cannot be written into a GMAT script; use a "
+        "number, a bool, a string, or a flat list of strings or of numbers"
+    )
+
+
+def text_sha256(text: str) -> str:
+    """Hex SHA-256 of ``text`` encoded as UTF-8 (the hash of a rendered script)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def canonical_text(path: Path) -> str:
+    """The file's text with ``\\n`` line endings and exactly one trailing newline.
+
+    Raises
+    ------
+    SweepConfigError
+        The file is missing, unreadable, or not UTF-8 text.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SweepConfigError(
+            f"script {path} does not exist; check the path (relative paths resolve "
+            f"against the current directory, {Path.cwd()})"
+        ) from None
+    except OSError as exc:
+        raise SweepConfigError(
+            f"cannot read script {path}: {exc.strerror}; make it a readable file"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SweepConfigError(
+            f"script {path} is not UTF-8 text (invalid byte at offset {exc.start}); "
+            "GMAT scripts are text files: re-save it with UTF-8 encoding"
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n") + "\n"
+
+
+def _split(dotted: str) -> tuple[str, str]:
+    resource, _, field = dotted.partition(".")
+    if not resource or not field:
+        raise SweepConfigError(
+            f"override {dotted!r} is not a field path; write it as 'Resource.Field', e.g. "
+            "'Sat.SMA' or 'FM.GravityField.Earth.Degree'"
+        )
+    return resource, field
+
+
+def _target(dotted: str, kind: str | None) -> str:
+    """What the script assigns: ``R.F``, or ``R`` for a Variable's ``R.Value``."""
+    resource, field = _split(dotted)
+    return resource if field == "Value" and kind in _VALUE_RESOURCES else dotted
+
+
+def _statement(dotted: str, value: Any, kind: str | None) -> str:
+    return f"{_target(dotted, kind)} = {script_value(value)};"
+
+
+def _created_types(lines: list[str], seen: set[str]) -> dict[str, str]:
+    """``{resource name: type}`` for every ``Create Type a b c;`` line, includes followed.
+
+    ``lines`` carry absolute ``#Include`` paths; ``seen`` stops include cycles.
+    """
+    kinds: dict[str, str] = {}
+    for line in lines:
+        include = _INCLUDE.match(line)
+        if include is not None:
+            target = Path(next(group for group in include.groups() if group is not None))
+            identity = os.path.realpath(target)
+            if identity not in seen and target.is_file():
+                seen.add(identity)
+                included = canonical_text(target).split("\n")
+                kinds.update(
+                    _created_types([_absolute_include(x, target.parent) for x in included], seen)
+                )
+            continue
+        match = _CREATE.match(line)
+        if match is not None:
+            for name in re.split(r"[\s,]+", match.group(2).strip()):
+                if name:
+                    kinds[name] = match.group(1)
+    return kinds
+
+
+def _place(lines: list[str], begin: int, dotted: str, statement: str, kind: str | None) -> int:
+    """Write ``statement`` for ``dotted`` into ``lines[:begin]``; return the new ``begin``."""
+    resource, _ = _split(dotted)
+    target = re.escape(_target(dotted, kind))
+    assigns = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{target}[ \t]*=")
+    touches = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{re.escape(resource)}(?:\.|[ \t]*=)")
+    creates = re.compile(rf"[ \t]*Create[ \t]+\w+[ \t]+(?:[^;%]*[\s,])?{re.escape(resource)}\b")
+    own: int | None = None
+    last: int | None = None
+    index = 0
+    while index < begin:
+        end = index
+        while end + 1 < begin and lines[end].rstrip().endswith("..."):
+            end += 1  # a statement continued over several lines
+        line = lines[index]
+        if assigns.match(line):
+            own = index
+            del lines[index : end + 1]
+            lines.insert(index, statement)
+            begin -= end - index
+            end = index
+        if touches.match(line) or creates.match(line):
+            last = end
+        index = end + 1
+    if own is not None:
+        return begin
+    at = begin if last is None else last + 1
+    lines.insert(at, statement)
+    return begin + 1
+
+
+def _absolute_include(line: str, directory: Path) -> str:
+    match = _INCLUDE.match(line)
+    if match is None:
+        return line
+    written = next(group for group in match.groups() if group is not None)
+    if PurePath(written).is_absolute():
+        return line
+    return f"#Include '{Path(os.path.abspath(directory / written)).as_posix()}'"
+
+
+def _collect_includes(
+    script: Path, text: str, top_dir: Path, seen: set[str], hashes: dict[str, str]
+) -> None:
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if "#Include" not in line:
+            continue
+        match = _INCLUDE.match(line)
+        if match is None:
+            continue
+        written = next(group for group in match.groups() if group is not None)
+        target = Path(os.path.abspath(script.parent / written))
+        if not target.is_file():
+            raise SweepConfigError(
+                f"{script}, line {lineno}: #Include {written!r} names {target}, which does "
+                "not exist or is not a file; includes resolve relative to the directory of "
+                "the script that contains them; fix the path or create the file"
+            )
+        identity = os.path.realpath(target)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        included = canonical_text(target)
+        hashes[_include_key(written, target, top_dir)] = text_sha256(included)
+        _collect_includes(target, included, top_dir, seen, hashes)
+
+
+def _include_key(written: str, target: Path, top_dir: Path) -> str:
+    if PurePath(written).is_absolute():
+        return target.as_posix()
+    try:
+        return PurePath(os.path.relpath(target, top_dir)).as_posix()
+    except ValueError:  # another drive on Windows: no relative form exists
+        return target.as_posix()
