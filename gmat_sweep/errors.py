@@ -35,14 +35,17 @@ class RunFailed(GmatSweepError):
     run_id:
         The offending run.
     stderr:
-        The captured worker stderr or Python traceback.
+        The captured worker stderr or Python traceback. The message quotes its
+        first non-blank line, which states the error; the lines after it are
+        evidence (a traceback, the tail of the GMAT log).
     """
 
     def __init__(self, run_id: int, stderr: str | None) -> None:
         self.run_id = run_id
         self.stderr = stderr
-        first = (stderr or "no error text was captured").strip().splitlines()
-        super().__init__(f"run {run_id} failed: {first[-1] if first else ''}")
+        lines = [line for line in (stderr or "").splitlines() if line.strip()]
+        first = lines[0].strip() if lines else "no error text was captured"
+        super().__init__(f"run {run_id} failed: {first}")
 
 
 class BackendError(GmatSweepError):
@@ -76,3 +79,11 @@ class ManifestCorruptError(GmatSweepError):
     def __init__(self, message: str, path: str | Path) -> None:
         self.path = path
         super().__init__(message)
+
+
+class SweepLockedError(GmatSweepError):
+    """Raised when another driver holds the sweep (one writer per sweep).
+
+    The message names the holder (process id and host) and since when it
+    holds the sweep, and says how to proceed.
+    """

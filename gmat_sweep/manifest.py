@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import re
-import sys
 import time
 import uuid
 from bisect import bisect_left
@@ -41,6 +40,7 @@ from gmat_sweep.spec import (
     RunOutcome,
     RunStatus,
     as_location,
+    as_status,
     is_url,
     plain_overrides,
     to_plain,
@@ -252,6 +252,9 @@ class ManifestEntry:
     duration_s: float
     stderr: str | None
     log_path: PathLike | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", as_status(self.status))
 
     @classmethod
     def from_outcome(
@@ -549,21 +552,8 @@ class Manifest:
             self._repair = None
             return
         target = Path(str(path).removeprefix("file://")).absolute()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        descriptor = os.open(
-            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
-        )
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(b"".join(lines))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        _fsync_directory(target.parent)
+        storage.make_dirs(target.parent)
+        storage.atomic_write(target, b"".join(lines))
         self._path = target
         self._repair = None
 
@@ -617,9 +607,17 @@ class Manifest:
     def rewrite_header(self) -> None:
         """Replace the bound file's header line with the current header fields.
 
-        Every entry line (the full attempt history) is kept. Used when a sweep
-        grows (:meth:`gmat_sweep.sweep.Sweep.extend`). The file is replaced
-        atomically, as in :meth:`save`.
+        Every complete entry line (the full attempt history) is kept; a torn
+        final line left by a crash is dropped and a last line without its
+        newline gets one, so the next append starts on a line of its own. Used
+        when a sweep grows (:meth:`gmat_sweep.sweep.Sweep.extend`). The file
+        is replaced atomically, as in :meth:`save`.
+
+        Raises
+        ------
+        RuntimeError
+            The manifest is not bound to a file, or the file was loaded with a
+            damaged end and changed on disk since.
         """
         if self._path is None:
             raise RuntimeError("this Manifest is not bound to a file; call save(path) first")
@@ -627,18 +625,12 @@ class Manifest:
             old = storage.read_bytes(self._path, self._storage_options)
         else:
             old = _read_local(Path(self._path))
+        if self._repair is not None:
+            old = _valid_bytes(old, self._path, self._repair)
         _, _, rest = old.partition(b"\n")
-        data = _encode_line(self._header_dict()) + rest
-        if is_url(self._path):
-            storage.atomic_write(self._path, data, self._storage_options)
-            return
-        target = Path(self._path)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        temporary.write_bytes(data)
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-        _fsync_directory(target.parent)
+        storage.atomic_write(
+            self._path, _encode_line(self._header_dict()) + rest, self._storage_options
+        )
         self._repair = None
 
     def compact(self) -> None:
@@ -806,6 +798,43 @@ def read_all_entries(
     return _read_manifest(path, dict(storage_options or {}))[1].entries
 
 
+def unreadable_ok_runs(
+    manifest: Manifest, root: PathLike, storage_options: Mapping[str, Any] | None = None
+) -> list[int]:
+    """run_ids whose last entry is ``ok`` but whose recorded output files cannot be read.
+
+    A machine crash can lose a file a manifest line names; resume treats such
+    a run as missing and runs it again. A Parquet output counts as readable
+    when its footer parses (:func:`gmat_sweep.storage.readable`).
+
+    Parameters
+    ----------
+    manifest:
+        The loaded manifest.
+    root:
+        The sweep root that relative output paths are stored against.
+    storage_options:
+        fsspec options for a URL root.
+
+    Returns
+    -------
+    list[int]
+        In the manifest's entry order.
+    """
+    base = str(root).rstrip("/")
+    unreadable = []
+    for entry in manifest.entries:
+        if entry.status is not RunStatus.OK:
+            continue
+        for path in entry.output_paths.values():
+            text = _stored(path)
+            location: PathLike = text if is_url(text) or os.path.isabs(text) else f"{base}/{text}"
+            if not storage.readable(location, storage_options):
+                unreadable.append(entry.run_id)
+                break
+    return unreadable
+
+
 ENTRIES_DIR = "manifest.d"
 """Folder beside an object-store ``manifest.jsonl`` that holds one object per appended entry."""
 
@@ -918,11 +947,17 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
         except ValueError as exc:
             if not line.strip():
                 continue
-            if any(rest.strip() for rest in lines[index + 1 :]):
+            if index < len(lines) - 1:
+                # A crash cuts the last write short before its newline; a complete line
+                # (newline-terminated) that does not parse was written that way.
+                where = (
+                    "it is a complete line (it ends with a newline)"
+                    if not any(rest.strip() for rest in lines[index + 1 :])
+                    else "only the last line may be cut short by a crash"
+                )
                 raise ManifestCorruptError(
                     f"manifest {path}, line {index + 1}: not valid JSON ({_reason(exc)}); "
-                    "only the last line may be cut short by a crash, so the file was edited "
-                    f"or damaged; {_RESTORE_HINT}",
+                    f"{where}, so the file was edited or damaged; {_RESTORE_HINT}",
                     path,
                 ) from None
             torn = index
@@ -1056,31 +1091,29 @@ def _encode_line(payload: Mapping[str, Any]) -> bytes:
     return (json.dumps(payload, allow_nan=True, separators=(",", ":")) + "\n").encode("ascii")
 
 
+def _valid_bytes(data: bytes, path: PathLike, repair: _TailRepair) -> bytes:
+    """``data`` without the torn last line found at load, newline-terminated."""
+    _check_unchanged(len(data), path, repair)
+    return data[: repair.keep_bytes] + (b"\n" if repair.add_newline else b"")
+
+
 def _cut_torn_tail(descriptor: int, path: Path, repair: _TailRepair) -> bytes:
     """Drop a torn last line before the first append; return the separator to write first."""
-    size = os.fstat(descriptor).st_size
+    _check_unchanged(os.fstat(descriptor).st_size, path, repair)
+    os.ftruncate(descriptor, repair.keep_bytes)
+    return b"\n" if repair.add_newline else b""
+
+
+def _check_unchanged(size: int, path: PathLike, repair: _TailRepair) -> None:
     if size != repair.size_at_load:
         raise RuntimeError(
             f"manifest {path} changed on disk since it was loaded ({repair.size_at_load} -> "
             f"{size} bytes) and its last line was torn; another process may be writing it; "
             "stop that process and load the manifest again before appending"
         )
-    os.ftruncate(descriptor, repair.keep_bytes)
-    return b"\n" if repair.add_newline else b""
 
 
 def _write_all(descriptor: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(descriptor, view) :]
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable; Windows cannot open directories, and needs no such step."""
-    if sys.platform == "win32":
-        return
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -1,9 +1,13 @@
 """Where sweep files live: local paths and fsspec URLs behind one small interface.
 
-Every write of a finished artefact is atomic — a reader never sees a file
-under its final name until it is complete. Local files are written to a
-temporary name in the same directory and renamed; object stores receive a
-single ``put`` of the whole payload, which they commit atomically.
+Every write of a finished artefact is atomic and durable — a reader never
+sees a file under its final name until it is complete, and once a write
+returns it survives a power loss. Local files are written to a temporary name
+in the same directory, fsynced, renamed, and the directory is fsynced; new
+directories are fsynced into their parents. Files are created with mode
+``0o666`` minus the umask, like any file a program opens for writing. Object
+stores receive a single ``put`` of the whole payload, which they commit
+atomically and durably.
 
 ``storage_options`` (endpoint, credentials) are handed to fsspec and nowhere
 else: nothing in this module records or prints them.
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,11 +62,19 @@ def is_object_store(location: PathLike) -> bool:
 def make_dirs(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> None:
     """Create ``location`` and its parents (a no-op on object stores, which have none).
 
-    On an object store nothing is sent: s3fs's ``makedirs`` would cost a
-    request per call and create a missing bucket, which gmat_sweep never does.
+    Locally, the parent of every directory created is fsynced, so the new
+    entries survive a power loss (a ``run-NNNNNN/`` that vanished would take
+    the files renamed into it along). On an object store nothing is sent:
+    s3fs's ``makedirs`` would cost a request per call and create a missing
+    bucket, which gmat_sweep never does.
     """
     if not is_url(location):
-        Path(location).mkdir(parents=True, exist_ok=True)
+        target = Path(str(location).removeprefix("file://")).absolute()
+        missing = [target, *target.parents]
+        missing = [directory for directory in missing if not directory.is_dir()]
+        target.mkdir(parents=True, exist_ok=True)
+        for directory in reversed(missing):
+            fsync_directory(directory.parent)
         return
     if is_object_store(location):
         return
@@ -73,20 +85,68 @@ def make_dirs(location: PathLike, storage_options: Mapping[str, Any] | None = No
 def atomic_write(
     location: PathLike, data: bytes, storage_options: Mapping[str, Any] | None = None
 ) -> None:
-    """Write ``data`` so that ``location`` appears only once it is complete."""
+    """Write ``data`` so that ``location`` appears only once it is complete, and durably.
+
+    Locally: write ``.<name>.<random>.tmp`` beside the target (mode ``0o666``
+    minus the umask), fsync it, rename it over ``location``, fsync the
+    directory. A crash leaves the old file or the new one, never a torn or
+    empty one under the final name. The temporary file is removed if the write
+    fails. A URL is written with one ``put``.
+    """
     if not is_url(location):
-        target = Path(location)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        target = Path(str(location).removeprefix("file://"))
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        descriptor = os.open(temporary, flags, 0o666)
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
-            os.replace(tmp, target)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
+        fsync_directory(target.parent)
         return
     fs, path = filesystem(location, storage_options)
     fs.pipe_file(path, data)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or a new entry in ``directory`` durable.
+
+    Windows cannot open directories and needs no such step.
+    """
+    if sys.platform == "win32":
+        return
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def readable(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> bool:
+    """True when ``location`` exists and can be read; a ``.parquet`` file's footer must parse.
+
+    Used to decide whether an ``ok`` run's outputs really are there (a crash of
+    the machine can lose files that a manifest line names). A network error
+    is not "unreadable": it propagates.
+    """
+    if not str(location).endswith(".parquet"):
+        return exists(location, storage_options)
+    # Imported here: workers and the CLI's --help never need pyarrow from this module.
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    fs, path = filesystem(location, storage_options)
+    try:
+        with fs.open(path, "rb") as handle:
+            pq.read_metadata(handle)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, pyarrow.ArrowInvalid):
+        return False
+    return True
 
 
 def read_bytes(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> bytes:

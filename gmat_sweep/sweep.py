@@ -40,6 +40,7 @@ from gmat_sweep.manifest import (
     ManifestEntry,
     canonical_script_sha256,
     script_includes_sha256,
+    unreadable_ok_runs,
 )
 from gmat_sweep.spec import PathLike, RunOutcome, RunSpec, RunStatus, is_url
 from gmat_sweep.worker import LOG_NAME
@@ -273,8 +274,10 @@ class Sweep:
     def resume(self) -> Sweep:
         """Re-run only the failed and missing runs from the loaded manifest.
 
-        Submits specs for the union of ``manifest.find_failed()`` and
-        ``manifest.find_missing(...)`` through the bound backend, appends one
+        Submits specs for the union of ``manifest.find_failed()``,
+        ``manifest.find_missing(...)`` and the ``ok`` runs whose output files
+        are missing or unreadable (:func:`~gmat_sweep.manifest.unreadable_ok_runs`)
+        through the bound backend, appends one
         new :class:`ManifestEntry` per outcome (with the same ``run_id`` as
         the original), and reloads the manifest so the in-memory entries
         reflect the last-wins merge. Returns ``self`` for chaining.
@@ -293,6 +296,8 @@ class Sweep:
         manifest = self._manifest
         wanted = set(manifest.find_failed())
         wanted.update(manifest.find_missing(spec.run_id for spec in self._runs))
+        # An ok line whose files a machine crash lost is a run still to do.
+        wanted.update(unreadable_ok_runs(manifest, self._output_dir, self._storage_options))
         todo = [spec for spec in self._runs if spec.run_id in wanted]
         self._execute(todo, self._backend)
         return self

@@ -347,3 +347,18 @@ def test_ctrl_c_stops_the_driver_and_leaves_no_process(leo_basic: Path, tmp_path
         warnings.simplefilter("error")
         loaded = Manifest.load(manifest)
     assert 5 <= len(loaded.entries) < 400
+
+
+def test_an_ok_run_whose_parquet_was_lost_runs_again(
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    out = tmp_path / "s"
+    first = sweep(leo_basic, {"Sat.Cd": [2.0, 2.2, 2.4]}, backend=pool, out=out, progress=False)
+    expected = first.to_pandas()
+    manifest = first.manifest
+    (out / manifest.entry_for(1).output_paths["report__RF"]).write_bytes(b"")  # type: ignore[union-attr]
+    (out / manifest.entry_for(2).output_paths["report__RF"]).unlink()  # type: ignore[union-attr]
+    resumed = Sweep.from_manifest(out / "manifest.jsonl", leo_basic, backend=pool, progress=False)
+    resumed.resume()
+    assert sorted(e.run_id for e in read_all_entries(out / "manifest.jsonl")[3:]) == [1, 2]
+    pd.testing.assert_frame_equal(resumed.to_pandas(), expected)
