@@ -30,6 +30,7 @@ from gmat_sweep.backends.base import Pool
 from gmat_sweep.backends.local import LocalPool
 from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
+from gmat_sweep.lock import hold
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.spec import PathLike, is_url
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep
@@ -443,10 +444,15 @@ def _check_out(
 def _prepare_out(
     root: PathLike, storage_options: Mapping[str, Any] | None, *, overwrite: bool
 ) -> None:
-    """Create the sweep directory checked by :func:`_check_out`; with ``overwrite``, empty it."""
-    if overwrite and storage.exists(storage.join(root, MANIFEST_NAME), storage_options):
-        _clear(root, storage_options)
-    storage.make_dirs(root, storage_options)
+    """Create the sweep directory checked by :func:`_check_out`; with ``overwrite``, empty it.
+
+    Raises :class:`~gmat_sweep.errors.SweepLockedError` when a driver still
+    holds the sweep being replaced.
+    """
+    with hold(root, storage_options, what="overwrite"):
+        if overwrite and storage.exists(storage.join(root, MANIFEST_NAME), storage_options):
+            _clear(root, storage_options)
+        storage.make_dirs(root, storage_options)
 
 
 def _check_storage_options(storage_options: Mapping[str, Any] | None) -> None:

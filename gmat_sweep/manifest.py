@@ -639,9 +639,14 @@ class Manifest:
         Every attempt is kept, in arrival order; the entry objects are deleted
         (in one batch where the store allows) only after the rewritten file is
         in place, so a crash at any point loses nothing (a leftover object
-        duplicates a line, and last wins). The manifest keeps the content of
-        its entry objects, so only ``manifest.jsonl`` is read back. A no-op
-        for local files, which are appended to directly.
+        duplicates a line, and last wins). A reader racing the compaction
+        notices that ``manifest.jsonl`` changed under it and reads again, so it
+        neither misses an entry nor fails on a vanished object. The manifest
+        keeps the content of its entry objects, so only ``manifest.jsonl`` is
+        read back. Only the driver holding the sweep
+        (:func:`gmat_sweep.lock.hold`) may compact: two compactions that
+        interleave would each rewrite the file without the other's lines. A
+        no-op for local files, which are appended to directly.
         """
         if self._path is None or not is_url(self._path) or not self._objects:
             return
@@ -860,20 +865,44 @@ def _read_and_parse(
         target = Path(str(path).removeprefix("file://")).absolute()
         return target, _parse(target, _read_local(target)), []
     url = str(path)
+    root = url.rsplit("/", 1)[0]
+    # A compaction rewrites manifest.jsonl, then deletes the entry objects it folded in.
+    # Racing one, a reader can find an object gone between listing and reading it, or
+    # list after the deletion with the old file in hand: either way manifest.jsonl has
+    # changed by the time the reader reads it again, so it starts over.
+    for _ in range(_RACE_ATTEMPTS):
+        data = _read_url(url, options)
+        names = storage.list_files(f"{root}/{ENTRIES_DIR}", options)
+        try:
+            contents = storage.read_many(names, options)
+        except FileNotFoundError:
+            continue
+        if _read_url(url, options) == data:
+            break
+    else:
+        raise ManifestCorruptError(
+            f"manifest {url} kept changing while it was read ({_RACE_ATTEMPTS} attempts); "
+            "another driver is compacting it: read it again once that driver has finished",
+            url,
+        )
+    parsed = _parse(url, data)
+    objects = list(zip(names, contents, strict=True))
+    for name, content in objects:
+        parsed.entries.extend(_parse_entry_object(name, content))
+    return url, parsed, objects
+
+
+_RACE_ATTEMPTS = 5
+
+
+def _read_url(url: str, options: dict[str, Any]) -> bytes:
     try:
-        data = storage.read_bytes(url, options)
+        return storage.read_bytes(url, options)
     except FileNotFoundError:
         raise ManifestCorruptError(
             f"manifest {url} does not exist; check the URL, or start a new sweep to create it",
             url,
         ) from None
-    parsed = _parse(url, data)
-    root = url.rsplit("/", 1)[0]
-    names = storage.list_files(f"{root}/{ENTRIES_DIR}", options)
-    objects = list(zip(names, storage.read_many(names, options), strict=True))
-    for name, data in objects:
-        parsed.entries.extend(_parse_entry_object(name, data))
-    return url, parsed, objects
 
 
 def _parse_entry_object(name: str, data: bytes) -> list[ManifestEntry]:

@@ -161,12 +161,18 @@ def read_bytes(location: PathLike, storage_options: Mapping[str, Any] | None = N
 def read_many(
     locations: list[str], storage_options: Mapping[str, Any] | None = None
 ) -> list[bytes]:
-    """Read whole files that live on one filesystem, concurrently where it can; in order."""
+    """Read whole files that live on one filesystem, concurrently where it can; in order.
+
+    Raises :class:`FileNotFoundError` when any of them does not exist.
+    """
     if not locations:
         return []
     fs, _ = filesystem(locations[0], storage_options)
     paths = [fs._strip_protocol(location) for location in locations]
     contents = fs.cat(paths, on_error="raise")
+    missing = [path for path in paths if path not in contents]
+    if missing:  # some filesystems leave a vanished file out instead of raising
+        raise FileNotFoundError(missing[0])
     return [contents[path] for path in paths]
 
 

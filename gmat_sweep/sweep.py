@@ -35,6 +35,7 @@ from gmat_sweep.backends._subprocess import FAILURE_TIMEOUT, FAILURE_WORKER_DIED
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.lock import hold
 from gmat_sweep.manifest import (
     Manifest,
     ManifestEntry,
@@ -161,9 +162,10 @@ class Sweep:
             script_includes=script_includes_sha256(self._script_path),
             script_path=str(self._script_path.resolve()),
         )
-        manifest.save(self._manifest_path, storage_options=self._storage_options)
-        self._manifest = manifest
-        self._execute(self._runs, self._backend)
+        with hold(self._output_dir, self._storage_options, what="run"):
+            manifest.save(self._manifest_path, storage_options=self._storage_options)
+            self._manifest = manifest
+            self._execute(self._runs, self._backend)
         return self
 
     @classmethod
@@ -293,13 +295,17 @@ class Sweep:
                 "Sweep.from_manifest(manifest_path, script_path, backend=...).resume()"
             )
         storage.check_writable(self._output_dir, self._storage_options)
-        manifest = self._manifest
-        wanted = set(manifest.find_failed())
-        wanted.update(manifest.find_missing(spec.run_id for spec in self._runs))
-        # An ok line whose files a machine crash lost is a run still to do.
-        wanted.update(unreadable_ok_runs(manifest, self._output_dir, self._storage_options))
-        todo = [spec for spec in self._runs if spec.run_id in wanted]
-        self._execute(todo, self._backend)
+        with hold(self._output_dir, self._storage_options, what="resume"):
+            # Read again under the hold: another driver may have written since from_manifest.
+            manifest = self._manifest = Manifest.load(
+                self._manifest_path, storage_options=self._storage_options
+            )
+            wanted = set(manifest.find_failed())
+            wanted.update(manifest.find_missing(spec.run_id for spec in self._runs))
+            # An ok line whose files a machine crash lost is a run still to do.
+            wanted.update(unreadable_ok_runs(manifest, self._output_dir, self._storage_options))
+            todo = [spec for spec in self._runs if spec.run_id in wanted]
+            self._execute(todo, self._backend)
         return self
 
     def extend(self, n_more: int, *, backend: Pool | None = None) -> Sweep:
@@ -351,18 +357,19 @@ class Sweep:
             run_options["storage_options"] = dict(self._storage_options)
         runs = plan.expand(grown, self._script_path.resolve(), self._output_dir, run_options)
         count = len(self._runs)
-        manifest.parameter_spec = grown
-        manifest.run_count = len(runs)
-        manifest.rewrite_header()
-        self._parameter_spec = grown
-        self._runs = runs
-        if backend is not None:
-            self._execute(runs[count:], backend)
-            return self
-        from gmat_sweep.backends.local import LocalPool
+        with hold(self._output_dir, self._storage_options, what="extend"):
+            manifest.parameter_spec = grown
+            manifest.run_count = len(runs)
+            manifest.rewrite_header()
+            self._parameter_spec = grown
+            self._runs = runs
+            if backend is not None:
+                self._execute(runs[count:], backend)
+                return self
+            from gmat_sweep.backends.local import LocalPool
 
-        with LocalPool() as pool:
-            self._execute(runs[count:], pool)
+            with LocalPool() as pool:
+                self._execute(runs[count:], pool)
         return self
 
     def _execute(self, specs: Sequence[RunSpec], backend: Pool) -> None:

@@ -898,3 +898,28 @@ def test_unreadable_ok_runs_names_ok_runs_with_a_missing_or_broken_output(
     (tmp_path / "run-000001/report__RF.parquet").write_bytes(b"")  # a crash lost the data
     (tmp_path / "run-000003/report__RF.parquet").unlink()  # a crash lost the file
     assert unreadable_ok_runs(manifest, tmp_path) == [1, 3]
+
+
+@pytest.mark.parametrize("moment", ["list_files", "read_many"])
+def test_a_reader_racing_a_compaction_reads_again_and_misses_nothing(
+    moment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gmat_sweep import storage
+
+    url = f"memory://manifest-test-{uuid.uuid4().hex}/study/manifest.jsonl"
+    writer = make_manifest()
+    writer.save(url)
+    for run_id in range(3):
+        writer.append_entry(make_entry(run_id))
+    real = getattr(storage, moment)
+    compacted: list[bool] = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        if not compacted:  # the writer compacts between the reader's steps
+            compacted.append(True)
+            writer.compact()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(storage, moment, racing)
+    assert [entry.run_id for entry in Manifest.load(url).entries] == [0, 1, 2]
+    assert compacted
