@@ -484,6 +484,10 @@ class Manifest:
     script_path:
         Absolute path of the mission script when the sweep ran (so
         ``gmat-sweep resume DIR`` can find it); ``""`` when unknown.
+    numpy_version, scipy_version:
+        Versions of numpy and scipy in the driver, which Monte Carlo and
+        Latin-hypercube draws depend on; ``""`` when unknown (manifests
+        written before these fields existed).
 
     Notes
     -----
@@ -509,6 +513,8 @@ class Manifest:
     entries: list[ManifestEntry] = field(default_factory=list)
     script_includes: dict[str, str] = field(default_factory=dict)
     script_path: str = ""
+    numpy_version: str = ""
+    scipy_version: str = ""
     _path: PathLike | None = field(default=None, init=False, repr=False, compare=False)
     _storage_options: dict[str, Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -771,6 +777,8 @@ class Manifest:
             "run_count": self.run_count,
             "parameter_spec": to_plain(self.parameter_spec),
             "script_path": self.script_path,
+            "numpy_version": self.numpy_version,
+            "scipy_version": self.scipy_version,
         }
 
 
@@ -1066,6 +1074,8 @@ def _header_fields(path: PathLike, header: Mapping[str, Any], lineno: int) -> di
             "backend": _field(header, "backend", str, default="unknown"),
             "script_includes": _field(header, "script_includes", dict, default={}),
             "script_path": _field(header, "script_path", str, default=""),
+            "numpy_version": _field(header, "numpy_version", str, default=""),
+            "scipy_version": _field(header, "scipy_version", str, default=""),
         }
     except (KeyError, TypeError) as exc:
         raise ManifestCorruptError(

@@ -26,7 +26,6 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +42,7 @@ from gmat_sweep.manifest import (
     script_includes_sha256,
     unreadable_ok_runs,
 )
+from gmat_sweep.plan import installed_version as _version
 from gmat_sweep.spec import PathLike, RunOutcome, RunSpec, RunStatus, is_url
 from gmat_sweep.worker import LOG_NAME
 
@@ -161,6 +161,8 @@ class Sweep:
             backend=self._backend.name,
             script_includes=script_includes_sha256(self._script_path),
             script_path=str(self._script_path.resolve()),
+            numpy_version=_version("numpy"),
+            scipy_version=_version("scipy"),
         )
         with hold(self._output_dir, self._storage_options, what="run"):
             manifest.save(self._manifest_path, storage_options=self._storage_options)
@@ -176,6 +178,7 @@ class Sweep:
         *,
         backend: Pool,
         allow_script_drift: bool = False,
+        allow_version_drift: bool = False,
         progress: bool = True,
         retries: int = DEFAULT_RETRIES,
         storage_options: Mapping[str, Any] | None = None,
@@ -207,6 +210,12 @@ class Sweep:
             ``False`` (default) raises :class:`SweepConfigError` on a hash
             mismatch with both hashes in the message. ``True`` proceeds
             anyway and emits a :class:`RuntimeWarning`.
+        allow_version_drift:
+            ``False`` (default) raises :class:`SweepConfigError` when the
+            rebuilt runs' overrides differ from the recorded ones, or the GMAT
+            engine (or, for stochastic sweeps, numpy or scipy) is another
+            version than the sweep ran with; ``True`` warns and proceeds. See
+            :func:`gmat_sweep.plan.check_recorded`.
         progress:
             Forwarded to the constructor — controls the :mod:`tqdm` bar in
             :meth:`resume`.
@@ -219,8 +228,11 @@ class Sweep:
         ------
         SweepConfigError
             If ``manifest_path``'s parent directory does not exist, the script
-            hash drifted and ``allow_script_drift`` is ``False``, or the
-            manifest's ``parameter_spec`` carries an unknown ``_kind``.
+            hash drifted and ``allow_script_drift`` is ``False``, the
+            manifest's ``parameter_spec`` carries an unknown ``_kind`` or
+            describes more than :data:`gmat_sweep.plan.MAX_RUNS` runs, or the
+            rebuilt runs do not match the recorded ones
+            (:func:`gmat_sweep.plan.check_recorded`).
         """
         if is_url(manifest_path):
             root: PathLike = str(manifest_path).rsplit("/", 1)[0]
@@ -257,6 +269,12 @@ class Sweep:
         if storage_options:
             run_options["storage_options"] = dict(storage_options)
         runs = plan.expand(parameter_spec, script.resolve(), root, run_options)
+        plan.check_recorded(
+            manifest,
+            runs,
+            engine_version=ensure_engine().version,
+            allow_version_drift=allow_version_drift,
+        )
         sweep = cls(
             runs=runs,
             backend=backend,
@@ -580,13 +598,6 @@ def _retryable(outcome: RunOutcome) -> bool:
     return outcome.status is RunStatus.FAILED and (outcome.stderr or "").startswith(
         (FAILURE_TIMEOUT, FAILURE_WORKER_DIED)
     )
-
-
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _drift(manifest: Manifest, script: Path) -> list[str]:

@@ -362,3 +362,24 @@ def test_an_ok_run_whose_parquet_was_lost_runs_again(
     resumed.resume()
     assert sorted(e.run_id for e in read_all_entries(out / "manifest.jsonl")[3:]) == [1, 2]
     pd.testing.assert_frame_equal(resumed.to_pandas(), expected)
+
+
+def test_a_header_that_does_not_match_its_runs_is_refused_before_resume(
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    out = tmp_path / "s"
+    sweep(leo_basic, {"Sat.Cd": [2.0, 2.2]}, backend=pool, out=out, progress=False)
+    path = out / "manifest.jsonl"
+    header, *rest = path.read_text().splitlines(keepends=True)
+    data = json.loads(header)
+    assert data["numpy_version"] and data["scipy_version"]
+    data["run_count"] = 5
+    path.write_text(json.dumps(data) + "\n" + "".join(rest))
+    with pytest.raises(SweepConfigError, match="run_count=5, but its parameter_spec rebuilds 2"):
+        Sweep.from_manifest(path, leo_basic, backend=pool)
+    data["run_count"] = 2
+    entry = json.loads(rest[1])
+    entry["overrides"]["Sat.Cd"] = 1234.5
+    path.write_text(json.dumps(data) + "\n" + rest[0] + json.dumps(entry) + "\n")
+    with pytest.raises(SweepConfigError, match=r"recorded \{\"Sat.Cd\": 1234.5\}"):
+        Sweep.from_manifest(path, leo_basic, backend=pool)
