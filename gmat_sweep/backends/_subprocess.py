@@ -81,22 +81,29 @@ class GmatHost:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         env = dict(os.environ, TMPDIR=str(self._scratch))
-        with open(self._scratch / "host.err", "wb") as errors:
-            self._proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    _CHILD_MAIN,
-                    str(to_child_r),
-                    str(from_child_w),
-                    str(self._scratch),
-                ],
-                pass_fds=(to_child_r, from_child_w),
-                stdin=subprocess.DEVNULL,
-                stdout=errors,
-                stderr=errors,
-                env=env,
-            )
+        try:
+            with open(self._scratch / "host.err", "wb") as errors:
+                self._proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        _CHILD_MAIN,
+                        str(to_child_r),
+                        str(from_child_w),
+                        str(self._scratch),
+                    ],
+                    pass_fds=(to_child_r, from_child_w),
+                    stdin=subprocess.DEVNULL,
+                    stdout=errors,
+                    stderr=errors,
+                    env=env,
+                )
+        except BaseException:
+            for descriptor in (to_child_r, to_child_w, from_child_r, from_child_w):
+                os.close(descriptor)
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+            raise
         os.close(to_child_r)
         os.close(from_child_w)
         self._send = Connection(to_child_w, readable=False)
@@ -285,12 +292,66 @@ def run_spec_in_subprocess(spec: RunSpec) -> RunOutcome:
         host.close()
 
 
+_WATCHDOG = """
+parent=$1 host=$2 scratch=$3
+while kill -0 "$host" 2>/dev/null; do
+    if [ -r "/proc/$host/stat" ] && read -r stat < "/proc/$host/stat"; then
+        set -- ${stat##*) }
+        ppid=$2
+    elif kill -0 "$parent" 2>/dev/null; then
+        ppid=$parent
+    else
+        ppid=gone
+    fi
+    if [ "$ppid" != "$parent" ]; then
+        kill -9 "$host"
+        sleep 0.2
+        rm -rf "$scratch"
+        exit 0
+    fi
+    sleep 0.5
+done
+"""
+_WATCHDOG_NAME = "gmat-sweep-host-watchdog"
+
+
+def _watch_parent(scratch: str) -> None:
+    """Start a watchdog that kills this host within ~0.5 s of its parent's death.
+
+    A host notices a dead parent only when it next reads its pipe, and a run
+    in progress holds the GIL, so no thread of the host can notice earlier: a
+    mission that hangs would run forever after a driver SIGKILL. The watchdog
+    is a ``/bin/sh`` loop outside this interpreter (about 1 MB), in its own
+    session (a terminal's Ctrl-C does not reach it). Every 0.5 s it reads this
+    process's parent from ``/proc/<pid>/stat`` (elsewhere: ``kill -0`` on the
+    parent); once the parent is gone it SIGKILLs this process and removes its
+    scratch directory. It exits when this process does. ``/proc`` is the
+    better test: a host is re-parented the moment its parent exits, while
+    ``kill -0`` still finds a dead parent that is waiting to be reaped.
+    ``prctl(PR_SET_PDEATHSIG)`` is not used: it fires when the *thread* that
+    started the host exits, not the process, and a host it kills could not
+    remove its scratch directory. POSIX only; elsewhere hosts rely on the pipe.
+    """
+    if os.name != "posix":
+        return
+    subprocess.Popen(
+        ["/bin/sh", "-c", _WATCHDOG, _WATCHDOG_NAME, str(os.getppid()), str(os.getpid()), scratch],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     """Child side: run every spec received until the parent closes the pipe.
 
     ``scratch`` is the host's private directory (also its TMPDIR); the child
-    removes it when its parent goes away without cleaning up.
+    removes it when its parent goes away without cleaning up. A watchdog
+    (:func:`_watch_parent`) kills this process and removes ``scratch`` when the
+    parent dies while a run is in progress.
     """
+    _watch_parent(scratch)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     recv = Connection(read_fd, writable=False)
     send = Connection(write_fd, readable=False)
