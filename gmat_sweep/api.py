@@ -97,6 +97,8 @@ def sweep(
     ------
     SweepConfigError
         Any invalid input, before any run starts.
+    SweepLockedError
+        Another driver holds the sweep in ``out`` (see :func:`gmat_sweep.lock.hold`).
     """
     if (grid is None) == (samples is None):
         raise SweepConfigError(
