@@ -35,6 +35,7 @@ import msgspec
 
 from gmat_sweep import storage
 from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
+from gmat_sweep.plan import MAX_RUNS
 from gmat_sweep.spec import (
     PathLike,
     RunOutcome,
@@ -1061,7 +1062,7 @@ def _schema_version(path: PathLike, header: dict[str, Any], lineno: int) -> int:
 def _header_fields(path: PathLike, header: Mapping[str, Any], lineno: int) -> dict[str, Any]:
     """The header's values as :class:`Manifest` keyword arguments, type-checked."""
     try:
-        return {
+        fields = {
             "script_sha256": _field(header, "script_sha256", str),
             "gmat_sweep_version": _field(header, "gmat_sweep_version", str),
             "gmat_run_version": _field(header, "gmat_run_version", str),
@@ -1083,6 +1084,14 @@ def _header_fields(path: PathLike, header: Mapping[str, Any], lineno: int) -> di
             f"the file was edited or damaged; {_RESTORE_HINT}",
             path,
         ) from None
+    if not 0 <= fields["run_count"] <= MAX_RUNS:  # readers build per-run lists from it
+        raise ManifestCorruptError(
+            f"manifest {path}, line {lineno}: the header's run_count {fields['run_count']} is "
+            f"outside 0..{MAX_RUNS}, the most runs a sweep may have; the file was edited or "
+            f"damaged; {_RESTORE_HINT}",
+            path,
+        )
+    return fields
 
 
 def _field(

@@ -211,3 +211,26 @@ def test_run_resume_extend_and_overwrite_are_refused_while_another_driver_holds(
         assert (out / "manifest.jsonl").read_bytes() == before
         _kill(process)
         assert len(resumed.extend(1, backend=pool).manifest.entries) == 3
+
+
+def test_resume_of_an_s3_sweep_is_refused_while_another_driver_holds_its_lease(
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    holder: list[subprocess.Popen[str]],
+) -> None:
+    from gmat_sweep import Sweep, sweep
+    from gmat_sweep.backends.local import LocalPool
+
+    root, options = _root(s3_server), s3_server.storage_options()
+    with LocalPool(1) as pool:
+        sweep(leo_basic, {"Sat.Cd": [2.0]}, backend=pool, out=root, storage_options=options)
+        prefix = root.split("/", 3)[3]
+        assert f"{prefix}/{LEASE_NAME}" not in s3_server.keys(prefix)  # released after the run
+        process = _hold_elsewhere(holder, root, options)
+        resumed = Sweep.from_manifest(
+            f"{root}/manifest.jsonl", leo_basic, backend=pool, storage_options=options
+        )
+        with pytest.raises(SweepLockedError, match=f"process {process.pid} on host"):
+            resumed.resume()
+        _kill(process)  # died on this host: its lease is taken over without waiting
+        assert resumed.resume().manifest.run_count == 1

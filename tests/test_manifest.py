@@ -923,3 +923,15 @@ def test_a_reader_racing_a_compaction_reads_again_and_misses_nothing(
     monkeypatch.setattr(storage, moment, racing)
     assert [entry.run_id for entry in Manifest.load(url).entries] == [0, 1, 2]
     assert compacted
+
+
+@pytest.mark.parametrize("run_count", [-1, 10_000_001, 10**15])
+def test_a_header_run_count_beyond_the_cap_is_refused_at_load(
+    tmp_path: Path, run_count: int
+) -> None:
+    _, path = saved(tmp_path, [])
+    header = json.loads(path.read_text())
+    header["run_count"] = run_count
+    path.write_text(json.dumps(header) + "\n")
+    with pytest.raises(ManifestCorruptError, match=f"run_count {run_count} is outside 0..10000000"):
+        Manifest.load(path)
