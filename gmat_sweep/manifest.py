@@ -818,8 +818,8 @@ def unreadable_ok_runs(
     """run_ids whose last entry is ``ok`` but whose recorded output files cannot be read.
 
     A machine crash can lose a file a manifest line names; resume treats such
-    a run as missing and runs it again. A Parquet output counts as readable
-    when its footer parses (:func:`gmat_sweep.storage.readable`).
+    a run as missing and runs it again. See :func:`gmat_sweep.storage.unreadable`
+    for what counts as readable.
 
     Parameters
     ----------
@@ -836,17 +836,23 @@ def unreadable_ok_runs(
         In the manifest's entry order.
     """
     base = str(root).rstrip("/")
-    unreadable = []
+    owners: dict[str, int] = {}
     for entry in manifest.entries:
-        if entry.status is not RunStatus.OK:
-            continue
-        for path in entry.output_paths.values():
-            text = _stored(path)
-            location: PathLike = text if is_url(text) or os.path.isabs(text) else f"{base}/{text}"
-            if not storage.readable(location, storage_options):
-                unreadable.append(entry.run_id)
-                break
-    return unreadable
+        if entry.status is RunStatus.OK:
+            for path in entry.output_paths.values():
+                text = _stored(path)
+                absolute = is_url(text) or os.path.isabs(text)
+                owners[text if absolute else f"{base}/{text}"] = entry.run_id
+    by_filesystem: dict[str, list[str]] = {}
+    for location in owners:
+        protocol = location.split("://", 1)[0] if is_url(location) else "file"
+        by_filesystem.setdefault(protocol, []).append(location)
+    lost = {
+        owners[location]
+        for locations in by_filesystem.values()
+        for location in storage.unreadable(locations, storage_options)
+    }
+    return [entry.run_id for entry in manifest.entries if entry.run_id in lost]
 
 
 ENTRIES_DIR = "manifest.d"

@@ -127,26 +127,46 @@ def fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def readable(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> bool:
-    """True when ``location`` exists and can be read; a ``.parquet`` file's footer must parse.
+_PARQUET_MAGIC = b"PAR1"
 
-    Used to decide whether an ``ok`` run's outputs really are there (a crash of
-    the machine can lose files that a manifest line names). A network error
-    is not "unreadable": it propagates.
+
+def unreadable(locations: list[str], storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """The files among ``locations`` (all on one filesystem) that cannot be read back.
+
+    A file is unreadable when it is missing, or when a ``.parquet`` file does
+    not end with its footer: a 4-byte footer length and the magic ``PAR1``
+    (what a machine crash leaves of a file whose data never reached the disk
+    is empty or zero-filled). One suffix read per file, concurrent where the
+    filesystem can, so checking a 100k-run sweep stays cheap. Errors other than
+    a missing file (a store that does not answer, access denied) propagate.
     """
-    if not str(location).endswith(".parquet"):
-        return exists(location, storage_options)
-    # Imported here: workers and the CLI's --help never need pyarrow from this module.
-    import pyarrow
-    import pyarrow.parquet as pq
+    if not locations:
+        return []
+    fs, _ = filesystem(locations[0], storage_options)
+    paths = [fs._strip_protocol(location) for location in locations]
+    tails = fs.cat_ranges(paths, [-8] * len(paths), [None] * len(paths), on_error="return")
+    bad = []
+    for location, tail in zip(locations, tails, strict=True):
+        if isinstance(tail, FileNotFoundError | IsADirectoryError | NotADirectoryError):
+            bad.append(location)
+        elif isinstance(tail, OSError) and _error_code(tail) == "InvalidRange":
+            bad.append(location)  # S3 answers a suffix read of an empty object with 416
+        elif isinstance(tail, BaseException):
+            raise tail
+        elif location.endswith(".parquet") and not _parquet_tail(tail):
+            bad.append(location)
+    return bad
 
-    fs, path = filesystem(location, storage_options)
-    try:
-        with fs.open(path, "rb") as handle:
-            pq.read_metadata(handle)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, pyarrow.ArrowInvalid):
-        return False
-    return True
+
+def _error_code(exc: OSError) -> str | None:
+    """The S3 error code behind an error s3fs translated, if any."""
+    response = getattr(exc.__cause__, "response", None) or {}
+    code = response.get("Error", {}).get("Code")
+    return code if isinstance(code, str) else None
+
+
+def _parquet_tail(tail: bytes) -> bool:
+    return len(tail) == 8 and tail[4:] == _PARQUET_MAGIC and tail[:4] != b"\0\0\0\0"
 
 
 def read_bytes(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> bytes:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by name)
 
 from gmat_sweep import storage
 
@@ -91,17 +92,29 @@ def _parquet(path: Path) -> Path:
     return path
 
 
-def test_readable_needs_a_parquet_footer(tmp_path: Path) -> None:
+def test_unreadable_names_missing_files_and_parquet_files_without_a_footer(
+    tmp_path: Path,
+) -> None:
     good = _parquet(tmp_path / "good.parquet")
-    assert storage.readable(good)
     empty = tmp_path / "empty.parquet"
     empty.write_bytes(b"")
-    assert not storage.readable(empty)
     cut = tmp_path / "cut.parquet"
     cut.write_bytes(good.read_bytes()[:-20])
-    assert not storage.readable(cut)
-    assert not storage.readable(tmp_path / "missing.parquet")
+    zeros = tmp_path / "zeros.parquet"  # data that never reached the disk reads as zeros
+    zeros.write_bytes(bytes(good.stat().st_size))
     log = tmp_path / "gmat.log"
-    assert not storage.readable(log)
     log.write_text("")
-    assert storage.readable(log)
+    locations = [str(p) for p in (good, empty, cut, zeros, log)]
+    locations += [str(tmp_path / "missing.parquet"), str(tmp_path / "missing.log")]
+    assert storage.unreadable(locations) == locations[1:4] + locations[5:]
+    assert storage.unreadable([]) == []
+
+
+def test_unreadable_on_s3(s3_server: S3Server, tmp_path: Path) -> None:  # noqa: F811
+    options = s3_server.storage_options()
+    good = s3_server.url("unreadable", "good.parquet")
+    storage.atomic_write(good, _parquet(tmp_path / "g.parquet").read_bytes(), options)
+    empty = s3_server.url("unreadable", "empty.parquet")
+    storage.atomic_write(empty, b"", options)
+    missing = s3_server.url("unreadable", "missing.parquet")
+    assert storage.unreadable([good, empty, missing], options) == [empty, missing]

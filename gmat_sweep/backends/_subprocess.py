@@ -22,6 +22,7 @@ and ``python -c`` all work). The parent sends a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -62,6 +63,7 @@ class GmatHost:
         self._send: Connection | None = None
         self._recv: Connection | None = None
         self._scratch: Path | None = None
+        self._watchdog: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -123,6 +125,7 @@ class GmatHost:
             raise BackendError(
                 f"the GMAT engine could not start on {socket.gethostname()}: {hello['error']}"
             )
+        self._watchdog = hello.get("watchdog")
 
     def run(self, spec: RunSpec, timeout_s: float | None = None) -> RunOutcome:
         """Run ``spec`` in the child; a timeout or a dead child becomes a failed outcome."""
@@ -212,15 +215,27 @@ class GmatHost:
         """Kill the child now; safe from any thread (the owner sees a dead host)."""
         proc = self._proc
         if proc is not None and proc.poll() is None:
+            self._stop_watchdog()
             proc.kill()
 
     def kill(self) -> None:
         """Stop the child at once and remove its scratch directory."""
         if self._proc is not None:
             if self._proc.poll() is None:
+                self._stop_watchdog()
                 self._proc.kill()
             self._proc.wait()
         self._cleanup()
+
+    def _stop_watchdog(self) -> None:
+        """End the live child's watchdog with it (a killed child cannot end it itself).
+
+        Called only while the child is alive, so the watchdog is too and its
+        process group id cannot have been reused.
+        """
+        if self._watchdog is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._watchdog, signal.SIGKILL)
 
     def close(self) -> None:
         """Ask the child to exit (closing its pipe), killing it if it does not."""
@@ -315,7 +330,7 @@ done
 _WATCHDOG_NAME = "gmat-sweep-host-watchdog"
 
 
-def _watch_parent(scratch: str) -> None:
+def _watch_parent(scratch: str) -> int | None:
     """Start a watchdog that kills this host within ~0.5 s of its parent's death.
 
     A host notices a dead parent only when it next reads its pipe, and a run
@@ -325,7 +340,10 @@ def _watch_parent(scratch: str) -> None:
     session (a terminal's Ctrl-C does not reach it). Every 0.5 s it reads this
     process's parent from ``/proc/<pid>/stat`` (elsewhere: ``kill -0`` on the
     parent); once the parent is gone it SIGKILLs this process and removes its
-    scratch directory. It exits when this process does. ``/proc`` is the
+    scratch directory. When this process exits normally it ends the watchdog
+    on its way out, and a parent that kills it ends the watchdog first (its
+    pid, returned here, travels in the "ready" message); otherwise the
+    watchdog exits within 0.5 s. ``/proc`` is the
     better test: a host is re-parented the moment its parent exits, while
     ``kill -0`` still finds a dead parent that is waiting to be reaped.
     ``prctl(PR_SET_PDEATHSIG)`` is not used: it fires when the *thread* that
@@ -333,14 +351,25 @@ def _watch_parent(scratch: str) -> None:
     remove its scratch directory. POSIX only; elsewhere hosts rely on the pipe.
     """
     if os.name != "posix":
-        return
-    subprocess.Popen(
+        return None
+    import atexit
+
+    watchdog = subprocess.Popen(
         ["/bin/sh", "-c", _WATCHDOG, _WATCHDOG_NAME, str(os.getppid()), str(os.getpid()), scratch],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    atexit.register(_stop_watchdog, watchdog)
+    return watchdog.pid
+
+
+def _stop_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
+    """On a normal exit, end the watchdog and its ``sleep`` at once (its own process group)."""
+    with contextlib.suppress(ProcessLookupError):  # it may have gone already
+        os.killpg(watchdog.pid, signal.SIGKILL)
+    watchdog.wait()
 
 
 def serve(read_fd: int, write_fd: int, scratch: str) -> int:
@@ -351,7 +380,7 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     (:func:`_watch_parent`) kills this process and removes ``scratch`` when the
     parent dies while a run is in progress.
     """
-    _watch_parent(scratch)
+    watchdog = _watch_parent(scratch)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     recv = Connection(read_fd, writable=False)
     send = Connection(write_fd, readable=False)
@@ -364,7 +393,7 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     except Exception as exc:
         send.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
         return 1
-    send.send_bytes(json.dumps({"ready": os.getpid()}).encode())
+    send.send_bytes(json.dumps({"ready": os.getpid(), "watchdog": watchdog}).encode())
     while True:
         try:
             message = recv.recv_bytes()
