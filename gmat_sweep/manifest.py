@@ -226,7 +226,9 @@ class ManifestEntry:
     overrides:
         The dotted-path field values the run applied, JSON-plain.
     status:
-        How the run ended.
+        How the run ended: a :class:`~gmat_sweep.spec.RunStatus`, or its value
+        as a string (``"ok"``), which is converted; any other value raises
+        :class:`ValueError`.
     output_paths:
         ``report__<Name>`` / ``ephemeris__<Name>`` / ``contact__<Name>`` ->
         Parquet file. Paths are stored relative to the sweep root (the

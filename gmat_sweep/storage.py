@@ -74,7 +74,7 @@ def make_dirs(location: PathLike, storage_options: Mapping[str, Any] | None = No
         missing = [directory for directory in missing if not directory.is_dir()]
         target.mkdir(parents=True, exist_ok=True)
         for directory in reversed(missing):
-            fsync_directory(directory.parent)
+            _fsync_directory(directory.parent)
         return
     if is_object_store(location):
         return
@@ -107,13 +107,13 @@ def atomic_write(
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
-        fsync_directory(target.parent)
+        _fsync_directory(target.parent)
         return
     fs, path = filesystem(location, storage_options)
     fs.pipe_file(path, data)
 
 
-def fsync_directory(directory: Path) -> None:
+def _fsync_directory(directory: Path) -> None:
     """Make a rename or a new entry in ``directory`` durable.
 
     Windows cannot open directories and needs no such step.
