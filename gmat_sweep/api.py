@@ -14,6 +14,7 @@ the reference's ``(run_id, time)`` MultiIndex pandas frame.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import sys
@@ -104,6 +105,8 @@ def sweep(
     ------
     SweepConfigError
         Any invalid input, before any run starts.
+    SweepLockedError
+        Another driver holds the sweep in ``out`` (see :func:`gmat_sweep.lock.hold`).
     """
     if (grid is None) == (samples is None):
         raise SweepConfigError(
@@ -314,9 +317,14 @@ def _launch(
     raise_on_failure: bool,
     compute: bool,
 ) -> Sweep:
-    """Validate, build the sweep on the given or a default pool, run it unless not to compute."""
+    """Validate, build the sweep on the given or a default pool, run it unless not to compute.
+
+    Every argument is checked before the first side effect (creating or
+    clearing ``out``, starting GMAT hosts).
+    """
     script = _check_mission(mission)
     options = _check_run_options(run_options)
+    _check_retries(retries)
     if options:
         parameter_spec = {**parameter_spec, "run_options": options}
     root = _check_out(out, script, storage_options, overwrite=overwrite)
@@ -369,6 +377,10 @@ def _check_mission(mission: str | Path) -> Path:
 
 _KNOWN_RUN_OPTIONS = {"timeout_s"}
 
+MAX_TIMEOUT_S = 2_147_483.647
+"""Longest per-run timeout: the host waits with ``Connection.poll``, whose poll(2) takes
+an ``int`` of milliseconds (2**31 - 1 ms); longer values raise OverflowError mid-sweep."""
+
 
 def _check_run_options(run_options: Mapping[str, Any] | None) -> dict[str, Any]:
     options = dict(run_options or {})
@@ -380,12 +392,20 @@ def _check_run_options(run_options: Mapping[str, Any] | None) -> dict[str, Any]:
         )
     timeout = options.get("timeout_s")
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout <= MAX_TIMEOUT_S
     ):
         raise SweepConfigError(
-            f"run_options['timeout_s']={timeout!r}: use a positive number of seconds, e.g. 300"
+            f"run_options['timeout_s']={timeout!r}: use a finite, positive number of seconds "
+            f"up to {MAX_TIMEOUT_S} (about 24 days), e.g. 300; leave timeout_s out for no limit"
         )
     return options
+
+
+def _check_retries(retries: int) -> None:
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise SweepConfigError(f"retries={retries!r}: use a whole number >= 0")
 
 
 def _check_fields(pool: Pool, script: Path, values: dict[str, list[Any]]) -> None:
@@ -439,6 +459,11 @@ def _check_out(
         storage.check_writable(root, storage_options)
     else:
         root = Path(str(out).removeprefix("file://")).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise SweepConfigError(
+                f"out={str(out)!r} is an existing file, not a directory; a sweep writes a "
+                "directory of files: pass a directory path (new or existing)"
+            )
     if not overwrite and storage.exists(storage.join(root, MANIFEST_NAME), storage_options):
         raise SweepConfigError(
             f"{root} already holds a sweep ({MANIFEST_NAME} exists). Resume it with "
@@ -451,7 +476,12 @@ def _check_out(
 def _prepare_out(
     root: PathLike, storage_options: Mapping[str, Any] | None, *, overwrite: bool
 ) -> None:
-    """Create the sweep directory checked by :func:`_check_out`; with ``overwrite``, empty it."""
+    """Create the sweep directory checked by :func:`_check_out`; with ``overwrite``, empty it.
+
+    Called by the sweep when its first computation begins, under its hold
+    (:func:`gmat_sweep.lock.hold`), so a sweep another driver still writes is
+    never replaced.
+    """
     if overwrite and storage.exists(storage.join(root, MANIFEST_NAME), storage_options):
         _clear(root, storage_options)
     storage.make_dirs(root, storage_options)
@@ -471,15 +501,27 @@ def _check_storage_options(storage_options: Mapping[str, Any] | None) -> None:
         ) from None
 
 
+_RUN_DIRECTORY = re.compile(r"run-\d{6,}")
+"""Names of the run directories this library writes (``grid.run_dir_name``)."""
+
+
 def _clear(root: PathLike, storage_options: Mapping[str, Any] | None) -> None:
-    """Remove a previous sweep's manifest (with its entry objects) and run directories."""
+    """Remove what a previous sweep wrote in ``root``: its manifest and run directories.
+
+    Only ``manifest.jsonl``, ``manifest.d/`` and ``run-NNNNNN/`` directories
+    (``run-`` and six or more digits) are removed; anything else in ``root``
+    (a user's ``run-all.sh``, ``run-configs/``, notes) stays. The lock file
+    stays too: a driver may be waiting on it, and a second file under the same
+    name would let two drivers hold the sweep.
+    """
     fs, path = storage.filesystem(root, storage_options)
-    for child in fs.ls(path, detail=False, refresh=True):
-        name = str(child).rstrip("/").rsplit("/", 1)[-1]
-        if name in (MANIFEST_NAME, ENTRIES_DIR) or name.startswith("run-"):
+    for child in fs.ls(path, detail=True, refresh=True):
+        name = str(child["name"]).rstrip("/").rsplit("/", 1)[-1]
+        directory = child["type"] == "directory"
+        if name == MANIFEST_NAME and not directory:
+            fs.rm(child["name"])
+        elif directory and (name == ENTRIES_DIR or _RUN_DIRECTORY.fullmatch(name)):
             if is_url(root):
-                fs.rm(child, recursive=True)
-            elif Path(child).is_dir():
-                shutil.rmtree(child)
+                fs.rm(child["name"], recursive=True)
             else:
-                Path(child).unlink()
+                shutil.rmtree(child["name"])

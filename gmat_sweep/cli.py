@@ -11,14 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import statistics
 import sys
+import threading
 import tomllib
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 from gmat_sweep import storage
@@ -68,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _sigterm_interrupts():
         warnings.showwarning = _show_warning
         try:
             args.storage_options = _storage_options(args.storage_option)
@@ -81,6 +85,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("gmat-sweep: interrupted; finished runs are in the manifest — resume with "
                   "`gmat-sweep resume OUT_DIR`", file=sys.stderr)  # fmt: skip
             return 130
+        except Exception as exc:
+            if not _from_pyarrow(exc):
+                raise
+            print(
+                f"gmat-sweep: error: a results file cannot be read ({type(exc).__name__}: "
+                f"{_one_line(str(exc))}); it may have been damaged or cut short: run "
+                "`gmat-sweep resume OUT_DIR` to run again the runs whose files are unreadable",
+                file=sys.stderr,
+            )
+            return 2
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Treat SIGTERM (``kill``, a scheduler ending the job) like Ctrl-C while the command runs.
+
+    The pool then stops its GMAT hosts and the manifest keeps every finished run.
+    Signal handlers can only be set from the main thread; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _from_pyarrow(exc: Exception) -> bool:
+    """Whether ``exc`` is a pyarrow error (checked without importing pyarrow)."""
+    pyarrow = sys.modules.get("pyarrow")
+    return pyarrow is not None and isinstance(exc, pyarrow.ArrowException)
 
 
 def _one_line(text: str) -> str:
@@ -170,6 +211,12 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-script-drift",
         action="store_true",
         help="resume although the mission (or a file it #Includes) changed since the sweep",
+    )
+    resume.add_argument(
+        "--allow-version-drift",
+        action="store_true",
+        help="resume although the GMAT engine, numpy or scipy changed version since the sweep, "
+        "or the rebuilt runs' overrides differ from the recorded ones",
     )
     _execution_options(resume, out=False, timeout=False)
     resume.set_defaults(handler=_cmd_resume)
@@ -343,6 +390,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
             script,
             backend=pool,
             allow_script_drift=args.allow_script_drift,
+            allow_version_drift=args.allow_version_drift,
             progress=_progress(args),
             storage_options=options,
         ).resume()
@@ -487,7 +535,7 @@ def _storage_options(texts: Sequence[str]) -> dict[str, Any]:
         parts = key.strip().split(".")
         if not equals or not all(parts):
             raise SweepConfigError(
-                f"--storage-option {text!r}: write KEY=VALUE, e.g. --storage-option "
+                f"--storage-option {_redacted(text)}: write KEY=VALUE, e.g. --storage-option "
                 "client_kwargs.endpoint_url=http://localhost:9000"
             )
         try:
@@ -499,12 +547,18 @@ def _storage_options(texts: Sequence[str]) -> dict[str, Any]:
             nested = target.setdefault(part, {})
             if not isinstance(nested, dict):
                 raise SweepConfigError(
-                    f"--storage-option {text!r}: {part} already has the value {nested!r}, so it "
+                    f"--storage-option {_redacted(text)}: {part} already has a value, so it "
                     f"cannot also hold {parts[-1]}; give {part} either a value or sub-keys"
                 )
             target = nested
         target[parts[-1]] = value
     return options
+
+
+def _redacted(text: str) -> str:
+    """A ``--storage-option`` argument for a message: its key only, as values can be secrets."""
+    key, equals, _ = text.partition("=")
+    return repr(f"{key}=***" if equals else "***")
 
 
 def _progress(args: argparse.Namespace) -> bool:

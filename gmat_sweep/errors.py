@@ -35,14 +35,17 @@ class RunFailed(GmatSweepError):
     run_id:
         The offending run.
     stderr:
-        The captured worker stderr or Python traceback.
+        The captured worker stderr or Python traceback. The message quotes its
+        first non-blank line, which states the error; the lines after it are
+        evidence (a traceback, the tail of the GMAT log).
     """
 
     def __init__(self, run_id: int, stderr: str | None) -> None:
         self.run_id = run_id
         self.stderr = stderr
-        first = (stderr or "no error text was captured").strip().splitlines()
-        super().__init__(f"run {run_id} failed: {first[-1] if first else ''}")
+        lines = [line for line in (stderr or "").splitlines() if line.strip()]
+        first = lines[0].strip() if lines else "no error text was captured"
+        super().__init__(f"run {run_id} failed: {first}")
 
 
 class BackendError(GmatSweepError):
@@ -85,4 +88,12 @@ class OverrideNotAppliedError(GmatSweepError):
     another value (a clamp, a normalisation, a dropped write). The run is
     recorded as ``failed`` with this message; it is never run with the wrong
     value.
+    """
+
+
+class SweepLockedError(GmatSweepError):
+    """Raised when another driver holds the sweep (one writer per sweep).
+
+    The message names the holder (process id and host) and since when it
+    holds the sweep, and says how to proceed.
     """

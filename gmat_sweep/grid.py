@@ -243,7 +243,10 @@ def rows_to_run_specs(
     rows:
         Override dicts, one per run; ``rows[i]`` becomes run ``i``.
     script_path:
-        The GMAT script every run loads; stored resolved to an absolute path.
+        The GMAT script every run loads; kept as given (as a
+        :class:`~pathlib.Path`). A relative path is resolved where the file is
+        opened, against that process's current directory: pass an absolute
+        path when runs execute on other machines.
     output_dir:
         The sweep's output directory, a local path or an fsspec URL such as
         ``"s3://bucket/study"``. Run ``i`` writes under
@@ -268,7 +271,7 @@ def rows_to_run_specs(
         raise SweepConfigError(
             f"got {len(seeds)} seeds for {len(rows)} runs; give exactly one seed per run"
         )
-    script = Path(script_path).resolve()
+    script = Path(script_path)
     location = as_location(output_dir) if isinstance(output_dir, str) else Path(output_dir)
     return [
         RunSpec(
@@ -297,7 +300,7 @@ def expand_grid_to_run_specs(
     """Build a list of :class:`RunSpec` from a full-factorial expansion of ``grid``.
 
     Each spec gets a sequential run_id starting at 0, ``script_path``
-    propagated through (as an absolute :class:`~pathlib.Path`),
+    propagated through unchanged (as a :class:`~pathlib.Path`),
     ``output_dir`` set to ``<output_dir>/run-<run_id:06d>``, ``seed=None``
     and ``run_options={}``. The ordering contract from :func:`full_factorial`
     carries through unchanged: ``specs[i].run_id == i`` and the override dicts

@@ -19,7 +19,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import sys
 import time
 import uuid
 from bisect import bisect_left
@@ -34,6 +33,7 @@ import msgspec
 
 from gmat_sweep import storage
 from gmat_sweep.errors import ManifestCorruptError
+from gmat_sweep.plan import MAX_RUNS
 from gmat_sweep.script import canonical_script_sha256 as canonical_script_sha256
 from gmat_sweep.script import script_includes_sha256 as script_includes_sha256
 from gmat_sweep.spec import (
@@ -41,6 +41,7 @@ from gmat_sweep.spec import (
     RunOutcome,
     RunStatus,
     as_location,
+    as_status,
     is_url,
     plain_overrides,
     to_plain,
@@ -100,7 +101,9 @@ class ManifestEntry:
     overrides:
         The dotted-path field values the run applied, JSON-plain.
     status:
-        How the run ended.
+        How the run ended: a :class:`~gmat_sweep.spec.RunStatus`, or its value
+        as a string (``"ok"``), which is converted; any other value raises
+        :class:`ValueError`.
     output_paths:
         ``report__<Name>`` / ``ephemeris__<Name>`` / ``contact__<Name>`` ->
         Parquet file. Paths are stored relative to the sweep root (the
@@ -131,6 +134,9 @@ class ManifestEntry:
     stderr: str | None
     log_path: PathLike | None
     script_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", as_status(self.status))
 
     @classmethod
     def from_outcome(
@@ -370,6 +376,10 @@ class Manifest:
     script_path:
         Absolute path of the mission script when the sweep ran (so
         ``gmat-sweep resume DIR`` can find it); ``""`` when unknown.
+    numpy_version, scipy_version:
+        Versions of numpy and scipy in the driver, which Monte Carlo and
+        Latin-hypercube draws depend on; ``""`` when unknown (manifests
+        written before these fields existed).
 
     Notes
     -----
@@ -395,6 +405,8 @@ class Manifest:
     entries: list[ManifestEntry] = field(default_factory=list)
     script_includes: dict[str, str] = field(default_factory=dict)
     script_path: str = ""
+    numpy_version: str = ""
+    scipy_version: str = ""
     _path: PathLike | None = field(default=None, init=False, repr=False, compare=False)
     _storage_options: dict[str, Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -438,21 +450,8 @@ class Manifest:
             self._repair = None
             return
         target = Path(str(path).removeprefix("file://")).absolute()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        descriptor = os.open(
-            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
-        )
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(b"".join(lines))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        _fsync_directory(target.parent)
+        storage.make_dirs(target.parent)
+        storage.atomic_write(target, b"".join(lines))
         self._path = target
         self._repair = None
 
@@ -506,9 +505,17 @@ class Manifest:
     def rewrite_header(self) -> None:
         """Replace the bound file's header line with the current header fields.
 
-        Every entry line (the full attempt history) is kept. Used when a sweep
-        grows (:meth:`gmat_sweep.sweep.Sweep.extend`). The file is replaced
-        atomically, as in :meth:`save`.
+        Every complete entry line (the full attempt history) is kept; a torn
+        final line left by a crash is dropped and a last line without its
+        newline gets one, so the next append starts on a line of its own. Used
+        when a sweep grows (:meth:`gmat_sweep.sweep.Sweep.extend`). The file
+        is replaced atomically, as in :meth:`save`.
+
+        Raises
+        ------
+        RuntimeError
+            The manifest is not bound to a file, or the file was loaded with a
+            damaged end and changed on disk since.
         """
         if self._path is None:
             raise RuntimeError("this Manifest is not bound to a file; call save(path) first")
@@ -516,18 +523,12 @@ class Manifest:
             old = storage.read_bytes(self._path, self._storage_options)
         else:
             old = _read_local(Path(self._path))
+        if self._repair is not None:
+            old = _valid_bytes(old, self._path, self._repair)
         _, _, rest = old.partition(b"\n")
-        data = _encode_line(self._header_dict()) + rest
-        if is_url(self._path):
-            storage.atomic_write(self._path, data, self._storage_options)
-            return
-        target = Path(self._path)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        temporary.write_bytes(data)
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-        _fsync_directory(target.parent)
+        storage.atomic_write(
+            self._path, _encode_line(self._header_dict()) + rest, self._storage_options
+        )
         self._repair = None
 
     def compact(self) -> None:
@@ -536,9 +537,14 @@ class Manifest:
         Every attempt is kept, in arrival order; the entry objects are deleted
         (in one batch where the store allows) only after the rewritten file is
         in place, so a crash at any point loses nothing (a leftover object
-        duplicates a line, and last wins). The manifest keeps the content of
-        its entry objects, so only ``manifest.jsonl`` is read back. A no-op
-        for local files, which are appended to directly.
+        duplicates a line, and last wins). A reader racing the compaction
+        notices that ``manifest.jsonl`` changed under it and reads again, so it
+        neither misses an entry nor fails on a vanished object. The manifest
+        keeps the content of its entry objects, so only ``manifest.jsonl`` is
+        read back. Only the driver holding the sweep
+        (:func:`gmat_sweep.lock.hold`) may compact: two compactions that
+        interleave would each rewrite the file without the other's lines. A
+        no-op for local files, which are appended to directly.
         """
         if self._path is None or not is_url(self._path) or not self._objects:
             return
@@ -663,6 +669,8 @@ class Manifest:
             "run_count": self.run_count,
             "parameter_spec": to_plain(self.parameter_spec),
             "script_path": self.script_path,
+            "numpy_version": self.numpy_version,
+            "scipy_version": self.scipy_version,
         }
 
 
@@ -695,6 +703,49 @@ def read_all_entries(
     return _read_manifest(path, dict(storage_options or {}))[1].entries
 
 
+def unreadable_ok_runs(
+    manifest: Manifest, root: PathLike, storage_options: Mapping[str, Any] | None = None
+) -> list[int]:
+    """run_ids whose last entry is ``ok`` but whose recorded output files cannot be read.
+
+    A machine crash can lose a file a manifest line names; resume treats such
+    a run as missing and runs it again. See :func:`gmat_sweep.storage.unreadable`
+    for what counts as readable.
+
+    Parameters
+    ----------
+    manifest:
+        The loaded manifest.
+    root:
+        The sweep root that relative output paths are stored against.
+    storage_options:
+        fsspec options for a URL root.
+
+    Returns
+    -------
+    list[int]
+        In the manifest's entry order.
+    """
+    base = str(root).rstrip("/")
+    owners: dict[str, int] = {}
+    for entry in manifest.entries:
+        if entry.status is RunStatus.OK:
+            for path in entry.output_paths.values():
+                text = _stored(path)
+                absolute = is_url(text) or os.path.isabs(text)
+                owners[text if absolute else f"{base}/{text}"] = entry.run_id
+    by_filesystem: dict[str, list[str]] = {}
+    for location in owners:
+        protocol = location.split("://", 1)[0] if is_url(location) else "file"
+        by_filesystem.setdefault(protocol, []).append(location)
+    lost = {
+        owners[location]
+        for locations in by_filesystem.values()
+        for location in storage.unreadable(locations, storage_options)
+    }
+    return [entry.run_id for entry in manifest.entries if entry.run_id in lost]
+
+
 ENTRIES_DIR = "manifest.d"
 """Folder beside an object-store ``manifest.jsonl`` that holds one object per appended entry."""
 
@@ -720,20 +771,44 @@ def _read_and_parse(
         target = Path(str(path).removeprefix("file://")).absolute()
         return target, _parse(target, _read_local(target)), []
     url = str(path)
+    root = url.rsplit("/", 1)[0]
+    # A compaction rewrites manifest.jsonl, then deletes the entry objects it folded in.
+    # Racing one, a reader can find an object gone between listing and reading it, or
+    # list after the deletion with the old file in hand: either way manifest.jsonl has
+    # changed by the time the reader reads it again, so it starts over.
+    for _ in range(_RACE_ATTEMPTS):
+        data = _read_url(url, options)
+        names = storage.list_files(f"{root}/{ENTRIES_DIR}", options)
+        try:
+            contents = storage.read_many(names, options)
+        except FileNotFoundError:
+            continue
+        if _read_url(url, options) == data:
+            break
+    else:
+        raise ManifestCorruptError(
+            f"manifest {url} kept changing while it was read ({_RACE_ATTEMPTS} attempts); "
+            "another driver is compacting it: read it again once that driver has finished",
+            url,
+        )
+    parsed = _parse(url, data)
+    objects = list(zip(names, contents, strict=True))
+    for name, content in objects:
+        parsed.entries.extend(_parse_entry_object(name, content))
+    return url, parsed, objects
+
+
+_RACE_ATTEMPTS = 5
+
+
+def _read_url(url: str, options: dict[str, Any]) -> bytes:
     try:
-        data = storage.read_bytes(url, options)
+        return storage.read_bytes(url, options)
     except FileNotFoundError:
         raise ManifestCorruptError(
             f"manifest {url} does not exist; check the URL, or start a new sweep to create it",
             url,
         ) from None
-    parsed = _parse(url, data)
-    root = url.rsplit("/", 1)[0]
-    names = storage.list_files(f"{root}/{ENTRIES_DIR}", options)
-    objects = list(zip(names, storage.read_many(names, options), strict=True))
-    for name, data in objects:
-        parsed.entries.extend(_parse_entry_object(name, data))
-    return url, parsed, objects
 
 
 def _parse_entry_object(name: str, data: bytes) -> list[ManifestEntry]:
@@ -807,11 +882,17 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
         except ValueError as exc:
             if not line.strip():
                 continue
-            if any(rest.strip() for rest in lines[index + 1 :]):
+            if index < len(lines) - 1:
+                # A crash cuts the last write short before its newline; a complete line
+                # (newline-terminated) that does not parse was written that way.
+                where = (
+                    "it is a complete line (it ends with a newline)"
+                    if not any(rest.strip() for rest in lines[index + 1 :])
+                    else "only the last line may be cut short by a crash"
+                )
                 raise ManifestCorruptError(
                     f"manifest {path}, line {index + 1}: not valid JSON ({_reason(exc)}); "
-                    "only the last line may be cut short by a crash, so the file was edited "
-                    f"or damaged; {_RESTORE_HINT}",
+                    f"{where}, so the file was edited or damaged; {_RESTORE_HINT}",
                     path,
                 ) from None
             torn = index
@@ -878,7 +959,7 @@ def _schema_version(path: PathLike, header: dict[str, Any], lineno: int) -> int:
 def _header_fields(path: PathLike, header: Mapping[str, Any], lineno: int) -> dict[str, Any]:
     """The header's values as :class:`Manifest` keyword arguments, type-checked."""
     try:
-        return {
+        fields = {
             "script_sha256": _field(header, "script_sha256", str),
             "gmat_sweep_version": _field(header, "gmat_sweep_version", str),
             "gmat_run_version": _field(header, "gmat_run_version", str),
@@ -891,6 +972,8 @@ def _header_fields(path: PathLike, header: Mapping[str, Any], lineno: int) -> di
             "backend": _field(header, "backend", str, default="unknown"),
             "script_includes": _field(header, "script_includes", dict, default={}),
             "script_path": _field(header, "script_path", str, default=""),
+            "numpy_version": _field(header, "numpy_version", str, default=""),
+            "scipy_version": _field(header, "scipy_version", str, default=""),
         }
     except (KeyError, TypeError) as exc:
         raise ManifestCorruptError(
@@ -898,6 +981,14 @@ def _header_fields(path: PathLike, header: Mapping[str, Any], lineno: int) -> di
             f"the file was edited or damaged; {_RESTORE_HINT}",
             path,
         ) from None
+    if not 0 <= fields["run_count"] <= MAX_RUNS:  # readers build per-run lists from it
+        raise ManifestCorruptError(
+            f"manifest {path}, line {lineno}: the header's run_count {fields['run_count']} is "
+            f"outside 0..{MAX_RUNS}, the most runs a sweep may have; the file was edited or "
+            f"damaged; {_RESTORE_HINT}",
+            path,
+        )
+    return fields
 
 
 def _field(
@@ -945,31 +1036,29 @@ def _encode_line(payload: Mapping[str, Any]) -> bytes:
     return (json.dumps(payload, allow_nan=True, separators=(",", ":")) + "\n").encode("ascii")
 
 
+def _valid_bytes(data: bytes, path: PathLike, repair: _TailRepair) -> bytes:
+    """``data`` without the torn last line found at load, newline-terminated."""
+    _check_unchanged(len(data), path, repair)
+    return data[: repair.keep_bytes] + (b"\n" if repair.add_newline else b"")
+
+
 def _cut_torn_tail(descriptor: int, path: Path, repair: _TailRepair) -> bytes:
     """Drop a torn last line before the first append; return the separator to write first."""
-    size = os.fstat(descriptor).st_size
+    _check_unchanged(os.fstat(descriptor).st_size, path, repair)
+    os.ftruncate(descriptor, repair.keep_bytes)
+    return b"\n" if repair.add_newline else b""
+
+
+def _check_unchanged(size: int, path: PathLike, repair: _TailRepair) -> None:
     if size != repair.size_at_load:
         raise RuntimeError(
             f"manifest {path} changed on disk since it was loaded ({repair.size_at_load} -> "
             f"{size} bytes) and its last line was torn; another process may be writing it; "
             "stop that process and load the manifest again before appending"
         )
-    os.ftruncate(descriptor, repair.keep_bytes)
-    return b"\n" if repair.add_newline else b""
 
 
 def _write_all(descriptor: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(descriptor, view) :]
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename durable; Windows cannot open directories, and needs no such step."""
-    if sys.platform == "win32":
-        return
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

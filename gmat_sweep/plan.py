@@ -11,15 +11,27 @@ A record without ``_kind`` is read as a materialised grid (the reference's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.grid import expand_grid_to_run_specs, rows_to_run_specs
 from gmat_sweep.spec import PathLike, RunSpec, plain_overrides, to_plain
 
+if TYPE_CHECKING:
+    from gmat_sweep.manifest import Manifest
+
 KINDS = ("grid", "samples", "monte_carlo", "latin_hypercube")
+
+MAX_RUNS = 10_000_000
+"""Most runs one sweep may have. A parameter_spec read from a manifest is data from
+disk: a crafted ``n`` or grid must fail with a message, not exhaust memory."""
+
+_STOCHASTIC = ("monte_carlo", "latin_hypercube")
 
 
 def grid_spec(grid: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,9 +62,11 @@ def expand(
     Raises
     ------
     SweepConfigError
-        The record's ``_kind`` is unknown.
+        The record's ``_kind`` is unknown, or it describes more than
+        :data:`MAX_RUNS` runs (checked before anything is built).
     """
     kind = parameter_spec.get("_kind", "grid")
+    _check_size(parameter_spec, kind)
     if kind == "grid":
         grid = parameter_spec.get("grid", parameter_spec)
         grid = {k: v for k, v in grid.items() if not k.startswith("_")}
@@ -83,3 +97,134 @@ def expand(
             for s in specs
         ]
     return specs
+
+
+def _check_size(parameter_spec: Mapping[str, Any], kind: str) -> None:
+    if kind == "grid":
+        grid = parameter_spec.get("grid", parameter_spec)
+        count = 1
+        for key, values in grid.items():
+            if not key.startswith("_"):
+                count *= len(values) if isinstance(values, list) else 1
+        what = "the grid's product of value counts"
+    elif kind == "samples":
+        rows = parameter_spec.get("rows")
+        count = len(rows) if isinstance(rows, list) else 0
+        what = "its number of sample rows"
+    elif kind in _STOCHASTIC:
+        n = parameter_spec.get("n")
+        count = n if type(n) is int else 0
+        what = "n"
+    else:
+        return
+    if count > MAX_RUNS:
+        raise SweepConfigError(
+            f"parameter_spec describes {count} runs ({what}), more than the {MAX_RUNS} one "
+            "sweep may have; split the study into several sweeps (if it was read from a "
+            "manifest, the manifest's header was edited or damaged)"
+        )
+
+
+def check_recorded(
+    manifest: Manifest,
+    runs: Sequence[RunSpec],
+    *,
+    engine_version: str,
+    allow_version_drift: bool = False,
+) -> None:
+    """Check that the runs rebuilt from a manifest are the runs it recorded, before a resume.
+
+    * the header's ``run_count`` equals the number of rebuilt runs, and every
+      entry's ``run_id`` is one of them;
+    * every recorded run's overrides equal the rebuilt run's exactly (compared
+      as the JSON the manifest stores);
+    * the GMAT engine and, for Monte Carlo and Latin-hypercube sweeps, numpy
+      and scipy (whose versions the draws depend on) are the versions the
+      manifest recorded (a version left empty by an older writer is not
+      compared).
+
+    Parameters
+    ----------
+    manifest:
+        The loaded manifest.
+    runs:
+        The runs :func:`expand` rebuilt from ``manifest.parameter_spec``.
+    engine_version:
+        The identity of the engine that would run the resumed runs
+        (``ensure_engine().version``).
+    allow_version_drift:
+        Warn (:class:`RuntimeWarning`) instead of refusing when versions or
+        overrides differ. The count and run-id checks always refuse.
+
+    Raises
+    ------
+    SweepConfigError
+        A mismatch; the message names the runs or versions, both values, and
+        the fix.
+    """
+    ids = {spec.run_id for spec in runs}
+    if manifest.run_count != len(runs) or ids != set(range(len(runs))):
+        raise SweepConfigError(
+            f"the manifest's header says run_count={manifest.run_count}, but its parameter_spec "
+            f"rebuilds {len(runs)} runs; the header was edited or damaged: restore the manifest "
+            "from a backup, or start a new sweep"
+        )
+    strays = sorted({entry.run_id for entry in manifest.entries} - ids)
+    if strays:
+        raise SweepConfigError(
+            f"the manifest records run_ids {strays[:10]} that are not runs of this sweep "
+            f"(0 to {len(runs) - 1}); the manifest was edited or damaged: restore it from a "
+            "backup, or start a new sweep"
+        )
+    drift = _version_drift(manifest, engine_version)
+    by_id = {spec.run_id: spec for spec in runs}
+    changed = [
+        entry.run_id
+        for entry in manifest.entries
+        if _json(entry.overrides) != _json(plain_overrides(by_id[entry.run_id].overrides))
+    ]
+    if changed:
+        first = manifest.entry_for(changed[0])
+        assert first is not None
+        drift.append(
+            f"{len(changed)} recorded runs have other overrides than the sweep rebuilds now "
+            f"(run {changed[0]}: recorded {_json(first.overrides)}, rebuilt "
+            f"{_json(plain_overrides(by_id[changed[0]].overrides))})"
+        )
+    if not drift:
+        return
+    if not allow_version_drift:
+        raise SweepConfigError(
+            "; ".join(drift) + ". Resuming would mix runs of two different designs or engines. "
+            "Resume with the versions the sweep ran with, or pass allow_version_drift=True "
+            "(CLI: --allow-version-drift) to resume anyway"
+        )
+    warnings.warn(
+        "; ".join(drift) + "; resuming anyway (allow_version_drift=True)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def _version_drift(manifest: Manifest, engine_version: str) -> list[str]:
+    pairs = [("the GMAT engine", manifest.gmat_install_version, engine_version)]
+    if manifest.parameter_spec.get("_kind") in _STOCHASTIC:
+        pairs.append(("numpy", manifest.numpy_version, installed_version("numpy")))
+        pairs.append(("scipy", manifest.scipy_version, installed_version("scipy")))
+    return [
+        f"{name} is {now}, but the sweep ran with {recorded}"
+        for name, recorded, now in pairs
+        if recorded and recorded != now
+    ]
+
+
+def installed_version(distribution: str) -> str:
+    """The installed version of ``distribution``, or ``"unknown"``."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _json(overrides: Mapping[str, Any]) -> str:
+    return json.dumps(overrides, sort_keys=True, allow_nan=True)

@@ -50,6 +50,23 @@ class FailureKind(StrEnum):
         return self is not FailureKind.ERROR
 
 
+def as_status(value: RunStatus | str) -> RunStatus:
+    """Return ``value`` as a :class:`RunStatus`; plain strings such as ``"ok"`` are accepted.
+
+    Raises
+    ------
+    ValueError
+        ``value`` names no status; the message lists the allowed ones.
+    """
+    if type(value) is RunStatus:
+        return value
+    try:
+        return RunStatus(value)
+    except ValueError:
+        allowed = ", ".join(repr(status.value) for status in RunStatus)
+        raise ValueError(f"status={value!r} is not a run status; use one of {allowed}") from None
+
+
 def is_url(location: PathLike) -> bool:
     """Return True when ``location`` is an fsspec URL rather than a local path."""
     return isinstance(location, str) and "://" in location and not location.startswith("file://")
@@ -249,6 +266,9 @@ class RunOutcome:
     failure: FailureKind | None = None
     previous: tuple[RunOutcome, ...] = ()
     script_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", as_status(self.status))
 
     @classmethod
     def ok(

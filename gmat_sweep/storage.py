@@ -1,9 +1,13 @@
 """Where sweep files live: local paths and fsspec URLs behind one small interface.
 
-Every write of a finished artefact is atomic — a reader never sees a file
-under its final name until it is complete. Local files are written to a
-temporary name in the same directory and renamed; object stores receive a
-single ``put`` of the whole payload, which they commit atomically.
+Every write of a finished artefact is atomic and durable — a reader never
+sees a file under its final name until it is complete, and once a write
+returns it survives a power loss. Local files are written to a temporary name
+in the same directory, fsynced, renamed, and the directory is fsynced; new
+directories are fsynced into their parents. Files are created with mode
+``0o666`` minus the umask, like any file a program opens for writing. Object
+stores receive a single ``put`` of the whole payload, which they commit
+atomically and durably.
 
 ``storage_options`` (endpoint, credentials) are handed to fsspec and nowhere
 else: nothing in this module records or prints them.
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,11 +62,19 @@ def is_object_store(location: PathLike) -> bool:
 def make_dirs(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> None:
     """Create ``location`` and its parents (a no-op on object stores, which have none).
 
-    On an object store nothing is sent: s3fs's ``makedirs`` would cost a
-    request per call and create a missing bucket, which gmat_sweep never does.
+    Locally, the parent of every directory created is fsynced, so the new
+    entries survive a power loss (a ``run-NNNNNN/`` that vanished would take
+    the files renamed into it along). On an object store nothing is sent:
+    s3fs's ``makedirs`` would cost a request per call and create a missing
+    bucket, which gmat_sweep never does.
     """
     if not is_url(location):
-        Path(location).mkdir(parents=True, exist_ok=True)
+        target = Path(str(location).removeprefix("file://")).absolute()
+        missing = [target, *target.parents]
+        missing = [directory for directory in missing if not directory.is_dir()]
+        target.mkdir(parents=True, exist_ok=True)
+        for directory in reversed(missing):
+            _fsync_directory(directory.parent)
         return
     if is_object_store(location):
         return
@@ -73,20 +85,88 @@ def make_dirs(location: PathLike, storage_options: Mapping[str, Any] | None = No
 def atomic_write(
     location: PathLike, data: bytes, storage_options: Mapping[str, Any] | None = None
 ) -> None:
-    """Write ``data`` so that ``location`` appears only once it is complete."""
+    """Write ``data`` so that ``location`` appears only once it is complete, and durably.
+
+    Locally: write ``.<name>.<random>.tmp`` beside the target (mode ``0o666``
+    minus the umask), fsync it, rename it over ``location``, fsync the
+    directory. A crash leaves the old file or the new one, never a torn or
+    empty one under the final name. The temporary file is removed if the write
+    fails. A URL is written with one ``put``.
+    """
     if not is_url(location):
-        target = Path(location)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        target = Path(str(location).removeprefix("file://"))
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        descriptor = os.open(temporary, flags, 0o666)
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
-            os.replace(tmp, target)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
+        _fsync_directory(target.parent)
         return
     fs, path = filesystem(location, storage_options)
     fs.pipe_file(path, data)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename or a new entry in ``directory`` durable.
+
+    Windows cannot open directories and needs no such step.
+    """
+    if sys.platform == "win32":
+        return
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+_PARQUET_MAGIC = b"PAR1"
+
+
+def unreadable(locations: list[str], storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """The files among ``locations`` (all on one filesystem) that cannot be read back.
+
+    A file is unreadable when it is missing, or when a ``.parquet`` file does
+    not end with its footer: a 4-byte footer length and the magic ``PAR1``
+    (what a machine crash leaves of a file whose data never reached the disk
+    is empty or zero-filled). One suffix read per file, concurrent where the
+    filesystem can, so checking a 100k-run sweep stays cheap. Errors other than
+    a missing file (a store that does not answer, access denied) propagate.
+    """
+    if not locations:
+        return []
+    fs, _ = filesystem(locations[0], storage_options)
+    paths = [fs._strip_protocol(location) for location in locations]
+    tails = fs.cat_ranges(paths, [-8] * len(paths), [None] * len(paths), on_error="return")
+    bad = []
+    for location, tail in zip(locations, tails, strict=True):
+        if isinstance(tail, FileNotFoundError | IsADirectoryError | NotADirectoryError):
+            bad.append(location)
+        elif isinstance(tail, OSError) and _error_code(tail) == "InvalidRange":
+            bad.append(location)  # S3 answers a suffix read of an empty object with 416
+        elif isinstance(tail, BaseException):
+            raise tail
+        elif location.endswith(".parquet") and not _parquet_tail(tail):
+            bad.append(location)
+    return bad
+
+
+def _error_code(exc: OSError) -> str | None:
+    """The S3 error code behind an error s3fs translated, if any."""
+    response = getattr(exc.__cause__, "response", None) or {}
+    code = response.get("Error", {}).get("Code")
+    return code if isinstance(code, str) else None
+
+
+def _parquet_tail(tail: bytes) -> bool:
+    return len(tail) == 8 and tail[4:] == _PARQUET_MAGIC and tail[:4] != b"\0\0\0\0"
 
 
 def read_bytes(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> bytes:
@@ -101,12 +181,18 @@ def read_bytes(location: PathLike, storage_options: Mapping[str, Any] | None = N
 def read_many(
     locations: list[str], storage_options: Mapping[str, Any] | None = None
 ) -> list[bytes]:
-    """Read whole files that live on one filesystem, concurrently where it can; in order."""
+    """Read whole files that live on one filesystem, concurrently where it can; in order.
+
+    Raises :class:`FileNotFoundError` when any of them does not exist.
+    """
     if not locations:
         return []
     fs, _ = filesystem(locations[0], storage_options)
     paths = [fs._strip_protocol(location) for location in locations]
     contents = fs.cat(paths, on_error="raise")
+    missing = [path for path in paths if path not in contents]
+    if missing:  # some filesystems leave a vanished file out instead of raising
+        raise FileNotFoundError(missing[0])
     return [contents[path] for path in paths]
 
 

@@ -25,6 +25,7 @@ line; the last one wins.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
@@ -33,7 +34,6 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,12 +43,15 @@ from gmat_sweep import graph, plan, storage
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.lock import hold
 from gmat_sweep.manifest import (
     Manifest,
     ManifestEntry,
     canonical_script_sha256,
     script_includes_sha256,
+    unreadable_ok_runs,
 )
+from gmat_sweep.plan import installed_version as _version
 from gmat_sweep.spec import PathLike, RunOutcome, RunSpec, RunStatus, is_url
 from gmat_sweep.worker import LOG_NAME
 
@@ -154,6 +157,8 @@ class Sweep(DaskMethodsMixin):
         self._background: threading.Thread | None = None
         self._prepare: Callable[[], None] | None = None
         self._recorded: set[int] = set()
+        self._held: contextlib.ExitStack | None = None
+        self._begun_hold = False
         self._plan(self._runs)
 
     # -- the graph -----------------------------------------------------------
@@ -284,6 +289,7 @@ class Sweep(DaskMethodsMixin):
         """Start recording a computation: header (first time), progress bar; idempotent."""
         if self._recorder is not None:
             return self._recorder
+        self._begun_hold = self._acquire("run")
         if self._manifest is None:
             manifest = Manifest(
                 script_sha256=canonical_script_sha256(self._script_path),
@@ -298,6 +304,8 @@ class Sweep(DaskMethodsMixin):
                 backend=_backend_name(self._backend),
                 script_includes=script_includes_sha256(self._script_path),
                 script_path=str(self._script_path.resolve()),
+                numpy_version=_version("numpy"),
+                scipy_version=_version("scipy"),
             )
             if self._prepare is not None:
                 self._prepare()
@@ -319,6 +327,22 @@ class Sweep(DaskMethodsMixin):
         finally:
             recorder.close()
             self._wall_s = recorder.wall_s()
+            if self._begun_hold:
+                self._release()
+
+    def _acquire(self, what: str) -> bool:
+        """Hold the sweep (one writer per sweep) unless this sweep holds it already."""
+        if self._held is not None:
+            return False
+        stack = contextlib.ExitStack()
+        stack.enter_context(hold(self._output_dir, self._storage_options, what=what))
+        self._held = stack
+        return True
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
 
     def run(self) -> Sweep:
         """Submit every run, drain outcomes in completion order, return self.
@@ -345,6 +369,7 @@ class Sweep(DaskMethodsMixin):
         *,
         backend: Pool | str | None,
         allow_script_drift: bool = False,
+        allow_version_drift: bool = False,
         progress: bool = True,
         retries: int = DEFAULT_RETRIES,
         storage_options: Mapping[str, Any] | None = None,
@@ -377,6 +402,12 @@ class Sweep(DaskMethodsMixin):
             ``False`` (default) raises :class:`SweepConfigError` on a hash
             mismatch with both hashes in the message. ``True`` proceeds
             anyway and emits a :class:`RuntimeWarning`.
+        allow_version_drift:
+            ``False`` (default) raises :class:`SweepConfigError` when the
+            rebuilt runs' overrides differ from the recorded ones, or the GMAT
+            engine (or, for stochastic sweeps, numpy or scipy) is another
+            version than the sweep ran with; ``True`` warns and proceeds. See
+            :func:`gmat_sweep.plan.check_recorded`.
         progress:
             Forwarded to the constructor — controls the :mod:`tqdm` bar in
             :meth:`resume`.
@@ -389,8 +420,11 @@ class Sweep(DaskMethodsMixin):
         ------
         SweepConfigError
             If ``manifest_path``'s parent directory does not exist, the script
-            hash drifted and ``allow_script_drift`` is ``False``, or the
-            manifest's ``parameter_spec`` carries an unknown ``_kind``.
+            hash drifted and ``allow_script_drift`` is ``False``, the
+            manifest's ``parameter_spec`` carries an unknown ``_kind`` or
+            describes more than :data:`gmat_sweep.plan.MAX_RUNS` runs, or the
+            rebuilt runs do not match the recorded ones
+            (:func:`gmat_sweep.plan.check_recorded`).
         """
         if is_url(manifest_path):
             root: PathLike = str(manifest_path).rsplit("/", 1)[0]
@@ -427,6 +461,12 @@ class Sweep(DaskMethodsMixin):
         if storage_options:
             run_options["storage_options"] = dict(storage_options)
         runs = plan.expand(parameter_spec, script.resolve(), root, run_options)
+        plan.check_recorded(
+            manifest,
+            runs,
+            engine_version=ensure_engine().version,
+            allow_version_drift=allow_version_drift,
+        )
         sweep = cls(
             runs=runs,
             backend=backend,
@@ -449,8 +489,10 @@ class Sweep(DaskMethodsMixin):
     def resume(self) -> Sweep:
         """Re-run only the failed and missing runs from the loaded manifest.
 
-        Submits specs for the union of ``manifest.find_failed()`` and
-        ``manifest.find_missing(...)`` through the bound backend, appends one
+        Submits specs for the union of ``manifest.find_failed()``,
+        ``manifest.find_missing(...)`` and the ``ok`` runs whose output files
+        are missing or unreadable (:func:`~gmat_sweep.manifest.unreadable_ok_runs`)
+        through the bound backend, appends one
         new :class:`ManifestEntry` per outcome (with the same ``run_id`` as
         the original), and reloads the manifest so the in-memory entries
         reflect the last-wins merge. Returns ``self`` for chaining.
@@ -466,11 +508,21 @@ class Sweep(DaskMethodsMixin):
                 "Sweep.from_manifest(manifest_path, script_path, backend=...).resume()"
             )
         storage.check_writable(self._output_dir, self._storage_options)
-        manifest = self._manifest
-        wanted = set(manifest.find_failed())
-        wanted.update(manifest.find_missing(spec.run_id for spec in self._runs))
-        self._plan([spec for spec in self._runs if spec.run_id in wanted])
-        return self.compute()
+        acquired = self._acquire("resume")
+        try:
+            # Read again under the hold: another driver may have written since from_manifest.
+            manifest = self._manifest = Manifest.load(
+                self._manifest_path, storage_options=self._storage_options
+            )
+            wanted = set(manifest.find_failed())
+            wanted.update(manifest.find_missing(spec.run_id for spec in self._runs))
+            # An ok line whose files a machine crash lost is a run still to do.
+            wanted.update(unreadable_ok_runs(manifest, self._output_dir, self._storage_options))
+            self._plan([spec for spec in self._runs if spec.run_id in wanted])
+            return self.compute()
+        finally:
+            if acquired:
+                self._release()
 
     def extend(self, n_more: int, *, backend: Pool | None = None) -> Sweep:
         """Add ``n_more`` runs to a finished Monte Carlo sweep and run them.
@@ -520,15 +572,20 @@ class Sweep(DaskMethodsMixin):
             run_options["storage_options"] = dict(self._storage_options)
         runs = plan.expand(grown, self._script_path.resolve(), self._output_dir, run_options)
         count = len(self._runs)
-        manifest.parameter_spec = grown
-        manifest.run_count = len(runs)
-        manifest.rewrite_header()
-        self._parameter_spec = grown
-        self._runs = runs
-        if backend is not None:
-            self._backend = backend
-        self._plan(runs[count:])
-        return self.compute()
+        acquired = self._acquire("extend")
+        try:
+            manifest.parameter_spec = grown
+            manifest.run_count = len(runs)
+            manifest.rewrite_header()
+            self._parameter_spec = grown
+            self._runs = runs
+            if backend is not None:
+                self._backend = backend
+            self._plan(runs[count:])
+            return self.compute()
+        finally:
+            if acquired:
+                self._release()
 
     def _entry(self, outcome: RunOutcome, spec: RunSpec) -> ManifestEntry:
         paths = {key: self._relative(path) for key, path in outcome.output_paths.items()}
@@ -718,13 +775,6 @@ def _backend_name(backend: Pool | str | None) -> str:
     if isinstance(backend, Pool):
         return backend.name
     return "dask" if backend and "://" in backend else backend or "local"
-
-
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _drift(manifest: Manifest, script: Path) -> list[str]:

@@ -126,12 +126,12 @@ def test_storage_options_nest_on_dots_and_read_json_values(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["anon"], "write KEY=VALUE"),
-        (["client_kwargs..x=1"], "write KEY=VALUE"),
-        (["a=1", "a.b=2"], "a already has the value 1"),
+        (["s3cr3t"], "--storage-option '***': write KEY=VALUE"),
+        (["client_kwargs..x=s3cr3t"], "--storage-option 'client_kwargs..x=***': write KEY"),
+        (["a=s3cr3t", "a.b=2"], "--storage-option 'a.b=***': a already has a value"),
     ],
 )
-def test_bad_storage_options_are_one_line_errors(
+def test_bad_storage_options_are_one_line_errors_without_their_values(
     options: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = [item for option in options for item in ("--storage-option", option)]
@@ -139,6 +139,7 @@ def test_bad_storage_options_are_one_line_errors(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert message in err
+    assert "s3cr3t" not in err  # values can be secrets
 
 
 @pytest.mark.parametrize(
@@ -292,6 +293,23 @@ def test_export_to_parquet_and_csv(grid_sweep: tuple[Path, Result], tmp_path: Pa
     assert len(table) == len(expected)
     assert list(table.columns[:2]) == ["run_id", "time"]
     assert sorted(table["run_id"].unique()) == list(range(6))
+
+
+@pytest.mark.slow
+def test_an_unreadable_results_file_is_a_one_line_error(
+    grid_sweep: tuple[Path, Result], tmp_path: Path
+) -> None:
+    original, _ = grid_sweep
+    out = tmp_path / "damaged"
+    shutil.copytree(original, out)
+    (out / "run-000002" / "report__RF.parquet").write_bytes(b"PAR1 cut short")
+    for command in (["export", out, "--to", tmp_path / "x.parquet"], ["show", out]):
+        result = gmat_sweep(*command, cwd=tmp_path)
+        assert result.code == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert "a results file cannot be read (Arrow" in result.stderr
+        assert "gmat-sweep resume" in result.stderr
 
 
 @pytest.mark.slow

@@ -138,8 +138,10 @@ def test_run_dir_name() -> None:
 def test_run_specs_local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     specs = expand_grid_to_run_specs({"Sat.SMA": [7000, 7100]}, "m.script", "out")
-    assert [spec.script_path for spec in specs] == [tmp_path / "m.script"] * 2
-    assert all(spec.script_path.is_absolute() for spec in specs)
+    assert [spec.script_path for spec in specs] == [Path("m.script")] * 2  # as the caller gave it
+    absolute = expand_grid_to_run_specs({"Sat.SMA": [7000]}, tmp_path / "m.script", "out")
+    assert absolute[0].script_path == tmp_path / "m.script"
+    assert rows_to_run_specs([{}], "sub/m.script", "out")[0].script_path == Path("sub/m.script")
     assert [spec.output_dir for spec in specs] == [Path("out/run-000000"), Path("out/run-000001")]
     assert all(spec.seed is None and spec.run_options == {} for spec in specs)
     assert [spec.overrides for spec in specs] == [{"Sat.SMA": 7000}, {"Sat.SMA": 7100}]

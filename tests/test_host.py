@@ -89,3 +89,23 @@ def test_closing_leaves_no_process(leo_basic: Path, tmp_path: Path) -> None:
     host.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_host_that_cannot_be_spawned_leaks_no_descriptor_and_no_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import tempfile
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    before = set(os.listdir("/proc/self/fd"))
+    host = GmatHost()
+    with pytest.raises(OSError, match="Too many open files"):
+        host.start()
+    assert set(os.listdir("/proc/self/fd")) == before
+    assert list(tmp_path.iterdir()) == []
+    assert host.pid is None

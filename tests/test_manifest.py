@@ -28,6 +28,7 @@ from gmat_sweep.manifest import (
     canonical_script_sha256,
     read_all_entries,
     script_includes_sha256,
+    unreadable_ok_runs,
 )
 from gmat_sweep.spec import RunOutcome, RunStatus
 
@@ -307,7 +308,8 @@ def test_save_creates_parents_binds_and_leaves_no_temporary_files(
     manifest = make_manifest(entries=[make_entry(0)])
     manifest.save(path)
     assert manifest.path == path
-    assert len(fsync_calls) == 2  # the file, then its directory
+    # deep/ and er/ into their parents, then the file, then its directory
+    assert len(fsync_calls) == 4
     assert os.listdir(path.parent) == ["manifest.jsonl"]
     header, entry = assert_valid_jsonl(path)
     assert header["kind"] == "header"
@@ -315,7 +317,9 @@ def test_save_creates_parents_binds_and_leaves_no_temporary_files(
     assert entry["kind"] == "entry"
 
     manifest.entries.clear()
+    fsync_calls.clear()
     manifest.save(path)
+    assert len(fsync_calls) == 2  # the directories exist now: the file, then its directory
     assert len(path.read_text().splitlines()) == 1
 
 
@@ -484,23 +488,112 @@ def torn_cuts(draw: st.DrawFn) -> tuple[list[ManifestEntry], int, bool]:
 def test_a_torn_final_line_is_ignored_and_cut_before_the_next_append(
     case: tuple[list[ManifestEntry], int, bool],
 ) -> None:
-    run_entries, cut_seed, newline_after = case
+    run_entries, cut_seed, extend_first = case
     with tempfile.TemporaryDirectory() as directory:
         _, path = saved(Path(directory), run_entries)
         data = path.read_bytes()
         last_start = data.rindex(b"\n", 0, len(data) - 1) + 1
         cut = last_start + cut_seed % (len(data) - 1 - last_start)  # never the whole object
-        path.write_bytes(data[:cut] + (b"\n" if newline_after else b""))
+        path.write_bytes(data[:cut])
 
         loaded = Manifest.load(path)
         assert loaded.entries == run_entries[:-1]
         assert read_all_entries(path) == run_entries[:-1]
 
+        if extend_first:  # a header rewrite (extend) also drops the torn bytes
+            loaded.run_count += 1
+            loaded.rewrite_header()
+            assert_valid_jsonl(path)
         replacement = make_entry(len(run_entries))
         loaded.append_entry(replacement)
         assert_valid_jsonl(path)
         assert Manifest.load(path).entries == [*run_entries[:-1], replacement]
-        assert data[:last_start] in path.read_bytes()
+        assert data[:last_start].partition(b"\n")[2] in path.read_bytes()
+
+
+@file_io
+@given(case=torn_cuts())
+def test_a_cut_line_that_ends_with_a_newline_is_an_error_naming_the_line(
+    case: tuple[list[ManifestEntry], int, bool],
+) -> None:
+    run_entries, cut_seed, _ = case
+    with tempfile.TemporaryDirectory() as directory:
+        _, path = saved(Path(directory), run_entries)
+        data = path.read_bytes()
+        last_start = data.rindex(b"\n", 0, len(data) - 1) + 1
+        cut = last_start + 1 + cut_seed % (len(data) - 2 - last_start)  # not blank, not whole
+        path.write_bytes(data[:cut] + b"\n")
+        line = 1 + len(run_entries)
+        with pytest.raises(ManifestCorruptError, match=f"line {line}: not valid JSON"):
+            Manifest.load(path)
+        with pytest.raises(ManifestCorruptError, match=f"line {line}: .*complete line"):
+            read_all_entries(path)
+
+
+def test_a_complete_malformed_last_line_is_an_error_not_a_torn_line(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0)])
+    with path.open("ab") as handle:
+        handle.write(b'{"kind": "entry", "run_id": 1, oops}\n')
+    with pytest.raises(ManifestCorruptError, match="line 3: not valid JSON") as caught:
+        Manifest.load(path)
+    assert caught.value.path == path
+    assert b"oops" in path.read_bytes()  # nothing was truncated
+
+
+def test_rewrite_header_drops_a_torn_line_so_the_next_append_is_a_line_of_its_own(
+    tmp_path: Path,
+) -> None:
+    _, path = saved(tmp_path, [make_entry(0), make_entry(1)])
+    path.write_bytes(path.read_bytes() + b'{"kind":"entry","run_id":2,"sta')
+    loaded = Manifest.load(path)
+    loaded.run_count = 10
+    loaded.rewrite_header()
+    loaded.append_entry(make_entry(3))
+    again = Manifest.load(path)
+    assert again.run_count == 10
+    assert [entry.run_id for entry in again.entries] == [0, 1, 3]
+    assert [obj.get("run_id") for obj in assert_valid_jsonl(path)] == [None, 0, 1, 3]
+
+
+def test_rewrite_header_ends_a_last_line_that_has_no_newline(tmp_path: Path) -> None:
+    _, path = saved(tmp_path, [make_entry(0), make_entry(1)])
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    loaded = Manifest.load(path)
+    loaded.run_count = 10
+    loaded.rewrite_header()
+    loaded.append_entry(make_entry(2))
+    assert [entry.run_id for entry in Manifest.load(path).entries] == [0, 1, 2]
+
+
+def test_rewrite_header_refuses_a_torn_file_that_grew_since_it_was_loaded(
+    tmp_path: Path,
+) -> None:
+    _, path = saved(tmp_path, [make_entry(0)])
+    path.write_bytes(path.read_bytes() + b'{"kind":"ent')
+    loaded = Manifest.load(path)
+    with path.open("ab") as handle:
+        handle.write(b'ry"}\n')
+    with pytest.raises(RuntimeError, match="changed on disk since it was loaded"):
+        loaded.rewrite_header()
+
+
+def test_string_statuses_are_coerced_at_construction(tmp_path: Path) -> None:
+    entry = make_entry(0, status="ok")  # type: ignore[arg-type]
+    assert entry.status is RunStatus.OK
+    manifest, path = saved(tmp_path, [entry])
+    manifest.append_entry(make_entry(1, status="failed"))  # type: ignore[arg-type]
+    assert [e.status for e in Manifest.load(path).entries] == [RunStatus.OK, RunStatus.FAILED]
+    outcome = RunOutcome(1, "skipped", {}, 0.0, None, T0, T0)  # type: ignore[arg-type]
+    assert outcome.status is RunStatus.SKIPPED
+    assert RunOutcome.from_json(outcome.to_json()) == outcome
+
+
+@pytest.mark.parametrize("status", ["OK", "done", 1])
+def test_unknown_statuses_are_refused_at_construction(status: Any) -> None:
+    with pytest.raises(ValueError, match=r"is not a run status; use one of 'ok', 'failed'"):
+        make_entry(0, status=status)
+    with pytest.raises(ValueError, match=r"is not a run status"):
+        RunOutcome(1, status, {}, 0.0, None, T0, T0)
 
 
 def test_a_complete_last_line_without_newline_is_kept(tmp_path: Path) -> None:
@@ -789,3 +882,56 @@ def test_the_schema_doc_example_loads_as_documented(
     monkeypatch.chdir(tmp_path)
     exec(doc.split("```python\n")[1].split("```")[0], {})
     assert len(read_all_entries(study / "manifest.jsonl")) == 3
+
+
+def test_unreadable_ok_runs_names_ok_runs_with_a_missing_or_broken_output(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    entries = [make_entry(run_id) for run_id in range(4)] + [make_entry(4, RunStatus.FAILED)]
+    manifest, _ = saved(tmp_path, entries)
+    for run_id in range(4):
+        (tmp_path / f"run-{run_id:06d}").mkdir()
+        pq.write_table(pa.table({"x": [1.0]}), tmp_path / f"run-{run_id:06d}/report__RF.parquet")
+    (tmp_path / "run-000001/report__RF.parquet").write_bytes(b"")  # a crash lost the data
+    (tmp_path / "run-000003/report__RF.parquet").unlink()  # a crash lost the file
+    assert unreadable_ok_runs(manifest, tmp_path) == [1, 3]
+
+
+@pytest.mark.parametrize("moment", ["list_files", "read_many"])
+def test_a_reader_racing_a_compaction_reads_again_and_misses_nothing(
+    moment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gmat_sweep import storage
+
+    url = f"memory://manifest-test-{uuid.uuid4().hex}/study/manifest.jsonl"
+    writer = make_manifest()
+    writer.save(url)
+    for run_id in range(3):
+        writer.append_entry(make_entry(run_id))
+    real = getattr(storage, moment)
+    compacted: list[bool] = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        if not compacted:  # the writer compacts between the reader's steps
+            compacted.append(True)
+            writer.compact()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(storage, moment, racing)
+    assert [entry.run_id for entry in Manifest.load(url).entries] == [0, 1, 2]
+    assert compacted
+
+
+@pytest.mark.parametrize("run_count", [-1, 10_000_001, 10**15])
+def test_a_header_run_count_beyond_the_cap_is_refused_at_load(
+    tmp_path: Path, run_count: int
+) -> None:
+    _, path = saved(tmp_path, [])
+    header = json.loads(path.read_text())
+    header["run_count"] = run_count
+    path.write_text(json.dumps(header) + "\n")
+    with pytest.raises(ManifestCorruptError, match=f"run_count {run_count} is outside 0..10000000"):
+        Manifest.load(path)

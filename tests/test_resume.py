@@ -347,3 +347,90 @@ def test_ctrl_c_stops_the_driver_and_leaves_no_process(leo_basic: Path, tmp_path
         warnings.simplefilter("error")
         loaded = Manifest.load(manifest)
     assert 5 <= len(loaded.entries) < 400
+
+
+def test_an_ok_run_whose_parquet_was_lost_runs_again(
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    out = tmp_path / "s"
+    first = sweep(leo_basic, {"Sat.Cd": [2.0, 2.2, 2.4]}, backend=pool, out=out, progress=False)
+    expected = first.to_pandas()
+    manifest = first.manifest
+    (out / manifest.entry_for(1).output_paths["report__RF"]).write_bytes(b"")  # type: ignore[union-attr]
+    (out / manifest.entry_for(2).output_paths["report__RF"]).unlink()  # type: ignore[union-attr]
+    resumed = Sweep.from_manifest(out / "manifest.jsonl", leo_basic, backend=pool, progress=False)
+    resumed.resume()
+    assert sorted(e.run_id for e in read_all_entries(out / "manifest.jsonl")[3:]) == [1, 2]
+    pd.testing.assert_frame_equal(resumed.to_pandas(), expected)
+
+
+def test_a_header_that_does_not_match_its_runs_is_refused_before_resume(
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    out = tmp_path / "s"
+    sweep(leo_basic, {"Sat.Cd": [2.0, 2.2]}, backend=pool, out=out, progress=False)
+    path = out / "manifest.jsonl"
+    header, *rest = path.read_text().splitlines(keepends=True)
+    data = json.loads(header)
+    assert data["numpy_version"] and data["scipy_version"]
+    data["run_count"] = 5
+    path.write_text(json.dumps(data) + "\n" + "".join(rest))
+    with pytest.raises(SweepConfigError, match="run_count=5, but its parameter_spec rebuilds 2"):
+        Sweep.from_manifest(path, leo_basic, backend=pool)
+    data["run_count"] = 2
+    entry = json.loads(rest[1])
+    entry["overrides"]["Sat.Cd"] = 1234.5
+    path.write_text(json.dumps(data) + "\n" + rest[0] + json.dumps(entry) + "\n")
+    with pytest.raises(SweepConfigError, match=r"recorded \{\"Sat.Cd\": 1234.5\}"):
+        Sweep.from_manifest(path, leo_basic, backend=pool)
+
+
+def _start_hanging_driver(
+    command: list[str], tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """A driver whose GMAT hosts are busy in long runs; returns it, its tag and its TMPDIR."""
+    env, tag = _tagged_env()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env["TMPDIR"] = str(scratch)
+    driver = subprocess.Popen(command, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_hosts(tag)) < 1:
+        time.sleep(0.2)
+    time.sleep(3.0)  # past engine start-up and script load: inside GMAT's run
+    assert _hosts(tag), "the driver's GMAT hosts did not start"
+    return driver, tag, scratch
+
+
+def test_a_sigkilled_driver_takes_its_busy_hosts_and_their_scratch_along(
+    slow: Path, tmp_path: Path
+) -> None:
+    code = (
+        "import sys; from gmat_sweep import sweep\n"
+        "sweep(sys.argv[1], {'Days.Value': [100.0, 200.0]}, out=sys.argv[2], progress=False)\n"
+    )
+    command = [sys.executable, "-c", code, str(slow), str(tmp_path / "s")]
+    driver, tag, scratch = _start_hanging_driver(command, tmp_path)
+    hosts = _hosts(tag)
+    assert list(scratch.glob("gmat-sweep-host-*"))
+    driver.kill()
+    driver.communicate()
+    assert not _wait_gone(hosts, timeout=5), "GMAT hosts outlived their SIGKILLed driver"
+    deadline = time.monotonic() + 5
+    while list(scratch.glob("gmat-sweep-host-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not list(scratch.glob("gmat-sweep-host-*"))
+
+
+def test_sigterm_stops_the_cli_like_ctrl_c(slow: Path, tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "gmat_sweep", "run", str(slow), "--param", "Days.Value=100",
+        "--out", str(tmp_path / "s"), "--no-progress",
+    ]  # fmt: skip
+    driver, tag, scratch = _start_hanging_driver(command, tmp_path)
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 130, err.decode()[-2000:]
+    assert b"interrupted; finished runs are in the manifest" in err
+    assert not _wait_gone(_hosts(tag), timeout=10)
+    assert not list(scratch.glob("gmat-sweep-host-*"))

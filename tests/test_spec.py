@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus, SweepSpec, to_plain
 
 field_paths = st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,8}\.[A-Za-z][A-Za-z0-9.]{0,12}", fullmatch=True)
@@ -111,3 +111,15 @@ def test_numpy_scalars_become_plain_json_numbers() -> None:
 def test_unrecordable_value_is_a_clear_error() -> None:
     with pytest.raises(SweepConfigError, match="cannot be recorded as JSON"):
         to_plain(object())
+
+
+def test_run_failed_quotes_the_first_line_of_stderr_not_the_log_tail() -> None:
+    stderr = (
+        "GmatRunError: GMAT RunScript returned status 0; expected 1\n\n"
+        "--- GMAT log (tail) ---\nThis error occurred on line 46\n"
+    )
+    error = RunFailed(3, stderr)
+    assert str(error) == "run 3 failed: GmatRunError: GMAT RunScript returned status 0; expected 1"
+    assert error.stderr == stderr
+    assert str(RunFailed(4, None)) == "run 4 failed: no error text was captured"
+    assert str(RunFailed(5, "\n  \n")) == "run 5 failed: no error text was captured"

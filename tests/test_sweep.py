@@ -276,3 +276,64 @@ def test_lost_dask_worker_is_a_failed_attempt_then_retried(slow: Path, tmp_path:
     assert [e.status for e in history] == [RunStatus.FAILED, RunStatus.OK]
     assert (history[0].stderr or "").startswith("worker process died")
     assert result.manifest.find_failed() == []
+
+
+def test_overwrite_deletes_only_what_the_library_wrote(
+    leo_basic: Path, tmp_path: Path, local_pool: LocalPool
+) -> None:
+    out = tmp_path / "project"
+    sweep(leo_basic, {"Sat.Cd": [2.0, 2.2]}, backend=local_pool, out=out, progress=False)
+    (out / "run-all.sh").write_text("#!/bin/sh\n")
+    (out / "run-notes.txt").write_text("notes\n")
+    (out / "run-configs").mkdir()
+    (out / "run-configs" / "a.json").write_text("{}\n")
+    (out / "run-42").mkdir()
+    again = sweep(
+        leo_basic, {"Sat.Cd": [2.3]}, backend=local_pool, out=out, progress=False, overwrite=True
+    )
+    assert again.manifest.run_count == 1
+    assert not (out / "run-000001").exists()  # the old sweep's second run is gone
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "manifest.jsonl",
+        "run-000000",
+        "run-42",
+        "run-all.sh",
+        "run-configs",
+        "run-notes.txt",
+    ]
+    assert (out / "run-configs" / "a.json").read_text() == "{}\n"
+
+
+def test_bad_retries_fail_before_out_is_touched(
+    leo_basic: Path, tmp_path: Path, local_pool: LocalPool
+) -> None:
+    fresh = tmp_path / "fresh"
+    with pytest.raises(SweepConfigError, match="retries=-1"):
+        sweep(leo_basic, {"Sat.Cd": [2.0]}, backend=local_pool, out=fresh, retries=-1)
+    assert not fresh.exists()
+    old = tmp_path / "old"
+    sweep(leo_basic, {"Sat.Cd": [2.0]}, backend=local_pool, out=old, progress=False)
+    before = sorted(p.name for p in old.iterdir())
+    with pytest.raises(SweepConfigError, match="retries=-1"):
+        sweep(leo_basic, {"Sat.Cd": [2.1]}, backend=local_pool, out=old, retries=-1, overwrite=True)
+    assert sorted(p.name for p in old.iterdir()) == before
+
+
+def test_out_that_is_a_file_is_a_config_error(
+    leo_basic: Path, tmp_path: Path, local_pool: LocalPool
+) -> None:
+    out = tmp_path / "results.csv"
+    out.write_text("a,b\n")
+    with pytest.raises(SweepConfigError, match="is an existing file, not a directory"):
+        sweep(leo_basic, {"Sat.Cd": [2.0]}, backend=local_pool, out=out, progress=False)
+    assert out.read_text() == "a,b\n"
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), 1e7, 2_147_483.648, 0, -1])
+def test_timeouts_poll_cannot_wait_for_are_refused_up_front(
+    leo_basic: Path, tmp_path: Path, timeout: float
+) -> None:
+    out = tmp_path / "never"
+    with pytest.raises(SweepConfigError, match=r"timeout_s.*finite, positive number of seconds"):
+        sweep(leo_basic, {"Sat.Cd": [2.0]}, out=out, run_options={"timeout_s": timeout})
+    assert not out.exists()

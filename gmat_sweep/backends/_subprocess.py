@@ -22,6 +22,7 @@ and ``python -c`` all work). The parent sends a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -62,6 +63,7 @@ class GmatHost:
         self._send: Connection | None = None
         self._recv: Connection | None = None
         self._scratch: Path | None = None
+        self._watchdog: int | None = None
         self._stopped = False
 
     @property
@@ -82,22 +84,29 @@ class GmatHost:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         env = dict(os.environ, TMPDIR=str(self._scratch))
-        with open(self._scratch / "host.err", "wb") as errors:
-            self._proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    _CHILD_MAIN,
-                    str(to_child_r),
-                    str(from_child_w),
-                    str(self._scratch),
-                ],
-                pass_fds=(to_child_r, from_child_w),
-                stdin=subprocess.DEVNULL,
-                stdout=errors,
-                stderr=errors,
-                env=env,
-            )
+        try:
+            with open(self._scratch / "host.err", "wb") as errors:
+                self._proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        _CHILD_MAIN,
+                        str(to_child_r),
+                        str(from_child_w),
+                        str(self._scratch),
+                    ],
+                    pass_fds=(to_child_r, from_child_w),
+                    stdin=subprocess.DEVNULL,
+                    stdout=errors,
+                    stderr=errors,
+                    env=env,
+                )
+        except BaseException:
+            for descriptor in (to_child_r, to_child_w, from_child_r, from_child_w):
+                os.close(descriptor)
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+            raise
         os.close(to_child_r)
         os.close(from_child_w)
         self._send = Connection(to_child_w, readable=False)
@@ -117,6 +126,7 @@ class GmatHost:
             raise BackendError(
                 f"the GMAT engine could not start on {socket.gethostname()}: {hello['error']}"
             )
+        self._watchdog = hello.get("watchdog")
 
     def run(self, spec: RunSpec, timeout_s: float | None = None) -> RunOutcome:
         """Run ``spec`` in the child; a timeout or a dead child becomes a failed outcome."""
@@ -212,15 +222,27 @@ class GmatHost:
         self._stopped = True
         proc = self._proc
         if proc is not None and proc.poll() is None:
+            self._stop_watchdog()
             proc.kill()
 
     def kill(self) -> None:
         """Stop the child at once and remove its scratch directory."""
         if self._proc is not None:
             if self._proc.poll() is None:
+                self._stop_watchdog()
                 self._proc.kill()
             self._proc.wait()
         self._cleanup()
+
+    def _stop_watchdog(self) -> None:
+        """End the live child's watchdog with it (a killed child cannot end it itself).
+
+        Called only while the child is alive, so the watchdog is too and its
+        process group id cannot have been reused.
+        """
+        if self._watchdog is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._watchdog, signal.SIGKILL)
 
     def close(self) -> None:
         """Ask the child to exit (closing its pipe), killing it if it does not."""
@@ -339,12 +361,80 @@ def run_spec_in_subprocess(spec: RunSpec) -> RunOutcome:
         host.close()
 
 
+_WATCHDOG = """
+parent=$1 host=$2 scratch=$3
+while kill -0 "$host" 2>/dev/null; do
+    if [ -r "/proc/$host/stat" ] && read -r stat < "/proc/$host/stat"; then
+        set -- ${stat##*) }
+        ppid=$2
+    elif kill -0 "$parent" 2>/dev/null; then
+        ppid=$parent
+    else
+        ppid=gone
+    fi
+    if [ "$ppid" != "$parent" ]; then
+        kill -9 "$host"
+        sleep 0.2
+        rm -rf "$scratch"
+        exit 0
+    fi
+    sleep 0.5
+done
+"""
+_WATCHDOG_NAME = "gmat-sweep-host-watchdog"
+
+
+def _watch_parent(scratch: str) -> int | None:
+    """Start a watchdog that kills this host within ~0.5 s of its parent's death.
+
+    A host notices a dead parent only when it next reads its pipe, and a run
+    in progress holds the GIL, so no thread of the host can notice earlier: a
+    mission that hangs would run forever after a driver SIGKILL. The watchdog
+    is a ``/bin/sh`` loop outside this interpreter (about 1 MB), in its own
+    session (a terminal's Ctrl-C does not reach it). Every 0.5 s it reads this
+    process's parent from ``/proc/<pid>/stat`` (elsewhere: ``kill -0`` on the
+    parent); once the parent is gone it SIGKILLs this process and removes its
+    scratch directory. When this process exits normally it ends the watchdog
+    on its way out, and a parent that kills it ends the watchdog first (its
+    pid, returned here, travels in the "ready" message); otherwise the
+    watchdog exits within 0.5 s. ``/proc`` is the
+    better test: a host is re-parented the moment its parent exits, while
+    ``kill -0`` still finds a dead parent that is waiting to be reaped.
+    ``prctl(PR_SET_PDEATHSIG)`` is not used: it fires when the *thread* that
+    started the host exits, not the process, and a host it kills could not
+    remove its scratch directory. POSIX only; elsewhere hosts rely on the pipe.
+    """
+    if os.name != "posix":
+        return None
+    import atexit
+
+    watchdog = subprocess.Popen(
+        ["/bin/sh", "-c", _WATCHDOG, _WATCHDOG_NAME, str(os.getppid()), str(os.getpid()), scratch],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    atexit.register(_stop_watchdog, watchdog)
+    return watchdog.pid
+
+
+def _stop_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
+    """On a normal exit, end the watchdog and its ``sleep`` at once (its own process group)."""
+    with contextlib.suppress(ProcessLookupError):  # it may have gone already
+        os.killpg(watchdog.pid, signal.SIGKILL)
+    watchdog.wait()
+
+
 def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     """Child side: run every spec received until the parent closes the pipe.
 
     ``scratch`` is the host's private directory (also its TMPDIR); the child
-    removes it when its parent goes away without cleaning up.
+    removes it when its parent goes away without cleaning up. A watchdog
+    (:func:`_watch_parent`) kills this process and removes ``scratch`` when the
+    parent dies while a run is in progress.
     """
+    watchdog = _watch_parent(scratch)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     recv = Connection(read_fd, writable=False)
     send = Connection(write_fd, readable=False)
@@ -357,7 +447,7 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     except Exception as exc:
         send.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
         return 1
-    send.send_bytes(json.dumps({"ready": os.getpid()}).encode())
+    send.send_bytes(json.dumps({"ready": os.getpid(), "watchdog": watchdog}).encode())
     while True:
         try:
             message = recv.recv_bytes()

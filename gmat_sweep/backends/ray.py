@@ -124,8 +124,9 @@ class RayPool(Pool):
         try:
             self._ray.init(**options)
         except Exception as exc:
+            # Only the argument names: values (an address, a runtime_env) can hold secrets.
             raise BackendError(
-                f"ray.init({', '.join(f'{k}=...' for k in options)}) failed: "
+                f"ray.init({', '.join(f'{key}=...' for key in options)}) failed: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
 
