@@ -53,7 +53,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from gmat_sweep.containment import locate, sweep_root
+from gmat_sweep.containment import locator, sweep_root
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.spec import PathLike, RunStatus, is_url, to_plain
 
@@ -521,6 +521,7 @@ def _plan(
     entries = _latest_entries(manifest)
     name, first = _resolve_name(kind, entries, name)
     root = sweep_root(output_dir)
+    locate = locator(root)
     options = dict(storage_options or {})
 
     fields: list[str] = []
@@ -536,7 +537,7 @@ def _plan(
     runs = _Runs(
         run_ids=tuple(entry.run_id for entry in entries),
         locations=tuple(
-            locate(root, entry.output_paths[output_key], entry.run_id)
+            locate(entry.output_paths[output_key], entry.run_id)
             if output_key is not None
             and entry.status == RunStatus.OK
             and output_key in entry.output_paths
@@ -549,7 +550,7 @@ def _plan(
     if first is None or output_key is None:
         layout = _layout(kind, name, None, fields, dtypes)
         return _Reader(layout, root, options), runs
-    location = locate(root, first.output_paths[output_key], first.run_id)
+    location = locate(first.output_paths[output_key], first.run_id)
     filesystem, path_of = _filesystem(root, options)
     with filesystem.open_input_file(path_of(location)) as handle:
         footer = pq.ParquetFile(handle)
@@ -723,10 +724,13 @@ def report_frame(
 ) -> dd.DataFrame:
     """Stack one ReportFile output across all runs as a lazy Dask frame.
 
-    The frame is built from the manifest and the schema of one run's file; no
-    data is read until it is computed. It has one partition per run, ordered
-    by ``run_id``, and an ``int64`` index named ``run_id`` with known
-    divisions, so ``frame.loc[run_id]`` reads that run's file only.
+    The frame is built from the manifest and the footer of one run's file; no
+    data is read until it is computed. Its index is ``run_id`` (``int64``)
+    with known divisions. Each partition holds consecutive runs, as many as
+    make about ``partition_rows`` rows (judged by that one file's row count),
+    and reads their files with one pyarrow dataset scan; so
+    ``frame.loc[run_id]`` reads the files of one partition only. Rows are
+    ordered by ``run_id``, then ``time`` (ties keep file order).
 
     Columns, in order: ``time`` (``datetime64[ns]``), the report's own
     columns in file order, one column per overridden field path in sorted
@@ -743,15 +747,21 @@ def report_frame(
     manifest:
         The sweep manifest; it alone decides which runs appear.
     output_dir:
-        Sweep root (local path or fsspec URL) that relative paths in the
-        manifest are resolved against. Absolute paths and URLs are used as-is.
+        Sweep root (local path or fsspec URL) that the manifest's paths are
+        resolved against; every path must lie inside it.
     name:
         The ReportFile to stack. ``None`` picks the only report the sweep
-        produced.
+        produced. When no run wrote any output (every run failed), any name
+        is accepted and each run is one row: ``time``, the parameter columns
+        and ``__status``.
     parameters:
         ``False`` leaves out the parameter columns.
     storage_options:
         Passed to fsspec for every file read (e.g. credentials for ``s3://``).
+    partition_rows:
+        Target rows per partition (default :data:`PARTITION_ROWS`); lower it
+        to make ``.loc`` of one run read fewer files, raise it for fewer,
+        larger partitions. At least one run per partition.
 
     Returns
     -------
@@ -761,11 +771,15 @@ def report_frame(
     Raises
     ------
     SweepConfigError
-        ``name`` is ``None`` and the sweep produced several reports or none,
-        or no ok run produced the report ``name``; the message lists the
-        available names.
+        ``name`` is ``None`` and the sweep produced several reports, or ok
+        runs produced outputs but not the report ``name`` (the message lists
+        the available names), or ``partition_rows`` is not a positive integer.
+    ManifestCorruptError
+        A path in the manifest lies outside the sweep root.
     ValueError
-        An ok entry lists no output files at all.
+        An ok entry lists no output files at all; when computed, a run's file
+        has a column of a type that cannot be read as the frame's, or lacks
+        the ``time`` column the frame has.
     """
     return _lazy(_REPORT, manifest, output_dir, name, parameters, storage_options, partition_rows)
 
@@ -796,6 +810,8 @@ def ephemeris_frame(
         ``False`` leaves out the parameter columns.
     storage_options:
         Passed to fsspec for every file read.
+    partition_rows:
+        Target rows per partition, as for :func:`report_frame`.
 
     Returns
     -------
@@ -804,10 +820,8 @@ def ephemeris_frame(
 
     Raises
     ------
-    SweepConfigError
+    SweepConfigError, ManifestCorruptError, ValueError
         As for :func:`report_frame`.
-    ValueError
-        An ok entry lists no output files at all.
     """
     return _lazy(
         _EPHEMERIS, manifest, output_dir, name, parameters, storage_options, partition_rows
@@ -842,6 +856,8 @@ def contact_frame(
         ``False`` leaves out the parameter columns.
     storage_options:
         Passed to fsspec for every file read.
+    partition_rows:
+        Target rows per partition, as for :func:`report_frame`.
 
     Returns
     -------
@@ -851,10 +867,8 @@ def contact_frame(
 
     Raises
     ------
-    SweepConfigError
+    SweepConfigError, ManifestCorruptError, ValueError
         As for :func:`report_frame`.
-    ValueError
-        An ok entry lists no output files at all.
     """
     return _lazy(_CONTACT, manifest, output_dir, name, parameters, storage_options, partition_rows)
 
@@ -872,31 +886,35 @@ def lazy_multiindex(
 
     For each ok entry the Parquet listed in
     :attr:`~gmat_sweep.manifest.ManifestEntry.output_paths` under the
-    ``report__<name>`` key is read and tagged with its ``run_id``. For each
-    failed or skipped entry, and for any ok entry that did not produce the
-    requested report, one NaN-filled row is materialised with ``time = NaT``
-    and ``__status`` set to the run-level status (``"failed"`` /
-    ``"skipped"`` for non-ok runs, ``"ok"`` for ok runs missing this report).
-    Rows are ordered by ``run_id``, then ``time`` (ties keep file order).
+    ``report__<name>`` key is read and tagged with its ``run_id``; all files
+    are read with one pyarrow dataset scan. For each failed or skipped entry,
+    and for any ok entry that did not produce the requested report, one
+    NaN-filled row is materialised with ``time = NaT`` and ``__status`` set
+    to the run-level status (``"failed"`` / ``"skipped"`` for non-ok runs,
+    ``"ok"`` for ok runs missing this report); a sweep in which no run wrote
+    anything is one such row per run. Rows are ordered by ``run_id``, then
+    ``time`` (ties keep file order).
+
+    A report without an epoch column (a per-run summary) is indexed
+    ``(run_id, row)`` instead, ``row`` being the row's position in its run
+    (a deliberate departure from the reference, which has no such reports).
 
     The contents are those of :func:`report_frame` computed, with ``time``
-    moved into the index; columns and dtypes are described there.
+    (or ``row``) moved into the index; columns and dtypes are described there.
 
     Parameters
     ----------
     manifest:
         The sweep manifest. Drives both the set of runs and their status.
     output_dir:
-        Sweep output root (local path or fsspec URL), used to anchor any
-        relative paths recorded in the manifest; absolute paths are used
-        as-is.
+        Sweep output root (local path or fsspec URL) that the manifest's
+        paths are resolved against; every path must lie inside it.
     name:
         Report resource name to aggregate. ``None`` (default) picks the sole
         report if exactly one report is present across the sweep.
     spool:
-        ``True`` (default) streams each run's record batches into pandas one
-        batch at a time. ``False`` reads each run's Parquet in one shot. The
-        result is the same.
+        Kept for the reference's signature; both values give the same result,
+        as every read streams record batches from one dataset scan.
     parameters:
         ``False`` leaves out the parameter columns.
     storage_options:
@@ -905,18 +923,21 @@ def lazy_multiindex(
     Returns
     -------
     pandas.DataFrame
-        One row per (run, report line), indexed by ``(run_id, time)``.
+        One row per (run, report line), indexed by ``(run_id, time)`` or
+        ``(run_id, row)``.
 
     Raises
     ------
     SweepConfigError
         ``name=None`` was passed but the sweep produced more than one report
-        or none (the message lists the available names), or the
-        explicitly-named report does not appear in any ok run's outputs.
+        (the message lists the available names), or ok runs produced outputs
+        but not the report ``name``.
+    ManifestCorruptError
+        A path in the manifest lies outside the sweep root.
     ValueError
-        An ok entry has no ``output_paths`` at all, or a per-run Parquet is
-        missing the ``time`` column required for the index (the message says
-        which epoch parameter to add, or to use :func:`report_frame`).
+        An ok entry has no ``output_paths`` at all, a run's column cannot be
+        read as the type of the same column in the first run, or a run's
+        Parquet lacks the ``time`` column the first run's has.
     """
     return _eager(_REPORT, manifest, output_dir, name, parameters, storage_options)
 
@@ -946,7 +967,7 @@ def lazy_ephemerides(
     name:
         EphemerisFile resource name; ``None`` picks the only one.
     spool:
-        Stream record batches (``True``) or read each file at once.
+        Kept for the reference's signature; both values give the same result.
     parameters:
         ``False`` leaves out the parameter columns.
     storage_options:
@@ -959,9 +980,7 @@ def lazy_ephemerides(
 
     Raises
     ------
-    SweepConfigError
-        As for :func:`lazy_multiindex`.
-    ValueError
+    SweepConfigError, ManifestCorruptError, ValueError
         As for :func:`lazy_multiindex`.
     """
     return _eager(_EPHEMERIS, manifest, output_dir, name, parameters, storage_options)
@@ -980,7 +999,7 @@ def lazy_contacts(
     Mirrors :func:`lazy_multiindex` but dispatches on ``contact__<name>``
     keys and uses ``interval_id`` (the per-run row position the worker
     assigns at write time, 0..K-1 per run) as the secondary index level.
-    Contact outputs are tiny, so each file is read at once. Failed, skipped
+    All files are read with one dataset scan. Failed, skipped
     and contact-less ok runs are one row with ``interval_id = pd.NA``; the
     level is nullable ``Int64`` so interval numbers and missing values share
     it.
@@ -1006,9 +1025,7 @@ def lazy_contacts(
 
     Raises
     ------
-    SweepConfigError
+    SweepConfigError, ManifestCorruptError, ValueError
         As for :func:`lazy_multiindex`.
-    ValueError
-        An ok entry has no ``output_paths`` at all.
     """
     return _eager(_CONTACT, manifest, output_dir, name, parameters, storage_options)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections.abc import Callable
 from pathlib import PurePath
 
 from gmat_sweep.errors import ManifestCorruptError
@@ -52,12 +53,13 @@ def locate(root: PathLike, recorded: PathLike, run_id: int) -> str:
 
     Relative paths are joined onto the root. Absolute paths and URLs are
     accepted only when they already lie under the root (a sweep written
-    before paths were stored relative to it).
+    before paths were stored relative to it). To resolve many paths of one
+    sweep, build the function once with :func:`locator`.
 
     Parameters
     ----------
     root:
-        The sweep root, as given by the user or by :func:`sweep_root`.
+        The sweep root: a local path or an fsspec URL.
     recorded:
         A path read from the manifest: an entry's ``output_paths`` value or
         its ``log_path``.
@@ -77,31 +79,60 @@ def locate(root: PathLike, recorded: PathLike, run_id: int) -> str:
         absolute path outside the root, or a URL on another filesystem,
         bucket or prefix.
     """
+    return locator(root)(recorded, run_id)
+
+
+def locator(root: PathLike) -> Callable[[PathLike, int], str]:
+    """:func:`locate` for one sweep root, normalised once: ``locator(root)(recorded, run_id)``.
+
+    Parameters
+    ----------
+    root:
+        The sweep root: a local path or an fsspec URL.
+
+    Returns
+    -------
+    Callable[[PathLike, int], str]
+        Resolves ``(recorded, run_id)`` as :func:`locate` does.
+    """
     base = sweep_root(root)
-    text = recorded.as_posix() if isinstance(recorded, PurePath) else str(recorded)
-    # The common case, a plain relative path without "..", cannot leave the root.
-    if text and ".." not in text and "://" not in text and not text.startswith("/"):
-        return f"{base}/{text}"
+
+    def resolve(recorded: PathLike, run_id: int) -> str:
+        # str() of a Path is cached, as_posix() is not: thousands of calls per frame.
+        text = recorded if isinstance(recorded, str) else str(recorded)
+        # The common case, a plain relative path without "..", cannot leave the root.
+        if text and ".." not in text and "://" not in text and not text.startswith("/"):
+            return f"{base}/{text}"
+        inside = _inside(base, text)
+        if inside is None:
+            raise ManifestCorruptError(
+                f"run {run_id}: the manifest records the path {text!r}, which is not inside "
+                f"the sweep root {base}; a manifest may only point at files under its sweep "
+                "(relative paths such as 'run-000003/report__RF.parquet'), so this entry was "
+                "edited or written by another tool: restore the manifest from the sweep that "
+                "wrote it, or re-run that run (resume the sweep)",
+                base,
+            )
+        return inside
+
+    return resolve
+
+
+def _inside(base: str, text: str) -> str | None:
+    """``text`` resolved against ``base`` (a :func:`sweep_root`), or ``None`` if it leaves it."""
+    if not text:
+        return None
     if is_url(base):
         protocol, _, within = base.partition("://")
         if text.startswith(f"{protocol}://"):
             candidate = text.partition("://")[2]
         elif "://" in text or text.startswith("/"):
-            candidate = ""
+            return None
         else:
             candidate = f"{within}/{text}"
-        folded = posixpath.normpath(candidate) if candidate else ""
-        if folded.startswith(f"{within}/"):
-            return f"{protocol}://{folded}"
-    elif text and (not is_url(text)):
-        folded = os.path.normpath(os.path.join(base, text.removeprefix("file://")))
-        if folded.startswith(base.rstrip(os.sep) + os.sep):
-            return folded
-    raise ManifestCorruptError(
-        f"run {run_id}: the manifest records the path {text!r}, which is not inside the "
-        f"sweep root {base}; a manifest may only point at files under its sweep (relative "
-        "paths such as 'run-000003/report__RF.parquet'), so this entry was edited or "
-        "written by another tool: restore the manifest from the sweep that wrote it, or "
-        "re-run that run (resume the sweep)",
-        base,
-    )
+        folded = posixpath.normpath(candidate)
+        return f"{protocol}://{folded}" if folded.startswith(f"{within}/") else None
+    if is_url(text):
+        return None
+    folded = os.path.normpath(os.path.join(base, text.removeprefix("file://")))
+    return folded if folded.startswith(base.rstrip(os.sep) + os.sep) else None
