@@ -42,6 +42,7 @@ import numbers
 import pickle
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import fsspec
@@ -54,7 +55,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from gmat_sweep.containment import locator, sweep_root
-from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.errors import RunOutputError, SweepConfigError
 from gmat_sweep.spec import PathLike, RunStatus, is_url, to_plain
 
 if TYPE_CHECKING:
@@ -313,31 +314,48 @@ class _Reader:
             with filesystem.open_input_file(path_of(files[file])) as handle:
                 names = pq.read_schema(handle).names
             if TIME not in names:
-                raise ValueError(
+                raise RunOutputError(
                     _no_time_message(self.layout, self._first_run(file, runs, codes), files[file])
                 )
 
     def _explain(self, error: Exception, files: list[str], runs: _Runs, codes: np.ndarray) -> None:
-        """Raise a message naming the run and column the scan could not cast, if one is found."""
+        """Raise a message naming the run (and column) the scan failed on, if one is found."""
         layout = self.layout
         filesystem, path_of = _filesystem(self.root, self.storage_options)
         for file, location in enumerate(files):
-            with filesystem.open_input_file(path_of(location)) as handle:
-                table = pq.read_table(handle)
+            run = self._first_run(file, runs, codes)
+            read = partial(_read_table, filesystem, path_of(location))
+            table = _read_checked(layout.label, run, location, read)
             for column, kind in layout.sources:
                 if column not in table.column_names:
                     continue
                 try:
                     table.column(column).cast(kind)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                    run = self._first_run(file, runs, codes)
-                    raise ValueError(
+                    raise RunOutputError(
                         f"{layout.label} of run {run}: column {column!r} is "
                         f"{table.column(column).type}, which cannot be read as {kind} like the "
                         f"same column of run {layout.schema_run} ({layout.schema_location}, whose "
                         "schema the frame follows); the runs disagree on this column's type, so "
                         f"re-run the odd run or aggregate the runs separately ({error})"
                     ) from error
+
+
+def _read_table(filesystem: pafs.FileSystem, path: str) -> pa.Table:
+    with filesystem.open_input_file(path) as handle:
+        return pq.read_table(handle)
+
+
+def _read_checked[T](label: str, run_id: int, location: str, read: Callable[[], T]) -> T:
+    """``read()``, with a file that is not valid Parquet reported as run ``run_id``'s."""
+    try:
+        return read()
+    except pa.ArrowInvalid as error:
+        raise RunOutputError(
+            f"{label} of run {run_id}: the file {location} cannot be read as Parquet "
+            f"({error}); it is damaged or incomplete (e.g. cut short by a crash or a full "
+            "disk): re-run that run (resume the sweep) or restore the file"
+        ) from error
 
 
 def _filesystem(
@@ -552,9 +570,14 @@ def _plan(
         return _Reader(layout, root, options), runs
     location = locate(first.output_paths[output_key], first.run_id)
     filesystem, path_of = _filesystem(root, options)
-    with filesystem.open_input_file(path_of(location)) as handle:
-        footer = pq.ParquetFile(handle)
-        schema, rows = footer.schema_arrow, footer.metadata.num_rows
+
+    def read_footer() -> tuple[pa.Schema, int]:
+        with filesystem.open_input_file(path_of(location)) as handle:
+            footer = pq.ParquetFile(handle)
+            return footer.schema_arrow, footer.metadata.num_rows
+
+    label = f"{kind.prefix} {name!r}"
+    schema, rows = _read_checked(label, first.run_id, location, read_footer)
     source = _Source(first.run_id, location, schema, rows)
     return _Reader(_layout(kind, name, source, fields, dtypes), root, options), runs
 
@@ -701,10 +724,8 @@ def final_frame(
 
     Raises
     ------
-    SweepConfigError
-        As for :func:`report_frame`.
-    ManifestCorruptError
-        A path in the manifest lies outside the sweep root.
+    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
+        As for :func:`lazy_multiindex`.
     """
     reader, runs = _plan(_REPORT, manifest, output_dir, name, parameters, storage_options)
     rows = reader.rows(runs, reader.layout.columns)
@@ -777,9 +798,12 @@ def report_frame(
     ManifestCorruptError
         A path in the manifest lies outside the sweep root.
     ValueError
-        An ok entry lists no output files at all; when computed, a run's file
-        has a column of a type that cannot be read as the frame's, or lacks
-        the ``time`` column the frame has.
+        An ok entry lists no output files at all.
+    RunOutputError
+        The first run's file is not valid Parquet; when computed, a run's file
+        is not valid Parquet, has a column of a type that cannot be read as the
+        frame's, or lacks the ``time`` column the frame has. (A subclass of
+        ``ValueError``.)
     """
     return _lazy(_REPORT, manifest, output_dir, name, parameters, storage_options, partition_rows)
 
@@ -820,7 +844,7 @@ def ephemeris_frame(
 
     Raises
     ------
-    SweepConfigError, ManifestCorruptError, ValueError
+    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
         As for :func:`report_frame`.
     """
     return _lazy(
@@ -867,7 +891,7 @@ def contact_frame(
 
     Raises
     ------
-    SweepConfigError, ManifestCorruptError, ValueError
+    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
         As for :func:`report_frame`.
     """
     return _lazy(_CONTACT, manifest, output_dir, name, parameters, storage_options, partition_rows)
@@ -935,9 +959,11 @@ def lazy_multiindex(
     ManifestCorruptError
         A path in the manifest lies outside the sweep root.
     ValueError
-        An ok entry has no ``output_paths`` at all, a run's column cannot be
-        read as the type of the same column in the first run, or a run's
-        Parquet lacks the ``time`` column the first run's has.
+        An ok entry has no ``output_paths`` at all.
+    RunOutputError
+        A run's file is not valid Parquet, has a column that cannot be read as
+        the type of the same column in the first run, or lacks the ``time``
+        column the first run's has. (A subclass of ``ValueError``.)
     """
     return _eager(_REPORT, manifest, output_dir, name, parameters, storage_options)
 
@@ -980,7 +1006,7 @@ def lazy_ephemerides(
 
     Raises
     ------
-    SweepConfigError, ManifestCorruptError, ValueError
+    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
         As for :func:`lazy_multiindex`.
     """
     return _eager(_EPHEMERIS, manifest, output_dir, name, parameters, storage_options)
@@ -1025,7 +1051,7 @@ def lazy_contacts(
 
     Raises
     ------
-    SweepConfigError, ManifestCorruptError, ValueError
+    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
         As for :func:`lazy_multiindex`.
     """
     return _eager(_CONTACT, manifest, output_dir, name, parameters, storage_options)

@@ -25,7 +25,7 @@ from gmat_sweep.aggregate import (
     lazy_multiindex,
     report_frame,
 )
-from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
+from gmat_sweep.errors import ManifestCorruptError, RunOutputError, SweepConfigError
 from gmat_sweep.manifest import Manifest, ManifestEntry
 from gmat_sweep.spec import PathLike, RunStatus
 
@@ -734,3 +734,19 @@ def test_summary_and_epoch_reports_in_one_sweep(tmp_path: Path) -> None:
     assert last["__status"].tolist() == ["ok", "ok", "ok", "failed"]
     orbit_last = final_frame(manifest, tmp_path, name="Orbit")
     assert orbit_last["Sat.X"].tolist()[:3] == [7100.0, 7101.0, 7102.0]
+
+
+@pytest.mark.parametrize("damaged", [0, 1])
+def test_a_damaged_file_names_its_run(tmp_path: Path, damaged: int) -> None:
+    for run_id in (0, 1):
+        _write(_report(run_id), tmp_path / f"r{run_id}.parquet")
+    (tmp_path / f"r{damaged}.parquet").write_bytes(b"")  # e.g. cut short by a power loss
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "r0.parquet"}),
+            _entry(1, OK, {"report__RF": "r1.parquet"}),
+        ]
+    )
+    pattern = rf"report 'RF' of run {damaged}: the file .*r{damaged}.parquet cannot be read"
+    with pytest.raises(RunOutputError, match=pattern):
+        lazy_multiindex(manifest, tmp_path)
