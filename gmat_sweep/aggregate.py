@@ -239,8 +239,8 @@ class _Reader:
         starts = np.cumsum(counts) - counts
         has_file = codes >= 0
         run_rows = np.where(has_file, np.append(counts, 0)[codes], 1)
-        order = np.repeat(np.arange(len(runs)), run_rows)
-        within = np.arange(len(order)) - np.repeat(np.cumsum(run_rows) - run_rows, run_rows)
+        run_of_row = np.repeat(np.arange(len(runs)), run_rows)
+        within = np.arange(len(run_of_row)) - np.repeat(np.cumsum(run_rows) - run_rows, run_rows)
         filler = np.repeat(~has_file, run_rows)
         if key == INTERVAL_ID and key in schema.names and data.column(key).null_count:
             # The worker numbers intervals by position, so a key the file
@@ -250,12 +250,12 @@ class _Reader:
             data = data.set_column(schema.get_field_index(key), key, numbered)
         if filler.any() or not np.array_equal(codes, np.arange(len(files))):
             nulls = pa.table([pa.nulls(1, kind) for kind in schema.types], schema=schema)
-            rows = np.where(
+            picks = np.where(
                 filler, data.num_rows, np.repeat(np.append(starts, 0)[codes], run_rows) + within
             )
-            data = pa.concat_tables([data, nulls]).take(rows)
+            data = pa.concat_tables([data, nulls]).take(picks)
         if key in schema.names and data.num_rows > 1:
-            data = _sorted_within_runs(data, key, order)
+            data = _sorted_within_runs(data, key, run_of_row)
         arrays: list[pa.Array | pa.ChunkedArray] = []
         parameters = dict(
             zip(
@@ -266,15 +266,15 @@ class _Reader:
         )
         for column in wanted:
             if column == STATUS:
-                arrays.append(pa.array(runs.statuses, pa.large_string()).take(order))
+                arrays.append(pa.array(runs.statuses, pa.large_string()).take(run_of_row))
             elif column in parameters:
                 dtype, values = parameters[column]
-                arrays.append(pa.array(values, _ARROW_TYPES[dtype]).take(order))
+                arrays.append(pa.array(values, _ARROW_TYPES[dtype]).take(run_of_row))
             elif column == ROW:
                 arrays.append(pa.array(within, mask=filler))
             else:
                 arrays.append(data.column(column))
-        return _Rows(pa.Table.from_arrays(arrays, names=list(wanted)), order)
+        return _Rows(pa.Table.from_arrays(arrays, names=list(wanted)), run_of_row)
 
     def _scan(
         self, files: list[str], schema: pa.Schema, runs: _Runs, codes: np.ndarray
@@ -729,9 +729,10 @@ def final_frame(
     """
     reader, runs = _plan(_REPORT, manifest, output_dir, name, parameters, storage_options)
     rows = reader.rows(runs, reader.layout.columns)
-    order = rows.runs
-    last = np.flatnonzero(np.append(order[1:] != order[:-1], True)) if len(order) else order
-    return _to_pandas(_Rows(rows.table.take(last), order[last]), runs)
+    run_of_row = rows.runs
+    ends = run_of_row[1:] != run_of_row[:-1]
+    last = np.flatnonzero(np.append(ends, True)) if len(run_of_row) else run_of_row
+    return _to_pandas(_Rows(rows.table.take(last), run_of_row[last]), runs)
 
 
 def report_frame(
