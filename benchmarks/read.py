@@ -15,7 +15,9 @@ b. ``report_frame(...).compute()`` (``Sweep.to_dataframe().compute()``)
 c. opening the 10k-run sweep: ``Manifest.load`` plus building the lazy
    frame — target < 0.3 s;
 d. the files ``frame.loc[one run]`` hands to its scan (its partition's files),
-   at 10k runs.
+   at 10k runs;
+e. ``final_frame`` (the last row of every run) against the bare read, at 10k
+   runs — no target.
 
 The files are read once before timing, so every read finds them in the page
 cache. Usage: ``.venv/bin/python benchmarks/read.py --cache /tmp/read-bench``
@@ -39,7 +41,7 @@ from _common import LEO_BASIC, REPORT, SMA_FIELD, median, print_figure, require_
 
 import gmat_sweep
 from gmat_sweep import aggregate
-from gmat_sweep.aggregate import lazy_multiindex, report_frame
+from gmat_sweep.aggregate import final_frame, lazy_multiindex, report_frame
 from gmat_sweep.manifest import Manifest
 
 BENCH = "read"
@@ -150,7 +152,17 @@ def read_lazy(manifest: Manifest, root: Path, label: str, repeat: int) -> None:
     ratio(f"to_dataframe_compute_{label}", ours, bare, "<= 1.5", len(frame), repeat)
 
 
-def open_and_loc(root: Path, repeat: int) -> None:
+def read_final(manifest: Manifest, root: Path, label: str, repeat: int) -> None:
+    """Figure (e)."""
+    files = files_of(manifest, root)
+    ours, bare, frame = side_by_side(
+        lambda: final_frame(manifest, root), lambda: bare_read(files), repeat
+    )
+    note = f"no target; {ours:.3f} s vs {bare:.3f} s, {len(frame)} runs, median of {repeat}"
+    print_figure("INFO", BENCH, f"final_{label}/pyarrow", ours / bare, note, ".2f")
+
+
+def open_and_loc(root: Path, label: str, repeat: int) -> None:
     """Figures (c) and (d)."""
     times = []
     for _ in range(repeat):
@@ -160,7 +172,7 @@ def open_and_loc(root: Path, repeat: int) -> None:
         times.append(time.perf_counter() - start)
     runs = frame.divisions[-1] + 1
     note = f"target < 0.3; Manifest.load + report_frame of {runs} runs, median of {repeat}"
-    print_figure("SCALE", BENCH, "open_10k_s", median(times), note)
+    print_figure("SCALE", BENCH, f"open_{label}_s", median(times), note)
 
     scanned: list[int] = []
     real_dataset = aggregate.ds.dataset
@@ -201,7 +213,8 @@ def main() -> None:
         read_to_pandas(big, big_root, big_label, args.repeat)
         read_lazy(small, small_root, small_label, args.repeat)
         read_lazy(big, big_root, big_label, args.repeat)
-        open_and_loc(big_root, args.repeat)
+        read_final(big, big_root, big_label, args.repeat)
+        open_and_loc(big_root, big_label, args.repeat)
 
 
 if __name__ == "__main__":
