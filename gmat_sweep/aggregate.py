@@ -440,16 +440,21 @@ def _latest_entries(manifest: Manifest) -> list[ManifestEntry]:
 def _produced(entries: Iterable[ManifestEntry]) -> dict[str, dict[str, ManifestEntry]]:
     """For each kind, the output names ok runs wrote, each with the first run that wrote it."""
     produced: dict[str, dict[str, ManifestEntry]] = {kind.prefix: {} for kind in _KINDS}
+    seen: set[tuple[str, ...]] = set()  # runs mostly write the same outputs: look once
     for entry in entries:
         if entry.status != RunStatus.OK:
             continue
-        if not entry.output_paths:
+        keys = tuple(entry.output_paths)
+        if keys in seen:
+            continue
+        if not keys:
             raise ValueError(
                 f"run {entry.run_id} is recorded as ok but lists no output_paths; a run that "
                 "succeeded always writes at least one output, so this manifest entry is "
                 "inconsistent; re-run that run (resume the sweep) or restore its outputs"
             )
-        for key in entry.output_paths:
+        seen.add(keys)
+        for key in keys:
             prefix, _, name = key.partition("__")
             if prefix in produced and name:
                 produced[prefix].setdefault(name, entry)
@@ -552,16 +557,15 @@ def _plan(
             dtypes.append(dtype)
             columns.append(tuple(values))
     output_key = kind.output_key(name) if first is not None and name is not None else None
+    locations: list[str | None] = [None] * len(entries)
+    if output_key is not None:
+        for position, entry in enumerate(entries):
+            recorded = entry.output_paths.get(output_key)
+            if recorded is not None and entry.status == RunStatus.OK:
+                locations[position] = locate(recorded, entry.run_id)
     runs = _Runs(
         run_ids=tuple(entry.run_id for entry in entries),
-        locations=tuple(
-            locate(entry.output_paths[output_key], entry.run_id)
-            if output_key is not None
-            and entry.status == RunStatus.OK
-            and output_key in entry.output_paths
-            else None
-            for entry in entries
-        ),
+        locations=tuple(locations),
         statuses=tuple(_STATUS_TEXT[entry.status] for entry in entries),
         parameters=tuple(columns),
     )
