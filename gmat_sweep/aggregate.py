@@ -539,7 +539,8 @@ def _plan(
 
     Works column by column over the entries, never opening a run's file: only
     the first run that wrote the output is opened, for its footer (schema and
-    row count). Every recorded path is checked to lie inside the sweep.
+    row count), or the first with rows when that file is empty. Every recorded
+    path is checked to lie inside the sweep.
     """
     entries = _latest_entries(manifest)
     name, first = _resolve_name(kind, entries, name)
@@ -572,18 +573,38 @@ def _plan(
     if first is None or output_key is None:
         layout = _layout(kind, name, None, fields, dtypes)
         return _Reader(layout, root, options), runs
-    location = locate(first.output_paths[output_key], first.run_id)
     filesystem, path_of = _filesystem(root, options)
+    label = f"{kind.prefix} {name!r}"
+    written = [
+        (run_id, location)
+        for run_id, location in zip(runs.run_ids, locations, strict=True)
+        if location is not None
+    ]
+    read = partial(_footer, label, filesystem, path_of)
+    source = read(*written[0])
+    for run_id, location in written[1:]:
+        if source.rows:
+            break
+        # An empty file may not know its columns' types (pandas writes them as null).
+        source = read(run_id, location)
+    return _Reader(_layout(kind, name, source, fields, dtypes), root, options), runs
 
-    def read_footer() -> tuple[pa.Schema, int]:
+
+def _footer(
+    label: str,
+    filesystem: pafs.FileSystem,
+    path_of: Callable[[str], str],
+    run_id: int,
+    location: str,
+) -> _Source:
+    """The schema and row count of run ``run_id``'s file, from its footer alone."""
+
+    def read() -> _Source:
         with filesystem.open_input_file(path_of(location)) as handle:
             footer = pq.ParquetFile(handle)
-            return footer.schema_arrow, footer.metadata.num_rows
+            return _Source(run_id, location, footer.schema_arrow, footer.metadata.num_rows)
 
-    label = f"{kind.prefix} {name!r}"
-    schema, rows = _read_checked(label, first.run_id, location, read_footer)
-    source = _Source(first.run_id, location, schema, rows)
-    return _Reader(_layout(kind, name, source, fields, dtypes), root, options), runs
+    return _read_checked(label, run_id, location, read)
 
 
 class _Source(NamedTuple):

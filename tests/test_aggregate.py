@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -13,6 +14,8 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gmat_sweep import aggregate
 from gmat_sweep.aggregate import (
@@ -750,3 +753,74 @@ def test_a_damaged_file_names_its_run(tmp_path: Path, damaged: int) -> None:
     pattern = rf"report 'RF' of run {damaged}: the file .*r{damaged}.parquet cannot be read"
     with pytest.raises(RunOutputError, match=pattern):
         lazy_multiindex(manifest, tmp_path)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    runs=st.lists(
+        st.tuples(
+            st.sampled_from(["ok", "failed", "other-output"]),
+            st.integers(min_value=0, max_value=4),  # rows
+            st.booleans(),  # an integer column in this run, else float
+            st.booleans(),  # rows written newest first
+        ),
+        min_size=1,
+        max_size=7,
+    ),
+    partition_rows=st.integers(min_value=1, max_value=12),
+)
+def test_any_sweep_reads_like_each_file_by_hand(
+    runs: list[tuple[str, int, bool, bool]], partition_rows: int
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        entries = []
+        for run_id, (kind, rows, integer, reverse) in enumerate(runs):
+            report = _report(run_id, rows, integer_count=integer)
+            _write(report.iloc[::-1] if reverse else report, root / f"r{run_id}.parquet")
+            paths = {"report__RF" if kind == "ok" else "ephemeris__E": f"r{run_id}.parquet"}
+            status = FAILED if kind == "failed" else OK
+            entries.append(_entry(run_id, status, {} if kind == "failed" else paths, {"P": run_id}))
+        manifest = _manifest(entries[::-1])
+        kinds = {kind for kind, *_ in runs}
+        if "ok" not in kinds and "other-output" in kinds:
+            with pytest.raises(SweepConfigError, match="produced no report outputs"):
+                lazy_multiindex(manifest, root)
+            return
+        eager = lazy_multiindex(manifest, root)
+        pieces = []
+        for run_id, (kind, *_) in enumerate(runs):
+            if kind == "ok":
+                piece = pd.read_parquet(root / f"r{run_id}.parquet")
+                piece = piece.sort_values("time", kind="stable")
+                piece = piece[["time", *(c for c in piece.columns if c != "time")]]
+            else:
+                piece = pd.DataFrame({"time": [pd.NaT]})
+            piece["P"] = float(run_id)
+            piece["__status"] = "failed" if kind == "failed" else "ok"
+            piece.index = pd.Index([run_id] * len(piece), dtype="int64", name="run_id")
+            pieces.append(piece)
+        expected = pd.concat(pieces)
+        expected = expected.astype(eager.dtypes.to_dict() | {"time": "datetime64[ns]"})
+        expected = expected[["time", *eager.columns]].set_index("time", append=True)
+        pd.testing.assert_frame_equal(eager, expected)
+        lazy = report_frame(manifest, root, partition_rows=partition_rows)
+        pd.testing.assert_frame_equal(lazy.compute().set_index("time", append=True), eager)
+        final = final_frame(manifest, root)
+        pd.testing.assert_frame_equal(final, eager.reset_index("time").groupby(level=0).tail(1))
+
+
+def test_an_empty_first_file_does_not_decide_the_column_types(tmp_path: Path) -> None:
+    # pandas writes the columns of an empty frame without a type (null): the
+    # layout follows the first file that has rows.
+    _write(_report(0, rows=0), tmp_path / "r0.parquet")
+    _write(_report(1), tmp_path / "r1.parquet")
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "r0.parquet"}),
+            _entry(1, OK, {"report__RF": "r1.parquet"}),
+        ]
+    )
+    frame = lazy_multiindex(manifest, tmp_path)
+    assert frame["Sat.Tag"].dtype == STRING
+    assert frame["Sat.Tag"].tolist() == ["r1-0", pd.NA, "r1-2"]
