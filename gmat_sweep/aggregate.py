@@ -3,27 +3,35 @@
 Each run writes its outputs as Parquet (``report__<Name>``,
 ``ephemeris__<Name>``, ``contact__<Name>`` in
 :attr:`~gmat_sweep.manifest.ManifestEntry.output_paths`). This module stacks
-one output across all runs, in two forms with one implementation:
+one output across all runs, in three forms with one implementation:
 
 * lazy :mod:`dask.dataframe` frames (:func:`report_frame`,
-  :func:`ephemeris_frame`, :func:`contact_frame`): one partition per run,
-  indexed by ``run_id`` with known divisions, built from the manifest and the
-  schema of a single file, so building one over 100,000 runs reads no data
-  and ``frame.loc[run_id]`` reads one file;
+  :func:`ephemeris_frame`, :func:`contact_frame`), indexed by ``run_id`` with
+  known divisions and built from the manifest and the metadata of a single
+  file, so building one over 100,000 runs reads no data. Each partition
+  holds consecutive runs, about ``partition_rows`` rows (estimated from that
+  one file's row count), and reads its files with one pyarrow dataset scan;
+  ``frame.loc[run_id]`` reads the files of that run's partition only;
 * the reference's pandas frames (:func:`lazy_multiindex`,
   :func:`lazy_ephemerides`, :func:`lazy_contacts`), indexed by
-  ``(run_id, time)`` or ``(run_id, interval_id)``, whose contents are those
-  of the lazy frame with ``time`` / ``interval_id`` moved into the index.
+  ``(run_id, time)``, ``(run_id, row)`` for a report without an epoch
+  column, or ``(run_id, interval_id)``: the same rows, read with one dataset
+  scan over every file and no per-run Python step;
+* :func:`final_frame`: the last row of every run, indexed by ``run_id``.
 
 Failure is data: a failed or skipped run, or an ok run that did not write the
-requested output, is one row with missing values and its ``__status``.
+requested output, is one row with missing values and its ``__status``; a
+sweep in which no run wrote anything is one such row per run.
 
 Every column has one dtype across all runs, fixed before any data is read:
 numbers are ``float64`` (GMAT writes a column as int64 in one run and float64
 in another), booleans ``boolean``, strings ``string`` (pyarrow-backed, the
 dtype Dask converts strings to), timestamps ``datetime64[ns]``, and the
-``row`` / ``interval_id`` keys nullable ``Int64``. Every read goes through
-fsspec, so sweeps on ``s3://`` or ``memory://`` work like local ones.
+``row`` / ``interval_id`` keys nullable ``Int64``. The scan casts each file
+to that schema. Every path in the manifest must lie inside the sweep
+(:func:`gmat_sweep.containment.locate`), and every read goes through the
+sweep's filesystem, so sweeps on ``s3://`` or ``memory://`` work like local
+ones.
 """
 
 from __future__ import annotations
@@ -31,20 +39,23 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
-import os
 import pickle
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, overload
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.containment import locator, sweep_root
+from gmat_sweep.errors import RunOutputError, SweepConfigError
 from gmat_sweep.spec import PathLike, RunStatus, is_url, to_plain
 
 if TYPE_CHECKING:
@@ -59,7 +70,7 @@ TIME = "time"
 """Epoch column every report and ephemeris Parquet carries when it has an epoch."""
 
 ROW = "row"
-"""Fallback key of a report without an epoch column: the row's position in its run."""
+"""Key of a report without an epoch column: the row's position in its run."""
 
 INTERVAL_ID = "interval_id"
 """Key of a contact row: the visibility interval's position in its run."""
@@ -70,11 +81,21 @@ STATUS = "__status"
 OVERRIDE_SUFFIX = " [override]"
 """Appended to a parameter column whose field path is also an output column's name."""
 
+PARTITION_ROWS = 100_000
+"""Default target rows per partition of the lazy frames.
+
+About 10 MB of a typical report per partition: few enough tasks that Dask's
+per-task cost vanishes next to the read (100 partitions for 100,000 runs of a
+100-row report), small enough that ``.loc[run_id]`` reads a bounded number of
+files (about 1,400 for a 72-row report)."""
+
 _STRING = pd.StringDtype("pyarrow")
 _FLOAT = "float64"
 _BOOLEAN = "boolean"
 _STATUS_TEXT = {status.value: status.value for status in RunStatus}
 _ARROW_TYPES = {_FLOAT: pa.float64(), _BOOLEAN: pa.bool_(), "string": pa.large_string()}
+_NO_TIME = np.iinfo(np.int64).max
+"""Sort value of a missing key: missing times and intervals sort last within their run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,22 +117,14 @@ _CONTACT = _Kind("contact", INTERVAL_ID, "contact_frame", "lazy_contacts")
 _KINDS = (_REPORT, _EPHEMERIS, _CONTACT)
 
 
-class _Run(NamedTuple):
-    """What one partition needs to know about its run; small, so it ships cheaply."""
-
-    run_id: int
-    location: str | None
-    status: str
-    parameters: tuple[Any, ...]
-
-
 @dataclass(frozen=True, slots=True)
-class _Runs(Sequence[_Run]):
-    """The frame's runs, stored by column; item ``i`` is partition ``i``'s :class:`_Run`.
+class _Runs:
+    """Consecutive runs of the frame, by column: what one partition (or the whole read) needs.
 
-    Dask tokenizes ``from_map``'s iterables element by element, about a second
-    per 100,000 runs; hashing these columns' pickle takes a few hundredths.
-    ``parameters`` holds one column of values per parameter.
+    ``locations`` holds each run's file, or ``None`` for a run without this
+    output; ``parameters`` one column of values per parameter. Dask tokenizes
+    ``from_map``'s iterables element by element; hashing these columns'
+    pickle once is far cheaper than tokenizing each value.
     """
 
     run_ids: tuple[int, ...]
@@ -128,23 +141,17 @@ class _Runs(Sequence[_Run]):
     def __len__(self) -> int:
         return len(self.run_ids)
 
-    @overload
-    def __getitem__(self, index: int) -> _Run: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[_Run]: ...
-
-    def __getitem__(self, index: int | slice) -> _Run | Sequence[_Run]:
-        if isinstance(index, slice):
-            return [self[position] for position in range(*index.indices(len(self)))]
-        values = tuple(column[index] for column in self.parameters)
-        return _Run(self.run_ids[index], self.locations[index], self.statuses[index], values)
-
-    def __iter__(self) -> Iterator[_Run]:
-        return (self[position] for position in range(len(self)))
-
     def __dask_tokenize__(self) -> str:
         return self.token
+
+    def part(self, start: int, stop: int) -> _Runs:
+        """Runs ``start`` .. ``stop - 1``."""
+        return _Runs(
+            self.run_ids[start:stop],
+            self.locations[start:stop],
+            self.statuses[start:stop],
+            tuple(column[start:stop] for column in self.parameters),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,129 +162,231 @@ class _Layout:
     each with the Arrow type every run's values are cast to before conversion
     to pandas, so all runs share one pandas dtype. A ``row`` key, and an
     ``interval_id`` a file does not carry, is the row's position in its run.
+    ``schema_run`` / ``schema_location`` name the file the layout follows
+    (``None`` when no run wrote anything), ``rows_per_run`` its row count.
     """
 
     kind: _Kind
-    name: str
+    name: str | None
     key: str
     sources: tuple[tuple[str, pa.DataType], ...]
     parameter_columns: tuple[str, ...]
     parameter_dtypes: tuple[str, ...]
-    schema_run: int
-    schema_location: str
+    schema_run: int | None
+    schema_location: str | None
+    rows_per_run: int
 
     @property
     def columns(self) -> list[str]:
         """Every column of the frame, in order."""
         return [*(column for column, _ in self.sources), *self.parameter_columns, STATUS]
 
+    @property
+    def label(self) -> str:
+        return f"{self.kind.prefix} {self.name!r}"
+
+
+class _Rows(NamedTuple):
+    """Rows of several runs, in order: Arrow columns plus each row's run (position in ``_Runs``)."""
+
+    table: pa.Table
+    runs: np.ndarray
+
 
 @dataclass(frozen=True)
-class _RunReader:
-    """Builds one run's partition; the function ``dask.dataframe.from_map`` maps.
+class _Reader:
+    """Reads the rows of some runs; the function ``dask.dataframe.from_map`` maps over partitions.
 
-    Its ``columns`` keyword lets Dask push column selections down into the
-    Parquet read.
+    Every read is one pyarrow dataset scan of the runs' files, cast to the
+    layout's schema. Its ``columns`` keyword lets Dask push column selections
+    down into the scan.
     """
 
     layout: _Layout
+    root: str
     storage_options: dict[str, Any]
-    spool: bool
 
-    def __call__(self, run: _Run, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        wanted = self.layout.columns if columns is None else list(columns)
-        if run.location is None:
-            sources = self._sources(wanted)
-            nulls = [pa.nulls(1, kind) for _, kind in sources]
-            missing = pa.table(nulls, names=[column for column, _ in sources])
-            return self._partition(run, missing, 1, wanted)
-        return self._read(run, run.location, wanted)
+    def __call__(self, runs: _Runs, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        return self.frame(runs, self.layout.columns if columns is None else list(columns))
 
     def meta(self) -> pd.DataFrame:
         """The frame's empty prototype: every column with its final dtype."""
-        wanted = self.layout.columns
-        sources = self._sources(wanted)
-        empty = pa.schema(list(sources)).empty_table()
-        nobody = _Run(0, None, "", (None,) * len(self.layout.parameter_columns))
-        return self._partition(nobody, empty, 0, wanted)
+        nobody = _Runs((), (), (), tuple(() for _ in self.layout.parameter_columns))
+        return self(nobody)
 
-    def _sources(self, wanted: Sequence[str]) -> list[tuple[str, pa.DataType]]:
-        chosen = set(wanted)
-        return [(column, kind) for column, kind in self.layout.sources if column in chosen]
+    def frame(self, runs: _Runs, wanted: Sequence[str]) -> pd.DataFrame:
+        """The rows of ``runs`` as pandas, indexed by ``run_id``, columns ``wanted``."""
+        return _to_pandas(self.rows(runs, wanted), runs)
 
-    def _read(self, run: _Run, location: str, wanted: Sequence[str]) -> pd.DataFrame:
-        layout = self.layout
-        with fsspec.open(location, "rb", **self.storage_options) as handle:
-            parquet = pq.ParquetFile(handle)
-            present = set(parquet.schema_arrow.names)
-            if layout.key == TIME and TIME not in present:
-                raise ValueError(_no_time_message(layout, run.run_id, location))
-            names = [
-                column for column, _ in self._sources(wanted) if column in present and column != ROW
-            ]
-            rows = parquet.metadata.num_rows
-            if self.spool:
-                schema = pa.schema([parquet.schema_arrow.field(column) for column in names])
-                batches = parquet.iter_batches(columns=names, use_threads=False)
-                table = pa.Table.from_batches(batches, schema=schema)
-            else:
-                table = parquet.read(columns=names, use_threads=False)
-        return self._partition(run, table, rows, wanted)
+    def rows(self, runs: _Runs, wanted: Sequence[str]) -> _Rows:
+        """The rows of ``runs``: ordered by run, then key (ties keep file order).
 
-    def _partition(
-        self, run: _Run, table: pa.Table, rows: int, wanted: Sequence[str]
-    ) -> pd.DataFrame:
-        """Assemble one run's rows; the single place where columns get their dtypes.
-
-        Every column, parameters and status included, is built as Arrow and
-        converted in one ``to_pandas`` call with :func:`_pandas_dtype`, so a
-        data partition, a missing-output row and the meta agree by construction.
+        Each run contributes its file's rows, or one row of missing values
+        when it has no file. The key is read even when not ``wanted``, so
+        every column selection sees the same row order.
         """
         layout = self.layout
-        names: list[str] = []
-        arrays: list[pa.Array | pa.ChunkedArray] = []
-        for column, kind in self._sources(wanted):
-            if column in table.column_names:
-                values = _cast(table.column(column), kind, column, layout, run)
-            elif column in (ROW, INTERVAL_ID):
-                # The worker numbers intervals by position, so a key the file
-                # does not carry is that position.
-                values = pa.array(np.arange(rows, dtype=np.int64))
-            else:
-                values = pa.nulls(rows, kind)
-            names.append(column)
-            arrays.append(values)
+        key = layout.key
         chosen = set(wanted)
-        for column, dtype, value in zip(
-            layout.parameter_columns, layout.parameter_dtypes, run.parameters, strict=True
-        ):
-            if column in chosen:
-                names.append(column)
-                arrays.append(pa.repeat(pa.scalar(value, _ARROW_TYPES[dtype]), rows))
-        if STATUS in chosen:
-            names.append(STATUS)
-            arrays.append(pa.repeat(pa.scalar(run.status, pa.large_string()), rows))
-        assembled = pa.Table.from_arrays(arrays, names=names)
-        frame: pd.DataFrame = assembled.to_pandas(types_mapper=_pandas_dtype)
-        frame.index = pd.Index(np.full(rows, run.run_id, dtype=np.int64), name=RUN_ID)
-        return frame if names == list(wanted) else frame[list(wanted)]
+        sources = [
+            (column, kind)
+            for column, kind in layout.sources
+            if column != ROW and (column in chosen or column == key)
+        ]
+        schema = pa.schema(sources)
+        codes, files = pd.factorize(pd.Series(runs.locations, dtype=object), use_na_sentinel=True)
+        data, counts = self._scan(list(files), schema, runs, codes)
+        starts = np.cumsum(counts) - counts
+        has_file = codes >= 0
+        run_rows = np.where(has_file, np.append(counts, 0)[codes], 1)
+        run_of_row = np.repeat(np.arange(len(runs)), run_rows)
+        within = np.arange(len(run_of_row)) - np.repeat(np.cumsum(run_rows) - run_rows, run_rows)
+        filler = np.repeat(~has_file, run_rows)
+        if key == INTERVAL_ID and key in schema.names and data.column(key).null_count:
+            # The worker numbers intervals by position, so a key the file
+            # does not carry is that position.
+            position = np.arange(data.num_rows) - np.repeat(starts, counts)
+            numbered = pc.coalesce(data.column(key), pa.array(position))
+            data = data.set_column(schema.get_field_index(key), key, numbered)
+        if filler.any() or not np.array_equal(codes, np.arange(len(files))):
+            nulls = pa.table([pa.nulls(1, kind) for kind in schema.types], schema=schema)
+            picks = np.where(
+                filler, data.num_rows, np.repeat(np.append(starts, 0)[codes], run_rows) + within
+            )
+            data = pa.concat_tables([data, nulls]).take(picks)
+        if key in schema.names and data.num_rows > 1:
+            data = _sorted_within_runs(data, key, run_of_row)
+        arrays: list[pa.Array | pa.ChunkedArray] = []
+        parameters = dict(
+            zip(
+                layout.parameter_columns,
+                zip(layout.parameter_dtypes, runs.parameters, strict=True),
+                strict=True,
+            )
+        )
+        for column in wanted:
+            if column == STATUS:
+                arrays.append(pa.array(runs.statuses, pa.large_string()).take(run_of_row))
+            elif column in parameters:
+                dtype, values = parameters[column]
+                arrays.append(pa.array(values, _ARROW_TYPES[dtype]).take(run_of_row))
+            elif column == ROW:
+                arrays.append(pa.array(within, mask=filler))
+            else:
+                arrays.append(data.column(column))
+        return _Rows(pa.Table.from_arrays(arrays, names=list(wanted)), run_of_row)
+
+    def _scan(
+        self, files: list[str], schema: pa.Schema, runs: _Runs, codes: np.ndarray
+    ) -> tuple[pa.Table, np.ndarray]:
+        """One dataset scan of ``files``, each once, in order: their rows and row counts."""
+        counts = np.zeros(len(files), dtype=np.int64)
+        if not files:
+            return schema.empty_table(), counts
+        filesystem, path_of = _filesystem(self.root, self.storage_options)
+        paths = [path_of(file) for file in files]
+        position = {path: index for index, path in enumerate(paths)}
+        dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
+        batches = []
+        try:
+            for tagged in dataset.scanner(columns=schema.names, use_threads=True).scan_batches():
+                batches.append(tagged.record_batch)
+                counts[position[tagged.fragment.path]] += tagged.record_batch.num_rows
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
+            self._explain(error, files, runs, codes)
+            raise
+        table = pa.Table.from_batches(batches, schema=schema)
+        if self.layout.key == TIME and TIME in schema.names and table.column(TIME).null_count:
+            self._check_time(table, files, counts, runs, codes)
+        return table, counts
+
+    def _first_run(self, file: int, runs: _Runs, codes: np.ndarray) -> int:
+        return runs.run_ids[int(np.argmax(codes == file))]
+
+    def _check_time(
+        self, table: pa.Table, files: list[str], counts: np.ndarray, runs: _Runs, codes: np.ndarray
+    ) -> None:
+        """Raise if a file with missing times has no ``time`` column at all (the layout's has)."""
+        missing = table.column(TIME).is_null().to_numpy(zero_copy_only=False)
+        suspects = np.unique(np.repeat(np.arange(len(files)), counts)[missing])
+        filesystem, path_of = _filesystem(self.root, self.storage_options)
+        for file in suspects:
+            with filesystem.open_input_file(path_of(files[file])) as handle:
+                names = pq.read_schema(handle).names
+            if TIME not in names:
+                raise RunOutputError(
+                    _no_time_message(self.layout, self._first_run(file, runs, codes), files[file])
+                )
+
+    def _explain(self, error: Exception, files: list[str], runs: _Runs, codes: np.ndarray) -> None:
+        """Raise a message naming the run (and column) the scan failed on, if one is found."""
+        layout = self.layout
+        filesystem, path_of = _filesystem(self.root, self.storage_options)
+        for file, location in enumerate(files):
+            run = self._first_run(file, runs, codes)
+            read = partial(_read_table, filesystem, path_of(location))
+            table = _read_checked(layout.label, run, location, read)
+            for column, kind in layout.sources:
+                if column not in table.column_names:
+                    continue
+                try:
+                    table.column(column).cast(kind)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                    raise RunOutputError(
+                        f"{layout.label} of run {run}: column {column!r} is "
+                        f"{table.column(column).type}, which cannot be read as {kind} like the "
+                        f"same column of run {layout.schema_run} ({layout.schema_location}, whose "
+                        "schema the frame follows); the runs disagree on this column's type, so "
+                        f"re-run the odd run or aggregate the runs separately ({error})"
+                    ) from error
 
 
-def _cast(
-    values: pa.ChunkedArray, kind: pa.DataType, column: str, layout: _Layout, run: _Run
-) -> pa.ChunkedArray:
-    if values.type == kind:
-        return values
+def _read_table(filesystem: pafs.FileSystem, path: str) -> pa.Table:
+    with filesystem.open_input_file(path) as handle:
+        return pq.read_table(handle)
+
+
+def _read_checked[T](label: str, run_id: int, location: str, read: Callable[[], T]) -> T:
+    """``read()``, with a file that is not valid Parquet reported as run ``run_id``'s."""
     try:
-        return values.cast(kind)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-        raise ValueError(
-            f"{layout.kind.prefix} {layout.name!r} of run {run.run_id}: column {column!r} is "
-            f"{values.type}, which cannot be read as {kind} like the same column of run "
-            f"{layout.schema_run} ({layout.schema_location}, whose schema the frame follows); "
-            f"the runs disagree on this column's type, so re-run the odd run or aggregate the "
-            f"runs separately ({error})"
+        return read()
+    except pa.ArrowInvalid as error:
+        raise RunOutputError(
+            f"{label} of run {run_id}: the file {location} cannot be read as Parquet "
+            f"({error}); it is damaged or incomplete (e.g. cut short by a crash or a full "
+            "disk): re-run that run (resume the sweep) or restore the file"
         ) from error
+
+
+def _filesystem(
+    root: str, storage_options: Mapping[str, Any]
+) -> tuple[pafs.FileSystem, Callable[[str], str]]:
+    """The filesystem the sweep's files are read from, and a location's path on it."""
+    if not is_url(root):
+        return pafs.LocalFileSystem(), str
+    filesystem, _ = fsspec.core.url_to_fs(root, **storage_options)
+    return pafs.PyFileSystem(pafs.FSSpecHandler(filesystem)), filesystem._strip_protocol
+
+
+def _sorted_within_runs(data: pa.Table, key: str, runs: np.ndarray) -> pa.Table:
+    """``data`` with each run's rows sorted by ``key``, missing keys last; ties keep file order."""
+    values = data.column(key)
+    if pa.types.is_timestamp(values.type):
+        values = values.cast(pa.int64())
+    keys = pc.fill_null(values, _NO_TIME).to_numpy()
+    if not ((np.diff(keys) < 0) & (runs[1:] == runs[:-1])).any():
+        return data
+    return data.take(np.lexsort((keys, runs)))
+
+
+def _to_pandas(rows: _Rows, runs: _Runs) -> pd.DataFrame:
+    """``rows`` as pandas, one conversion for all columns, indexed by ``run_id``."""
+    index = pd.Index(np.asarray(runs.run_ids, dtype=np.int64)[rows.runs], name=RUN_ID)
+    if not rows.table.num_columns:
+        return pd.DataFrame(index=index)
+    frame: pd.DataFrame = rows.table.to_pandas(types_mapper=_pandas_dtype)
+    frame.index = index
+    return frame
 
 
 def _pandas_dtype(kind: pa.DataType) -> Any:
@@ -314,17 +423,11 @@ def _frame_type(kind: pa.DataType) -> pa.DataType:
 
 
 def _no_time_message(layout: _Layout, run_id: int, location: str) -> str:
-    kind, name = layout.kind, layout.name
-    fallback = f"{kind.lazy_function}(..., name={name!r})"
-    if kind is _REPORT:
-        fix = "add an epoch parameter such as Sat.UTCGregorian to the ReportFile's Add list"
-        fallback = f"Sweep.to_dataframe(name={name!r}) / {fallback}"
-    else:
-        fix = "re-run the run so gmat_sweep's worker rewrites the file with its epoch"
     return (
-        f"{kind.prefix} {name!r} has no epoch column, so its rows have no time (run {run_id}'s "
-        f"file {location} has no 'time' column); {fix}, or use {fallback} which indexes by "
-        "run_id alone and keeps a 'row' column"
+        f"{layout.label} has no epoch column in run {run_id}'s file {location} (no 'time' "
+        f"column), while run {layout.schema_run}'s file, whose layout the frame follows, has "
+        "one; re-run that run so gmat_sweep's worker rewrites the file with its epoch, or keep "
+        "the epoch parameter (such as Sat.UTCGregorian) in the output's Add list in every run"
     )
 
 
@@ -337,16 +440,21 @@ def _latest_entries(manifest: Manifest) -> list[ManifestEntry]:
 def _produced(entries: Iterable[ManifestEntry]) -> dict[str, dict[str, ManifestEntry]]:
     """For each kind, the output names ok runs wrote, each with the first run that wrote it."""
     produced: dict[str, dict[str, ManifestEntry]] = {kind.prefix: {} for kind in _KINDS}
+    seen: set[tuple[str, ...]] = set()  # runs mostly write the same outputs: look once
     for entry in entries:
         if entry.status != RunStatus.OK:
             continue
-        if not entry.output_paths:
+        keys = tuple(entry.output_paths)
+        if keys in seen:
+            continue
+        if not keys:
             raise ValueError(
                 f"run {entry.run_id} is recorded as ok but lists no output_paths; a run that "
                 "succeeded always writes at least one output, so this manifest entry is "
                 "inconsistent; re-run that run (resume the sweep) or restore its outputs"
             )
-        for key in entry.output_paths:
+        seen.add(keys)
+        for key in keys:
             prefix, _, name = key.partition("__")
             if prefix in produced and name:
                 produced[prefix].setdefault(name, entry)
@@ -355,14 +463,21 @@ def _produced(entries: Iterable[ManifestEntry]) -> dict[str, dict[str, ManifestE
 
 def _resolve_name(
     kind: _Kind, entries: Sequence[ManifestEntry], name: str | None
-) -> tuple[str, ManifestEntry]:
-    """The output to aggregate, and the first run (by run_id) that wrote it."""
+) -> tuple[str | None, ManifestEntry | None]:
+    """The output to aggregate, and the first run (by run_id) that wrote it.
+
+    When no run wrote any output at all (every run failed, or none ran), any
+    ``name`` is accepted and there is no first run: each run is one row of
+    missing values.
+    """
     produced = _produced(entries)
     available = produced[kind.prefix]
     if name is not None and name in available:
         return name, available[name]
     if len(available) == 1 and name is None:
         return next(iter(available.items()))
+    if not any(produced.values()):
+        return name, None
     listed = ", ".join(repr(found) for found in available)
     if len(available) > 1 and name is None:
         raise SweepConfigError(
@@ -374,44 +489,16 @@ def _resolve_name(
             f"{kind.prefix} {name!r} was not produced by any ok run; the sweep's "
             f"{kind.prefix} outputs are {listed}; pass one of those as name="
         )
-    asked = "" if name is None else f"{kind.prefix} {name!r} was not produced by any ok run: "
-    raise SweepConfigError(asked + _nothing_of_kind(kind, entries, produced))
-
-
-def _nothing_of_kind(
-    kind: _Kind, entries: Sequence[ManifestEntry], produced: Mapping[str, Mapping[str, Any]]
-) -> str:
-    others = [
+    others = ", ".join(
         f"{other.prefix} {found!r} (use {other.lazy_function} / {other.pandas_function})"
         for other in _KINDS
         if other is not kind
         for found in produced[other.prefix]
-    ]
-    if others:
-        return (
-            f"the sweep produced no {kind.prefix} outputs; its ok runs produced {', '.join(others)}"
-        )
-    counts = Counter(str(entry.status) for entry in entries)
-    tally = ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "none"
-    return (
-        f"the sweep produced no {kind.prefix} outputs: no run finished ok with outputs "
-        f"(runs in the manifest: {tally}); fix the failures (see each entry's stderr and "
-        "log_path) and resume the sweep"
     )
-
-
-def _sweep_root(output_dir: PathLike) -> str:
-    """``output_dir`` as a string prefix; local roots made absolute for remote workers."""
-    if is_url(output_dir) or str(output_dir).startswith("file://"):
-        return str(output_dir).rstrip("/")
-    return os.path.abspath(output_dir)
-
-
-def _locate(path: PathLike, root: str) -> str:
-    text = path if isinstance(path, str) else path.as_posix()
-    if "://" in text or os.path.isabs(text):
-        return text
-    return f"{root}/{text}"
+    asked = "" if name is None else f"{kind.prefix} {name!r} was not produced by any ok run: "
+    raise SweepConfigError(
+        f"{asked}the sweep produced no {kind.prefix} outputs; its ok runs produced {others}"
+    )
 
 
 def _parameter_column(values: list[Any]) -> tuple[str, list[Any]]:
@@ -447,17 +534,19 @@ def _plan(
     name: str | None,
     parameters: bool,
     storage_options: Mapping[str, Any] | None,
-    spool: bool,
-) -> tuple[_RunReader, _Runs]:
-    """Everything both forms need: the reader and one item per run, from the manifest.
+) -> tuple[_Reader, _Runs]:
+    """Everything every form needs: the reader and the runs, from the manifest.
 
     Works column by column over the entries, never opening a run's file: only
-    the first run that wrote the output is read, and only its schema.
+    the first run that wrote the output is opened, for its footer (schema and
+    row count), or the first with rows when that file is empty. Every recorded
+    path is checked to lie inside the sweep.
     """
     entries = _latest_entries(manifest)
     name, first = _resolve_name(kind, entries, name)
-    output_key = kind.output_key(name)
-    root = _sweep_root(output_dir)
+    root = sweep_root(output_dir)
+    locate = locator(root)
+    options = dict(storage_options or {})
 
     fields: list[str] = []
     dtypes: list[str] = []
@@ -468,52 +557,106 @@ def _plan(
             dtype, values = _parameter_column([entry.overrides.get(path) for entry in entries])
             dtypes.append(dtype)
             columns.append(tuple(values))
+    output_key = kind.output_key(name) if first is not None and name is not None else None
+    locations: list[str | None] = [None] * len(entries)
+    if output_key is not None:
+        for position, entry in enumerate(entries):
+            recorded = entry.output_paths.get(output_key)
+            if recorded is not None and entry.status == RunStatus.OK:
+                locations[position] = locate(recorded, entry.run_id)
     runs = _Runs(
         run_ids=tuple(entry.run_id for entry in entries),
-        locations=tuple(
-            _locate(entry.output_paths[output_key], root)
-            if entry.status == RunStatus.OK and output_key in entry.output_paths
-            else None
-            for entry in entries
-        ),
+        locations=tuple(locations),
         statuses=tuple(_STATUS_TEXT[entry.status] for entry in entries),
         parameters=tuple(columns),
     )
+    if first is None or output_key is None:
+        layout = _layout(kind, name, None, fields, dtypes)
+        return _Reader(layout, root, options), runs
+    filesystem, path_of = _filesystem(root, options)
+    label = f"{kind.prefix} {name!r}"
+    written = [
+        (run_id, location)
+        for run_id, location in zip(runs.run_ids, locations, strict=True)
+        if location is not None
+    ]
+    read = partial(_footer, label, filesystem, path_of)
+    source = read(*written[0])
+    for run_id, location in written[1:]:
+        if source.rows:
+            break
+        # An empty file may not know its columns' types (pandas writes them as null).
+        source = read(run_id, location)
+    return _Reader(_layout(kind, name, source, fields, dtypes), root, options), runs
 
-    options = dict(storage_options or {})
-    schema_location = _locate(first.output_paths[output_key], root)
-    with fsspec.open(schema_location, "rb", **options) as handle:
-        schema = pq.read_schema(handle)
-    layout = _layout(kind, name, schema, (first.run_id, schema_location), fields, dtypes)
-    return _RunReader(layout, options, spool), runs
+
+def _footer(
+    label: str,
+    filesystem: pafs.FileSystem,
+    path_of: Callable[[str], str],
+    run_id: int,
+    location: str,
+) -> _Source:
+    """The schema and row count of run ``run_id``'s file, from its footer alone."""
+
+    def read() -> _Source:
+        with filesystem.open_input_file(path_of(location)) as handle:
+            footer = pq.ParquetFile(handle)
+            return _Source(run_id, location, footer.schema_arrow, footer.metadata.num_rows)
+
+    return _read_checked(label, run_id, location, read)
+
+
+class _Source(NamedTuple):
+    """The file a layout follows: the first run that wrote the output, and its footer."""
+
+    run_id: int
+    location: str
+    schema: pa.Schema
+    rows: int
 
 
 def _layout(
     kind: _Kind,
-    name: str,
-    schema: pa.Schema,
-    schema_source: tuple[int, str],
+    name: str | None,
+    source: _Source | None,
     fields: Sequence[str],
     dtypes: Sequence[str],
 ) -> _Layout:
-    index_columns = {
-        column
-        for column in (schema.pandas_metadata or {}).get("index_columns", [])
-        if isinstance(column, str)
-    }
-    sources = [
-        (column.name, _frame_type(column.type))
-        for column in schema
-        if column.name not in index_columns and column.name != kind.key
-    ]
-    if kind.key == TIME and TIME in schema.names:
-        key, key_type = TIME, _frame_type(schema.field(TIME).type)
+    """The columns of the frame; with no ``source`` (nothing written), just the kind's key."""
+    if source is None:
+        key = kind.key
+        sources = [(key, pa.timestamp("ns") if key == TIME else pa.int64())]
     else:
-        key, key_type = (INTERVAL_ID if kind is _CONTACT else ROW), pa.int64()
-    sources.insert(0, (key, key_type))
+        schema = source.schema
+        index_columns = {
+            column
+            for column in (schema.pandas_metadata or {}).get("index_columns", [])
+            if isinstance(column, str)
+        }
+        sources = [
+            (column.name, _frame_type(column.type))
+            for column in schema
+            if column.name not in index_columns and column.name != kind.key
+        ]
+        if kind.key == TIME and TIME in schema.names:
+            key, key_type = TIME, _frame_type(schema.field(TIME).type)
+        else:
+            key, key_type = (INTERVAL_ID if kind is _CONTACT else ROW), pa.int64()
+        sources.insert(0, (key, key_type))
     taken = {column for column, _ in sources} | {key, STATUS}
     columns = tuple(path + OVERRIDE_SUFFIX if path in taken else path for path in fields)
-    return _Layout(kind, name, key, tuple(sources), columns, tuple(dtypes), *schema_source)
+    return _Layout(
+        kind,
+        name,
+        key,
+        tuple(sources),
+        columns,
+        tuple(dtypes),
+        None if source is None else source.run_id,
+        None if source is None else source.location,
+        1 if source is None else max(1, source.rows),
+    )
 
 
 def _lazy(
@@ -523,16 +666,31 @@ def _lazy(
     name: str | None,
     parameters: bool,
     storage_options: Mapping[str, Any] | None,
+    partition_rows: int,
 ) -> dd.DataFrame:
     import dask.dataframe as dd
 
-    reader, runs = _plan(kind, manifest, output_dir, name, parameters, storage_options, False)
-    run_ids = runs.run_ids
+    if (
+        isinstance(partition_rows, bool)
+        or not isinstance(partition_rows, int)
+        or partition_rows < 1
+    ):
+        raise SweepConfigError(
+            f"partition_rows={partition_rows!r}: the target rows per partition must be a "
+            f"positive integer; pass e.g. partition_rows={PARTITION_ROWS}"
+        )
+    reader, runs = _plan(kind, manifest, output_dir, name, parameters, storage_options)
+    meta = reader.meta()
+    if not len(runs):
+        empty: dd.DataFrame = dd.from_pandas(meta, npartitions=1)  # type: ignore[no-untyped-call]
+        return empty
+    step = max(1, partition_rows // reader.layout.rows_per_run)
+    starts = range(0, len(runs), step)
     frame: dd.DataFrame = dd.from_map(  # type: ignore[no-untyped-call]
         reader,
-        runs,
-        meta=reader.meta(),
-        divisions=(*run_ids, run_ids[-1]),
+        [runs.part(start, start + step) for start in starts],
+        meta=meta,
+        divisions=(*(runs.run_ids[start] for start in starts), runs.run_ids[-1]),
         label=f"gmat-sweep-{kind.prefix}",
     )
     return frame
@@ -545,22 +703,61 @@ def _eager(
     name: str | None,
     parameters: bool,
     storage_options: Mapping[str, Any] | None,
-    spool: bool,
 ) -> pd.DataFrame:
-    reader, runs = _plan(kind, manifest, output_dir, name, parameters, storage_options, spool)
+    reader, runs = _plan(kind, manifest, output_dir, name, parameters, storage_options)
     layout = reader.layout
-    if layout.key == ROW:
-        raise ValueError(_no_time_message(layout, layout.schema_run, layout.schema_location))
-    key = layout.key
-    parts = [_ordered(reader(run), key) for run in runs]
-    return pd.concat(parts).set_index(key, append=True)
+    return reader.frame(runs, layout.columns).set_index(layout.key, append=True)
 
 
-def _ordered(part: pd.DataFrame, key: str) -> pd.DataFrame:
-    """One run's rows sorted by ``key``; ties keep file order."""
-    if len(part) < 2 or part[key].is_monotonic_increasing:
-        return part
-    return part.sort_values(key, kind="stable", na_position="last")
+def final_frame(
+    manifest: Manifest,
+    output_dir: PathLike,
+    *,
+    name: str | None = None,
+    parameters: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The last row of one ReportFile in every run, next to the run's parameters.
+
+    Answers "the final state of every run": one row per run, indexed by
+    ``run_id``, holding the run's last row of the report (in the order of
+    :func:`lazy_multiindex`: by ``time``, ties in file order), the parameter
+    columns and ``__status``. The key (``time``, or ``row`` for a report
+    without an epoch column) stays a column. A failed or skipped run, or an ok
+    run without this report, is one row of missing values with its parameters
+    and status. The runs' files are read with one dataset scan.
+
+    Parameters
+    ----------
+    manifest:
+        The sweep manifest; it alone decides which runs appear.
+    output_dir:
+        Sweep root (local path or fsspec URL) that the manifest's paths are
+        resolved against.
+    name:
+        The ReportFile; ``None`` picks the only report the sweep produced.
+    parameters:
+        ``False`` leaves out the parameter columns.
+    storage_options:
+        Passed to fsspec for every file read.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run, indexed by ``run_id``; the columns of
+        :func:`report_frame`.
+
+    Raises
+    ------
+    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
+        As for :func:`lazy_multiindex`.
+    """
+    reader, runs = _plan(_REPORT, manifest, output_dir, name, parameters, storage_options)
+    rows = reader.rows(runs, reader.layout.columns)
+    run_of_row = rows.runs
+    ends = run_of_row[1:] != run_of_row[:-1]
+    last = np.flatnonzero(np.append(ends, True)) if len(run_of_row) else run_of_row
+    return _to_pandas(_Rows(rows.table.take(last), run_of_row[last]), runs)
 
 
 def report_frame(
@@ -570,13 +767,17 @@ def report_frame(
     name: str | None = None,
     parameters: bool = True,
     storage_options: Mapping[str, Any] | None = None,
+    partition_rows: int = PARTITION_ROWS,
 ) -> dd.DataFrame:
     """Stack one ReportFile output across all runs as a lazy Dask frame.
 
-    The frame is built from the manifest and the schema of one run's file; no
-    data is read until it is computed. It has one partition per run, ordered
-    by ``run_id``, and an ``int64`` index named ``run_id`` with known
-    divisions, so ``frame.loc[run_id]`` reads that run's file only.
+    The frame is built from the manifest and the footer of one run's file; no
+    data is read until it is computed. Its index is ``run_id`` (``int64``)
+    with known divisions. Each partition holds consecutive runs, as many as
+    make about ``partition_rows`` rows (judged by that one file's row count),
+    and reads their files with one pyarrow dataset scan; so
+    ``frame.loc[run_id]`` reads the files of one partition only. Rows are
+    ordered by ``run_id``, then ``time`` (ties keep file order).
 
     Columns, in order: ``time`` (``datetime64[ns]``), the report's own
     columns in file order, one column per overridden field path in sorted
@@ -593,15 +794,21 @@ def report_frame(
     manifest:
         The sweep manifest; it alone decides which runs appear.
     output_dir:
-        Sweep root (local path or fsspec URL) that relative paths in the
-        manifest are resolved against. Absolute paths and URLs are used as-is.
+        Sweep root (local path or fsspec URL) that the manifest's paths are
+        resolved against; every path must lie inside it.
     name:
         The ReportFile to stack. ``None`` picks the only report the sweep
-        produced.
+        produced. When no run wrote any output (every run failed), any name
+        is accepted and each run is one row: ``time``, the parameter columns
+        and ``__status``.
     parameters:
         ``False`` leaves out the parameter columns.
     storage_options:
         Passed to fsspec for every file read (e.g. credentials for ``s3://``).
+    partition_rows:
+        Target rows per partition (default :data:`PARTITION_ROWS`); lower it
+        to make ``.loc`` of one run read fewer files, raise it for fewer,
+        larger partitions. At least one run per partition.
 
     Returns
     -------
@@ -611,13 +818,20 @@ def report_frame(
     Raises
     ------
     SweepConfigError
-        ``name`` is ``None`` and the sweep produced several reports or none,
-        or no ok run produced the report ``name``; the message lists the
-        available names.
+        ``name`` is ``None`` and the sweep produced several reports, or ok
+        runs produced outputs but not the report ``name`` (the message lists
+        the available names), or ``partition_rows`` is not a positive integer.
+    ManifestCorruptError
+        A path in the manifest lies outside the sweep root.
     ValueError
         An ok entry lists no output files at all.
+    RunOutputError
+        The first run's file is not valid Parquet; when computed, a run's file
+        is not valid Parquet, has a column of a type that cannot be read as the
+        frame's, or lacks the ``time`` column the frame has. (A subclass of
+        ``ValueError``.)
     """
-    return _lazy(_REPORT, manifest, output_dir, name, parameters, storage_options)
+    return _lazy(_REPORT, manifest, output_dir, name, parameters, storage_options, partition_rows)
 
 
 def ephemeris_frame(
@@ -627,6 +841,7 @@ def ephemeris_frame(
     name: str | None = None,
     parameters: bool = True,
     storage_options: Mapping[str, Any] | None = None,
+    partition_rows: int = PARTITION_ROWS,
 ) -> dd.DataFrame:
     """Stack one EphemerisFile output across all runs as a lazy Dask frame.
 
@@ -645,6 +860,8 @@ def ephemeris_frame(
         ``False`` leaves out the parameter columns.
     storage_options:
         Passed to fsspec for every file read.
+    partition_rows:
+        Target rows per partition, as for :func:`report_frame`.
 
     Returns
     -------
@@ -653,12 +870,12 @@ def ephemeris_frame(
 
     Raises
     ------
-    SweepConfigError
+    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
         As for :func:`report_frame`.
-    ValueError
-        An ok entry lists no output files at all.
     """
-    return _lazy(_EPHEMERIS, manifest, output_dir, name, parameters, storage_options)
+    return _lazy(
+        _EPHEMERIS, manifest, output_dir, name, parameters, storage_options, partition_rows
+    )
 
 
 def contact_frame(
@@ -668,6 +885,7 @@ def contact_frame(
     name: str | None = None,
     parameters: bool = True,
     storage_options: Mapping[str, Any] | None = None,
+    partition_rows: int = PARTITION_ROWS,
 ) -> dd.DataFrame:
     """Stack one ContactLocator output across all runs as a lazy Dask frame.
 
@@ -688,6 +906,8 @@ def contact_frame(
         ``False`` leaves out the parameter columns.
     storage_options:
         Passed to fsspec for every file read.
+    partition_rows:
+        Target rows per partition, as for :func:`report_frame`.
 
     Returns
     -------
@@ -697,12 +917,10 @@ def contact_frame(
 
     Raises
     ------
-    SweepConfigError
+    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
         As for :func:`report_frame`.
-    ValueError
-        An ok entry lists no output files at all.
     """
-    return _lazy(_CONTACT, manifest, output_dir, name, parameters, storage_options)
+    return _lazy(_CONTACT, manifest, output_dir, name, parameters, storage_options, partition_rows)
 
 
 def lazy_multiindex(
@@ -718,31 +936,35 @@ def lazy_multiindex(
 
     For each ok entry the Parquet listed in
     :attr:`~gmat_sweep.manifest.ManifestEntry.output_paths` under the
-    ``report__<name>`` key is read and tagged with its ``run_id``. For each
-    failed or skipped entry, and for any ok entry that did not produce the
-    requested report, one NaN-filled row is materialised with ``time = NaT``
-    and ``__status`` set to the run-level status (``"failed"`` /
-    ``"skipped"`` for non-ok runs, ``"ok"`` for ok runs missing this report).
-    Rows are ordered by ``run_id``, then ``time`` (ties keep file order).
+    ``report__<name>`` key is read and tagged with its ``run_id``; all files
+    are read with one pyarrow dataset scan. For each failed or skipped entry,
+    and for any ok entry that did not produce the requested report, one
+    NaN-filled row is materialised with ``time = NaT`` and ``__status`` set
+    to the run-level status (``"failed"`` / ``"skipped"`` for non-ok runs,
+    ``"ok"`` for ok runs missing this report); a sweep in which no run wrote
+    anything is one such row per run. Rows are ordered by ``run_id``, then
+    ``time`` (ties keep file order).
+
+    A report without an epoch column (a per-run summary) is indexed
+    ``(run_id, row)`` instead, ``row`` being the row's position in its run
+    (a deliberate departure from the reference, which has no such reports).
 
     The contents are those of :func:`report_frame` computed, with ``time``
-    moved into the index; columns and dtypes are described there.
+    (or ``row``) moved into the index; columns and dtypes are described there.
 
     Parameters
     ----------
     manifest:
         The sweep manifest. Drives both the set of runs and their status.
     output_dir:
-        Sweep output root (local path or fsspec URL), used to anchor any
-        relative paths recorded in the manifest; absolute paths are used
-        as-is.
+        Sweep output root (local path or fsspec URL) that the manifest's
+        paths are resolved against; every path must lie inside it.
     name:
         Report resource name to aggregate. ``None`` (default) picks the sole
         report if exactly one report is present across the sweep.
     spool:
-        ``True`` (default) streams each run's record batches into pandas one
-        batch at a time. ``False`` reads each run's Parquet in one shot. The
-        result is the same.
+        Kept for the reference's signature; both values give the same result,
+        as every read streams record batches from one dataset scan.
     parameters:
         ``False`` leaves out the parameter columns.
     storage_options:
@@ -751,20 +973,25 @@ def lazy_multiindex(
     Returns
     -------
     pandas.DataFrame
-        One row per (run, report line), indexed by ``(run_id, time)``.
+        One row per (run, report line), indexed by ``(run_id, time)`` or
+        ``(run_id, row)``.
 
     Raises
     ------
     SweepConfigError
         ``name=None`` was passed but the sweep produced more than one report
-        or none (the message lists the available names), or the
-        explicitly-named report does not appear in any ok run's outputs.
+        (the message lists the available names), or ok runs produced outputs
+        but not the report ``name``.
+    ManifestCorruptError
+        A path in the manifest lies outside the sweep root.
     ValueError
-        An ok entry has no ``output_paths`` at all, or a per-run Parquet is
-        missing the ``time`` column required for the index (the message says
-        which epoch parameter to add, or to use :func:`report_frame`).
+        An ok entry has no ``output_paths`` at all.
+    RunOutputError
+        A run's file is not valid Parquet, has a column that cannot be read as
+        the type of the same column in the first run, or lacks the ``time``
+        column the first run's has. (A subclass of ``ValueError``.)
     """
-    return _eager(_REPORT, manifest, output_dir, name, parameters, storage_options, spool)
+    return _eager(_REPORT, manifest, output_dir, name, parameters, storage_options)
 
 
 def lazy_ephemerides(
@@ -792,7 +1019,7 @@ def lazy_ephemerides(
     name:
         EphemerisFile resource name; ``None`` picks the only one.
     spool:
-        Stream record batches (``True``) or read each file at once.
+        Kept for the reference's signature; both values give the same result.
     parameters:
         ``False`` leaves out the parameter columns.
     storage_options:
@@ -805,12 +1032,10 @@ def lazy_ephemerides(
 
     Raises
     ------
-    SweepConfigError
-        As for :func:`lazy_multiindex`.
-    ValueError
+    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
         As for :func:`lazy_multiindex`.
     """
-    return _eager(_EPHEMERIS, manifest, output_dir, name, parameters, storage_options, spool)
+    return _eager(_EPHEMERIS, manifest, output_dir, name, parameters, storage_options)
 
 
 def lazy_contacts(
@@ -826,7 +1051,7 @@ def lazy_contacts(
     Mirrors :func:`lazy_multiindex` but dispatches on ``contact__<name>``
     keys and uses ``interval_id`` (the per-run row position the worker
     assigns at write time, 0..K-1 per run) as the secondary index level.
-    Contact outputs are tiny, so each file is read at once. Failed, skipped
+    All files are read with one dataset scan. Failed, skipped
     and contact-less ok runs are one row with ``interval_id = pd.NA``; the
     level is nullable ``Int64`` so interval numbers and missing values share
     it.
@@ -852,9 +1077,7 @@ def lazy_contacts(
 
     Raises
     ------
-    SweepConfigError
+    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
         As for :func:`lazy_multiindex`.
-    ValueError
-        An ok entry has no ``output_paths`` at all.
     """
-    return _eager(_CONTACT, manifest, output_dir, name, parameters, storage_options, False)
+    return _eager(_CONTACT, manifest, output_dir, name, parameters, storage_options)

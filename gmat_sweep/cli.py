@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 
 from gmat_sweep import storage
 from gmat_sweep.backends import KNOWN_BACKENDS
+from gmat_sweep.containment import locate
 from gmat_sweep.distributions import DistSpec, ParamName
 from gmat_sweep.errors import GmatSweepError, SweepConfigError
 from gmat_sweep.spec import PathLike, is_url
@@ -783,13 +784,14 @@ def _summary(
         lines.append(f"failed ({len(ids)}): {first_line}")
         lines.append(f"    run_ids {shown}")
         if failed[0].log_path is not None:
-            lines.append(f"    log of run {ids[0]}: {_located(root, failed[0].log_path)}")
+            log = locate(root, failed[0].log_path, ids[0])
+            lines.append(f"    log of run {ids[0]}: {log}")
     outputs: Counter[str] = Counter()
     rows: Counter[str] = Counter()
     for entry in entries:
         for key, rel in entry.output_paths.items():
             outputs[key] += 1
-            rows[key] += _rows(_located(root, rel), storage_options)
+            rows[key] += _rows(locate(root, rel, entry.run_id), storage_options)
     for key in sorted(outputs):
         lines.append(f"output {key}: {outputs[key]} runs, {rows[key]} rows")
     return "\n".join(lines)
@@ -817,13 +819,6 @@ def _percentiles(ordered: list[float], points: Sequence[int]) -> list[float]:
         return [ordered[0]] * len(points)
     cuts = statistics.quantiles(ordered, n=100, method="inclusive")
     return [cuts[p - 1] for p in points]
-
-
-def _located(root: PathLike, recorded: Any) -> PathLike:
-    text = str(recorded)
-    if is_url(text) or Path(text).is_absolute():
-        return text
-    return storage.join(root, text)
 
 
 def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int:

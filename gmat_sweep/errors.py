@@ -66,7 +66,7 @@ class EngineError(GmatSweepError):
 
 
 class ManifestCorruptError(GmatSweepError):
-    """Raised when a sweep manifest cannot be parsed.
+    """Raised when a sweep manifest cannot be parsed, or points outside its sweep.
 
     Parameters
     ----------
@@ -96,4 +96,14 @@ class SweepLockedError(GmatSweepError):
 
     The message names the holder (process id and host) and since when it
     holds the sweep, and says how to proceed.
+    """
+
+
+class RunOutputError(GmatSweepError, ValueError):
+    """Raised when a run's recorded output cannot be read into the sweep's table.
+
+    The file is damaged or incomplete, or its columns disagree with the other
+    runs' (a type that cannot be cast, a missing ``time`` column). The message
+    names the run, the file and the fix. It is also a :class:`ValueError`, so
+    code that caught these errors as ``ValueError`` keeps working.
     """

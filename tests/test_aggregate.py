@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -13,16 +14,21 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from gmat_sweep import aggregate
 from gmat_sweep.aggregate import (
+    PARTITION_ROWS,
     contact_frame,
     ephemeris_frame,
+    final_frame,
     lazy_contacts,
     lazy_ephemerides,
     lazy_multiindex,
     report_frame,
 )
-from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.errors import ManifestCorruptError, RunOutputError, SweepConfigError
 from gmat_sweep.manifest import Manifest, ManifestEntry
 from gmat_sweep.spec import PathLike, RunStatus
 
@@ -130,7 +136,7 @@ def sweep(tmp_path: Path) -> tuple[Manifest, Path]:
 
 def test_lazy_report_columns_dtypes_and_divisions(sweep: tuple[Manifest, Path]) -> None:
     manifest, root = sweep
-    frame = report_frame(manifest, root)
+    frame = report_frame(manifest, root, partition_rows=3)
     assert list(frame.columns) == REPORT_COLUMNS
     assert frame.npartitions == 5
     assert frame.divisions == (0, 1, 2, 3, 4, 4)
@@ -198,7 +204,7 @@ def test_values_match_the_files(sweep: tuple[Manifest, Path]) -> None:
 
 def test_loc_touches_only_that_runs_file(sweep: tuple[Manifest, Path]) -> None:
     manifest, root = sweep
-    frame = report_frame(manifest, root)
+    frame = report_frame(manifest, root, partition_rows=3)
     assert frame.loc[2].optimize().npartitions == 1
     (root / "run-000000" / "report__RF.parquet").unlink()
     assert frame.loc[2].compute()["Sat.X"].tolist() == [7002.0, 7052.0, 7102.0]
@@ -344,10 +350,40 @@ def test_no_output_of_that_kind_lists_what_was_produced(sweep: tuple[Manifest, P
         lazy_contacts(manifest, root)
 
 
-def test_no_outputs_at_all_says_why(tmp_path: Path) -> None:
-    manifest = _manifest([_entry(0, FAILED), _entry(1, SKIPPED), _entry(2, FAILED)])
-    with pytest.raises(SweepConfigError, match=r"no run finished ok.*2 failed, 1 skipped"):
-        report_frame(manifest, tmp_path)
+def test_a_sweep_where_every_run_failed_is_one_row_per_run(tmp_path: Path) -> None:
+    entries = [
+        _entry(0, FAILED, {}, {"Sat.SMA": 7000.0}),
+        _entry(1, SKIPPED, {}, {"Sat.SMA": 7001.0}),
+        _entry(2, FAILED, {}, {"Sat.SMA": 7002.0}),
+    ]
+    manifest = _manifest(entries)
+    for name in (None, "RF"):
+        eager = lazy_multiindex(manifest, tmp_path, name=name)
+        assert eager.index.names == ["run_id", "time"]
+        assert eager.index.get_level_values("run_id").tolist() == [0, 1, 2]
+        assert eager.index.get_level_values("time").isna().all()
+        assert list(eager.columns) == ["Sat.SMA", "__status"]
+        assert eager["__status"].tolist() == ["failed", "skipped", "failed"]
+        assert eager["Sat.SMA"].tolist() == [7000.0, 7001.0, 7002.0]
+        lazy = report_frame(manifest, tmp_path, name=name)
+        pd.testing.assert_frame_equal(lazy.compute().set_index("time", append=True), eager)
+    contacts = lazy_contacts(manifest, tmp_path)
+    assert contacts.index.names == ["run_id", "interval_id"]
+    assert contacts["__status"].tolist() == ["failed", "skipped", "failed"]
+    final = final_frame(manifest, tmp_path)
+    assert final.index.tolist() == [0, 1, 2]
+    assert final["time"].isna().all()
+
+
+def test_an_empty_manifest_is_an_empty_frame(tmp_path: Path) -> None:
+    manifest = _manifest([])
+    eager = lazy_multiindex(manifest, tmp_path)
+    assert len(eager) == 0
+    assert list(eager.columns) == ["__status"]
+    assert eager.index.names == ["run_id", "time"]
+    lazy = report_frame(manifest, tmp_path)
+    assert list(lazy.columns) == ["time", "__status"]
+    assert len(lazy.compute()) == 0
 
 
 def test_unknown_name_lists_available_names(sweep: tuple[Manifest, Path]) -> None:
@@ -423,22 +459,53 @@ def test_contacts_interval_id_is_nullable_int64(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(eager, lazy.compute().set_index("interval_id", append=True))
 
 
-def test_relative_and_absolute_paths(tmp_path: Path) -> None:
-    elsewhere = tmp_path / "elsewhere" / "r1.parquet"
-    _write(_report(0), tmp_path / "root" / "run-000000" / "report__RF.parquet")
-    _write(_report(1), elsewhere)
+def test_absolute_paths_and_urls_inside_the_root_are_read(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    inside = root / "run-000001" / "report__RF.parquet"
+    _write(_report(0), root / "run-000000" / "report__RF.parquet")
+    _write(_report(1), inside)
     manifest = _manifest(
         [
             _entry(0, OK, {"report__RF": "run-000000/report__RF.parquet"}),
-            _entry(1, OK, {"report__RF": elsewhere}),
-            _entry(2, OK, {"report__RF": str(elsewhere)}),
+            _entry(1, OK, {"report__RF": inside}),
+            _entry(2, OK, {"report__RF": str(inside)}),
+            _entry(3, OK, {"report__RF": f"file://{inside}"}),
+            _entry(4, OK, {"report__RF": "run-000000/../run-000001/report__RF.parquet"}),
         ]
     )
-    for root in (tmp_path / "root", str(tmp_path / "root"), f"file://{tmp_path / 'root'}"):
-        frame = lazy_multiindex(manifest, root)
+    for where in (root, str(root), f"file://{root}", f"{root}/"):
+        frame = lazy_multiindex(manifest, where)
         assert frame.loc[0, "Sat.X"].tolist() == [7000.0, 7050.0, 7100.0]
-        assert frame.loc[1, "Sat.X"].tolist() == frame.loc[2, "Sat.X"].tolist()
-        assert frame.loc[1, "Sat.X"].tolist() == [7001.0, 7051.0, 7101.0]
+        for run_id in (1, 2, 3, 4):
+            assert frame.loc[run_id, "Sat.X"].tolist() == [7001.0, 7051.0, 7101.0]
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        "../outside/secret.parquet",
+        "run-000000/../../outside/secret.parquet",
+        "OUTSIDE",  # replaced by the absolute path of the file outside the root
+        "s3://other-bucket/secret.parquet",
+        "memory://root/secret.parquet",
+        "",
+    ],
+)
+def test_paths_outside_the_sweep_are_refused(tmp_path: Path, recorded: str) -> None:
+    root = tmp_path / "root"
+    secret = tmp_path / "outside" / "secret.parquet"
+    _write(_report(0), root / "run-000000" / "report__RF.parquet")
+    _write(_report(9), secret)
+    recorded = str(secret) if recorded == "OUTSIDE" else recorded
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "run-000000/report__RF.parquet"}),
+            _entry(1, OK, {"report__RF": recorded}),
+        ]
+    )
+    for read in (lazy_multiindex, report_frame, final_frame):
+        with pytest.raises(ManifestCorruptError, match=r"run 1: .* not inside the sweep root"):
+            read(manifest, root)
 
 
 def test_relative_output_dir_is_anchored_at_build_time(
@@ -468,7 +535,7 @@ def test_memory_filesystem(memory_root: str) -> None:
             _entry(2, FAILED, {}, {"Sat.Mass": 3}),
         ]
     )
-    lazy = report_frame(manifest, memory_root, storage_options={})
+    lazy = report_frame(manifest, memory_root, storage_options={}, partition_rows=3)
     assert lazy.divisions == (0, 1, 2, 2)
     computed = lazy.compute()
     assert computed["Sat.Count"].tolist()[:6] == [0.0, 1.0, 2.0, 1.0, 2.0, 3.0]
@@ -477,7 +544,7 @@ def test_memory_filesystem(memory_root: str) -> None:
     pd.testing.assert_frame_equal(eager, computed.set_index("time", append=True))
 
 
-def test_report_without_epoch(tmp_path: Path) -> None:
+def test_report_without_epoch_is_keyed_by_row(tmp_path: Path) -> None:
     final = _report(0).drop(columns=["time", "Sat.UTCGregorian"])
     _write(final, tmp_path / "run-000000" / "report__Final.parquet")
     _write(final.iloc[:2], tmp_path / "run-000002" / "report__Final.parquet")
@@ -493,14 +560,11 @@ def test_report_without_epoch(tmp_path: Path) -> None:
     assert "time" not in frame.columns
     assert frame["row"].dtype == pd.Int64Dtype()
     assert frame.compute()["row"].tolist() == [0, 1, 2, pd.NA, 0, 1]
-    with pytest.raises(ValueError, match=r"report 'Final' has no epoch column") as raised:
-        lazy_multiindex(manifest, tmp_path)
-    message = str(raised.value)
-    assert "run 0" in message
-    assert "Sat.UTCGregorian to the ReportFile's Add list" in message
-    assert "Sweep.to_dataframe(name='Final')" in message
-    assert "report_frame(" in message
-    assert "'row' column" in message
+    eager = lazy_multiindex(manifest, tmp_path, name="Final")
+    assert eager.index.names == ["run_id", "row"]
+    assert eager.index.tolist() == [(0, 0), (0, 1), (0, 2), (1, pd.NA), (2, 0), (2, 1)]
+    assert eager["Sat.X"].tolist()[:3] == final["Sat.X"].tolist()
+    pd.testing.assert_frame_equal(eager, frame.compute().set_index("row", append=True))
 
 
 def test_a_run_missing_time_fails_its_partition_with_the_same_message(tmp_path: Path) -> None:
@@ -512,7 +576,7 @@ def test_a_run_missing_time_fails_its_partition_with_the_same_message(tmp_path: 
             _entry(1, OK, {"report__RF": "r1.parquet"}),
         ]
     )
-    frame = report_frame(manifest, tmp_path)
+    frame = report_frame(manifest, tmp_path, partition_rows=3)
     assert len(frame.loc[0].compute()) == 3
     with pytest.raises(ValueError, match=r"report 'RF' has no epoch column.*run 1's file"):
         frame.loc[1].compute()
@@ -533,3 +597,230 @@ def test_incompatible_column_types_name_both_runs(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"run 1: column 'Sat.X'.*run 0"):
         lazy_multiindex(manifest, tmp_path)
+
+
+def _runs_on(root: str, count: int, rows: int = 3) -> Manifest:
+    """``count`` ok runs of ``rows`` rows each under ``root`` (a memory:// URL), one file each."""
+    entries = []
+    for run_id in range(count):
+        relative = f"run-{run_id:06d}/report__RF.parquet"
+        _report(run_id, rows).to_parquet(f"{root}/{relative}", index=False)
+        entries.append(_entry(run_id, OK, {"report__RF": relative}, {"Sat.SMA": 7000.0 + run_id}))
+    return _manifest(entries)
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every file opened on the memory:// filesystem, by path, in order."""
+    memory = type(fsspec.filesystem("memory"))
+    paths: list[str] = []
+    real_open = memory._open
+
+    def counting_open(self: Any, path: str, *args: Any, **kwargs: Any) -> Any:
+        paths.append(path)
+        return real_open(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(memory, "_open", counting_open)
+    return paths
+
+
+def test_partitions_group_runs_by_target_rows(memory_root: str) -> None:
+    manifest = _runs_on(memory_root, 7)
+    assert report_frame(manifest, memory_root).npartitions == 1
+    frame = report_frame(manifest, memory_root, partition_rows=6)
+    assert frame.npartitions == 4
+    assert frame.divisions == (0, 2, 4, 6, 6)
+    whole = report_frame(manifest, memory_root, partition_rows=PARTITION_ROWS).compute()
+    pd.testing.assert_frame_equal(frame.compute(), whole)
+    assert whole.index.tolist() == [run_id for run_id in range(7) for _ in range(3)]
+    for wrong in (0, -1, 2.5, True):
+        with pytest.raises(SweepConfigError, match=r"partition_rows=.*positive integer"):
+            report_frame(manifest, memory_root, partition_rows=wrong)  # type: ignore[arg-type]
+
+
+def test_loc_reads_only_the_files_of_its_partition(memory_root: str, opened: list[str]) -> None:
+    manifest = _runs_on(memory_root, 6)
+    frame = report_frame(manifest, memory_root, partition_rows=6)
+    opened.clear()
+    one = frame.loc[3].compute()
+    assert one["Sat.SMA [override]"].tolist() == [7003.0] * 3
+    assert sorted(set(opened)) == [
+        f"/{memory_root.removeprefix('memory://')}/run-{run_id:06d}/report__RF.parquet"
+        for run_id in (2, 3)
+    ]
+
+
+def test_pandas_form_reads_every_file_once_in_one_scan(
+    memory_root: str, opened: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = _runs_on(memory_root, 5)
+    scans: list[int] = []
+    real_dataset = aggregate.ds.dataset
+
+    def counting_dataset(source: list[str], *args: Any, **kwargs: Any) -> Any:
+        scans.append(len(source))
+        return real_dataset(source, *args, **kwargs)
+
+    monkeypatch.setattr(aggregate.ds, "dataset", counting_dataset)
+    opened.clear()
+    frame = lazy_multiindex(manifest, memory_root)
+    assert scans == [5]
+    assert len(frame) == 15
+    assert frame.index.is_monotonic_increasing
+    # The footer of run 0 for the layout, then each file once for the data.
+    assert len(opened) == 6
+    assert len(set(opened)) == 5
+
+
+def test_runs_sharing_one_file_each_get_its_rows(tmp_path: Path) -> None:
+    _write(_report(0), tmp_path / "shared.parquet")
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "shared.parquet"}, {"Sat.SMA": 1}),
+            _entry(1, FAILED, {}, {"Sat.SMA": 2}),
+            _entry(2, OK, {"report__RF": "shared.parquet"}, {"Sat.SMA": 3}),
+        ]
+    )
+    frame = lazy_multiindex(manifest, tmp_path)
+    assert frame.index.get_level_values("run_id").tolist() == [0, 0, 0, 1, 2, 2, 2]
+    assert frame.loc[2, "Sat.X"].tolist() == frame.loc[0, "Sat.X"].tolist()
+    assert frame["Sat.SMA [override]"].tolist() == [1.0] * 3 + [2.0] + [3.0] * 3
+
+
+def test_final_frame_is_the_last_row_of_each_run(sweep: tuple[Manifest, Path]) -> None:
+    manifest, root = sweep
+    final = final_frame(manifest, root)
+    assert final.index.name == "run_id"
+    assert final.index.tolist() == [0, 1, 2, 3, 4]
+    assert list(final.columns) == REPORT_COLUMNS
+    full = lazy_multiindex(manifest, root).reset_index("time")
+    expected = full.groupby(level="run_id").tail(1)
+    pd.testing.assert_frame_equal(final, expected)
+    assert final.loc[2, "Sat.X"] == 7102.0
+    assert final.loc[1, "__status"] == "failed"
+    assert pd.isna(final.loc[1, "Sat.X"])
+    assert final.loc[1, "Sat.SMA [override]"] == 7001.0
+
+
+def test_final_frame_follows_time_not_file_order(tmp_path: Path) -> None:
+    report = _report(0, rows=4).iloc[[0, 3, 1, 2]].reset_index(drop=True)
+    _write(report, tmp_path / "r0.parquet")
+    manifest = _manifest([_entry(0, OK, {"report__RF": "r0.parquet"})])
+    final = final_frame(manifest, tmp_path, parameters=False)
+    assert final["time"].tolist() == [report["time"].max()]
+    assert final["Sat.X"].tolist() == [report["Sat.X"].max()]
+
+
+def test_summary_and_epoch_reports_in_one_sweep(tmp_path: Path) -> None:
+    summary = _report(0, rows=1).drop(columns=["time", "Sat.UTCGregorian"])
+    entries = []
+    for run_id in range(3):
+        paths = {
+            "report__Orbit": f"run-{run_id:06d}/report__Orbit.parquet",
+            "report__Final": f"run-{run_id:06d}/report__Final.parquet",
+        }
+        _write(_report(run_id), tmp_path / paths["report__Orbit"])
+        _write(summary.assign(**{"Sat.X": 1.0 + run_id}), tmp_path / paths["report__Final"])
+        entries.append(_entry(run_id, OK, paths, {"Sat.SMA": 7000 + run_id}))
+    entries.append(_entry(3, FAILED, {}, {"Sat.SMA": 7003}))
+    manifest = _manifest(entries)
+    orbit = lazy_multiindex(manifest, tmp_path, name="Orbit")
+    assert orbit.index.names == ["run_id", "time"]
+    assert len(orbit) == 10
+    final = lazy_multiindex(manifest, tmp_path, name="Final")
+    assert final.index.names == ["run_id", "row"]
+    assert final["Sat.X"].tolist()[:3] == [1.0, 2.0, 3.0]
+    assert final["Sat.X"].isna().tolist() == [False, False, False, True]
+    last = final_frame(manifest, tmp_path, name="Final")
+    assert last["row"].tolist() == [0, 0, 0, pd.NA]
+    assert last["Sat.X"].tolist()[:3] == [1.0, 2.0, 3.0]
+    assert last["__status"].tolist() == ["ok", "ok", "ok", "failed"]
+    orbit_last = final_frame(manifest, tmp_path, name="Orbit")
+    assert orbit_last["Sat.X"].tolist()[:3] == [7100.0, 7101.0, 7102.0]
+
+
+@pytest.mark.parametrize("damaged", [0, 1])
+def test_a_damaged_file_names_its_run(tmp_path: Path, damaged: int) -> None:
+    for run_id in (0, 1):
+        _write(_report(run_id), tmp_path / f"r{run_id}.parquet")
+    (tmp_path / f"r{damaged}.parquet").write_bytes(b"")  # e.g. cut short by a power loss
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "r0.parquet"}),
+            _entry(1, OK, {"report__RF": "r1.parquet"}),
+        ]
+    )
+    pattern = rf"report 'RF' of run {damaged}: the file .*r{damaged}.parquet cannot be read"
+    with pytest.raises(RunOutputError, match=pattern):
+        lazy_multiindex(manifest, tmp_path)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    runs=st.lists(
+        st.tuples(
+            st.sampled_from(["ok", "failed", "other-output"]),
+            st.integers(min_value=0, max_value=4),  # rows
+            st.booleans(),  # an integer column in this run, else float
+            st.booleans(),  # rows written newest first
+        ),
+        min_size=1,
+        max_size=7,
+    ),
+    partition_rows=st.integers(min_value=1, max_value=12),
+)
+def test_any_sweep_reads_like_each_file_by_hand(
+    runs: list[tuple[str, int, bool, bool]], partition_rows: int
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        entries = []
+        for run_id, (kind, rows, integer, reverse) in enumerate(runs):
+            report = _report(run_id, rows, integer_count=integer)
+            _write(report.iloc[::-1] if reverse else report, root / f"r{run_id}.parquet")
+            paths = {"report__RF" if kind == "ok" else "ephemeris__E": f"r{run_id}.parquet"}
+            status = FAILED if kind == "failed" else OK
+            entries.append(_entry(run_id, status, {} if kind == "failed" else paths, {"P": run_id}))
+        manifest = _manifest(entries[::-1])
+        kinds = {kind for kind, *_ in runs}
+        if "ok" not in kinds and "other-output" in kinds:
+            with pytest.raises(SweepConfigError, match="produced no report outputs"):
+                lazy_multiindex(manifest, root)
+            return
+        eager = lazy_multiindex(manifest, root)
+        pieces = []
+        for run_id, (kind, *_) in enumerate(runs):
+            if kind == "ok":
+                piece = pd.read_parquet(root / f"r{run_id}.parquet")
+                piece = piece.sort_values("time", kind="stable")
+                piece = piece[["time", *(c for c in piece.columns if c != "time")]]
+            else:
+                piece = pd.DataFrame({"time": [pd.NaT]})
+            piece["P"] = float(run_id)
+            piece["__status"] = "failed" if kind == "failed" else "ok"
+            piece.index = pd.Index([run_id] * len(piece), dtype="int64", name="run_id")
+            pieces.append(piece)
+        expected = pd.concat(pieces)
+        expected = expected.astype(eager.dtypes.to_dict() | {"time": "datetime64[ns]"})
+        expected = expected[["time", *eager.columns]].set_index("time", append=True)
+        pd.testing.assert_frame_equal(eager, expected)
+        lazy = report_frame(manifest, root, partition_rows=partition_rows)
+        pd.testing.assert_frame_equal(lazy.compute().set_index("time", append=True), eager)
+        final = final_frame(manifest, root)
+        pd.testing.assert_frame_equal(final, eager.reset_index("time").groupby(level=0).tail(1))
+
+
+def test_an_empty_first_file_does_not_decide_the_column_types(tmp_path: Path) -> None:
+    # pandas writes the columns of an empty frame without a type (null): the
+    # layout follows the first file that has rows.
+    _write(_report(0, rows=0), tmp_path / "r0.parquet")
+    _write(_report(1), tmp_path / "r1.parquet")
+    manifest = _manifest(
+        [
+            _entry(0, OK, {"report__RF": "r0.parquet"}),
+            _entry(1, OK, {"report__RF": "r1.parquet"}),
+        ]
+    )
+    frame = lazy_multiindex(manifest, tmp_path)
+    assert frame["Sat.Tag"].dtype == STRING
+    assert frame["Sat.Tag"].tolist() == ["r1-0", pd.NA, "r1-2"]

@@ -170,17 +170,24 @@ def test_lazy_loc_reads_one_object(
         storage_options=s3_server.storage_options(),
         progress=False,
     )
-    lazy = study.to_dataframe()
-    opened: list[str] = []
-    real_open = aggregate_module.fsspec.open
+    # One run per partition, so .loc reads exactly one object.
+    lazy = aggregate_module.report_frame(
+        study.manifest,
+        s3_server.url(prefix),
+        storage_options=s3_server.storage_options(),
+        partition_rows=1,
+    )
+    scanned: list[list[str]] = []
+    real_dataset = aggregate_module.ds.dataset
 
-    def counting_open(location: str, *args: Any, **kwargs: Any) -> Any:
-        opened.append(location)
-        return real_open(location, *args, **kwargs)
+    def counting_dataset(source: list[str], *args: Any, **kwargs: Any) -> Any:
+        scanned.append(list(source))
+        return real_dataset(source, *args, **kwargs)
 
-    monkeypatch.setattr(aggregate_module.fsspec, "open", counting_open)
+    monkeypatch.setattr(aggregate_module.ds, "dataset", counting_dataset)
     one = lazy.loc[7].compute()
-    assert opened == [s3_server.url(prefix, "run-000007", "report__RF.parquet")]
+    wanted = s3_server.url(prefix, "run-000007", "report__RF.parquet")
+    assert scanned == [[wanted.removeprefix("s3://")]]
     expected = reference.loc[7].reset_index()
     assert one["time"].tolist() == expected["time"].tolist()
     assert one["Sat.EarthMJ2000Eq.X"].tolist() == expected["Sat.EarthMJ2000Eq.X"].tolist()
