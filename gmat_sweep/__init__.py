@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 # Bound eagerly: importing ``gmat_sweep.api`` loads the submodule ``gmat_sweep.sweep``,
 # which the import system binds as the package attribute ``sweep``; the line below
 # then rebinds that name to the function, once and for all.
-from gmat_sweep.api import latin_hypercube, monte_carlo, sweep
+from gmat_sweep.api import latin_hypercube, monte_carlo, open_sweep, sweep
 
 if TYPE_CHECKING:
     from gmat_sweep.aggregate import lazy_contacts, lazy_ephemerides, lazy_multiindex
@@ -105,6 +105,7 @@ __all__ = [
     "lazy_ephemerides",
     "lazy_multiindex",
     "monte_carlo",
+    "open_sweep",
     "sweep",
 ]
 

@@ -24,18 +24,18 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from gmat_sweep import plan, storage
 from gmat_sweep.backends import make_backend
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
-from gmat_sweep.spec import PathLike, RunSpec, is_url
-from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep
+from gmat_sweep.spec import PathLike, is_url
+from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from gmat_sweep.distributions import DistSpec, ParamName
 
 
@@ -114,18 +114,13 @@ def sweep(
             f"got {'both' if grid is not None else 'neither'}"
         )
     if grid is not None:
-        materialised = materialise_grid(grid)
-        fields = sorted(materialised)
-        parameter_spec = plan.grid_spec(materialised)
+        parameter_spec = plan.grid_spec(materialise_grid(grid))
     else:
         assert samples is not None
-        rows = samples_to_rows(samples)
-        fields = sorted(rows[0])
-        parameter_spec = plan.samples_spec(rows)
+        parameter_spec = plan.samples_spec(samples_to_rows(samples))
     return _launch(
         mission,
         parameter_spec,
-        fields,
         seed=None,
         backend=backend,
         out=out,
@@ -283,11 +278,10 @@ def _stochastic(
 
     parent = new_parent_seed() if seed is None else seed
     draw = monte_carlo_rows if kind == "monte_carlo" else latin_hypercube_rows
-    rows = draw(perturb, n, parent)  # validates perturb, n and seed
+    draw(perturb, n, parent)  # validates perturb, n and seed before anything starts
     return _launch(
         mission,
         plan.stochastic_spec(kind, perturb, n, parent),
-        sorted(rows[0]),
         seed=parent,
         backend=backend,
         out=out,
@@ -304,7 +298,6 @@ def _stochastic(
 def _launch(
     mission: str | Path,
     parameter_spec: dict[str, Any],
-    fields: list[str],
     *,
     seed: int | None,
     backend: Pool | str | None,
@@ -337,7 +330,7 @@ def _launch(
         if storage_options:
             worker_options["storage_options"] = dict(storage_options)
         runs = plan.expand(parameter_spec, script, root, worker_options)
-        _check_fields(pool, script, {field: _distinct(runs, field) for field in fields})
+        check_overrides(pool, script, runs)
         result = Sweep(
             runs=runs,
             backend=pool,
@@ -364,6 +357,61 @@ def _launch(
             entry = result.manifest.entry_for(failed[0])
             raise RunFailed(failed[0], entry.stderr if entry else None)
     return result
+
+
+def open_sweep(path_or_url: PathLike, *, storage_options: Mapping[str, Any] | None = None) -> Sweep:
+    """Open a sweep from its directory (or its ``manifest.jsonl``), reading the manifest alone.
+
+    Needs no script, no backend and no GMAT process, so it works on a copied
+    or moved sweep directory, a read-only one, or ``s3://``: every ``to_*``
+    method, :meth:`~gmat_sweep.sweep.Sweep.final` and ``repr`` work on the
+    result. It can still be resumed (:meth:`~gmat_sweep.sweep.Sweep.resume`),
+    which then loads the mission recorded in the manifest (checked against
+    its recorded hash) on the default backend; use
+    :meth:`~gmat_sweep.sweep.Sweep.from_manifest` to name another script or
+    backend.
+
+    Parameters
+    ----------
+    path_or_url:
+        The sweep directory or its manifest: a local path or an fsspec URL.
+    storage_options:
+        fsspec options for a URL (endpoint, credentials); never recorded.
+
+    Returns
+    -------
+    Sweep
+        The sweep as its manifest records it.
+
+    Raises
+    ------
+    SweepConfigError
+        ``path_or_url`` holds no manifest.
+    ManifestCorruptError
+        The manifest cannot be parsed.
+
+    See Also
+    --------
+    sweep, monte_carlo, latin_hypercube : run a new sweep.
+
+    Examples
+    --------
+    >>> from gmat_sweep import open_sweep
+    >>> study = open_sweep("leo-study")  # doctest: +SKIP
+    >>> study.final()  # doctest: +SKIP
+    """
+    text = str(path_or_url).rstrip("/")
+    if text.endswith(".jsonl"):
+        location: PathLike = text if is_url(text) else Path(text.removeprefix("file://"))
+    else:
+        root = text if is_url(text) else Path(text.removeprefix("file://"))
+        location = storage.join(root, MANIFEST_NAME)
+    if not storage.exists(location, storage_options):
+        raise SweepConfigError(
+            f"{path_or_url} is not a sweep: it has no {MANIFEST_NAME} (every sweep writes one at "
+            "its root); pass the out= directory (or URL) of a gmat_sweep sweep"
+        )
+    return Sweep._opened(location, storage_options)
 
 
 def _check_mission(mission: str | Path) -> Path:
@@ -406,27 +454,6 @@ def _check_run_options(run_options: Mapping[str, Any] | None) -> dict[str, Any]:
 def _check_retries(retries: int) -> None:
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise SweepConfigError(f"retries={retries!r}: use a whole number >= 0")
-
-
-def _check_fields(pool: Pool, script: Path, values: dict[str, list[Any]]) -> None:
-    """Load the mission once in a GMAT process and check every override and its values."""
-    problems = pool.check_fields(script, values)
-    if problems:
-        raise SweepConfigError(
-            f"mission {script.name}: " + "; ".join(problems) + ". Fix the overrides (field paths "
-            "are 'Resource.Field' as written in the script, e.g. 'Sat.SMA' or 'MyVar.Value') "
-            "or the script, then run again."
-        )
-
-
-def _distinct(runs: list[RunSpec], field: str) -> list[Any]:
-    """The distinct values ``field`` takes across ``runs``, in first-seen order."""
-    seen: dict[str, Any] = {}
-    for run in runs:
-        if field in run.overrides:
-            value = run.overrides[field]
-            seen.setdefault(repr(value), value)
-    return list(seen.values())
 
 
 def _check_out(

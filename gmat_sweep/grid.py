@@ -10,13 +10,16 @@ pure: no files are read or written and GMAT is never touched.
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, cast
 
 from gmat_sweep.errors import SweepConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 from gmat_sweep.spec import PathLike, RunSpec, as_location
 
 
@@ -166,7 +169,9 @@ def samples_to_rows(samples: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list
         a row's keys differ from the first row's.
     """
     rows: list[Mapping[Any, Any]]
-    if isinstance(samples, pd.DataFrame):
+    # A DataFrame can only exist if pandas was imported: no need to import it here.
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(samples, pandas.DataFrame):
         rows = _frame_rows(samples)
     elif isinstance(samples, Mapping):
         raise SweepConfigError(
@@ -179,7 +184,7 @@ def samples_to_rows(samples: pd.DataFrame | Iterable[Mapping[str, Any]]) -> list
             "list of dicts, e.g. [{'Sat.SMA': 7000.0}, {'Sat.SMA': 7100.0}]"
         )
     else:
-        rows = list(samples)
+        rows = list(cast("Iterable[Mapping[Any, Any]]", samples))
     if not rows:
         raise SweepConfigError(
             "samples has no rows, so the sweep would have no runs; give at least one row"

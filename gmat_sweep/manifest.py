@@ -725,15 +725,20 @@ def unreadable_ok_runs(
     -------
     list[int]
         In the manifest's entry order.
+
+    Raises
+    ------
+    ManifestCorruptError
+        A recorded path lies outside the sweep root.
     """
-    base = str(root).rstrip("/")
+    from gmat_sweep.containment import locator
+
+    locate = locator(root)  # a path outside the sweep raises ManifestCorruptError
     owners: dict[str, int] = {}
     for entry in manifest.entries:
         if entry.status is RunStatus.OK:
             for path in entry.output_paths.values():
-                text = _stored(path)
-                absolute = is_url(text) or os.path.isabs(text)
-                owners[text if absolute else f"{base}/{text}"] = entry.run_id
+                owners[locate(path, entry.run_id)] = entry.run_id
     by_filesystem: dict[str, list[str]] = {}
     for location in owners:
         protocol = location.split("://", 1)[0] if is_url(location) else "file"

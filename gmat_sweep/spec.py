@@ -22,6 +22,9 @@ from gmat_sweep.errors import SweepConfigError
 PathLike = str | Path
 """A local path or an fsspec URL such as ``s3://bucket/prefix``."""
 
+LOG_NAME = "gmat.log"
+"""File name of the per-run GMAT log kept beside the run's outputs."""
+
 
 class RunStatus(StrEnum):
     """Terminal state of one run."""

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from dask.base import DaskMethodsMixin
 
 from gmat_sweep import graph, plan, storage
+from gmat_sweep.backends import make_backend
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import SweepConfigError
@@ -52,8 +53,7 @@ from gmat_sweep.manifest import (
     unreadable_ok_runs,
 )
 from gmat_sweep.plan import installed_version as _version
-from gmat_sweep.spec import PathLike, RunOutcome, RunSpec, RunStatus, is_url
-from gmat_sweep.worker import LOG_NAME
+from gmat_sweep.spec import LOG_NAME, PathLike, RunOutcome, RunSpec, RunStatus, is_url
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -140,7 +140,7 @@ class Sweep(DaskMethodsMixin):
             )
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise SweepConfigError(f"retries={retries!r}: use a whole number >= 0")
-        self._runs = list(runs)
+        self._runs: list[RunSpec] | None = list(runs)
         self._backend = backend
         self._manifest_path = manifest_path
         self._output_dir = output_dir
@@ -152,6 +152,7 @@ class Sweep(DaskMethodsMixin):
         self._storage_options = dict(storage_options or {})
         self._manifest: Manifest | None = None
         self._from_manifest = False
+        self._verified = False
         self._wall_s: float | None = None
         self._recorder: _Recorder | None = None
         self._background: threading.Thread | None = None
@@ -300,7 +301,7 @@ class Sweep(DaskMethodsMixin):
                 os_platform=platform.platform(),
                 sweep_seed=self._sweep_seed,
                 parameter_spec=self._parameter_spec,
-                run_count=len(self._runs),
+                run_count=len(self._all_runs()),
                 backend=_backend_name(self._backend),
                 script_includes=script_includes_sha256(self._script_path),
                 script_path=str(self._script_path.resolve()),
@@ -358,7 +359,7 @@ class Sweep(DaskMethodsMixin):
         ``with``-managed pool exits and cancels still-pending futures.
         """
         self._manifest = None
-        self._plan(self._runs)
+        self._plan(self._all_runs())
         return self.compute()
 
     @classmethod
@@ -426,6 +427,31 @@ class Sweep(DaskMethodsMixin):
             rebuilt runs do not match the recorded ones
             (:func:`gmat_sweep.plan.check_recorded`).
         """
+        sweep = cls._opened(
+            manifest_path,
+            storage_options,
+            backend=backend,
+            progress=progress,
+            retries=retries,
+        )
+        sweep._verify(
+            Path(script_path),
+            allow_script_drift=allow_script_drift,
+            allow_version_drift=allow_version_drift,
+        )
+        return sweep
+
+    @classmethod
+    def _opened(
+        cls,
+        manifest_path: PathLike,
+        storage_options: Mapping[str, Any] | None,
+        *,
+        backend: Pool | str | None = None,
+        progress: bool = True,
+        retries: int = DEFAULT_RETRIES,
+    ) -> Sweep:
+        """The sweep a manifest describes, read from the manifest alone (no script, no GMAT)."""
         if is_url(manifest_path):
             root: PathLike = str(manifest_path).rsplit("/", 1)[0]
         else:
@@ -437,12 +463,37 @@ class Sweep(DaskMethodsMixin):
                 "that finished cannot be found; pass the manifest.jsonl inside the sweep's "
                 "output directory"
             )
-        script = Path(script_path)
+        manifest = Manifest.load(manifest_path, storage_options=storage_options)
+        sweep = cls(
+            runs=[],
+            backend=backend,
+            manifest_path=manifest_path,
+            output_dir=root,
+            script_path=Path(manifest.script_path),
+            parameter_spec=manifest.parameter_spec,
+            sweep_seed=manifest.sweep_seed,
+            progress=progress,
+            retries=retries,
+            storage_options=storage_options,
+        )
+        sweep._manifest = manifest
+        sweep._from_manifest = True
+        sweep._runs = None  # rebuilt from the parameter_spec when first needed
+        return sweep
+
+    def _verify(self, script: Path, *, allow_script_drift: bool, allow_version_drift: bool) -> None:
+        """Check ``script`` and the manifest against each other before runs are added to it.
+
+        The script (and every file it ``#Include``\\ s) must hash as recorded,
+        and the rebuilt runs must match the recorded ones
+        (:func:`gmat_sweep.plan.check_recorded`); then the failed and missing
+        runs are what the next computation runs.
+        """
+        manifest = self.manifest
         if not script.is_file():
             raise SweepConfigError(
                 f"script {str(script)!r} does not exist; pass the .script the sweep ran"
             )
-        manifest = Manifest.load(manifest_path, storage_options=storage_options)
         drift = _drift(manifest, script)
         if drift:
             if not allow_script_drift:
@@ -454,37 +505,32 @@ class Sweep(DaskMethodsMixin):
             warnings.warn(
                 "; ".join(drift) + "; resuming anyway (allow_script_drift=True)",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        parameter_spec = manifest.parameter_spec
-        run_options = dict(parameter_spec.get("run_options") or {})
-        if storage_options:
-            run_options["storage_options"] = dict(storage_options)
-        runs = plan.expand(parameter_spec, script.resolve(), root, run_options)
+        self._script_path = script
+        self._runs = runs = self._expand(self._parameter_spec, script.resolve())
         plan.check_recorded(
             manifest,
             runs,
             engine_version=ensure_engine().version,
             allow_version_drift=allow_version_drift,
         )
-        sweep = cls(
-            runs=runs,
-            backend=backend,
-            manifest_path=manifest_path,
-            output_dir=root,
-            script_path=script,
-            parameter_spec=parameter_spec,
-            sweep_seed=manifest.sweep_seed,
-            progress=progress,
-            retries=retries,
-            storage_options=storage_options,
-        )
-        sweep._manifest = manifest
-        sweep._from_manifest = True
+        self._verified = True
         wanted = set(manifest.find_failed())
         wanted.update(manifest.find_missing(spec.run_id for spec in runs))
-        sweep._plan([spec for spec in runs if spec.run_id in wanted])
-        return sweep
+        self._plan([spec for spec in runs if spec.run_id in wanted])
+
+    def _expand(self, parameter_spec: Mapping[str, Any], script: Path) -> list[RunSpec]:
+        """The runs ``parameter_spec`` describes, as workers receive them."""
+        run_options = dict(parameter_spec.get("run_options") or {})
+        if self._storage_options:
+            run_options["storage_options"] = dict(self._storage_options)
+        return plan.expand(parameter_spec, script, self._output_dir, run_options)
+
+    def _all_runs(self) -> list[RunSpec]:
+        if self._runs is None:
+            self._runs = self._expand(self._parameter_spec, self._script_path)
+        return self._runs
 
     def resume(self) -> Sweep:
         """Re-run only the failed and missing runs from the loaded manifest.
@@ -497,30 +543,51 @@ class Sweep(DaskMethodsMixin):
         the original), and reloads the manifest so the in-memory entries
         reflect the last-wins merge. Returns ``self`` for chaining.
 
+        The recorded overrides of the runs to re-run are checked on a GMAT
+        host first, like a new sweep's: a manifest is data from disk.
+
         Raises :exc:`RuntimeError` when called on a :class:`Sweep` not
-        produced by :meth:`from_manifest`, and
-        :class:`~gmat_sweep.errors.SweepConfigError` when an object-store
-        sweep directory cannot be written (checked before any run starts).
+        produced by :meth:`from_manifest` or :func:`~gmat_sweep.open_sweep`;
+        :class:`~gmat_sweep.errors.SweepConfigError` when the script drifted,
+        the manifest does not match the runs it describes, an override is
+        refused, or an object-store sweep directory cannot be written (all
+        checked before any run starts); :class:`~gmat_sweep.errors.SweepLockedError`
+        when another driver holds the sweep.
         """
         if not self._from_manifest or self._manifest is None:
             raise RuntimeError(
                 "resume() needs a sweep rebuilt from its manifest: use "
-                "Sweep.from_manifest(manifest_path, script_path, backend=...).resume()"
+                "Sweep.from_manifest(manifest_path, script_path, backend=...).resume() or "
+                "open_sweep(path).resume()"
             )
+        if not self._verified:  # opened with open_sweep: the recorded script is the mission
+            self._verify(self._script_path, allow_script_drift=False, allow_version_drift=False)
         storage.check_writable(self._output_dir, self._storage_options)
         acquired = self._acquire("resume")
+        backend, owned = self._backend, None
         try:
             # Read again under the hold: another driver may have written since from_manifest.
             manifest = self._manifest = Manifest.load(
                 self._manifest_path, storage_options=self._storage_options
             )
+            runs = self._all_runs()
             wanted = set(manifest.find_failed())
-            wanted.update(manifest.find_missing(spec.run_id for spec in self._runs))
+            wanted.update(manifest.find_missing(spec.run_id for spec in runs))
             # An ok line whose files a machine crash lost is a run still to do.
             wanted.update(unreadable_ok_runs(manifest, self._output_dir, self._storage_options))
-            self._plan([spec for spec in self._runs if spec.run_id in wanted])
+            todo = [spec for spec in runs if spec.run_id in wanted]
+            if todo:
+                # A manifest is data from disk: its overrides are checked like new ones.
+                if not isinstance(backend, Pool):
+                    owned = make_backend(backend or "local")
+                    self._use_backend(owned)
+                check_overrides(owned or backend, self._script_path, todo)  # type: ignore[arg-type]
+            self._plan(todo)
             return self.compute()
         finally:
+            if owned is not None:
+                owned.close()
+                self._use_backend(backend)
             if acquired:
                 self._release()
 
@@ -571,7 +638,7 @@ class Sweep(DaskMethodsMixin):
         if self._storage_options:
             run_options["storage_options"] = dict(self._storage_options)
         runs = plan.expand(grown, self._script_path.resolve(), self._output_dir, run_options)
-        count = len(self._runs)
+        count = len(self._all_runs())
         acquired = self._acquire("extend")
         try:
             manifest.parameter_spec = grown
@@ -616,7 +683,7 @@ class Sweep(DaskMethodsMixin):
     @property
     def runs(self) -> list[RunSpec]:
         """The run specs of this sweep, in run_id order."""
-        return list(self._runs)
+        return list(self._all_runs())
 
     @property
     def output_dir(self) -> PathLike:
@@ -652,6 +719,27 @@ class Sweep(DaskMethodsMixin):
         from gmat_sweep import aggregate
 
         return aggregate.report_frame(
+            self.manifest,
+            self._output_dir,
+            name=name,
+            parameters=parameters,
+            storage_options=self._storage_options,
+        )
+
+    def final(self, name: str | None = None, *, parameters: bool = True) -> pd.DataFrame:
+        """One row per run: the last row of report ``name``, its parameters and ``__status``.
+
+        The most common question — "the final state of every run, next to
+        its parameters" — in one call. Indexed by ``run_id``; a failed run is
+        a row of missing values. See :func:`gmat_sweep.aggregate.final_frame`.
+
+        Examples
+        --------
+        >>> study.final()["Sat.Earth.SMA"]  # doctest: +SKIP
+        """
+        from gmat_sweep import aggregate
+
+        return aggregate.final_frame(
             self.manifest,
             self._output_dir,
             name=name,
@@ -725,12 +813,14 @@ class Sweep(DaskMethodsMixin):
 
     def __repr__(self) -> str:
         if self._manifest is None:
-            return f"<Sweep of {len(self._runs)} runs of {self._script_path.name}, not run yet>"
+            count = len(self._all_runs())
+            return f"<Sweep of {count} runs of {self._script_path.name}, not run yet>"
         entries = self._manifest.entries
         status = Counter(entry.status for entry in entries)
-        missing = len(self._runs) - len(entries)
+        count = self._manifest.run_count
+        missing = count - len(entries)
         lines = [
-            f"Sweep of {len(self._runs)} runs of {self._script_path.name}",
+            f"Sweep of {count} runs of {self._script_path.name}",
             f"  ok: {status[RunStatus.OK]}   failed: {status[RunStatus.FAILED]}"
             + (f"   missing: {missing}" if missing else ""),
         ]
@@ -763,12 +853,35 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep.script import render_script
 
-        if not 0 <= run_id < len(self._runs):
+        runs = self._all_runs()
+        if not 0 <= run_id < len(runs):
             raise SweepConfigError(
-                f"run_id {run_id} is not in this sweep; pass one of 0..{len(self._runs) - 1}"
+                f"run_id {run_id} is not in this sweep; pass one of 0..{len(runs) - 1}"
             )
-        spec = self._runs[run_id]
+        spec = runs[run_id]
         return render_script(spec.script_path, spec.overrides)
+
+
+def check_overrides(pool: Pool, script: Path, runs: Sequence[RunSpec]) -> None:
+    """Check every override ``runs`` apply (and its values) on one of ``pool``'s GMAT hosts.
+
+    Raises
+    ------
+    SweepConfigError
+        An override would be refused (unknown field, wrong value type, an
+        output-file field); the message lists each one and how to fix it.
+    """
+    values: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for field, value in run.overrides.items():
+            values.setdefault(field, {}).setdefault(repr(value), value)
+    problems = pool.check_fields(script, {f: list(v.values()) for f, v in sorted(values.items())})
+    if problems:
+        raise SweepConfigError(
+            f"mission {script.name}: " + "; ".join(problems) + ". Fix the overrides (field paths "
+            "are 'Resource.Field' as written in the script, e.g. 'Sat.SMA' or 'MyVar.Value') "
+            "or the script, then run again."
+        )
 
 
 def _backend_name(backend: Pool | str | None) -> str:

@@ -74,10 +74,7 @@ from gmat_sweep import storage
 from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import OverrideNotAppliedError, SweepConfigError
 from gmat_sweep.script import canonical_script_sha256, render_script, script_value, text_sha256
-from gmat_sweep.spec import PathLike, RunOutcome, RunSpec
-
-LOG_NAME = "gmat.log"
-"""File name of the per-run GMAT log kept beside the run's outputs."""
+from gmat_sweep.spec import LOG_NAME, PathLike, RunOutcome, RunSpec
 
 LIVE = "live"
 """Class of an override written through the GMAT API after the load."""

@@ -23,7 +23,7 @@ import pytest
 from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by name)
 
 from gmat_sweep import aggregate as aggregate_module
-from gmat_sweep.api import monte_carlo, sweep
+from gmat_sweep.api import monte_carlo, open_sweep, sweep
 from gmat_sweep.backends.local import LocalPool
 from gmat_sweep.cli import main
 from gmat_sweep.errors import SweepConfigError
@@ -124,6 +124,10 @@ def test_grid_sweep_to_s3_equals_local_and_records_no_credentials(
     assert len(read_all_entries(manifest.path or "", storage_options=options)) == 12
     captured = capfd.readouterr()
     _assert_no_secret(s3_server, prefix, captured.out, captured.err, repr(study))
+    # Reopened from the bucket alone: no script, no backend, no GMAT process.
+    reopened = open_sweep(s3_server.url(prefix), storage_options=options)
+    pd.testing.assert_frame_equal(reopened.to_pandas(), reference)
+    assert list(reopened.final().index) == list(range(12))
 
 
 def test_cli_runs_shows_and_exports_an_s3_sweep_with_storage_options(
