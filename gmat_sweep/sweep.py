@@ -705,14 +705,23 @@ class Sweep(DaskMethodsMixin):
         """run_ids whose last attempt failed."""
         return self.manifest.find_failed()
 
-    def to_dataframe(self, name: str | None = None, *, parameters: bool = True) -> dd.DataFrame:
+    def to_dataframe(
+        self,
+        name: str | None = None,
+        *,
+        parameters: bool = True,
+        partition_rows: int | None = None,
+    ) -> dd.DataFrame:
         """Aggregate the sweep's ReportFile outputs into one lazy DataFrame.
 
         ``name`` selects which report to aggregate when the sweep produced
         multiple ReportFile resources per run; ``None`` (default) picks the
         sole report when exactly one was produced. The frame is indexed by
-        ``run_id`` with known divisions, so ``.loc[run_id]`` reads one file;
-        each run's overrides appear as columns unless ``parameters=False``.
+        ``run_id`` with known divisions; each partition holds whole runs, about
+        ``partition_rows`` rows, read with one pyarrow scan, so
+        ``.loc[run_id]`` reads only that partition's files. Each run's
+        overrides appear as columns unless ``parameters=False``;
+        ``partition_rows`` defaults to :data:`gmat_sweep.aggregate.PARTITION_ROWS`.
         See :func:`gmat_sweep.aggregate.report_frame` for the full contract
         and :meth:`to_pandas` for the ``(run_id, time)`` pandas form.
         """
@@ -724,6 +733,7 @@ class Sweep(DaskMethodsMixin):
             name=name,
             parameters=parameters,
             storage_options=self._storage_options,
+            partition_rows=partition_rows or aggregate.PARTITION_ROWS,
         )
 
     def final(self, name: str | None = None, *, parameters: bool = True) -> pd.DataFrame:
@@ -747,7 +757,13 @@ class Sweep(DaskMethodsMixin):
             storage_options=self._storage_options,
         )
 
-    def to_ephemerides(self, name: str | None = None, *, parameters: bool = True) -> dd.DataFrame:
+    def to_ephemerides(
+        self,
+        name: str | None = None,
+        *,
+        parameters: bool = True,
+        partition_rows: int | None = None,
+    ) -> dd.DataFrame:
         """Aggregate the sweep's EphemerisFile outputs into one lazy DataFrame.
 
         See :func:`gmat_sweep.aggregate.ephemeris_frame` for the contract.
@@ -760,9 +776,16 @@ class Sweep(DaskMethodsMixin):
             name=name,
             parameters=parameters,
             storage_options=self._storage_options,
+            partition_rows=partition_rows or aggregate.PARTITION_ROWS,
         )
 
-    def to_contacts(self, name: str | None = None, *, parameters: bool = True) -> dd.DataFrame:
+    def to_contacts(
+        self,
+        name: str | None = None,
+        *,
+        parameters: bool = True,
+        partition_rows: int | None = None,
+    ) -> dd.DataFrame:
         """Aggregate the sweep's ContactLocator outputs into one lazy DataFrame.
 
         See :func:`gmat_sweep.aggregate.contact_frame` for the contract.
@@ -775,6 +798,7 @@ class Sweep(DaskMethodsMixin):
             name=name,
             parameters=parameters,
             storage_options=self._storage_options,
+            partition_rows=partition_rows or aggregate.PARTITION_ROWS,
         )
 
     def to_pandas(
