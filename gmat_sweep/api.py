@@ -30,6 +30,7 @@ from gmat_sweep.backends.base import Pool
 from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
+from gmat_sweep.metrics import Postprocess, describe, resolve
 from gmat_sweep.spec import PathLike, is_url
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
@@ -53,6 +54,7 @@ def sweep(
     overwrite: bool = False,
     raise_on_failure: bool = False,
     compute: bool = True,
+    postprocess: Postprocess | None = None,
 ) -> Sweep:
     """Run a full-factorial grid (or explicit sample rows) over a GMAT mission.
 
@@ -95,6 +97,12 @@ def sweep(
         ``False`` returns the sweep without running it (everything is still
         validated, nothing is written): run it with ``.compute()``, or
         together with other sweeps with ``dask.compute(a, b)``.
+    postprocess:
+        Per-run metrics: ``f(outputs, overrides) -> {name: scalar}``, where
+        ``outputs`` maps each report / ephemeris name to the run's pandas
+        frame; or an importable ``"module:function"``. It runs after each run
+        on the worker that ran it; results come back with
+        :meth:`~gmat_sweep.sweep.Sweep.metrics` (see :mod:`gmat_sweep.metrics`).
 
     Returns
     -------
@@ -131,6 +139,7 @@ def sweep(
         overwrite=overwrite,
         raise_on_failure=raise_on_failure,
         compute=compute,
+        postprocess=postprocess,
     )
 
 
@@ -148,6 +157,7 @@ def monte_carlo(
     retries: int = DEFAULT_RETRIES,
     overwrite: bool = False,
     compute: bool = True,
+    postprocess: Postprocess | None = None,
 ) -> Sweep:
     """Run a Monte Carlo dispersion sweep over a GMAT mission.
 
@@ -176,7 +186,7 @@ def monte_carlo(
         records it in the manifest (``Sweep.seed``), so the sweep can still
         be reproduced. Two calls at the same ``(mission, n, perturb, seed)``
         produce bit-equal frames.
-    backend, out, progress, storage_options, run_options, retries, overwrite, compute:
+    backend, out, progress, storage_options, run_options, retries, overwrite, compute, postprocess:
         Same semantics as :func:`sweep`.
 
     Returns
@@ -194,7 +204,7 @@ def monte_carlo(
     """
     return _stochastic(
         "monte_carlo", mission, n, perturb, seed, backend, out, progress,
-        storage_options, run_options, retries, overwrite, compute,
+        storage_options, run_options, retries, overwrite, compute, postprocess,
     )  # fmt: skip
 
 
@@ -212,6 +222,7 @@ def latin_hypercube(
     retries: int = DEFAULT_RETRIES,
     overwrite: bool = False,
     compute: bool = True,
+    postprocess: Postprocess | None = None,
 ) -> Sweep:
     """Run a Latin hypercube sweep over a GMAT mission.
 
@@ -236,7 +247,7 @@ def latin_hypercube(
         Optional integer seed; ``None`` draws one from OS entropy and records
         it. Two calls at the same ``(mission, n, perturb, seed)`` produce
         bit-equal frames.
-    backend, out, progress, storage_options, run_options, retries, overwrite, compute:
+    backend, out, progress, storage_options, run_options, retries, overwrite, compute, postprocess:
         Same semantics as :func:`sweep`.
 
     Returns
@@ -252,7 +263,7 @@ def latin_hypercube(
     """
     return _stochastic(
         "latin_hypercube", mission, n, perturb, seed, backend, out, progress,
-        storage_options, run_options, retries, overwrite, compute,
+        storage_options, run_options, retries, overwrite, compute, postprocess,
     )  # fmt: skip
 
 
@@ -270,6 +281,7 @@ def _stochastic(
     retries: int,
     overwrite: bool,
     compute: bool,
+    postprocess: Postprocess | None,
 ) -> Sweep:
     # scipy is imported here, not at module level: GMAT worker processes import
     # this package too and never draw samples.
@@ -292,6 +304,7 @@ def _stochastic(
         overwrite=overwrite,
         raise_on_failure=False,
         compute=compute,
+        postprocess=postprocess,
     )
 
 
@@ -309,6 +322,7 @@ def _launch(
     overwrite: bool,
     raise_on_failure: bool,
     compute: bool,
+    postprocess: Postprocess | None = None,
 ) -> Sweep:
     """Validate, build the sweep on the given or a default pool, run it unless not to compute.
 
@@ -320,6 +334,11 @@ def _launch(
     _check_retries(retries)
     if options:
         parameter_spec = {**parameter_spec, "run_options": options}
+    if postprocess is not None:
+        resolve(postprocess)  # a bad function or name fails before anything starts
+        recorded = describe(postprocess)
+        if recorded is not None:  # resume computes the same metrics
+            parameter_spec = {**parameter_spec, "postprocess": recorded}
     root = _check_out(out, script, storage_options, overwrite=overwrite)
     owned = not isinstance(backend, Pool)
     # A named or default backend's pool checks the fields (warming its hosts) and runs
@@ -342,6 +361,7 @@ def _launch(
             progress=progress,
             retries=retries,
             storage_options=storage_options,
+            postprocess=postprocess,
         )
         result._prepare = partial(_prepare_out, root, storage_options, overwrite=overwrite)
         if compute:

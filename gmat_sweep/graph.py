@@ -44,9 +44,11 @@ from gmat_sweep.spec import RunOutcome, RunSpec
 
 if TYPE_CHECKING:
     from gmat_sweep.backends.base import Pool
+    from gmat_sweep.metrics import Postprocess
 
 RUN_PREFIX = "gmat-run-"
 GROUP_PREFIX = "gmat-group-"
+METRICS_PREFIX = "gmat-metrics-"
 
 MAX_GROUP = 10
 """Most runs a grouped task carries (grouping is for executors with a per-task cost)."""
@@ -83,6 +85,10 @@ class RunGraph:
         How often a run that failed transiently is run again.
     group:
         Runs per task; 1 gives one task per run.
+    postprocess:
+        A per-run metrics function (:mod:`gmat_sweep.metrics`): each run then
+        has a second key, ``("gmat-metrics-<token>", run_id)``, downstream of
+        its run key, computing to the run's outcome with its metrics.
     """
 
     def __init__(
@@ -93,18 +99,31 @@ class RunGraph:
         reuse_gmat_context: bool,
         retries: int,
         group: int = 1,
+        postprocess: Postprocess | None = None,
     ) -> None:
         self.runs = list(runs)
         self.token = token
         self.name = RUN_PREFIX + token
         self.group_name = GROUP_PREFIX + token
+        self.final_name = self.name if postprocess is None else METRICS_PREFIX + token
         self.reuse_gmat_context = reuse_gmat_context
         self.retries = retries
         self.group = max(1, group)
+        self.postprocess = postprocess
 
     def run_keys(self) -> list[Key]:
-        """The per-run keys, in run order."""
-        return [(self.name, spec.run_id) for spec in self.runs]
+        """The key of each run's last node (its metrics node, if any), in run order.
+
+        A computation's result for each is the run's
+        :class:`~gmat_sweep.spec.RunOutcome`; the manifest records a run when
+        this key finishes.
+        """
+        return [(self.final_name, spec.run_id) for spec in self.runs]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every key name of this graph's tasks."""
+        return tuple(dict.fromkeys((self.name, self.group_name, self.final_name)))
 
     def groups(self) -> list[tuple[GroupKey, list[RunSpec]]]:
         """The grouped tasks: ``(group key, runs)``; one run per group when ``group == 1``."""
@@ -122,13 +141,21 @@ class RunGraph:
     def layer(self) -> dict[Hashable, Any]:
         """The tasks, keyed by run (and by group when runs are grouped)."""
         reuse, retries = self.reuse_gmat_context, self.retries
+        tasks: dict[Hashable, Any]
         if self.group == 1:
-            return {(self.name, s.run_id): (run_node, s, reuse, retries) for s in self.runs}
-        tasks: dict[Hashable, Any] = {}
-        for key, specs in self.groups():
-            tasks[key] = (run_nodes, specs, reuse, retries)
-            for position, spec in enumerate(specs):
-                tasks[(self.name, spec.run_id)] = (operator.getitem, key, position)
+            tasks = {(self.name, s.run_id): (run_node, s, reuse, retries) for s in self.runs}
+        else:
+            tasks = {}
+            for key, specs in self.groups():
+                tasks[key] = (run_nodes, specs, reuse, retries)
+                for position, spec in enumerate(specs):
+                    tasks[(self.name, spec.run_id)] = (operator.getitem, key, position)
+        if self.postprocess is not None:
+            from gmat_sweep.metrics import apply
+
+            for spec in self.runs:
+                run_key = (self.name, spec.run_id)
+                tasks[(self.final_name, spec.run_id)] = (apply, run_key, spec, self.postprocess)
         return tasks
 
 
@@ -267,7 +294,7 @@ def get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
 
     tasks: dict[Hashable, Any] = dict(dsk if isinstance(dsk, Mapping) else dsk.__dask_graph__())
     sweeps = sweeps_in(tasks)
-    names = set(sweeps) | {sweep.run_graph.group_name for sweep in sweeps.values()}
+    names = {name for sweep in sweeps.values() for name in sweep.run_graph.names}
     mine: dict[Hashable, Any] = {
         key: task for key, task in tasks.items() if type(key) is tuple and key[0] in names
     }
@@ -343,6 +370,7 @@ def drive(
     run_round: Round,
     *,
     retry_outcomes: bool = False,
+    postprocess_here: bool = False,
 ) -> dict[Hashable, RunOutcome]:
     """Execute the runs behind ``pairs`` as their graphs' grouped tasks, recording each.
 
@@ -351,12 +379,13 @@ def drive(
     A group whose executor worker was lost becomes failed attempts of its
     runs, which are sent again (up to the sweep's ``retries``) in a next
     round. ``retry_outcomes`` also re-sends runs whose outcome failed
-    transiently, for executors whose tasks do not retry by themselves.
-    Returns the final outcome of every run, by run key.
+    transiently, and ``postprocess_here`` computes the runs' metrics on the
+    driver, for executors whose tasks do neither by themselves (a user's
+    pool). Returns the final outcome of every run, by run key.
     """
     from gmat_sweep.backends._subprocess import worker_died
 
-    names = {sweep.run_graph.name: sweep for sweep, _ in pairs}
+    names = {sweep.run_graph.final_name: sweep for sweep, _ in pairs}
     active = _Recording(names)
     attempts: dict[Key, int] = {}
     results: dict[Hashable, RunOutcome] = {}
@@ -378,7 +407,7 @@ def drive(
                     [worker_died(spec, got) for spec in specs] if isinstance(got, str) else got
                 )
                 for spec, outcome in zip(specs, outcomes, strict=True):
-                    key = (graph.name, spec.run_id)
+                    key = (graph.final_name, spec.run_id)
                     transient = outcome.failure is not None and outcome.failure.transient
                     again = (lost or retry_outcomes) and transient
                     if again and attempts.get(key, 0) < graph.retries:
@@ -386,6 +415,10 @@ def drive(
                         active.record(key, outcome, final=False)
                         todo.append((graph, None, [spec]))
                         continue
+                    if postprocess_here and graph.postprocess is not None:
+                        from gmat_sweep.metrics import apply
+
+                        outcome = apply(outcome, spec, graph.postprocess)
                     active.record(key, outcome)
                     results[key] = outcome
     finally:

@@ -122,6 +122,13 @@ class ManifestEntry:
     script_sha256:
         SHA-256 of the script text the run loaded (its load-time overrides
         rendered in), or ``None`` when unknown.
+    metrics_path:
+        The run's per-run metrics (``metrics.parquet``, from the sweep's
+        ``postprocess``), with the same path rules as ``output_paths``, or
+        ``None``.
+    metrics_error:
+        The traceback of a ``postprocess`` function that raised on this run
+        (the run itself stays ``ok``), or ``None``.
     """
 
     run_id: int
@@ -134,6 +141,8 @@ class ManifestEntry:
     stderr: str | None
     log_path: PathLike | None
     script_sha256: str | None = None
+    metrics_path: PathLike | None = None
+    metrics_error: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", as_status(self.status))
@@ -174,6 +183,8 @@ class ManifestEntry:
             stderr=outcome.stderr,
             log_path=log_path,
             script_sha256=outcome.script_sha256,
+            metrics_path=outcome.metrics_path,
+            metrics_error=outcome.metrics_error,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,7 +193,8 @@ class ManifestEntry:
         Datetimes become ISO 8601 strings (with their UTC offset), paths
         POSIX strings, numpy scalars plain numbers. Floats round-trip exactly;
         NaN and infinities are written as the JSON extensions ``NaN`` /
-        ``Infinity``. ``script_sha256`` is written only when known.
+        ``Infinity``. ``script_sha256``, ``metrics_path`` and
+        ``metrics_error`` are written only when set.
         """
         data: dict[str, Any] = {
             "run_id": self.run_id,
@@ -197,6 +209,10 @@ class ManifestEntry:
         }
         if self.script_sha256 is not None:
             data["script_sha256"] = self.script_sha256
+        if self.metrics_path is not None:
+            data["metrics_path"] = _stored(self.metrics_path)
+        if self.metrics_error is not None:
+            data["metrics_error"] = self.metrics_error
         return data
 
     @classmethod
@@ -224,6 +240,10 @@ class ManifestEntry:
         script_sha256 = data.get("script_sha256")
         if script_sha256 is not None and type(script_sha256) is not str:
             raise TypeError(f"script_sha256 must be a string or null, got {script_sha256!r}")
+        metrics_path, metrics_error = data.get("metrics_path"), data.get("metrics_error")
+        for key, value in (("metrics_path", metrics_path), ("metrics_error", metrics_error)):
+            if value is not None and type(value) is not str:
+                raise TypeError(f"{key} must be a string or null, got {value!r}")
         return cls(
             run_id=run_id,
             overrides=overrides,
@@ -235,6 +255,8 @@ class ManifestEntry:
             stderr=stderr,
             log_path=None if log_path is None else _location(log_path),
             script_sha256=script_sha256,
+            metrics_path=None if metrics_path is None else _location(metrics_path),
+            metrics_error=metrics_error,
         )
 
 
@@ -258,9 +280,11 @@ class _EntryLine(msgspec.Struct):
     stderr: str | None
     log_path: str | None = None
     script_sha256: str | None = None
+    metrics_path: str | None = None
+    metrics_error: str | None = None
 
     def to_entry(self) -> ManifestEntry:
-        log_path = self.log_path
+        log_path, metrics_path = self.log_path, self.metrics_path
         entry: ManifestEntry = _new_object(ManifestEntry)
         # The values are decoded and type-checked: set the frozen record's fields in
         # one step rather than by nine object.__setattr__ calls in __init__, which
@@ -279,6 +303,8 @@ class _EntryLine(msgspec.Struct):
                 "stderr": self.stderr,
                 "log_path": None if log_path is None else _location(log_path),
                 "script_sha256": self.script_sha256,
+                "metrics_path": None if metrics_path is None else _location(metrics_path),
+                "metrics_error": self.metrics_error,
             },
         )
         return entry

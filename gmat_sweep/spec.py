@@ -257,6 +257,8 @@ class RunOutcome:
     recorded in the manifest before this one). ``script_sha256`` is the
     SHA-256 of the script text the run loaded (its load-time overrides
     rendered in), or ``None`` when the run did not get as far as loading it.
+    ``metrics_path`` / ``metrics_error`` are the run's per-run metrics file
+    or the traceback of the ``postprocess`` function that raised on it.
     """
 
     run_id: int
@@ -269,6 +271,8 @@ class RunOutcome:
     failure: FailureKind | None = None
     previous: tuple[RunOutcome, ...] = ()
     script_sha256: str | None = None
+    metrics_path: PathLike | None = None
+    metrics_error: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", as_status(self.status))
@@ -330,6 +334,8 @@ class RunOutcome:
             "failure": None if self.failure is None else self.failure.value,
             "previous": [attempt.to_dict() for attempt in self.previous],
             "script_sha256": self.script_sha256,
+            "metrics_path": None if self.metrics_path is None else str(self.metrics_path),
+            "metrics_error": self.metrics_error,
         }
 
     @classmethod
@@ -346,6 +352,10 @@ class RunOutcome:
             failure=None if data.get("failure") is None else FailureKind(data["failure"]),
             previous=tuple(cls.from_dict(attempt) for attempt in data.get("previous", ())),
             script_sha256=data.get("script_sha256"),
+            metrics_path=None
+            if data.get("metrics_path") is None
+            else as_location(data["metrics_path"]),
+            metrics_error=data.get("metrics_error"),
         )
 
     def to_json(self) -> str:

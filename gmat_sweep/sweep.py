@@ -52,6 +52,7 @@ from gmat_sweep.manifest import (
     script_includes_sha256,
     unreadable_ok_runs,
 )
+from gmat_sweep.metrics import Postprocess
 from gmat_sweep.plan import installed_version as _version
 from gmat_sweep.spec import LOG_NAME, PathLike, RunOutcome, RunSpec, RunStatus, is_url
 
@@ -115,6 +116,10 @@ class Sweep(DaskMethodsMixin):
     storage_options:
         fsspec options (endpoint, credentials) for an ``output_dir`` URL.
         Never written to the manifest.
+    postprocess:
+        Per-run metrics ``f(outputs, overrides) -> {name: scalar}`` (or an
+        importable ``"module:function"``), computed on the worker that ran
+        each run, after it (:mod:`gmat_sweep.metrics`); see :meth:`metrics`.
     """
 
     def __init__(
@@ -130,6 +135,7 @@ class Sweep(DaskMethodsMixin):
         progress: bool = True,
         retries: int = DEFAULT_RETRIES,
         storage_options: Mapping[str, Any] | None = None,
+        postprocess: Postprocess | None = None,
     ) -> None:
         counts = Counter(spec.run_id for spec in runs)
         duplicates = sorted(run_id for run_id, count in counts.items() if count > 1)
@@ -150,6 +156,7 @@ class Sweep(DaskMethodsMixin):
         self._progress = progress
         self._retries = retries
         self._storage_options = dict(storage_options or {})
+        self._postprocess = postprocess
         self._manifest: Manifest | None = None
         self._from_manifest = False
         self._verified = False
@@ -173,8 +180,9 @@ class Sweep(DaskMethodsMixin):
             reuse_gmat_context=True if pool is None else pool.reuse_gmat_context,
             retries=self._retries,
             group=1 if pool is None else pool.group_for(len(runs)),
+            postprocess=self._postprocess,
         )
-        graph.register(self._graph.name, self)
+        graph.register(self._graph.final_name, self)
 
     def _use_backend(self, backend: Pool | str | None) -> None:
         """Run later computations on ``backend`` (a pool, a name, ``None``: the default)."""
@@ -475,6 +483,7 @@ class Sweep(DaskMethodsMixin):
             progress=progress,
             retries=retries,
             storage_options=storage_options,
+            postprocess=manifest.parameter_spec.get("postprocess"),
         )
         sweep._manifest = manifest
         sweep._from_manifest = True
@@ -656,7 +665,13 @@ class Sweep(DaskMethodsMixin):
 
     def _entry(self, outcome: RunOutcome, spec: RunSpec) -> ManifestEntry:
         paths = {key: self._relative(path) for key, path in outcome.output_paths.items()}
-        outcome = dataclasses.replace(outcome, output_paths=paths, previous=())
+        metrics = outcome.metrics_path
+        outcome = dataclasses.replace(
+            outcome,
+            output_paths=paths,
+            previous=(),
+            metrics_path=None if metrics is None else self._relative(metrics),
+        )
         log_path = self._relative(storage.join(spec.output_dir, LOG_NAME))
         return ManifestEntry.from_outcome(outcome, overrides=spec.overrides, log_path=log_path)
 
@@ -735,6 +750,50 @@ class Sweep(DaskMethodsMixin):
             storage_options=self._storage_options,
             partition_rows=partition_rows or aggregate.PARTITION_ROWS,
         )
+
+    def metrics(self) -> pd.DataFrame:
+        """The per-run metrics of the sweep's ``postprocess``, one row per run.
+
+        Indexed by ``run_id``: the metric columns, the parameter columns, then
+        ``__status`` (``"ok"``; ``"failed"`` when the run failed or its
+        ``postprocess`` raised) and ``__error`` (the run's first error line or
+        the function's traceback). Runs without metrics are rows of missing
+        values. See :mod:`gmat_sweep.metrics`.
+
+        Examples
+        --------
+        >>> study = sweep("mission.script", {"Sat.Cd": [2.0, 2.4]},
+        ...               postprocess=final_radius)  # doctest: +SKIP
+        >>> study.metrics()["radius_km"]  # doctest: +SKIP
+        """
+        from gmat_sweep.metrics import metrics_frame
+
+        return metrics_frame(self.manifest, self._output_dir, self._storage_options)
+
+    def add_metrics(self, postprocess: Postprocess) -> Sweep:
+        """Compute ``postprocess`` on every ok run's stored outputs, without running GMAT.
+
+        The function runs as a Dask graph (one task per run, on threads),
+        each run's metrics are written beside its outputs, and one manifest
+        line per run records them (the sweep is held while they are written).
+        Returns ``self``; read the result with :meth:`metrics`.
+        """
+        from gmat_sweep.metrics import compute_stored, resolve
+
+        resolve(postprocess)  # a bad function or name fails before any task
+        manifest = self.manifest
+        acquired = self._acquire("add_metrics")
+        try:
+            entries = [e for e in manifest.entries if e.status is RunStatus.OK]
+            for entry in compute_stored(
+                entries, self._output_dir, postprocess, self._storage_options
+            ):
+                manifest.append_entry(entry)
+            manifest.compact()
+        finally:
+            if acquired:
+                self._release()
+        return self
 
     def final(self, name: str | None = None, *, parameters: bool = True) -> pd.DataFrame:
         """One row per run: the last row of report ``name``, its parameters and ``__status``.

@@ -62,6 +62,12 @@ def mission(name: str) -> Path:
     return Path(str(resources.files("gmat_sweep") / "data" / f"{name}.script"))
 
 
+def final_sma(outputs: dict[str, pd.DataFrame], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A per-run metric for the suite: the last ``Sat.Earth.SMA`` of report RF, and its rows."""
+    report = outputs["RF"]
+    return {"final_sma": float(report["Sat.Earth.SMA"].iloc[-1]), "rows": len(report)}
+
+
 def specs_for(script: Path, rows: list[dict[str, Any]], out: Path) -> list[RunSpec]:
     """One spec per row of overrides, numbered from 0."""
     return [
@@ -274,6 +280,21 @@ class PoolTests:
         assert result.manifest.backend == pool.name
         assert pool.workers in (None, 2)  # a pool that does not know its size says None
         pd.testing.assert_frame_equal(result.to_pandas(), reference.to_pandas(), check_exact=True)
+
+    def test_postprocess_metrics_equal_the_frame(self, pool: Pool, tmp_path: Path) -> None:
+        result = sweep(
+            mission("leo_basic"),
+            GRID,
+            backend=pool,
+            out=tmp_path / "s",
+            progress=False,
+            postprocess=final_sma,
+        )
+        metrics = result.metrics()
+        last = result.to_pandas().groupby(level="run_id")["Sat.Earth.SMA"].last()
+        pd.testing.assert_series_equal(metrics["final_sma"], last, check_names=False)
+        assert metrics["__status"].eq("ok").all()
+        assert list(metrics["Sat.SMA"]) == [6900.0, 7000.0, 6900.0, 7000.0]
 
     def test_a_bad_field_path_is_refused_before_any_run(self, pool: Pool, tmp_path: Path) -> None:
         with pytest.raises(SweepConfigError, match=r"Sat\.SMAX.*unknown field 'SMAX'"):

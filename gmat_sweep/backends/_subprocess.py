@@ -37,10 +37,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import FailureKind, RunOutcome, RunSpec
+
+if TYPE_CHECKING:
+    from gmat_sweep.metrics import Postprocess
 
 _CHILD_MAIN = (
     "import sys\n"
@@ -315,15 +318,22 @@ def worker_died(
     )
 
 
-def run_node(spec: RunSpec, reuse_gmat_context: bool = True, retries: int = 0) -> RunOutcome:
+def run_node(
+    spec: RunSpec,
+    reuse_gmat_context: bool = True,
+    retries: int = 0,
+    postprocess: Postprocess | None = None,
+) -> RunOutcome:
     """Execute one run where this function is called: the unit of work of every sweep graph.
 
     With ``reuse_gmat_context`` the run goes to the calling thread's persistent
     GMAT host (its loaded mission is reused, a timeout kills only that host);
     otherwise it gets a fresh interpreter. A transient failure (timeout, dead
     host) is retried here, up to ``retries`` times, on a fresh host; the
-    earlier attempts travel in the outcome's ``previous``. Never raises for
-    the run's own failure.
+    earlier attempts travel in the outcome's ``previous``. With
+    ``postprocess`` the run's metrics are computed here too, on the worker
+    that ran it (:func:`gmat_sweep.metrics.apply`). Never raises for the
+    run's own failure.
     """
     earlier: list[RunOutcome] = []
     while True:
@@ -332,15 +342,25 @@ def run_node(spec: RunSpec, reuse_gmat_context: bool = True, retries: int = 0) -
         else:
             outcome = run_spec_in_subprocess(spec)
         if outcome.failure is None or not outcome.failure.transient or len(earlier) >= retries:
-            return dataclasses.replace(outcome, previous=tuple(earlier)) if earlier else outcome
+            break
         earlier.append(outcome)
+    if earlier:
+        outcome = dataclasses.replace(outcome, previous=tuple(earlier))
+    if postprocess is not None:
+        from gmat_sweep.metrics import apply
+
+        outcome = apply(outcome, spec, postprocess)
+    return outcome
 
 
 def run_nodes(
-    specs: Sequence[RunSpec], reuse_gmat_context: bool = True, retries: int = 0
+    specs: Sequence[RunSpec],
+    reuse_gmat_context: bool = True,
+    retries: int = 0,
+    postprocess: Postprocess | None = None,
 ) -> list[RunOutcome]:
     """Execute several runs in order in one task (amortises an executor's per-task cost)."""
-    return [run_node(spec, reuse_gmat_context, retries) for spec in specs]
+    return [run_node(spec, reuse_gmat_context, retries, postprocess) for spec in specs]
 
 
 def check_node(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:

@@ -148,7 +148,7 @@ class Pool(ABC):
                 for outcome in self.as_completed(futures):
                     yield position[outcome.run_id], [outcome]
 
-        results = graph.drive(pairs, run_round, retry_outcomes=True)
+        results = graph.drive(pairs, run_round, retry_outcomes=True, postprocess_here=True)
         return graph.pack(keys, results)
 
     def __enter__(self) -> Self:

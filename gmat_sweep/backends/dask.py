@@ -195,7 +195,13 @@ class DaskPool(Pool):
             if key is None:
                 again = f"{run_graph.group_name}-again-{uuid.uuid4().hex[:8]}"
                 key = (again, specs[0].run_id, specs[-1].run_id)
-            tasks[key] = (run_nodes, specs, run_graph.reuse_gmat_context, run_graph.retries)
+            tasks[key] = (
+                run_nodes,
+                specs,
+                run_graph.reuse_gmat_context,
+                run_graph.retries,
+                run_graph.postprocess,
+            )
             position[key] = index
         futures = self._client.get(tasks, list(tasks), sync=False)
         for future in as_completed(futures):  # type: ignore[no-untyped-call]

@@ -158,7 +158,9 @@ class RayPool(Pool):
         ray = self._ray
         position = {}
         for index, (run_graph, _, specs) in enumerate(groups):
-            task = self._remote.remote(specs, run_graph.reuse_gmat_context, run_graph.retries)
+            task = self._remote.remote(
+                specs, run_graph.reuse_gmat_context, run_graph.retries, run_graph.postprocess
+            )
             position[task] = index
         self._in_flight.update(position)
         pending = list(position)
