@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from gmat_sweep import DaskPool, LocalJoblibPool, LocalPool, Pool, RayPool
+from gmat_sweep import DaskPool, LocalJoblibPool, Pool, RayPool
+from gmat_sweep.backends import KNOWN_BACKENDS, make_backend
 from gmat_sweep.errors import BackendError
 from gmat_sweep.manifest import read_all_entries
 from gmat_sweep.spec import RunStatus
@@ -21,23 +22,29 @@ from gmat_sweep.testing import PoolTests, mission, run_sweep, specs_for
 pytestmark = pytest.mark.slow
 
 
-class TestLocalPool(PoolTests):
+class Named(PoolTests):
+    """The suite on a backend built by name from the one registry, as the API builds it."""
+
+    backend = "local"
+
     def make_pool(self, workers: int, *, reuse_gmat_context: bool = True) -> Pool:
-        return LocalPool(workers, reuse_gmat_context=reuse_gmat_context)
+        return make_backend(self.backend, workers, reuse_gmat_context=reuse_gmat_context)
 
 
-class TestDaskPool(PoolTests):
-    def make_pool(self, workers: int, *, reuse_gmat_context: bool = True) -> Pool:
-        return DaskPool(n_workers=workers, reuse_gmat_context=reuse_gmat_context)
+class TestLocalPool(Named):
+    backend = "local"
+
+
+class TestDaskPool(Named):
+    backend = "dask"
 
     def isolated_pool(self, pool: Pool) -> Pool:
         assert isinstance(pool, DaskPool)
         return DaskPool(client=pool.client, reuse_gmat_context=False)
 
 
-class TestLocalJoblibPool(PoolTests):
-    def make_pool(self, workers: int, *, reuse_gmat_context: bool = True) -> Pool:
-        return LocalJoblibPool(workers, reuse_gmat_context=reuse_gmat_context)
+class TestLocalJoblibPool(Named):
+    backend = "joblib"
 
 
 class CrashFirstTask:
@@ -58,9 +65,8 @@ class CrashFirstTask:
         return result
 
 
-class TestRayPool(PoolTests):
-    def make_pool(self, workers: int, *, reuse_gmat_context: bool = True) -> Pool:
-        return RayPool(num_cpus=workers, reuse_gmat_context=reuse_gmat_context)
+class TestRayPool(Named):
+    backend = "ray"
 
     def isolated_pool(self, pool: Pool) -> Pool:
         return RayPool(reuse_gmat_context=False)  # joins the running runtime
@@ -85,6 +91,11 @@ class TestRayPool(PoolTests):
 
 
 # -- adapter specifics -----------------------------------------------------------------
+
+
+def test_every_known_backend_runs_the_suite() -> None:
+    tested = {cls.backend for cls in Named.__subclasses__()}
+    assert tested == set(KNOWN_BACKENDS)
 
 
 @pytest.mark.parametrize("workers", [0, -2, True])

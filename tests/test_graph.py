@@ -216,3 +216,19 @@ def test_a_user_written_pool_runs_sweeps(
         result = sweep(leo_basic, GRID, backend=pool, out=tmp_path / "s", progress=False)
     assert result.manifest.backend == "thread-per-run"
     pd.testing.assert_frame_equal(result.to_pandas(), reference, check_exact=True)
+
+
+def test_visualize_draws_the_graph_of_a_sweep(leo_basic: Path, tmp_path: Path) -> None:
+    lazy = Sweep(
+        runs=[RunSpec(leo_basic, {"Sat.Cd": cd}, tmp_path / f"run-{i:06d}", i, None, {})
+              for i, cd in enumerate([2.0, 2.4])],
+        backend=None,
+        manifest_path=tmp_path / "manifest.jsonl",
+        output_dir=tmp_path,
+        script_path=leo_basic,
+        parameter_spec={"_kind": "samples", "rows": [{"Sat.Cd": 2.0}, {"Sat.Cd": 2.4}]},
+    )  # fmt: skip
+    lazy.visualize(filename=str(tmp_path / "graph.svg"))
+    drawing = (tmp_path / "graph.svg").read_text()
+    assert drawing.count("gmat&#45;run") >= 2 or drawing.count("gmat-run") >= 2
+    assert not (tmp_path / "manifest.jsonl").exists()  # drawing runs nothing
