@@ -220,6 +220,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100_000, help="runs, a multiple of 100")
     parser.add_argument("--repeat", type=int, default=3, help="repeats of (b) and (c)")
     args = parser.parse_args()
+    import dask.dataframe  # noqa: F401  (imported once per driver: not a cost of scale)
+
     with tempfile.TemporaryDirectory(prefix="gmat-sweep-bench-") as scratch:
         root = Path(scratch)
         specs, nodes = build_specs_and_graph(args.runs, root)
