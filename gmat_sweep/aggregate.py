@@ -12,7 +12,7 @@ one output across all runs, in three forms with one implementation:
   holds consecutive runs, about ``partition_rows`` rows (estimated from that
   one file's row count), and reads its files with one pyarrow dataset scan;
   ``frame.loc[run_id]`` reads the files of that run's partition only;
-* the reference's pandas frames (:func:`lazy_multiindex`,
+* pandas frames (:func:`lazy_multiindex`,
   :func:`lazy_ephemerides`, :func:`lazy_contacts`), indexed by
   ``(run_id, time)``, ``(run_id, row)`` for a report without an epoch
   column, or ``(run_id, interval_id)``: the same rows, read with one dataset
@@ -30,8 +30,8 @@ dtype Dask converts strings to), timestamps ``datetime64[ns]``, and the
 ``row`` / ``interval_id`` keys nullable ``Int64``. The scan casts each file
 to that schema. Every path in the manifest must lie inside the sweep
 (:func:`gmat_sweep.containment.locate`), and every read goes through the
-sweep's filesystem, so sweeps on ``s3://`` or ``memory://`` work like local
-ones.
+sweep's filesystem, so sweeps on ``s3://`` (or any fsspec filesystem) read
+like local ones.
 """
 
 from __future__ import annotations
@@ -963,8 +963,8 @@ def lazy_multiindex(
         Report resource name to aggregate. ``None`` (default) picks the sole
         report if exactly one report is present across the sweep.
     spool:
-        Kept for the reference's signature; both values give the same result,
-        as every read streams record batches from one dataset scan.
+        Accepted for compatibility; both values give the same result, as
+        every read streams record batches from one dataset scan.
     parameters:
         ``False`` leaves out the parameter columns.
     storage_options:
@@ -1019,7 +1019,7 @@ def lazy_ephemerides(
     name:
         EphemerisFile resource name; ``None`` picks the only one.
     spool:
-        Kept for the reference's signature; both values give the same result.
+        Accepted for compatibility; both values give the same result.
     parameters:
         ``False`` leaves out the parameter columns.
     storage_options:

@@ -6,9 +6,11 @@ grid / samples / distributions are well formed, ``out`` does not already hold
 another sweep — so a mistake costs a second, not a cluster allocation.
 Nothing is written under ``out`` when validation fails.
 
-Each returns the completed :class:`~gmat_sweep.sweep.Sweep` (DESIGN.md,
-departure 1): ``.to_dataframe()`` gives the lazy Dask frame, ``.to_pandas()``
-the reference's ``(run_id, time)`` MultiIndex pandas frame.
+Each returns the completed :class:`~gmat_sweep.sweep.Sweep` (or, with
+``compute=False``, the sweep not yet run): ``.to_dataframe()`` gives the lazy
+Dask frame, ``.to_pandas()`` a pandas frame with a ``(run_id, time)``
+MultiIndex, ``.final()`` one row per run. :func:`open_sweep` reopens a sweep
+from its directory.
 """
 
 from __future__ import annotations
@@ -161,8 +163,9 @@ def monte_carlo(
 ) -> Sweep:
     """Run a Monte Carlo dispersion sweep over a GMAT mission.
 
-    Builds an explicit-row run set of ``n`` runs by independently sampling
-    each ``perturb`` parameter from its own distribution. Per-parameter
+    Draws ``n`` runs, each parameter of ``perturb`` independently from its own
+    distribution. Each draw is the value the field is set to (in the field's
+    GMAT units), not an offset from the mission's nominal value. Per-parameter
     sub-seeds are derived from the parameter name via
     :func:`~gmat_sweep.distributions.derive_param_seed`, so adding a
     perturbed parameter to an existing sweep does not change the draws of any
@@ -193,7 +196,7 @@ def monte_carlo(
     -------
     Sweep
         The completed sweep; ``.to_pandas()`` is the ``(run_id, time)``
-        frame with run_id cardinality ``n``. A failed run is one NaN row with
+        frame of its ``n`` runs. A failed run is one NaN row with
         ``__status="failed"``.
 
     Raises
@@ -253,7 +256,7 @@ def latin_hypercube(
     Returns
     -------
     Sweep
-        The completed sweep, run_id cardinality ``n``.
+        The completed sweep of ``n`` runs.
 
     Raises
     ------

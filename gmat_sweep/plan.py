@@ -5,8 +5,8 @@ Every entry point records how it chose its runs as a JSON-plain
 or ``latin_hypercube``. :func:`expand` turns such a record back into
 exactly the same :class:`~gmat_sweep.spec.RunSpec` list, which is how
 :meth:`gmat_sweep.sweep.Sweep.from_manifest` rebuilds a sweep to resume it.
-A record without ``_kind`` is read as a materialised grid (the reference's
-``Sweep`` takes one directly).
+A record without ``_kind`` is read as a materialised grid (a ``Sweep`` built
+by hand may be given one directly).
 """
 
 from __future__ import annotations

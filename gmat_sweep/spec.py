@@ -27,7 +27,10 @@ LOG_NAME = "gmat.log"
 
 
 class RunStatus(StrEnum):
-    """Terminal state of one run."""
+    """Terminal state of one run.
+
+    ``SKIPPED`` is reserved: readers accept it, this version never writes it.
+    """
 
     OK = "ok"
     FAILED = "failed"

@@ -863,7 +863,7 @@ class Sweep(DaskMethodsMixin):
     def to_pandas(
         self, name: str | None = None, *, kind: str = "report", parameters: bool = True
     ) -> pd.DataFrame:
-        """Materialise one output kind as the reference's MultiIndexed pandas frame.
+        """Materialise one output kind as a MultiIndexed pandas frame.
 
         ``kind="report"`` (default) and ``"ephemeris"`` give a
         ``(run_id, time)`` MultiIndex, ``"contact"`` a ``(run_id,

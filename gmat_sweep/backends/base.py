@@ -8,7 +8,7 @@ progress, retries, failure capture, timeouts) lives once in
 :mod:`gmat_sweep.graph`, :mod:`gmat_sweep.sweep` and the host code, so an
 adapter only maps the graph onto its executor.
 
-A third-party pool need only implement the reference's :meth:`Pool.submit`
+A third-party pool need only implement the abstract :meth:`Pool.submit`
 and :meth:`Pool.as_completed`: the generic :meth:`Pool.get` then runs sweeps
 through them. :mod:`gmat_sweep.testing` holds the conformance suite every
 pool must pass.

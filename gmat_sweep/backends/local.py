@@ -11,7 +11,7 @@ callback — the manifest writer and any of the user's (``ProgressBar``,
 
 A thread waiting on its host holds no GIL, so the driver stays free to write
 the manifest. This is the fastest way measured on a small machine to execute
-GMAT runs (DESIGN.md: ~0.93 of the engine limit against ~0.84 for a
+GMAT runs (measured: ~0.93 of the engine limit against ~0.84 for a
 distributed ``LocalCluster``), and it needs no ``if __name__ == "__main__"``
 guard: hosts are started with ``subprocess``, never by re-importing the
 caller's script.
