@@ -227,7 +227,7 @@ class DaskPool(Pool):
             yield index, outcomes
 
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
-        """Send ``spec`` to the cluster as one task (the per-run :class:`~gmat_sweep.backends.base.Pool` interface)."""
+        """Send ``spec`` to the cluster as one task (the per-run ``Pool`` interface)."""
         future: Any = self._client.submit(run_node, spec, self._reuse_gmat_context, pure=False)
         return future  # type: ignore[no-any-return]  # distributed's Future has this interface
 

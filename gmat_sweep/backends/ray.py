@@ -182,7 +182,7 @@ class RayPool(Pool):
             yield index, outcomes
 
     def submit(self, spec: RunSpec) -> Future[RunOutcome]:
-        """Send ``spec`` to Ray as one task (the per-run :class:`~gmat_sweep.backends.base.Pool` interface)."""
+        """Send ``spec`` to Ray as one task (the per-run ``Pool`` interface)."""
         self._check_open()
         task = self._single.remote(spec, self._reuse_gmat_context)
         self._in_flight.add(task)
