@@ -434,7 +434,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_script(args: argparse.Namespace) -> int:
-    from gmat_sweep.script import canonical_script_sha256, render_script
+    from gmat_sweep.script import canonical_script_sha256
+    from gmat_sweep.sweep import replay_text
 
     manifest = _load_manifest(_sweep_root(args.out_dir), args.storage_options)
     script = args.script or _recorded_script(manifest)
@@ -449,7 +450,7 @@ def _cmd_script(args: argparse.Namespace) -> int:
             f"run {args.run_id} has no entry in this sweep's manifest; pass a run_id from "
             "`gmat-sweep show`"
         )
-    sys.stdout.write(render_script(script, entry.overrides))
+    sys.stdout.write(replay_text(Path(script), entry.overrides))
     return 0
 
 

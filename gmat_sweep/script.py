@@ -17,7 +17,7 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -135,6 +135,38 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
         statement = _statement(dotted, overrides[dotted], kinds.get(resource))
         begin = _place(lines, begin, dotted, statement, kinds.get(resource))
     return "\n".join(lines) + "\n"
+
+
+def spacecraft(script_path: str | Path, names: Iterable[str]) -> list[str]:
+    """Those of ``names`` that the script creates as a ``Spacecraft`` (includes followed)."""
+    path = Path(os.path.abspath(script_path))
+    lines = [_absolute_include(line, path.parent) for line in canonical_text(path).split("\n")]
+    begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
+    kinds = _created_types(lines[:begin], set())
+    return sorted({name for name in names if kinds.get(name) == "Spacecraft"})
+
+
+def render_replay(
+    script_path: str | Path,
+    overrides: Mapping[str, Any],
+    states: Mapping[str, Mapping[str, float]],
+) -> str:
+    """:func:`render_script`, plus each spacecraft's exact starting state.
+
+    ``states`` maps a spacecraft to its Cartesian state as the run held it
+    (:func:`gmat_sweep.worker.initial_states`). GMAT allows Cartesian and
+    Keplerian assignments to be mixed only in the mission sequence, so the
+    state is set by the first commands after ``BeginMissionSequence``: loaded
+    with no overrides, the text starts from the run's state bit for bit.
+    """
+    lines = render_script(script_path, overrides).split("\n")
+    begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), None)
+    if begin is None or not states:
+        return "\n".join(lines)
+    block = ["% gmat_sweep: the run's starting state, exactly as the engine held it"]
+    for name in sorted(states):
+        block += [f"{name}.{key} = {value!r};" for key, value in states[name].items()]
+    return "\n".join([*lines[: begin + 1], *block, *lines[begin + 1 :]])
 
 
 def script_value(value: Any) -> str:

@@ -923,26 +923,44 @@ class Sweep(DaskMethodsMixin):
         Every override of the run replaces the script's own assignment (or
         is added after the resource's last one) by
         :func:`gmat_sweep.script.render_script`; ``#Include`` paths are made
-        absolute. Loading the text in GMAT (or the GUI) with no overrides
-        reproduces the run bit for bit, with one exception: orbital elements
-        the engine converts to Cartesian state (``Sat.SMA``, ``Sat.TA``, ...)
-        were written through the API after the load and can differ from the
-        text's in the last bits.
+        absolute. When the run overrides a spacecraft, its exact starting
+        Cartesian state is set by the first commands of the mission sequence
+        (:func:`gmat_sweep.script.render_replay`): orbital elements written
+        through the API become Cartesian state in the engine, and the same
+        element written as text can differ in the last bits. That state is
+        computed by loading the mission once in a GMAT process. Loading the
+        text in GMAT (or the GUI) with no overrides reproduces the run bit for
+        bit.
 
         Raises
         ------
         SweepConfigError
             ``run_id`` is not a run of this sweep.
+        BackendError
+            The GMAT process that computes the starting state failed.
         """
-        from gmat_sweep.script import render_script
-
         runs = self._all_runs()
         if not 0 <= run_id < len(runs):
             raise SweepConfigError(
                 f"run_id {run_id} is not in this sweep; pass one of 0..{len(runs) - 1}"
             )
-        spec = runs[run_id]
-        return render_script(spec.script_path, spec.overrides)
+        return replay_text(runs[run_id].script_path, runs[run_id].overrides)
+
+
+def replay_text(script: Path, overrides: Mapping[str, Any]) -> str:
+    """The script text of one run, reproducing it bit for bit; see :meth:`Sweep.script`."""
+    from gmat_sweep.backends._subprocess import GmatHost
+    from gmat_sweep.script import render_replay, spacecraft
+
+    touched = spacecraft(script, {path.split(".", 1)[0] for path in overrides})
+    states: dict[str, dict[str, float]] = {}
+    if touched:
+        host = GmatHost()
+        try:
+            states = host.initial_states(RunSpec(script, dict(overrides), Path(), 0, None), touched)
+        finally:
+            host.close()
+    return render_replay(script, overrides, states)
 
 
 def check_overrides(pool: Pool, script: Path, runs: Sequence[RunSpec]) -> None:

@@ -170,6 +170,27 @@ def run_one(spec: RunSpec, on_start: Callable[[], None] | None = None) -> RunOut
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+CARTESIAN = ("X", "Y", "Z", "VX", "VY", "VZ")
+"""A spacecraft's Cartesian state fields, the form GMAT keeps its orbit in."""
+
+
+def initial_states(spec: RunSpec, spacecraft: Sequence[str]) -> dict[str, dict[str, float]]:
+    """The Cartesian state of each of ``spacecraft`` once ``spec``'s overrides are applied.
+
+    This is the exact state the run starts from (an orbital element written
+    through the API is converted to Cartesian state, so the same element
+    written as script text can differ in the last bits); a replay script sets
+    it to reproduce the run bit for bit.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="gmat-sweep-state-"))
+    try:
+        mission = _prepared(spec, scratch / "load.log", _Attempt()).mission
+        return {name: {key: float(mission[f"{name}.{key}"]) for key in CARTESIAN}
+                for name in spacecraft}  # fmt: skip
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
     """Load ``script_path`` and return one message per override that would be refused.
 

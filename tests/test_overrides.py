@@ -207,8 +207,17 @@ def test_monte_carlo_over_a_load_time_parameter_is_reproducible(
     assert final[1] != final[2]  # the point-mass choice reaches the propagator
 
 
-def test_replayed_script_reproduces_the_run_bit_for_bit(leo_basic: Path, tmp_path: Path) -> None:
-    grid = {"FM.GravityField.Earth.Degree": [2], "Prop.Type": ["PrinceDormand78"], "Sat.Cd": [3.0]}
+@pytest.mark.parametrize(
+    "grid",
+    [
+        {"FM.GravityField.Earth.Degree": [2], "Prop.Type": ["PrinceDormand78"], "Sat.Cd": [3.0]},
+        # Orbital elements: written through the API they become Cartesian state.
+        {"Sat.SMA": [7012.345678], "Sat.TA": [359.0], "Sat.ECC": [0.0], "Prop.Accuracy": [1e-10]},
+    ],
+)
+def test_replayed_script_reproduces_the_run_bit_for_bit(
+    leo_basic: Path, tmp_path: Path, grid: dict[str, list[Any]]
+) -> None:
     swept = sweep(leo_basic, grid=grid, out=tmp_path / "s", progress=False)
     replay = tmp_path / "replay.script"
     replay.write_text(swept.script(0))

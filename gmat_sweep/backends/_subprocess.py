@@ -192,6 +192,33 @@ class GmatHost:
         problems: list[str] = reply["problems"]
         return problems
 
+    def initial_states(
+        self, spec: RunSpec, spacecraft: Sequence[str]
+    ) -> dict[str, dict[str, float]]:
+        """Apply ``spec``'s overrides in the child; the Cartesian state of each spacecraft.
+
+        See :func:`gmat_sweep.worker.initial_states`.
+        """
+        if self._proc is None:
+            self.start()
+        assert self._send is not None
+        assert self._recv is not None
+        request = {"op": "state", "spec": spec.to_dict(), "spacecraft": list(spacecraft)}
+        try:
+            self._send.send_bytes(json.dumps(request).encode())
+            reply = json.loads(self._recv.recv_bytes())
+        except (EOFError, OSError):
+            raise BackendError(
+                f"the GMAT host process preparing run {spec.run_id} died ({self._death_reason()})"
+            ) from None
+        if "error" in reply:
+            raise BackendError(
+                f"run {spec.run_id} cannot be prepared in GMAT to read its starting state: "
+                f"{reply['error']}"
+            )
+        states: dict[str, dict[str, float]] = reply["states"]
+        return states
+
     def _death_reason(self) -> str:
         assert self._proc is not None
         try:
@@ -460,7 +487,7 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     send = Connection(write_fd, readable=False)
     try:
         from gmat_sweep.engine import ensure_engine
-        from gmat_sweep.worker import check_fields, run_one
+        from gmat_sweep.worker import check_fields, initial_states, run_one
 
         ensure_engine()
         import gmat_run  # noqa: F401  (pay the import before the first timed run)
@@ -480,6 +507,13 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
         if request["op"] == "check":
             problems = check_fields(Path(request["script"]), request["values"])
             send.send_bytes(json.dumps({"problems": problems}).encode())
+        elif request["op"] == "state":
+            try:
+                spec = RunSpec.from_dict(request["spec"])
+                reply: dict[str, Any] = {"states": initial_states(spec, request["spacecraft"])}
+            except Exception as exc:
+                reply = {"error": f"{type(exc).__name__}: {exc}"}
+            send.send_bytes(json.dumps(reply).encode())
         else:
             outcome = run_one(
                 RunSpec.from_dict(request["spec"]), on_start=lambda: send.send_bytes(_RUNNING)
