@@ -99,18 +99,31 @@ def fan(
     key = frame.index.names[1]
     failed = _failed_ids(frame)
     ok = frame[frame[STATUS] == "ok"]
-    curves = []
-    for _, run in ok.groupby(level=0, sort=True):
-        keys = run.index.get_level_values(1)
-        if key == "time":
-            x = (keys - keys[0]).total_seconds().to_numpy(dtype=np.float64)
-        else:
-            x = np.asarray(keys, dtype=np.float64)
-        curves.append((x, run[column].to_numpy(dtype=np.float64)))
+    runs = ok.index.get_level_values(0).to_numpy()
+    keys = ok.index.get_level_values(1)
+    if key == "time":
+        x_all = (keys - keys[0]).total_seconds().to_numpy(dtype=np.float64)
+    else:
+        x_all = np.asarray(keys, dtype=np.float64)
+    y_all = ok[column].to_numpy(dtype=np.float64, na_value=np.nan)
+    starts = np.flatnonzero(np.r_[True, runs[1:] != runs[:-1]]) if len(runs) else runs
+    curves = [
+        (x - x[0], y)
+        for x, y in zip(np.split(x_all, starts[1:]), np.split(y_all, starts[1:]), strict=True)
+        if len(x)
+    ]
     with _style():
+        from matplotlib.collections import LineCollection
+
         figure, axes = _figure()
-        for x, y in curves:
-            axes.plot(x, y, color=OK_COLOR, linewidth=0.5, alpha=0.35)
+        # One artist for all runs: thousands of Line2D objects take minutes to draw.
+        lines = LineCollection(
+            [np.column_stack(curve) for curve in curves],
+            colors=OK_COLOR,
+            linewidths=0.5,
+            alpha=0.35,
+        )
+        axes.add_collection(lines)
         if curves:
             grid = np.linspace(0.0, max(x[-1] for x, _ in curves), GRID_POINTS)
             stacked = np.vstack(
@@ -122,7 +135,8 @@ def fan(
             axes.fill_between(grid, bands[0], bands[-1], color=BAND_COLOR, alpha=0.2, lw=0)
             for level, band in zip(levels, bands, strict=True):
                 axes.plot(grid, band, color=BAND_COLOR, linewidth=2.0, label=f"q{level:g}")
-            axes.legend(loc="best")
+            axes.legend(loc="upper right")
+        axes.autoscale_view()
         axes.set_xlabel("elapsed time [s]" if key == "time" else "row")
         axes.set_ylabel(column)
         axes.set_title(_title(f"{column}: {len(curves)} runs", failed))
@@ -158,8 +172,11 @@ def corner(sweep: Sweep, columns: Sequence[str], *, name: str | None = None) -> 
         A column is not in the report.
     """
     final = _final(sweep, name)
+    return _corner(final, columns, _parameters(sweep, final))
+
+
+def _corner(final: pd.DataFrame, columns: Sequence[str], parameters: list[str]) -> Figure:
     _check_columns(final, columns, "the report")
-    parameters = _parameters(sweep, final)
     variables = [*parameters, *(c for c in columns if c not in parameters)]
     ok = final[final[STATUS] == "ok"]
     failed = final[final[STATUS] == "failed"]
@@ -231,7 +248,12 @@ def hist(
     SweepConfigError
         ``column`` is not in the report, or ``bound`` is not two levels in (0, 1).
     """
-    final = _final(sweep, name)
+    return _hist(_final(sweep, name), column, bound=bound, bins=bins)
+
+
+def _hist(
+    final: pd.DataFrame, column: str, *, bound: tuple[float, float] | None, bins: int = 30
+) -> Figure:
     _check_columns(final, [column], "the report")
     ok = final[final[STATUS] == "ok"]
     values = _numeric(ok[column])

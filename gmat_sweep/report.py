@@ -288,7 +288,7 @@ def _outcomes(sweep: Sweep, name: str | None, columns: Sequence[str] | None) -> 
         stats = np.percentile(values, (0, 5, 50, 95, 100)) if len(values) else [np.nan] * 5
         rows.append((_e(column), str(len(values)), *(_num(v) for v in stats)))
     table = _table(rows, header=("final value of", "runs", "min", "p5", "median", "p95", "max"))
-    images = "".join(_image(plot.hist(sweep, column, name=name)) for column in chosen)
+    images = "".join(_image(plot._hist(final, column, bound=None)) for column in chosen)
     if chosen:
         images += _image(plot.fan(sweep, chosen[0], name=name))
     return table + images
