@@ -93,14 +93,18 @@ def write_archive(
         f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
     ).encode("utf-8")
     temporary = target.with_name(f".{target.name}.partial")
-    with zipfile.ZipFile(temporary, "w") as archive:
-        for name in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-            info.external_attr = _MODE
-            info.create_system = 3
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, files[name], compresslevel=6)
-    os.replace(temporary, target)
+    try:
+        with zipfile.ZipFile(temporary, "w") as archive:
+            for name in sorted(files):
+                info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+                info.external_attr = _MODE
+                info.create_system = 3
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, files[name], compresslevel=6)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return target
 
 

@@ -124,6 +124,10 @@ def test_the_reproduce_python_reruns_a_monte_carlo_bit_for_bit(
     _run([sys.executable, "rerun.py"], root)
     rerun = Manifest.load(root / "rerun" / "manifest.jsonl")
     pd.testing.assert_frame_equal(lazy_multiindex(rerun, root / "rerun"), original.to_pandas())
+    command = _block(text, "bash").strip().replace("--out rerun", "--out rerun-cli")
+    _run(["bash", "-e", "-c", command + " --quiet --no-progress"], root)
+    rerun = Manifest.load(root / "rerun-cli" / "manifest.jsonl")
+    pd.testing.assert_frame_equal(lazy_multiindex(rerun, root / "rerun-cli"), original.to_pandas())
 
 
 def test_reproduce_text_without_a_cli_form_gives_python_and_the_timeout() -> None:

@@ -144,3 +144,11 @@ def test_status_on_a_partial_sweep(study: Sweep, tmp_path: Path, leo_basic: Path
 def test_figures_are_reproducible(study: Sweep) -> None:
     assert _png(plot.hist(study, "Sat.Earth.SMA")) == _png(plot.hist(study, "Sat.Earth.SMA"))
     assert _png(plot.status(study)) == _png(plot.status(study))
+
+
+def test_missing_matplotlib_names_the_extra(study: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"pip install 'gmat_sweep\[plot\]'"):
+        plot.status(study)

@@ -105,3 +105,24 @@ def test_summary_links_the_dask_dashboard(study: Sweep, leo_basic: Path) -> None
         link = client.dashboard_link
     assert link.startswith("http")
     assert f'<a href="{link}" target="_blank">{link}</a>' in text
+
+
+def test_report_of_a_partial_sweep(study: Sweep, tmp_path: Path, leo_basic: Path) -> None:
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    lines = Path(study.manifest_path).read_text(encoding="utf-8").splitlines(keepends=True)
+    (partial / "manifest.jsonl").write_text("".join(lines[:4]), encoding="utf-8")
+    for entry in study.manifest.entries:
+        source = Path(study.output_dir) / f"run-{entry.run_id:06d}"
+        (partial / source.name).symlink_to(source)
+    rebuilt = Sweep.from_manifest(partial / "manifest.jsonl", leo_basic, backend=None)
+    text = write_report(rebuilt, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<tr><th>not run yet</th><td>3</td></tr>" in text
+
+
+def test_report_of_a_sweep_where_every_run_failed(tmp_path: Path, leo_basic: Path) -> None:
+    failed = sweep(leo_basic, {"Sat.SMA": [6000]}, out=tmp_path / "s", progress=False)
+    text = write_report(failed, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<tr><th>failed</th><td>1</td></tr>" in text
+    assert "<h2>Outcomes</h2>" not in text
+    assert "<td>1</td><td>0</td></tr>" in text  # the failure group: 1 run, run_id 0
