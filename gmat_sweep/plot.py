@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 HEXBIN_RUNS = 2000
 """Above this many ok runs, :func:`corner` bins its panels instead of scattering points."""
 
+HIST_BINS = 30
+"""Bins of :func:`hist`."""
+
 GRID_POINTS = 200
 """Points of the common elapsed-time grid :func:`fan` computes its quantile band on."""
 
@@ -218,7 +221,6 @@ def hist(
     *,
     name: str | None = None,
     bound: tuple[float, float] | None = None,
-    bins: int = 30,
 ) -> Figure:
     """Histogram of ``column``'s final value over the ok runs, with a Wilks bound if asked.
 
@@ -236,8 +238,6 @@ def hist(
         statistic that exceeds the ``coverage`` quantile with probability
         ``confidence``). With too few runs for one, the legend says how many
         are needed.
-    bins:
-        Number of histogram bins.
 
     Returns
     -------
@@ -248,19 +248,17 @@ def hist(
     SweepConfigError
         ``column`` is not in the report, or ``bound`` is not two levels in (0, 1).
     """
-    return _hist(_final(sweep, name), column, bound=bound, bins=bins)
+    return _hist(_final(sweep, name), column, bound=bound)
 
 
-def _hist(
-    final: pd.DataFrame, column: str, *, bound: tuple[float, float] | None, bins: int = 30
-) -> Figure:
+def _hist(final: pd.DataFrame, column: str, *, bound: tuple[float, float] | None) -> Figure:
     _check_columns(final, [column], "the report")
     ok = final[final[STATUS] == "ok"]
     values = _numeric(ok[column])
     values = np.sort(values[np.isfinite(values)])
     with _style():
         figure, axes = _figure()
-        axes.hist(values, bins=bins, color=OK_COLOR)
+        axes.hist(values, bins=HIST_BINS, color=OK_COLOR)
         if bound is not None:
             coverage, confidence = _levels(bound)
             index = wilks_upper_index(len(values), coverage, confidence)
