@@ -52,7 +52,7 @@ _RC = {
     "svg.hashsalt": "gmat_sweep",
     "svg.fonttype": "path",
 }
-"""Settings every figure is drawn with, whatever the caller's rcParams."""
+"""Settings every figure is drawn with, over matplotlib's defaults (not the caller's rcParams)."""
 
 
 def fan(
@@ -496,8 +496,12 @@ def _numeric(values: pd.Series[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 @contextmanager
 def _style() -> Iterator[None]:
-    matplotlib = _matplotlib()
-    with matplotlib.rc_context(_RC):
+    _matplotlib()
+    import matplotlib.style
+
+    # matplotlib's defaults, not the caller's rcParams: the same sweep draws the same figure
+    # on every machine.
+    with matplotlib.style.context(["default", _RC]):
         yield
 
 

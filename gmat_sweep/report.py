@@ -295,8 +295,11 @@ def _outcomes(sweep: Sweep, name: str | None, columns: Sequence[str] | None) -> 
 
 
 def _image(figure: Figure) -> str:
+    from gmat_sweep.plot import _style
+
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata=_PNG_METADATA)
+    with _style():  # relative font sizes are resolved as the figure is drawn
+        figure.savefig(buffer, format="png", metadata=_PNG_METADATA)
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<p><img alt="figure" src="data:image/png;base64,{encoded}"></p>\n'
 

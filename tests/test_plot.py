@@ -142,8 +142,14 @@ def test_status_on_a_partial_sweep(study: Sweep, tmp_path: Path, leo_basic: Path
 
 
 def test_figures_are_reproducible(study: Sweep) -> None:
+    import matplotlib
+
     assert _png(plot.hist(study, "Sat.Earth.SMA")) == _png(plot.hist(study, "Sat.Earth.SMA"))
-    assert _png(plot.status(study)) == _png(plot.status(study))
+    first = _png(plot.status(study))
+    assert _png(plot.status(study)) == first
+    with matplotlib.rc_context({"axes.facecolor": "black", "font.size": 20.0}):
+        figure = plot.status(study)  # the caller's rcParams do not leak into the figure
+    assert _png(figure) == first
 
 
 def test_missing_matplotlib_names_the_extra(study: Sweep, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -126,3 +126,11 @@ def test_report_of_a_sweep_where_every_run_failed(tmp_path: Path, leo_basic: Pat
     assert "<tr><th>failed</th><td>1</td></tr>" in text
     assert "<h2>Outcomes</h2>" not in text
     assert "<td>1</td><td>0</td></tr>" in text  # the failure group: 1 run, run_id 0
+
+
+def test_report_ignores_the_callers_matplotlib_settings(study: Sweep, tmp_path: Path) -> None:
+    import matplotlib
+
+    first = write_report(study, tmp_path / "a.html").read_bytes()
+    with matplotlib.rc_context({"font.size": 20.0, "axes.facecolor": "black"}):
+        assert write_report(study, tmp_path / "b.html").read_bytes() == first
