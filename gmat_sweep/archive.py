@@ -1,0 +1,239 @@
+"""A sweep as one reproducible zip: manifest, outputs, mission, checksums and how to rerun it.
+
+:func:`write_archive` packs a sweep directory into a zip file that is
+byte-identical whenever it is built from the same sweep: entries are sorted
+by name, every entry carries the zip epoch (1980-01-01 00:00:00) as its time,
+mode ``0o644``, the same compressor and level, and no extra fields. Extracted,
+the archive is a sweep directory again (``manifest.jsonl`` and the
+``run-NNNNNN/`` directories at its root), next to:
+
+* ``mission/``: the script and every file it ``#Include``\\ s, laid out as
+  they were relative to each other, so the includes still resolve;
+* ``parameter_spec.json``: the manifest's record of how the runs were chosen;
+* ``spec.json`` (grid and sample sweeps): the same runs as a
+  ``gmat-sweep run --spec`` file;
+* ``REPRODUCE.md``: the command that reruns the study from those files;
+* ``SHA256SUMS``: the SHA-256 of every other entry, in ``sha256sum -c`` form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from gmat_sweep import storage
+from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.script import script_includes_sha256
+
+if TYPE_CHECKING:
+    from gmat_sweep.sweep import Sweep
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+"""The earliest time a zip entry can carry; every entry gets it."""
+
+_MODE = 0o100644 << 16
+"""A regular file, rw-r--r--, in the zip's external attributes (Unix)."""
+
+_CLI_DISTRIBUTIONS = frozenset({"normal", "uniform", "lognormal"})
+"""Distributions ``gmat-sweep monte-carlo --perturb`` can spell."""
+
+
+def write_archive(
+    sweep: Sweep, path: str | Path, *, storage_options: Mapping[str, Any] | None = None
+) -> Path:
+    """Write ``sweep`` (manifest, outputs, mission, checksums, rerun recipe) to one zip file.
+
+    Parameters
+    ----------
+    sweep:
+        A sweep that has run (completely or partly), or one rebuilt from its
+        manifest.
+    path:
+        The ``.zip`` to write (a local path); its directory must exist. An
+        existing file is replaced.
+    storage_options:
+        fsspec options when the sweep lives at a URL.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    SweepConfigError
+        ``path``'s directory does not exist, or the mission script (or a file
+        it includes) cannot be read.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise SweepConfigError(
+            f"archive path {str(target)!r}: directory {str(target.parent)!r} does not exist; "
+            "create it first or write the archive elsewhere"
+        )
+    manifest = sweep.manifest
+    files = dict(_sweep_files(sweep.output_dir, storage_options))
+    script = _script(sweep)
+    mission = _mission_files(script)
+    for name, data in mission.items():
+        files[f"mission/{name}"] = data
+    spec = manifest.parameter_spec
+    files["parameter_spec.json"] = _json(spec)
+    cli_spec = _cli_spec(spec)
+    if cli_spec is not None:
+        files["spec.json"] = _json(cli_spec)
+    script_name = f"mission/{next(iter(mission))}"
+    files["REPRODUCE.md"] = reproduce_text(spec, script_name).encode("utf-8")
+    files["SHA256SUMS"] = "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
+    ).encode("utf-8")
+    temporary = target.with_name(f".{target.name}.partial")
+    try:
+        with zipfile.ZipFile(temporary, "w") as archive:
+            for name in sorted(files):
+                info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+                info.external_attr = _MODE
+                info.create_system = 3
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, files[name], compresslevel=6)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def reproduce_text(parameter_spec: Mapping[str, Any], script: str) -> str:
+    """The ``REPRODUCE.md`` of an archive: how to rerun the study its manifest records.
+
+    Parameters
+    ----------
+    parameter_spec:
+        The manifest's ``parameter_spec``.
+    script:
+        The mission's path inside the extracted archive.
+
+    Returns
+    -------
+    str
+        Markdown with the ``gmat-sweep`` command (when the CLI can express the
+        design) and the equivalent Python call, both run from the extracted
+        archive's directory.
+    """
+    kind = parameter_spec.get("_kind", "grid")
+    options = dict(parameter_spec.get("run_options") or {})
+    timeout = options.get("timeout_s")
+    python = _python_call(parameter_spec, script, kind)
+    command = _cli_command(parameter_spec, script, kind)
+    if command is not None and timeout is not None:
+        command += f" --timeout {timeout!r}"
+    lines = [
+        "# Reproduce this study",
+        "",
+        "Run from the directory this archive was extracted to. GMAT runs are",
+        "deterministic: the same mission, parameters and engine give bit-identical",
+        "outputs, so the new sweep's frames equal this one's. `sha256sum -c SHA256SUMS`",
+        "checks the files first.",
+        "",
+    ]
+    if command is not None:
+        lines += ["With the command line:", "", "```bash", command, "```", "", "Or in Python:", ""]
+    lines += ["```python", python, "```", ""]
+    return "\n".join(lines)
+
+
+def _cli_command(spec: Mapping[str, Any], script: str, kind: str) -> str | None:
+    if kind in ("grid", "samples"):
+        return f"gmat-sweep run {script} --spec spec.json --out rerun"
+    perturb = spec["perturb"]
+    if not all(
+        "|" not in name and set(dist) == {"dist", "params"} and dist["dist"] in _CLI_DISTRIBUTIONS
+        for name, dist in perturb.items()
+    ):
+        return None
+    parts = [f"gmat-sweep {'lhs' if kind == 'latin_hypercube' else 'monte-carlo'} {script}"]
+    parts.append(f"-n {spec['n']}")
+    for name, dist in perturb.items():
+        arguments = ",".join(repr(float(value)) for value in dist["params"])
+        parts.append(f"--perturb '{name}={dist['dist']}({arguments})'")
+    parts.append(f"--seed {spec['seed']} --out rerun")
+    return " ".join(parts)
+
+
+def _python_call(spec: Mapping[str, Any], script: str, kind: str) -> str:
+    options = spec.get("run_options")
+    lines = ["import json", ""]
+    if kind in ("grid", "samples"):
+        lines.append("from gmat_sweep import sweep")
+        lines += ["", 'spec = json.load(open("parameter_spec.json"))']
+        design = 'grid=spec["grid"]' if kind == "grid" else 'samples=spec["rows"]'
+        call = f'sweep("{script}", {design}'
+    else:
+        function = "latin_hypercube" if kind == "latin_hypercube" else "monte_carlo"
+        lines.append(f"from gmat_sweep import {function}")
+        lines.append("from gmat_sweep.sampling import perturb_from_description")
+        lines += ["", 'spec = json.load(open("parameter_spec.json"))']
+        call = (
+            f'{function}("{script}", n=spec["n"], '
+            'perturb=perturb_from_description(spec["perturb"]), seed=spec["seed"]'
+        )
+    if options:
+        call += ', run_options=spec["run_options"]'
+    lines.append(call + ', out="rerun")')
+    return "\n".join(lines)
+
+
+def _cli_spec(spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    kind = spec.get("_kind", "grid")
+    if kind == "grid":
+        grid = spec.get("grid", spec)
+        return {"grid": {k: v for k, v in grid.items() if not k.startswith("_")}}
+    if kind == "samples":
+        return {"samples": spec["rows"]}
+    return None
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _script(sweep: Sweep) -> Path:
+    runs = sweep.runs
+    return Path(runs[0].script_path if runs else sweep.manifest.script_path)
+
+
+def _mission_files(script: Path) -> dict[str, bytes]:
+    """The script (first) and its includes, keyed by their path under a common directory."""
+    top = Path(os.path.abspath(script))
+    if not top.is_file():
+        raise SweepConfigError(
+            f"mission script {str(top)!r} does not exist; an archive holds the mission, so "
+            "restore the script (or rebuild the sweep with Sweep.from_manifest and its new path)"
+        )
+    paths = [top]
+    for name in script_includes_sha256(top):
+        included = PurePosixPath(name)
+        paths.append(
+            Path(name) if included.is_absolute() else Path(os.path.abspath(top.parent / name))
+        )
+    root = Path(os.path.commonpath([path.parent for path in paths]))
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in paths}
+
+
+def _sweep_files(root: str | Path, storage_options: Mapping[str, Any] | None) -> dict[str, bytes]:
+    """The manifest (with any object-store entry objects) and every run directory's files."""
+    fs, base = storage.filesystem(root, storage_options)
+    base = base.rstrip("/")
+    names: list[str] = []
+    for found in sorted(fs.find(base)):
+        relative = str(found)[len(base) + 1 :]
+        first = relative.split("/", 1)[0]
+        if relative == "manifest.jsonl" or first == "manifest.d" or first.startswith("run-"):
+            names.append(relative)
+    contents = fs.cat([f"{base}/{name}" for name in names], on_error="raise")
+    return {name: contents[f"{base}/{name}"] for name in names}

@@ -1,0 +1,171 @@
+"""gmat_sweep.archive: a deterministic zip that reads back, checks and reruns to the same frames."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gmat_sweep import Manifest, Sweep, monte_carlo, sweep
+from gmat_sweep.aggregate import lazy_multiindex
+from gmat_sweep.archive import ZIP_EPOCH, reproduce_text, write_archive
+from gmat_sweep.errors import SweepConfigError
+
+pytestmark = pytest.mark.slow
+
+GRID = {"Sat.SMA": [6000, 7000, 7100], "Sat.Cd": [2.0, 2.4]}
+"""6 runs; the two at Sat.SMA = 6000 fail inside GMAT."""
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory, leo_basic: Path) -> Sweep:
+    out = tmp_path_factory.mktemp("archive") / "study"
+    return sweep(leo_basic, GRID, out=out, progress=False, backend="local")
+
+
+def _extract(archive: Path, where: Path) -> Path:
+    with zipfile.ZipFile(archive) as opened:
+        opened.extractall(where)
+    return where
+
+
+def _block(text: str, lang: str) -> str:
+    found = re.search(rf"```{lang}\n(.*?)```", text, flags=re.DOTALL)
+    assert found is not None, text
+    return found[1]
+
+
+def _run(argv: list[str], cwd: Path, *, returncode: int = 0) -> None:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == returncode, done.stderr[-4000:]
+
+
+def test_archive_is_byte_identical_with_fixed_metadata(study: Sweep, tmp_path: Path) -> None:
+    first = write_archive(study, tmp_path / "a.zip").read_bytes()
+    second = write_archive(study, tmp_path / "b.zip").read_bytes()
+    assert first == second
+    with zipfile.ZipFile(tmp_path / "a.zip") as opened:
+        infos = opened.infolist()
+    names = [info.filename for info in infos]
+    assert names == sorted(names)
+    assert {info.date_time for info in infos} == {ZIP_EPOCH}
+    assert {info.external_attr >> 16 for info in infos} == {0o100644}
+    expected = {"manifest.jsonl", "mission/leo_basic.script", "REPRODUCE.md", "SHA256SUMS"}
+    assert expected <= set(names)
+    for entry in study.manifest.entries:
+        for location in entry.output_paths.values():
+            assert Path(location).as_posix() in names
+        assert entry.log_path is not None and Path(entry.log_path).as_posix() in names
+
+
+def test_extracted_archive_checks_and_reads_as_the_sweep(
+    study: Sweep, tmp_path: Path, leo_basic: Path
+) -> None:
+    root = _extract(write_archive(study, tmp_path / "study.zip"), tmp_path / "x")
+    sums = (root / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    listed = {}
+    for line in sums:
+        digest, name = line.split("  ", 1)
+        listed[name] = digest
+    on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {
+        "SHA256SUMS"
+    }
+    assert set(listed) == on_disk
+    for name, digest in listed.items():
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == digest
+    assert (root / "mission" / "leo_basic.script").read_bytes() == leo_basic.read_bytes()
+
+    loaded = Manifest.load(root / "manifest.jsonl")
+    assert loaded.entries == study.manifest.entries
+    original = study.to_pandas()
+    pd.testing.assert_frame_equal(lazy_multiindex(loaded, root), original)
+    reopened = Sweep.from_manifest(
+        root / "manifest.jsonl", root / "mission" / "leo_basic.script", backend=None
+    )
+    pd.testing.assert_frame_equal(reopened.to_pandas(), original)
+
+
+def test_the_reproduce_command_reruns_the_grid_bit_for_bit(study: Sweep, tmp_path: Path) -> None:
+    root = _extract(write_archive(study, tmp_path / "study.zip"), tmp_path / "x")
+    command = _block((root / "REPRODUCE.md").read_text(encoding="utf-8"), "bash").strip()
+    assert command == "gmat-sweep run mission/leo_basic.script --spec spec.json --out rerun"
+    # The rerun fails the same two runs, so the command exits 1, as for any sweep with failures.
+    _run(["bash", "-c", command + " --quiet --no-progress"], root, returncode=1)
+    rerun = Manifest.load(root / "rerun" / "manifest.jsonl")
+    pd.testing.assert_frame_equal(lazy_multiindex(rerun, root / "rerun"), study.to_pandas())
+
+
+def test_the_reproduce_python_reruns_a_monte_carlo_bit_for_bit(
+    tmp_path: Path, leo_basic: Path
+) -> None:
+    perturb = {"Sat.SMA": ("normal", 7000.0, 5.0), "Sat.Cd": ("uniform", 2.0, 2.4)}
+    original = monte_carlo(
+        leo_basic, n=3, perturb=perturb, seed=11, out=tmp_path / "mc", progress=False
+    )
+    root = _extract(write_archive(original, tmp_path / "mc.zip"), tmp_path / "x")
+    text = (root / "REPRODUCE.md").read_text(encoding="utf-8")
+    assert _block(text, "bash").strip() == (
+        "gmat-sweep monte-carlo mission/leo_basic.script -n 3 "
+        "--perturb 'Sat.Cd=uniform(2.0,2.4)' --perturb 'Sat.SMA=normal(7000.0,5.0)' "
+        "--seed 11 --out rerun"
+    )
+    (root / "rerun.py").write_text(_block(text, "python"), encoding="utf-8")
+    _run([sys.executable, "rerun.py"], root)
+    rerun = Manifest.load(root / "rerun" / "manifest.jsonl")
+    pd.testing.assert_frame_equal(lazy_multiindex(rerun, root / "rerun"), original.to_pandas())
+    command = _block(text, "bash").strip().replace("--out rerun", "--out rerun-cli")
+    _run(["bash", "-e", "-c", command + " --quiet --no-progress"], root)
+    rerun = Manifest.load(root / "rerun-cli" / "manifest.jsonl")
+    pd.testing.assert_frame_equal(lazy_multiindex(rerun, root / "rerun-cli"), original.to_pandas())
+
+
+def test_reproduce_text_without_a_cli_form_gives_python_and_the_timeout() -> None:
+    spec = {
+        "_kind": "latin_hypercube",
+        "n": 4,
+        "seed": 3,
+        "perturb": {
+            "Sat.SMA|Sat.ECC": {"dist": "mvnormal", "mean": [0, 0], "cov": [[1, 0], [0, 1]]}
+        },
+        "run_options": {"timeout_s": 30},
+    }
+    text = reproduce_text(spec, "mission/m.script")
+    assert "```bash" not in text
+    assert 'latin_hypercube("mission/m.script", n=spec["n"]' in text
+    assert 'run_options=spec["run_options"]' in text
+    grid = reproduce_text({"_kind": "grid", "grid": {}, "run_options": {"timeout_s": 30}}, "m")
+    assert "gmat-sweep run m --spec spec.json --out rerun --timeout 30" in grid
+
+
+def test_archive_holds_included_files_where_the_script_finds_them(
+    tmp_path: Path, leo_basic: Path
+) -> None:
+    (tmp_path / "mission").mkdir()
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "leo.script").write_bytes(leo_basic.read_bytes())
+    top = tmp_path / "mission" / "main.script"
+    top.write_text("% the body lives beside\n#Include '../shared/leo.script'\n", encoding="utf-8")
+    original = sweep(top, {"Sat.SMA": [7000]}, out=tmp_path / "out", progress=False)
+    root = _extract(write_archive(original, tmp_path / "inc.zip"), tmp_path / "x")
+    assert (root / "mission" / "mission" / "main.script").read_bytes() == top.read_bytes()
+    assert (root / "mission" / "shared" / "leo.script").read_bytes() == leo_basic.read_bytes()
+    reopened = Sweep.from_manifest(
+        root / "manifest.jsonl", root / "mission" / "mission" / "main.script", backend=None
+    )
+    pd.testing.assert_frame_equal(reopened.to_pandas(), original.to_pandas())
+
+
+def test_archive_into_a_missing_directory_is_refused(study: Sweep, tmp_path: Path) -> None:
+    with pytest.raises(SweepConfigError, match="does not exist; create it first"):
+        write_archive(study, tmp_path / "nowhere" / "study.zip")
