@@ -486,7 +486,7 @@ class Sweep(DaskMethodsMixin):
         sweep._plan([spec for spec in runs if spec.run_id in wanted])
         return sweep
 
-    def resume(self) -> Sweep:
+    def resume(self, *, only: str = "all", timeout_s: float | None = None) -> Sweep:
         """Re-run only the failed and missing runs from the loaded manifest.
 
         Submits specs for the union of ``manifest.find_failed()``,
@@ -497,11 +497,30 @@ class Sweep(DaskMethodsMixin):
         the original), and reloads the manifest so the in-memory entries
         reflect the last-wins merge. Returns ``self`` for chaining.
 
+        Parameters
+        ----------
+        only:
+            ``"all"`` (default) re-runs failed and missing runs, ``"failed"``
+            only the failed ones, ``"missing"`` only the missing ones (an ok
+            run whose output files are gone counts as missing).
+        timeout_s:
+            A per-run timeout in seconds for the re-run runs, replacing the
+            one the sweep was started with; ``None`` keeps the recorded one.
+            It is not written to the manifest header.
+
         Raises :exc:`RuntimeError` when called on a :class:`Sweep` not
         produced by :meth:`from_manifest`, and
-        :class:`~gmat_sweep.errors.SweepConfigError` when an object-store
-        sweep directory cannot be written (checked before any run starts).
+        :class:`~gmat_sweep.errors.SweepConfigError` for an unknown ``only``,
+        a ``timeout_s`` that is not a positive number, or when an
+        object-store sweep directory cannot be written (checked before any
+        run starts).
         """
+        if only not in ("all", "failed", "missing"):
+            raise SweepConfigError(f"only={only!r}: use 'all', 'failed' or 'missing'")
+        if timeout_s is not None and (
+            isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
+        ):
+            raise SweepConfigError(f"timeout_s={timeout_s!r}: use a number of seconds > 0")
         if not self._from_manifest or self._manifest is None:
             raise RuntimeError(
                 "resume() needs a sweep rebuilt from its manifest: use "
@@ -514,11 +533,19 @@ class Sweep(DaskMethodsMixin):
             manifest = self._manifest = Manifest.load(
                 self._manifest_path, storage_options=self._storage_options
             )
-            wanted = set(manifest.find_failed())
-            wanted.update(manifest.find_missing(spec.run_id for spec in self._runs))
+            failed = set(manifest.find_failed())
+            missing = set(manifest.find_missing(spec.run_id for spec in self._runs))
             # An ok line whose files a machine crash lost is a run still to do.
-            wanted.update(unreadable_ok_runs(manifest, self._output_dir, self._storage_options))
-            self._plan([spec for spec in self._runs if spec.run_id in wanted])
+            missing.update(unreadable_ok_runs(manifest, self._output_dir, self._storage_options))
+            wanted = {"all": failed | missing, "failed": failed, "missing": missing}[only]
+            runs = [spec for spec in self._runs if spec.run_id in wanted]
+            if timeout_s is not None:
+                timed = {"timeout_s": timeout_s}
+                runs = [
+                    dataclasses.replace(spec, run_options={**spec.run_options, **timed})
+                    for spec in runs
+                ]
+            self._plan(runs)
             return self.compute()
         finally:
             if acquired:
