@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete: this command answers shell completion requests)
 """The ``gmat-sweep`` command (also ``python -m gmat_sweep``).
 
 Results go to stdout; progress, previews, warnings and errors to stderr. With

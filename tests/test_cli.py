@@ -360,6 +360,23 @@ def test_version_and_no_arguments(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_shell_completion_with_argcomplete(tmp_path: Path) -> None:
+    answers = tmp_path / "completions"
+    line = "gmat-sweep resume study --on"
+    env = dict(
+        os.environ,
+        _ARGCOMPLETE="1",
+        _ARGCOMPLETE_IFS="\n",
+        COMP_LINE=line,
+        COMP_POINT=str(len(line)),
+        _ARGCOMPLETE_STDOUT_FILENAME=str(answers),
+    )
+    result = gmat_sweep(cwd=tmp_path, env=env)
+    assert result.code == 0, result.stderr
+    assert answers.read_text().split() == ["--only"]
+
+
+@pytest.mark.slow
 def test_could_not_run_is_exit_3_in_one_line(
     grid_sweep: tuple[Path, Result], tmp_path: Path, leo_basic: Path
 ) -> None:
