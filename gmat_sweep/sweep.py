@@ -508,12 +508,14 @@ class Sweep(DaskMethodsMixin):
             one the sweep was started with; ``None`` keeps the recorded one.
             It is not written to the manifest header.
 
-        Raises :exc:`RuntimeError` when called on a :class:`Sweep` not
-        produced by :meth:`from_manifest`, and
-        :class:`~gmat_sweep.errors.SweepConfigError` for an unknown ``only``,
-        a ``timeout_s`` that is not a positive number, or when an
-        object-store sweep directory cannot be written (checked before any
-        run starts).
+        Raises
+        ------
+        RuntimeError
+            Called on a :class:`Sweep` not produced by :meth:`from_manifest`.
+        SweepConfigError
+            An unknown ``only``, a ``timeout_s`` that is not a positive
+            number, or an object-store sweep directory that cannot be
+            written (checked before any run starts).
         """
         if only not in ("all", "failed", "missing"):
             raise SweepConfigError(f"only={only!r}: use 'all', 'failed' or 'missing'")
