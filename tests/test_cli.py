@@ -420,6 +420,10 @@ def test_dry_run_previews_validates_and_writes_nothing(tmp_path: Path, leo_basic
         "unknown field": (
             ["run", leo_basic, "--param", "Sat.SMAX=7000,7100", "--out", "bad", "--dry-run"], {},
         ),
+        "verbose dask": (
+            ["run", leo_basic, "--param", "Sat.SMA=7000,7100", "--backend", "dask", "--workers",
+             "1", "-v", "--out", "planned-dask", "--dry-run"], {},
+        ),
     }  # fmt: skip
     results = run_side_by_side(cases, tmp_path)
     grid = results["grid"]
@@ -436,6 +440,10 @@ def test_dry_run_previews_validates_and_writes_nothing(tmp_path: Path, leo_basic
     assert plan["axes"] == {"Sat.Cd": "uniform(2, 2.4)"}
     assert plan["seed"] == 3
     assert results["unknown field"].code == 2
+    verbose = results["verbose dask"]
+    assert verbose.code == 0, verbose.stderr
+    assert "gmat-sweep: backend: dask (DaskPool), 1 worker(s)" in verbose.stderr
+    assert re.search(r"gmat-sweep: Dask dashboard: http://\S+/status", verbose.stderr)
     assert "unknown field 'SMAX'" in results["unknown field"].stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
