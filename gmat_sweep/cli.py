@@ -629,36 +629,41 @@ def _run_planned(planned: Any, args: argparse.Namespace, axes: Mapping[str, str]
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
+    script = _mission_of(args)
     started = time.monotonic()
     with _pool(args) as pool:
-        rebuilt = _rebuild(args, pool)
-        result = rebuilt.resume(only=args.only, timeout_s=args.timeout)
+        result = _rebuild(args, script, pool).resume(only=args.only, timeout_s=args.timeout)
     return _report(result, args, time.monotonic() - started)
 
 
 def _cmd_extend(args: argparse.Namespace) -> int:
+    script = _mission_of(args)
     started = time.monotonic()
     with _pool(args) as pool:
-        result = _rebuild(args, pool).extend(args.n)
+        result = _rebuild(args, script, pool).extend(args.n)
     return _report(result, args, time.monotonic() - started)
 
 
-def _rebuild(args: argparse.Namespace, pool: Any) -> Any:
+def _mission_of(args: argparse.Namespace) -> Path:
+    """``--script``, or the mission the manifest in ``args.out_dir`` records (checked first)."""
+    manifest = _load_manifest(_sweep_root(args.out_dir), args.storage_options)
+    script: Path = args.script or _recorded_script(manifest)
+    return script
+
+
+def _rebuild(args: argparse.Namespace, script: Path, pool: Any) -> Any:
     """The sweep in ``args.out_dir``, rebuilt from its manifest to run on ``pool``."""
     from gmat_sweep.sweep import Sweep
 
-    root = _sweep_root(args.out_dir)
-    options = args.storage_options
-    script = args.script or _recorded_script(_load_manifest(root, options))
     retries = getattr(args, "retries", None)
     return Sweep.from_manifest(
-        _manifest_location(root),
+        _manifest_location(_sweep_root(args.out_dir)),
         script,
         backend=pool,
         allow_script_drift=args.allow_script_drift,
         allow_version_drift=args.allow_version_drift,
         progress=_progress(args),
-        storage_options=options,
+        storage_options=args.storage_options,
         **({} if retries is None else {"retries": retries}),
     )
 
