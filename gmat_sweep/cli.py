@@ -1,20 +1,34 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete: this command answers shell completion requests)
 """The ``gmat-sweep`` command (also ``python -m gmat_sweep``).
 
-Exit codes: 0 when every run succeeded, 1 when the sweep finished with
-failed runs (``show``: when runs failed or are missing), 2 for a usage error
-(bad argument, unknown field path, missing mission, an ``--out`` that holds
-another sweep) — printed as one line, no traceback.
+Results go to stdout; progress, previews, warnings and errors to stderr. With
+``--json`` stdout holds exactly one JSON object, printed at the end. Errors are
+one line, never a traceback.
+
+Exit codes:
+
+- 0: success (``show``: the sweep is complete and no run failed);
+- 1: the sweep finished but runs failed (``show``: runs failed or are missing);
+- 2: usage: a bad argument or sweep configuration
+  (:class:`~gmat_sweep.errors.SweepConfigError`), or no command; nothing ran;
+- 3: could not run: the GMAT engine, the backend, storage (``OSError``), a
+  corrupt manifest or results file, or a sweep another driver holds;
+- 130: interrupted (Ctrl-C or SIGTERM); finished runs are in the manifest.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
+import os
 import re
 import signal
 import statistics
 import sys
 import threading
+import time
 import tomllib
 import warnings
 from collections import Counter, defaultdict
@@ -23,14 +37,14 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from gmat_sweep import storage
 from gmat_sweep.backends import KNOWN_BACKENDS
-from gmat_sweep.containment import locate
-from gmat_sweep.distributions import DistSpec, ParamName
 from gmat_sweep.errors import GmatSweepError, SweepConfigError
 from gmat_sweep.spec import PathLike, is_url
+
+if TYPE_CHECKING:
+    from gmat_sweep.distributions import DistSpec, ParamName
 
 _EXAMPLES = {
     "run": [
@@ -38,6 +52,7 @@ _EXAMPLES = {
         "--out study",
         "gmat-sweep run mission.script --spec study.toml --out study   "
         '# study.toml: [grid] "Sat.SMA" = [7000, 7100]',
+        "gmat-sweep run mission.script --param Sat.SMA=7000:7400:5 --dry-run",
     ],
     "monte-carlo": [
         "gmat-sweep monte-carlo mission.script -n 200 --perturb 'Sat.SMA=normal(7000,5)' "
@@ -47,8 +62,13 @@ _EXAMPLES = {
         "gmat-sweep lhs mission.script -n 50 --perturb 'Sat.SMA=normal(7000,5)' "
         "--perturb 'Sat.INC=uniform(28,52)' --seed 7 --out lhs",
     ],
-    "resume": ["gmat-sweep resume study", "gmat-sweep resume study --allow-script-drift"],
-    "show": ["gmat-sweep show study"],
+    "resume": [
+        "gmat-sweep resume study",
+        "gmat-sweep resume study --only failed --timeout 600 --retries 2",
+        "gmat-sweep resume study --allow-script-drift",
+    ],
+    "extend": ["gmat-sweep extend mc -n 100"],
+    "show": ["gmat-sweep show study", "gmat-sweep show study --json"],
     "export": [
         "gmat-sweep export study --to results.parquet",
         "gmat-sweep export study --to results.csv --name RF",
@@ -56,6 +76,30 @@ _EXAMPLES = {
     "demo": ["gmat-sweep demo", "gmat-sweep demo --workers 2 --out demo-study"],
     "script": ["gmat-sweep script study 17 > run17.script"],
 }
+
+_ALIASES = {"run": ["grid"], "lhs": ["latin-hypercube"]}
+
+_EXIT_CODES = """\
+exit codes:
+  0    success (show: the sweep is complete and no run failed)
+  1    runs failed (show: runs failed or are missing)
+  2    usage: a bad argument or sweep configuration, or no command; nothing ran
+  3    could not run: GMAT engine, backend, storage, corrupt manifest or results
+       file, or a sweep another driver holds
+  130  interrupted (Ctrl-C, SIGTERM); resume finishes the rest"""
+
+_ENVIRONMENT = """\
+environment:
+  GMAT_ROOT          a GMAT desktop install to run instead of the gmatpy wheel's engine
+  GMAT_SWEEP_CACHE   where the embedded engine is built (default
+                     $XDG_CACHE_HOME/gmat_sweep or ~/.cache/gmat_sweep)
+  DASK_*             Dask configuration; --cluster reads its batch-job options from
+                     jobqueue.yaml or DASK_JOBQUEUE__<KIND>__<OPTION>
+  AWS_*              credentials, endpoint and region for s3:// sweep directories
+                     (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...)"""
+
+_LARGE_COUNT = 50
+"""A range COUNT above which another reading of START:STOP:COUNT is worth a warning."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,33 +113,114 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 when every run succeeded, 1 when runs failed, 2 for a usage error.
+        0 on success; 1 when runs failed (``show``: or are missing); 2 for a
+        usage error or no command; 3 when the sweep could not run (engine,
+        backend, storage, corrupt manifest or results, a held sweep); 130
+        when interrupted. Argument errors found by the parser exit with 2
+        through :class:`SystemExit`, as does ``--help`` with 0.
     """
     parser = _parser()
+    _autocomplete(parser)
     args = parser.parse_args(argv)
+    if args.version:
+        print(_version_text())
+        return 0
+    if args.command is None:
+        sys.stderr.write(parser.format_usage() + _short_help())
+        return 2
     with warnings.catch_warnings(), _sigterm_interrupts():
         warnings.showwarning = _show_warning
         try:
             args.storage_options = _storage_options(args.storage_option)
             code: int = args.handler(args)
             return code
-        except (GmatSweepError, OSError) as exc:
-            print(f"gmat-sweep: error: {_one_line(str(exc))}", file=sys.stderr)
+        except SweepConfigError as exc:
+            _error(str(exc))
             return 2
+        except (GmatSweepError, OSError) as exc:
+            _error(str(exc))
+            return 3
         except KeyboardInterrupt:
             print("gmat-sweep: interrupted; finished runs are in the manifest — resume with "
                   "`gmat-sweep resume OUT_DIR`", file=sys.stderr)  # fmt: skip
             return 130
         except Exception as exc:
-            if not _from_pyarrow(exc):
+            if _from_pyarrow(exc):
+                _error(
+                    f"a results file cannot be read ({type(exc).__name__}: {_one_line(str(exc))}); "
+                    "it may have been damaged or cut short: run `gmat-sweep resume OUT_DIR` to run "
+                    "again the runs whose files are unreadable"
+                )
+                return 3
+            if not args.reads_only:
                 raise
-            print(
-                f"gmat-sweep: error: a results file cannot be read ({type(exc).__name__}: "
-                f"{_one_line(str(exc))}); it may have been damaged or cut short: run "
-                "`gmat-sweep resume OUT_DIR` to run again the runs whose files are unreadable",
-                file=sys.stderr,
-            )
-            return 2
+            _error(f"{type(exc).__name__}: {exc}")
+            return 3
+
+
+def _error(message: str) -> None:
+    print(f"gmat-sweep: error: {_one_line(message)}", file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    print(f"gmat-sweep: warning: {_one_line(message)}", file=sys.stderr)
+
+
+def _autocomplete(parser: argparse.ArgumentParser) -> None:
+    """Answer a shell's completion request when argcomplete is installed (``gmat_sweep[cli]``)."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
+def _short_help() -> str:
+    names = ", ".join(_EXAMPLES)
+    return (
+        f"gmat-sweep: error: give a command: {names} "
+        "(`gmat-sweep --help` lists them, `gmat-sweep COMMAND --help` explains one)\n"
+    )
+
+
+def _versions() -> dict[str, str]:
+    """The versions ``--version`` prints; the engine's without building the engine cache.
+
+    With ``GMAT_ROOT`` the install is only inspected. Otherwise the embedded
+    engine is the gmatpy wheel, named by its version: building its cache can
+    take seconds the first time, which ``--version`` should not.
+    """
+    import platform
+    from importlib import metadata
+
+    def version(distribution: str) -> str:
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    if os.environ.get("GMAT_ROOT"):
+        from gmat_sweep.engine import ensure_engine
+        from gmat_sweep.errors import EngineError
+
+        try:
+            engine = ensure_engine().version
+        except EngineError as exc:
+            engine = f"unavailable ({_one_line(str(exc))})"
+    else:
+        engine = f"gmatpy {version('gmatpy')} (embedded)"
+    return {
+        "gmat_sweep": version("gmat_sweep"),
+        "gmat-run": version("gmat-run"),
+        "engine": engine,
+        "python": platform.python_version(),
+    }
+
+
+def _version_text() -> str:
+    return "\n".join(f"{name} {value}" for name, value in _versions().items())
 
 
 @contextmanager
@@ -130,7 +255,7 @@ def _one_line(text: str) -> str:
 
 
 def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
-    print(f"gmat-sweep: warning: {_one_line(str(message))}", file=sys.stderr)
+    _warn(str(message))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,26 +265,59 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _positive_int(text: str) -> int:
+    if not re.fullmatch(r"\s*\d+\s*", text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)
+
+
+def _whole(text: str) -> int:
+    if not re.fullmatch(r"\s*\d+\s*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gmat-sweep",
         description="Parallel, crash-safe, reproducible sweeps over NASA GMAT missions.",
         epilog="examples:\n"
-        + "\n".join(f"  {line}" for lines in _EXAMPLES.values() for line in lines),
+        + "\n".join(f"  {line}" for lines in _EXAMPLES.values() for line in lines)
+        + f"\n\n{_EXIT_CODES}\n\n{_ENVIRONMENT}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument(
+        "--version",
+        action="store_true",
+        help="print the versions of gmat_sweep, gmat-run, the GMAT engine and Python",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, *, reads_only: bool = False) -> argparse.ArgumentParser:
         lines = _EXAMPLES[name]
-        return sub.add_parser(
+        aliases = _ALIASES.get(name, [])
+        parsed = sub.add_parser(
             name,
-            help=help_text,
+            aliases=aliases,
+            help=help_text + (f" (alias: {', '.join(aliases)})" if aliases else ""),
             description=help_text,
             epilog=("example:\n" if len(lines) == 1 else "examples:\n")
-            + "\n".join(f"  {line}" for line in lines),
+            + "\n".join(f"  {line}" for line in lines)
+            + f"\n\n{_EXIT_CODES}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        parsed.set_defaults(reads_only=reads_only)
+        return parsed
 
     run = command("run", "Run a full-factorial grid sweep.")
     run.add_argument("mission", type=Path, help="the GMAT .script every run loads")
@@ -168,7 +326,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH=VALUES",
-        help="a swept field: start:stop:count (inclusive, evenly spaced) or a,b,c",
+        help="a swept field: START:STOP:COUNT (COUNT evenly spaced values, both ends included) "
+        "or a,b,c",
     )
     run.add_argument(
         "--spec",
@@ -186,14 +345,18 @@ def _parser() -> argparse.ArgumentParser:
     ):
         stochastic = command(name, help_text)
         stochastic.add_argument("mission", type=Path, help="the GMAT .script every run loads")
-        stochastic.add_argument("-n", type=int, required=True, help="number of runs")
+        stochastic.add_argument(
+            "-n", "--runs", dest="n", type=_positive_int, required=True, help="number of runs"
+        )
         stochastic.add_argument(
             "--perturb",
             action="append",
             default=[],
             required=True,
             metavar="PATH=DIST(ARGS)",
-            help="normal(mu,sigma), uniform(lo,hi) or lognormal(mu,sigma)",
+            help="draws the value itself (not an offset from the nominal), in the field's GMAT "
+            "units: normal(mu,sigma), uniform(lo,hi) or lognormal(mu,sigma) (mu and sigma of "
+            "the log of the value)",
         )
         stochastic.add_argument("--seed", type=int, help="parent seed (default: drawn, recorded)")
         _execution_options(stochastic)
@@ -204,54 +367,71 @@ def _parser() -> argparse.ArgumentParser:
         "Re-run the failed and missing runs of a sweep, with the mission, parameters and "
         "per-run timeout its manifest records.",
     )
-    resume.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
+    _existing_sweep_arguments(resume)
     resume.add_argument(
-        "--script", type=Path, help="the mission, if it moved since the sweep (default: recorded)"
+        "--only",
+        choices=("all", "failed", "missing"),
+        default="all",
+        help="which runs to re-run: failed and missing (all, default), only the failed ones, or "
+        "only the missing ones (including ok runs whose output files are gone)",
     )
     resume.add_argument(
-        "--allow-script-drift",
-        action="store_true",
-        help="resume although the mission (or a file it #Includes) changed since the sweep",
+        "--retries",
+        type=_whole,
+        metavar="N",
+        help="automatic re-runs of a run whose worker died or that timed out (default: 1)",
     )
-    resume.add_argument(
-        "--allow-version-drift",
-        action="store_true",
-        help="resume although the GMAT engine, numpy or scipy changed version since the sweep, "
-        "or the rebuilt runs' overrides differ from the recorded ones",
-    )
-    _execution_options(resume, out=False, timeout=False)
+    _execution_options(resume, out=False, dry_run=False)
     resume.set_defaults(handler=_cmd_resume)
+
+    extend = command(
+        "extend",
+        "Add runs to a finished Monte Carlo sweep: the first runs' draws are unchanged, so the "
+        "result is the sweep you would have got with the larger n from the start.",
+    )
+    _existing_sweep_arguments(extend)
+    extend.add_argument(
+        "-n", "--runs", dest="n", type=_positive_int, required=True, help="number of runs to add"
+    )
+    _execution_options(extend, out=False, timeout=False, dry_run=False)
+    extend.set_defaults(handler=_cmd_extend)
 
     show = command(
         "show",
         "Summarise a sweep: runs ok/failed/missing, timing, each distinct failure, outputs. "
         "Exits 1 when runs failed or are missing.",
+        reads_only=True,
     )
     show.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
+    show.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object on stdout"
+    )
     _storage_option_argument(show)
     show.set_defaults(handler=_cmd_show)
 
     export = command(
         "export",
         "Write a sweep's report, every run in one (run_id, time)-indexed table, to one file.",
+        reads_only=True,
     )
     export.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     export.add_argument("--to", required=True, type=Path, help="results.parquet or results.csv")
     export.add_argument("--name", help="which report (needed when runs wrote several)")
-    export.add_argument("--quiet", action="store_true", help="print only errors")
+    export.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     _storage_option_argument(export)
     export.set_defaults(handler=_cmd_export)
 
     demo = command(
         "demo", "Run a 20-run sweep of a LEO mission bundled with gmat_sweep and print the results."
     )
-    _execution_options(demo)
+    _execution_options(demo, dry_run=False)
     demo.set_defaults(handler=_cmd_demo)
 
     script = command(
         "script",
         "Print one run as a standalone GMAT script, its overrides written into the text "
         "(load it in GMAT or the GUI to replay the run).",
+        reads_only=True,
     )
     script.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     script.add_argument("run_id", type=int, help="the run to print")
@@ -263,27 +443,53 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _existing_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
+    parser.add_argument(
+        "--script", type=Path, help="the mission, if it moved since the sweep (default: recorded)"
+    )
+    parser.add_argument(
+        "--allow-script-drift",
+        action="store_true",
+        help="go on although the mission (or a file it #Includes) changed since the sweep",
+    )
+    parser.add_argument(
+        "--allow-version-drift",
+        action="store_true",
+        help="go on although the GMAT engine, numpy or scipy changed version since the sweep, "
+        "or the rebuilt runs' overrides differ from the recorded ones",
+    )
+
+
 def _execution_options(
-    parser: argparse.ArgumentParser, *, out: bool = True, timeout: bool = True
+    parser: argparse.ArgumentParser,
+    *,
+    out: bool = True,
+    timeout: bool = True,
+    dry_run: bool = True,
 ) -> None:
     group = parser.add_argument_group("execution")
     group.add_argument(
         "--backend",
         choices=tuple(KNOWN_BACKENDS),
-        default="local",
         help="executor (default: local)",
     )
     group.add_argument(
-        "--workers", type=int, default=-1, metavar="N", help="parallel runs (default: cores)"
+        "--workers", type=_positive_int, metavar="N", help="parallel runs (default: cores)"
     )
-    group.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler")
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="an existing Dask scheduler (its workers run the sweep: --backend and --workers have "
+        "no effect)",
+    )
     group.add_argument(
         "--cluster",
         metavar="KIND",
         help="workers as batch jobs via dask-jobqueue: slurm, pbs, sge, lsf, htcondor, oar or "
         "moab (job options from Dask's jobqueue.yaml); needs --jobs or --adapt",
     )
-    group.add_argument("--jobs", type=int, metavar="N", help="with --cluster: N batch jobs")
+    group.add_argument("--jobs", type=_positive_int, metavar="N", help="with --cluster: N jobs")
     group.add_argument(
         "--adapt", metavar="MIN:MAX", help="with --cluster: scale between MIN and MAX workers"
     )
@@ -291,9 +497,30 @@ def _execution_options(
         group.add_argument("--out", help="sweep directory or fsspec URL (default: new dir here)")
         group.add_argument("--overwrite", action="store_true", help="replace a sweep in --out")
     if timeout:
-        group.add_argument("--timeout", type=float, metavar="S", help="stop a run after S seconds")
+        group.add_argument(
+            "--timeout", type=_seconds, metavar="S", help="stop a run after S seconds"
+        )
+    if dry_run:
+        group.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="check the mission, fields and options on a GMAT host, print the runs that "
+            "would run, and stop: nothing is run or written",
+        )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on stdout at the end (counts, failures, seed, versions, "
+        "output directory, wall time); everything else goes to stderr",
+    )
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
-    group.add_argument("--quiet", action="store_true", help="print only errors")
+    group.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print the backend's details and, for Dask, the dashboard link",
+    )
     _storage_option_argument(group)
 
 
@@ -336,8 +563,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if grid is None and samples is None:
         raise SweepConfigError("give at least one --param PATH=VALUES or a --spec file")
     _check_new_sweep(args)
+    if grid is not None:
+        axes = {path: _describe_axis(grid[path]) for path in sorted(grid)}
+    else:
+        assert samples is not None
+        fields = sorted({field for row in samples for field in row})
+        axes = {field: "one value per sample row" for field in fields}
     with _pool(args) as pool:
-        result = sweep(
+        planned = sweep(
             args.mission,
             grid,
             samples=samples,
@@ -347,8 +580,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             run_options=_run_options(args),
             progress=_progress(args),
             overwrite=args.overwrite,
+            compute=False,
         )
-    return _report(result, args)
+        return _run_planned(planned, args, axes)
 
 
 def _cmd_stochastic(args: argparse.Namespace) -> int:
@@ -361,9 +595,14 @@ def _cmd_stochastic(args: argparse.Namespace) -> int:
             raise SweepConfigError(f"--perturb {path} is given twice; give each field once")
         perturb[path] = spec
     _check_new_sweep(args)
+    axes = {
+        str(path): f"{spec[0]}({', '.join(_number(a) for a in spec[1:])})"
+        for path, spec in sorted(perturb.items())
+        if isinstance(spec, tuple)
+    }
     entry = monte_carlo if args.kind == "monte-carlo" else latin_hypercube
     with _pool(args) as pool:
-        result = entry(
+        planned = entry(
             args.mission,
             n=args.n,
             perturb=perturb,
@@ -374,28 +613,59 @@ def _cmd_stochastic(args: argparse.Namespace) -> int:
             run_options=_run_options(args),
             progress=_progress(args),
             overwrite=args.overwrite,
+            compute=False,
         )
-    return _report(result, args)
+        return _run_planned(planned, args, axes)
+
+
+def _run_planned(planned: Any, args: argparse.Namespace, axes: Mapping[str, str]) -> int:
+    """Preview a validated sweep, then run it (``--dry-run``: only report it)."""
+    _preview(args, axes, len(planned.runs))
+    if args.dry_run:
+        return _dry_run_report(planned, args, axes)
+    started = time.monotonic()
+    result = planned.compute()
+    return _report(result, args, time.monotonic() - started)
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
+    script = _mission_of(args)
+    started = time.monotonic()
+    with _pool(args) as pool:
+        result = _rebuild(args, script, pool).resume(only=args.only, timeout_s=args.timeout)
+    return _report(result, args, time.monotonic() - started)
+
+
+def _cmd_extend(args: argparse.Namespace) -> int:
+    script = _mission_of(args)
+    started = time.monotonic()
+    with _pool(args) as pool:
+        result = _rebuild(args, script, pool).extend(args.n)
+    return _report(result, args, time.monotonic() - started)
+
+
+def _mission_of(args: argparse.Namespace) -> Path:
+    """``--script``, or the mission the manifest in ``args.out_dir`` records (checked first)."""
+    manifest = _load_manifest(_sweep_root(args.out_dir), args.storage_options)
+    script: Path = args.script or _recorded_script(manifest)
+    return script
+
+
+def _rebuild(args: argparse.Namespace, script: Path, pool: Any) -> Any:
+    """The sweep in ``args.out_dir``, rebuilt from its manifest to run on ``pool``."""
     from gmat_sweep.sweep import Sweep
 
-    root = _sweep_root(args.out_dir)
-    options = args.storage_options
-    manifest = _load_manifest(root, options)
-    script = args.script or _recorded_script(manifest)
-    with _pool(args) as pool:
-        result = Sweep.from_manifest(
-            _manifest_location(root),
-            script,
-            backend=pool,
-            allow_script_drift=args.allow_script_drift,
-            allow_version_drift=args.allow_version_drift,
-            progress=_progress(args),
-            storage_options=options,
-        ).resume()
-    return _report(result, args)
+    retries = getattr(args, "retries", None)
+    return Sweep.from_manifest(
+        _manifest_location(_sweep_root(args.out_dir)),
+        script,
+        backend=pool,
+        allow_script_drift=args.allow_script_drift,
+        allow_version_drift=args.allow_version_drift,
+        progress=_progress(args),
+        storage_options=args.storage_options,
+        **({} if retries is None else {"retries": retries}),
+    )
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -404,9 +674,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
     root = _sweep_root(args.out_dir)
     options = args.storage_options
     manifest = _load_manifest(root, options)
-    attempts = read_all_entries(_manifest_location(root), storage_options=options)
-    print(_summary(manifest, root, len(attempts), options))
-    complete = not manifest.find_failed() and not manifest.find_missing(range(manifest.run_count))
+    attempts = len(read_all_entries(_manifest_location(root), storage_options=options))
+    facts = _facts(manifest, root, options, rows=True)
+    complete = not facts["failed"] and not facts["missing"]
+    if args.json:
+        print(json.dumps({**facts, "attempts": attempts}))
+    else:
+        print(_summary(facts, attempts))
     return 0 if complete else 1
 
 
@@ -459,10 +733,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     _check_new_sweep(args)
     mission = resources.files("gmat_sweep") / "data" / "leo_basic.script"
+    text = _text_stream(args)
+    started = time.monotonic()
     with resources.as_file(mission) as script, _pool(args) as pool:
         if not args.quiet:
             print(f"gmat-sweep demo: sweeping {script.name} (one LEO orbit, drag and SRP) over "
-                  "5 altitudes x 4 inclinations = 20 real GMAT runs")  # fmt: skip
+                  "5 altitudes x 4 inclinations = 20 real GMAT runs", file=text)  # fmt: skip
         result = sweep(
             script,
             {
@@ -480,14 +756,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             frame = result.to_pandas()
             last = frame.groupby(level="run_id").tail(1).reset_index()
             table = last[["run_id", "Sat.SMA", "Sat.INC", "Sat.Earth.SMA", "Sat.Earth.ECC"]]
-            print("\nfinal osculating SMA (km) and ECC of each run:")
+            print("\nfinal osculating SMA (km) and ECC of each run:", file=text)
             print(table.rename(columns={"Sat.Earth.SMA": "final SMA", "Sat.Earth.ECC":
-                  "final ECC"}).to_string(index=False))  # fmt: skip
-            print()
-    code = _report(result, args)
+                  "final ECC"}).to_string(index=False), file=text)  # fmt: skip
+            print(file=text)
+    code = _report(result, args, time.monotonic() - started)
     if not args.quiet:
         print(f"next: gmat-sweep show {result.output_dir}\n"
-              f"      gmat-sweep export {result.output_dir} --to results.csv")  # fmt: skip
+              f"      gmat-sweep export {result.output_dir} --to results.csv",
+              file=text)  # fmt: skip
     return code
 
 
@@ -495,13 +772,47 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _pool(args: argparse.Namespace) -> Any:
+    """The pool the command's options describe; ``-v`` prints what it is."""
     from gmat_sweep.backends import make_backend
 
+    external = "--cluster" if args.cluster else "--scheduler" if args.scheduler else None
+    ignored = [
+        flag
+        for flag, value in (("--backend", args.backend), ("--workers", args.workers))
+        if value is not None
+    ]
+    if external and ignored:
+        _warn(
+            f"{' and '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no effect with "
+            f"{external}: the Dask cluster's workers run the sweep; drop "
+            f"{' and '.join(ignored)}, or drop {external} to run here"
+        )
     if args.cluster or args.jobs is not None or args.adapt:
-        return _cluster_pool(args)
-    if args.scheduler:
-        return make_backend(args.scheduler)
-    return make_backend(args.backend, None if args.workers == -1 else args.workers)
+        pool = _cluster_pool(args)
+    elif args.scheduler:
+        pool = make_backend(args.scheduler)
+    else:
+        pool = make_backend(args.backend or "local", args.workers)
+    if args.verbose:
+        _describe_pool(pool)
+    return pool
+
+
+def _describe_pool(pool: Any) -> None:
+    workers = pool.workers
+    counted = "workers unknown until they join" if workers is None else f"{workers} worker(s)"
+    context = "reused" if pool.reuse_gmat_context else "fresh"
+    _say_err(
+        f"backend: {pool.name} ({type(pool).__name__}), {counted}, GMAT context {context} per run"
+    )
+    client = getattr(pool, "client", None)
+    link = getattr(client, "dashboard_link", None)
+    if link:
+        _say_err(f"Dask dashboard: {link}")
+
+
+def _say_err(text: str) -> None:
+    print(f"gmat-sweep: {text}", file=sys.stderr)
 
 
 def _cluster_pool(args: argparse.Namespace) -> Any:
@@ -567,23 +878,182 @@ def _progress(args: argparse.Namespace) -> bool:
     return not (args.no_progress or args.quiet)
 
 
-def _report(result: Any, args: argparse.Namespace) -> int:
-    failed = result.manifest.find_failed()
+def _text_stream(args: argparse.Namespace) -> Any:
+    """Where human-readable results go: stdout, or stderr when stdout is kept for ``--json``."""
+    return sys.stderr if args.json else sys.stdout
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else f"{value:.12g}"
+    return str(value)
+
+
+def _describe_axis(values: Sequence[Any]) -> str:
+    """``5 values 7000 … 7400 (step 100)``, or the values themselves when they are few."""
+    count = len(values)
+    if count == 1:
+        return f"1 value {_number(values[0])}"
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if numeric and count > 2:
+        steps = [b - a for a, b in itertools.pairwise(values)]
+        if all(math.isclose(s, steps[0], rel_tol=1e-9, abs_tol=1e-12) for s in steps):
+            return (
+                f"{count} values {_number(values[0])} … {_number(values[-1])} "
+                f"(step {_number(float(steps[0]))})"
+            )
+    if count <= 5:
+        return f"{count} values {', '.join(map(_number, values))}"
+    return f"{count} values {', '.join(map(_number, values[:3]))}, …, {_number(values[-1])}"
+
+
+def _preview(args: argparse.Namespace, axes: Mapping[str, str], count: int) -> None:
+    """One line per swept field and the run count, on stderr, before anything runs."""
+    if args.quiet and not args.dry_run:
+        return
+    for path, text in axes.items():
+        print(f"{path}: {text}", file=sys.stderr)
+    print(f"{count} run{'s' if count != 1 else ''} of {args.mission}", file=sys.stderr)
+
+
+def _dry_run_report(result: Any, args: argparse.Namespace, axes: Mapping[str, str]) -> int:
+    """What ``--dry-run`` prints once the sweep is validated: nothing ran, nothing was written."""
+    count = len(result.runs)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "dry_run": True,
+                    "runs": count,
+                    "axes": dict(axes),
+                    "seed": result.seed,
+                    "output_dir": str(result.output_dir),
+                }
+            )
+        )
+    elif not args.quiet:
+        print(f"dry run: {count} runs checked; nothing was run or written")
+    return 0
+
+
+def _report(result: Any, args: argparse.Namespace, wall_s: float) -> int:
+    """Print the finished sweep (``--json``: one JSON object) and return the exit code."""
+    facts = _facts(result.manifest, result.output_dir, args.storage_options, rows=False)
+    text = _text_stream(args)
     if not args.quiet:
-        print(result)
+        print(result, file=text)
         if result.seed is not None:
-            print(f"  seed: {result.seed} (pass --seed {result.seed} to draw the same runs again)")
-    if failed:
-        print(f"gmat-sweep: {len(failed)} of {result.manifest.run_count} runs failed; "
-              f"inspect them with `gmat-sweep show {result.output_dir}` (each run's GMAT log is "
+            print(f"  seed: {result.seed} (pass --seed {result.seed} to draw the same runs "
+                  "again)", file=text)  # fmt: skip
+    code = 0
+    if facts["failed"]:
+        print(f"gmat-sweep: {facts['failed']} of {facts['runs']} runs failed; inspect them with "
+              f"`gmat-sweep show {result.output_dir}` (each run's GMAT log is "
               f"run-NNNNNN/gmat.log), re-run them with `gmat-sweep resume {result.output_dir}`",
               file=sys.stderr)  # fmt: skip
-        return 1
-    return 0
+        code = 1
+    if args.json:
+        print(json.dumps({**facts, "wall_s": round(wall_s, 3), "exit_code": code}))
+    return code
+
+
+def _facts(
+    manifest: Any, root: PathLike, storage_options: Mapping[str, Any], *, rows: bool
+) -> dict[str, Any]:
+    """A sweep's state as plain data: what ``show`` prints and ``--json`` emits.
+
+    ``rows`` also counts each output's rows (one Parquet footer read per file).
+    """
+    from gmat_sweep.containment import locate
+
+    entries = manifest.entries
+    status = Counter(str(e.status) for e in entries)
+    missing = manifest.find_missing(range(manifest.run_count))
+    failures: dict[str, list[Any]] = defaultdict(list)
+    for entry in entries:
+        if str(entry.status) == "failed":
+            first = [line for line in (entry.stderr or "").splitlines() if line.strip()]
+            failures[first[0].strip() if first else "(no error text recorded)"].append(entry)
+    groups = []
+    for first_line, failed in failures.items():
+        log = failed[0].log_path
+        groups.append(
+            {
+                "error": first_line,
+                "run_ids": [e.run_id for e in failed],
+                "log": None if log is None else str(locate(root, log, failed[0].run_id)),
+            }
+        )
+    wall_s = None
+    if entries:
+        spans = max(e.ended_at for e in entries) - min(e.started_at for e in entries)
+        wall_s = round(spans.total_seconds(), 3)
+    outputs: dict[str, dict[str, int]] = {}
+    for entry in entries:
+        for key, rel in entry.output_paths.items():
+            counts = outputs.setdefault(key, {"runs": 0, "rows": 0} if rows else {"runs": 0})
+            counts["runs"] += 1
+            if rows:
+                counts["rows"] += _rows(locate(root, rel, entry.run_id), storage_options)
+    return {
+        "output_dir": str(root),
+        "manifest": str(_manifest_location(root)),
+        "runs": manifest.run_count,
+        "ok": status["ok"],
+        "failed": status["failed"],
+        "missing": len(missing),
+        "missing_run_ids": list(missing),
+        "failures": groups,
+        "parameters": _describe_parameters(manifest.parameter_spec),
+        "seed": manifest.sweep_seed,
+        "versions": {
+            "gmat_sweep": manifest.gmat_sweep_version,
+            "gmat-run": manifest.gmat_run_version,
+            "engine": manifest.gmat_install_version,
+            "python": manifest.python_version,
+        },
+        "wall_s": wall_s,
+        "run_s": _run_times(sorted(e.duration_s for e in entries)),
+        "outputs": dict(sorted(outputs.items())),
+    }
+
+
+def _summary(facts: Mapping[str, Any], attempts: int) -> str:
+    """``show``'s text: the sweep's :func:`_facts` for people."""
+    versions = facts["versions"]
+    lines = [
+        f"sweep in {facts['output_dir']}: {facts['runs']} runs — ok {facts['ok']}, failed "
+        f"{facts['failed']}, missing {facts['missing']} ({attempts} attempts recorded)",
+        f"parameters: {facts['parameters']}",
+        f"engine: {versions['engine']}; gmat_sweep {versions['gmat_sweep']}",
+    ]
+    if facts["seed"] is not None:
+        lines.append(f"seed: {facts['seed']}")
+    run_s = facts["run_s"]
+    if run_s is not None:
+        lines.append(
+            f"wall {facts['wall_s']:.1f} s; per run "
+            + ", ".join(f"{point} {seconds:.3f} s" for point, seconds in run_s.items())
+        )
+    missing = facts["missing_run_ids"]
+    if missing:
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        lines.append(f"missing ({len(missing)}): run_ids {shown}")
+    for group in facts["failures"]:
+        ids = group["run_ids"]
+        shown = ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else "")
+        lines.append(f"failed ({len(ids)}): {group['error']}")
+        lines.append(f"    run_ids {shown}")
+        if group["log"] is not None:
+            lines.append(f"    log of run {ids[0]}: {group['log']}")
+    for key, counts in facts["outputs"].items():
+        lines.append(f"output {key}: {counts['runs']} runs, {counts['rows']} rows")
+    return "\n".join(lines)
 
 
 def _check_new_sweep(args: argparse.Namespace) -> None:
     """Fail fast, before any worker starts, on a missing mission or an occupied ``--out``."""
+    from gmat_sweep import storage
     from gmat_sweep.sweep import MANIFEST_NAME
 
     mission: Path | None = getattr(args, "mission", None)
@@ -606,12 +1076,14 @@ def _sweep_root(text: str) -> PathLike:
 
 
 def _manifest_location(root: PathLike) -> PathLike:
+    from gmat_sweep import storage
     from gmat_sweep.sweep import MANIFEST_NAME
 
     return storage.join(root, MANIFEST_NAME)
 
 
 def _load_manifest(root: PathLike, storage_options: Mapping[str, Any]) -> Any:
+    from gmat_sweep import storage
     from gmat_sweep.manifest import Manifest
 
     location = _manifest_location(root)
@@ -665,6 +1137,8 @@ def _parse_param(text: str) -> tuple[str, list[Any]]:
             ) from None
         if count < 1:
             raise SweepConfigError(f"--param {text!r}: COUNT must be at least 1")
+        if count > _LARGE_COUNT:
+            _warn_other_readings(text, start, stop, count)
         if count == 1:
             return path, [start]
         step = (stop - start) / (count - 1)
@@ -676,6 +1150,38 @@ def _parse_param(text: str) -> tuple[str, list[Any]]:
             "Sat.INC=28.5,51.6,98"
         )
     return path, [_value(item) for item in items]
+
+
+def _warn_other_readings(text: str, start: float, stop: float, count: int) -> None:
+    """Warn when a large COUNT reads as a whole step in START:STOP:STEP or START:STEP:STOP.
+
+    Python's ``range`` and numpy's ``arange`` put the step last, GMAT's
+    ``for I = a:step:b`` in the middle; ``7000:7400:100`` or ``0:10:1000``
+    are then likely meant as a step, not as 100 or 1000 values.
+    """
+
+    def whole(quotient: float) -> int | None:
+        rounded = round(quotient)
+        return rounded if rounded >= 1 and math.isclose(quotient, rounded) else None
+
+    meant = []
+    steps = whole((stop - start) / count) if count else None
+    if steps is not None:
+        meant.append(
+            f"{_number(start)} to {_number(stop)} in steps of {count} (START:STOP:STEP), write "
+            f"{_number(start)}:{_number(stop)}:{steps + 1}"
+        )
+    gmat_steps = whole((count - start) / stop) if stop else None
+    if gmat_steps is not None:
+        meant.append(
+            f"{_number(start)} to {count} in steps of {_number(stop)} (START:STEP:STOP, GMAT's "
+            f"order), write {_number(start)}:{count}:{gmat_steps + 1}"
+        )
+    if meant:
+        _warn(
+            f"--param {text!r} makes {count} values from {_number(start)} to {_number(stop)}: "
+            f"a range is START:STOP:COUNT. If you meant {' or '.join(meant)}"
+        )
 
 
 _DIST = re.compile(r"^\s*(?P<path>[^=]+?)\s*=\s*(?P<name>[A-Za-z_]+)\s*\((?P<args>[^)]*)\)\s*$")
@@ -748,56 +1254,6 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _summary(
-    manifest: Any, root: PathLike, attempts: int, storage_options: Mapping[str, Any]
-) -> str:
-    entries = manifest.entries
-    status = Counter(str(e.status) for e in entries)
-    missing = manifest.find_missing(range(manifest.run_count))
-    lines = [
-        f"sweep in {root}: {manifest.run_count} runs — ok {status['ok']}, failed "
-        f"{status['failed']}, missing {len(missing)} ({attempts} attempts recorded)",
-        f"parameters: {_describe_parameters(manifest.parameter_spec)}",
-        f"engine: {manifest.gmat_install_version}; gmat_sweep {manifest.gmat_sweep_version}",
-    ]
-    if manifest.sweep_seed is not None:
-        lines.append(f"seed: {manifest.sweep_seed}")
-    if entries:
-        starts = min(e.started_at for e in entries)
-        ends = max(e.ended_at for e in entries)
-        durations = sorted(e.duration_s for e in entries)
-        p50, p90, p99 = _percentiles(durations, (50, 90, 99))
-        lines.append(
-            f"wall {(ends - starts).total_seconds():.1f} s; per run min {durations[0]:.3f} s, "
-            f"p50 {p50:.3f} s, p90 {p90:.3f} s, p99 {p99:.3f} s, max {durations[-1]:.3f} s"
-        )
-    if missing:
-        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-        lines.append(f"missing ({len(missing)}): run_ids {shown}")
-    failures: dict[str, list[Any]] = defaultdict(list)
-    for entry in entries:
-        if str(entry.status) == "failed":
-            first = (entry.stderr or "").strip().splitlines()
-            failures[first[0] if first else "(no error text recorded)"].append(entry)
-    for first_line, failed in failures.items():
-        ids = [e.run_id for e in failed]
-        shown = ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else "")
-        lines.append(f"failed ({len(ids)}): {first_line}")
-        lines.append(f"    run_ids {shown}")
-        if failed[0].log_path is not None:
-            log = locate(root, failed[0].log_path, ids[0])
-            lines.append(f"    log of run {ids[0]}: {log}")
-    outputs: Counter[str] = Counter()
-    rows: Counter[str] = Counter()
-    for entry in entries:
-        for key, rel in entry.output_paths.items():
-            outputs[key] += 1
-            rows[key] += _rows(locate(root, rel, entry.run_id), storage_options)
-    for key in sorted(outputs):
-        lines.append(f"output {key}: {outputs[key]} runs, {rows[key]} rows")
-    return "\n".join(lines)
-
-
 def _describe_parameters(spec: Mapping[str, Any]) -> str:
     kind = spec.get("_kind", "grid")
     if kind == "grid":
@@ -815,6 +1271,15 @@ def _describe_parameters(spec: Mapping[str, Any]) -> str:
     return f"{kind.replace('_', ' ')}, n={spec.get('n')}: {fields}"
 
 
+def _run_times(ordered: list[float]) -> dict[str, float] | None:
+    """Minimum, percentiles and maximum of the runs' durations (seconds), or ``None``."""
+    if not ordered:
+        return None
+    p50, p90, p99 = _percentiles(ordered, (50, 90, 99))
+    points = {"min": ordered[0], "p50": p50, "p90": p90, "p99": p99, "max": ordered[-1]}
+    return {point: round(seconds, 3) for point, seconds in points.items()}
+
+
 def _percentiles(ordered: list[float], points: Sequence[int]) -> list[float]:
     if len(ordered) == 1:
         return [ordered[0]] * len(points)
@@ -824,6 +1289,8 @@ def _percentiles(ordered: list[float], points: Sequence[int]) -> list[float]:
 
 def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int:
     import pyarrow.parquet as pq
+
+    from gmat_sweep import storage
 
     try:
         if is_url(location):

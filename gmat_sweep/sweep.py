@@ -541,7 +541,7 @@ class Sweep(DaskMethodsMixin):
             self._runs = self._expand(self._parameter_spec, self._script_path)
         return self._runs
 
-    def resume(self) -> Sweep:
+    def resume(self, *, only: str = "all", timeout_s: float | None = None) -> Sweep:
         """Re-run only the failed and missing runs from the loaded manifest.
 
         Submits specs for the union of ``manifest.find_failed()``,
@@ -555,14 +555,36 @@ class Sweep(DaskMethodsMixin):
         The recorded overrides of the runs to re-run are checked on a GMAT
         host first, like a new sweep's: a manifest is data from disk.
 
-        Raises :exc:`RuntimeError` when called on a :class:`Sweep` not
-        produced by :meth:`from_manifest` or :func:`~gmat_sweep.open_sweep`;
-        :class:`~gmat_sweep.errors.SweepConfigError` when the script drifted,
-        the manifest does not match the runs it describes, an override is
-        refused, or an object-store sweep directory cannot be written (all
-        checked before any run starts); :class:`~gmat_sweep.errors.SweepLockedError`
-        when another driver holds the sweep.
+        Parameters
+        ----------
+        only:
+            ``"all"`` (default) re-runs failed and missing runs, ``"failed"``
+            only the failed ones, ``"missing"`` only the missing ones (an ok
+            run whose output files are gone counts as missing).
+        timeout_s:
+            A per-run timeout in seconds for the re-run runs, replacing the
+            one the sweep was started with; ``None`` keeps the recorded one.
+            It is not written to the manifest header.
+
+        Raises
+        ------
+        RuntimeError
+            Called on a :class:`Sweep` not produced by :meth:`from_manifest`
+            or :func:`~gmat_sweep.open_sweep`.
+        SweepConfigError
+            An unknown ``only``, a ``timeout_s`` that is not a positive
+            number, a script that drifted, a manifest that does not match the
+            runs it describes, a refused override, or an object-store sweep
+            directory that cannot be written (all checked before any run).
+        SweepLockedError
+            Another driver holds the sweep.
         """
+        if only not in ("all", "failed", "missing"):
+            raise SweepConfigError(f"only={only!r}: use 'all', 'failed' or 'missing'")
+        if timeout_s is not None:
+            from gmat_sweep.api import _check_run_options  # the one timeout rule
+
+            _check_run_options({"timeout_s": timeout_s})
         if not self._from_manifest or self._manifest is None:
             raise RuntimeError(
                 "resume() needs a sweep rebuilt from its manifest: use "
@@ -580,11 +602,18 @@ class Sweep(DaskMethodsMixin):
                 self._manifest_path, storage_options=self._storage_options
             )
             runs = self._all_runs()
-            wanted = set(manifest.find_failed())
-            wanted.update(manifest.find_missing(spec.run_id for spec in runs))
+            failed = set(manifest.find_failed())
+            missing = set(manifest.find_missing(spec.run_id for spec in runs))
             # An ok line whose files a machine crash lost is a run still to do.
-            wanted.update(unreadable_ok_runs(manifest, self._output_dir, self._storage_options))
+            missing.update(unreadable_ok_runs(manifest, self._output_dir, self._storage_options))
+            wanted = {"all": failed | missing, "failed": failed, "missing": missing}[only]
             todo = [spec for spec in runs if spec.run_id in wanted]
+            if timeout_s is not None:
+                timed = {"timeout_s": timeout_s}
+                todo = [
+                    dataclasses.replace(spec, run_options={**spec.run_options, **timed})
+                    for spec in todo
+                ]
             if todo:
                 # A manifest is data from disk: its overrides are checked like new ones.
                 if not isinstance(backend, Pool):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by n
 
 from gmat_sweep import Manifest, lazy_multiindex
 from gmat_sweep.cli import (
+    _describe_axis,
     _parse_param,
     _parse_perturb,
     _parser,
@@ -31,8 +33,9 @@ from gmat_sweep.cli import (
     main,
 )
 from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.manifest import read_all_entries
 
-COMMANDS = ("run", "monte-carlo", "lhs", "resume", "show", "export", "demo", "script")
+COMMANDS = ("run", "monte-carlo", "lhs", "resume", "extend", "show", "export", "demo", "script")
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,81 @@ def test_usage_error_is_one_line_with_exit_2(capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "unrecognized arguments: --bogus" in err
+
+
+def test_help_lists_exit_codes_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for code in ("0 ", "1 ", "2 ", "3 ", "130 "):
+        assert f"\n  {code}" in text, code
+    assert "could not run" in text
+    for variable in ("GMAT_ROOT", "GMAT_SWEEP_CACHE", "DASK_", "AWS_"):
+        assert variable in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "command", "n"),
+    [
+        (["grid", "m.script", "--param", "Sat.SMA=1,2"], "grid", None),
+        (["latin-hypercube", "m.script", "--runs", "5", "--perturb", "A.B=uniform(0,1)"],
+         "latin-hypercube", 5),
+        (["monte-carlo", "m.script", "--runs", "7", "--perturb", "A.B=uniform(0,1)"],
+         "monte-carlo", 7),
+        (["extend", "study", "--runs", "3"], "extend", 3),
+    ],
+)  # fmt: skip
+def test_aliases_and_runs(argv: list[str], command: str, n: int | None) -> None:
+    args = _parser().parse_args(argv)
+    assert args.command == command
+    assert getattr(args, "n", None) == n
+
+
+def test_resume_takes_only_timeout_and_retries() -> None:
+    args = _parser().parse_args(
+        ["resume", "study", "--only", "failed", "--timeout", "30", "--retries", "2"]
+    )
+    assert (args.only, args.timeout, args.retries) == ("failed", 30.0, 2)
+    assert _parser().parse_args(["resume", "study"]).only == "all"
+
+
+@pytest.mark.parametrize(
+    ("values", "text"),
+    [
+        ([7000.0, 7100.0, 7200.0, 7300.0, 7400.0], "5 values 7000 … 7400 (step 100)"),
+        ([28.5, 51.6], "2 values 28.5, 51.6"),
+        ([3], "1 value 3"),
+        (["RungeKutta89", "PrinceDormand78"], "2 values RungeKutta89, PrinceDormand78"),
+        ([1, 2, 4, 8, 16, 32], "6 values 1, 2, 4, …, 32"),
+    ],
+)
+def test_describe_axis(values: list[object], text: str) -> None:
+    assert _describe_axis(values) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "advice"),
+    [
+        ("Sat.SMA=7000:7400:100", "write 7000:7400:5"),  # read as START:STOP:STEP
+        ("Sat.SMA=0:10:1000", "write 0:1000:101"),  # read as GMAT's START:STEP:STOP
+    ],
+)
+def test_a_large_count_with_another_whole_reading_warns(
+    text: str, advice: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _parse_param(text)
+    err = capsys.readouterr().err
+    assert err.startswith("gmat-sweep: warning: ")
+    assert "START:STOP:COUNT" in err
+    assert advice in err
+
+
+@pytest.mark.parametrize("text", ["Sat.SMA=7000:7400:51", "Sat.SMA=7000:7400:5"])
+def test_ranges_without_another_reading_do_not_warn(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _parse_param(text)
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize(
@@ -243,6 +321,157 @@ def test_user_errors_print_one_line_and_exit_2(tmp_path: Path, leo_basic: Path) 
     assert not (tmp_path / "a").exists(), "validation failed but --out was created"
 
 
+def run_side_by_side(
+    cases: dict[str, tuple[list[str | Path], dict[str, str]]], cwd: Path
+) -> dict[str, Result]:
+    """Run independent ``python -m gmat_sweep`` commands at once, to pay start-up once."""
+    running = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "gmat_sweep", *map(str, args)],
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (args, env) in cases.items()
+    }
+    done = {}
+    for name, process in running.items():
+        stdout, stderr = process.communicate(timeout=240)
+        done[name] = Result(process.returncode, stdout, stderr)
+    return done
+
+
+@pytest.mark.slow
+def test_version_and_no_arguments(tmp_path: Path) -> None:
+    version = gmat_sweep("--version", cwd=tmp_path)
+    assert version.code == 0, version.stderr
+    lines = version.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["gmat_sweep", "gmat-run", "engine", "python"]
+    assert lines[2].startswith("engine gmatpy ")
+    assert lines[3] == f"python {platform.python_version()}"
+
+    bare = gmat_sweep(cwd=tmp_path)
+    assert bare.code == 2
+    assert bare.stdout == ""
+    assert bare.stderr.startswith("usage: gmat-sweep")
+    assert "give a command: run, monte-carlo" in bare.stderr
+
+
+@pytest.mark.slow
+def test_shell_completion_with_argcomplete(tmp_path: Path) -> None:
+    answers = tmp_path / "completions"
+    line = "gmat-sweep resume study --on"
+    env = dict(
+        os.environ,
+        _ARGCOMPLETE="1",
+        _ARGCOMPLETE_IFS="\n",
+        COMP_LINE=line,
+        COMP_POINT=str(len(line)),
+        _ARGCOMPLETE_STDOUT_FILENAME=str(answers),
+    )
+    result = gmat_sweep(cwd=tmp_path, env=env)
+    assert result.code == 0, result.stderr
+    assert answers.read_text().split() == ["--only"]
+
+
+@pytest.mark.slow
+def test_could_not_run_is_exit_3_in_one_line(
+    grid_sweep: tuple[Path, Result], tmp_path: Path, leo_basic: Path
+) -> None:
+    study, _ = grid_sweep
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "manifest.jsonl").write_text('not json\n{"kind": "entry"}\n')
+    (tmp_path / "taken.csv").mkdir()
+    grid = ["run", leo_basic, "--param", "Sat.SMA=7000,7100", "--dry-run"]
+    cases: dict[str, tuple[list[str | Path], dict[str, str]]] = {
+        "corrupt manifest": (["show", corrupt], {}),
+        "storage (OSError)": (["export", study, "--to", "taken.csv"], {}),
+        "engine": ([*grid, "--out", "engine"], {"GMAT_ROOT": str(tmp_path / "no-gmat")}),
+        "backend": ([*grid, "--cluster", "slurm", "--jobs", "1", "--workers", "2"], {}),
+    }
+    results = run_side_by_side(cases, tmp_path)
+    for name, result in results.items():
+        assert result.code == 3, f"{name}: exit {result.code}\n{result.stderr}"
+        assert "Traceback" not in result.stderr, name
+        errors = [line for line in result.stderr.splitlines() if "error" in line]
+        assert len(errors) == 1 and errors[0].startswith("gmat-sweep: error: "), result.stderr
+    assert "not a manifest header" in results["corrupt manifest"].stderr
+    assert "GMAT_ROOT=" in results["engine"].stderr
+    assert (
+        "gmat-sweep: warning: --workers has no effect with --cluster" in results["backend"].stderr
+    )
+    assert not (tmp_path / "engine").exists()
+
+
+@pytest.mark.slow
+def test_dry_run_previews_validates_and_writes_nothing(tmp_path: Path, leo_basic: Path) -> None:
+    cases: dict[str, tuple[list[str | Path], dict[str, str]]] = {
+        "grid": (
+            ["run", leo_basic, "--param", "Sat.SMA=7000:7400:5", "--param", "Sat.INC=28.5,51.6",
+             "--out", "planned", "--dry-run"], {},
+        ),
+        "lhs": (
+            ["lhs", leo_basic, "-n", "4", "--perturb", "Sat.Cd=uniform(2.0,2.4)", "--seed", "3",
+             "--out", "planned-lhs", "--dry-run", "--json"], {},
+        ),
+        "unknown field": (
+            ["run", leo_basic, "--param", "Sat.SMAX=7000,7100", "--out", "bad", "--dry-run"], {},
+        ),
+        "verbose dask": (
+            ["run", leo_basic, "--param", "Sat.SMA=7000,7100", "--backend", "dask", "--workers",
+             "1", "-v", "--out", "planned-dask", "--dry-run"], {},
+        ),
+    }  # fmt: skip
+    results = run_side_by_side(cases, tmp_path)
+    grid = results["grid"]
+    assert grid.code == 0, grid.stderr
+    assert "Sat.INC: 2 values 28.5, 51.6\n" in grid.stderr
+    assert "Sat.SMA: 5 values 7000 … 7400 (step 100)\n" in grid.stderr
+    assert "10 runs of " in grid.stderr
+    assert "nothing was run or written" in grid.stdout
+    lhs = results["lhs"]
+    assert lhs.code == 0, lhs.stderr
+    plan = json.loads(lhs.stdout)
+    assert plan["dry_run"] is True
+    assert plan["runs"] == 4
+    assert plan["axes"] == {"Sat.Cd": "uniform(2, 2.4)"}
+    assert plan["seed"] == 3
+    assert results["unknown field"].code == 2
+    verbose = results["verbose dask"]
+    assert verbose.code == 0, verbose.stderr
+    assert "gmat-sweep: backend: dask (DaskPool), 1 worker(s)" in verbose.stderr
+    assert re.search(r"gmat-sweep: Dask dashboard: http://\S+/status", verbose.stderr)
+    assert "unknown field 'SMAX'" in results["unknown field"].stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_json_tells_a_quiet_script_where_the_sweep_is(tmp_path: Path, leo_basic: Path) -> None:
+    ran = gmat_sweep("run", leo_basic, "--param", "Sat.SMA=7000,7100", "--json", "--quiet",
+                     cwd=tmp_path)  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    facts = json.loads(ran.stdout)
+    out = Path(facts["output_dir"])
+    assert out.parent == tmp_path
+    assert (out / "manifest.jsonl").is_file()
+    assert (facts["runs"], facts["ok"], facts["failed"], facts["missing"]) == (2, 2, 0, 0)
+    assert facts["failures"] == []
+    assert facts["exit_code"] == 0
+    assert facts["wall_s"] > 0
+    assert set(facts["versions"]) == {"gmat_sweep", "gmat-run", "engine", "python"}
+
+    shown = gmat_sweep("show", out, "--json", cwd=tmp_path)
+    assert shown.code == 0, shown.stderr
+    summary = json.loads(shown.stdout)
+    assert summary["ok"] == 2
+    assert summary["attempts"] == 2
+    assert summary["outputs"]["report__RF"] == {"runs": 2, "rows": len(frame_of(out))}
+    assert set(summary["run_s"]) == {"min", "p50", "p90", "p99", "max"}
+
+
 @pytest.fixture(scope="module")
 def grid_sweep(tmp_path_factory: pytest.TempPathFactory, leo_basic: Path) -> tuple[Path, Result]:
     """A 3 x 2 grid sweep run by ``gmat-sweep run``."""
@@ -305,7 +534,7 @@ def test_an_unreadable_results_file_is_a_one_line_error(
     (out / "run-000002" / "report__RF.parquet").write_bytes(b"PAR1 cut short")
     for command in (["export", out, "--to", tmp_path / "x.parquet"], ["show", out]):
         result = gmat_sweep(*command, cwd=tmp_path)
-        assert result.code == 2, result.stderr
+        assert result.code == 3, result.stderr
         assert "Traceback" not in result.stderr
         assert len(result.stderr.splitlines()) == 1, result.stderr
         # Either the reader names the run and its file, or the CLI names the Arrow error.
@@ -364,6 +593,40 @@ def test_failed_runs_exit_1_and_show_lists_them(tmp_path: Path, fails_at_runtime
 
 
 @pytest.mark.slow
+def test_resume_only_missing_then_only_failed(tmp_path: Path, fails_at_runtime: Path) -> None:
+    spec = tmp_path / "idx.toml"
+    spec.write_text("[grid]\nIdx.Value = [1, 4, 2]\n")  # run 1 (4) fails inside GMAT
+    first = gmat_sweep(
+        "run", fails_at_runtime, "--spec", spec, "--out", "broken", "--quiet", cwd=tmp_path
+    )
+    assert first.code == 1
+    out = tmp_path / "broken"
+    manifest = out / "manifest.jsonl"
+    lines = manifest.read_text().splitlines(keepends=True)
+    manifest.write_text("".join(line for line in lines if '"run_id":2,' not in line))
+    assert len(entry_lines(out)) == 2
+
+    missing = gmat_sweep("resume", out, "--only", "missing", "--json", cwd=tmp_path)
+    assert missing.code == 1, missing.stderr
+    facts = json.loads(missing.stdout)
+    assert (facts["ok"], facts["failed"], facts["missing"]) == (2, 1, 0)
+    assert facts["failures"][0]["run_ids"] == [1]
+    assert facts["failures"][0]["error"].startswith("GmatRunError: GMAT RunScript returned")
+    attempts = read_all_entries(manifest)
+    assert sorted(e.run_id for e in attempts) == [0, 1, 2]
+
+    failed = gmat_sweep(
+        "resume", out, "--only", "failed", "--retries", "0", "--timeout", "60", "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert failed.code == 1, failed.stderr
+    attempts = read_all_entries(manifest)
+    assert len(attempts) == 4
+    assert attempts[-1].run_id == 1
+    assert json.loads(failed.stdout)["failed"] == 1
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["monte-carlo", "lhs"])
 def test_stochastic_commands_record_their_seed(
     command: str, tmp_path: Path, leo_basic: Path
@@ -384,6 +647,20 @@ def test_stochastic_commands_record_their_seed(
     cds = [e.overrides["Sat.Cd"] for e in manifest.entries]
     assert len(set(cds)) == 4
     assert all(2.0 <= cd <= 2.4 for cd in cds)
+
+    extended = gmat_sweep("extend", "draws", "-n", "1", "-v", "--no-progress", cwd=tmp_path)
+    if command == "lhs":
+        assert extended.code == 2
+        assert "cannot extend a 'latin_hypercube' sweep" in extended.stderr
+        return
+    assert extended.code == 0, extended.stderr
+    assert "gmat-sweep: backend: local (LocalPool)" in extended.stderr
+    grown = Manifest.load(tmp_path / "draws" / "manifest.jsonl")
+    assert grown.run_count == 5
+    assert [grown.entry_for(i).overrides["Sat.Cd"] for i in range(4)] == [  # type: ignore[union-attr]
+        manifest.entry_for(i).overrides["Sat.Cd"]  # type: ignore[union-attr]
+        for i in range(4)
+    ]
 
 
 @pytest.mark.slow
