@@ -75,6 +75,8 @@ _EXAMPLES = {
     ],
     "demo": ["gmat-sweep demo", "gmat-sweep demo --workers 2 --out demo-study"],
     "script": ["gmat-sweep script study 17 > run17.script"],
+    "report": ["gmat-sweep report study --to report.html"],
+    "archive": ["gmat-sweep archive study --to study.zip"],
 }
 
 _ALIASES = {"run": ["grid"], "lhs": ["latin-hypercube"]}
@@ -440,6 +442,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     _storage_option_argument(script)
     script.set_defaults(handler=_cmd_script)
+
+    report = command(
+        "report",
+        "Write one self-contained HTML report of a sweep (summary, provenance, failures, "
+        "timing, coverage, outcome plots), byte-identical when written twice.",
+        reads_only=True,
+    )
+    report.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
+    report.add_argument("--to", required=True, type=Path, help="the .html file to write")
+    report.add_argument("--name", help="which report (needed when runs wrote several)")
+    report.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _storage_option_argument(report)
+    report.set_defaults(handler=_cmd_report)
+
+    archive = command(
+        "archive",
+        "Write a sweep, its mission and a rerun recipe to one deterministic zip.",
+        reads_only=True,
+    )
+    archive.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
+    archive.add_argument("--to", required=True, type=Path, help="the .zip file to write")
+    archive.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _storage_option_argument(archive)
+    archive.set_defaults(handler=_cmd_archive)
     return parser
 
 
@@ -704,6 +730,26 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not args.quiet:
         runs = frame.index.get_level_values("run_id").nunique()
         print(f"wrote {len(frame)} rows of {runs} runs to {target}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from gmat_sweep.api import open_sweep
+
+    written = open_sweep(args.out_dir, storage_options=args.storage_options).report(
+        args.to, name=args.name
+    )
+    if not args.quiet:
+        print(f"wrote {written}")
+    return 0
+
+
+def _cmd_archive(args: argparse.Namespace) -> int:
+    from gmat_sweep.api import open_sweep
+
+    written = open_sweep(args.out_dir, storage_options=args.storage_options).archive(args.to)
+    if not args.quiet:
+        print(f"wrote {written}")
     return 0
 
 

@@ -454,15 +454,7 @@ def _levels(bound: tuple[float, float]) -> tuple[float, float]:
 
 def _final(sweep: Sweep, name: str | None) -> pd.DataFrame:
     """One row per recorded run: its last report row, parameters and ``__status``."""
-    from gmat_sweep.aggregate import final_frame
-
-    return final_frame(
-        sweep.manifest,
-        sweep.output_dir,
-        name=name,
-        # The sweep's fsspec options; Sweep.final() will hand them over itself.
-        storage_options=sweep._storage_options,
-    )
+    return sweep.final(name)
 
 
 def _parameters(sweep: Sweep, final: pd.DataFrame) -> list[str]:

@@ -824,6 +824,32 @@ class Sweep(DaskMethodsMixin):
                 self._release()
         return self
 
+    def report(self, path: str | Path, *, name: str | None = None) -> Path:
+        """Write one self-contained, reproducible HTML report of the sweep to ``path``.
+
+        Summary, provenance, failures grouped by their first error line,
+        timing, parameter coverage and the outcome distributions, with the
+        plots inline; see :func:`gmat_sweep.report.write_report`.
+        """
+        from gmat_sweep.report import write_report
+
+        return write_report(self, path, name=name)
+
+    def archive(self, path: str | Path) -> Path:
+        """Write the sweep (manifest, outputs, mission, checksums, rerun recipe) to one zip.
+
+        The zip is byte-identical when written twice; see
+        :func:`gmat_sweep.archive.write_archive`.
+        """
+        from gmat_sweep.archive import write_archive
+
+        return write_archive(self, path, storage_options=self._storage_options)
+
+    def _repr_html_(self) -> str:
+        from gmat_sweep.report import summary_html
+
+        return summary_html(self)
+
     def final(self, name: str | None = None, *, parameters: bool = True) -> pd.DataFrame:
         """One row per run: the last row of report ``name``, its parameters and ``__status``.
 

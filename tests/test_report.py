@@ -134,3 +134,15 @@ def test_report_ignores_the_callers_matplotlib_settings(study: Sweep, tmp_path: 
     first = write_report(study, tmp_path / "a.html").read_bytes()
     with matplotlib.rc_context({"font.size": 20.0, "axes.facecolor": "black"}):
         assert write_report(study, tmp_path / "b.html").read_bytes() == first
+
+
+def test_cli_report_and_archive_write_their_files(leo_basic: Path, tmp_path: Path) -> None:
+    from gmat_sweep.cli import main
+
+    out = tmp_path / "study"
+    sweep(leo_basic, {"Sat.Cd": [2.0, 2.4]}, out=out, progress=False)
+    assert main(["report", str(out), "--to", str(tmp_path / "r.html"), "-q"]) == 0
+    assert main(["archive", str(out), "--to", str(tmp_path / "s.zip"), "-q"]) == 0
+    html = (tmp_path / "r.html").read_text()
+    assert "http://" not in html and "https://" not in html
+    assert (tmp_path / "s.zip").stat().st_size > 0
