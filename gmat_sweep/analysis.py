@@ -665,6 +665,102 @@ def convergence(
     return frame
 
 
+@dataclass(frozen=True, slots=True)
+class Stopping:
+    """Why :func:`extend_until` stopped.
+
+    Attributes
+    ----------
+    reason:
+        ``"half_width"`` (the interval is narrow enough) or ``"max_n"`` (the
+        run budget is spent first).
+    n:
+        Runs in the sweep when it stopped.
+    estimate, half_width:
+        The last row of :func:`convergence`.
+    """
+
+    reason: Literal["half_width", "max_n"]
+    n: int
+    estimate: float
+    half_width: float
+
+
+def extend_until(
+    sweep: Sweep,
+    column: str,
+    *,
+    half_width: float,
+    max_n: int,
+    stat: str = "mean",
+    confidence: float = 0.95,
+    batch: int = 100,
+    name: str | None = None,
+    reduce: Reduce = "last",
+) -> Stopping:
+    """Grow a Monte Carlo sweep batch by batch until a statistic is known well enough.
+
+    After each batch (:meth:`~gmat_sweep.sweep.Sweep.extend`), the
+    :func:`convergence` interval of ``stat`` is checked; the loop stops once
+    its half-width is below ``half_width``, or when the sweep has ``max_n``
+    runs (the last batch is cut to fit). Because extending never changes the
+    draws already made, runs ``0 .. n-1`` are bit-identical to a fixed-``n``
+    sweep with the same seed, and an interrupted loop that is resumed
+    (:meth:`~gmat_sweep.sweep.Sweep.resume`) and called again continues the same
+    sequence of batches. Runs without a value do not count towards the
+    interval (see :func:`convergence`).
+
+    Parameters
+    ----------
+    sweep:
+        A finished Monte Carlo sweep (any ``sampler``), typically of ``batch``
+        runs.
+    column:
+        The report column.
+    half_width:
+        Target half-width of the confidence interval, > 0, in the column's unit.
+    max_n:
+        Most runs the sweep may grow to.
+    stat, confidence, name, reduce:
+        As for :func:`convergence`.
+    batch:
+        Runs added per step, >= 1.
+
+    Returns
+    -------
+    Stopping
+        Why and where it stopped.
+
+    Raises
+    ------
+    SweepConfigError
+        A bad ``half_width``, ``batch`` or ``max_n``, or a sweep that cannot
+        be extended (not Monte Carlo).
+    """
+    if isinstance(half_width, bool) or not isinstance(half_width, int | float):
+        raise SweepConfigError(f"half_width={half_width!r}: use a positive number")
+    if not (math.isfinite(half_width) and half_width > 0):
+        raise SweepConfigError(f"half_width={half_width!r}: use a positive, finite number")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise SweepConfigError(f"batch={batch!r}: use a whole number of runs >= 1")
+    if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < len(sweep.runs):
+        raise SweepConfigError(
+            f"max_n={max_n!r}: use a whole number of runs >= the sweep's {len(sweep.runs)}"
+        )
+    while True:
+        running = convergence(
+            sweep, column, stat=stat, confidence=confidence, name=name, reduce=reduce
+        )
+        last = running.iloc[-1] if len(running) else None
+        width = math.inf if last is None else float(last["half_width"])
+        estimate = math.nan if last is None else float(last["estimate"])
+        count = len(sweep.runs)
+        if width < half_width or count >= max_n:
+            reason: Literal["half_width", "max_n"] = "half_width" if width < half_width else "max_n"
+            return Stopping(reason, count, estimate, width)
+        sweep.extend(min(batch, max_n - count))
+
+
 def _quantile_level(stat: str) -> float:
     if stat in ("mean", "std"):
         return math.nan
@@ -860,8 +956,10 @@ def _interpolate(x: np.ndarray, y: np.ndarray, grid: np.ndarray, method: str) ->
 
 __all__ = [
     "Reduce",
+    "Stopping",
     "ToleranceBound",
     "convergence",
+    "extend_until",
     "order_statistic_bound",
     "resample",
     "sensitivity",

@@ -21,6 +21,7 @@ from scipy.stats import qmc
 from gmat_sweep import Sweep, monte_carlo, morris, plan, sobol, sweep, wilks_n
 from gmat_sweep.analysis import (
     convergence,
+    extend_until,
     order_statistic_bound,
     resample,
     sensitivity,
@@ -389,3 +390,24 @@ def test_resample_keeps_failed_runs_as_rows(pool: LocalPool, tmp_path: Path) -> 
     assert failed["__status"].iloc[0] == "failed" and failed["Idx.Value"].iloc[0] == 4
     with pytest.raises(SweepConfigError, match="step=0"):
         resample(result, 0)
+
+
+@pytest.mark.slow
+def test_adaptive_stopping_stops_near_the_analytic_n(pool: LocalPool, tmp_path: Path) -> None:
+    # Var(Y) of the Ishigami function on [-pi, pi]^3 is
+    # 7^2/8 + 0.1^2 pi^8/18 + 0.1 pi^4/5 + 1/2 = 13.845; a 95 % half-width of 0.75
+    # needs n = (1.96 sigma / 0.75)^2 = 94.6 runs.
+    sigma = math.sqrt(49 / 8 + 0.01 * math.pi**8 / 18 + 0.1 * math.pi**4 / 5 + 0.5)
+    analytic = (stats.norm.ppf(0.975) * sigma / 0.75) ** 2
+    perturb = {field: ("uniform", -math.pi, math.pi) for field in FIELDS}
+    result = monte_carlo(
+        ISHIGAMI, n=16, perturb=perturb, seed=21, backend=pool, out=tmp_path, progress=False
+    )
+    stopped = extend_until(result, "Y", half_width=0.75, batch=16, max_n=400)
+    assert stopped.reason == "half_width" and stopped.half_width < 0.75
+    assert abs(stopped.n - analytic) <= 16
+    assert stopped.n == len(result.runs) == result.manifest.run_count
+    # The runs are the first n draws of a fixed-n sweep with the same seed.
+    assert [run.overrides for run in result.runs] == monte_carlo_rows(perturb, stopped.n, 21)
+    budget = extend_until(result, "Y", half_width=0.01, batch=16, max_n=stopped.n + 8)
+    assert (budget.reason, budget.n) == ("max_n", stopped.n + 8)
