@@ -460,9 +460,9 @@ def sensitivity(
 def _sobol_table(
     problem: dict[str, Any], outputs: np.ndarray, second_order: bool, seed: int
 ) -> pd.DataFrame:
-    from gmat_sweep.sampling import _salib
+    from gmat_sweep.sampling import salib_module
 
-    result = _salib("SALib.analyze.sobol").analyze(
+    result = salib_module("SALib.analyze.sobol").analyze(
         problem, outputs, calc_second_order=second_order, seed=seed
     )
     names = problem["names"]
@@ -485,9 +485,9 @@ def _sobol_table(
 def _morris_table(
     problem: dict[str, Any], inputs: np.ndarray, outputs: np.ndarray, levels: int, seed: int
 ) -> pd.DataFrame:
-    from gmat_sweep.sampling import _salib
+    from gmat_sweep.sampling import salib_module
 
-    result = _salib("SALib.analyze.morris").analyze(
+    result = salib_module("SALib.analyze.morris").analyze(
         problem, inputs, outputs, num_levels=levels, seed=seed
     )
     return pd.DataFrame(
@@ -508,7 +508,7 @@ five runs."""
 def _given_data(
     sweep: Sweep, column: str, name: str | None, reduce: Reduce, seed: int
 ) -> tuple[pd.DataFrame, int, int]:
-    from gmat_sweep.sampling import _salib
+    from gmat_sweep.sampling import salib_module
 
     correlated = [
         key
@@ -543,7 +543,7 @@ def _given_data(
     # 5 or 10, not len // 5: SALib builds the slice edges with np.arange(0, 1 + 1/S, 1/S),
     # which overshoots 1 for some S (6, for one) and then fails.
     slices = 10 if len(usable) >= 2 * PAWN_MIN_RUNS else 5
-    result = _salib("SALib.analyze.pawn").analyze(
+    result = salib_module("SALib.analyze.pawn").analyze(
         problem, inputs, usable.to_numpy(), S=slices, seed=seed
     )
     table = pd.DataFrame(

@@ -357,7 +357,7 @@ def sobol_rows(
             "second_order=True needs at least two fields in bounds, got "
             f"{problem['names']}; add a field or leave second_order False"
         )
-    sample = _salib("SALib.sample.sobol").sample
+    sample = salib_module("SALib.sample.sobol").sample
     with warnings.catch_warnings():
         # Warned once by the entry point, not each time the design is rebuilt.
         warnings.filterwarnings("ignore", message=".*balance properties", category=UserWarning)
@@ -412,7 +412,7 @@ def morris_rows(
             f"levels={levels!r}: the Morris grid needs an even number of levels >= 2 (an odd "
             "number biases the elementary effects); use 4 (default), 6 or 8"
         )
-    sample = _salib("SALib.sample.morris").sample
+    sample = salib_module("SALib.sample.morris").sample
     design = sample(problem, count, num_levels=levels, seed=_check_seed(seed))
     return _design_rows(problem["names"], design)
 
@@ -451,8 +451,14 @@ def salib_problem(bounds: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
     return {"num_vars": len(names), "names": names, "bounds": ranges}
 
 
-def _salib(module: str) -> Any:
-    """Import a SALib module, or say how to install it."""
+def salib_module(module: str) -> Any:
+    """Import a SALib module (e.g. ``"SALib.analyze.sobol"``), or say how to install it.
+
+    Raises
+    ------
+    ImportError
+        SALib is not installed; the message gives the install command.
+    """
     try:
         return importlib.import_module(module)
     except ImportError:

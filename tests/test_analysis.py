@@ -274,6 +274,26 @@ def test_given_data_method_ranks_a_monte_carlo_sweep(qmc_sweep: Sweep) -> None:
 
 
 @pytest.mark.slow
+def test_qmc_sweep_records_its_sampler(qmc_sweep: Sweep, pool: LocalPool) -> None:
+    assert qmc_sweep.manifest.parameter_spec["sampler"] == "sobol"
+    perturb = {field: ("uniform", -math.pi, math.pi) for field in FIELDS}
+    drawn = monte_carlo_rows(perturb, 256, 3, sampler="sobol")
+    assert [run.overrides for run in qmc_sweep.runs] == drawn
+    again = Sweep.from_manifest(qmc_sweep.manifest_path, ISHIGAMI, backend=pool, progress=False)
+    assert [run.overrides for run in again.runs] == drawn
+
+
+@pytest.mark.slow
+def test_given_data_refuses_correlated_inputs(pool: LocalPool, tmp_path: Path) -> None:
+    perturb = {("X1.Value", "X2.Value"): ("mvnormal", [0.0, 0.0], [[1.0, 0.5], [0.5, 1.0]])}
+    result = monte_carlo(
+        ISHIGAMI, n=2, perturb=perturb, seed=0, backend=pool, out=tmp_path, progress=False
+    )
+    with pytest.raises(SweepConfigError, match=r"\['X1.Value\|X2.Value'\] are correlated"):
+        sensitivity(result, "Y")
+
+
+@pytest.mark.slow
 def test_sweep_tolerance_bound_and_reduce(qmc_sweep: Sweep) -> None:
     y = np.sort(qmc_sweep.to_pandas().groupby(level="run_id")["Y"].last().to_numpy())
     bound = tolerance_bound(qmc_sweep, "Y", order=3)
