@@ -18,6 +18,8 @@ from gmat_sweep.api import latin_hypercube, monte_carlo, open_sweep, sweep
 
 if TYPE_CHECKING:
     from gmat_sweep.aggregate import lazy_contacts, lazy_ephemerides, lazy_multiindex
+    from gmat_sweep.analysis import wilks_n
+    from gmat_sweep.api import morris, sobol
     from gmat_sweep.backends.base import Pool
     from gmat_sweep.backends.dask import DaskPool
     from gmat_sweep.backends.joblib import LocalJoblibPool
@@ -70,6 +72,9 @@ _LAZY = {
     "lazy_contacts": "gmat_sweep.aggregate",
     "lazy_ephemerides": "gmat_sweep.aggregate",
     "lazy_multiindex": "gmat_sweep.aggregate",
+    "morris": "gmat_sweep.api",
+    "sobol": "gmat_sweep.api",
+    "wilks_n": "gmat_sweep.analysis",
 }
 
 __version__ = "0.1.0"
@@ -105,8 +110,11 @@ __all__ = [
     "lazy_ephemerides",
     "lazy_multiindex",
     "monte_carlo",
+    "morris",
     "open_sweep",
+    "sobol",
     "sweep",
+    "wilks_n",
 ]
 
 

@@ -1,4 +1,5 @@
-"""Entry points: :func:`sweep`, :func:`monte_carlo` and :func:`latin_hypercube`.
+"""Entry points: :func:`sweep`, :func:`monte_carlo`, :func:`latin_hypercube`, :func:`sobol`
+and :func:`morris`.
 
 Each validates everything it can before the first run is dispatched — the
 mission exists and parses, every overridden field path exists in it, the
@@ -20,6 +21,7 @@ import re
 import secrets
 import shutil
 import sys
+import warnings
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import partial
@@ -160,6 +162,7 @@ def monte_carlo(
     overwrite: bool = False,
     compute: bool = True,
     postprocess: Postprocess | None = None,
+    sampler: str = "random",
 ) -> Sweep:
     """Run a Monte Carlo dispersion sweep over a GMAT mission.
 
@@ -191,6 +194,14 @@ def monte_carlo(
         produce bit-equal frames.
     backend, out, progress, storage_options, run_options, retries, overwrite, compute, postprocess:
         Same semantics as :func:`sweep`.
+    sampler:
+        ``"random"`` (default): independent pseudo-random draws as above.
+        ``"sobol"`` or ``"halton"``: quasi-Monte Carlo, the first ``n``
+        points of a scrambled, seeded low-discrepancy sequence mapped through
+        each distribution's inverse CDF (see
+        :func:`gmat_sweep.sampling.monte_carlo_rows`); estimates of means and
+        quantiles converge faster than with random draws. A ``"sobol"`` ``n``
+        that is not a power of two warns (:class:`UserWarning`).
 
     Returns
     -------
@@ -202,12 +213,14 @@ def monte_carlo(
     Raises
     ------
     SweepConfigError
-        If ``perturb`` is empty, ``n < 1``, or any parameter spec is
-        ill-formed.
+        If ``perturb`` is empty, ``n < 1``, any parameter spec is
+        ill-formed, or ``sampler`` is unknown.
     """
+    if sampler == "sobol":
+        _warn_sobol_n(n)
     return _stochastic(
         "monte_carlo", mission, n, perturb, seed, backend, out, progress,
-        storage_options, run_options, retries, overwrite, compute, postprocess,
+        storage_options, run_options, retries, overwrite, compute, postprocess, sampler,
     )  # fmt: skip
 
 
@@ -266,7 +279,7 @@ def latin_hypercube(
     """
     return _stochastic(
         "latin_hypercube", mission, n, perturb, seed, backend, out, progress,
-        storage_options, run_options, retries, overwrite, compute, postprocess,
+        storage_options, run_options, retries, overwrite, compute, postprocess, "random",
     )  # fmt: skip
 
 
@@ -285,6 +298,7 @@ def _stochastic(
     overwrite: bool,
     compute: bool,
     postprocess: Postprocess | None,
+    sampler: str,
 ) -> Sweep:
     # scipy is imported here, not at module level: GMAT worker processes import
     # this package too and never draw samples.
@@ -292,11 +306,13 @@ def _stochastic(
     from gmat_sweep.sampling import latin_hypercube_rows, monte_carlo_rows
 
     parent = new_parent_seed() if seed is None else seed
-    draw = monte_carlo_rows if kind == "monte_carlo" else latin_hypercube_rows
-    draw(perturb, n, parent)  # validates perturb, n and seed before anything starts
+    if kind == "monte_carlo":
+        monte_carlo_rows(perturb, n, parent, sampler=sampler)  # validates every input
+    else:
+        latin_hypercube_rows(perturb, n, parent)
     return _launch(
         mission,
-        plan.stochastic_spec(kind, perturb, n, parent),
+        plan.stochastic_spec(kind, perturb, n, parent, sampler=sampler),
         seed=parent,
         backend=backend,
         out=out,
@@ -309,6 +325,167 @@ def _stochastic(
         compute=compute,
         postprocess=postprocess,
     )
+
+
+# -- sensitivity designs -------------------------------------------------------
+
+
+def sobol(
+    mission: str | Path,
+    bounds: Mapping[str, tuple[float, float]],
+    n: int,
+    *,
+    seed: int | None = None,
+    second_order: bool = False,
+    backend: Pool | str | None = None,
+    out: PathLike | None = None,
+    progress: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    run_options: Mapping[str, Any] | None = None,
+    retries: int = DEFAULT_RETRIES,
+    overwrite: bool = False,
+    compute: bool = True,
+) -> Sweep:
+    """Run the Saltelli design for Sobol' sensitivity indices over a GMAT mission.
+
+    Each field in ``bounds`` is uniform on its ``(low, high)`` range. The
+    design (:func:`gmat_sweep.sampling.sobol_rows`, built by SALib from a
+    scrambled Sobol' sequence) has ``n * (D + 2)`` runs for ``D`` fields, or
+    ``n * (2 D + 2)`` with ``second_order``. It is recorded in the manifest
+    (``parameter_spec`` kind ``"sobol"``), so a resume rebuilds it bit for bit.
+    Analyse it with :func:`gmat_sweep.analysis.sensitivity`.
+
+    Parameters
+    ----------
+    mission:
+        Path to the GMAT ``.script`` file every run loads.
+    bounds:
+        Mapping from field path to its ``(low, high)`` range.
+    n:
+        Base sample size ``N``; a power of two (64, 128, ...) keeps the
+        Sobol' balance properties, any other ``n`` warns.
+    seed:
+        Integer seed of the scrambling; ``None`` draws one and records it.
+    second_order:
+        Also run the points second-order indices (``S2``) need.
+    backend, out, progress, storage_options, run_options, retries, overwrite, compute:
+        Same semantics as :func:`sweep`.
+
+    Returns
+    -------
+    Sweep
+        The completed sweep.
+
+    Raises
+    ------
+    SweepConfigError
+        Malformed ``bounds``, ``n`` or ``seed``, before any run starts.
+    ImportError
+        SALib is not installed.
+    """
+    from gmat_sweep.distributions import new_parent_seed
+    from gmat_sweep.sampling import sobol_rows
+
+    _warn_sobol_n(n)
+    parent = new_parent_seed() if seed is None else seed
+    sobol_rows(bounds, n, parent, second_order=second_order)  # validates every input
+    return _launch(
+        mission,
+        plan.sobol_spec(bounds, n, parent, second_order=second_order),
+        seed=parent,
+        backend=backend,
+        out=out,
+        storage_options=storage_options,
+        run_options=run_options,
+        progress=progress,
+        retries=retries,
+        overwrite=overwrite,
+        raise_on_failure=False,
+        compute=compute,
+    )
+
+
+def morris(
+    mission: str | Path,
+    bounds: Mapping[str, tuple[float, float]],
+    trajectories: int,
+    *,
+    levels: int = 4,
+    seed: int | None = None,
+    backend: Pool | str | None = None,
+    out: PathLike | None = None,
+    progress: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    run_options: Mapping[str, Any] | None = None,
+    retries: int = DEFAULT_RETRIES,
+    overwrite: bool = False,
+    compute: bool = True,
+) -> Sweep:
+    """Run a Morris elementary-effects screening design over a GMAT mission.
+
+    ``trajectories * (D + 1)`` runs for ``D`` fields, on a grid of ``levels``
+    levels per field (:func:`gmat_sweep.sampling.morris_rows`). The design is
+    recorded in the manifest (``parameter_spec`` kind ``"morris"``), so a
+    resume rebuilds it bit for bit. Analyse it with
+    :func:`gmat_sweep.analysis.sensitivity`.
+
+    Parameters
+    ----------
+    mission:
+        Path to the GMAT ``.script`` file every run loads.
+    bounds:
+        Mapping from field path to its ``(low, high)`` range.
+    trajectories:
+        Number of trajectories, at least 2 (10 to 20 are usual).
+    levels:
+        Grid levels per field, an even integer >= 2.
+    seed:
+        Integer seed; ``None`` draws one and records it.
+    backend, out, progress, storage_options, run_options, retries, overwrite, compute:
+        Same semantics as :func:`sweep`.
+
+    Returns
+    -------
+    Sweep
+        The completed sweep.
+
+    Raises
+    ------
+    SweepConfigError
+        Malformed ``bounds``, ``trajectories``, ``levels`` or ``seed``.
+    ImportError
+        SALib is not installed.
+    """
+    from gmat_sweep.distributions import new_parent_seed
+    from gmat_sweep.sampling import morris_rows
+
+    parent = new_parent_seed() if seed is None else seed
+    morris_rows(bounds, trajectories, levels, parent)  # validates every input
+    return _launch(
+        mission,
+        plan.morris_spec(bounds, trajectories, levels, parent),
+        seed=parent,
+        backend=backend,
+        out=out,
+        storage_options=storage_options,
+        run_options=run_options,
+        progress=progress,
+        retries=retries,
+        overwrite=overwrite,
+        raise_on_failure=False,
+        compute=compute,
+    )
+
+
+def _warn_sobol_n(n: object) -> None:
+    """Warn when a Sobol' sequence is cut at a length that is not a power of two."""
+    if isinstance(n, int) and not isinstance(n, bool) and n >= 1 and n & (n - 1):
+        warnings.warn(
+            f"n={n} is not a power of two, so the Sobol' points lose their balance "
+            f"properties; use n={1 << (n - 1).bit_length()} or {1 << (n.bit_length() - 1)}",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _launch(

@@ -1,8 +1,8 @@
 """A sweep's parameterisation and the runs it expands to.
 
 Every entry point records how it chose its runs as a JSON-plain
-``parameter_spec`` with a ``_kind``: ``grid``, ``samples``, ``monte_carlo``
-or ``latin_hypercube``. :func:`expand` turns such a record back into
+``parameter_spec`` with a ``_kind``: ``grid``, ``samples``, ``monte_carlo``,
+``latin_hypercube``, ``sobol`` or ``morris``. :func:`expand` turns such a record back into
 exactly the same :class:`~gmat_sweep.spec.RunSpec` list, which is how
 :meth:`gmat_sweep.sweep.Sweep.from_manifest` rebuilds a sweep to resume it.
 A record without ``_kind`` is read as a materialised grid (a ``Sweep`` built
@@ -25,13 +25,13 @@ from gmat_sweep.spec import PathLike, RunSpec, plain_overrides, to_plain
 if TYPE_CHECKING:
     from gmat_sweep.manifest import Manifest
 
-KINDS = ("grid", "samples", "monte_carlo", "latin_hypercube")
+KINDS = ("grid", "samples", "monte_carlo", "latin_hypercube", "sobol", "morris")
 
 MAX_RUNS = 10_000_000
 """Most runs one sweep may have. A parameter_spec read from a manifest is data from
 disk: a crafted ``n`` or grid must fail with a message, not exhaust memory."""
 
-_STOCHASTIC = ("monte_carlo", "latin_hypercube")
+_STOCHASTIC = ("monte_carlo", "latin_hypercube", "sobol", "morris")
 
 
 def grid_spec(grid: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,11 +44,51 @@ def samples_spec(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"_kind": "samples", "rows": [plain_overrides(row) for row in rows]}
 
 
-def stochastic_spec(kind: str, perturb: Mapping[Any, Any], n: int, seed: int) -> dict[str, Any]:
-    """Record of a Monte Carlo or Latin-hypercube design."""
+def stochastic_spec(
+    kind: str, perturb: Mapping[Any, Any], n: int, seed: int, *, sampler: str = "random"
+) -> dict[str, Any]:
+    """Record of a Monte Carlo or Latin-hypercube design.
+
+    A Monte Carlo ``sampler`` other than ``"random"`` is recorded as
+    ``"sampler"``; a record without it is pseudo-random (as written before
+    quasi-random samplers existed).
+    """
     from gmat_sweep.sampling import describe_perturb
 
-    return {"_kind": kind, "n": n, "seed": seed, "perturb": describe_perturb(perturb)}
+    record = {"_kind": kind, "n": n, "seed": seed, "perturb": describe_perturb(perturb)}
+    if sampler != "random":
+        record["sampler"] = sampler
+    return record
+
+
+def sobol_spec(
+    bounds: Mapping[str, tuple[float, float]], n: int, seed: int, *, second_order: bool
+) -> dict[str, Any]:
+    """Record of a Saltelli design for Sobol' indices (see :func:`gmat_sweep.sobol`)."""
+    return {
+        "_kind": "sobol",
+        "n": n,
+        "seed": seed,
+        "second_order": second_order,
+        "bounds": _plain_bounds(bounds),
+    }
+
+
+def morris_spec(
+    bounds: Mapping[str, tuple[float, float]], trajectories: int, levels: int, seed: int
+) -> dict[str, Any]:
+    """Record of a Morris design (see :func:`gmat_sweep.morris`)."""
+    return {
+        "_kind": "morris",
+        "trajectories": trajectories,
+        "levels": levels,
+        "seed": seed,
+        "bounds": _plain_bounds(bounds),
+    }
+
+
+def _plain_bounds(bounds: Mapping[str, tuple[float, float]]) -> dict[str, list[float]]:
+    return {name: [float(low), float(high)] for name, (low, high) in sorted(bounds.items())}
 
 
 def expand(
@@ -82,8 +122,32 @@ def expand(
         )
 
         perturb = perturb_from_description(parameter_spec["perturb"])
-        draw = monte_carlo_rows if kind == "monte_carlo" else latin_hypercube_rows
-        rows = draw(perturb, int(parameter_spec["n"]), int(parameter_spec["seed"]))
+        n, seed = int(parameter_spec["n"]), int(parameter_spec["seed"])
+        if kind == "monte_carlo":
+            sampler = str(parameter_spec.get("sampler", "random"))
+            rows = monte_carlo_rows(perturb, n, seed, sampler=sampler)
+        else:
+            rows = latin_hypercube_rows(perturb, n, seed)
+        specs = rows_to_run_specs(rows, script_path, output_dir)
+    elif kind == "sobol":
+        from gmat_sweep.sampling import sobol_rows
+
+        rows = sobol_rows(
+            parameter_spec["bounds"],
+            int(parameter_spec["n"]),
+            int(parameter_spec["seed"]),
+            second_order=bool(parameter_spec["second_order"]),
+        )
+        specs = rows_to_run_specs(rows, script_path, output_dir)
+    elif kind == "morris":
+        from gmat_sweep.sampling import morris_rows
+
+        rows = morris_rows(
+            parameter_spec["bounds"],
+            int(parameter_spec["trajectories"]),
+            int(parameter_spec["levels"]),
+            int(parameter_spec["seed"]),
+        )
         specs = rows_to_run_specs(rows, script_path, output_dir)
     else:
         raise SweepConfigError(
@@ -111,10 +175,22 @@ def _check_size(parameter_spec: Mapping[str, Any], kind: str) -> None:
         rows = parameter_spec.get("rows")
         count = len(rows) if isinstance(rows, list) else 0
         what = "its number of sample rows"
-    elif kind in _STOCHASTIC:
+    elif kind in ("monte_carlo", "latin_hypercube"):
         n = parameter_spec.get("n")
         count = n if type(n) is int else 0
         what = "n"
+    elif kind in ("sobol", "morris"):
+        bounds = parameter_spec.get("bounds")
+        fields = len(bounds) if isinstance(bounds, dict) else 0
+        if kind == "sobol":
+            n = parameter_spec.get("n")
+            second = parameter_spec.get("second_order") is True
+            count = (n if type(n) is int else 0) * ((2 if second else 1) * fields + 2)
+            what = "n times the design's rows per base point"
+        else:
+            n = parameter_spec.get("trajectories")
+            count = (n if type(n) is int else 0) * (fields + 1)
+            what = "trajectories times (fields + 1)"
     else:
         return
     if count > MAX_RUNS:
@@ -138,10 +214,10 @@ def check_recorded(
       entry's ``run_id`` is one of them;
     * every recorded run's overrides equal the rebuilt run's exactly (compared
       as the JSON the manifest stores);
-    * the GMAT engine and, for Monte Carlo and Latin-hypercube sweeps, numpy
-      and scipy (whose versions the draws depend on) are the versions the
-      manifest recorded (a version left empty by an older writer is not
-      compared).
+    * the GMAT engine and, for sampled designs (Monte Carlo, Latin
+      hypercube, Sobol, Morris), numpy and scipy (whose versions the draws
+      depend on) are the versions the manifest recorded (a version left
+      empty by an older writer is not compared).
 
     Parameters
     ----------

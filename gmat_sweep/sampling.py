@@ -17,7 +17,9 @@ back, so a sweep can be rebuilt with identical rows.
 
 from __future__ import annotations
 
+import importlib
 import operator
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,11 +37,15 @@ from gmat_sweep.distributions import (
 )
 from gmat_sweep.errors import SweepConfigError
 
+SAMPLERS = ("random", "sobol", "halton")
+"""Point sets :func:`monte_carlo_rows` can draw from: pseudo-random streams, or a
+scrambled Sobol' or Halton low-discrepancy (quasi-Monte Carlo) sequence."""
+
 
 def monte_carlo_rows(
-    perturb: Mapping[ParamName, DistSpec], n: int, seed: int
+    perturb: Mapping[ParamName, DistSpec], n: int, seed: int, *, sampler: str = "random"
 ) -> list[dict[str, float]]:
-    """Draw ``n`` independent Monte Carlo rows.
+    """Draw ``n`` Monte Carlo rows, pseudo-random or quasi-random.
 
     Each parameter (``perturb`` key) draws from its own stream,
     ``numpy.random.default_rng(derive_param_seed(seed, key))``, by
@@ -50,6 +56,20 @@ def monte_carlo_rows(
       at any run;
     - a sweep extends without changing its existing runs:
       ``monte_carlo_rows(p, n + m, s)[:n] == monte_carlo_rows(p, n, s)``.
+
+    With ``sampler="sobol"`` or ``"halton"`` the rows are instead the first
+    ``n`` points of one scrambled :class:`scipy.stats.qmc.Sobol` or
+    :class:`scipy.stats.qmc.Halton` sequence of dimension ``D`` (the number of
+    fields), seeded with ``numpy.random.default_rng(seed)``. Axes go to
+    parameters in canonical-name order, as in :func:`latin_hypercube_rows`, and
+    each parameter maps its axes through its inverse CDF
+    (:meth:`~gmat_sweep.distributions.Distribution.ppf`, which clips the unit
+    points to the open interval, so a normal never gives an infinite value);
+    ``'mvnormal'`` goes through the same Gaussian copula as under Latin
+    hypercube sampling. The extension law above still holds (a prefix of a
+    sequence is the shorter sequence), but adding a parameter changes every
+    row. A Sobol' sequence keeps its balance properties only for ``n`` a power
+    of two; :func:`gmat_sweep.monte_carlo` warns about other ``n``.
 
     Parameters
     ----------
@@ -62,6 +82,8 @@ def monte_carlo_rows(
         The sweep's parent seed, a non-negative integer (see
         :func:`~gmat_sweep.distributions.new_parent_seed` when the user gave
         none).
+    sampler:
+        ``"random"`` (default), ``"sobol"`` or ``"halton"`` (see above).
 
     Returns
     -------
@@ -71,12 +93,14 @@ def monte_carlo_rows(
     Raises
     ------
     SweepConfigError
-        If ``perturb`` is empty or malformed, ``n`` is not an integer >= 1, or
-        ``seed`` is not a non-negative integer.
+        If ``perturb`` is empty or malformed, ``n`` is not an integer >= 1,
+        ``seed`` is not a non-negative integer, or ``sampler`` is unknown.
     """
     dists = _parse_perturb(perturb)
     count = _check_n(n)
     parent = _check_seed(seed)
+    if sampler != "random":
+        return _from_unit(dists, _quasi_random(sampler, dists, count, parent))
     columns: dict[str, FloatArray] = {}
     for dist in dists:
         rng = np.random.default_rng(derive_param_seed(parent, dist.names))
@@ -128,7 +152,27 @@ def latin_hypercube_rows(
     parent = _check_seed(seed)
     dimension = sum(dist.dim for dist in dists)
     sampler = qmc.LatinHypercube(d=dimension, rng=np.random.default_rng(parent))
-    unit = np.asarray(sampler.random(count), dtype=np.float64)
+    return _from_unit(dists, np.asarray(sampler.random(count), dtype=np.float64))
+
+
+def _quasi_random(sampler: str, dists: list[Distribution], count: int, seed: int) -> FloatArray:
+    """The first ``count`` points of a scrambled, seeded Sobol' or Halton sequence."""
+    engines = {"sobol": qmc.Sobol, "halton": qmc.Halton}
+    if sampler not in engines:
+        raise SweepConfigError(
+            f"sampler={sampler!r} is not a known sampler; use one of {', '.join(SAMPLERS)}"
+        )
+    dimension = sum(dist.dim for dist in dists)
+    engine = engines[sampler](d=dimension, scramble=True, rng=np.random.default_rng(seed))
+    with warnings.catch_warnings():
+        # scipy warns on every Sobol' draw whose n is not a power of two; the entry
+        # point warns once, when the sweep is created, not each time it is rebuilt.
+        warnings.filterwarnings("ignore", message=".*balance properties", category=UserWarning)
+        return np.asarray(engine.random(count), dtype=np.float64)
+
+
+def _from_unit(dists: list[Distribution], unit: FloatArray) -> list[dict[str, float]]:
+    """Map the columns of unit-cube points through each parameter's inverse CDF, in order."""
     columns: dict[str, FloatArray] = {}
     start = 0
     for dist in dists:
@@ -267,3 +311,163 @@ def _rows(columns: Mapping[str, FloatArray]) -> list[dict[str, float]]:
     fields = sorted(columns)
     values = [columns[field].tolist() for field in fields]
     return [dict(zip(fields, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def sobol_rows(
+    bounds: Mapping[str, tuple[float, float]], n: int, seed: int, *, second_order: bool = False
+) -> list[dict[str, float]]:
+    """The Saltelli design for Sobol' indices, as rows of field values.
+
+    SALib's :func:`SALib.sample.sobol.sample` builds it from a scrambled Sobol'
+    sequence: ``n * (D + 2)`` rows for ``D`` fields, or ``n * (2 D + 2)`` with
+    ``second_order``. Row order is SALib's, which
+    :func:`SALib.analyze.sobol.analyze` expects; run ``i`` is row ``i``.
+
+    Parameters
+    ----------
+    bounds:
+        Mapping from field path to its ``(low, high)`` range; each field is
+        uniform on its range. Fields are ordered by path.
+    n:
+        The base sample size ``N``, an integer >= 1 (a power of two keeps the
+        Sobol' balance properties).
+    seed:
+        Non-negative integer seeding the scrambling.
+    second_order:
+        Also build the rows second-order indices need (``D >= 2``).
+
+    Returns
+    -------
+    list[dict[str, float]]
+        The rows, keys sorted by field path.
+
+    Raises
+    ------
+    SweepConfigError
+        ``bounds`` is malformed, ``n`` or ``seed`` invalid, or
+        ``second_order`` asked for with one field.
+    ImportError
+        SALib is not installed (the message gives the install command).
+    """
+    problem = salib_problem(bounds)
+    count = _check_n(n)
+    parent = _check_seed(seed)
+    if second_order and problem["num_vars"] < 2:
+        raise SweepConfigError(
+            "second_order=True needs at least two fields in bounds, got "
+            f"{problem['names']}; add a field or leave second_order False"
+        )
+    sample = salib_module("SALib.sample.sobol").sample
+    with warnings.catch_warnings():
+        # Warned once by the entry point, not each time the design is rebuilt.
+        warnings.filterwarnings("ignore", message=".*balance properties", category=UserWarning)
+        design = sample(problem, count, calc_second_order=second_order, seed=parent)
+    return _design_rows(problem["names"], design)
+
+
+def morris_rows(
+    bounds: Mapping[str, tuple[float, float]], trajectories: int, levels: int, seed: int
+) -> list[dict[str, float]]:
+    """The Morris elementary-effects design, as rows of field values.
+
+    SALib's :func:`SALib.sample.morris.sample` builds ``trajectories``
+    one-at-a-time trajectories of ``D + 1`` points on a grid of ``levels``
+    levels per field: ``trajectories * (D + 1)`` rows, run ``i`` is row ``i``.
+
+    Parameters
+    ----------
+    bounds:
+        Mapping from field path to its ``(low, high)`` range, as for
+        :func:`sobol_rows`.
+    trajectories:
+        Number of trajectories, an integer >= 2 (the spread of the elementary
+        effects needs two).
+    levels:
+        Grid levels per field, an even integer >= 2.
+    seed:
+        Non-negative integer seeding the trajectories.
+
+    Returns
+    -------
+    list[dict[str, float]]
+        The rows, keys sorted by field path.
+
+    Raises
+    ------
+    SweepConfigError
+        ``bounds`` is malformed, ``trajectories`` < 2, ``levels`` not an even
+        integer >= 2, or ``seed`` invalid.
+    ImportError
+        SALib is not installed (the message gives the install command).
+    """
+    problem = salib_problem(bounds)
+    count = _check_n(trajectories)
+    if count < 2:
+        raise SweepConfigError(
+            f"trajectories={count} is too few: the spread (sigma) of the elementary effects "
+            "needs at least 2 trajectories; 10 to 20 are usual"
+        )
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2 or levels % 2:
+        raise SweepConfigError(
+            f"levels={levels!r}: the Morris grid needs an even number of levels >= 2 (an odd "
+            "number biases the elementary effects); use 4 (default), 6 or 8"
+        )
+    sample = salib_module("SALib.sample.morris").sample
+    design = sample(problem, count, num_levels=levels, seed=_check_seed(seed))
+    return _design_rows(problem["names"], design)
+
+
+def salib_problem(bounds: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
+    """SALib's ``problem`` dict for ``bounds``, fields in path order, each range checked.
+
+    Raises
+    ------
+    SweepConfigError
+        ``bounds`` is not a non-empty mapping from field path to ``(low,
+        high)`` with finite ``low < high``.
+    """
+    if not isinstance(bounds, Mapping) or not bounds:
+        raise SweepConfigError(
+            f"bounds={bounds!r}: give a non-empty mapping from field path to its (low, high) "
+            "range, e.g. {'X1.Value': (-3.14159, 3.14159)}"
+        )
+    names = sorted(bounds)
+    ranges: list[list[float]] = []
+    for name in names:
+        pair = bounds[name]
+        try:
+            low, high = (float(value) for value in pair)
+        except (TypeError, ValueError):
+            raise SweepConfigError(
+                f"bounds[{name!r}]={pair!r} is not a (low, high) pair of numbers; "
+                "e.g. (-3.14159, 3.14159)"
+            ) from None
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise SweepConfigError(
+                f"bounds[{name!r}]=({low}, {high}): the range must be finite with low < high; "
+                "swap or widen it"
+            )
+        ranges.append([low, high])
+    return {"num_vars": len(names), "names": names, "bounds": ranges}
+
+
+def salib_module(module: str) -> Any:
+    """Import a SALib module (e.g. ``"SALib.analyze.sobol"``), or say how to install it.
+
+    Raises
+    ------
+    ImportError
+        SALib is not installed; the message gives the install command.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            "Sobol' and Morris designs and sensitivity analysis need SALib: "
+            "pip install 'gmat-sweep[analysis]' (or pip install SALib)"
+        ) from None
+
+
+def _design_rows(names: list[str], design: Any) -> list[dict[str, float]]:
+    values = np.asarray(design, dtype=np.float64)
+    return _rows({name: values[:, index] for index, name in enumerate(names)})
