@@ -824,6 +824,30 @@ class Sweep(DaskMethodsMixin):
                 self._release()
         return self
 
+    def sensitivity(self, column: str, **options: Any) -> pd.DataFrame:
+        """Which inputs matter for ``column``; see :func:`gmat_sweep.analysis.sensitivity`."""
+        from gmat_sweep.analysis import sensitivity
+
+        return sensitivity(self, column, **options)
+
+    def tolerance_bound(self, column: str, **options: Any) -> Any:
+        """A Wilks bound on ``column``; see :func:`gmat_sweep.analysis.tolerance_bound`."""
+        from gmat_sweep.analysis import tolerance_bound
+
+        return tolerance_bound(self, column, **options)
+
+    def convergence(self, column: str, **options: Any) -> pd.DataFrame:
+        """A running estimate and its interval; see :func:`gmat_sweep.analysis.convergence`."""
+        from gmat_sweep.analysis import convergence
+
+        return convergence(self, column, **options)
+
+    def resample(self, step: Any, **options: Any) -> dd.DataFrame:
+        """Every run on one elapsed-time grid; see :func:`gmat_sweep.analysis.resample`."""
+        from gmat_sweep.analysis import resample
+
+        return resample(self, step, **options)
+
     def report(self, path: str | Path, *, name: str | None = None) -> Path:
         """Write one self-contained, reproducible HTML report of the sweep to ``path``.
 

@@ -431,3 +431,11 @@ def test_adaptive_stopping_stops_near_the_analytic_n(pool: LocalPool, tmp_path: 
     assert [run.overrides for run in result.runs] == monte_carlo_rows(perturb, stopped.n, 21)
     budget = extend_until(result, "Y", half_width=0.01, batch=16, max_n=stopped.n + 8)
     assert (budget.reason, budget.n) == ("max_n", stopped.n + 8)
+
+
+def test_sweep_methods_delegate_to_the_analysis_functions() -> None:
+    from gmat_sweep import Sweep
+
+    for method in ("sensitivity", "tolerance_bound", "convergence", "resample"):
+        assert method in Sweep.__dict__
+        assert f"gmat_sweep.analysis.{method}" in (getattr(Sweep, method).__doc__ or "")
