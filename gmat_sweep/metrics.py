@@ -114,8 +114,10 @@ def apply(outcome: RunOutcome, spec: RunSpec, postprocess: Postprocess) -> RunOu
 def _read_frame(location: Any, options: Mapping[str, Any]) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(io.BytesIO(storage.read_bytes(location, options)))
-    frame: pd.DataFrame = table.to_pandas()
+    # One small file, read on an executor thread: Arrow's own thread pool would add
+    # nothing, and its threads must not be started from threads that come and go.
+    table = pq.read_table(io.BytesIO(storage.read_bytes(location, options)), use_threads=False)
+    frame: pd.DataFrame = table.to_pandas(use_threads=False)
     return frame
 
 
@@ -221,7 +223,7 @@ def metrics_frame(
             status, error = "failed", entry.metrics_error
         elif entry.metrics_path is not None:
             data = storage.read_bytes(locate(entry.metrics_path, run_id), storage_options)
-            row.update(pq.read_table(io.BytesIO(data)).to_pylist()[0])
+            row.update(pq.read_table(io.BytesIO(data), use_threads=False).to_pylist()[0])
             status = "ok"
         else:
             status = "missing"

@@ -107,6 +107,26 @@ def expand(
     """
     kind = parameter_spec.get("_kind", "grid")
     _check_size(parameter_spec, kind)
+    try:
+        specs = _expand_kind(kind, parameter_spec, script_path, output_dir)
+    except KeyError as exc:
+        raise SweepConfigError(
+            f"parameter_spec of _kind={kind!r} lacks {exc.args[0]!r}, so its runs cannot be "
+            "rebuilt; the manifest header was edited or damaged: restore it from a backup"
+        ) from None
+    if run_options:
+        options = dict(run_options)
+        specs = [
+            RunSpec(s.script_path, s.overrides, s.output_dir, s.run_id, s.seed, options)
+            for s in specs
+        ]
+    return specs
+
+
+def _expand_kind(
+    kind: str, parameter_spec: Mapping[str, Any], script_path: Path, output_dir: PathLike
+) -> list[RunSpec]:
+    specs: list[RunSpec]
     if kind == "grid":
         grid = parameter_spec.get("grid", parameter_spec)
         grid = {k: v for k, v in grid.items() if not k.startswith("_")}
@@ -154,12 +174,6 @@ def expand(
             f"parameter_spec has _kind={kind!r}, which this gmat_sweep does not know; known kinds "
             f"are {', '.join(KINDS)}. The manifest may come from a newer gmat_sweep: upgrade it."
         )
-    if run_options:
-        options = dict(run_options)
-        specs = [
-            RunSpec(s.script_path, s.overrides, s.output_dir, s.run_id, s.seed, options)
-            for s in specs
-        ]
     return specs
 
 

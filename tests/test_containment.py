@@ -111,7 +111,9 @@ def test_export_refuses_a_report_outside_the_sweep(
     pd.DataFrame({"time": pd.to_datetime(["2026-01-01"]), "Sat.X": [42.0]}).to_parquet(secret)
     _crafted_sweep(tmp_path / "study", "../outside/secret.parquet", None)
     target = tmp_path / "out.csv"
-    assert main(["export", str(tmp_path / "study"), "--to", str(target), "--quiet"]) == 2
+    assert (
+        main(["export", str(tmp_path / "study"), "--to", str(target), "--quiet"]) == 3
+    )  # could not run: a corrupt manifest
     assert not target.exists()
     error = capsys.readouterr().err
     assert "run 1: the manifest records the path '../outside/secret.parquet'" in error
@@ -121,7 +123,7 @@ def test_show_refuses_a_log_path_outside_the_sweep(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _crafted_sweep(tmp_path / "study", "run-000000/report__RF.parquet", "../../../../etc/passwd")
-    assert main(["show", str(tmp_path / "study")]) == 2
+    assert main(["show", str(tmp_path / "study")]) == 3  # could not run: corrupt manifest
     captured = capsys.readouterr()
     assert "/etc/passwd" not in captured.out
     assert "run 2: the manifest records the path '../../../../etc/passwd'" in captured.err

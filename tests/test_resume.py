@@ -247,9 +247,14 @@ def test_unknown_kind_is_a_config_error(leo_basic: Path, tmp_path: Path) -> None
     path = out / "manifest.jsonl"
     header, *rest = path.read_text().splitlines(keepends=True)
     data = json.loads(header)
+    data["parameter_spec"]["_kind"] = "bayesian"
+    path.write_text(json.dumps(data) + "\n" + "".join(rest))
+    with LocalPool(1) as local, pytest.raises(SweepConfigError, match="bayesian"):
+        Sweep.from_manifest(path, leo_basic, backend=local)
+    # A known kind whose record lacks a field is refused with the field's name.
     data["parameter_spec"]["_kind"] = "sobol"
     path.write_text(json.dumps(data) + "\n" + "".join(rest))
-    with LocalPool(1) as local, pytest.raises(SweepConfigError, match="sobol"):
+    with LocalPool(1) as local, pytest.raises(SweepConfigError, match="lacks 'bounds'"):
         Sweep.from_manifest(path, leo_basic, backend=local)
 
 
