@@ -83,7 +83,11 @@ def make_dirs(location: PathLike, storage_options: Mapping[str, Any] | None = No
 
 
 def atomic_write(
-    location: PathLike, data: bytes, storage_options: Mapping[str, Any] | None = None
+    location: PathLike,
+    data: bytes,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    durable: bool = True,
 ) -> None:
     """Write ``data`` so that ``location`` appears only once it is complete, and durably.
 
@@ -91,7 +95,9 @@ def atomic_write(
     minus the umask), fsync it, rename it over ``location``, fsync the
     directory. A crash leaves the old file or the new one, never a torn or
     empty one under the final name. The temporary file is removed if the write
-    fails. A URL is written with one ``put``.
+    fails. A URL is written with one ``put``. ``durable=False`` keeps the
+    rename but skips both fsyncs, for evidence that a power cut may lose (a
+    run's GMAT log), never for results.
     """
     if not is_url(location):
         target = Path(str(location).removeprefix("file://"))
@@ -101,13 +107,15 @@ def atomic_write(
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(temporary, target)
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
-        _fsync_directory(target.parent)
+        if durable:
+            _fsync_directory(target.parent)
         return
     fs, path = filesystem(location, storage_options)
     fs.pipe_file(path, data)

@@ -118,3 +118,15 @@ def test_unreadable_on_s3(s3_server: S3Server, tmp_path: Path) -> None:  # noqa:
     storage.atomic_write(empty, b"", options)
     missing = s3_server.url("unreadable", "missing.parquet")
     assert storage.unreadable([good, empty, missing], options) == [empty, missing]
+
+
+def test_a_write_that_need_not_be_durable_skips_the_fsyncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(os, "fsync", lambda descriptor: calls.append(descriptor))
+    storage.atomic_write(tmp_path / "gmat.log", b"log", durable=False)
+    assert (tmp_path / "gmat.log").read_bytes() == b"log"
+    assert calls == []
+    storage.atomic_write(tmp_path / "report.parquet", b"data")
+    assert len(calls) == 2  # the file, then its directory
