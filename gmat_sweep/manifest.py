@@ -311,6 +311,7 @@ class _EntryLine(msgspec.Struct):
 
 
 _decode_entry_line = msgspec.json.Decoder(_EntryLine).decode
+_decode_entry_lines = msgspec.json.Decoder(_EntryLine).decode_lines
 
 
 @dataclass
@@ -892,6 +893,17 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
 
     entries: list[ManifestEntry] = []
     torn: int | None = None
+    start = sum(len(line) + 1 for line in lines[: header_index + 1])
+    try:
+        # The common case in one C call: every line after the header an entry as this
+        # version writes it. Anything else (a torn or hand-edited line, NaN, another
+        # kind) fails here and goes through the line loop, which says what is wrong.
+        decoded = _decode_entry_lines(data[start:])
+    except msgspec.MsgspecError:
+        decoded = None
+    if decoded is not None and all(line.kind == "entry" for line in decoded):
+        entries = [line.to_entry() for line in decoded]
+        lines = lines[: header_index + 1]
     # raw_decode on a stripped line is json.loads minus its per-call encoding
     # sniffing and whitespace regexes.
     decode = _DECODER.raw_decode
