@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gmat_sweep import Manifest, Sweep, monte_carlo, sweep
+from gmat_sweep import Manifest, Sweep, monte_carlo, open_sweep, sweep
 from gmat_sweep.aggregate import lazy_multiindex
 from gmat_sweep.archive import ZIP_EPOCH, reproduce_text, write_archive
 from gmat_sweep.errors import SweepConfigError
@@ -94,6 +94,8 @@ def test_extracted_archive_checks_and_reads_as_the_sweep(
         root / "manifest.jsonl", root / "mission" / "leo_basic.script", backend=None
     )
     pd.testing.assert_frame_equal(reopened.to_pandas(), original)
+    pd.testing.assert_frame_equal(open_sweep(root).to_pandas(), original)
+    pd.testing.assert_frame_equal(open_sweep(root).final(), study.final())
 
 
 def test_the_reproduce_command_reruns_the_grid_bit_for_bit(study: Sweep, tmp_path: Path) -> None:
