@@ -760,6 +760,11 @@ def final_frame(
     return _to_pandas(_Rows(rows.table.take(last), run_of_row[last]), runs)
 
 
+def last_row_of_each_run(part: pd.DataFrame) -> pd.DataFrame:
+    """The last row of every run in a partition of :func:`report_frame` (ordered by time)."""
+    return part[~part.index.duplicated(keep="last")]
+
+
 def report_frame(
     manifest: Manifest,
     output_dir: PathLike,

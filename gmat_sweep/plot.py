@@ -454,7 +454,8 @@ def _levels(bound: tuple[float, float]) -> tuple[float, float]:
 
 def _final(sweep: Sweep, name: str | None) -> pd.DataFrame:
     """One row per recorded run: its last report row, parameters and ``__status``."""
-    return sweep.final(name)
+    final: pd.DataFrame = sweep.final(name)
+    return final
 
 
 def _parameters(sweep: Sweep, final: pd.DataFrame) -> list[str]:

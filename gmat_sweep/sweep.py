@@ -874,19 +874,29 @@ class Sweep(DaskMethodsMixin):
 
         return summary_html(self)
 
-    def final(self, name: str | None = None, *, parameters: bool = True) -> pd.DataFrame:
+    def final(self, name: str | None = None, *, parameters: bool = True, lazy: bool = False) -> Any:
         """One row per run: the last row of report ``name``, its parameters and ``__status``.
 
         The most common question — "the final state of every run, next to
         its parameters" — in one call. Indexed by ``run_id``; a failed run is
         a row of missing values. See :func:`gmat_sweep.aggregate.final_frame`.
+        ``lazy=True`` returns the same rows as a lazy ``dask.dataframe`` (one
+        task per partition of :meth:`to_dataframe`), for sweeps too large to
+        hold in memory.
 
         Examples
         --------
         >>> study.final()["Sat.Earth.SMA"]  # doctest: +SKIP
+        >>> study.final(lazy=True)["Sat.Earth.SMA"].max().compute()  # doctest: +SKIP
         """
         from gmat_sweep import aggregate
 
+        if lazy:
+            frame = self.to_dataframe(name, parameters=parameters)
+            # A partition never splits a run, and rows are ordered by time within a run.
+            rows = aggregate.last_row_of_each_run
+            last: dd.DataFrame = frame.map_partitions(rows)  # type: ignore[no-untyped-call]
+            return last
         return aggregate.final_frame(
             self.manifest,
             self._output_dir,

@@ -94,3 +94,10 @@ def test_resume_checks_the_recorded_overrides_before_any_run(
         open_sweep(crafted).resume()
     assert sorted(p.name for p in crafted.iterdir()) == before
     assert len((crafted / "manifest.jsonl").read_text().splitlines()) == 2
+
+
+def test_final_lazy_gives_the_same_rows(finished: Path) -> None:
+    study = open_sweep(finished)
+    lazy = study.final(lazy=True)
+    assert lazy.known_divisions
+    pd.testing.assert_frame_equal(lazy.compute(), study.final())
