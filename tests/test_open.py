@@ -101,3 +101,27 @@ def test_final_lazy_gives_the_same_rows(finished: Path) -> None:
     lazy = study.final(lazy=True)
     assert lazy.known_divisions
     pd.testing.assert_frame_equal(lazy.compute(), study.final())
+
+
+def test_reading_an_opened_sweep_writes_nothing(
+    finished: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tests run as root, for whom a read-only directory is writable; instead
+    # every way this package writes a file or a directory is made to fail.
+    import os
+
+    from gmat_sweep import storage
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError("read-only: the reader tried to write")
+
+    for name in ("atomic_write", "make_dirs"):
+        monkeypatch.setattr(storage, name, refuse)
+    monkeypatch.setattr(os, "replace", refuse)
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    study = open_sweep(finished)
+    assert len(study.to_pandas().index.get_level_values("run_id").unique()) == 4
+    assert list(study.final().index) == [0, 1, 2, 3]
+    assert study.to_dataframe().npartitions >= 1
+    assert "ok: 4" in repr(study)
