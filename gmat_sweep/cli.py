@@ -19,6 +19,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -76,6 +77,8 @@ _EXAMPLES = {
     "demo": ["gmat-sweep demo", "gmat-sweep demo --workers 2 --out demo-study"],
     "script": ["gmat-sweep script study 17 > run17.script"],
     "report": ["gmat-sweep report study --to report.html"],
+    "sensitivity": ["gmat-sweep sensitivity study Sat.Earth.SMA"],
+    "bound": ["gmat-sweep bound mc Sat.Earth.SMA --coverage 0.95 --confidence 0.95"],
     "archive": ["gmat-sweep archive study --to study.zip"],
 }
 
@@ -361,6 +364,13 @@ def _parser() -> argparse.ArgumentParser:
             "the log of the value)",
         )
         stochastic.add_argument("--seed", type=int, help="parent seed (default: drawn, recorded)")
+        if name == "monte-carlo":
+            stochastic.add_argument(
+                "--sampler",
+                choices=("random", "sobol", "halton"),
+                default="random",
+                help="independent draws (default), or scrambled quasi-Monte Carlo points",
+            )
         _execution_options(stochastic)
         stochastic.set_defaults(handler=_cmd_stochastic, kind=name)
 
@@ -397,6 +407,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     _execution_options(extend, out=False, timeout=False, dry_run=False)
     extend.set_defaults(handler=_cmd_extend)
+
+    sensitivity = command(
+        "sensitivity",
+        "Which inputs matter for a result column: Sobol or Morris indices for those designs, "
+        "the given-data PAWN method for any other sweep.",
+        reads_only=True,
+    )
+    sensitivity.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
+    sensitivity.add_argument("column", help="the report column, e.g. Sat.Earth.SMA")
+    sensitivity.add_argument("--name", help="which report (needed when runs wrote several)")
+    sensitivity.add_argument(
+        "--reduce",
+        choices=("last", "first", "min", "max", "mean"),
+        default="last",
+        help="how each run's rows become one value (default: its last row)",
+    )
+    _storage_option_argument(sensitivity)
+    sensitivity.set_defaults(handler=_cmd_sensitivity)
+
+    bound = command(
+        "bound",
+        "A distribution-free (Wilks order-statistic) tolerance bound on a result column.",
+        reads_only=True,
+    )
+    bound.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
+    bound.add_argument("column", help="the report column, e.g. Sat.Earth.SMA")
+    bound.add_argument("--coverage", type=float, default=0.95, help="default 0.95")
+    bound.add_argument("--confidence", type=float, default=0.95, help="default 0.95")
+    bound.add_argument("--sided", choices=("upper", "lower", "two"), default="upper")
+    bound.add_argument("--order", type=int, default=1, help="order statistic (default 1)")
+    bound.add_argument("--name", help="which report (needed when runs wrote several)")
+    bound.add_argument("--reduce", choices=("last", "first", "min", "max", "mean"), default="last")
+    _storage_option_argument(bound)
+    bound.set_defaults(handler=_cmd_bound)
 
     show = command(
         "show",
@@ -626,7 +670,9 @@ def _cmd_stochastic(args: argparse.Namespace) -> int:
         for path, spec in sorted(perturb.items())
         if isinstance(spec, tuple)
     }
-    entry = monte_carlo if args.kind == "monte-carlo" else latin_hypercube
+    entry: Any = latin_hypercube
+    if args.kind == "monte-carlo":
+        entry = functools.partial(monte_carlo, sampler=args.sampler)
     with _pool(args) as pool:
         planned = entry(
             args.mission,
@@ -730,6 +776,45 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not args.quiet:
         runs = frame.index.get_level_values("run_id").nunique()
         print(f"wrote {len(frame)} rows of {runs} runs to {target}")
+    return 0
+
+
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    from gmat_sweep.api import open_sweep
+
+    study = open_sweep(args.out_dir, storage_options=args.storage_options)
+    table = study.sensitivity(args.column, name=args.name, reduce=args.reduce)
+    attrs = table.attrs
+    used, failed = attrs.get("n_used", "?"), attrs.get("n_failed", 0)
+    print(f"{attrs.get('method', '?')} sensitivity of {args.column} ({args.reduce} row of each "
+          f"run): {used} runs used, {failed} without a value")  # fmt: skip
+    print(table.to_string())
+    return 0
+
+
+def _cmd_bound(args: argparse.Namespace) -> int:
+    from gmat_sweep.api import open_sweep
+
+    study = open_sweep(args.out_dir, storage_options=args.storage_options)
+    found = study.tolerance_bound(
+        args.column,
+        coverage=args.coverage,
+        confidence=args.confidence,
+        sided=args.sided,
+        order=args.order,
+        name=args.name,
+        reduce=args.reduce,
+    )
+    sides = [
+        f"{side} {value!r} (order statistic {rank} of {found.n})"
+        for side, value, rank in (
+            ("lower", found.lower, found.lower_rank),
+            ("upper", found.upper, found.upper_rank),
+        )
+        if value is not None
+    ]
+    print(f"{args.column}: {args.coverage:g} coverage at {args.confidence:g} confidence: "
+          f"{'; '.join(sides)}; achieved confidence {found.achieved_confidence:.4f}")  # fmt: skip
     return 0
 
 

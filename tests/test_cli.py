@@ -701,3 +701,29 @@ def test_sweep_on_s3_with_credentials_from_the_environment(
     rows = re.search(r"output report__RF: 2 runs, (\d+) rows", shown.stdout)
     assert rows is not None
     assert len(pd.read_csv(tmp_path / "s3.csv")) == int(rows[1])
+
+
+@pytest.mark.slow
+def test_sampler_sensitivity_and_bound_commands(tmp_path: Path) -> None:
+    mission = Path(__file__).parent / "data" / "leo_basic.script"
+    out = tmp_path / "qmc"
+    ran = gmat_sweep(
+        "monte-carlo", mission, "-n", "64", "--sampler", "sobol", "--seed", "3",
+        "--perturb", "Sat.Cd=uniform(2.0,2.4)", "--perturb", "Sat.DryMass=uniform(400,600)",
+        "--out", out, "--quiet", cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    header = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+    assert header["parameter_spec"]["sampler"] == "sobol"
+    table = gmat_sweep("sensitivity", out, "Sat.Earth.SMA", cwd=tmp_path)
+    assert table.code == 0, table.stderr
+    assert table.stdout.startswith("pawn sensitivity of Sat.Earth.SMA (last row of each run): 64")
+    assert "Sat.Cd" in table.stdout and "Sat.DryMass" in table.stdout
+    bound = gmat_sweep("bound", out, "Sat.Earth.SMA", "--coverage", "0.9", "--confidence", "0.9",
+                       cwd=tmp_path)  # fmt: skip
+    assert bound.code == 0, bound.stderr
+    assert "upper" in bound.stdout and "order statistic 64 of 64" in bound.stdout
+    too_few = gmat_sweep("bound", out, "Sat.Earth.SMA", "--coverage", "0.99", "--confidence",
+                         "0.99", cwd=tmp_path)  # fmt: skip
+    assert too_few.code == 2, too_few.stderr
+    assert "459" in too_few.stderr  # wilks_n(0.99, 0.99): the runs it needs
