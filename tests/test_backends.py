@@ -126,3 +126,27 @@ def test_cli_builds_joblib_and_ray_pools() -> None:
         assert isinstance(built, LocalJoblibPool)
         assert built.workers == 1
     assert _parser().parse_args(["demo", "--backend", "ray"]).backend == "ray"
+
+
+def test_dask_pool_closes_its_cluster_when_the_client_cannot_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import distributed
+
+    closed: list[bool] = []
+
+    class Cluster:
+        def __init__(self, **options: object) -> None:
+            pass
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def no_client(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the scheduler refused the client")
+
+    monkeypatch.setattr(distributed, "LocalCluster", Cluster)
+    monkeypatch.setattr(distributed, "Client", no_client)
+    with pytest.raises(RuntimeError, match="refused the client"):
+        DaskPool(n_workers=1)
+    assert closed == [True]
