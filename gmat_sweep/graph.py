@@ -269,11 +269,6 @@ class ManifestWriter(Callback):
 _writer = ManifestWriter()
 
 
-def recording(keys: Iterable[Hashable]) -> _Recording:
-    """Begin recording every live sweep that owns one of ``keys`` (for non-local adapters)."""
-    return _Recording(sweeps_in(keys))
-
-
 def get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
     """The Dask scheduler of a sweep: run the sweeps in ``dsk`` on their backend.
 
