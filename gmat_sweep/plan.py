@@ -281,18 +281,31 @@ def check_recorded(
             f"(run {changed[0]}: recorded {_json(first.overrides)}, rebuilt "
             f"{_json(plain_overrides(by_id[changed[0]].overrides))})"
         )
-    if not drift:
+    refuse_or_warn(
+        drift,
+        allowed=allow_version_drift,
+        refusal=". Resuming would mix runs of two different designs or engines. Resume with the "
+        "versions the sweep ran with, or pass allow_version_drift=True "
+        "(CLI: --allow-version-drift) to resume anyway",
+        flag="allow_version_drift",
+    )
+
+
+def refuse_or_warn(problems: list[str], *, allowed: bool, refusal: str, flag: str) -> None:
+    """Refuse a resume over ``problems`` unless the user's ``flag`` allows it, then warn.
+
+    The shared rule of the script-drift and version-drift checks: the error
+    lists every problem followed by ``refusal``; with ``allowed`` the resume
+    goes on with a :class:`RuntimeWarning` naming the flag.
+    """
+    if not problems:
         return
-    if not allow_version_drift:
-        raise SweepConfigError(
-            "; ".join(drift) + ". Resuming would mix runs of two different designs or engines. "
-            "Resume with the versions the sweep ran with, or pass allow_version_drift=True "
-            "(CLI: --allow-version-drift) to resume anyway"
-        )
+    if not allowed:
+        raise SweepConfigError("; ".join(problems) + refusal)
     warnings.warn(
-        "; ".join(drift) + "; resuming anyway (allow_version_drift=True)",
+        "; ".join(problems) + f"; resuming anyway ({flag}=True)",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 

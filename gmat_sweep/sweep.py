@@ -31,7 +31,6 @@ import os
 import platform
 import threading
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
@@ -503,19 +502,14 @@ class Sweep(DaskMethodsMixin):
             raise SweepConfigError(
                 f"script {str(script)!r} does not exist; pass the .script the sweep ran"
             )
-        drift = _drift(manifest, script)
-        if drift:
-            if not allow_script_drift:
-                raise SweepConfigError(
-                    "; ".join(drift) + ". Resuming would mix results of two different missions. "
-                    "Restore the original files, or pass allow_script_drift=True "
-                    "(CLI: --allow-script-drift) if the change cannot affect results."
-                )
-            warnings.warn(
-                "; ".join(drift) + "; resuming anyway (allow_script_drift=True)",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        plan.refuse_or_warn(
+            _drift(manifest, script),
+            allowed=allow_script_drift,
+            refusal=". Resuming would mix results of two different missions. Restore the "
+            "original files, or pass allow_script_drift=True (CLI: --allow-script-drift) if the "
+            "change cannot affect results.",
+            flag="allow_script_drift",
+        )
         self._script_path = script
         self._runs = runs = self._expand(self._parameter_spec, script.resolve())
         plan.check_recorded(
