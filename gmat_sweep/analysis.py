@@ -1,4 +1,4 @@
-"""From runs to answers: sensitivity, tolerance bounds, convergence, common time grids.
+"""From runs to answers: sensitivity, tolerance bounds, convergence, adaptive stopping, time grids.
 
 Every function here reads a finished :class:`~gmat_sweep.sweep.Sweep` and
 turns one report column into one scalar per run first (``reduce``: the run's
@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -665,19 +665,26 @@ def convergence(
     return frame
 
 
+# -- adaptive stopping ---------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class Stopping:
-    """Why :func:`extend_until` stopped.
+    """Why an adaptive Monte Carlo sweep (``monte_carlo(..., until=...)``) stopped.
+
+    Read it with :attr:`gmat_sweep.sweep.Sweep.stopping`; the manifest
+    records it as ``parameter_spec["stopped"]``.
 
     Attributes
     ----------
     reason:
         ``"half_width"`` (the interval is narrow enough) or ``"max_n"`` (the
-        run budget is spent first).
+        run budget was spent first).
     n:
         Runs in the sweep when it stopped.
     estimate, half_width:
-        The last row of :func:`convergence`.
+        The last row of :func:`convergence` (NaN when no run had a value yet,
+        or, for ``half_width``, when the interval was not defined).
     """
 
     reason: Literal["half_width", "max_n"]
@@ -686,79 +693,182 @@ class Stopping:
     half_width: float
 
 
-def extend_until(
-    sweep: Sweep,
-    column: str,
-    *,
-    half_width: float,
-    max_n: int,
-    stat: str = "mean",
-    confidence: float = 0.95,
-    batch: int = 100,
-    name: str | None = None,
-    reduce: Reduce = "last",
-) -> Stopping:
-    """Grow a Monte Carlo sweep batch by batch until a statistic is known well enough.
+_UNTIL_DEFAULTS: dict[str, Any] = {
+    "stat": "mean",
+    "confidence": 0.95,
+    "name": None,
+    "reduce": "last",
+}
+_UNTIL_KEYS = ("column", "half_width", *_UNTIL_DEFAULTS)
 
-    After each batch (:meth:`~gmat_sweep.sweep.Sweep.extend`), the
-    :func:`convergence` interval of ``stat`` is checked; the loop stops once
-    its half-width is below ``half_width``, or when the sweep has ``max_n``
-    runs (the last batch is cut to fit). Because extending never changes the
-    draws already made, runs ``0 .. n-1`` are bit-identical to a fixed-``n``
-    sweep with the same seed, and an interrupted loop that is resumed
-    (:meth:`~gmat_sweep.sweep.Sweep.resume`) and called again continues the same
-    sequence of batches. Runs without a value do not count towards the
-    interval (see :func:`convergence`).
 
-    Parameters
-    ----------
-    sweep:
-        A finished Monte Carlo sweep (any ``sampler``), typically of ``batch``
-        runs.
-    column:
-        The report column.
-    half_width:
-        Target half-width of the confidence interval, > 0, in the column's unit.
-    max_n:
-        Most runs the sweep may grow to.
-    stat, confidence, name, reduce:
-        As for :func:`convergence`.
-    batch:
-        Runs added per step, >= 1.
+def stop_rule(
+    until: Mapping[str, Any], *, n: int, batch: int | None, max_n: int | None
+) -> dict[str, Any]:
+    """Check an adaptive sweep's stop rule; return it as the manifest's ``parameter_spec`` keys.
 
-    Returns
-    -------
-    Stopping
-        Why and where it stopped.
+    ``until`` holds ``column`` and ``half_width`` (required), ``stat``,
+    ``confidence``, ``name`` and ``reduce`` (as for :func:`convergence`);
+    ``batch`` defaults to ``n``, the first batch. The result,
+    ``{"until": {...every key...}, "batch": ..., "max_n": ...}``, is what
+    :func:`grow_until` reads back, so a resumed sweep follows the same rule.
 
     Raises
     ------
     SweepConfigError
-        A bad ``half_width``, ``batch`` or ``max_n``, or a sweep that cannot
-        be extended (not Monte Carlo).
+        Naming the bad key or value, the rule and the fix.
     """
-    if isinstance(half_width, bool) or not isinstance(half_width, int | float):
-        raise SweepConfigError(f"half_width={half_width!r}: use a positive number")
-    if not (math.isfinite(half_width) and half_width > 0):
-        raise SweepConfigError(f"half_width={half_width!r}: use a positive, finite number")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise SweepConfigError(f"batch={batch!r}: use a whole number of runs >= 1")
-    if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < len(sweep.runs):
+    if not isinstance(until, Mapping):
         raise SweepConfigError(
-            f"max_n={max_n!r}: use a whole number of runs >= the sweep's {len(sweep.runs)}"
+            f"until={until!r}: pass a dict such as {{'column': 'Sat.Earth.SMA', "
+            "'half_width': 0.5}, optionally with 'stat', 'confidence', 'name' and 'reduce'"
         )
+    unknown = sorted(str(key) for key in until if key not in _UNTIL_KEYS)
+    if unknown:
+        raise SweepConfigError(
+            f"until has unknown keys {unknown}; the keys are {', '.join(map(repr, _UNTIL_KEYS))}"
+        )
+    missing = [key for key in ("column", "half_width") if key not in until]
+    if missing:
+        raise SweepConfigError(
+            f"until lacks {missing}: give the report column to watch and the target half-width "
+            "of its confidence interval, e.g. until={'column': 'Sat.Earth.SMA', 'half_width': 0.5}"
+        )
+    rule = {**_UNTIL_DEFAULTS, **until}
+    if max_n is None:
+        raise SweepConfigError(
+            "until= needs max_n=, the most runs the sweep may grow to: a budget, so a half-width "
+            "that is never reached cannot run forever; e.g. max_n=2000"
+        )
+    batch = n if batch is None else batch
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise SweepConfigError(f"batch={batch!r}: use a whole number of runs >= 1 per batch")
+    if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < n:
+        raise SweepConfigError(
+            f"max_n={max_n!r}: use a whole number of runs >= n={n}, the first batch (max_n is "
+            "the most runs the sweep may grow to)"
+        )
+    return {"until": _checked_until(rule), "batch": batch, "max_n": max_n}
+
+
+def _checked_until(rule: dict[str, Any]) -> dict[str, Any]:
+    column, half_width, name, reduce = (rule[k] for k in ("column", "half_width", "name", "reduce"))
+    if not isinstance(column, str) or not column:
+        raise SweepConfigError(
+            f"until['column']={column!r}: use the name of a report column, e.g. 'Sat.Earth.SMA'"
+        )
+    if (
+        isinstance(half_width, bool)
+        or not isinstance(half_width, int | float)
+        or not (math.isfinite(half_width) and half_width > 0)
+    ):
+        raise SweepConfigError(
+            f"until['half_width']={half_width!r}: use a positive, finite number in the "
+            "column's unit (the widest acceptable half-width of the confidence interval)"
+        )
+    if not isinstance(rule["stat"], str):
+        raise SweepConfigError(
+            f"until['stat']={rule['stat']!r}: use 'mean', 'std' or a quantile such as 'q95'"
+        )
+    _quantile_level(rule["stat"])
+    _check_probability("until['confidence']", rule["confidence"])
+    if name is not None and not isinstance(name, str):
+        raise SweepConfigError(
+            f"until['name']={name!r}: use the ReportFile's name, or leave it out when the "
+            "mission writes one report"
+        )
+    if reduce not in _REDUCERS:
+        raise SweepConfigError(
+            f"until['reduce']={reduce!r}: use one of {', '.join(_REDUCERS)}. The rule is "
+            "recorded in the manifest so that resume continues it, and a function cannot be "
+            "recorded; to watch a derived value, add it as a report column in the mission"
+        )
+    return {
+        "column": column,
+        "half_width": float(half_width),
+        "stat": rule["stat"],
+        "confidence": float(rule["confidence"]),
+        "name": name,
+        "reduce": reduce,
+    }
+
+
+def grow_until(sweep: Sweep, grow: Callable[[int], None]) -> Stopping:
+    """Run an adaptive sweep's batches until its stop rule holds; say why it stopped.
+
+    The rule is the one :func:`stop_rule` recorded in the sweep's
+    ``parameter_spec``. After each batch the :func:`convergence` interval of
+    the rule's statistic is checked; the loop stops once its half-width is
+    below ``half_width``, or when the sweep has ``max_n`` runs (the last batch
+    is cut to fit). Otherwise ``grow(k)`` adds and runs the next ``k`` runs
+    (:meth:`~gmat_sweep.sweep.Sweep.extend`'s step). Each decision depends only
+    on the values of the runs made so far, so a sweep killed mid-batch and
+    resumed finishes that batch and then takes the same decisions as an
+    uninterrupted one. Runs without a value do not count towards the interval.
+
+    Raises
+    ------
+    SweepConfigError
+        The recorded rule is malformed (the manifest was edited), or its
+        column is not in the report.
+    """
+    spec = sweep.manifest.parameter_spec
+    try:
+        recorded = stop_rule(spec["until"], n=0, batch=spec["batch"], max_n=spec["max_n"])
+    except KeyError as exc:
+        raise SweepConfigError(
+            f"the manifest's adaptive rule lacks {exc.args[0]!r}; the header was edited or "
+            "damaged: restore it from a backup"
+        ) from None
+    rule, batch, max_n = recorded["until"], recorded["batch"], recorded["max_n"]
     while True:
         running = convergence(
-            sweep, column, stat=stat, confidence=confidence, name=name, reduce=reduce
+            sweep,
+            rule["column"],
+            stat=rule["stat"],
+            confidence=rule["confidence"],
+            name=rule["name"],
+            reduce=rule["reduce"],
         )
         last = running.iloc[-1] if len(running) else None
-        width = math.inf if last is None else float(last["half_width"])
+        width = math.nan if last is None else float(last["half_width"])
         estimate = math.nan if last is None else float(last["estimate"])
         count = len(sweep.runs)
-        if width < half_width or count >= max_n:
-            reason: Literal["half_width", "max_n"] = "half_width" if width < half_width else "max_n"
+        if width < rule["half_width"] or count >= max_n:
+            reason: Literal["half_width", "max_n"] = (
+                "half_width" if width < rule["half_width"] else "max_n"
+            )
             return Stopping(reason, count, estimate, width)
-        sweep.extend(min(batch, max_n - count))
+        grow(min(batch, max_n - count))
+
+
+def stopping_record(stopping: Stopping) -> dict[str, Any]:
+    """``stopping`` as ``parameter_spec["stopped"]`` (JSON-plain: NaN becomes null)."""
+
+    def plain(value: float) -> float | None:
+        return value if math.isfinite(value) else None
+
+    return {
+        "reason": stopping.reason,
+        "n": stopping.n,
+        "estimate": plain(stopping.estimate),
+        "half_width": plain(stopping.half_width),
+    }
+
+
+def recorded_stopping(parameter_spec: Mapping[str, Any]) -> Stopping | None:
+    """The :class:`Stopping` a ``parameter_spec`` records, or ``None``."""
+    record = parameter_spec.get("stopped")
+    if not isinstance(record, Mapping):
+        return None
+
+    def number(value: Any) -> float:
+        return math.nan if value is None else float(value)
+
+    return Stopping(
+        record["reason"], int(record["n"]), number(record["estimate"]),
+        number(record["half_width"]),
+    )  # fmt: skip
 
 
 def _quantile_level(stat: str) -> float:
@@ -959,7 +1069,6 @@ __all__ = [
     "Stopping",
     "ToleranceBound",
     "convergence",
-    "extend_until",
     "order_statistic_bound",
     "resample",
     "sensitivity",

@@ -163,6 +163,9 @@ def monte_carlo(
     compute: bool = True,
     postprocess: Postprocess | None = None,
     sampler: str = "random",
+    until: Mapping[str, Any] | None = None,
+    batch: int | None = None,
+    max_n: int | None = None,
 ) -> Sweep:
     """Run a Monte Carlo dispersion sweep over a GMAT mission.
 
@@ -179,7 +182,8 @@ def monte_carlo(
     mission:
         Path to the GMAT ``.script`` file every run loads.
     n:
-        Number of stochastic runs. Must be >= 1.
+        Number of stochastic runs. Must be >= 1. With ``until``: the first
+        batch, the runs made before the stop rule is first checked.
     perturb:
         Mapping from dotted-path field name to a distribution spec:
         ``("normal", mu, sigma)``, ``("uniform", lo, hi)``,
@@ -202,25 +206,57 @@ def monte_carlo(
         :func:`gmat_sweep.sampling.monte_carlo_rows`); estimates of means and
         quantiles converge faster than with random draws. A ``"sobol"`` ``n``
         that is not a power of two warns (:class:`UserWarning`).
+    until:
+        Adaptive stopping: run batches until the confidence interval of a
+        statistic of one report column is narrow enough, e.g.
+        ``{"column": "Sat.Earth.SMA", "half_width": 0.5}``. Keys:
+        ``column`` and ``half_width`` (the target half-width, in the
+        column's unit), and optionally ``stat`` (``"mean"``, default;
+        ``"std"``; a quantile ``"q95"``), ``confidence`` (default 0.95),
+        ``name`` (the ReportFile, when the mission writes several) and
+        ``reduce`` (how a run's rows become one value: ``"last"``, default,
+        ``"first"``, ``"min"``, ``"max"`` or ``"mean"``), as for
+        :func:`gmat_sweep.analysis.convergence`. After the first ``n`` runs
+        and after every further ``batch`` runs, the interval over the runs
+        so far (in run_id order, runs without a value left out) is checked;
+        the sweep stops once its half-width is below ``half_width``, or at
+        ``max_n`` runs (the last batch is cut to fit).
+        :attr:`Sweep.stopping <gmat_sweep.sweep.Sweep.stopping>` says which.
+        Runs ``0 .. n-1`` of the result are bit-identical to a fixed-``n``
+        sweep with the same seed. The rule, the batches and the reason are
+        recorded in the manifest, so a sweep killed mid-way and resumed
+        (:meth:`~gmat_sweep.sweep.Sweep.resume`) finishes its current batch
+        and goes on with the same decisions. With ``compute=False`` the
+        batches run when the sweep's own ``compute()`` is called
+        (``dask.compute`` runs the first batch only; ``resume()`` goes on).
+    batch:
+        With ``until``: runs added per step after the first ``n`` (default:
+        ``n``).
+    max_n:
+        With ``until`` (required there): the most runs the sweep may grow to,
+        at least ``n``.
 
     Returns
     -------
     Sweep
         The completed sweep; ``.to_pandas()`` is the ``(run_id, time)``
-        frame of its ``n`` runs. A failed run is one NaN row with
-        ``__status="failed"``.
+        frame of its ``n`` runs (with ``until``: of every batch run). A
+        failed run is one NaN row with ``__status="failed"``.
 
     Raises
     ------
     SweepConfigError
         If ``perturb`` is empty, ``n < 1``, any parameter spec is
-        ill-formed, or ``sampler`` is unknown.
+        ill-formed, ``sampler`` is unknown, or ``until``, ``batch`` or
+        ``max_n`` is malformed (or ``batch``/``max_n`` given without
+        ``until``).
     """
     if sampler == "sobol":
         _warn_sobol_n(n)
     return _stochastic(
         "monte_carlo", mission, n, perturb, seed, backend, out, progress,
         storage_options, run_options, retries, overwrite, compute, postprocess, sampler,
+        until=until, batch=batch, max_n=max_n,
     )  # fmt: skip
 
 
@@ -299,6 +335,10 @@ def _stochastic(
     compute: bool,
     postprocess: Postprocess | None,
     sampler: str,
+    *,
+    until: Mapping[str, Any] | None = None,
+    batch: int | None = None,
+    max_n: int | None = None,
 ) -> Sweep:
     # scipy is imported here, not at module level: GMAT worker processes import
     # this package too and never draw samples.
@@ -310,9 +350,23 @@ def _stochastic(
         monte_carlo_rows(perturb, n, parent, sampler=sampler)  # validates every input
     else:
         latin_hypercube_rows(perturb, n, parent)
+    parameter_spec = plan.stochastic_spec(kind, perturb, n, parent, sampler=sampler)
+    if until is not None:
+        from gmat_sweep.analysis import stop_rule
+
+        parameter_spec.update(stop_rule(until, n=n, batch=batch, max_n=max_n))
+    elif batch is not None or max_n is not None:
+        given = " and ".join(
+            f"{key}={value!r}" for key, value in (("batch", batch), ("max_n", max_n))
+            if value is not None
+        )  # fmt: skip
+        raise SweepConfigError(
+            f"{given}: batch and max_n belong to adaptive stopping; pass until={{'column': ..., "
+            "'half_width': ...}} too, or leave them out for a fixed n"
+        )
     return _launch(
         mission,
-        plan.stochastic_spec(kind, perturb, n, parent, sampler=sampler),
+        parameter_spec,
         seed=parent,
         backend=backend,
         out=out,
@@ -345,6 +399,7 @@ def sobol(
     retries: int = DEFAULT_RETRIES,
     overwrite: bool = False,
     compute: bool = True,
+    postprocess: Postprocess | None = None,
 ) -> Sweep:
     """Run the Saltelli design for Sobol' sensitivity indices over a GMAT mission.
 
@@ -368,7 +423,7 @@ def sobol(
         Integer seed of the scrambling; ``None`` draws one and records it.
     second_order:
         Also run the points second-order indices (``S2``) need.
-    backend, out, progress, storage_options, run_options, retries, overwrite, compute:
+    backend, out, progress, storage_options, run_options, retries, overwrite, compute, postprocess:
         Same semantics as :func:`sweep`.
 
     Returns
@@ -402,6 +457,7 @@ def sobol(
         overwrite=overwrite,
         raise_on_failure=False,
         compute=compute,
+        postprocess=postprocess,
     )
 
 
@@ -420,6 +476,7 @@ def morris(
     retries: int = DEFAULT_RETRIES,
     overwrite: bool = False,
     compute: bool = True,
+    postprocess: Postprocess | None = None,
 ) -> Sweep:
     """Run a Morris elementary-effects screening design over a GMAT mission.
 
@@ -441,7 +498,7 @@ def morris(
         Grid levels per field, an even integer >= 2.
     seed:
         Integer seed; ``None`` draws one and records it.
-    backend, out, progress, storage_options, run_options, retries, overwrite, compute:
+    backend, out, progress, storage_options, run_options, retries, overwrite, compute, postprocess:
         Same semantics as :func:`sweep`.
 
     Returns
@@ -474,6 +531,7 @@ def morris(
         overwrite=overwrite,
         raise_on_failure=False,
         compute=compute,
+        postprocess=postprocess,
     )
 
 

@@ -32,7 +32,7 @@ import platform
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,8 @@ from gmat_sweep.spec import LOG_NAME, PathLike, RunOutcome, RunSpec, RunStatus, 
 if TYPE_CHECKING:
     import dask.dataframe as dd
     import pandas as pd
+
+    from gmat_sweep.analysis import Stopping
 
 DEFAULT_RETRIES = 1
 """Automatic re-runs of a run whose worker died or that timed out."""
@@ -248,9 +250,70 @@ class Sweep(DaskMethodsMixin):
             self._background.join()
             self._background = None
             return self
+        self._compute_runs(**kwargs)
+        self._continue(**kwargs)
+        return self
+
+    def _compute_runs(self, **kwargs: Any) -> None:
+        """Run the runs planned for this computation (one Dask computation)."""
         kwargs.setdefault("scheduler", graph.get)
-        result: Sweep = super().compute(**kwargs)  # type: ignore[no-untyped-call]
-        return result
+        super().compute(**kwargs)  # type: ignore[no-untyped-call]
+
+    def _continue(self, **kwargs: Any) -> None:
+        """Grow an adaptive sweep batch by batch until its stop rule holds; record why.
+
+        Does nothing for a sweep without an ``until`` rule, or while runs are
+        missing (a resume of only the failed runs): the rule is checked on
+        complete batches only, so every decision is the one an uninterrupted
+        sweep takes. A named or default backend's pool is started once for all
+        the batches.
+        """
+        from gmat_sweep.analysis import grow_until, stopping_record
+
+        manifest = self.manifest
+        if "until" not in manifest.parameter_spec or manifest.find_missing(
+            range(manifest.run_count)
+        ):
+            return
+        with contextlib.ExitStack() as stack:
+            if self._acquire("run"):
+                stack.callback(self._release)
+
+            def grow(n_more: int) -> None:
+                if not isinstance(self._backend, Pool):
+                    stack.enter_context(self._own_pool())
+                self._grow(n_more, **kwargs)
+
+            record = stopping_record(grow_until(self, grow))
+            if manifest.parameter_spec.get("stopped") != record:
+                self._rewrite_spec({**manifest.parameter_spec, "stopped": record})
+
+    @property
+    def stopping(self) -> Stopping | None:
+        """Why an adaptive sweep (``monte_carlo(..., until=...)``) stopped, or ``None``.
+
+        A :class:`~gmat_sweep.analysis.Stopping` (reason, runs, estimate,
+        half-width) once the sweep has stopped; ``None`` for any other sweep,
+        and for an adaptive sweep still to be resumed.
+        """
+        from gmat_sweep.analysis import recorded_stopping
+
+        return recorded_stopping(self.manifest.parameter_spec)
+
+    @contextlib.contextmanager
+    def _own_pool(self) -> Iterator[Pool]:
+        """The sweep's pool; a named or default backend's is started here and closed after."""
+        backend = self._backend
+        if isinstance(backend, Pool):
+            yield backend
+            return
+        pool = make_backend(backend or "local")
+        self._use_backend(pool)
+        try:
+            yield pool
+        finally:
+            pool.close()
+            self._use_backend(backend)
 
     def persist(self, **kwargs: Any) -> Sweep:
         """Start the sweep; on a distributed backend return at once while runs go on.
@@ -589,7 +652,6 @@ class Sweep(DaskMethodsMixin):
             self._verify(self._script_path, allow_script_drift=False, allow_version_drift=False)
         storage.check_writable(self._output_dir, self._storage_options)
         acquired = self._acquire("resume")
-        backend, owned = self._backend, None
         try:
             # Read again under the hold: another driver may have written since from_manifest.
             manifest = self._manifest = Manifest.load(
@@ -608,18 +670,14 @@ class Sweep(DaskMethodsMixin):
                     dataclasses.replace(spec, run_options={**spec.run_options, **timed})
                     for spec in todo
                 ]
-            if todo:
-                # A manifest is data from disk: its overrides are checked like new ones.
-                if not isinstance(backend, Pool):
-                    owned = make_backend(backend or "local")
-                    self._use_backend(owned)
-                check_overrides(owned or backend, self._script_path, todo)  # type: ignore[arg-type]
-            self._plan(todo)
-            return self.compute()
+            with contextlib.ExitStack() as stack:
+                if todo:
+                    # A manifest is data from disk: its overrides are checked like new ones.
+                    pool = stack.enter_context(self._own_pool())
+                    check_overrides(pool, self._script_path, todo)
+                self._plan(todo)
+                return self.compute()
         finally:
-            if owned is not None:
-                owned.close()
-                self._use_backend(backend)
             if acquired:
                 self._release()
 
@@ -632,6 +690,10 @@ class Sweep(DaskMethodsMixin):
         exactly the sweep you would have got with ``n + n_more`` from the
         start. The manifest header is updated in place and every earlier
         entry is kept.
+
+        On an adaptive sweep (``monte_carlo(..., until=...)``) its stop rule
+        stays in force: it is checked again afterwards, the sweep grows on
+        while the rule asks for more runs, and the new reason is recorded.
 
         Latin-hypercube designs cannot be extended: the strata of an
         ``n + m`` point design are not those of an ``n`` point design, so
@@ -665,26 +727,44 @@ class Sweep(DaskMethodsMixin):
         if isinstance(n_more, bool) or not isinstance(n_more, int) or n_more < 1:
             raise SweepConfigError(f"n_more={n_more!r}: use a whole number of runs >= 1")
         storage.check_writable(self._output_dir, self._storage_options)
-        grown = {**manifest.parameter_spec, "n": int(manifest.parameter_spec["n"]) + n_more}
-        run_options = dict(grown.get("run_options") or {})
-        if self._storage_options:
-            run_options["storage_options"] = dict(self._storage_options)
-        runs = plan.expand(grown, self._script_path.resolve(), self._output_dir, run_options)
-        count = len(self._all_runs())
+        if backend is not None:
+            self._backend = backend
         acquired = self._acquire("extend")
         try:
-            manifest.parameter_spec = grown
-            manifest.run_count = len(runs)
-            manifest.rewrite_header()
-            self._parameter_spec = grown
-            self._runs = runs
-            if backend is not None:
-                self._backend = backend
-            self._plan(runs[count:])
-            return self.compute()
+            self._grow(n_more)
+            self._continue()
+            return self
         finally:
             if acquired:
                 self._release()
+
+    def _grow(self, n_more: int, **kwargs: Any) -> None:
+        """Add ``n_more`` Monte Carlo runs to the manifest header, then run them.
+
+        The header is rewritten before the runs start, so a driver killed
+        mid-batch leaves a manifest whose missing runs ``resume`` finishes. A
+        recorded stop (``"stopped"``) is dropped: the sweep is growing again.
+        The caller holds the sweep.
+        """
+        spec = {k: v for k, v in self.manifest.parameter_spec.items() if k != "stopped"}
+        grown = {**spec, "n": int(spec["n"]) + n_more}
+        runs = self._expand(grown, self._script_path.resolve())
+        count = len(self._all_runs())
+        self._rewrite_spec(grown, run_count=len(runs))
+        self._runs = runs
+        self._plan(runs[count:])
+        self._compute_runs(**kwargs)
+
+    def _rewrite_spec(
+        self, parameter_spec: dict[str, Any], *, run_count: int | None = None
+    ) -> None:
+        """Record a new ``parameter_spec`` (and run count) in the manifest header, in place."""
+        manifest = self.manifest
+        manifest.parameter_spec = parameter_spec
+        if run_count is not None:
+            manifest.run_count = run_count
+        manifest.rewrite_header()
+        self._parameter_spec = parameter_spec
 
     def _entry(self, outcome: RunOutcome, spec: RunSpec) -> ManifestEntry:
         paths = {key: self._relative(path) for key, path in outcome.output_paths.items()}

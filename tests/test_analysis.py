@@ -7,6 +7,7 @@ mission sequence) and compare with its analytic Sobol' indices.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +19,9 @@ import pytest
 from scipy import stats
 from scipy.stats import qmc
 
-from gmat_sweep import Sweep, monte_carlo, morris, plan, sobol, sweep, wilks_n
+from gmat_sweep import Sweep, monte_carlo, morris, open_sweep, plan, sobol, sweep, wilks_n
 from gmat_sweep.analysis import (
     convergence,
-    extend_until,
     order_statistic_bound,
     resample,
     sensitivity,
@@ -412,6 +412,9 @@ def test_resample_keeps_failed_runs_as_rows(pool: LocalPool, tmp_path: Path) -> 
         resample(result, 0)
 
 
+UNIFORM_CUBE = {field: ("uniform", -math.pi, math.pi) for field in FIELDS}
+
+
 @pytest.mark.slow
 def test_adaptive_stopping_stops_near_the_analytic_n(pool: LocalPool, tmp_path: Path) -> None:
     # Var(Y) of the Ishigami function on [-pi, pi]^3 is
@@ -419,18 +422,103 @@ def test_adaptive_stopping_stops_near_the_analytic_n(pool: LocalPool, tmp_path: 
     # needs n = (1.96 sigma / 0.75)^2 = 94.6 runs.
     sigma = math.sqrt(49 / 8 + 0.01 * math.pi**8 / 18 + 0.1 * math.pi**4 / 5 + 0.5)
     analytic = (stats.norm.ppf(0.975) * sigma / 0.75) ** 2
-    perturb = {field: ("uniform", -math.pi, math.pi) for field in FIELDS}
     result = monte_carlo(
-        ISHIGAMI, n=16, perturb=perturb, seed=21, backend=pool, out=tmp_path, progress=False
-    )
-    stopped = extend_until(result, "Y", half_width=0.75, batch=16, max_n=400)
+        ISHIGAMI, n=16, perturb=UNIFORM_CUBE, seed=21, until={"column": "Y", "half_width": 0.75},
+        max_n=400, backend=pool, out=tmp_path / "adaptive", progress=False,
+    )  # fmt: skip
+    stopped = result.stopping
+    assert stopped is not None
     assert stopped.reason == "half_width" and stopped.half_width < 0.75
-    assert abs(stopped.n - analytic) <= 16
-    assert stopped.n == len(result.runs) == result.manifest.run_count
-    # The runs are the first n draws of a fixed-n sweep with the same seed.
-    assert [run.overrides for run in result.runs] == monte_carlo_rows(perturb, stopped.n, 21)
-    budget = extend_until(result, "Y", half_width=0.01, batch=16, max_n=stopped.n + 8)
-    assert (budget.reason, budget.n) == ("max_n", stopped.n + 8)
+    assert abs(stopped.n - analytic) <= 16 and stopped.n % 16 == 0
+    assert stopped.n == len(result.runs) == result.manifest.run_count == len(result.final())
+    last = convergence(result, "Y").iloc[-1]
+    assert (stopped.estimate, stopped.half_width) == (last["estimate"], last["half_width"])
+    # The runs are those of a fixed-n sweep with the same seed (planned, not run).
+    fixed = monte_carlo(
+        ISHIGAMI, n=stopped.n, perturb=UNIFORM_CUBE, seed=21, backend=pool,
+        out=tmp_path / "fixed", compute=False,
+    )  # fmt: skip
+    assert [run.overrides for run in result.runs] == [run.overrides for run in fixed.runs]
+    # The manifest records the rule (defaults filled in) and why it stopped.
+    header = json.loads((tmp_path / "adaptive" / "manifest.jsonl").read_text().splitlines()[0])
+    spec = header["parameter_spec"]
+    assert spec["until"] == {
+        "column": "Y", "half_width": 0.75, "stat": "mean", "confidence": 0.95, "name": None,
+        "reduce": "last",
+    }  # fmt: skip
+    assert (spec["batch"], spec["max_n"], spec["n"]) == (16, 400, stopped.n)
+    assert spec["stopped"] == {
+        "reason": "half_width", "n": stopped.n, "estimate": stopped.estimate,
+        "half_width": stopped.half_width,
+    }  # fmt: skip
+    assert open_sweep(tmp_path / "adaptive").stopping == stopped
+
+
+@pytest.mark.slow
+def test_adaptive_stopping_spends_at_most_max_n(pool: LocalPool, tmp_path: Path) -> None:
+    until = {"column": "Y", "half_width": 0.01, "stat": "q90", "reduce": "max"}
+    result = monte_carlo(
+        ISHIGAMI, n=8, perturb=UNIFORM_CUBE, seed=4, until=until, batch=6, max_n=20,
+        backend=pool, out=tmp_path, progress=False,
+    )  # fmt: skip
+    stopped = result.stopping
+    assert stopped is not None and (stopped.reason, stopped.n) == ("max_n", 20)  # 8 + 6 + 6
+    assert [run.overrides for run in result.runs] == monte_carlo_rows(UNIFORM_CUBE, 20, 4)
+    q90 = convergence(result, "Y", stat="q90", reduce="max").iloc[-1]
+    assert stopped.estimate == q90["estimate"]
+    # Extending keeps the rule: the budget is spent, so it stops again at once.
+    result.extend(3, backend=pool)
+    again = result.stopping
+    assert again is not None and (again.reason, again.n) == ("max_n", 23)
+    assert result.manifest.run_count == 23 == len(result.final())
+
+
+def test_until_is_checked_before_anything_runs(tmp_path: Path) -> None:
+    def call(**options: Any) -> None:
+        monte_carlo(ISHIGAMI, n=8, perturb=UNIFORM_CUBE, seed=0, out=tmp_path, **options)
+
+    good = {"column": "Y", "half_width": 0.5}
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"until": {**good, "colour": "red"}, "max_n": 9}, r"unknown keys \['colour'\]"),
+        ({"until": {"column": "Y"}, "max_n": 9}, r"lacks \['half_width'\]"),
+        ({"until": {**good, "half_width": 0}, "max_n": 9}, r"until\['half_width'\]=0: use a"),
+        ({"until": {**good, "column": ""}, "max_n": 9}, r"until\['column'\]=''"),
+        ({"until": {**good, "stat": "median"}, "max_n": 9}, r"stat='median': use 'mean'"),
+        ({"until": {**good, "confidence": 95}, "max_n": 9}, r"until\['confidence'\]=95"),
+        ({"until": {**good, "reduce": max}, "max_n": 9}, "a function cannot be recorded"),
+        ({"until": {**good, "name": 3}, "max_n": 9}, r"until\['name'\]=3"),
+        ({"until": good}, "until= needs max_n="),
+        ({"until": good, "max_n": 4}, "max_n=4: use a whole number of runs >= n=8"),
+        ({"until": good, "max_n": 9, "batch": 0}, "batch=0: use a whole number"),
+        ({"until": "Y<0.5", "max_n": 9}, "until='Y<0.5': pass a dict"),
+        ({"batch": 10}, "batch=10: batch and max_n belong to adaptive stopping"),
+    ]
+    for options, match in cases:
+        with pytest.raises(SweepConfigError, match=match):
+            call(**options)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_sobol_and_morris_compute_postprocess_metrics(pool: LocalPool, tmp_path: Path) -> None:
+    bounds = {"X1.Value": (-1.0, 1.0)}
+    designs = [
+        sobol(ISHIGAMI, bounds, 2, seed=0, backend=pool, out=tmp_path / "sobol",
+              progress=False, postprocess=y_squared),
+        morris(ISHIGAMI, bounds, 2, seed=0, backend=pool, out=tmp_path / "morris",
+               progress=False, postprocess="test_analysis:y_squared"),
+    ]  # fmt: skip
+    for design in designs:
+        metrics = design.metrics()
+        y = design.final()["Y"]
+        assert len(metrics) == len(design.runs) > 0
+        np.testing.assert_array_equal(metrics["y2"].to_numpy(), (y**2).to_numpy())
+        assert design.manifest.parameter_spec["postprocess"] == "test_analysis:y_squared"
+
+
+def y_squared(outputs: dict[str, pd.DataFrame], overrides: dict[str, Any]) -> dict[str, float]:
+    """A per-run metric of the Ishigami mission: Y squared."""
+    return {"y2": float(outputs["Summary"]["Y"].iloc[-1]) ** 2}
 
 
 @pytest.mark.slow
