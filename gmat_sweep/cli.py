@@ -19,7 +19,6 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
-import functools
 import itertools
 import json
 import math
@@ -58,10 +57,20 @@ _EXAMPLES = {
     "monte-carlo": [
         "gmat-sweep monte-carlo mission.script -n 200 --perturb 'Sat.SMA=normal(7000,5)' "
         "--perturb 'Sat.Cd=uniform(2.0,2.4)' --seed 42 --out mc",
+        "gmat-sweep monte-carlo mission.script -n 100 --perturb 'Sat.Cd=uniform(2.0,2.4)' "
+        "--until Sat.Earth.SMA:0.05 --max-n 2000 --out adaptive",
     ],
     "lhs": [
         "gmat-sweep lhs mission.script -n 50 --perturb 'Sat.SMA=normal(7000,5)' "
         "--perturb 'Sat.INC=uniform(28,52)' --seed 7 --out lhs",
+    ],
+    "sobol": [
+        "gmat-sweep sobol mission.script --bounds Sat.Cd=1.8:2.6 --bounds Sat.DryMass=500:1000 "
+        "-n 256 --seed 1 --out sobol",
+    ],
+    "morris": [
+        "gmat-sweep morris mission.script --bounds Sat.Cd=1.8:2.6 --bounds Sat.DryMass=500:1000 "
+        "--trajectories 20 --out morris",
     ],
     "resume": [
         "gmat-sweep resume study",
@@ -371,8 +380,54 @@ def _parser() -> argparse.ArgumentParser:
                 default="random",
                 help="independent draws (default), or scrambled quasi-Monte Carlo points",
             )
+            _adaptive_arguments(stochastic)
         _execution_options(stochastic)
         stochastic.set_defaults(handler=_cmd_stochastic, kind=name)
+
+    bounds_help = (
+        "a field and its range, uniform on LO..HI (both in the field's GMAT units); repeat for "
+        "each field"
+    )
+    sobol = command(
+        "sobol",
+        "Run the Saltelli design for Sobol' sensitivity indices: N * (D + 2) runs for D fields "
+        "(N * (2 D + 2) with --second-order); analyse it with `gmat-sweep sensitivity`.",
+    )
+    sobol.add_argument("mission", type=Path, help="the GMAT .script every run loads")
+    sobol.add_argument(
+        "--bounds", action="append", required=True, metavar="PATH=LO:HI", help=bounds_help
+    )
+    sobol.add_argument(
+        "-n", "--runs", dest="n", type=_positive_int, required=True,
+        help="base sample size N, a power of two (64, 128, ...)",
+    )  # fmt: skip
+    sobol.add_argument(
+        "--second-order", action="store_true", help="also run the points S2 indices need"
+    )
+    sobol.add_argument("--seed", type=int, help="scrambling seed (default: drawn, recorded)")
+    _execution_options(sobol)
+    sobol.set_defaults(handler=_cmd_design)
+
+    morris = command(
+        "morris",
+        "Run a Morris elementary-effects screening design: T * (D + 1) runs for D fields; "
+        "analyse it with `gmat-sweep sensitivity`.",
+    )
+    morris.add_argument("mission", type=Path, help="the GMAT .script every run loads")
+    morris.add_argument(
+        "--bounds", action="append", required=True, metavar="PATH=LO:HI", help=bounds_help
+    )
+    morris.add_argument(
+        "--trajectories", type=_positive_int, required=True, metavar="T",
+        help="number of trajectories, at least 2 (10 to 20 are usual)",
+    )  # fmt: skip
+    morris.add_argument(
+        "--levels", type=_positive_int, default=4, metavar="L",
+        help="grid levels per field, an even number (default 4)",
+    )  # fmt: skip
+    morris.add_argument("--seed", type=int, help="seed (default: drawn, recorded)")
+    _execution_options(morris)
+    morris.set_defaults(handler=_cmd_design)
 
     resume = command(
         "resume",
@@ -513,6 +568,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _adaptive_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "adaptive stopping",
+        "run -n runs, then batches, until the confidence interval of a statistic of one report "
+        "column (each run's last row) is narrow enough, or --max-n runs are made",
+    )
+    group.add_argument(
+        "--until",
+        metavar="COLUMN:HALF_WIDTH",
+        help="stop once the interval's half-width is below HALF_WIDTH (in the column's unit), "
+        "e.g. Sat.Earth.SMA:0.05",
+    )
+    group.add_argument(
+        "--stat", help="the statistic: mean (default), std, or a quantile such as q95"
+    )
+    group.add_argument(
+        "--confidence", type=float, help="confidence level of the interval (default 0.95)"
+    )
+    group.add_argument(
+        "--batch", type=_positive_int, metavar="B", help="runs per later batch (default: -n)"
+    )
+    group.add_argument(
+        "--max-n", type=_positive_int, metavar="M", help="the most runs to make (required)"
+    )
+
+
 def _existing_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     parser.add_argument(
@@ -632,27 +713,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             grid[path] = values
     if grid is None and samples is None:
         raise SweepConfigError("give at least one --param PATH=VALUES or a --spec file")
-    _check_new_sweep(args)
     if grid is not None:
         axes = {path: _describe_axis(grid[path]) for path in sorted(grid)}
     else:
         assert samples is not None
         fields = sorted({field for row in samples for field in row})
         axes = {field: "one value per sample row" for field in fields}
-    with _pool(args) as pool:
-        planned = sweep(
-            args.mission,
-            grid,
-            samples=samples,
-            backend=pool,
-            out=args.out,
-            storage_options=args.storage_options,
-            run_options=_run_options(args),
-            progress=_progress(args),
-            overwrite=args.overwrite,
-            compute=False,
-        )
-        return _run_planned(planned, args, axes)
+    return _plan_and_run(args, axes, sweep, grid, samples=samples)
 
 
 def _cmd_stochastic(args: argparse.Namespace) -> int:
@@ -664,21 +731,70 @@ def _cmd_stochastic(args: argparse.Namespace) -> int:
         if path in perturb:
             raise SweepConfigError(f"--perturb {path} is given twice; give each field once")
         perturb[path] = spec
-    _check_new_sweep(args)
     axes = {
         str(path): f"{spec[0]}({', '.join(_number(a) for a in spec[1:])})"
         for path, spec in sorted(perturb.items())
         if isinstance(spec, tuple)
     }
-    entry: Any = latin_hypercube
-    if args.kind == "monte-carlo":
-        entry = functools.partial(monte_carlo, sampler=args.sampler)
+    if args.kind == "lhs":
+        return _plan_and_run(args, axes, latin_hypercube, n=args.n, perturb=perturb, seed=args.seed)
+    until = _until(args)
+    adaptive = {} if until is None else {"until": until, "batch": args.batch, "max_n": args.max_n}
+    note = None
+    if until is not None:
+        note = (
+            f"first batch; then {args.batch or args.n} at a time until "
+            f"{_rule_text(until)}, at most {args.max_n} runs"
+        )
+    return _plan_and_run(
+        args, axes, monte_carlo, n=args.n, perturb=perturb, seed=args.seed,
+        sampler=args.sampler, note=note, **adaptive,
+    )  # fmt: skip
+
+
+def _cmd_design(args: argparse.Namespace) -> int:
+    """``sobol`` and ``morris``: a sensitivity design over ``--bounds``."""
+    from gmat_sweep.api import morris, sobol
+
+    bounds: dict[str, tuple[float, float]] = {}
+    for text in args.bounds:
+        path, low_high = _parse_bounds(text)
+        if path in bounds:
+            raise SweepConfigError(f"--bounds {path} is given twice; give each field once")
+        bounds[path] = low_high
+    axes = {
+        path: f"uniform on {_number(low)} … {_number(high)}"
+        for path, (low, high) in sorted(bounds.items())
+    }
+    if args.command == "sobol":
+        return _plan_and_run(
+            args, axes, sobol, bounds, args.n, seed=args.seed, second_order=args.second_order
+        )
+    return _plan_and_run(
+        args, axes, morris, bounds, args.trajectories, levels=args.levels, seed=args.seed
+    )
+
+
+def _plan_and_run(
+    args: argparse.Namespace,
+    axes: Mapping[str, str],
+    entry: Any,
+    *design: Any,
+    note: str | None = None,
+    **options: Any,
+) -> int:
+    """The run commands' shared path: validate, plan ``entry(mission, *design, ...)``, run it.
+
+    ``entry`` is an API entry point (:func:`gmat_sweep.sweep` and its
+    siblings), called with ``compute=False`` and the execution options
+    (``--out``, ``--timeout``, backend, progress); ``--dry-run`` then only
+    reports the checked plan.
+    """
+    _check_new_sweep(args)
     with _pool(args) as pool:
         planned = entry(
             args.mission,
-            n=args.n,
-            perturb=perturb,
-            seed=args.seed,
+            *design,
             backend=pool,
             out=args.out,
             storage_options=args.storage_options,
@@ -686,17 +802,13 @@ def _cmd_stochastic(args: argparse.Namespace) -> int:
             progress=_progress(args),
             overwrite=args.overwrite,
             compute=False,
+            **options,
         )
-        return _run_planned(planned, args, axes)
-
-
-def _run_planned(planned: Any, args: argparse.Namespace, axes: Mapping[str, str]) -> int:
-    """Preview a validated sweep, then run it (``--dry-run``: only report it)."""
-    _preview(args, axes, len(planned.runs))
-    if args.dry_run:
-        return _dry_run_report(planned, args, axes)
-    started = time.monotonic()
-    result = planned.compute()
+        _preview(args, axes, len(planned.runs), note)
+        if args.dry_run:
+            return _dry_run_report(planned, args, axes)
+        started = time.monotonic()
+        result = planned.compute()
     return _report(result, args, time.monotonic() - started)
 
 
@@ -1038,13 +1150,16 @@ def _describe_axis(values: Sequence[Any]) -> str:
     return f"{count} values {', '.join(map(_number, values[:3]))}, …, {_number(values[-1])}"
 
 
-def _preview(args: argparse.Namespace, axes: Mapping[str, str], count: int) -> None:
+def _preview(
+    args: argparse.Namespace, axes: Mapping[str, str], count: int, note: str | None = None
+) -> None:
     """One line per swept field and the run count, on stderr, before anything runs."""
     if args.quiet and not args.dry_run:
         return
     for path, text in axes.items():
         print(f"{path}: {text}", file=sys.stderr)
-    print(f"{count} run{'s' if count != 1 else ''} of {args.mission}", file=sys.stderr)
+    print(f"{count} run{'s' if count != 1 else ''} of {args.mission}"
+          + (f" ({note})" if note else ""), file=sys.stderr)  # fmt: skip
 
 
 def _dry_run_report(result: Any, args: argparse.Namespace, axes: Mapping[str, str]) -> int:
@@ -1073,6 +1188,9 @@ def _report(result: Any, args: argparse.Namespace, wall_s: float) -> int:
     text = _text_stream(args)
     if not args.quiet:
         print(result, file=text)
+        stopped = _stopped_text(result.manifest.parameter_spec.get("stopped"))
+        if stopped is not None:
+            print(f"  {stopped}", file=text)
         if result.seed is not None:
             print(f"  seed: {result.seed} (pass --seed {result.seed} to draw the same runs "
                   "again)", file=text)  # fmt: skip
@@ -1136,6 +1254,7 @@ def _facts(
         "missing_run_ids": list(missing),
         "failures": groups,
         "parameters": _describe_parameters(manifest.parameter_spec),
+        "stopped": manifest.parameter_spec.get("stopped"),
         "seed": manifest.sweep_seed,
         "versions": {
             "gmat_sweep": manifest.gmat_sweep_version,
@@ -1160,6 +1279,9 @@ def _summary(facts: Mapping[str, Any], attempts: int) -> str:
     ]
     if facts["seed"] is not None:
         lines.append(f"seed: {facts['seed']}")
+    stopped = _stopped_text(facts["stopped"])
+    if stopped is not None:
+        lines.append(stopped)
     run_s = facts["run_s"]
     if run_s is not None:
         lines.append(
@@ -1315,6 +1437,82 @@ def _warn_other_readings(text: str, start: float, stop: float, count: int) -> No
         )
 
 
+def _parse_bounds(text: str) -> tuple[str, tuple[float, float]]:
+    """``Sat.Cd=1.8:2.6`` -> ``("Sat.Cd", (1.8, 2.6))``: a field uniform on its range."""
+    path, sep, values = text.partition("=")
+    path = path.strip()
+    low, colon, high = values.partition(":")
+    try:
+        if not (sep and path and colon):
+            raise ValueError
+        return path, (float(low), float(high))
+    except ValueError:
+        raise SweepConfigError(
+            f"--bounds {text!r}: write PATH=LO:HI with two numbers, e.g. Sat.Cd=1.8:2.6 (the "
+            "field is uniform on 1.8 … 2.6)"
+        ) from None
+
+
+def _until(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--until COLUMN:HALF_WIDTH`` and its companions as ``monte_carlo``'s ``until``."""
+    companions = [
+        flag
+        for flag, value in (("--stat", args.stat), ("--confidence", args.confidence),
+                            ("--batch", args.batch), ("--max-n", args.max_n))
+        if value is not None
+    ]  # fmt: skip
+    if args.until is None:
+        if companions:
+            flags = ", ".join(companions)
+            raise SweepConfigError(
+                f"{flags}: only for adaptive stopping, which --until COLUMN:HALF_WIDTH turns on "
+                f"(e.g. --until Sat.Earth.SMA:0.05 --max-n 2000); add it, or drop {flags} for a "
+                "fixed -n"
+            )
+        return None
+    column, colon, width = args.until.rpartition(":")
+    try:
+        if not (colon and column.strip()):
+            raise ValueError
+        half_width = float(width)
+    except ValueError:
+        raise SweepConfigError(
+            f"--until {args.until!r}: write COLUMN:HALF_WIDTH, a report column and the target "
+            "half-width of its confidence interval, e.g. --until Sat.Earth.SMA:0.05"
+        ) from None
+    until: dict[str, Any] = {"column": column.strip(), "half_width": half_width}
+    if args.stat is not None:
+        until["stat"] = args.stat
+    if args.confidence is not None:
+        until["confidence"] = args.confidence
+    if args.max_n is None:
+        raise SweepConfigError(
+            f"--until {args.until} needs --max-n M, the most runs to make (a budget, so a "
+            "half-width that is never reached cannot run forever), e.g. --max-n 2000"
+        )
+    return until
+
+
+def _rule_text(until: Mapping[str, Any]) -> str:
+    """``the 95 % half-width of mean(Y) < 0.5``: an adaptive rule for people."""
+    confidence = float(until.get("confidence", 0.95)) * 100
+    return (
+        f"the {confidence:g} % half-width of {until.get('stat', 'mean')}({until['column']}) "
+        f"< {_number(float(until['half_width']))}"
+    )
+
+
+def _stopped_text(stopped: Any) -> str | None:
+    """Why an adaptive sweep stopped (its ``parameter_spec["stopped"]``), for people."""
+    if not isinstance(stopped, Mapping):
+        return None
+    why = "the half-width target was met" if stopped["reason"] == "half_width" else "max_n reached"
+    estimate, width = stopped.get("estimate"), stopped.get("half_width")
+    value = "no value yet" if estimate is None else f"estimate {estimate:.6g}"
+    spread = "" if width is None else f" ± {width:.3g}"
+    return f"stopped at {stopped['n']} runs: {why} ({value}{spread})"
+
+
 _DIST = re.compile(r"^\s*(?P<path>[^=]+?)\s*=\s*(?P<name>[A-Za-z_]+)\s*\((?P<args>[^)]*)\)\s*$")
 
 
@@ -1393,13 +1591,29 @@ def _describe_parameters(spec: Mapping[str, Any]) -> str:
         return "grid " + (" x ".join(axes) if axes else "(no fields)")
     if kind == "samples":
         return f"{len(spec.get('rows', []))} explicit sample rows"
+    if kind in ("sobol", "morris"):
+        ranges = ", ".join(
+            f"{field} in [{_number(low)}, {_number(high)}]"
+            for field, (low, high) in dict(spec.get("bounds", {})).items()
+        )
+        size = (
+            f"n={spec.get('n')}" if kind == "sobol" else f"{spec.get('trajectories')} trajectories"
+        )
+        return f"{kind} design, {size}: {ranges}"
     fields = ", ".join(
         f"{field} ~ {d.get('dist', '?')}{tuple(d.get('params', ()))}"
         if isinstance(d, Mapping)
         else str(field)
         for field, d in dict(spec.get("perturb", {})).items()
     )
-    return f"{kind.replace('_', ' ')}, n={spec.get('n')}: {fields}"
+    text = f"{kind.replace('_', ' ')}, n={spec.get('n')}: {fields}"
+    until = spec.get("until")
+    if isinstance(until, Mapping):
+        text += (
+            f"; adaptive: batches of {spec.get('batch')} until {_rule_text(until)}, at most "
+            f"{spec.get('max_n')} runs"
+        )
+    return text
 
 
 def _run_times(ordered: list[float]) -> dict[str, float] | None:

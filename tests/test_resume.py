@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -17,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gmat_sweep import Sweep, sweep
+from gmat_sweep import Sweep, monte_carlo, open_sweep, sweep
 from gmat_sweep.backends.local import LocalPool
+from gmat_sweep.cli import main
 from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
 from gmat_sweep.manifest import Manifest, read_all_entries
 from gmat_sweep.spec import RunStatus
@@ -28,13 +30,12 @@ pytestmark = pytest.mark.slow
 GRID = {"Sat.SMA": [6800.0 + 25.0 * i for i in range(12)], "Sat.Cd": [2.0, 2.4]}
 HOST_MARKER = "gmat_sweep.backends._subprocess import serve"
 
-_DRIVER = textwrap.dedent(
+_DIE_AT_APPEND = textwrap.dedent(
     """
     import json, os, signal, sys
-    from gmat_sweep import sweep
     from gmat_sweep.manifest import Manifest
 
-    script, out, grid, kill_at = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+    kill_at, script, out, arguments = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     appended = 0
     real_append = Manifest.append_entry
 
@@ -47,7 +48,20 @@ _DRIVER = textwrap.dedent(
         real_append(self, entry)
 
     Manifest.append_entry = append
-    sweep(script, grid, out=out, progress=False)
+    """
+)
+_DRIVER = _DIE_AT_APPEND + textwrap.dedent(
+    """
+    from gmat_sweep import sweep
+    sweep(script, json.loads(arguments), out=out, progress=False)
+    """
+)
+_ADAPTIVE_DRIVER = _DIE_AT_APPEND + textwrap.dedent(
+    """
+    from gmat_sweep import monte_carlo
+    options = json.loads(arguments)
+    options["perturb"] = {key: tuple(spec) for key, spec in options["perturb"].items()}
+    monte_carlo(script, out=out, progress=False, **options)
     """
 )
 
@@ -122,7 +136,7 @@ def test_driver_sigkill_then_resume_is_bit_identical(
     out = tmp_path / "study"
     env, tag = _tagged_env()
     driver = subprocess.run(
-        [sys.executable, "-c", _DRIVER, str(leo_basic), str(out), json.dumps(GRID), str(kill_at)],
+        [sys.executable, "-c", _DRIVER, str(kill_at), str(leo_basic), str(out), json.dumps(GRID)],
         capture_output=True,
         timeout=300,
         check=False,
@@ -144,6 +158,50 @@ def test_driver_sigkill_then_resume_is_bit_identical(
     executed = len(read_all_entries(out / "manifest.jsonl")) - kill_at
     assert executed == 24 - kill_at  # nothing that finished ran again
     pd.testing.assert_frame_equal(resumed.to_pandas(), reference)
+
+
+# An adaptive Monte Carlo sweep of the Ishigami function (Var Y = 13.8): batches of 8 until
+# the mean's 95 % half-width is below 1.2, which takes about (1.96 * 3.72 / 1.2)^2 = 37 runs.
+ADAPTIVE = {
+    "n": 8,
+    "batch": 8,
+    "max_n": 200,
+    "seed": 5,
+    "until": {"column": "Y", "half_width": 1.2},
+    "perturb": {f"X{i}.Value": ["uniform", -math.pi, math.pi] for i in (1, 2, 3)},
+}
+
+
+def test_a_killed_adaptive_sweep_resumes_the_same_batches(
+    data_dir: Path, tmp_path: Path, pool: LocalPool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ishigami = data_dir / "ishigami.script"
+    options = {**ADAPTIVE, "perturb": {k: tuple(v) for k, v in ADAPTIVE["perturb"].items()}}
+    reference = monte_carlo(
+        ishigami, out=tmp_path / "reference", backend=pool, progress=False, **options
+    )
+    assert reference.stopping is not None and reference.stopping.n >= 24  # four batches or more
+
+    out = tmp_path / "study"
+    env, tag = _tagged_env()
+    driver = subprocess.run(
+        [sys.executable, "-c", _ADAPTIVE_DRIVER, "13", str(ishigami), str(out),
+         json.dumps(ADAPTIVE)],
+        capture_output=True, timeout=300, check=False, env=env,
+    )  # fmt: skip
+    assert driver.returncode == -signal.SIGKILL, driver.stderr.decode()[-2000:]
+    assert not _wait_gone(_hosts(tag))
+    killed = Manifest.load(out / "manifest.jsonl")
+    assert (len(killed.entries), killed.run_count) == (13, 16)  # in the second batch
+    assert "stopped" not in killed.parameter_spec
+
+    assert main(["resume", str(out), "--no-progress", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    resumed = Manifest.load(out / "manifest.jsonl")
+    assert resumed.parameter_spec == reference.manifest.parameter_spec  # same n, rule, stop
+    assert facts["stopped"] == reference.manifest.parameter_spec["stopped"]
+    assert len(read_all_entries(out / "manifest.jsonl")) == reference.manifest.run_count
+    pd.testing.assert_frame_equal(open_sweep(out).to_pandas(), reference.to_pandas())
 
 
 def test_torn_last_line_and_moved_directory_resume(
