@@ -25,17 +25,22 @@ from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by n
 from gmat_sweep import Manifest, lazy_multiindex
 from gmat_sweep.cli import (
     _describe_axis,
+    _parse_bounds,
     _parse_param,
     _parse_perturb,
     _parser,
     _read_spec_file,
     _storage_options,
+    _until,
     main,
 )
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.manifest import read_all_entries
 
-COMMANDS = ("run", "monte-carlo", "lhs", "resume", "extend", "show", "export", "demo", "script")
+COMMANDS = (
+    "run", "monte-carlo", "lhs", "sobol", "morris", "resume", "extend", "show", "export", "demo",
+    "script",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -251,6 +256,35 @@ def test_parse_perturb() -> None:
     for bad in ("Sat.SMA", "Sat.SMA=normal", "Sat.SMA=normal(a,b)"):
         with pytest.raises(SweepConfigError, match="--perturb"):
             _parse_perturb(bad)
+
+
+def test_parse_bounds() -> None:
+    assert _parse_bounds("Sat.Cd=1.8:2.6") == ("Sat.Cd", (1.8, 2.6))
+    assert _parse_bounds(" X1.Value = -3.5:3.5 ") == ("X1.Value", (-3.5, 3.5))
+    for bad in ("Sat.Cd", "Sat.Cd=1.8", "=1:2", "Sat.Cd=a:2", "Sat.Cd=1:2:3"):
+        with pytest.raises(SweepConfigError, match=r"--bounds .*PATH=LO:HI"):
+            _parse_bounds(bad)
+
+
+def test_until_flags_become_monte_carlos_until() -> None:
+    def until(*flags: str) -> object:
+        return _until(_parser().parse_args(["monte-carlo", "m.script", "-n", "8",
+                                            "--perturb", "A.B=uniform(0,1)", *flags]))  # fmt: skip
+
+    assert until() is None
+    assert until("--until", "Sat.Earth.SMA:0.05", "--max-n", "99") == {
+        "column": "Sat.Earth.SMA", "half_width": 0.05,
+    }  # fmt: skip
+    assert until("--until", "Y:1e-3", "--stat", "q95", "--confidence", "0.9", "--max-n", "9") == {
+        "column": "Y", "half_width": 0.001, "stat": "q95", "confidence": 0.9,
+    }  # fmt: skip
+    with pytest.raises(SweepConfigError, match="--batch, --max-n: only for adaptive stopping"):
+        until("--batch", "4", "--max-n", "20")
+    with pytest.raises(SweepConfigError, match="--until Y:1 needs --max-n M"):
+        until("--until", "Y:1")
+    for bad in ("Y", ":1", "Y:wide"):
+        with pytest.raises(SweepConfigError, match="write COLUMN:HALF_WIDTH"):
+            until("--until", bad, "--max-n", "9")
 
 
 def test_spec_files(tmp_path: Path) -> None:
@@ -727,3 +761,59 @@ def test_sampler_sensitivity_and_bound_commands(tmp_path: Path) -> None:
                          "0.99", cwd=tmp_path)  # fmt: skip
     assert too_few.code == 2, too_few.stderr
     assert "459" in too_few.stderr  # wilks_n(0.99, 0.99): the runs it needs
+
+
+@pytest.mark.slow
+def test_sobol_morris_and_adaptive_monte_carlo_commands(tmp_path: Path, data_dir: Path) -> None:
+    ishigami = data_dir / "ishigami.script"
+    x1, x2 = "X1.Value=-3.1416:3.1416", "X2.Value=-3.1416:3.1416"
+    adaptive = ["monte-carlo", ishigami, "-n", "4", "--perturb", "X1.Value=uniform(-3,3)",
+                "--until", "Y:0.01", "--batch", "3", "--max-n", "10", "--seed", "5"]  # fmt: skip
+    cases: dict[str, tuple[list[str | Path], dict[str, str]]] = {
+        "sobol": (["sobol", ishigami, "--bounds", x1, "--bounds", x2, "-n", "2", "--seed", "1",
+                   "--out", "sobol", "--json", "--no-progress"], {}),
+        "morris": (["morris", ishigami, "--bounds", x1, "--trajectories", "2", "--levels", "6",
+                    "--out", "morris", "--json", "--quiet"], {}),
+        "adaptive": ([*adaptive, "--out", "adaptive", "--json", "--no-progress"], {}),
+        "dry sobol": (["sobol", ishigami, "--bounds", x1, "--bounds", x2, "-n", "4",
+                       "--second-order", "--out", "dry-sobol", "--dry-run", "--json"], {}),
+        "dry adaptive": ([*adaptive, "--out", "dry-adaptive", "--dry-run"], {}),
+        "bad field": (["morris", ishigami, "--bounds", "X9.Value=0:1", "--trajectories", "2",
+                       "--out", "bad", "--dry-run"], {}),
+        "bad levels": (["morris", ishigami, "--bounds", x1, "--trajectories", "2", "--levels",
+                        "3", "--out", "bad"], {}),
+    }  # fmt: skip
+    results = run_side_by_side(cases, tmp_path)
+    for name in ("sobol", "morris", "adaptive", "dry sobol", "dry adaptive"):
+        assert results[name].code == 0, f"{name}: {results[name].stderr}"
+    sobol = json.loads(results["sobol"].stdout)
+    assert (sobol["runs"], sobol["ok"]) == (8, 8)  # n (D + 2)
+    assert sobol["parameters"] == (
+        "sobol design, n=2: X1.Value in [-3.1416, 3.1416], X2.Value in [-3.1416, 3.1416]"
+    )
+    assert Manifest.load(tmp_path / "sobol" / "manifest.jsonl").parameter_spec["_kind"] == "sobol"
+    morris = json.loads(results["morris"].stdout)
+    assert (morris["runs"], morris["ok"], morris["exit_code"]) == (4, 4, 0)  # T (D + 1)
+    header = Manifest.load(tmp_path / "morris" / "manifest.jsonl").parameter_spec
+    assert (header["_kind"], header["levels"], header["trajectories"]) == ("morris", 6, 2)
+    ran = json.loads(results["adaptive"].stdout)
+    assert ran["runs"] == 10 and ran["stopped"]["reason"] == "max_n"  # 4 + 3 + 3
+    assert ran["stopped"]["n"] == 10 and ran["stopped"]["half_width"] > 0.01
+    assert "stopped at 10 runs: max_n reached" in results["adaptive"].stderr
+    shown = gmat_sweep("show", "adaptive", cwd=tmp_path)
+    assert shown.code == 0, shown.stderr
+    assert (
+        "adaptive: batches of 3 until the 95 % half-width of mean(Y) < 0.01, at most 10 runs"
+        in (shown.stdout)
+    )
+    planned = json.loads(results["dry sobol"].stdout)
+    assert (planned["dry_run"], planned["runs"]) == (True, 24)  # with --second-order: n (2D + 2)
+    assert planned["axes"]["X2.Value"] == "uniform on -3.1416 … 3.1416"
+    dry = results["dry adaptive"]
+    assert "4 runs of " in dry.stderr and "then 3 at a time until the 95 % half-width" in dry.stderr
+    assert "nothing was run or written" in dry.stdout
+    assert results["bad field"].code == 2 and "X9" in results["bad field"].stderr
+    assert (
+        results["bad levels"].code == 2 and "even number of levels" in results["bad levels"].stderr
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adaptive", "morris", "sobol"]
