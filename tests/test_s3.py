@@ -23,7 +23,7 @@ import pytest
 from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by name)
 
 from gmat_sweep import aggregate as aggregate_module
-from gmat_sweep.api import monte_carlo, open_sweep, sweep
+from gmat_sweep.api import monte_carlo, open_sweep, sobol, sweep
 from gmat_sweep.backends.local import LocalPool
 from gmat_sweep.cli import main
 from gmat_sweep.errors import SweepConfigError
@@ -220,6 +220,37 @@ def test_monte_carlo_to_s3_equals_local(
     pd.testing.assert_frame_equal(remote.to_pandas(), local.to_pandas())
     assert remote.seed == 11
     _assert_no_secret(s3_server, prefix)
+
+
+def test_analysis_and_adaptive_stopping_on_an_s3_sweep(
+    s3_server: S3Server,  # noqa: F811
+    data_dir: Path,
+    pool: LocalPool,
+) -> None:
+    # The sweeps are reopened from the bucket with the options alone: every analysis reads
+    # the outputs through the sweep's own storage_options.
+    ishigami = data_dir / "ishigami.script"
+    options = s3_server.storage_options()
+    design, adaptive = s3_server.url(_prefix()), s3_server.url(_prefix())
+    sobol(ishigami, {"X1.Value": (-3.0, 3.0)}, 4, seed=2, backend=pool, out=design,
+          storage_options=options, progress=False)  # fmt: skip
+    monte_carlo(
+        ishigami, n=4, perturb={"X2.Value": ("uniform", -3.0, 3.0)}, seed=3, backend=pool,
+        out=adaptive, storage_options=options, progress=False,
+        until={"column": "Y", "half_width": 1e-6, "reduce": "max"}, batch=4, max_n=12,
+    )  # fmt: skip
+    opened = open_sweep(design, storage_options=options)
+    table = opened.sensitivity("Y")
+    assert table.attrs["method"] == "sobol" and list(table.index) == ["X1.Value"]
+    grown = open_sweep(adaptive, storage_options=options)
+    stopped = grown.stopping
+    assert stopped is not None and (stopped.reason, stopped.n) == ("max_n", 12)
+    y = grown.final()["Y"].to_numpy()
+    running = grown.convergence("Y", reduce="max")  # the to_pandas path
+    assert running["estimate"].iloc[-1] == pytest.approx(y.mean(), rel=1e-12)
+    assert stopped.estimate == running["estimate"].iloc[-1]
+    bound = grown.tolerance_bound("Y", coverage=0.5, confidence=0.5)
+    assert (bound.upper, bound.n) == (y.max(), 12)
 
 
 def test_driver_sigkill_then_resume_from_the_s3_manifest(
