@@ -43,6 +43,7 @@ from gmat_sweep.spec import (
     as_location,
     as_status,
     is_url,
+    local_path,
     plain_overrides,
     to_plain,
 )
@@ -476,7 +477,7 @@ class Manifest:
             self._path, self._storage_options, self._objects = path, options, []
             self._repair = None
             return
-        target = Path(str(path).removeprefix("file://")).absolute()
+        target = local_path(path).absolute()
         storage.make_dirs(target.parent)
         storage.atomic_write(target, b"".join(lines))
         self._path = target
@@ -800,7 +801,7 @@ def _read_and_parse(
     path: PathLike, options: dict[str, Any]
 ) -> tuple[PathLike, _Parsed, list[tuple[str, bytes]]]:
     if not is_url(path):
-        target = Path(str(path).removeprefix("file://")).absolute()
+        target = local_path(path).absolute()
         return target, _parse(target, _read_local(target)), []
     url = str(path)
     root = url.rsplit("/", 1)[0]
