@@ -1065,6 +1065,12 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            # Re-enabled as is, the collector's next young-generation pass would
+            # walk every object built here (and two older passes after it): about
+            # as long again as the parse. Promote them to the oldest generation
+            # unexamined instead (freeze, then unfreeze into that generation).
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
