@@ -35,7 +35,7 @@ from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
-from gmat_sweep.spec import PathLike, is_url
+from gmat_sweep.spec import PathLike, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
 if TYPE_CHECKING:
@@ -660,10 +660,9 @@ def open_sweep(path_or_url: PathLike, *, storage_options: Mapping[str, Any] | No
     """
     text = str(path_or_url).rstrip("/")
     if text.endswith(".jsonl"):
-        location: PathLike = text if is_url(text) else Path(text.removeprefix("file://"))
+        location = as_location(text)
     else:
-        root = text if is_url(text) else Path(text.removeprefix("file://"))
-        location = storage.join(root, MANIFEST_NAME)
+        location = storage.join(as_location(text), MANIFEST_NAME)
     if not storage.exists(location, storage_options):
         raise SweepConfigError(
             f"{path_or_url} is not a sweep: it has no {MANIFEST_NAME} (every sweep writes one at "
@@ -743,7 +742,7 @@ def _check_out(
         _check_storage_options(storage_options)
         storage.check_writable(root, storage_options)
     else:
-        root = Path(str(out).removeprefix("file://")).expanduser().resolve()
+        root = local_path(out).expanduser().resolve()
         if root.exists() and not root.is_dir():
             raise SweepConfigError(
                 f"out={str(out)!r} is an existing file, not a directory; a sweep writes a "

@@ -78,9 +78,20 @@ def is_url(location: PathLike) -> bool:
     return isinstance(location, str) and "://" in location and not location.startswith("file://")
 
 
-def as_location(value: str) -> PathLike:
-    """Turn a stored string back into a :class:`Path`, or keep it as a URL."""
+def as_location(value: PathLike) -> PathLike:
+    """The one reading of a location given by a user or stored in a record.
+
+    An fsspec URL stays the ``str`` it is; anything else — a path, or a
+    ``file://`` URL — becomes a :class:`~pathlib.Path`.
+    """
+    if isinstance(value, Path):
+        return value
     return value if is_url(value) else Path(value.removeprefix("file://"))
+
+
+def local_path(value: PathLike) -> Path:
+    """A location already known to be local (a path or a ``file://`` URL) as a :class:`Path`."""
+    return value if isinstance(value, Path) else Path(str(value).removeprefix("file://"))
 
 
 def to_plain(value: Any) -> Any:

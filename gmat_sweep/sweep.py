@@ -53,7 +53,7 @@ from gmat_sweep.manifest import (
 )
 from gmat_sweep.metrics import Postprocess
 from gmat_sweep.plan import installed_version as _version
-from gmat_sweep.spec import LOG_NAME, PathLike, RunOutcome, RunSpec, RunStatus, is_url
+from gmat_sweep.spec import LOG_NAME, PathLike, RunOutcome, RunSpec, RunStatus, is_url, local_path
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -525,7 +525,7 @@ class Sweep(DaskMethodsMixin):
         if is_url(manifest_path):
             root: PathLike = str(manifest_path).rsplit("/", 1)[0]
         else:
-            manifest_path = Path(str(manifest_path).removeprefix("file://")).resolve()
+            manifest_path = local_path(manifest_path).resolve()
             root = manifest_path.parent
         if not storage.exists(root, storage_options):
             raise SweepConfigError(
