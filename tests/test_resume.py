@@ -160,14 +160,14 @@ def test_driver_sigkill_then_resume_is_bit_identical(
     pd.testing.assert_frame_equal(resumed.to_pandas(), reference)
 
 
-# An adaptive Monte Carlo sweep of the Ishigami function (Var Y = 13.8): batches of 8 until
-# the mean's 95 % half-width is below 1.2, which takes about (1.96 * 3.72 / 1.2)^2 = 37 runs.
+# An adaptive Monte Carlo sweep of the Ishigami function: batches of 8 until the mean's 95 %
+# half-width is below 2, which these draws reach after four batches (32 runs).
 ADAPTIVE = {
     "n": 8,
     "batch": 8,
     "max_n": 200,
     "seed": 5,
-    "until": {"column": "Y", "half_width": 1.2},
+    "until": {"column": "Y", "half_width": 2.0},
     "perturb": {f"X{i}.Value": ["uniform", -math.pi, math.pi] for i in (1, 2, 3)},
 }
 
@@ -180,7 +180,7 @@ def test_a_killed_adaptive_sweep_resumes_the_same_batches(
     reference = monte_carlo(
         ishigami, out=tmp_path / "reference", backend=pool, progress=False, **options
     )
-    assert reference.stopping is not None and reference.stopping.n >= 24  # four batches or more
+    assert reference.stopping is not None and reference.stopping.n >= 24  # three batches or more
 
     out = tmp_path / "study"
     env, tag = _tagged_env()
