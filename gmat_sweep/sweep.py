@@ -270,9 +270,11 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep.analysis import grow_until, stopping_record
 
-        manifest = self.manifest
-        if "until" not in manifest.parameter_spec or manifest.find_missing(
-            range(manifest.run_count)
+        manifest = self._manifest
+        if (
+            manifest is None
+            or "until" not in manifest.parameter_spec
+            or manifest.find_missing(range(manifest.run_count))
         ):
             return
         with contextlib.ExitStack() as stack:
