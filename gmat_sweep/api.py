@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gmat_sweep import plan, storage
 from gmat_sweep.backends import make_backend
@@ -35,7 +35,7 @@ from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
-from gmat_sweep.spec import PathLike, as_location, is_url, local_path
+from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
 if TYPE_CHECKING:
@@ -583,7 +583,7 @@ def _launch(
     # the sweep; it is closed afterwards and a later computation starts its own.
     pool = backend if isinstance(backend, Pool) else make_backend(backend or "local")
     try:
-        worker_options = dict(options)
+        worker_options = cast(RunOptions, dict(options))
         if storage_options:
             worker_options["storage_options"] = dict(storage_options)
         runs = plan.expand(parameter_spec, script, root, worker_options)

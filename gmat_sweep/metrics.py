@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from gmat_sweep import storage
 from gmat_sweep.errors import SweepConfigError
-from gmat_sweep.spec import PathLike, RunOutcome, RunSpec, RunStatus, as_location
+from gmat_sweep.spec import PathLike, RunOptions, RunOutcome, RunSpec, RunStatus, as_location
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -171,7 +171,7 @@ def compute_stored(
     from gmat_sweep.containment import locator
 
     locate = locator(root)
-    options = {"storage_options": dict(storage_options)} if storage_options else {}
+    options = RunOptions(storage_options=dict(storage_options)) if storage_options else RunOptions()
     tasks = []
     for entry in entries:
         outputs = {key: locate(path, entry.run_id) for key, path in entry.output_paths.items()}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path, PurePath
-from typing import Any, Self
+from typing import Any, Self, TypedDict, cast
 
 from gmat_sweep.errors import SweepConfigError
 
@@ -135,6 +135,25 @@ def _loads(text: str) -> dict[str, Any]:
     return payload
 
 
+class RunOptions(TypedDict, total=False):
+    """How one run executes: :attr:`RunSpec.run_options` (a plain ``dict`` at run time).
+
+    Attributes
+    ----------
+    timeout_s:
+        Seconds the run may take before it is stopped and recorded as a
+        ``timeout`` failure (``run_options={"timeout_s": ...}`` of the entry
+        points); absent for no limit.
+    storage_options:
+        fsspec options for writing the run's outputs to a URL. The sweep fills
+        this in from its own ``storage_options``; it is never recorded in the
+        manifest.
+    """
+
+    timeout_s: float
+    storage_options: dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class RunSpec:
     """A single run's worth of work — script + overrides + run_id + seed.
@@ -159,7 +178,7 @@ class RunSpec:
     seed:
         The per-run seed for stochastic sweeps; ``None`` for grids.
     run_options:
-        Per-run execution options, e.g. ``{"timeout_s": 60}``.
+        Per-run execution options (:class:`RunOptions`), e.g. ``{"timeout_s": 60}``.
     """
 
     script_path: Path
@@ -167,7 +186,7 @@ class RunSpec:
     output_dir: PathLike
     run_id: int
     seed: int | None
-    run_options: dict[str, Any] = field(default_factory=dict)
+    run_options: RunOptions = field(default_factory=lambda: RunOptions())
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready mapping of this spec."""
@@ -189,7 +208,7 @@ class RunSpec:
             output_dir=as_location(data["output_dir"]),
             run_id=int(data["run_id"]),
             seed=None if data["seed"] is None else int(data["seed"]),
-            run_options=dict(data.get("run_options", {})),
+            run_options=cast(RunOptions, dict(data.get("run_options", {}))),
         )
 
     def to_json(self) -> str:

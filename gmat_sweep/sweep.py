@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dask.base import DaskMethodsMixin
 
@@ -53,7 +53,16 @@ from gmat_sweep.manifest import (
 )
 from gmat_sweep.metrics import Postprocess
 from gmat_sweep.plan import installed_version as _version
-from gmat_sweep.spec import LOG_NAME, PathLike, RunOutcome, RunSpec, RunStatus, is_url, local_path
+from gmat_sweep.spec import (
+    LOG_NAME,
+    PathLike,
+    RunOptions,
+    RunOutcome,
+    RunSpec,
+    RunStatus,
+    is_url,
+    local_path,
+)
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -590,7 +599,7 @@ class Sweep(DaskMethodsMixin):
 
     def _expand(self, parameter_spec: Mapping[str, Any], script: Path) -> list[RunSpec]:
         """The runs ``parameter_spec`` describes, as workers receive them."""
-        run_options = dict(parameter_spec.get("run_options") or {})
+        run_options = cast(RunOptions, dict(parameter_spec.get("run_options") or {}))
         if self._storage_options:
             run_options["storage_options"] = dict(self._storage_options)
         return plan.expand(parameter_spec, script, self._output_dir, run_options)
@@ -667,9 +676,10 @@ class Sweep(DaskMethodsMixin):
             wanted = {"all": failed | missing, "failed": failed, "missing": missing}[only]
             todo = [spec for spec in runs if spec.run_id in wanted]
             if timeout_s is not None:
-                timed = {"timeout_s": timeout_s}
                 todo = [
-                    dataclasses.replace(spec, run_options={**spec.run_options, **timed})
+                    dataclasses.replace(
+                        spec, run_options={**spec.run_options, "timeout_s": timeout_s}
+                    )
                     for spec in todo
                 ]
             with contextlib.ExitStack() as stack:
