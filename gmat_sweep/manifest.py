@@ -8,7 +8,7 @@ final line is torn, and that one line is ignored.
 
 The file keeps every attempt of a run (a resumed sweep appends a new line for
 each re-run); the in-memory :attr:`Manifest.entries` keeps only the last
-attempt of each run ("last entry wins"). ``docs/manifest-schema.md`` is the
+attempt of each run ("last entry wins"). ``docs/reference/manifest-schema.md`` is the
 field-by-field contract and the schema-version compatibility policy.
 
 Only JSON is ever written or read; nothing is pickled.
@@ -52,7 +52,7 @@ MANIFEST_SCHEMA_VERSION = 1
 :meth:`Manifest.load` accepts any header whose ``schema_version`` is
 ``<= MANIFEST_SCHEMA_VERSION`` (a missing field is treated as 1 for backwards
 compatibility with manifests written before the field was introduced) and
-rejects anything greater. See ``docs/manifest-schema.md`` for the
+rejects anything greater. See ``docs/reference/manifest-schema.md`` for the
 field-by-field contract and the compatibility policy that governs future bumps.
 """
 
