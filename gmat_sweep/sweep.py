@@ -723,8 +723,9 @@ class Sweep(DaskMethodsMixin):
         ------
         SweepConfigError
             The sweep is not a Monte Carlo sweep, ``n_more`` is not a
-            positive whole number, or an object-store sweep directory cannot
-            be written.
+            positive whole number, the mission script (or a file it includes)
+            changed since a reopened sweep ran (as for :meth:`resume`), or an
+            object-store sweep directory cannot be written.
         """
         manifest = self.manifest
         kind = manifest.parameter_spec.get("_kind", "grid")
@@ -738,6 +739,8 @@ class Sweep(DaskMethodsMixin):
             raise SweepConfigError(f"cannot extend a {kind!r} sweep: {hint}")
         if isinstance(n_more, bool) or not isinstance(n_more, int) or n_more < 1:
             raise SweepConfigError(f"n_more={n_more!r}: use a whole number of runs >= 1")
+        if self._from_manifest and not self._verified:  # as resume: the recorded script
+            self._verify(self._script_path, allow_script_drift=False, allow_version_drift=False)
         storage.check_writable(self._output_dir, self._storage_options)
         if backend is not None:
             self._backend = backend

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gmat_sweep import Sweep, latin_hypercube, monte_carlo
+from gmat_sweep import Sweep, latin_hypercube, monte_carlo, open_sweep
 from gmat_sweep.backends.local import LocalPool
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.manifest import Manifest
@@ -218,3 +218,18 @@ def test_invalid_inputs_are_rejected_before_any_run(
     with pytest.raises(SweepConfigError, match=message):
         entry(leo_basic, out=out, seed=1, progress=False, **kwargs)
     assert not out.exists()
+
+
+def test_extending_a_reopened_sweep_refuses_an_edited_script(
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    script = tmp_path / "mission.script"
+    script.write_text(leo_basic.read_text())
+    monte_carlo(
+        script, n=2, perturb=PERTURB, seed=3, backend=pool, out=tmp_path / "m", progress=False
+    )
+    script.write_text(leo_basic.read_text() + "% an edit after the sweep\n")
+    reopened = open_sweep(tmp_path / "m")
+    with pytest.raises(SweepConfigError, match="allow_script_drift"):
+        reopened.extend(1, backend=pool)
+    assert Manifest.load(tmp_path / "m" / "manifest.jsonl").run_count == 2  # nothing was added
