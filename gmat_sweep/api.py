@@ -35,6 +35,7 @@ from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
+from gmat_sweep.script import file_outputs
 from gmat_sweep.spec import PathLike, is_url
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
@@ -530,6 +531,7 @@ def _launch(
             worker_options["storage_options"] = dict(storage_options)
         runs = plan.expand(parameter_spec, script, root, worker_options)
         check_overrides(pool, script, runs)
+        _warn_without_file_outputs(script)
         result = Sweep(
             runs=runs,
             backend=pool,
@@ -557,6 +559,21 @@ def _launch(
             entry = result.manifest.entry_for(failed[0])
             raise RunFailed(failed[0], entry.stderr if entry else None)
     return result
+
+
+def _warn_without_file_outputs(script: Path) -> None:
+    """Warn when the mission writes no file a sweep can read: its runs would give no results."""
+    if file_outputs(script):
+        return
+    warnings.warn(
+        f"mission {script.name} creates no ReportFile, EphemerisFile or ContactLocator, so its "
+        "runs will write no output files and the sweep will have no results to read (GUI "
+        "subscribers such as OrbitView and XYPlot write no files); add a ReportFile with the "
+        "values you need to the script, e.g. Create ReportFile RF; RF.Add = "
+        "{Sat.UTCGregorian, Sat.Earth.SMA};",
+        UserWarning,
+        skip_file_prefixes=(str(Path(__file__).parent),),
+    )
 
 
 def open_sweep(path_or_url: PathLike, *, storage_options: Mapping[str, Any] | None = None) -> Sweep:
