@@ -83,7 +83,8 @@ def sweep(
         :class:`~gmat_sweep.backends.local.LocalPool` on every core.
     out:
         Sweep directory: a local path or any fsspec URL. ``None`` creates a new,
-        uniquely named directory under the current directory and prints it.
+        uniquely named directory under the current directory and prints its
+        name when the runs start.
     storage_options:
         fsspec options for an ``out`` URL (endpoint, credentials). Never
         written to the manifest.
@@ -545,7 +546,9 @@ def _launch(
             storage_options=storage_options,
             postprocess=postprocess,
         )
-        result._prepare = partial(_prepare_out, root, storage_options, overwrite=overwrite)
+        result._prepare = partial(
+            _prepare_out, root, storage_options, overwrite=overwrite, announce=out is None
+        )
         if compute:
             result.run()
     finally:
@@ -682,6 +685,9 @@ def _check_out(
 ) -> PathLike:
     """Resolve the sweep directory and check it can take this sweep, writing nothing.
 
+    With no ``out``, a new uniquely named directory under the current one is
+    chosen; :func:`_prepare_out` creates it (and says where) when runs start.
+
     A URL is probed (:func:`gmat_sweep.storage.check_writable`, whose probe
     object is deleted again): an unreachable store, a missing bucket or denied
     access fails here, before any GMAT process starts. A directory that
@@ -690,7 +696,6 @@ def _check_out(
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         root: PathLike = Path.cwd() / f"gmat-sweep-{script.stem}-{stamp}-{secrets.token_hex(2)}"
-        print(f"gmat_sweep: writing results to {root}", file=sys.stderr)
     elif is_url(out):
         root = str(out).rstrip("/")
         if root.startswith("memory://"):
@@ -718,14 +723,21 @@ def _check_out(
 
 
 def _prepare_out(
-    root: PathLike, storage_options: Mapping[str, Any] | None, *, overwrite: bool
+    root: PathLike,
+    storage_options: Mapping[str, Any] | None,
+    *,
+    overwrite: bool,
+    announce: bool,
 ) -> None:
     """Create the sweep directory checked by :func:`_check_out`; with ``overwrite``, empty it.
 
     Called by the sweep when its first computation begins, under its hold
     (:func:`gmat_sweep.lock.hold`), so a sweep another driver still writes is
-    never replaced.
+    never replaced. ``announce`` says where on stderr: the caller named no
+    ``out``, and only now is the directory created.
     """
+    if announce:
+        print(f"gmat_sweep: writing results to {root}", file=sys.stderr)
     if overwrite and storage.exists(storage.join(root, MANIFEST_NAME), storage_options):
         _clear(root, storage_options)
     storage.make_dirs(root, storage_options)

@@ -85,6 +85,22 @@ def test_compute_false_then_compute(leo_basic: Path, tmp_path: Path) -> None:
     assert [e.status for e in lazy.manifest.entries] == [RunStatus.OK]
 
 
+@pytest.mark.slow
+def test_a_new_directory_is_announced_when_runs_start_not_when_planned(
+    leo_basic: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    lazy = sweep(leo_basic, {"Sat.Cd": [2.0]}, progress=False, compute=False)
+    assert "writing results to" not in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    lazy.compute()
+    assert f"gmat_sweep: writing results to {lazy.output_dir}\n" in capsys.readouterr().err
+    assert Path(lazy.output_dir).parent == tmp_path
+
+
 def test_sweep_keys_carry_a_token_of_the_sweep(leo_basic: Path, tmp_path: Path) -> None:
     def lazy(out: str) -> Sweep:
         return Sweep(
