@@ -41,6 +41,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from gmat_sweep.backends import KNOWN_BACKENDS
+from gmat_sweep.backends.jobqueue import CLUSTER_KINDS
 from gmat_sweep.errors import GmatSweepError, SweepConfigError
 from gmat_sweep.spec import PathLike, is_url
 
@@ -556,8 +557,9 @@ def _execution_options(
     group.add_argument(
         "--cluster",
         metavar="KIND",
-        help="workers as batch jobs via dask-jobqueue: slurm, pbs, sge, lsf, htcondor, oar or "
-        "moab (job options from Dask's jobqueue.yaml); needs --jobs or --adapt",
+        choices=tuple(CLUSTER_KINDS),
+        help=f"workers as batch jobs via dask-jobqueue: {', '.join(CLUSTER_KINDS)} (job options "
+        "from Dask's jobqueue.yaml); needs --jobs or --adapt",
     )
     group.add_argument("--jobs", type=_positive_int, metavar="N", help="with --cluster: N jobs")
     group.add_argument(

@@ -107,6 +107,19 @@ def test_usage_error_is_one_line_with_exit_2(capsys: pytest.CaptureFixture[str])
     assert "unrecognized arguments: --bogus" in err
 
 
+def test_an_unknown_cluster_kind_is_a_usage_error_listing_the_kinds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "m.script", "--param", "Sat.SMA=1,2", "--cluster", "slrm", "--jobs", "1"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--cluster: invalid choice: 'slrm'" in err
+    for kind in ("slurm", "pbs", "sge", "lsf", "htcondor", "oar", "moab"):
+        assert kind in err
+
+
 def test_help_lists_exit_codes_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
