@@ -35,7 +35,9 @@ from gmat_sweep.cli import (
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.manifest import read_all_entries
 
-COMMANDS = ("run", "monte-carlo", "lhs", "resume", "extend", "show", "export", "demo", "script")
+COMMANDS = (
+    "run", "monte-carlo", "lhs", "resume", "extend", "show", "export", "demo", "script", "fields"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -483,6 +485,47 @@ def test_json_tells_a_quiet_script_where_the_sweep_is(tmp_path: Path, leo_basic:
     assert summary["attempts"] == 2
     assert summary["outputs"]["report__RF"] == {"runs": 2, "rows": len(frame_of(out))}
     assert set(summary["run_s"]) == {"min", "p50", "p90", "p99", "max"}
+
+
+@pytest.mark.slow
+def test_fields_lists_values_and_override_classes(tmp_path: Path, leo_basic: Path) -> None:
+    cases: dict[str, tuple[list[str | Path], dict[str, str]]] = {
+        "table": (["fields", leo_basic], {}),
+        "json": (["fields", leo_basic, "FM", "RF", "--match", "fILE", "--json"], {}),
+        "unknown resource": (["fields", leo_basic, "Sat", "Satellite"], {}),
+    }
+    results = run_side_by_side(cases, tmp_path)
+    table = results["table"]
+    assert table.code == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0] == "Sat (Spacecraft)"
+    assert re.search(r"^  Sat\.SMA +6778\.137 +Real +live$", table.stdout, re.MULTILINE)
+    assert re.search(
+        r"^  FM\.GravityField\.Earth\.Degree +4 +Integer +load-time$", table.stdout, re.MULTILINE
+    )
+    assert re.search(r"^  RF\.Filename +'leo_basic\.txt' +Filename +refused$", table.stdout, re.M)
+    assert "Prop (Propagator)" in lines
+    assert "override: live = " in table.stdout
+
+    listed = results["json"]
+    assert listed.code == 0, listed.stderr
+    found = json.loads(listed.stdout)
+    assert found["mission"] == str(leo_basic)
+    assert {(f["path"], f["value"], f["override"]) for f in found["fields"]} == {
+        ("FM.GravityField.Earth.PotentialFile", "JGM2.cof", "load-time"),
+        ("RF.Filename", "leo_basic.txt", "refused"),
+        ("RF.AppendToExistingFile", False, "live"),
+    }
+    assert set(found["fields"][0]) == {
+        "resource", "resource_type", "path", "field_type", "value", "override"
+    }  # fmt: skip
+
+    unknown = results["unknown resource"]
+    assert unknown.code == 2
+    assert unknown.stdout == ""
+    assert unknown.stderr.startswith("gmat-sweep: error: ")
+    assert "no resource 'Satellite'" in unknown.stderr
+    assert "Sat, FM, Prop, RF" in unknown.stderr
 
 
 @pytest.fixture(scope="module")

@@ -151,8 +151,11 @@ def test_api_reference_covers_every_public_symbol() -> None:
     text = (DOCS / "reference" / "api.md").read_text(encoding="utf-8")
     documented = {}
     for path in re.findall(r"^::: ([\w.]+)", text, flags=re.MULTILINE):
-        module, _, name = path.rpartition(".")
-        documented[path] = getattr(importlib.import_module(module), name)
+        try:  # a whole module (``::: gmat_sweep.examples``) ...
+            documented[path] = importlib.import_module(path)
+        except ModuleNotFoundError:  # ... or a name in one
+            module, _, name = path.rpartition(".")
+            documented[path] = getattr(importlib.import_module(module), name)
     missing = [
         name
         for name in gmat_sweep.__all__
