@@ -81,6 +81,10 @@ _EXAMPLES = {
     "sensitivity": ["gmat-sweep sensitivity study Sat.Earth.SMA"],
     "bound": ["gmat-sweep bound mc Sat.Earth.SMA --coverage 0.95 --confidence 0.95"],
     "archive": ["gmat-sweep archive study --to study.zip"],
+    "example": [
+        "gmat-sweep example",
+        "gmat-sweep example hohmann_target --to missions",
+    ],
     "fields": [
         "gmat-sweep fields mission.script",
         "gmat-sweep fields mission.script Sat FM --match drag",
@@ -537,6 +541,22 @@ def _parser() -> argparse.ArgumentParser:
         "resource_type, path, field_type, value, override)",
     )
     listing.set_defaults(handler=_cmd_fields)
+
+    example = command(
+        "example",
+        "List the example missions bundled with gmat_sweep, or copy one out to edit and sweep.",
+        reads_only=True,
+    )
+    example.add_argument("name", nargs="?", help="the mission to copy (default: list them)")
+    example.add_argument(
+        "--to",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
+        help="directory to copy it into, created if need be (default: the current directory)",
+    )
+    example.add_argument("--overwrite", action="store_true", help="replace a file of that name")
+    example.set_defaults(handler=_cmd_example)
     return parser
 
 
@@ -884,6 +904,25 @@ def _cmd_script(args: argparse.Namespace) -> int:
             "`gmat-sweep show`"
         )
     sys.stdout.write(replay_text(Path(script), entry.overrides))
+    return 0
+
+
+def _cmd_example(args: argparse.Namespace) -> int:
+    from gmat_sweep import examples
+
+    if args.name is None:
+        print("\n".join(examples.names()))
+        print("copy one out with `gmat-sweep example NAME --to DIR`", file=sys.stderr)
+        return 0
+    source = examples.path(args.name)
+    target = args.to / source.name
+    if target.exists() and not args.overwrite:
+        raise SweepConfigError(
+            f"{target} already exists; choose another --to, or add --overwrite to replace it"
+        )
+    args.to.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(source.read_bytes())
+    print(f"wrote {target}")
     return 0
 
 

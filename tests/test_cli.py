@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by name)
 
-from gmat_sweep import Manifest, lazy_multiindex
+from gmat_sweep import Manifest, examples, lazy_multiindex
 from gmat_sweep.cli import (
     _describe_axis,
     _parse_param,
@@ -36,7 +36,8 @@ from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.manifest import read_all_entries
 
 COMMANDS = (
-    "run", "monte-carlo", "lhs", "resume", "extend", "show", "export", "demo", "script", "fields"
+    "run", "monte-carlo", "lhs", "resume", "extend", "show", "export", "demo", "script", "fields",
+    "example",
 )  # fmt: skip
 
 
@@ -120,6 +121,33 @@ def test_an_unknown_cluster_kind_is_a_usage_error_listing_the_kinds(
     assert "--cluster: invalid choice: 'slrm'" in err
     for kind in ("slurm", "pbs", "sge", "lsf", "htcondor", "oar", "moab"):
         assert kind in err
+
+
+def test_example_lists_the_bundled_missions_and_copies_one_out(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["example"]) == 0
+    listed = capsys.readouterr()
+    assert listed.out.split() == examples.names()
+    assert "hohmann_target" in listed.out
+
+    target = tmp_path / "missions"
+    assert main(["example", "hohmann_target", "--to", str(target)]) == 0
+    written = target / "hohmann_target.script"
+    assert capsys.readouterr().out == f"wrote {written}\n"
+    assert written.read_bytes() == (data_dir / "hohmann_target.script").read_bytes()
+
+    written.write_text("edited")
+    assert main(["example", "hohmann_target", "--to", str(target)]) == 2
+    assert "already exists; choose another --to, or add --overwrite" in capsys.readouterr().err
+    assert written.read_text() == "edited"
+    assert main(["example", "hohmann_target", "--to", str(target), "--overwrite"]) == 0
+    assert written.read_bytes() == (data_dir / "hohmann_target.script").read_bytes()
+
+    assert main(["example", "leo"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no bundled mission named 'leo'; the examples are fails_at_runtime" in err
 
 
 def test_help_lists_exit_codes_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
