@@ -53,7 +53,15 @@ from gmat_sweep.manifest import (
 )
 from gmat_sweep.metrics import Postprocess
 from gmat_sweep.plan import installed_version as _version
-from gmat_sweep.spec import LOG_NAME, PathLike, RunOutcome, RunSpec, RunStatus, is_url
+from gmat_sweep.spec import (
+    LOG_NAME,
+    PathLike,
+    RunOutcome,
+    RunSpec,
+    RunStatus,
+    SweepSpec,
+    is_url,
+)
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -737,6 +745,40 @@ class Sweep(DaskMethodsMixin):
     def seed(self) -> int | None:
         """The parent seed of a stochastic sweep (recorded even when drawn from entropy)."""
         return self._sweep_seed
+
+    @property
+    def spec(self) -> SweepSpec:
+        """The whole sweep as one record: mission, every run, backend, directories and seed.
+
+        A :class:`~gmat_sweep.spec.SweepSpec` with a lossless JSON round trip
+        (``spec.to_json()``), for handing the sweep's exact runs to another
+        tool or keeping them beside a study. ``backend`` is the name the
+        manifest records; ``backend_kwargs`` holds, for a pool you passed,
+        its ``reuse_gmat_context`` and its worker count (``workers``, when
+        the pool knows it), as :func:`~gmat_sweep.backends.make_backend`
+        takes them, and is empty for a backend given by name.
+
+        Examples
+        --------
+        >>> planned = sweep("mission.script", {"Sat.Cd": [2.0, 2.4]},
+        ...                 compute=False)  # doctest: +SKIP
+        >>> [run.overrides for run in planned.spec.runs]  # doctest: +SKIP
+        [{'Sat.Cd': 2.0}, {'Sat.Cd': 2.4}]
+        """
+        kwargs: dict[str, Any] = {}
+        if isinstance(self._backend, Pool):
+            workers = self._backend.workers
+            kwargs = {} if workers is None else {"workers": workers}
+            kwargs["reuse_gmat_context"] = self._backend.reuse_gmat_context
+        return SweepSpec(
+            mission_script_path=self._script_path,
+            runs=tuple(self._all_runs()),
+            backend=_backend_name(self._backend),
+            backend_kwargs=kwargs,
+            output_dir=self._output_dir,
+            manifest_path=self._manifest_path,
+            sweep_seed=self._sweep_seed,
+        )
 
     @property
     def failed_run_ids(self) -> list[int]:
