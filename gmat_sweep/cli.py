@@ -369,9 +369,11 @@ def _parser() -> argparse.ArgumentParser:
             default=[],
             required=True,
             metavar="PATH=DIST(ARGS)",
-            help="draws the value itself (not an offset from the nominal), in the field's GMAT "
-            "units: normal(mu,sigma), uniform(lo,hi) or lognormal(mu,sigma) (mu and sigma of "
-            "the log of the value)",
+            help="draws the value itself (not an offset from the nominal; `gmat-sweep fields` "
+            "shows the nominal), in the field's GMAT units: normal(mu,sigma), uniform(lo,hi) or "
+            "lognormal(mu,sigma), which is in log space (the log of the value is "
+            "normal(mu,sigma): median exp(mu)). A truncated normal is Python-only: "
+            "scipy.stats.truncnorm(a,b,loc,scale), bounds a and b in sigma units from loc",
         )
         stochastic.add_argument("--seed", type=int, help="parent seed (default: drawn, recorded)")
         if name == "monte-carlo":
