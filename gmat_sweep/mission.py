@@ -109,8 +109,12 @@ def fields(mission: str | Path) -> pd.DataFrame:
         state GMAT keeps, so it can differ from the script in the last
         digits) and ``override``: ``"live"`` (written through the API after
         the load), ``"load-time"`` (written into the script text before the
-        load, because GMAT ignores API writes to it, as for ForceModel fields
-        and ``Propagator.Type``) or ``"refused"`` (a file name GMAT writes).
+        load, because GMAT ignores API writes to it, as for a ForceModel a
+        Propagator uses) or ``"refused"`` (a file name GMAT writes). The
+        class is read from the mission's structure before any value is
+        written: a field whose API writes GMAT drops (``Propagator.Type``)
+        is listed as live, and a sweep makes it load-time when it checks its
+        values. Either way the override takes effect.
 
     Raises
     ------
@@ -131,8 +135,8 @@ def fields(mission: str | Path) -> pd.DataFrame:
     >>> table = fields(examples.path("leo_basic"))  # doctest: +SKIP
     >>> table.loc["Sat.SMA", ["value", "override"]].tolist()  # doctest: +SKIP
     [6778.137000000002, 'live']
-    >>> table[table["resource"] == "FM"]["override"].unique()  # doctest: +SKIP
-    array(['load-time'], dtype=object)
+    >>> set(table.loc[table["resource"] == "FM", "override"])  # doctest: +SKIP
+    {'load-time'}
     """
     import pandas as pd
 
