@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gmat_sweep import plan, storage
 from gmat_sweep.backends import make_backend
@@ -36,7 +36,7 @@ from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
 from gmat_sweep.script import file_outputs
-from gmat_sweep.spec import PathLike, is_url
+from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
 if TYPE_CHECKING:
@@ -689,7 +689,7 @@ def _launch(
     # the sweep; it is closed afterwards and a later computation starts its own.
     pool = backend if isinstance(backend, Pool) else make_backend(backend or "local")
     try:
-        worker_options = dict(options)
+        worker_options = cast(RunOptions, dict(options))
         if storage_options:
             worker_options["storage_options"] = dict(storage_options)
         runs = plan.expand(parameter_spec, script, root, worker_options)
@@ -790,10 +790,9 @@ def open_sweep(path_or_url: PathLike, *, storage_options: Mapping[str, Any] | No
     """
     text = str(path_or_url).rstrip("/")
     if text.endswith(".jsonl"):
-        location: PathLike = text if is_url(text) else Path(text.removeprefix("file://"))
+        location = as_location(text)
     else:
-        root = text if is_url(text) else Path(text.removeprefix("file://"))
-        location = storage.join(root, MANIFEST_NAME)
+        location = storage.join(as_location(text), MANIFEST_NAME)
     if not storage.exists(location, storage_options):
         raise SweepConfigError(
             f"{path_or_url} is not a sweep: it has no {MANIFEST_NAME} (every sweep writes one at "
@@ -875,7 +874,7 @@ def _check_out(
         _check_storage_options(storage_options)
         storage.check_writable(root, storage_options)
     else:
-        root = Path(str(out).removeprefix("file://")).expanduser().resolve()
+        root = local_path(out).expanduser().resolve()
         if root.exists() and not root.is_dir():
             raise SweepConfigError(
                 f"out={str(out)!r} is an existing file, not a directory; a sweep writes a "

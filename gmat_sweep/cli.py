@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from gmat_sweep.backends import KNOWN_BACKENDS
 from gmat_sweep.backends.jobqueue import CLUSTER_KINDS
 from gmat_sweep.errors import GmatSweepError, SweepConfigError
-from gmat_sweep.spec import PathLike, is_url
+from gmat_sweep.spec import PathLike, as_location, is_url
 
 if TYPE_CHECKING:
     from gmat_sweep.distributions import DistSpec, ParamName
@@ -768,7 +768,7 @@ def _cmd_extend(args: argparse.Namespace) -> int:
 
 def _mission_of(args: argparse.Namespace) -> Path:
     """``--script``, or the mission the manifest in ``args.out_dir`` records (checked first)."""
-    manifest = _load_manifest(_sweep_root(args.out_dir), args.storage_options)
+    manifest = _load_manifest(as_location(args.out_dir), args.storage_options)
     script: Path = args.script or _recorded_script(manifest)
     return script
 
@@ -779,7 +779,7 @@ def _rebuild(args: argparse.Namespace, script: Path, pool: Any) -> Any:
 
     retries = getattr(args, "retries", None)
     return Sweep.from_manifest(
-        _manifest_location(_sweep_root(args.out_dir)),
+        _manifest_location(as_location(args.out_dir)),
         script,
         backend=pool,
         allow_script_drift=args.allow_script_drift,
@@ -793,7 +793,7 @@ def _rebuild(args: argparse.Namespace, script: Path, pool: Any) -> Any:
 def _cmd_show(args: argparse.Namespace) -> int:
     from gmat_sweep.manifest import read_all_entries
 
-    root = _sweep_root(args.out_dir)
+    root = as_location(args.out_dir)
     options = args.storage_options
     manifest = _load_manifest(root, options)
     attempts = len(read_all_entries(_manifest_location(root), storage_options=options))
@@ -814,7 +814,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise SweepConfigError(f"--to {target}: use a file name ending in .parquet or .csv")
     if not target.parent.is_dir():
         raise SweepConfigError(f"--to {target}: directory {target.parent} does not exist")
-    root = _sweep_root(args.out_dir)
+    root = as_location(args.out_dir)
     options = args.storage_options
     frame = lazy_multiindex(
         _load_manifest(root, options), root, name=args.name, storage_options=options
@@ -892,7 +892,7 @@ def _cmd_script(args: argparse.Namespace) -> int:
     from gmat_sweep.script import canonical_script_sha256
     from gmat_sweep.sweep import replay_text
 
-    manifest = _load_manifest(_sweep_root(args.out_dir), args.storage_options)
+    manifest = _load_manifest(as_location(args.out_dir), args.storage_options)
     script = args.script or _recorded_script(manifest)
     if canonical_script_sha256(script) != manifest.script_sha256:
         raise SweepConfigError(
@@ -1325,17 +1325,13 @@ def _check_new_sweep(args: argparse.Namespace) -> None:
             f"mission {str(mission)!r} is not a file; pass the path of a GMAT .script"
         )
     if args.out and not args.overwrite:
-        root = _sweep_root(args.out)
+        root = as_location(args.out)
         if storage.exists(storage.join(root, MANIFEST_NAME), args.storage_options):
             raise SweepConfigError(
                 f"--out {args.out} already holds a sweep ({MANIFEST_NAME} exists); continue it "
                 f"with `gmat-sweep resume {args.out}`, look at it with `gmat-sweep show "
                 f"{args.out}`, choose another --out, or add --overwrite to replace it"
             )
-
-
-def _sweep_root(text: str) -> PathLike:
-    return text.rstrip("/") if is_url(text) else Path(text.removeprefix("file://"))
 
 
 def _manifest_location(root: PathLike) -> PathLike:

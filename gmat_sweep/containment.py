@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import PurePath
 
 from gmat_sweep.errors import ManifestCorruptError
-from gmat_sweep.spec import PathLike, is_url
+from gmat_sweep.spec import PathLike, is_url, local_path
 
 
 def sweep_root(output_dir: PathLike) -> str:
@@ -45,7 +45,7 @@ def sweep_root(output_dir: PathLike) -> str:
     text = output_dir.as_posix() if isinstance(output_dir, PurePath) else str(output_dir)
     if is_url(text):
         return text.rstrip("/")
-    return os.path.abspath(text.removeprefix("file://"))
+    return os.path.abspath(local_path(text))
 
 
 def locate(root: PathLike, recorded: PathLike, run_id: int) -> str:
@@ -134,5 +134,5 @@ def _inside(base: str, text: str) -> str | None:
         return f"{protocol}://{folded}" if folded.startswith(f"{within}/") else None
     if is_url(text):
         return None
-    folded = os.path.normpath(os.path.join(base, text.removeprefix("file://")))
+    folded = os.path.normpath(os.path.join(base, local_path(text)))
     return folded if folded.startswith(base.rstrip(os.sep) + os.sep) else None

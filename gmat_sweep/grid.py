@@ -20,6 +20,7 @@ from gmat_sweep.errors import SweepConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
+from gmat_sweep import storage
 from gmat_sweep.spec import PathLike, RunSpec, as_location
 
 
@@ -277,24 +278,18 @@ def rows_to_run_specs(
             f"got {len(seeds)} seeds for {len(rows)} runs; give exactly one seed per run"
         )
     script = Path(script_path)
-    location = as_location(output_dir) if isinstance(output_dir, str) else Path(output_dir)
+    location = as_location(output_dir)
     return [
         RunSpec(
             script_path=script,
             overrides=dict(row),
-            output_dir=_join(location, run_dir_name(run_id)),
+            output_dir=storage.join(location, run_dir_name(run_id)),
             run_id=run_id,
             seed=None if seeds is None else seeds[run_id],
             run_options={},
         )
         for run_id, row in enumerate(rows)
     ]
-
-
-def _join(location: PathLike, name: str) -> PathLike:
-    if isinstance(location, str):
-        return f"{location.rstrip('/')}/{name}"
-    return location / name
 
 
 def expand_grid_to_run_specs(

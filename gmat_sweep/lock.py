@@ -42,7 +42,7 @@ from typing import Any
 
 from gmat_sweep import storage
 from gmat_sweep.errors import SweepLockedError
-from gmat_sweep.spec import PathLike, is_url
+from gmat_sweep.spec import PathLike, is_url, local_path
 
 LOCK_NAME = ".gmat-sweep.lock"
 """The lock file in a local sweep directory."""
@@ -81,8 +81,8 @@ def hold(
         lease over while this one held it (its renewals failed for longer
         than :data:`LEASE_S`), raised when the block ends.
     """
-    if not is_url(root) or str(root).startswith("file://"):
-        with _flock(Path(str(root).removeprefix("file://")), what):
+    if not is_url(root):
+        with _flock(local_path(root), what):
             yield
     elif str(root).split("://", 1)[0] in ("s3", "s3a"):
         with _lease(str(root).rstrip("/"), dict(storage_options or {}), what):

@@ -8,7 +8,7 @@ final line is torn, and that one line is ignored.
 
 The file keeps every attempt of a run (a resumed sweep appends a new line for
 each re-run); the in-memory :attr:`Manifest.entries` keeps only the last
-attempt of each run ("last entry wins"). ``docs/manifest-schema.md`` is the
+attempt of each run ("last entry wins"). ``docs/reference/manifest-schema.md`` is the
 field-by-field contract and the schema-version compatibility policy.
 
 Only JSON is ever written or read; nothing is pickled.
@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import time
-import uuid
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +30,8 @@ import msgspec
 
 from gmat_sweep import storage
 from gmat_sweep.errors import ManifestCorruptError
+from gmat_sweep.journal import ENTRIES_DIR as ENTRIES_DIR
+from gmat_sweep.journal import Journal, TailRepair, open_journal
 from gmat_sweep.plan import MAX_RUNS
 from gmat_sweep.script import canonical_script_sha256 as canonical_script_sha256
 from gmat_sweep.script import script_includes_sha256 as script_includes_sha256
@@ -53,7 +52,7 @@ MANIFEST_SCHEMA_VERSION = 1
 :meth:`Manifest.load` accepts any header whose ``schema_version`` is
 ``<= MANIFEST_SCHEMA_VERSION`` (a missing field is treated as 1 for backwards
 compatibility with manifests written before the field was introduced) and
-rejects anything greater. See ``docs/manifest-schema.md`` for the
+rejects anything greater. See ``docs/reference/manifest-schema.md`` for the
 field-by-field contract and the compatibility policy that governs future bumps.
 """
 
@@ -355,15 +354,6 @@ class _Arrivals:
         del self.owner[position]
 
 
-@dataclass(frozen=True)
-class _TailRepair:
-    """How to make a loaded file with a damaged end safe to append to."""
-
-    size_at_load: int
-    keep_bytes: int
-    add_newline: bool
-
-
 @dataclass
 class Manifest:
     """Sweep manifest — header fingerprint plus a growing list of per-run entries.
@@ -434,15 +424,7 @@ class Manifest:
     script_path: str = ""
     numpy_version: str = ""
     scipy_version: str = ""
-    _path: PathLike | None = field(default=None, init=False, repr=False, compare=False)
-    _storage_options: dict[str, Any] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-    # Entry objects not yet folded into manifest.jsonl: (URL, the entry line it holds).
-    _objects: list[tuple[str, bytes]] = field(
-        default_factory=list, init=False, repr=False, compare=False
-    )
-    _repair: _TailRepair | None = field(default=None, init=False, repr=False, compare=False)
+    _journal: Journal | None = field(default=None, init=False, repr=False, compare=False)
     _arrivals: _Arrivals | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -451,7 +433,7 @@ class Manifest:
 
         Set by :meth:`save` and :meth:`load`; :meth:`append_entry` writes there.
         """
-        return self._path
+        return None if self._journal is None else self._journal.location
 
     def save(self, path: PathLike, *, storage_options: Mapping[str, Any] | None = None) -> None:
         """Write header + all current entries as JSON Lines, fsyncing file and parent dir.
@@ -487,18 +469,11 @@ class Manifest:
         """
         lines = [_encode_line(self._header_dict())]
         lines.extend(_encode_line({"kind": "entry", **entry.to_dict()}) for entry in self.entries)
-        if is_url(path):
-            options = dict(storage_options or {})
-            storage.atomic_write(path, b"".join(lines), options)
-            storage.remove([name for name, _ in self._objects], options)
-            self._path, self._storage_options, self._objects = path, options, []
-            self._repair = None
-            return
-        target = Path(str(path).removeprefix("file://")).absolute()
-        storage.make_dirs(target.parent)
-        storage.atomic_write(target, b"".join(lines))
-        self._path = target
-        self._repair = None
+        journal = open_journal(path, dict(storage_options or {}))
+        if self._journal is not None and self._journal.location == journal.location:
+            journal = self._journal  # it knows the entry objects this save folds in
+        journal.save(b"".join(lines))
+        self._journal = journal
 
     def append_entry(self, entry: ManifestEntry) -> None:
         """Append one entry to the bound file with fsync, and to the in-memory list.
@@ -536,29 +511,12 @@ class Manifest:
         >>> entry = manifest.entry_for(3)  # doctest: +SKIP
         >>> manifest.append_entry(entry)  # recorded again, now the last line  # doctest: +SKIP
         """
-        if self._path is None:
+        if self._journal is None:
             raise RuntimeError(
                 "this Manifest is not bound to a file, so append_entry has nowhere to write; "
                 "call save(path) first (or get the manifest from Manifest.load(path))"
             )
-        line = _encode_line({"kind": "entry", **entry.to_dict()})
-        if is_url(self._path):
-            name = _entry_object(self._path)
-            storage.atomic_write(name, line, self._storage_options)
-            self._objects.append((name, line))
-            self._remember(entry)
-            return
-        assert isinstance(self._path, Path)
-        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0)
-        descriptor = os.open(self._path, flags)
-        try:
-            if self._repair is not None:
-                line = _cut_torn_tail(descriptor, self._path, self._repair) + line
-            _write_all(descriptor, line)
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        self._repair = None
+        self._journal.append(_encode_line({"kind": "entry", **entry.to_dict()}))
         self._remember(entry)
 
     def rewrite_header(self) -> None:
@@ -588,19 +546,9 @@ class Manifest:
         >>> manifest.run_count += 10  # doctest: +SKIP
         >>> manifest.rewrite_header()  # doctest: +SKIP
         """
-        if self._path is None:
+        if self._journal is None:
             raise RuntimeError("this Manifest is not bound to a file; call save(path) first")
-        if is_url(self._path):
-            old = storage.read_bytes(self._path, self._storage_options)
-        else:
-            old = _read_local(Path(self._path))
-        if self._repair is not None:
-            old = _valid_bytes(old, self._path, self._repair)
-        _, _, rest = old.partition(b"\n")
-        storage.atomic_write(
-            self._path, _encode_line(self._header_dict()) + rest, self._storage_options
-        )
-        self._repair = None
+        self._journal.rewrite_header(_encode_line(self._header_dict()))
 
     def compact(self) -> None:
         """Fold an object-store manifest's entry objects back into ``manifest.jsonl``.
@@ -631,15 +579,8 @@ class Manifest:
         >>> manifest = Manifest.load("s3://bucket/study/manifest.jsonl")  # doctest: +SKIP
         >>> manifest.compact()  # doctest: +SKIP
         """
-        if self._path is None or not is_url(self._path) or not self._objects:
-            return
-        history = storage.read_bytes(self._path, self._storage_options)
-        if history and not history.endswith(b"\n"):
-            history += b"\n"
-        extra = b"".join(line for _, line in self._objects)
-        storage.atomic_write(self._path, history + extra, self._storage_options)
-        storage.remove([name for name, _ in self._objects], self._storage_options)
-        self._objects = []
+        if self._journal is not None:
+            self._journal.compact()
 
     def _remember(self, entry: ManifestEntry) -> None:
         """Record ``entry`` in memory: it replaces the run's earlier entry (last wins)."""
@@ -700,7 +641,7 @@ class Manifest:
         """
         options = dict(storage_options or {})
         with _collector_paused():
-            target, parsed, objects = _read_manifest(path, options)
+            journal, parsed = _read_manifest(path, options)
             winners: dict[int, ManifestEntry] = {}
             for entry in parsed.entries:
                 if entry.run_id in winners:
@@ -711,10 +652,7 @@ class Manifest:
                 schema_version=parsed.schema_version,
                 entries=list(winners.values()),
             )
-        manifest._path = target
-        manifest._repair = parsed.repair
-        manifest._storage_options = options
-        manifest._objects = objects
+        manifest._journal = journal
         return manifest
 
     def find_failed(self) -> list[int]:
@@ -878,69 +816,16 @@ def unreadable_ok_runs(
     return [entry.run_id for entry in manifest.entries if entry.run_id in lost]
 
 
-ENTRIES_DIR = "manifest.d"
-"""Folder beside an object-store ``manifest.jsonl`` that holds one object per appended entry."""
-
-
-def _entry_object(manifest_url: PathLike) -> str:
-    """A new entry object's name: sorts after every earlier one written by any driver."""
-    root = str(manifest_url).rsplit("/", 1)[0]
-    return f"{root}/{ENTRIES_DIR}/{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.json"
-
-
-def _read_manifest(
-    path: PathLike, options: dict[str, Any]
-) -> tuple[PathLike, _Parsed, list[tuple[str, bytes]]]:
-    """Read and parse a manifest; on an object store, merge its entry objects too."""
+def _read_manifest(path: PathLike, options: dict[str, Any]) -> tuple[Journal, _Parsed]:
+    """Read and parse a manifest; on an object store, its entry objects are merged in too."""
+    journal = open_journal(path, options)
     with _collector_paused():
-        return _read_and_parse(path, options)
-
-
-def _read_and_parse(
-    path: PathLike, options: dict[str, Any]
-) -> tuple[PathLike, _Parsed, list[tuple[str, bytes]]]:
-    if not is_url(path):
-        target = Path(str(path).removeprefix("file://")).absolute()
-        return target, _parse(target, _read_local(target)), []
-    url = str(path)
-    root = url.rsplit("/", 1)[0]
-    # A compaction rewrites manifest.jsonl, then deletes the entry objects it folded in.
-    # Racing one, a reader can find an object gone between listing and reading it, or
-    # list after the deletion with the old file in hand: either way manifest.jsonl has
-    # changed by the time the reader reads it again, so it starts over.
-    for _ in range(_RACE_ATTEMPTS):
-        data = _read_url(url, options)
-        names = storage.list_files(f"{root}/{ENTRIES_DIR}", options)
-        try:
-            contents = storage.read_many(names, options)
-        except FileNotFoundError:
-            continue
-        if _read_url(url, options) == data:
-            break
-    else:
-        raise ManifestCorruptError(
-            f"manifest {url} kept changing while it was read ({_RACE_ATTEMPTS} attempts); "
-            "another driver is compacting it: read it again once that driver has finished",
-            url,
-        )
-    parsed = _parse(url, data)
-    objects = list(zip(names, contents, strict=True))
-    for name, content in objects:
-        parsed.entries.extend(_parse_entry_object(name, content))
-    return url, parsed, objects
-
-
-_RACE_ATTEMPTS = 5
-
-
-def _read_url(url: str, options: dict[str, Any]) -> bytes:
-    try:
-        return storage.read_bytes(url, options)
-    except FileNotFoundError:
-        raise ManifestCorruptError(
-            f"manifest {url} does not exist; check the URL, or start a new sweep to create it",
-            url,
-        ) from None
+        data, objects = journal.read()
+        parsed = _parse(journal.location, data)
+        for name, content in objects:
+            parsed.entries.extend(_parse_entry_object(name, content))
+    journal.repair = parsed.repair
+    return journal, parsed
 
 
 def _parse_entry_object(name: str, data: bytes) -> list[ManifestEntry]:
@@ -955,27 +840,12 @@ def _parse_entry_object(name: str, data: bytes) -> list[ManifestEntry]:
         ) from None
 
 
-def _read_local(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ManifestCorruptError(
-            f"manifest {path} does not exist; check the path, or start a new sweep to create it",
-            path,
-        ) from None
-    except OSError as exc:
-        raise ManifestCorruptError(
-            f"manifest {path} cannot be read: {exc.strerror}; give the path of a readable file",
-            path,
-        ) from None
-
-
 @dataclass(frozen=True)
 class _Parsed:
     header_fields: dict[str, Any]
     schema_version: int
     entries: list[ManifestEntry]
-    repair: _TailRepair | None
+    repair: TailRepair | None
 
 
 def _parse(path: PathLike, data: bytes) -> _Parsed:
@@ -1061,7 +931,7 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
 
     keep = len(data) if torn is None else len(data) - len(b"\n".join(lines[torn:]))
     add_newline = keep > 0 and data[keep - 1 : keep] != b"\n"
-    repair = _TailRepair(len(data), keep, add_newline) if torn is not None or add_newline else None
+    repair = TailRepair(len(data), keep, add_newline) if torn is not None or add_newline else None
     return _Parsed(header_fields, schema_version, entries, repair)
 
 
@@ -1164,6 +1034,12 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            # Re-enabled as is, the collector's next young-generation pass would
+            # walk every object built here (and two older passes after it): about
+            # as long again as the parse. Promote them to the oldest generation
+            # unexamined instead (freeze, then unfreeze into that generation).
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
@@ -1177,31 +1053,3 @@ def _reason(exc: Exception) -> str:
 
 def _encode_line(payload: Mapping[str, Any]) -> bytes:
     return (json.dumps(payload, allow_nan=True, separators=(",", ":")) + "\n").encode("ascii")
-
-
-def _valid_bytes(data: bytes, path: PathLike, repair: _TailRepair) -> bytes:
-    """``data`` without the torn last line found at load, newline-terminated."""
-    _check_unchanged(len(data), path, repair)
-    return data[: repair.keep_bytes] + (b"\n" if repair.add_newline else b"")
-
-
-def _cut_torn_tail(descriptor: int, path: Path, repair: _TailRepair) -> bytes:
-    """Drop a torn last line before the first append; return the separator to write first."""
-    _check_unchanged(os.fstat(descriptor).st_size, path, repair)
-    os.ftruncate(descriptor, repair.keep_bytes)
-    return b"\n" if repair.add_newline else b""
-
-
-def _check_unchanged(size: int, path: PathLike, repair: _TailRepair) -> None:
-    if size != repair.size_at_load:
-        raise RuntimeError(
-            f"manifest {path} changed on disk since it was loaded ({repair.size_at_load} -> "
-            f"{size} bytes) and its last line was torn; another process may be writing it; "
-            "stop that process and load the manifest again before appending"
-        )
-
-
-def _write_all(descriptor: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(descriptor, view) :]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from gmat_sweep import storage
 from gmat_sweep.errors import SweepConfigError
-from gmat_sweep.spec import PathLike, RunOutcome, RunSpec, RunStatus
+from gmat_sweep.spec import PathLike, RunOptions, RunOutcome, RunSpec, RunStatus, as_location
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -171,7 +171,7 @@ def compute_stored(
     from gmat_sweep.containment import locator
 
     locate = locator(root)
-    options = {"storage_options": dict(storage_options)} if storage_options else {}
+    options = RunOptions(storage_options=dict(storage_options)) if storage_options else RunOptions()
     tasks = []
     for entry in entries:
         outputs = {key: locate(path, entry.run_id) for key, path in entry.output_paths.items()}
@@ -185,16 +185,11 @@ def compute_stored(
         relative = None
         if outcome.metrics_path is not None:
             first = str(next(iter(entry.output_paths.values())))
-            relative = _as_recorded(first.rsplit("/", 1)[0] + "/" + METRICS_NAME, first)
+            relative = as_location(first.rsplit("/", 1)[0] + "/" + METRICS_NAME)
         updated.append(
             dataclasses.replace(entry, metrics_path=relative, metrics_error=outcome.metrics_error)
         )
     return updated
-
-
-def _as_recorded(location: str, like: PathLike) -> PathLike:
-    """``location`` in the form output paths are recorded in (a Path unless a URL)."""
-    return location if "://" in location else Path(location)
 
 
 def metrics_frame(

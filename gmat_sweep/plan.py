@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.grid import expand_grid_to_run_specs, rows_to_run_specs
-from gmat_sweep.spec import PathLike, RunSpec, plain_overrides, to_plain
+from gmat_sweep.spec import PathLike, RunOptions, RunSpec, plain_overrides, to_plain
 
 if TYPE_CHECKING:
     from gmat_sweep.manifest import Manifest
@@ -95,7 +95,7 @@ def expand(
     parameter_spec: Mapping[str, Any],
     script_path: Path,
     output_dir: PathLike,
-    run_options: Mapping[str, Any] | None = None,
+    run_options: RunOptions | None = None,
 ) -> list[RunSpec]:
     """Rebuild the run specs a ``parameter_spec`` describes.
 
@@ -115,7 +115,7 @@ def expand(
             "rebuilt; the manifest header was edited or damaged: restore it from a backup"
         ) from None
     if run_options:
-        options = dict(run_options)
+        options = RunOptions(**run_options)
         specs = [
             RunSpec(s.script_path, s.overrides, s.output_dir, s.run_id, s.seed, options)
             for s in specs

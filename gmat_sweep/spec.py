@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path, PurePath
-from typing import Any, Self
+from typing import Any, Self, TypedDict, cast
 
 from gmat_sweep.errors import SweepConfigError
 
@@ -78,9 +78,20 @@ def is_url(location: PathLike) -> bool:
     return isinstance(location, str) and "://" in location and not location.startswith("file://")
 
 
-def as_location(value: str) -> PathLike:
-    """Turn a stored string back into a :class:`Path`, or keep it as a URL."""
+def as_location(value: PathLike) -> PathLike:
+    """The one reading of a location given by a user or stored in a record.
+
+    An fsspec URL stays the ``str`` it is; anything else — a path, or a
+    ``file://`` URL — becomes a :class:`~pathlib.Path`.
+    """
+    if isinstance(value, Path):
+        return value
     return value if is_url(value) else Path(value.removeprefix("file://"))
+
+
+def local_path(value: PathLike) -> Path:
+    """A location already known to be local (a path or a ``file://`` URL) as a :class:`Path`."""
+    return value if isinstance(value, Path) else Path(str(value).removeprefix("file://"))
 
 
 def to_plain(value: Any) -> Any:
@@ -124,6 +135,25 @@ def _loads(text: str) -> dict[str, Any]:
     return payload
 
 
+class RunOptions(TypedDict, total=False):
+    """How one run executes: :attr:`RunSpec.run_options` (a plain ``dict`` at run time).
+
+    Attributes
+    ----------
+    timeout_s:
+        Seconds the run may take before it is stopped and recorded as a
+        ``timeout`` failure (``run_options={"timeout_s": ...}`` of the entry
+        points); absent for no limit.
+    storage_options:
+        fsspec options for writing the run's outputs to a URL. The sweep fills
+        this in from its own ``storage_options``; it is never recorded in the
+        manifest.
+    """
+
+    timeout_s: float
+    storage_options: dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class RunSpec:
     """A single run's worth of work — script + overrides + run_id + seed.
@@ -148,7 +178,7 @@ class RunSpec:
     seed:
         The per-run seed for stochastic sweeps; ``None`` for grids.
     run_options:
-        Per-run execution options, e.g. ``{"timeout_s": 60}``.
+        Per-run execution options (:class:`RunOptions`), e.g. ``{"timeout_s": 60}``.
     """
 
     script_path: Path
@@ -156,7 +186,7 @@ class RunSpec:
     output_dir: PathLike
     run_id: int
     seed: int | None
-    run_options: dict[str, Any] = field(default_factory=dict)
+    run_options: RunOptions = field(default_factory=lambda: RunOptions())
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready mapping of this spec."""
@@ -178,7 +208,7 @@ class RunSpec:
             output_dir=as_location(data["output_dir"]),
             run_id=int(data["run_id"]),
             seed=None if data["seed"] is None else int(data["seed"]),
-            run_options=dict(data.get("run_options", {})),
+            run_options=cast(RunOptions, dict(data.get("run_options", {}))),
         )
 
     def to_json(self) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 import fsspec
 
 from gmat_sweep.errors import SweepConfigError
-from gmat_sweep.spec import PathLike, is_url
+from gmat_sweep.spec import PathLike, is_url, local_path
 
 _OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 """Protocols of flat object stores: no directories to create, nothing to append to."""
@@ -69,7 +69,7 @@ def make_dirs(location: PathLike, storage_options: Mapping[str, Any] | None = No
     bucket, which gmat_sweep never does.
     """
     if not is_url(location):
-        target = Path(str(location).removeprefix("file://")).absolute()
+        target = local_path(location).absolute()
         missing = [target, *target.parents]
         missing = [directory for directory in missing if not directory.is_dir()]
         target.mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,7 @@ def atomic_write(
     run's GMAT log), never for results.
     """
     if not is_url(location):
-        target = Path(str(location).removeprefix("file://"))
+        target = local_path(location)
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         descriptor = os.open(temporary, flags, 0o666)

@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dask.base import DaskMethodsMixin
 
@@ -56,11 +56,13 @@ from gmat_sweep.plan import installed_version as _version
 from gmat_sweep.spec import (
     LOG_NAME,
     PathLike,
+    RunOptions,
     RunOutcome,
     RunSpec,
     RunStatus,
     SweepSpec,
     is_url,
+    local_path,
 )
 
 if TYPE_CHECKING:
@@ -584,7 +586,7 @@ class Sweep(DaskMethodsMixin):
         if is_url(manifest_path):
             root: PathLike = str(manifest_path).rsplit("/", 1)[0]
         else:
-            manifest_path = Path(str(manifest_path).removeprefix("file://")).resolve()
+            manifest_path = local_path(manifest_path).resolve()
             root = manifest_path.parent
         if not storage.exists(root, storage_options):
             raise SweepConfigError(
@@ -647,7 +649,7 @@ class Sweep(DaskMethodsMixin):
 
     def _expand(self, parameter_spec: Mapping[str, Any], script: Path) -> list[RunSpec]:
         """The runs ``parameter_spec`` describes, as workers receive them."""
-        run_options = dict(parameter_spec.get("run_options") or {})
+        run_options = cast(RunOptions, dict(parameter_spec.get("run_options") or {}))
         if self._storage_options:
             run_options["storage_options"] = dict(self._storage_options)
         return plan.expand(parameter_spec, script, self._output_dir, run_options)
@@ -740,9 +742,10 @@ class Sweep(DaskMethodsMixin):
             wanted = {"all": failed | missing, "failed": failed, "missing": missing}[only]
             todo = [spec for spec in runs if spec.run_id in wanted]
             if timeout_s is not None:
-                timed = {"timeout_s": timeout_s}
                 todo = [
-                    dataclasses.replace(spec, run_options={**spec.run_options, **timed})
+                    dataclasses.replace(
+                        spec, run_options={**spec.run_options, "timeout_s": timeout_s}
+                    )
                     for spec in todo
                 ]
             if todo:
@@ -821,10 +824,7 @@ class Sweep(DaskMethodsMixin):
             raise SweepConfigError(f"n_more={n_more!r}: use a whole number of runs >= 1")
         storage.check_writable(self._output_dir, self._storage_options)
         grown = {**manifest.parameter_spec, "n": int(manifest.parameter_spec["n"]) + n_more}
-        run_options = dict(grown.get("run_options") or {})
-        if self._storage_options:
-            run_options["storage_options"] = dict(self._storage_options)
-        runs = plan.expand(grown, self._script_path.resolve(), self._output_dir, run_options)
+        runs = self._expand(grown, self._script_path.resolve())
         count = len(self._all_runs())
         acquired = self._acquire("extend")
         try:

@@ -868,7 +868,7 @@ def test_a_missing_include_names_script_line_and_file(tmp_path: Path) -> None:
 def test_the_schema_doc_example_loads_as_documented(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    doc = (Path(__file__).parents[1] / "docs" / "manifest-schema.md").read_text()
+    doc = (Path(__file__).parents[1] / "docs" / "reference" / "manifest-schema.md").read_text()
     example = doc.split("```json\n")[1].split("```")[0]
     objects: list[str] = []
     for line in example.splitlines():

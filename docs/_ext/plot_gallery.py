@@ -1,11 +1,11 @@
-"""mkdocs hook: run the plot gallery's examples during the build and publish their PNGs.
+"""mkdocs hook: run the examples of the pages that draw figures, and publish their PNGs.
 
-The pictures of ``how-to/plots.md`` are not committed: this hook runs the
-page's ``python`` blocks in order, each in a fresh interpreter, in a scratch
-directory where ``tests/data`` is reachable (as ``tests/test_docs.py`` runs
-them), and adds every PNG they save under ``gallery/`` to the site beside the
-page. The build therefore runs a real 60-run sweep (a few seconds) and always
-shows what today's code draws.
+The pictures of the pages in :data:`PAGES` are not committed: for each page
+this hook runs its ``python`` blocks in order, each in a fresh interpreter,
+in a scratch directory of its own where ``tests/data`` is reachable (as
+``tests/test_docs.py`` runs them), and adds every PNG they save under
+``gallery/`` to the site beside the page. The build therefore runs each
+page's real sweeps (a few seconds) and always shows what today's code draws.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import Any
 
 from mkdocs.structure.files import File, Files
 
-PAGE = "how-to/plots.md"
+PAGES = ("how-to/plots.md", "tutorials/results.md")
 GALLERY = "gallery"
 _PYTHON = re.compile(r"^```python\n(.*?)^```", flags=re.DOTALL | re.MULTILINE)
 
 
-def _pictures(docs: Path) -> dict[str, bytes]:
+def _pictures(docs: Path, page: str) -> dict[str, bytes]:
     root = docs.parent
-    blocks = _PYTHON.findall((docs / PAGE).read_text(encoding="utf-8"))
+    blocks = _PYTHON.findall((docs / page).read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         (work / "tests").mkdir()
@@ -45,12 +45,13 @@ def _pictures(docs: Path) -> dict[str, bytes]:
                 check=False,
             )
             if done.returncode != 0:
-                raise RuntimeError(f"{PAGE}: python block {number + 1} failed\n{done.stderr}")
+                raise RuntimeError(f"{page}: python block {number + 1} failed\n{done.stderr}")
         return {path.name: path.read_bytes() for path in sorted((work / GALLERY).glob("*.png"))}
 
 
 def on_files(files: Files, config: Any) -> Files:
-    where = str(Path(PAGE).parent / GALLERY)
-    for name, content in _pictures(Path(config["docs_dir"])).items():
-        files.append(File.generated(config, f"{where}/{name}", content=content))
+    for page in PAGES:
+        where = str(Path(page).parent / GALLERY)
+        for name, content in _pictures(Path(config["docs_dir"]), page).items():
+            files.append(File.generated(config, f"{where}/{name}", content=content))
     return files
