@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         Manifest,
         ManifestEntry,
     )
+    from gmat_sweep.mission import fields
     from gmat_sweep.script import canonical_script_sha256
     from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus, SweepSpec
     from gmat_sweep.sweep import Sweep
@@ -68,6 +69,7 @@ _LAZY = {
     "canonical_script_sha256": "gmat_sweep.script",
     "derive_param_seed": "gmat_sweep.distributions",
     "expand_grid_to_run_specs": "gmat_sweep.grid",
+    "fields": "gmat_sweep.mission",
     "full_factorial": "gmat_sweep.grid",
     "lazy_contacts": "gmat_sweep.aggregate",
     "lazy_ephemerides": "gmat_sweep.aggregate",
@@ -104,6 +106,7 @@ __all__ = [
     "canonical_script_sha256",
     "derive_param_seed",
     "expand_grid_to_run_specs",
+    "fields",
     "full_factorial",
     "latin_hypercube",
     "lazy_contacts",

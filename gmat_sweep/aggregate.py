@@ -431,6 +431,15 @@ def _no_time_message(layout: _Layout, run_id: int, location: str) -> str:
     )
 
 
+_NO_FILE_OUTPUTS = (
+    "the sweep's {ok} ok runs wrote no output files, so there is no {kind} to read: the mission "
+    "has no ReportFile, EphemerisFile or ContactLocator (GUI subscribers such as OrbitView and "
+    "XYPlot write no files). Add a ReportFile with the values you need to the script, e.g. "
+    "Create ReportFile RF; RF.Add = {{Sat.UTCGregorian, Sat.Earth.SMA}}; then run the sweep "
+    "again (overwrite=True, or gmat-sweep run ... --overwrite)"
+)
+
+
 def _latest_entries(manifest: Manifest) -> list[ManifestEntry]:
     """Entries sorted by run_id; should a run appear twice, its last entry wins."""
     latest = {entry.run_id: entry for entry in manifest.entries}
@@ -447,12 +456,6 @@ def _produced(entries: Iterable[ManifestEntry]) -> dict[str, dict[str, ManifestE
         keys = tuple(entry.output_paths)
         if keys in seen:
             continue
-        if not keys:
-            raise ValueError(
-                f"run {entry.run_id} is recorded as ok but lists no output_paths; a run that "
-                "succeeded always writes at least one output, so this manifest entry is "
-                "inconsistent; re-run that run (resume the sweep) or restore its outputs"
-            )
         seen.add(keys)
         for key in keys:
             prefix, _, name = key.partition("__")
@@ -466,9 +469,15 @@ def _resolve_name(
 ) -> tuple[str | None, ManifestEntry | None]:
     """The output to aggregate, and the first run (by run_id) that wrote it.
 
-    When no run wrote any output at all (every run failed, or none ran), any
-    ``name`` is accepted and there is no first run: each run is one row of
-    missing values.
+    When no run wrote any output at all because none succeeded (every run
+    failed, or none ran), any ``name`` is accepted and there is no first run:
+    each run is one row of missing values.
+
+    Raises
+    ------
+    SweepConfigError
+        ``name`` is ambiguous or was not produced, or runs succeeded without
+        writing any file (the mission has no file outputs).
     """
     produced = _produced(entries)
     available = produced[kind.prefix]
@@ -477,6 +486,9 @@ def _resolve_name(
     if len(available) == 1 and name is None:
         return next(iter(available.items()))
     if not any(produced.values()):
+        ok = sum(entry.status == RunStatus.OK for entry in entries)
+        if ok:
+            raise SweepConfigError(_NO_FILE_OUTPUTS.format(ok=ok, kind=kind.prefix))
         return name, None
     listed = ", ".join(repr(found) for found in available)
     if len(available) > 1 and name is None:

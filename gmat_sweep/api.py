@@ -35,6 +35,7 @@ from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
+from gmat_sweep.script import file_outputs
 from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
@@ -82,7 +83,8 @@ def sweep(
         :class:`~gmat_sweep.backends.local.LocalPool` on every core.
     out:
         Sweep directory: a local path or any fsspec URL. ``None`` creates a new,
-        uniquely named directory under the current directory and prints it.
+        uniquely named directory under the current directory and prints its
+        name when the runs start.
     storage_options:
         fsspec options for an ``out`` URL (endpoint, credentials). Never
         written to the manifest.
@@ -111,14 +113,64 @@ def sweep(
     Returns
     -------
     Sweep
-        The completed sweep (not yet run with ``compute=False``).
+        The completed sweep (not yet run with ``compute=False``). A grid of
+        no fields (``grid={}``) makes exactly one run: the mission as written.
 
     Raises
     ------
     SweepConfigError
-        Any invalid input, before any run starts.
+        Any invalid input, found before any run starts and before anything is
+        written: both or neither of ``grid`` and ``samples``, an empty list
+        of values, a mission that is missing or that GMAT cannot parse, an
+        unknown field path (the message suggests close names), a value the
+        field cannot take, an output-file field, unknown ``run_options``, a
+        negative ``retries``, an ``out`` that is a file or already holds a
+        sweep (without ``overwrite``), a ``memory://`` ``out``, or an object
+        store that cannot be written.
+    BackendError
+        ``backend`` names an unknown backend or one whose package is not
+        installed, or its GMAT processes cannot start.
+    EngineError
+        No GMAT engine can be set up (``GMAT_ROOT`` or the embedded wheel).
     SweepLockedError
         Another driver holds the sweep in ``out`` (see :func:`gmat_sweep.lock.hold`).
+    RunFailed
+        With ``raise_on_failure=True``: a run failed (raised once every run
+        has finished and been recorded).
+    OSError
+        The sweep directory cannot be written.
+
+    Warns
+    -----
+    UserWarning
+        The mission has no ReportFile, EphemerisFile or ContactLocator, so
+        its runs write no files to read (GUI subscribers write none).
+
+    See Also
+    --------
+    monte_carlo, latin_hypercube : random and stratified dispersions.
+    sobol, morris : sensitivity designs.
+    open_sweep : reopen a finished sweep from its directory.
+    gmat_sweep.fields : the field paths a mission offers, with nominal values.
+    Sweep : what comes back: ``final()``, ``to_pandas()``, ``resume()`` ...
+
+    Examples
+    --------
+    A 2 x 2 grid over a bundled mission, then one row per run (the last row
+    of its report; ``Sat.SMA`` is the input, ``Sat.Earth.SMA`` GMAT's output):
+
+    >>> from gmat_sweep import examples, sweep
+    >>> mission = examples.path("leo_basic")
+    >>> study = sweep(mission, {"Sat.SMA": [6778.137, 6878.137], "Sat.INC": [28.5, 51.6]},
+    ...               out="leo-study")  # doctest: +SKIP
+    >>> study.final()[["Sat.SMA", "Sat.INC", "Sat.Earth.SMA"]]  # doctest: +SKIP
+
+    The nominal run, and explicit rows checked but not run yet:
+
+    >>> nominal = sweep(mission, {}, out="nominal")  # doctest: +SKIP
+    >>> planned = sweep(mission, samples=[{"Sat.Cd": 2.0}, {"Sat.Cd": 2.4}],
+    ...                 out="rows", compute=False)  # doctest: +SKIP
+    >>> planned.compute().to_pandas()  # doctest: +SKIP
     """
     if (grid is None) == (samples is None):
         raise SweepConfigError(
@@ -170,9 +222,20 @@ def monte_carlo(
     """Run a Monte Carlo dispersion sweep over a GMAT mission.
 
     Draws ``n`` runs, each parameter of ``perturb`` independently from its own
-    distribution. Each draw is the value the field is set to (in the field's
-    GMAT units), not an offset from the mission's nominal value. Per-parameter
-    sub-seeds are derived from the parameter name via
+    distribution. Each draw is **the value the field is set to**, not an
+    offset from the mission's nominal value: centre a distribution on the
+    nominal (read it with :func:`gmat_sweep.fields`) to disperse around it.
+    Values are in the field's GMAT units (km, deg, kg ...).
+    ``("lognormal", mu, sigma)`` is in log space: the log of the value is
+    Normal(``mu``, ``sigma``), so the median is ``exp(mu)``; for a median
+    ``m`` and a factor ``f`` (about 68 % of draws between ``m / f`` and
+    ``m * f``) pass ``mu = log(m)``, ``sigma = log(f)``. A truncated normal is
+    ``scipy.stats.truncnorm(a, b, loc, scale)``, whose bounds ``a`` and ``b``
+    are in standard deviations (sigma units, multiples of ``scale``) from
+    ``loc``, not in the field's units: ``truncnorm(-2, 2, loc=1.8,
+    scale=0.05)`` stays within 1.7 .. 1.9.
+
+    Per-parameter sub-seeds are derived from the parameter name via
     :func:`~gmat_sweep.distributions.derive_param_seed`, so adding a
     perturbed parameter to an existing sweep does not change the draws of any
     other parameter at any run_id.
@@ -247,9 +310,43 @@ def monte_carlo(
     ------
     SweepConfigError
         If ``perturb`` is empty, ``n < 1``, any parameter spec is
-        ill-formed, ``sampler`` is unknown, or ``until``, ``batch`` or
-        ``max_n`` is malformed (or ``batch``/``max_n`` given without
-        ``until``).
+        ill-formed (see :func:`gmat_sweep.distributions.parse_dist`), the
+        seed is not an integer, ``sampler`` is unknown, ``until``, ``batch``
+        or ``max_n`` is malformed (or ``batch``/``max_n`` is given without
+        ``until``), or for any reason :func:`sweep` gives; before any run
+        starts.
+    BackendError, EngineError, SweepLockedError, OSError
+        As for :func:`sweep`.
+
+    Warns
+    -----
+    UserWarning
+        ``sampler="sobol"`` with an ``n`` that is not a power of two, or a
+        mission without file outputs (as for :func:`sweep`).
+
+    See Also
+    --------
+    latin_hypercube : stratified draws, for small ``n``.
+    gmat_sweep.distributions.DistSpec : every accepted distribution spec.
+    gmat_sweep.fields : a mission's nominal values, to centre the draws on.
+    Sweep.extend : add runs to a finished Monte Carlo sweep.
+    gmat_sweep.analysis.tolerance_bound : a distribution-free bound on an outcome.
+
+    Examples
+    --------
+    >>> import math
+    >>> import scipy.stats
+    >>> from gmat_sweep import examples, fields, monte_carlo
+    >>> mission = examples.path("leo_basic")
+    >>> fields(mission).loc["Sat.SMA", "value"]  # the nominal, in km  # doctest: +SKIP
+    6778.137000000002
+    >>> study = monte_carlo(mission, n=200, seed=42, out="dispersion", perturb={
+    ...     "Sat.SMA": ("normal", 6778.137, 0.5),  # the value itself: nominal +- 0.5 km
+    ...     "Sat.Cd": ("uniform", 2.0, 2.4),
+    ...     "Sat.DryMass": ("lognormal", math.log(500), math.log(1.05)),  # median 500 kg
+    ...     "Sat.Cr": scipy.stats.truncnorm(-2, 2, loc=1.8, scale=0.05),  # 1.7 .. 1.9
+    ... })  # doctest: +SKIP
+    >>> study.final()["Sat.Earth.SMA"].describe()  # doctest: +SKIP
     """
     if sampler == "sobol":
         _warn_sobol_n(n)
@@ -310,8 +407,29 @@ def latin_hypercube(
     Raises
     ------
     SweepConfigError
-        If ``perturb`` is empty, ``n < 1``, or any parameter spec is
-        ill-formed.
+        If ``perturb`` is empty, ``n < 1``, any parameter spec is ill-formed,
+        the seed is not an integer, or for any reason :func:`sweep` gives;
+        before any run starts.
+    BackendError, EngineError, SweepLockedError, OSError
+        As for :func:`sweep`.
+
+    Warns
+    -----
+    UserWarning
+        The mission has no file outputs (as for :func:`sweep`).
+
+    See Also
+    --------
+    monte_carlo : independent draws, and the meaning of each distribution.
+    sobol, morris : designs for sensitivity indices.
+
+    Examples
+    --------
+    >>> from gmat_sweep import examples, latin_hypercube
+    >>> study = latin_hypercube(examples.path("leo_basic"), n=20, seed=7, out="lhs",
+    ...                         perturb={"Sat.Cd": ("uniform", 2.0, 2.4),
+    ...                                  "Sat.INC": ("uniform", 28.5, 51.6)})  # doctest: +SKIP
+    >>> study.final()[["Sat.Cd", "Sat.INC", "Sat.Earth.SMA"]]  # doctest: +SKIP
     """
     return _stochastic(
         "latin_hypercube", mission, n, perturb, seed, backend, out, progress,
@@ -434,9 +552,32 @@ def sobol(
     Raises
     ------
     SweepConfigError
-        Malformed ``bounds``, ``n`` or ``seed``, before any run starts.
+        Malformed ``bounds``, ``n`` or ``seed``, or for any reason
+        :func:`sweep` gives; before any run starts.
     ImportError
         SALib is not installed.
+    BackendError, EngineError, SweepLockedError, OSError
+        As for :func:`sweep`.
+
+    Warns
+    -----
+    UserWarning
+        ``n`` is not a power of two, or the mission has no file outputs.
+
+    See Also
+    --------
+    morris : a cheaper screening design.
+    Sweep.sensitivity : the indices of a finished design.
+
+    Examples
+    --------
+    Two fields, ``n=64``: ``64 * (2 + 2) = 256`` runs.
+
+    >>> from gmat_sweep import examples, sobol
+    >>> design = sobol(examples.path("leo_basic"),
+    ...                {"Sat.Cd": (2.0, 2.4), "Sat.DryMass": (400, 600)}, 64,
+    ...                seed=1, out="sobol")  # doctest: +SKIP
+    >>> design.sensitivity("Sat.Earth.SMA")[["S1", "ST"]]  # doctest: +SKIP
     """
     from gmat_sweep.distributions import new_parent_seed
     from gmat_sweep.sampling import sobol_rows
@@ -509,9 +650,32 @@ def morris(
     Raises
     ------
     SweepConfigError
-        Malformed ``bounds``, ``trajectories``, ``levels`` or ``seed``.
+        Malformed ``bounds``, ``trajectories``, ``levels`` or ``seed``, or
+        for any reason :func:`sweep` gives; before any run starts.
     ImportError
         SALib is not installed.
+    BackendError, EngineError, SweepLockedError, OSError
+        As for :func:`sweep`.
+
+    Warns
+    -----
+    UserWarning
+        The mission has no file outputs (as for :func:`sweep`).
+
+    See Also
+    --------
+    sobol : variance-based indices, at a higher cost.
+    Sweep.sensitivity : the elementary effects of a finished design.
+
+    Examples
+    --------
+    Three fields, 10 trajectories: ``10 * (3 + 1) = 40`` runs.
+
+    >>> from gmat_sweep import examples, morris
+    >>> screen = morris(examples.path("leo_basic"),
+    ...                 {"Sat.Cd": (2.0, 2.4), "Sat.Cr": (1.6, 2.0), "Sat.DryMass": (400, 600)},
+    ...                 10, seed=1, out="morris")  # doctest: +SKIP
+    >>> screen.sensitivity("Sat.Earth.SMA")["mu_star"]  # doctest: +SKIP
     """
     from gmat_sweep.distributions import new_parent_seed
     from gmat_sweep.sampling import morris_rows
@@ -588,6 +752,7 @@ def _launch(
             worker_options["storage_options"] = dict(storage_options)
         runs = plan.expand(parameter_spec, script, root, worker_options)
         check_overrides(pool, script, runs)
+        _warn_without_file_outputs(script)
         result = Sweep(
             runs=runs,
             backend=pool,
@@ -601,7 +766,9 @@ def _launch(
             storage_options=storage_options,
             postprocess=postprocess,
         )
-        result._prepare = partial(_prepare_out, root, storage_options, overwrite=overwrite)
+        result._prepare = partial(
+            _prepare_out, root, storage_options, overwrite=overwrite, announce=out is None
+        )
         if compute:
             result.run()
     finally:
@@ -615,6 +782,21 @@ def _launch(
             entry = result.manifest.entry_for(failed[0])
             raise RunFailed(failed[0], entry.stderr if entry else None)
     return result
+
+
+def _warn_without_file_outputs(script: Path) -> None:
+    """Warn when the mission writes no file a sweep can read: its runs would give no results."""
+    if file_outputs(script):
+        return
+    warnings.warn(
+        f"mission {script.name} creates no ReportFile, EphemerisFile or ContactLocator, so its "
+        "runs will write no output files and the sweep will have no results to read (GUI "
+        "subscribers such as OrbitView and XYPlot write no files); add a ReportFile with the "
+        "values you need to the script, e.g. Create ReportFile RF; RF.Add = "
+        "{Sat.UTCGregorian, Sat.Earth.SMA};",
+        UserWarning,
+        skip_file_prefixes=(str(Path(__file__).parent),),
+    )
 
 
 def open_sweep(path_or_url: PathLike, *, storage_options: Mapping[str, Any] | None = None) -> Sweep:
@@ -644,19 +826,25 @@ def open_sweep(path_or_url: PathLike, *, storage_options: Mapping[str, Any] | No
     Raises
     ------
     SweepConfigError
-        ``path_or_url`` holds no manifest.
+        ``path_or_url`` holds no manifest, or its directory does not exist.
     ManifestCorruptError
-        The manifest cannot be parsed.
+        The manifest cannot be parsed, or was written by a newer gmat_sweep.
+    OSError
+        The directory or object store cannot be read.
 
     See Also
     --------
     sweep, monte_carlo, latin_hypercube : run a new sweep.
+    Sweep.from_manifest : rebuild a sweep to resume it with another script or backend.
 
     Examples
     --------
     >>> from gmat_sweep import open_sweep
     >>> study = open_sweep("leo-study")  # doctest: +SKIP
     >>> study.final()  # doctest: +SKIP
+    >>> study.failed_run_ids  # doctest: +SKIP
+    []
+    >>> study.resume()  # re-runs failed and missing runs  # doctest: +SKIP
     """
     text = str(path_or_url).rstrip("/")
     if text.endswith(".jsonl"):
@@ -722,6 +910,9 @@ def _check_out(
 ) -> PathLike:
     """Resolve the sweep directory and check it can take this sweep, writing nothing.
 
+    With no ``out``, a new uniquely named directory under the current one is
+    chosen; :func:`_prepare_out` creates it (and says where) when runs start.
+
     A URL is probed (:func:`gmat_sweep.storage.check_writable`, whose probe
     object is deleted again): an unreachable store, a missing bucket or denied
     access fails here, before any GMAT process starts. A directory that
@@ -730,7 +921,6 @@ def _check_out(
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         root: PathLike = Path.cwd() / f"gmat-sweep-{script.stem}-{stamp}-{secrets.token_hex(2)}"
-        print(f"gmat_sweep: writing results to {root}", file=sys.stderr)
     elif is_url(out):
         root = str(out).rstrip("/")
         if root.startswith("memory://"):
@@ -758,14 +948,21 @@ def _check_out(
 
 
 def _prepare_out(
-    root: PathLike, storage_options: Mapping[str, Any] | None, *, overwrite: bool
+    root: PathLike,
+    storage_options: Mapping[str, Any] | None,
+    *,
+    overwrite: bool,
+    announce: bool,
 ) -> None:
     """Create the sweep directory checked by :func:`_check_out`; with ``overwrite``, empty it.
 
     Called by the sweep when its first computation begins, under its hold
     (:func:`gmat_sweep.lock.hold`), so a sweep another driver still writes is
-    never replaced.
+    never replaced. ``announce`` says where on stderr: the caller named no
+    ``out``, and only now is the directory created.
     """
+    if announce:
+        print(f"gmat_sweep: writing results to {root}", file=sys.stderr)
     if overwrite and storage.exists(storage.join(root, MANIFEST_NAME), storage_options):
         _clear(root, storage_options)
     storage.make_dirs(root, storage_options)

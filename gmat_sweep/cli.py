@@ -40,6 +40,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from gmat_sweep.backends import KNOWN_BACKENDS
+from gmat_sweep.backends.jobqueue import CLUSTER_KINDS
 from gmat_sweep.errors import GmatSweepError, SweepConfigError
 from gmat_sweep.spec import PathLike, as_location, is_url
 
@@ -89,6 +90,15 @@ _EXAMPLES = {
     "sensitivity": ["gmat-sweep sensitivity study Sat.Earth.SMA"],
     "bound": ["gmat-sweep bound mc Sat.Earth.SMA --coverage 0.95 --confidence 0.95"],
     "archive": ["gmat-sweep archive study --to study.zip"],
+    "example": [
+        "gmat-sweep example",
+        "gmat-sweep example hohmann_target --to missions",
+    ],
+    "fields": [
+        "gmat-sweep fields mission.script",
+        "gmat-sweep fields mission.script Sat FM --match drag",
+        "gmat-sweep fields mission.script --json",
+    ],
 }
 
 _ALIASES = {"run": ["grid"], "lhs": ["latin-hypercube"]}
@@ -145,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings(), _sigterm_interrupts():
         warnings.showwarning = _show_warning
         try:
-            args.storage_options = _storage_options(args.storage_option)
+            args.storage_options = _storage_options(getattr(args, "storage_option", []))
             code: int = args.handler(args)
             return code
         except SweepConfigError as exc:
@@ -368,9 +378,11 @@ def _parser() -> argparse.ArgumentParser:
             default=[],
             required=True,
             metavar="PATH=DIST(ARGS)",
-            help="draws the value itself (not an offset from the nominal), in the field's GMAT "
-            "units: normal(mu,sigma), uniform(lo,hi) or lognormal(mu,sigma) (mu and sigma of "
-            "the log of the value)",
+            help="draws the value itself (not an offset from the nominal; `gmat-sweep fields` "
+            "shows the nominal), in the field's GMAT units: normal(mu,sigma), uniform(lo,hi) or "
+            "lognormal(mu,sigma), which is in log space (the log of the value is "
+            "normal(mu,sigma): median exp(mu)). A truncated normal is Python-only: "
+            "scipy.stats.truncnorm(a,b,loc,scale), bounds a and b in sigma units from loc",
         )
         stochastic.add_argument("--seed", type=int, help="parent seed (default: drawn, recorded)")
         if name == "monte-carlo":
@@ -565,6 +577,43 @@ def _parser() -> argparse.ArgumentParser:
     archive.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     _storage_option_argument(archive)
     archive.set_defaults(handler=_cmd_archive)
+
+    listing = command(
+        "fields",
+        "List the fields of a mission's resources that a sweep can set, with their nominal "
+        "values and how an override of each is applied (live, load-time or refused).",
+        reads_only=True,
+    )
+    listing.add_argument("mission", type=Path, help="the GMAT .script")
+    listing.add_argument(
+        "resource", nargs="*", help="only the fields of these resources (default: every resource)"
+    )
+    listing.add_argument(
+        "--match", metavar="TEXT", help="only field paths containing TEXT (any case)"
+    )
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on stdout: the mission and a list of fields (resource, "
+        "resource_type, path, field_type, value, override)",
+    )
+    listing.set_defaults(handler=_cmd_fields)
+
+    example = command(
+        "example",
+        "List the example missions bundled with gmat_sweep, or copy one out to edit and sweep.",
+        reads_only=True,
+    )
+    example.add_argument("name", nargs="?", help="the mission to copy (default: list them)")
+    example.add_argument(
+        "--to",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
+        help="directory to copy it into, created if need be (default: the current directory)",
+    )
+    example.add_argument("--overwrite", action="store_true", help="replace a file of that name")
+    example.set_defaults(handler=_cmd_example)
     return parser
 
 
@@ -637,8 +686,9 @@ def _execution_options(
     group.add_argument(
         "--cluster",
         metavar="KIND",
-        help="workers as batch jobs via dask-jobqueue: slurm, pbs, sge, lsf, htcondor, oar or "
-        "moab (job options from Dask's jobqueue.yaml); needs --jobs or --adapt",
+        choices=tuple(CLUSTER_KINDS),
+        help=f"workers as batch jobs via dask-jobqueue: {', '.join(CLUSTER_KINDS)} (job options "
+        "from Dask's jobqueue.yaml); needs --jobs or --adapt",
     )
     group.add_argument("--jobs", type=_positive_int, metavar="N", help="with --cluster: N jobs")
     group.add_argument(
@@ -971,6 +1021,88 @@ def _cmd_script(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_example(args: argparse.Namespace) -> int:
+    from gmat_sweep import examples
+
+    if args.name is None:
+        print("\n".join(examples.names()))
+        print("copy one out with `gmat-sweep example NAME --to DIR`", file=sys.stderr)
+        return 0
+    source = examples.path(args.name)
+    target = args.to / source.name
+    if target.exists() and not args.overwrite:
+        raise SweepConfigError(
+            f"{target} already exists; choose another --to, or add --overwrite to replace it"
+        )
+    args.to.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(source.read_bytes())
+    print(f"wrote {target}")
+    return 0
+
+
+_OVERRIDE_LEGEND = """\
+override: live = written through GMAT's API after the script is loaded; load-time = written into
+the script text before it is loaded (GMAT ignores API writes to it); refused = a file GMAT writes.
+A live write GMAT turns out to drop (such as Propagator.Type) becomes load-time when a sweep
+checks its values. Values are what GMAT holds once the script is loaded: orbital elements are
+read from its Cartesian state, so their last digits can differ from the script."""
+
+_SHOWN_WIDTH = 40
+"""Longest value ``fields`` prints in its table (longer ones are cut with an ellipsis)."""
+
+
+def _cmd_fields(args: argparse.Namespace) -> int:
+    from gmat_sweep.mission import mission_fields
+
+    found = mission_fields(args.mission)
+    known = list(dict.fromkeys(field.resource for field in found))
+    unknown = [name for name in args.resource if name not in known]
+    if unknown:
+        raise SweepConfigError(
+            f"{args.mission} has no resource {', '.join(map(repr, unknown))} with fields a sweep "
+            f"can set; its resources with such fields are {', '.join(known)}"
+        )
+    if args.resource:
+        found = [field for field in found if field.resource in args.resource]
+    if args.match:
+        found = [field for field in found if args.match.lower() in field.path.lower()]
+    if args.json:
+        print(json.dumps({"mission": str(args.mission), "fields": [
+            {name: getattr(field, name) for name in field.__struct_fields__} for field in found
+        ]}))  # fmt: skip
+        return 0
+    if not found:
+        _warn(f"no field of {args.mission} matches; run `gmat-sweep fields {args.mission}`")
+        return 0
+    shown = [_shown(field.value) for field in found]
+    width = max(len(field.path) for field in found)
+    value_width = max(len(text) for text in shown)
+    type_width = max(len(field.field_type) for field in found)
+    resource = None
+    for field, text in zip(found, shown, strict=True):
+        if field.resource != resource:
+            resource = field.resource
+            print(f"{field.resource} ({field.resource_type})")
+        print(f"  {field.path:<{width}}  {text:<{value_width}}  "
+              f"{field.field_type:<{type_width}}  {field.override}")  # fmt: skip
+    print(f"\n{_OVERRIDE_LEGEND}")
+    return 0
+
+
+def _shown(value: Any) -> str:
+    """A nominal value as script text (a real to 12 digits), cut to :data:`_SHOWN_WIDTH`."""
+    from gmat_sweep.script import script_value
+
+    if isinstance(value, float):
+        text = _number(value)
+    else:
+        try:
+            text = script_value(value)
+        except SweepConfigError:
+            text = str(value)
+    return text if len(text) <= _SHOWN_WIDTH else text[: _SHOWN_WIDTH - 1] + "…"
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gmat_sweep.api import sweep
 
@@ -1128,7 +1260,7 @@ def _text_stream(args: argparse.Namespace) -> Any:
 
 def _number(value: Any) -> str:
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else f"{value:.12g}"
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.12g}"
     return str(value)
 
 

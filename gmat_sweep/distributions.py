@@ -56,14 +56,24 @@ type DistSpec = (
 )
 """What a ``perturb`` value may be.
 
+A distribution draws **the value the field is set to**, not an offset from
+the mission's nominal value, in the field's GMAT units (``Sat.SMA`` in km,
+``Sat.INC`` in degrees); centre it on the nominal to disperse around it
+(:func:`gmat_sweep.fields` lists the nominal values).
+
 - ``("normal", mu, sigma)``: Normal with mean ``mu`` and standard deviation
   ``sigma > 0``.
 - ``("uniform", lo, hi)``: Uniform on ``[lo, hi]`` with ``lo < hi``.
-- ``("lognormal", mu, sigma)``: the *log* of the value is Normal(``mu``,
-  ``sigma``), i.e. ``scipy.stats.lognorm(s=sigma, scale=exp(mu))``; the median
-  of the value is ``exp(mu)``.
+- ``("lognormal", mu, sigma)``: in log space: the *log* of the value is
+  Normal(``mu``, ``sigma``), i.e. ``scipy.stats.lognorm(s=sigma,
+  scale=exp(mu))``; the median of the value is ``exp(mu)``. For a median
+  ``m`` and a factor ``f`` (about 68 % of values between ``m / f`` and
+  ``m * f``) give ``mu = log(m)``, ``sigma = log(f)``.
 - A frozen continuous :mod:`scipy.stats` distribution, e.g.
   ``scipy.stats.norm(7000, 5)`` or ``scipy.stats.truncnorm(-2, 2, 7000, 5)``.
+  ``truncnorm``'s bounds are in standard deviations (sigma units) from
+  ``loc``, as scipy defines them: ``truncnorm(-2, 2, 7000, 5)`` is a Normal
+  (7000, 5) cut at 6990 and 7010.
   Discrete distributions are rejected: GMAT fields are continuous reals; give
   discrete choices as an explicit ``samples=`` table instead.
 - ``("mvnormal", mean, covariance)`` for a key that is a *tuple* of field

@@ -429,7 +429,10 @@ class Manifest:
 
     @property
     def path(self) -> PathLike | None:
-        """The absolute path (or URL) of the file this manifest is bound to, or ``None``."""
+        """The absolute path (or URL) of the file this manifest is bound to, or ``None``.
+
+        Set by :meth:`save` and :meth:`load`; :meth:`append_entry` writes there.
+        """
         return None if self._journal is None else self._journal.location
 
     def save(self, path: PathLike, *, storage_options: Mapping[str, Any] | None = None) -> None:
@@ -448,6 +451,21 @@ class Manifest:
             local path, or an fsspec URL (written with one atomic put).
         storage_options:
             fsspec options for a URL (kept for later appends, never written).
+
+        Raises
+        ------
+        OSError
+            The file or its directory cannot be written.
+
+        See Also
+        --------
+        load : read a manifest back.
+        append_entry : add one run's entry durably.
+
+        Examples
+        --------
+        >>> manifest = Manifest.load("study/manifest.jsonl")  # doctest: +SKIP
+        >>> manifest.save("copy/manifest.jsonl")  # header and winning entries  # doctest: +SKIP
         """
         lines = [_encode_line(self._header_dict())]
         lines.extend(_encode_line({"kind": "entry", **entry.to_dict()}) for entry in self.entries)
@@ -478,6 +496,20 @@ class Manifest:
             If the manifest is not bound to a file yet (call :meth:`save`
             first, or get it from :meth:`load`), or the file changed on disk
             since it was loaded with a torn final line.
+        OSError
+            The file (or, on an object store, the entry object) cannot be
+            written.
+
+        See Also
+        --------
+        ManifestEntry.from_outcome : an entry from a run's outcome.
+        compact : fold an object store's entry objects into the file.
+
+        Examples
+        --------
+        >>> manifest = Manifest.load("study/manifest.jsonl")  # doctest: +SKIP
+        >>> entry = manifest.entry_for(3)  # doctest: +SKIP
+        >>> manifest.append_entry(entry)  # recorded again, now the last line  # doctest: +SKIP
         """
         if self._journal is None:
             raise RuntimeError(
@@ -501,6 +533,18 @@ class Manifest:
         RuntimeError
             The manifest is not bound to a file, or the file was loaded with a
             damaged end and changed on disk since.
+        OSError
+            The file cannot be read or replaced.
+
+        See Also
+        --------
+        save : write the whole manifest.
+
+        Examples
+        --------
+        >>> manifest = Manifest.load("study/manifest.jsonl")  # doctest: +SKIP
+        >>> manifest.run_count += 10  # doctest: +SKIP
+        >>> manifest.rewrite_header()  # doctest: +SKIP
         """
         if self._journal is None:
             raise RuntimeError("this Manifest is not bound to a file; call save(path) first")
@@ -520,6 +564,20 @@ class Manifest:
         (:func:`gmat_sweep.lock.hold`) may compact: two compactions that
         interleave would each rewrite the file without the other's lines. A
         no-op for local files, which are appended to directly.
+
+        Raises
+        ------
+        OSError
+            The object store cannot be read or written.
+
+        See Also
+        --------
+        load : merges the entry objects too, so readers need no compaction.
+
+        Examples
+        --------
+        >>> manifest = Manifest.load("s3://bucket/study/manifest.jsonl")  # doctest: +SKIP
+        >>> manifest.compact()  # doctest: +SKIP
         """
         if self._journal is not None:
             self._journal.compact()
@@ -564,6 +622,22 @@ class Manifest:
             newer gmat_sweep (``schema_version`` above
             :data:`MANIFEST_SCHEMA_VERSION`), or has an unreadable line other
             than the last. The message names the file, the line and the fix.
+        OSError
+            The file or object store cannot be read.
+
+        See Also
+        --------
+        gmat_sweep.open_sweep : the sweep a manifest describes, with its frames.
+        read_all_entries : every attempt, not only each run's last.
+
+        Examples
+        --------
+        >>> from gmat_sweep import Manifest
+        >>> manifest = Manifest.load("study/manifest.jsonl")  # doctest: +SKIP
+        >>> manifest.run_count, len(manifest.entries), manifest.sweep_seed  # doctest: +SKIP
+        (20, 20, None)
+        >>> manifest.gmat_install_version  # doctest: +SKIP
+        'gmatpy 0.2.1 (GMAT R2026a, embedded)'
         """
         options = dict(storage_options or {})
         with _collector_paused():
@@ -586,6 +660,17 @@ class Manifest:
 
         Only each run's last entry counts: a run that failed and then
         succeeded on resume is not listed.
+
+        See Also
+        --------
+        find_missing : runs with no entry at all.
+        entry_for : a failed run's error text (``stderr``) and log.
+
+        Examples
+        --------
+        >>> manifest.find_failed()  # doctest: +SKIP
+        [2, 4]
+        >>> manifest.entry_for(2).stderr.splitlines()[0]  # doctest: +SKIP
         """
         return [entry.run_id for entry in self.entries if entry.status == RunStatus.FAILED]
 
@@ -596,12 +681,27 @@ class Manifest:
         ----------
         expected_run_ids:
             Every run of the sweep, typically ``range(manifest.run_count)``.
+
+        See Also
+        --------
+        find_failed : runs whose last attempt failed.
+
+        Examples
+        --------
+        >>> manifest.find_missing(range(manifest.run_count))  # doctest: +SKIP
+        [18, 19]
         """
         recorded = self._index().ticket_of
         return [run_id for run_id in expected_run_ids if run_id not in recorded]
 
     def entry_for(self, run_id: int) -> ManifestEntry | None:
-        """Return the (last) entry recorded for ``run_id``, or ``None`` if there is none."""
+        """Return the (last) entry recorded for ``run_id``, or ``None`` if there is none.
+
+        Examples
+        --------
+        >>> entry = manifest.entry_for(0)  # doctest: +SKIP
+        >>> entry.status, entry.overrides, entry.output_paths  # doctest: +SKIP
+        """
         position = self._position(run_id)
         return None if position is None else self.entries[position]
 

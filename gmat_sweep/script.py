@@ -26,6 +26,8 @@ from gmat_sweep.errors import SweepConfigError
 _INCLUDE = re.compile(r"[ \t]*#Include[ \t]+(?:'([^']*)'|\"([^\"]*)\"|([^\s;%]+))")
 _BEGIN_MISSION = re.compile(r"[ \t]*BeginMissionSequence\b")
 _CREATE = re.compile(r"[ \t]*Create[ \t]+(\w+)[ \t]+([^;%]*)")
+_DIMENSIONS = re.compile(r"\[[^\]]*\]")
+"""An ``Array``'s dimensions in its ``Create`` line, as in ``Create Array A[1,3];``."""
 _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VALUE_RESOURCES = frozenset({"Variable", "String"})
 """Resource types whose ``R.Value`` is assigned in script text as ``R = value``."""
@@ -137,13 +139,42 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def spacecraft(script_path: str | Path, names: Iterable[str]) -> list[str]:
-    """Those of ``names`` that the script creates as a ``Spacecraft`` (includes followed)."""
+def resources(script_path: str | Path) -> dict[str, str]:
+    """``{name: type}`` of every resource the script creates, includes followed, in order.
+
+    Read from the ``Create Type name ...;`` lines before ``BeginMissionSequence``
+    (an ``Array``'s dimensions are dropped: ``Create Array A[1,3]`` creates ``A``).
+
+    Raises
+    ------
+    SweepConfigError
+        The script or a file it includes cannot be read as UTF-8 text.
+    """
     path = Path(os.path.abspath(script_path))
     lines = [_absolute_include(line, path.parent) for line in canonical_text(path).split("\n")]
     begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
-    kinds = _created_types(lines[:begin], set())
+    return _created_types(lines[:begin], set())
+
+
+def spacecraft(script_path: str | Path, names: Iterable[str]) -> list[str]:
+    """Those of ``names`` that the script creates as a ``Spacecraft`` (includes followed)."""
+    kinds = resources(script_path)
     return sorted({name for name in names if kinds.get(name) == "Spacecraft"})
+
+
+FILE_OUTPUT_TYPES = ("ReportFile", "EphemerisFile", "ContactLocator")
+"""Resource types whose files a run's outputs are read from; other subscribers write none."""
+
+
+def file_outputs(script_path: str | Path) -> list[str]:
+    """The resources of the script that write files gmat_sweep reads, in script order.
+
+    These are its ``ReportFile``, ``EphemerisFile`` and ``ContactLocator``
+    resources (:data:`FILE_OUTPUT_TYPES`); GUI subscribers (``OrbitView``,
+    ``XYPlot``, ``GroundTrackPlot``) write no file. A mission with none runs
+    fine, but leaves its sweep nothing to read.
+    """
+    return [name for name, kind in resources(script_path).items() if kind in FILE_OUTPUT_TYPES]
 
 
 def render_replay(
@@ -283,7 +314,8 @@ def _created_types(lines: list[str], seen: set[str]) -> dict[str, str]:
             continue
         match = _CREATE.match(line)
         if match is not None:
-            for name in re.split(r"[\s,]+", match.group(2).strip()):
+            names = _DIMENSIONS.sub("", match.group(2))
+            for name in re.split(r"[\s,]+", names.strip()):
                 if name:
                     kinds[name] = match.group(1)
     return kinds

@@ -225,10 +225,24 @@ class RunSpec:
 class SweepSpec:
     """A whole sweep's metadata — script, runs, backend, outputs.
 
+    :attr:`Sweep.spec <gmat_sweep.sweep.Sweep.spec>` describes a sweep as
+    one: every run it makes, the backend's name and options, its directory,
+    manifest and seed, with a lossless JSON round trip (:meth:`to_json`,
+    :meth:`from_json`).
+
     ``runs`` is a materialised :class:`tuple` of :class:`RunSpec` so the spec
     round-trips through JSON cleanly. ``run_id`` ordering is the contract the
     manifest and resume flow depend on: ``runs[i].run_id == i`` for every
     well-formed sweep.
+
+    Examples
+    --------
+    >>> from gmat_sweep import SweepSpec, sweep
+    >>> planned = sweep("mission.script", {"Sat.Cd": [2.0, 2.4]},
+    ...                 compute=False)  # doctest: +SKIP
+    >>> text = planned.spec.to_json()  # doctest: +SKIP
+    >>> SweepSpec.from_json(text) == planned.spec  # doctest: +SKIP
+    True
     """
 
     mission_script_path: Path

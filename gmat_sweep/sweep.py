@@ -60,6 +60,7 @@ from gmat_sweep.spec import (
     RunOutcome,
     RunSpec,
     RunStatus,
+    SweepSpec,
     is_url,
     local_path,
 )
@@ -254,6 +255,33 @@ class Sweep(DaskMethodsMixin):
         Runs on the sweep's backend (``kwargs`` such as ``scheduler=`` are
         passed to :func:`dask.compute`). After :meth:`persist`, waits for the
         background computation instead.
+
+        Returns
+        -------
+        Sweep
+            ``self``; its manifest holds one entry per finished run.
+
+        Raises
+        ------
+        SweepLockedError
+            Another driver holds the sweep.
+        EngineError
+            No GMAT engine can be set up (the manifest header records its version).
+        BackendError
+            The backend's GMAT processes cannot start.
+        OSError
+            The sweep directory cannot be written.
+
+        See Also
+        --------
+        persist : start the runs in the background on a distributed backend.
+        dask.compute : run several sweeps in one graph (``dask.compute(a, b)``).
+
+        Examples
+        --------
+        >>> planned = sweep("mission.script", {"Sat.Cd": [2.0, 2.4]},
+        ...                 compute=False)  # doctest: +SKIP
+        >>> planned.compute().final()  # doctest: +SKIP
         """
         if self._background is not None:
             self._background.join()
@@ -332,6 +360,29 @@ class Sweep(DaskMethodsMixin):
         The manifest fills in as runs finish; :meth:`compute` waits for the
         end. On a local backend this computes the sweep, as Dask's local
         schedulers persist eagerly.
+
+        Returns
+        -------
+        Sweep
+            ``self``.
+
+        Raises
+        ------
+        SweepLockedError, EngineError, BackendError, OSError
+            On a local backend, as :meth:`compute`.
+
+        See Also
+        --------
+        compute : wait for the runs.
+
+        Examples
+        --------
+        >>> from gmat_sweep import DaskPool
+        >>> with DaskPool(n_workers=4) as pool:  # doctest: +SKIP
+        ...     planned = sweep("mission.script", {"Sat.Cd": [2.0, 2.4]}, backend=pool,
+        ...                     compute=False)
+        ...     planned.persist()  # returns at once
+        ...     planned.compute()  # waits for the end
         """
         from gmat_sweep.backends.dask import DaskPool
 
@@ -358,6 +409,22 @@ class Sweep(DaskMethodsMixin):
         :meth:`compute` does, so a sweep composes into a larger Dask
         workflow; on a distributed client use :meth:`compute` or
         :meth:`persist`, whose callbacks record the runs.
+
+        Returns
+        -------
+        list of dask.delayed.Delayed
+            One per run, in run_id order.
+
+        See Also
+        --------
+        compute : run them all and record them.
+
+        Examples
+        --------
+        >>> import dask
+        >>> nodes = planned.to_delayed()  # doctest: +SKIP
+        >>> outcomes = dask.compute(*nodes, scheduler="threads")  # doctest: +SKIP
+        >>> [outcome.status for outcome in outcomes]  # doctest: +SKIP
         """
         from dask.delayed import Delayed
 
@@ -438,6 +505,35 @@ class Sweep(DaskMethodsMixin):
 
         :exc:`KeyboardInterrupt` is not caught; it propagates so the caller's
         ``with``-managed pool exits and cancels still-pending futures.
+
+        Returns
+        -------
+        Sweep
+            ``self``.
+
+        Raises
+        ------
+        SweepLockedError
+            Another driver holds the sweep.
+        EngineError
+            No GMAT engine can be set up (the manifest header records its version).
+        BackendError
+            The backend's GMAT processes cannot start.
+        OSError
+            The sweep directory cannot be written.
+
+        See Also
+        --------
+        compute : run the runs planned now (after :meth:`resume` planning, the
+            failed and missing ones).
+        resume : finish a sweep instead of starting it again.
+
+        Examples
+        --------
+        >>> planned = sweep("mission.script", {"Sat.Cd": [2.0, 2.4]},
+        ...                 compute=False)  # doctest: +SKIP
+        >>> planned.run().manifest.find_failed()  # doctest: +SKIP
+        []
         """
         self._manifest = None
         self._plan(self._all_runs())
@@ -507,6 +603,25 @@ class Sweep(DaskMethodsMixin):
             describes more than :data:`gmat_sweep.plan.MAX_RUNS` runs, or the
             rebuilt runs do not match the recorded ones
             (:func:`gmat_sweep.plan.check_recorded`).
+        ManifestCorruptError
+            The manifest cannot be parsed.
+        EngineError
+            No GMAT engine can be set up to compare its version with the
+            recorded one.
+
+        See Also
+        --------
+        gmat_sweep.open_sweep : open a sweep from its directory (the recorded
+            script and the default backend).
+        resume : run what the manifest lacks.
+
+        Examples
+        --------
+        >>> from gmat_sweep import LocalPool, Sweep
+        >>> with LocalPool(4) as pool:  # doctest: +SKIP
+        ...     study = Sweep.from_manifest("leo-study/manifest.jsonl",
+        ...                                 "moved/leo_basic.script", backend=pool)
+        ...     study.resume()
         """
         sweep = cls._opened(
             manifest_path,
@@ -646,6 +761,21 @@ class Sweep(DaskMethodsMixin):
             directory that cannot be written (all checked before any run).
         SweepLockedError
             Another driver holds the sweep.
+        ManifestCorruptError
+            The manifest, read again under the hold, cannot be parsed.
+        EngineError, BackendError, OSError
+            As :meth:`compute`.
+
+        See Also
+        --------
+        gmat_sweep.open_sweep, from_manifest : get a sweep to resume.
+        extend : add runs to a Monte Carlo sweep.
+
+        Examples
+        --------
+        >>> from gmat_sweep import open_sweep
+        >>> study = open_sweep("leo-study").resume()  # doctest: +SKIP
+        >>> open_sweep("leo-study").resume(only="failed", timeout_s=600)  # doctest: +SKIP
         """
         if only not in ("all", "failed", "missing"):
             raise SweepConfigError(f"only={only!r}: use 'all', 'failed' or 'missing'")
@@ -726,6 +856,24 @@ class Sweep(DaskMethodsMixin):
             positive whole number, the mission script (or a file it includes)
             changed since a reopened sweep ran (as for :meth:`resume`), or an
             object-store sweep directory cannot be written.
+        RuntimeError
+            The sweep has not run yet.
+        SweepLockedError
+            Another driver holds the sweep.
+        EngineError, BackendError, OSError
+            As :meth:`compute`.
+
+        See Also
+        --------
+        monte_carlo : ``until=`` grows a sweep batch by batch until an
+            estimate converges.
+
+        Examples
+        --------
+        >>> from gmat_sweep import open_sweep
+        >>> study = open_sweep("dispersion")  # doctest: +SKIP
+        >>> len(study.extend(100).runs)  # 200 runs, the first 100 unchanged  # doctest: +SKIP
+        200
         """
         manifest = self.manifest
         kind = manifest.parameter_spec.get("_kind", "grid")
@@ -808,7 +956,10 @@ class Sweep(DaskMethodsMixin):
 
     @property
     def manifest(self) -> Manifest:
-        """The sweep's manifest (header plus the last entry of every run)."""
+        """The sweep's manifest (header plus the last entry of every run).
+
+        Raises :class:`RuntimeError` before the sweep has run.
+        """
         if self._manifest is None:
             raise RuntimeError("this sweep has not run yet: call run() first")
         return self._manifest
@@ -834,6 +985,40 @@ class Sweep(DaskMethodsMixin):
         return self._sweep_seed
 
     @property
+    def spec(self) -> SweepSpec:
+        """The whole sweep as one record: mission, every run, backend, directories and seed.
+
+        A :class:`~gmat_sweep.spec.SweepSpec` with a lossless JSON round trip
+        (``spec.to_json()``), for handing the sweep's exact runs to another
+        tool or keeping them beside a study. ``backend`` is the name the
+        manifest records; ``backend_kwargs`` holds, for a pool you passed,
+        its ``reuse_gmat_context`` and its worker count (``workers``, when
+        the pool knows it), as :func:`~gmat_sweep.backends.make_backend`
+        takes them, and is empty for a backend given by name.
+
+        Examples
+        --------
+        >>> planned = sweep("mission.script", {"Sat.Cd": [2.0, 2.4]},
+        ...                 compute=False)  # doctest: +SKIP
+        >>> [run.overrides for run in planned.spec.runs]  # doctest: +SKIP
+        [{'Sat.Cd': 2.0}, {'Sat.Cd': 2.4}]
+        """
+        kwargs: dict[str, Any] = {}
+        if isinstance(self._backend, Pool):
+            workers = self._backend.workers
+            kwargs = {} if workers is None else {"workers": workers}
+            kwargs["reuse_gmat_context"] = self._backend.reuse_gmat_context
+        return SweepSpec(
+            mission_script_path=self._script_path,
+            runs=tuple(self._all_runs()),
+            backend=_backend_name(self._backend),
+            backend_kwargs=kwargs,
+            output_dir=self._output_dir,
+            manifest_path=self._manifest_path,
+            sweep_seed=self._sweep_seed,
+        )
+
+    @property
     def failed_run_ids(self) -> list[int]:
         """run_ids whose last attempt failed."""
         return self.manifest.find_failed()
@@ -856,7 +1041,41 @@ class Sweep(DaskMethodsMixin):
         overrides appear as columns unless ``parameters=False``;
         ``partition_rows`` defaults to :data:`gmat_sweep.aggregate.PARTITION_ROWS`.
         See :func:`gmat_sweep.aggregate.report_frame` for the full contract
-        and :meth:`to_pandas` for the ``(run_id, time)`` pandas form.
+        and :meth:`to_pandas` for the ``(run_id, time)`` pandas form. Failed
+        runs are rows of missing values; runs with no manifest entry yet are
+        absent.
+
+        Returns
+        -------
+        dask.dataframe.DataFrame
+            Indexed by ``run_id``: a ``time`` column (the report's first epoch
+            column, tz-naive, in that column's own time scale), the report's
+            columns, one column per overridden field and ``__status``.
+
+        Raises
+        ------
+        SweepConfigError
+            The runs wrote several reports and ``name`` is ``None``, ``name``
+            was not produced, or the runs succeeded without writing any file.
+        RuntimeError
+            The sweep has not run yet.
+        ManifestCorruptError
+            A path in the manifest leaves the sweep directory.
+        RunOutputError
+            A run's file is damaged or disagrees with the others (raised when
+            that file is read).
+
+        See Also
+        --------
+        to_pandas : the same rows in memory, ``(run_id, time)``-indexed.
+        final : one row per run.
+        resample : every run on one elapsed-time grid.
+
+        Examples
+        --------
+        >>> lazy = study.to_dataframe()  # doctest: +SKIP
+        >>> lazy.loc[17].compute()  # reads run 17's file only  # doctest: +SKIP
+        >>> lazy.groupby("Sat.INC")["Sat.Earth.SMA"].max().compute()  # doctest: +SKIP
         """
         from gmat_sweep import aggregate
 
@@ -878,8 +1097,23 @@ class Sweep(DaskMethodsMixin):
         the function's traceback). Runs without metrics are rows of missing
         values. See :mod:`gmat_sweep.metrics`.
 
+        Raises
+        ------
+        RuntimeError
+            The sweep has not run yet.
+        ManifestCorruptError
+            A path in the manifest leaves the sweep directory.
+        OSError
+            A run's metrics file cannot be read.
+
+        See Also
+        --------
+        add_metrics : compute metrics from stored outputs, without GMAT.
+
         Examples
         --------
+        >>> def final_radius(outputs, overrides):
+        ...     return {"radius_km": float(outputs["RF"]["Sat.Earth.SMA"].iloc[-1])}
         >>> study = sweep("mission.script", {"Sat.Cd": [2.0, 2.4]},
         ...               postprocess=final_radius)  # doctest: +SKIP
         >>> study.metrics()["radius_km"]  # doctest: +SKIP
@@ -895,6 +1129,24 @@ class Sweep(DaskMethodsMixin):
         each run's metrics are written beside its outputs, and one manifest
         line per run records them (the sweep is held while they are written).
         Returns ``self``; read the result with :meth:`metrics`.
+
+        Raises
+        ------
+        SweepConfigError
+            ``postprocess`` is not a function or an importable
+            ``"module:function"``.
+        RuntimeError
+            The sweep has not run yet.
+        SweepLockedError
+            Another driver holds the sweep.
+
+        See Also
+        --------
+        metrics : read them back.
+
+        Examples
+        --------
+        >>> study.add_metrics(final_radius).metrics()["radius_km"]  # doctest: +SKIP
         """
         from gmat_sweep.metrics import compute_stored, resolve
 
@@ -914,25 +1166,55 @@ class Sweep(DaskMethodsMixin):
         return self
 
     def sensitivity(self, column: str, **options: Any) -> pd.DataFrame:
-        """Which inputs matter for ``column``; see :func:`gmat_sweep.analysis.sensitivity`."""
+        """Which inputs matter for ``column``; see :func:`gmat_sweep.analysis.sensitivity`.
+
+        Raises :class:`SweepConfigError` and :class:`ImportError` as that
+        function does.
+
+        Examples
+        --------
+        >>> study.sensitivity("Sat.Earth.SMA")  # doctest: +SKIP
+        """
         from gmat_sweep.analysis import sensitivity
 
         return sensitivity(self, column, **options)
 
     def tolerance_bound(self, column: str, **options: Any) -> Any:
-        """A Wilks bound on ``column``; see :func:`gmat_sweep.analysis.tolerance_bound`."""
+        """A Wilks bound on ``column``; see :func:`gmat_sweep.analysis.tolerance_bound`.
+
+        Raises :class:`SweepConfigError` as that function does (too few runs
+        says how many are needed).
+
+        Examples
+        --------
+        >>> study.tolerance_bound("Sat.Earth.SMA", coverage=0.95, confidence=0.95)  # doctest: +SKIP
+        """
         from gmat_sweep.analysis import tolerance_bound
 
         return tolerance_bound(self, column, **options)
 
     def convergence(self, column: str, **options: Any) -> pd.DataFrame:
-        """A running estimate and its interval; see :func:`gmat_sweep.analysis.convergence`."""
+        """A running estimate and its interval; see :func:`gmat_sweep.analysis.convergence`.
+
+        Raises :class:`SweepConfigError` as that function does.
+
+        Examples
+        --------
+        >>> study.convergence("Sat.Earth.SMA", stat="mean").tail(1)  # doctest: +SKIP
+        """
         from gmat_sweep.analysis import convergence
 
         return convergence(self, column, **options)
 
     def resample(self, step: Any, **options: Any) -> dd.DataFrame:
-        """Every run on one elapsed-time grid; see :func:`gmat_sweep.analysis.resample`."""
+        """Every run on one elapsed-time grid; see :func:`gmat_sweep.analysis.resample`.
+
+        Raises :class:`SweepConfigError` as that function does.
+
+        Examples
+        --------
+        >>> study.resample(60.0).compute()  # one row a minute per run  # doctest: +SKIP
+        """
         from gmat_sweep.analysis import resample
 
         return resample(self, step, **options)
@@ -943,6 +1225,26 @@ class Sweep(DaskMethodsMixin):
         Summary, provenance, failures grouped by their first error line,
         timing, parameter coverage and the outcome distributions, with the
         plots inline; see :func:`gmat_sweep.report.write_report`.
+
+        Raises
+        ------
+        SweepConfigError
+            ``name`` does not pick one report.
+        RuntimeError
+            The sweep has not run yet.
+        ImportError
+            matplotlib is not installed (``pip install 'gmat_sweep[plot]'``).
+        OSError
+            ``path`` cannot be written.
+
+        See Also
+        --------
+        archive : the sweep itself, as one zip.
+
+        Examples
+        --------
+        >>> study.report("study-report.html")  # doctest: +SKIP
+        PosixPath('study-report.html')
         """
         from gmat_sweep.report import write_report
 
@@ -953,6 +1255,25 @@ class Sweep(DaskMethodsMixin):
 
         The zip is byte-identical when written twice; see
         :func:`gmat_sweep.archive.write_archive`.
+
+        Raises
+        ------
+        SweepConfigError
+            ``path``'s directory does not exist, or the mission (or a file it
+            includes) cannot be read.
+        RuntimeError
+            The sweep has not run yet.
+        OSError
+            The sweep's files cannot be read or ``path`` written.
+
+        See Also
+        --------
+        report : a readable summary of the sweep.
+
+        Examples
+        --------
+        >>> study.archive("study.zip")  # doctest: +SKIP
+        PosixPath('study.zip')
         """
         from gmat_sweep.archive import write_archive
 
@@ -973,9 +1294,20 @@ class Sweep(DaskMethodsMixin):
         task per partition of :meth:`to_dataframe`), for sweeps too large to
         hold in memory.
 
+        Raises
+        ------
+        SweepConfigError, RuntimeError, ManifestCorruptError, RunOutputError
+            As :meth:`to_pandas`.
+
+        See Also
+        --------
+        to_pandas : every row of every run.
+
         Examples
         --------
         >>> study.final()["Sat.Earth.SMA"]  # doctest: +SKIP
+        >>> study.final().pivot_table(index="Sat.SMA", columns="Sat.INC",
+        ...                           values="Sat.Earth.SMA")  # doctest: +SKIP
         >>> study.final(lazy=True)["Sat.Earth.SMA"].max().compute()  # doctest: +SKIP
         """
         from gmat_sweep import aggregate
@@ -1003,7 +1335,16 @@ class Sweep(DaskMethodsMixin):
     ) -> dd.DataFrame:
         """Aggregate the sweep's EphemerisFile outputs into one lazy DataFrame.
 
-        See :func:`gmat_sweep.aggregate.ephemeris_frame` for the contract.
+        See :func:`gmat_sweep.aggregate.ephemeris_frame` for the contract;
+        it raises as :meth:`to_dataframe` does.
+
+        See Also
+        --------
+        to_pandas : ``kind="ephemeris"`` gives the same rows in memory.
+
+        Examples
+        --------
+        >>> study.to_ephemerides("OEMEphem").loc[0].compute()  # doctest: +SKIP
         """
         from gmat_sweep import aggregate
 
@@ -1025,7 +1366,16 @@ class Sweep(DaskMethodsMixin):
     ) -> dd.DataFrame:
         """Aggregate the sweep's ContactLocator outputs into one lazy DataFrame.
 
-        See :func:`gmat_sweep.aggregate.contact_frame` for the contract.
+        See :func:`gmat_sweep.aggregate.contact_frame` for the contract;
+        it raises as :meth:`to_dataframe` does.
+
+        See Also
+        --------
+        to_pandas : ``kind="contact"`` gives the same rows in memory.
+
+        Examples
+        --------
+        >>> study.to_contacts().compute()  # doctest: +SKIP
         """
         from gmat_sweep import aggregate
 
@@ -1046,7 +1396,34 @@ class Sweep(DaskMethodsMixin):
         ``kind="report"`` (default) and ``"ephemeris"`` give a
         ``(run_id, time)`` MultiIndex, ``"contact"`` a ``(run_id,
         interval_id)`` one; rows are ordered by run_id, then time. A failed
-        run is one NaN row with ``__status="failed"``.
+        run is one NaN row with ``__status="failed"`` (its parameter columns
+        kept); a run with no manifest entry yet is absent. ``time`` is the
+        output's first epoch column, tz-naive, in that column's own time
+        scale (UTC, TAI, A1 ...).
+
+        Raises
+        ------
+        SweepConfigError
+            An unknown ``kind``; several outputs of the kind and no ``name``;
+            a ``name`` no run produced; or runs that succeeded without
+            writing any file (the message says what to add to the script).
+        RuntimeError
+            The sweep has not run yet.
+        ManifestCorruptError
+            A path in the manifest leaves the sweep directory.
+        RunOutputError
+            A run's file is damaged or disagrees with the others.
+
+        See Also
+        --------
+        to_dataframe : the same rows as a lazy Dask frame.
+        final : one row per run.
+
+        Examples
+        --------
+        >>> frame = study.to_pandas()  # doctest: +SKIP
+        >>> frame.xs(0, level="run_id")["Sat.Earth.SMA"]  # doctest: +SKIP
+        >>> study.to_pandas("OEMEphem", kind="ephemeris")  # doctest: +SKIP
         """
         from gmat_sweep import aggregate
 
@@ -1116,6 +1493,15 @@ class Sweep(DaskMethodsMixin):
             ``run_id`` is not a run of this sweep.
         BackendError
             The GMAT process that computes the starting state failed.
+
+        See Also
+        --------
+        runs : every run's overrides.
+
+        Examples
+        --------
+        >>> from pathlib import Path
+        >>> Path("run17.script").write_text(study.script(17))  # doctest: +SKIP
         """
         runs = self._all_runs()
         if not 0 <= run_id < len(runs):

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import shutil
 import tempfile
 import traceback
@@ -73,7 +74,14 @@ import pyarrow.parquet as pq
 from gmat_sweep import storage
 from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import OverrideNotAppliedError, SweepConfigError
-from gmat_sweep.script import canonical_script_sha256, render_script, script_value, text_sha256
+from gmat_sweep.mission import MissionField
+from gmat_sweep.script import (
+    canonical_script_sha256,
+    render_script,
+    resources,
+    script_value,
+    text_sha256,
+)
 from gmat_sweep.spec import LOG_NAME, PathLike, RunOutcome, RunSpec
 
 LIVE = "live"
@@ -81,6 +89,9 @@ LIVE = "live"
 
 LOAD_TIME = "load-time"
 """Class of an override written into the script text before the load."""
+
+REFUSED = "refused"
+"""Class of a field no sweep may override: the name of a file GMAT writes."""
 
 READ_BACK_TOLERANCE = 1e-12
 """Relative and absolute tolerance of a real field's read-back."""
@@ -230,6 +241,78 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
         return problems
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def list_fields(script_path: Path) -> list[MissionField]:
+    """Load ``script_path``; every field of its resources a sweep could set, with its value.
+
+    The fields of a resource are those GMAT writes when it saves the script
+    (``GetGeneratingString``: ``GMAT Sat.SMA = ...;``), so sub-resource fields
+    and a Propagator's integrator settings are included; a ``Variable`` or
+    ``String`` has its ``Value``. A field whose value cannot be read is left
+    out (a sweep could not read an override of it back). Each field is
+    classified as :func:`_classify` would classify an override of it, before
+    any value is written: a write the engine drops (``Propagator.Type``) is
+    found only when a sweep's values are checked, and is then load-time.
+
+    Raises
+    ------
+    SweepConfigError
+        GMAT cannot load the script; the message carries GMAT's diagnostic.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="gmat-sweep-fields-"))
+    log_path = scratch / "load.log"
+    try:
+        try:
+            loaded = _mission_for(script_path, log_path)
+        except Exception as exc:
+            diagnostic = _describe_failure(exc, _read_logs((log_path,))).split("\n\n", 1)[0]
+            raise SweepConfigError(f"GMAT cannot load {script_path.name}: {diagnostic}") from None
+        found = []
+        for name, kind in resources(script_path).items():
+            for path in _settable(loaded, name):
+                field_type, value = _typed_value(loaded, path)
+                if field_type is not None:
+                    found.append(
+                        MissionField(name, kind, path, field_type, value, _override(loaded, path))
+                    )
+        return found
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _settable(loaded: _Loaded, name: str) -> list[str]:
+    """The field paths GMAT writes for resource ``name`` when it saves the script."""
+    gmat = loaded.mission.gmat
+    try:
+        obj = gmat.GetObject(name)
+    except AttributeError:  # gmatpy raises it for a name it does not know
+        return []
+    if obj is None:
+        return []
+    if obj.IsOfType(gmat.PARAMETER):  # Variable, String, Array: only the first two have a value
+        return [f"{name}.Value"]
+    assignment = re.compile(rf"GMAT {re.escape(name)}\.([\w.]+)\s*=")
+    written = obj.GetGeneratingString(gmat.SCRIPTING)
+    return list(dict.fromkeys(f"{name}.{m[1]}" for m in assignment.finditer(written)))
+
+
+def _typed_value(loaded: _Loaded, path: str) -> tuple[str | None, Any]:
+    """GMAT's type name of ``path`` and its value; ``(None, None)`` when it cannot be read."""
+    resource, name = path.split(".", 1)
+    try:
+        value = loaded.mission[path]
+        obj = loaded.mission.gmat.GetObject(resource)
+        return str(obj.GetParameterTypeString(obj.GetParameterID(name))), value
+    except Exception:  # the engine raises for fields it lists but cannot read (GUI geometry)
+        return None, None
+
+
+def _override(loaded: _Loaded, path: str) -> str:
+    try:
+        return _classify(loaded, path)
+    except SweepConfigError:
+        return REFUSED
 
 
 def _classify(loaded: _Loaded, path: str) -> str:

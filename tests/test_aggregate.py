@@ -394,10 +394,27 @@ def test_unknown_name_lists_available_names(sweep: tuple[Manifest, Path]) -> Non
         lazy_ephemerides(manifest, root, name="RF")
 
 
-def test_ok_entry_without_outputs_is_an_error(tmp_path: Path) -> None:
-    manifest = _manifest([_entry(0, OK, {})])
-    with pytest.raises(ValueError, match=r"run 0 is recorded as ok but lists no output_paths"):
-        lazy_multiindex(manifest, tmp_path)
+def test_ok_runs_that_wrote_no_files_say_what_to_add_to_the_script(tmp_path: Path) -> None:
+    manifest = _manifest([_entry(0, OK, {}), _entry(1, OK, {}), _entry(2, FAILED)])
+    expected = (
+        r"the sweep's 2 ok runs wrote no output files.*no ReportFile, EphemerisFile or "
+        r"ContactLocator.*GUI subscribers.*Create ReportFile RF"
+    )
+    for read in (lazy_multiindex, report_frame, final_frame, lazy_ephemerides, lazy_contacts):
+        with pytest.raises(SweepConfigError, match=expected):
+            read(manifest, tmp_path)
+
+
+def test_an_ok_run_without_the_output_is_a_row_of_missing_values(
+    sweep: tuple[Manifest, Path],
+) -> None:
+    manifest, root = sweep
+    manifest.entries.append(_entry(9, OK, {}))
+    frame = lazy_multiindex(manifest, root)
+    row = frame.xs(9, level="run_id")
+    assert len(row) == 1
+    assert row["__status"].tolist() == ["ok"]
+    assert row.drop(columns="__status").isna().all(axis=None)
 
 
 def test_ephemeris_dispatches_on_its_own_key(sweep: tuple[Manifest, Path]) -> None:

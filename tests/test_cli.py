@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by name)
 
-from gmat_sweep import Manifest, lazy_multiindex
+from gmat_sweep import Manifest, examples, lazy_multiindex
 from gmat_sweep.cli import (
     _describe_axis,
     _parse_bounds,
@@ -39,7 +39,7 @@ from gmat_sweep.manifest import read_all_entries
 
 COMMANDS = (
     "run", "monte-carlo", "lhs", "sobol", "morris", "resume", "extend", "show", "export", "demo",
-    "script",
+    "script", "fields", "example",
 )  # fmt: skip
 
 
@@ -110,6 +110,46 @@ def test_usage_error_is_one_line_with_exit_2(capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "unrecognized arguments: --bogus" in err
+
+
+def test_an_unknown_cluster_kind_is_a_usage_error_listing_the_kinds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "m.script", "--param", "Sat.SMA=1,2", "--cluster", "slrm", "--jobs", "1"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--cluster: invalid choice: 'slrm'" in err
+    for kind in ("slurm", "pbs", "sge", "lsf", "htcondor", "oar", "moab"):
+        assert kind in err
+
+
+def test_example_lists_the_bundled_missions_and_copies_one_out(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["example"]) == 0
+    listed = capsys.readouterr()
+    assert listed.out.split() == examples.names()
+    assert "hohmann_target" in listed.out
+
+    target = tmp_path / "missions"
+    assert main(["example", "hohmann_target", "--to", str(target)]) == 0
+    written = target / "hohmann_target.script"
+    assert capsys.readouterr().out == f"wrote {written}\n"
+    assert written.read_bytes() == (data_dir / "hohmann_target.script").read_bytes()
+
+    written.write_text("edited")
+    assert main(["example", "hohmann_target", "--to", str(target)]) == 2
+    assert "already exists; choose another --to, or add --overwrite" in capsys.readouterr().err
+    assert written.read_text() == "edited"
+    assert main(["example", "hohmann_target", "--to", str(target), "--overwrite"]) == 0
+    assert written.read_bytes() == (data_dir / "hohmann_target.script").read_bytes()
+
+    assert main(["example", "leo"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no bundled mission named 'leo'; the examples are fails_at_runtime" in err
 
 
 def test_help_lists_exit_codes_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
@@ -504,6 +544,47 @@ def test_json_tells_a_quiet_script_where_the_sweep_is(tmp_path: Path, leo_basic:
     assert summary["attempts"] == 2
     assert summary["outputs"]["report__RF"] == {"runs": 2, "rows": len(frame_of(out))}
     assert set(summary["run_s"]) == {"min", "p50", "p90", "p99", "max"}
+
+
+@pytest.mark.slow
+def test_fields_lists_values_and_override_classes(tmp_path: Path, leo_basic: Path) -> None:
+    cases: dict[str, tuple[list[str | Path], dict[str, str]]] = {
+        "table": (["fields", leo_basic], {}),
+        "json": (["fields", leo_basic, "FM", "RF", "--match", "fILE", "--json"], {}),
+        "unknown resource": (["fields", leo_basic, "Sat", "Satellite"], {}),
+    }
+    results = run_side_by_side(cases, tmp_path)
+    table = results["table"]
+    assert table.code == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0] == "Sat (Spacecraft)"
+    assert re.search(r"^  Sat\.SMA +6778\.137 +Real +live$", table.stdout, re.MULTILINE)
+    assert re.search(
+        r"^  FM\.GravityField\.Earth\.Degree +4 +Integer +load-time$", table.stdout, re.MULTILINE
+    )
+    assert re.search(r"^  RF\.Filename +'leo_basic\.txt' +Filename +refused$", table.stdout, re.M)
+    assert "Prop (Propagator)" in lines
+    assert "override: live = " in table.stdout
+
+    listed = results["json"]
+    assert listed.code == 0, listed.stderr
+    found = json.loads(listed.stdout)
+    assert found["mission"] == str(leo_basic)
+    assert {(f["path"], f["value"], f["override"]) for f in found["fields"]} == {
+        ("FM.GravityField.Earth.PotentialFile", "JGM2.cof", "load-time"),
+        ("RF.Filename", "leo_basic.txt", "refused"),
+        ("RF.AppendToExistingFile", False, "live"),
+    }
+    assert set(found["fields"][0]) == {
+        "resource", "resource_type", "path", "field_type", "value", "override"
+    }  # fmt: skip
+
+    unknown = results["unknown resource"]
+    assert unknown.code == 2
+    assert unknown.stdout == ""
+    assert unknown.stderr.startswith("gmat-sweep: error: ")
+    assert "no resource 'Satellite'" in unknown.stderr
+    assert "Sat, FM, Prop, RF" in unknown.stderr
 
 
 @pytest.fixture(scope="module")

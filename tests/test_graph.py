@@ -17,9 +17,10 @@ from gmat_sweep import Pool, Sweep, sweep
 from gmat_sweep.backends import KNOWN_BACKENDS, make_backend
 from gmat_sweep.backends._subprocess import run_node
 from gmat_sweep.backends.base import drain
+from gmat_sweep.backends.joblib import LocalJoblibPool
 from gmat_sweep.errors import BackendError
 from gmat_sweep.manifest import Manifest, read_all_entries
-from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus
+from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus, SweepSpec
 from gmat_sweep.testing import PoolTests
 
 GRID = {"Sat.Cd": [2.0, 2.4], "Sat.SMA": [6900.0, 7000.0]}
@@ -83,6 +84,22 @@ def test_compute_false_then_compute(leo_basic: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "s").exists()
     assert lazy.compute() is lazy
     assert [e.status for e in lazy.manifest.entries] == [RunStatus.OK]
+
+
+@pytest.mark.slow
+def test_a_new_directory_is_announced_when_runs_start_not_when_planned(
+    leo_basic: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    lazy = sweep(leo_basic, {"Sat.Cd": [2.0]}, progress=False, compute=False)
+    assert "writing results to" not in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    lazy.compute()
+    assert f"gmat_sweep: writing results to {lazy.output_dir}\n" in capsys.readouterr().err
+    assert Path(lazy.output_dir).parent == tmp_path
 
 
 def test_sweep_keys_carry_a_token_of_the_sweep(leo_basic: Path, tmp_path: Path) -> None:
@@ -206,6 +223,43 @@ class TestThreadPerRun(PoolTests):
 
     def make_pool(self, workers: int, *, reuse_gmat_context: bool = True) -> Pool:
         return ThreadPerRun(workers, reuse_gmat_context=reuse_gmat_context)
+
+
+def test_a_sweep_describes_itself_as_a_sweep_spec(leo_basic: Path, tmp_path: Path) -> None:
+    runs = [
+        RunSpec(leo_basic, {"Sat.Cd": cd}, tmp_path / f"run-00000{i}", i, None, {})
+        for i, cd in enumerate([2.0, 2.4])
+    ]
+    planned = Sweep(
+        runs=runs,
+        backend="joblib",
+        manifest_path=tmp_path / "manifest.jsonl",
+        output_dir=tmp_path,
+        script_path=leo_basic,
+        parameter_spec={"_kind": "grid", "grid": {"Sat.Cd": [2.0, 2.4]}},
+        sweep_seed=7,
+    )
+    spec = planned.spec
+    assert spec == SweepSpec(
+        mission_script_path=leo_basic,
+        runs=tuple(runs),
+        backend="joblib",
+        backend_kwargs={},
+        output_dir=tmp_path,
+        manifest_path=tmp_path / "manifest.jsonl",
+        sweep_seed=7,
+    )
+    assert SweepSpec.from_json(spec.to_json()) == spec
+    with ThreadPerRun(reuse_gmat_context=False) as pool:
+        planned._use_backend(pool)
+        on_pool = planned.spec
+    assert (on_pool.backend, on_pool.backend_kwargs) == (
+        "thread-per-run",
+        {"reuse_gmat_context": False},
+    )
+    with LocalJoblibPool(2) as pool:
+        planned._use_backend(pool)
+        assert planned.spec.backend_kwargs == {"workers": 2, "reuse_gmat_context": True}
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from gmat_sweep import sweep
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.manifest import Manifest
-from gmat_sweep.script import render_script
+from gmat_sweep.script import file_outputs, render_script, resources
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.worker import LIVE, LOAD_TIME, _classify, _mission_for, check_fields, run_one
 
@@ -257,6 +257,32 @@ def test_render_replaces_inserts_and_keeps_includes_working(tmp_path: Path) -> N
     )
     variable = render_script(main, {"Days.Value": 2})
     assert "FM.PrimaryBodies = {Earth};\nDays = 2;\nBeginMissionSequence;" in variable
+
+
+def test_resources_follow_includes_and_name_arrays_without_their_dimensions(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "env.script").write_text("Create Variable Days;\nCreate ReportFile RF;\n")
+    main = tmp_path / "main.script"
+    main.write_text(
+        "Create Spacecraft Sat;\n"
+        "#Include 'env.script'\n"
+        "Create Array Slots[1,3] Weights[2, 2];\n"
+        "Create XYPlot Plot;\n"
+        "Create EphemerisFile OEM;\n"
+        "BeginMissionSequence;\n"
+        "Create Variable Late;\n"
+    )
+    assert resources(main) == {
+        "Sat": "Spacecraft",
+        "Days": "Variable",
+        "RF": "ReportFile",
+        "Slots": "Array",
+        "Weights": "Array",
+        "Plot": "XYPlot",
+        "OEM": "EphemerisFile",
+    }
+    assert file_outputs(main) == ["RF", "OEM"]
 
 
 def test_cli_script_prints_the_run_as_a_script(

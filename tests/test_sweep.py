@@ -337,3 +337,19 @@ def test_timeouts_poll_cannot_wait_for_are_refused_up_front(
     with pytest.raises(SweepConfigError, match=r"timeout_s.*finite, positive number of seconds"):
         sweep(leo_basic, {"Sat.Cd": [2.0]}, out=out, run_options={"timeout_s": timeout})
     assert not out.exists()
+
+
+def test_a_mission_without_file_outputs_warns_then_says_what_to_add(
+    data_dir: Path, tmp_path: Path, local_pool: LocalPool
+) -> None:
+    mission = data_dir / "no_file_outputs.script"  # its only subscriber is an XYPlot
+    with pytest.warns(UserWarning, match=r"no_file_outputs.script creates no ReportFile") as seen:
+        result = sweep(
+            mission, {"Sat.Cd": [2.0, 2.4]}, backend=local_pool, out=tmp_path / "s", progress=False
+        )
+    assert len(seen) == 1
+    assert seen[0].filename == __file__  # points at the caller's line
+    assert [e.status for e in result.manifest.entries] == [RunStatus.OK, RunStatus.OK]
+    for read in (result.to_pandas, result.final, result.to_dataframe):
+        with pytest.raises(SweepConfigError, match=r"2 ok runs wrote no output files"):
+            read()

@@ -39,11 +39,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gmat_sweep.errors import BackendError
+import msgspec
+
+from gmat_sweep.errors import BackendError, SweepConfigError
 from gmat_sweep.spec import FailureKind, RunOutcome, RunSpec
 
 if TYPE_CHECKING:
     from gmat_sweep.metrics import Postprocess
+    from gmat_sweep.mission import MissionField
 
 _CHILD_MAIN = (
     "import sys\n"
@@ -173,23 +176,12 @@ class GmatHost:
         yields one message carrying GMAT's diagnostic. The child keeps the
         mission loaded, so a later run of the same script starts warm.
         """
-        if self._proc is None:
-            self.start()
-        assert self._send is not None
-        assert self._recv is not None
         request = {
             "op": "check",
             "script": str(script_path),
             "values": {path: list(items) for path, items in values.items()},
         }
-        try:
-            self._send.send_bytes(json.dumps(request).encode())
-            reply = json.loads(self._recv.recv_bytes())
-        except (EOFError, OSError):
-            raise BackendError(
-                f"the GMAT host process checking {script_path} died ({self._death_reason()})"
-            ) from None
-        problems: list[str] = reply["problems"]
+        problems: list[str] = self._ask(request, f"checking {script_path}")["problems"]
         return problems
 
     def initial_states(
@@ -199,18 +191,8 @@ class GmatHost:
 
         See :func:`gmat_sweep.worker.initial_states`.
         """
-        if self._proc is None:
-            self.start()
-        assert self._send is not None
-        assert self._recv is not None
         request = {"op": "state", "spec": spec.to_dict(), "spacecraft": list(spacecraft)}
-        try:
-            self._send.send_bytes(json.dumps(request).encode())
-            reply = json.loads(self._recv.recv_bytes())
-        except (EOFError, OSError):
-            raise BackendError(
-                f"the GMAT host process preparing run {spec.run_id} died ({self._death_reason()})"
-            ) from None
+        reply = self._ask(request, f"preparing run {spec.run_id}")
         if "error" in reply:
             raise BackendError(
                 f"run {spec.run_id} cannot be prepared in GMAT to read its starting state: "
@@ -218,6 +200,40 @@ class GmatHost:
             )
         states: dict[str, dict[str, float]] = reply["states"]
         return states
+
+    def fields(self, script_path: Path) -> list[MissionField]:
+        """Load ``script_path`` in the child; its settable fields with their nominal values.
+
+        See :func:`gmat_sweep.worker.list_fields`.
+
+        Raises
+        ------
+        SweepConfigError
+            GMAT cannot load the script.
+        BackendError
+            The child died.
+        """
+        from gmat_sweep.mission import MissionField
+
+        reply = self._ask({"op": "fields", "script": str(script_path)}, f"reading {script_path}")
+        if "error" in reply:
+            raise SweepConfigError(reply["error"])
+        return msgspec.convert(reply["fields"], list[MissionField])
+
+    def _ask(self, request: Mapping[str, Any], doing: str) -> dict[str, Any]:
+        """Send ``request`` to the child (started if need be) and return its JSON reply."""
+        if self._proc is None:
+            self.start()
+        assert self._send is not None
+        assert self._recv is not None
+        try:
+            self._send.send_bytes(json.dumps(request).encode())
+            reply: dict[str, Any] = json.loads(self._recv.recv_bytes())
+        except (EOFError, OSError):
+            raise BackendError(
+                f"the GMAT host process {doing} died ({self._death_reason()})"
+            ) from None
+        return reply
 
     def _death_reason(self) -> str:
         assert self._proc is not None
@@ -487,7 +503,7 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     send = Connection(write_fd, readable=False)
     try:
         from gmat_sweep.engine import ensure_engine
-        from gmat_sweep.worker import check_fields, initial_states, run_one
+        from gmat_sweep.worker import check_fields, initial_states, list_fields, run_one
 
         ensure_engine()
         import gmat_run  # noqa: F401  (pay the import before the first timed run)
@@ -507,6 +523,12 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
         if request["op"] == "check":
             problems = check_fields(Path(request["script"]), request["values"])
             send.send_bytes(json.dumps({"problems": problems}).encode())
+        elif request["op"] == "fields":
+            try:
+                found = list_fields(Path(request["script"]))
+                send.send_bytes(msgspec.json.encode({"fields": found}))
+            except SweepConfigError as exc:
+                send.send_bytes(json.dumps({"error": str(exc)}).encode())
         elif request["op"] == "state":
             try:
                 spec = RunSpec.from_dict(request["spec"])
