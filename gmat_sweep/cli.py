@@ -191,7 +191,7 @@ def _warn(message: str) -> None:
 
 
 def _autocomplete(parser: argparse.ArgumentParser) -> None:
-    """Answer a shell's completion request when argcomplete is installed (``gmat_sweep[cli]``)."""
+    """Answer a shell's completion request when argcomplete is installed (the ``cli`` extra)."""
     if "_ARGCOMPLETE" not in os.environ:
         return
     try:

@@ -4,7 +4,7 @@ gmat-run expects a GMAT install tree (``bin/gmatpy``, ``api/load_gmat.py``,
 ``bin/api_startup_file.txt``). A desktop install named by ``GMAT_ROOT``
 always wins. Otherwise this module builds such a tree around the ``gmatpy``
 wheel (a complete headless GMAT engine on PyPI) in a per-user cache
-directory, so ``pip install gmat_sweep`` alone is enough to run missions.
+directory, so installing gmat_sweep alone is enough to run missions.
 
 The tree is keyed by the wheel's version and location, built in a temporary
 sibling directory and renamed into place, so any number of processes may

@@ -963,7 +963,8 @@ def _schema_version(path: PathLike, header: dict[str, Any], lineno: int) -> int:
         raise ManifestCorruptError(
             f"manifest {path} has schema_version {version}, but this gmat_sweep reads "
             f"schema_version {MANIFEST_SCHEMA_VERSION} or older; it was written by a newer "
-            f"gmat_sweep ({writer}); upgrade with `pip install -U gmat_sweep`",
+            f"gmat_sweep ({writer}); upgrade gmat_sweep to that version or newer "
+            "(in a clone: git pull, then pip install -e .)",
             path,
         )
     return version

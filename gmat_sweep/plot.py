@@ -9,7 +9,7 @@ sizes) and nothing is random, so the same sweep draws the same figure.
 Failed runs are always marked: drawn in red crosses where they have
 parameters to place them, and counted in the title where they have no values.
 
-matplotlib is an optional dependency: ``pip install 'gmat_sweep[plot]'``.
+matplotlib is an optional dependency (the ``plot`` extra): ``pip install matplotlib``.
 """
 
 from __future__ import annotations
@@ -514,6 +514,6 @@ def _matplotlib() -> Any:
     except ImportError:
         raise ImportError(
             "gmat_sweep.plot draws with matplotlib, which is not installed; "
-            "pip install 'gmat_sweep[plot]' (or pip install matplotlib)"
+            "pip install matplotlib (the 'plot' extra)"
         ) from None
     return matplotlib

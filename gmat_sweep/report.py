@@ -126,7 +126,7 @@ def write_report(
     SweepConfigError
         A column is not in the report, or ``name`` does not pick one report.
     ImportError
-        matplotlib is not installed (``pip install 'gmat_sweep[plot]'``).
+        matplotlib is not installed (``pip install matplotlib``, the ``plot`` extra).
     """
     from gmat_sweep import plot
 

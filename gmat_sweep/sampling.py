@@ -464,7 +464,7 @@ def salib_module(module: str) -> Any:
     except ImportError:
         raise ImportError(
             "Sobol' and Morris designs and sensitivity analysis need SALib: "
-            "pip install 'gmat-sweep[analysis]' (or pip install SALib)"
+            "pip install SALib (the 'analysis' extra)"
         ) from None
 
 

@@ -267,7 +267,7 @@ def check_writable(location: PathLike, storage_options: Mapping[str, Any] | None
         fs, path = filesystem(url, options)
     except ImportError as exc:
         raise SweepConfigError(
-            f"cannot write to {url}: {exc} (for s3:// URLs: pip install 'gmat_sweep[s3]')"
+            f"cannot write to {url}: {exc} (for s3:// URLs: pip install s3fs, the 's3' extra)"
         ) from None
     except (TypeError, ValueError) as exc:
         raise SweepConfigError(

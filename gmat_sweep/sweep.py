@@ -1233,7 +1233,7 @@ class Sweep(DaskMethodsMixin):
         RuntimeError
             The sweep has not run yet.
         ImportError
-            matplotlib is not installed (``pip install 'gmat_sweep[plot]'``).
+            matplotlib is not installed (``pip install matplotlib``, the ``plot`` extra).
         OSError
             ``path`` cannot be written.
 

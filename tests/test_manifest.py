@@ -708,7 +708,7 @@ def test_a_newer_schema_is_refused_with_both_versions_and_the_upgrade(tmp_path: 
     assert f"schema_version {newer}" in message
     assert f"schema_version {MANIFEST_SCHEMA_VERSION} or older" in message
     assert "9.0.0" in message
-    assert "pip install -U gmat_sweep" in message
+    assert "upgrade gmat_sweep to that version or newer" in message
     assert caught.value.path == path
 
 

@@ -33,7 +33,7 @@ from gmat_sweep.manifest import Manifest
 from gmat_sweep.spec import RunStatus
 from gmat_sweep.sweep import Sweep
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 LEO_GRID = {
     "Sat.SMA": [6800.0 + 10.0 * i for i in range(6)],
@@ -269,7 +269,7 @@ def test_jobqueue_pool_without_dask_jobqueue_says_how_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "dask_jobqueue", None)
-    with pytest.raises(BackendError, match=re.escape("pip install 'gmat_sweep[hpc]'")):
+    with pytest.raises(BackendError, match=re.escape("pip install dask-jobqueue")):
         jobqueue_pool("pbs", jobs=1)
 
 

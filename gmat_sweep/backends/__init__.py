@@ -31,9 +31,7 @@ class KnownBackend(NamedTuple):
 
 
 KNOWN_BACKENDS: dict[str, KnownBackend] = {
-    "local": KnownBackend(
-        "gmat_sweep.backends.local:LocalPool", "workers", "pip install gmat_sweep"
-    ),
+    "local": KnownBackend("gmat_sweep.backends.local:LocalPool", "workers", "reinstall gmat_sweep"),
     "dask": KnownBackend(
         "gmat_sweep.backends.dask:DaskPool", "n_workers", "pip install 'dask[distributed]'"
     ),
@@ -41,7 +39,9 @@ KNOWN_BACKENDS: dict[str, KnownBackend] = {
         "gmat_sweep.backends.joblib:LocalJoblibPool", "workers", "pip install joblib"
     ),
     "ray": KnownBackend(
-        "gmat_sweep.backends.ray:RayPool", "num_cpus", "pip install 'gmat_sweep[ray]'"
+        "gmat_sweep.backends.ray:RayPool",
+        "num_cpus",
+        "pip install 'ray[default]' (the 'ray' extra)",
     ),
 }
 """Backends by name; a Dask scheduler address (``tcp://...``) names a running cluster."""

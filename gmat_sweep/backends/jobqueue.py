@@ -106,7 +106,8 @@ def jobqueue_pool(
         import dask_jobqueue
     except ImportError as exc:
         raise BackendError(
-            f"jobqueue_pool({kind!r}) needs dask-jobqueue: pip install 'gmat_sweep[hpc]'"
+            f"jobqueue_pool({kind!r}) needs dask-jobqueue: "
+            "pip install dask-jobqueue (the 'hpc' extra)"
         ) from exc
     cluster_class = getattr(dask_jobqueue, CLUSTER_KINDS[kind])
     section = cluster_kwargs.get("config_name") or kind

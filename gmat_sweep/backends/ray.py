@@ -16,7 +16,7 @@ mission; a timeout or an engine crash kills only that host and becomes a
 anyway (killed from outside, out of memory) is retried by Ray; when Ray gives
 up, its runs are recorded as failed attempts, which the sweep may retry.
 
-Ray is an optional dependency (``pip install 'gmat_sweep[ray]'``): it is
+Ray is an optional dependency (the ``ray`` extra: ``pip install 'ray[default]'``): it is
 imported when a :class:`RayPool` is built, never when :mod:`gmat_sweep` is.
 On a remote cluster every node needs ``gmat_sweep`` installed, and the
 missions and output directory must be reachable from the nodes (a shared
@@ -92,7 +92,8 @@ class RayPool(Pool):
             import ray
         except ImportError as exc:
             raise BackendError(
-                "RayPool needs Ray, which is not installed: pip install 'gmat_sweep[ray]'"
+                "RayPool needs Ray, which is not installed: "
+                "pip install 'ray[default]' (the 'ray' extra)"
             ) from exc
         if address is not None and num_cpus is not None:
             raise BackendError(
