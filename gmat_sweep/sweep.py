@@ -174,6 +174,7 @@ class Sweep(DaskMethodsMixin):
         self._wall_s: float | None = None
         self._recorder: _Recorder | None = None
         self._background: threading.Thread | None = None
+        self._background_errors: list[BaseException] = []  # what a persist() thread raised
         self._prepare: Callable[[], None] | None = None
         self._recorded: set[int] = set()
         self._held: contextlib.ExitStack | None = None
@@ -254,7 +255,7 @@ class Sweep(DaskMethodsMixin):
 
         Runs on the sweep's backend (``kwargs`` such as ``scheduler=`` are
         passed to :func:`dask.compute`). After :meth:`persist`, waits for the
-        background computation instead.
+        background computation instead, and raises what it raised.
 
         Returns
         -------
@@ -286,6 +287,8 @@ class Sweep(DaskMethodsMixin):
         if self._background is not None:
             self._background.join()
             self._background = None
+            if self._background_errors:
+                raise self._background_errors.pop(0)
             return self
         self._compute_runs(**kwargs)
         self._continue(**kwargs)
@@ -388,12 +391,12 @@ class Sweep(DaskMethodsMixin):
 
         if not isinstance(self._backend, DaskPool):
             return self.compute(**kwargs)
-        errors: list[BaseException] = []
+        errors = self._background_errors = []
 
         def work() -> None:
             try:
                 Sweep.compute(self, **kwargs)
-            except BaseException as exc:  # reported by compute()
+            except BaseException as exc:  # re-raised by compute()
                 errors.append(exc)
 
         thread = threading.Thread(target=work, name="gmat-sweep-persist", daemon=True)

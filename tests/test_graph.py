@@ -169,6 +169,33 @@ def test_persist_on_a_local_cluster_returns_while_runs_go_on(slow: Path, tmp_pat
 
 
 @pytest.mark.slow
+def test_compute_after_persist_raises_what_the_background_run_raised(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    import distributed
+
+    from gmat_sweep import DaskPool, lock
+    from gmat_sweep.errors import SweepLockedError
+
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as lc,
+        distributed.Client(lc) as client,
+    ):
+        lazy = sweep(
+            leo_basic,
+            {"Sat.SMA": [7000.0]},
+            backend=DaskPool(client=client),
+            out=tmp_path / "s",
+            progress=False,
+            compute=False,
+        )
+        with lock.hold(tmp_path / "s", what="run"):  # another driver holds the sweep
+            lazy.persist()
+            with pytest.raises(SweepLockedError):
+                lazy.compute()
+
+
+@pytest.mark.slow
 def test_backend_by_name(leo_basic: Path, tmp_path: Path, reference: pd.DataFrame) -> None:
     result = sweep(leo_basic, GRID, backend="joblib", out=tmp_path / "s", progress=False)
     assert result.manifest.backend == "joblib"
