@@ -33,7 +33,7 @@ from gmat_sweep.manifest import Manifest
 from gmat_sweep.spec import RunStatus
 from gmat_sweep.sweep import Sweep
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+pytestmark = pytest.mark.slow
 
 LEO_GRID = {
     "Sat.SMA": [6800.0 + 10.0 * i for i in range(6)],
