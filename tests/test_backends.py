@@ -106,7 +106,7 @@ def test_joblib_pool_rejects_a_bad_worker_count(workers: int) -> None:
 
 def test_ray_pool_without_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(BackendError, match=r"pip install 'gmat_sweep\[ray\]'"):
+    with pytest.raises(BackendError, match=r"pip install 'ray\[default\]'"):
         RayPool()
 
 

@@ -212,7 +212,7 @@ def test_a_backend_whose_package_is_missing_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(BackendError, match=r"pip install 'gmat_sweep\[ray\]'"):
+    with pytest.raises(BackendError, match=r"pip install 'ray\[default\]'"):
         make_backend("ray")
 
 

@@ -156,5 +156,5 @@ def test_missing_matplotlib_names_the_extra(study: Sweep, monkeypatch: pytest.Mo
     import sys
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match=r"pip install 'gmat_sweep\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install matplotlib"):
         plot.status(study)
