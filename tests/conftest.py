@@ -41,5 +41,5 @@ def parse_error() -> Path:
 
 @pytest.fixture(scope="session")
 def slow() -> Path:
-    """Run time ~0.3 s + 9.5 s per Days.Value; for timeouts."""
+    """Run time ~0.3 s + 4-10 s per Days.Value (machine speed); for timeouts and kills."""
     return DATA / "slow.script"

@@ -27,7 +27,7 @@ def test_timeout_kills_the_run_and_the_host_recovers(
     try:
         host.start()
         began = time.monotonic()
-        outcome = host.run(_spec(slow, {"Days.Value": 0.3}, tmp_path / "slow"), timeout_s=1.0)
+        outcome = host.run(_spec(slow, {"Days.Value": 2.0}, tmp_path / "slow"), timeout_s=1.0)
         elapsed = time.monotonic() - began
         assert outcome.status is RunStatus.FAILED
         assert outcome.stderr is not None
@@ -47,7 +47,7 @@ def test_killed_host_is_a_failed_outcome(slow: Path, leo_basic: Path, tmp_path: 
         pid = host.pid
         assert pid is not None
         threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
-        outcome = host.run(_spec(slow, {"Days.Value": 0.3}, tmp_path / "slow"))
+        outcome = host.run(_spec(slow, {"Days.Value": 2.0}, tmp_path / "slow"))
         assert outcome.status is RunStatus.FAILED
         assert outcome.stderr is not None
         assert outcome.stderr.startswith("worker process died (killed by SIGKILL)")

@@ -322,7 +322,7 @@ def test_timeout_is_a_failed_row_and_the_sweep_goes_on(
     began = time.monotonic()
     result = sweep(
         slow,
-        {"Days.Value": [0.3, 0.01]},
+        {"Days.Value": [2.0, 0.01]},
         backend=pool,
         out=tmp_path / "s",
         run_options={"timeout_s": 2.0},

@@ -265,7 +265,7 @@ def test_lost_dask_worker_is_a_failed_attempt_then_retried(slow: Path, tmp_path:
 
             threading.Thread(target=kill_the_busy_worker, daemon=True).start()
             result = sweep(
-                slow, {"Days.Value": [0.2]}, backend=pool, out=tmp_path / "s", progress=False
+                slow, {"Days.Value": [0.4]}, backend=pool, out=tmp_path / "s", progress=False
             )
         finally:
             client.close()
