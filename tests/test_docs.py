@@ -8,8 +8,10 @@ repository's), so examples name missions as ``tests/data/leo_basic.script``.
 Its fenced blocks run in document order, so a later block may use what an
 earlier one wrote (a sweep directory, an exported file):
 
-* `````python`` blocks run as a script (``python block.py``) in a fresh
-  interpreter;
+* `````python`` blocks run as a script would (``python block.py``: its own
+  namespace, ``__name__ == "__main__"``), one after another in one interpreter
+  per page (``tests/doc_runner.py``), which imports pandas, Dask and
+  gmat_sweep once a page rather than once a block;
 * `````bash`` blocks run with ``bash -e`` and the venv's ``gmat-sweep`` first
   on ``PATH``; every command in them must be a ``gmat-sweep`` command;
 * a block preceded by ``<!-- write-file: PATH -->`` is not run: its text is
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -44,6 +47,8 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 DOCUMENTS = [README, *sorted(DOCS.rglob("*.md"))]
 RUNNABLE = {"python": "python", "py": "python", "bash": "bash", "sh": "bash"}
+RUNNER = Path(__file__).resolve().parent / "doc_runner.py"
+"""Runs a page's examples in order in one interpreter (see its docstring)."""
 SETUP_COMMANDS = (
     "python3.12 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/gmat-sweep demo",
     "bash scripts/test.sh",
@@ -205,32 +210,34 @@ def environment() -> dict[str, str]:
 def test_examples_run(document: Path, tmp_path: Path, environment: dict[str, str]) -> None:
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "data").symlink_to(ROOT / "tests" / "data")
+    steps: list[dict[str, str]] = []
     for block in blocks(document):
         if block.marker == "write-file":
-            target = tmp_path / block.marker_value
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(block.text, encoding="utf-8")
-            continue
-        if not block.runs:
-            continue
-        if RUNNABLE[block.lang] == "python":
+            write = {"path": block.marker_value, "text": block.text}
+            steps.append({"where": block.where, "kind": "write", **write})
+        elif block.runs and RUNNABLE[block.lang] == "python":
             script = tmp_path / f"example_line_{block.line}.py"
             script.write_text(block.text, encoding="utf-8")
-            argv = [sys.executable, script.name]
-        else:
-            argv = ["bash", "-e", "-o", "pipefail", "-c", block.text]
-        done = subprocess.run(
-            argv,
-            cwd=tmp_path,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        assert done.returncode == 0, (
-            f"{block.where}: the example exited {done.returncode}\n--- example\n{block.text}"
-            f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
+            steps.append({"where": block.where, "kind": "python", "path": script.name})
+        elif block.runs:
+            steps.append({"where": block.where, "kind": "bash", "text": block.text})
+    plan = tmp_path / "examples.json"
+    plan.write_text(json.dumps(steps), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(RUNNER), plan.name],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    if done.returncode != 0:
+        failed = done.stderr.rstrip().rsplit("FAILED ", 1)[-1] if "FAILED " in done.stderr else "?"
+        example = next((b.text for b in blocks(document) if b.where == failed), "")
+        pytest.fail(
+            f"{failed}: the example failed (runner exit {done.returncode})\n--- example\n"
+            f"{example}--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-6000:]}"
         )
 
 
