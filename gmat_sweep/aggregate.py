@@ -964,7 +964,7 @@ def lazy_multiindex(
 
     A report without an epoch column (a per-run summary) is indexed
     ``(run_id, row)`` instead, ``row`` being the row's position in its run
-    (a deliberate departure from the reference, which has no such reports).
+    (summary reports have no time to key their rows by).
 
     The contents are those of :func:`report_frame` computed, with ``time``
     (or ``row``) moved into the index; columns and dtypes are described there.

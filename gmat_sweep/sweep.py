@@ -78,11 +78,14 @@ MANIFEST_NAME = "manifest.jsonl"
 
 
 class Sweep(DaskMethodsMixin):
-    """Bind run specs, a pool, and a manifest path into a runnable orchestrator.
+    """The result of :func:`~gmat_sweep.sweep`: a sweep's runs, its manifest and its results.
 
-    Users meet a ``Sweep`` as the result of :func:`~gmat_sweep.sweep`,
-    :func:`~gmat_sweep.monte_carlo` or :func:`~gmat_sweep.latin_hypercube`
-    (completed, or not yet run with ``compute=False``). It is a Dask
+    Every entry point (:func:`~gmat_sweep.sweep`, :func:`~gmat_sweep.monte_carlo`,
+    :func:`~gmat_sweep.latin_hypercube`, :func:`~gmat_sweep.sobol`,
+    :func:`~gmat_sweep.morris`) returns one, completed or (``compute=False``)
+    not yet run, and :func:`~gmat_sweep.open_sweep` reopens one from its
+    directory; the constructor below binds run specs, a pool and a manifest
+    path, for code that builds sweeps itself. A ``Sweep`` is a Dask
     collection: :meth:`compute` runs it, ``dask.compute(a, b)`` runs several
     in one graph, :meth:`persist` starts it in the background on a
     distributed backend, :meth:`visualize` draws its graph and
