@@ -621,7 +621,7 @@ def _adaptive_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "adaptive stopping",
         "run -n runs, then batches, until the confidence interval of a statistic of one report "
-        "column (each run's last row) is narrow enough, or --max-n runs are made",
+        "column (each run's last row, or --reduce) is narrow enough, or --max-n runs are made",
     )
     group.add_argument(
         "--until",
@@ -640,6 +640,14 @@ def _adaptive_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-n", type=_positive_int, metavar="M", help="the most runs to make (required)"
+    )
+    group.add_argument(
+        "--name", help="the report the column is read from (needed when runs write several)"
+    )
+    group.add_argument(
+        "--reduce",
+        choices=("last", "first", "min", "max", "mean"),
+        help="how each run's rows become one value (default: its last row)",
     )
 
 
@@ -1586,7 +1594,8 @@ def _until(args: argparse.Namespace) -> dict[str, Any] | None:
     companions = [
         flag
         for flag, value in (("--stat", args.stat), ("--confidence", args.confidence),
-                            ("--batch", args.batch), ("--max-n", args.max_n))
+                            ("--batch", args.batch), ("--max-n", args.max_n),
+                            ("--name", args.name), ("--reduce", args.reduce))
         if value is not None
     ]  # fmt: skip
     if args.until is None:
@@ -1613,6 +1622,10 @@ def _until(args: argparse.Namespace) -> dict[str, Any] | None:
         until["stat"] = args.stat
     if args.confidence is not None:
         until["confidence"] = args.confidence
+    if args.name is not None:
+        until["name"] = args.name
+    if args.reduce is not None:
+        until["reduce"] = args.reduce
     if args.max_n is None:
         raise SweepConfigError(
             f"--until {args.until} needs --max-n M, the most runs to make (a budget, so a "

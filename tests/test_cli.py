@@ -318,8 +318,13 @@ def test_until_flags_become_monte_carlos_until() -> None:
     assert until("--until", "Y:1e-3", "--stat", "q95", "--confidence", "0.9", "--max-n", "9") == {
         "column": "Y", "half_width": 0.001, "stat": "q95", "confidence": 0.9,
     }  # fmt: skip
+    assert until("--until", "Y:1", "--name", "Final", "--reduce", "max", "--max-n", "9") == {
+        "column": "Y", "half_width": 1.0, "name": "Final", "reduce": "max",
+    }  # fmt: skip
     with pytest.raises(SweepConfigError, match="--batch, --max-n: only for adaptive stopping"):
         until("--batch", "4", "--max-n", "20")
+    with pytest.raises(SweepConfigError, match="--name, --reduce: only for adaptive stopping"):
+        until("--name", "Final", "--reduce", "max")
     with pytest.raises(SweepConfigError, match="--until Y:1 needs --max-n M"):
         until("--until", "Y:1")
     for bad in ("Y", ":1", "Y:wide"):
