@@ -396,19 +396,12 @@ def _parser() -> argparse.ArgumentParser:
         _execution_options(stochastic)
         stochastic.set_defaults(handler=_cmd_stochastic, kind=name)
 
-    bounds_help = (
-        "a field and its range, uniform on LO..HI (both in the field's GMAT units); repeat for "
-        "each field"
-    )
     sobol = command(
         "sobol",
         "Run the Saltelli design for Sobol' sensitivity indices: N * (D + 2) runs for D fields "
         "(N * (2 D + 2) with --second-order); analyse it with `gmat-sweep sensitivity`.",
     )
-    sobol.add_argument("mission", type=Path, help="the GMAT .script every run loads")
-    sobol.add_argument(
-        "--bounds", action="append", required=True, metavar="PATH=LO:HI", help=bounds_help
-    )
+    _design_arguments(sobol)
     sobol.add_argument(
         "-n", "--runs", dest="n", type=_positive_int, required=True,
         help="base sample size N, a power of two (64, 128, ...)",
@@ -425,10 +418,7 @@ def _parser() -> argparse.ArgumentParser:
         "Run a Morris elementary-effects screening design: T * (D + 1) runs for D fields; "
         "analyse it with `gmat-sweep sensitivity`.",
     )
-    morris.add_argument("mission", type=Path, help="the GMAT .script every run loads")
-    morris.add_argument(
-        "--bounds", action="append", required=True, metavar="PATH=LO:HI", help=bounds_help
-    )
+    _design_arguments(morris)
     morris.add_argument(
         "--trajectories", type=_positive_int, required=True, metavar="T",
         help="number of trajectories, at least 2 (10 to 20 are usual)",
@@ -483,13 +473,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sensitivity.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     sensitivity.add_argument("column", help="the report column, e.g. Sat.Earth.SMA")
-    sensitivity.add_argument("--name", help="which report (needed when runs wrote several)")
-    sensitivity.add_argument(
-        "--reduce",
-        choices=("last", "first", "min", "max", "mean"),
-        default="last",
-        help="how each run's rows become one value (default: its last row)",
-    )
+    _report_value_arguments(sensitivity, default="last")
     _storage_option_argument(sensitivity)
     sensitivity.set_defaults(handler=_cmd_sensitivity)
 
@@ -504,8 +488,7 @@ def _parser() -> argparse.ArgumentParser:
     bound.add_argument("--confidence", type=float, default=0.95, help="default 0.95")
     bound.add_argument("--sided", choices=("upper", "lower", "two"), default="upper")
     bound.add_argument("--order", type=int, default=1, help="order statistic (default 1)")
-    bound.add_argument("--name", help="which report (needed when runs wrote several)")
-    bound.add_argument("--reduce", choices=("last", "first", "min", "max", "mean"), default="last")
+    _report_value_arguments(bound, default="last")
     _storage_option_argument(bound)
     bound.set_defaults(handler=_cmd_bound)
 
@@ -617,6 +600,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _design_arguments(parser: argparse.ArgumentParser) -> None:
+    """A sensitivity design's mission and ``--bounds``."""
+    parser.add_argument("mission", type=Path, help="the GMAT .script every run loads")
+    parser.add_argument(
+        "--bounds",
+        action="append",
+        required=True,
+        metavar="PATH=LO:HI",
+        help="a field and its range, uniform on LO..HI (both in the field's GMAT units); repeat "
+        "for each field",
+    )
+
+
 def _adaptive_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "adaptive stopping",
@@ -641,12 +637,16 @@ def _adaptive_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-n", type=_positive_int, metavar="M", help="the most runs to make (required)"
     )
-    group.add_argument(
-        "--name", help="the report the column is read from (needed when runs write several)"
-    )
-    group.add_argument(
+    _report_value_arguments(group, default=None)
+
+
+def _report_value_arguments(parser: argparse._ActionsContainer, *, default: str | None) -> None:
+    """``--name`` and ``--reduce``: which report a column is read from, and one value per run."""
+    parser.add_argument("--name", help="which report (needed when runs write several)")
+    parser.add_argument(
         "--reduce",
         choices=("last", "first", "min", "max", "mean"),
+        default=default,
         help="how each run's rows become one value (default: its last row)",
     )
 
@@ -1136,8 +1136,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
         )
         if not args.quiet:
-            frame = result.to_pandas()
-            last = frame.groupby(level="run_id").tail(1).reset_index()
+            last = result.final().reset_index()
             table = last[["run_id", "Sat.SMA", "Sat.INC", "Sat.Earth.SMA", "Sat.Earth.ECC"]]
             print("\nfinal osculating SMA (km) and ECC of each run:", file=text)
             print(table.rename(columns={"Sat.Earth.SMA": "final SMA", "Sat.Earth.ECC":

@@ -84,9 +84,7 @@ def as_location(value: PathLike) -> PathLike:
     An fsspec URL stays the ``str`` it is; anything else — a path, or a
     ``file://`` URL — becomes a :class:`~pathlib.Path`.
     """
-    if isinstance(value, Path):
-        return value
-    return value if is_url(value) else Path(value.removeprefix("file://"))
+    return value if is_url(value) else local_path(value)
 
 
 def local_path(value: PathLike) -> Path:

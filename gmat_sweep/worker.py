@@ -55,13 +55,14 @@ the engine log; :func:`run_one` never raises for it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import re
 import shutil
 import tempfile
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -225,22 +226,17 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
         fit the field's type or that the engine rejects. A script GMAT cannot
         parse yields a single message with GMAT's own diagnostic lines.
     """
-    scratch = Path(tempfile.mkdtemp(prefix="gmat-sweep-check-"))
-    log_path = scratch / "load.log"
     try:
-        try:
-            loaded = _mission_for(script_path, log_path)
-        except Exception as exc:
-            return [_describe_failure(exc, _read_logs((log_path,))).split("\n\n", 1)[0]]
-        problems = [
-            problem
-            for path, path_values in values.items()
-            if (problem := _check_one(loaded, path, list(path_values))) is not None
-        ]
-        _restore(loaded)
-        return problems
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        with _inspected(script_path, "gmat-sweep-check-") as loaded:
+            problems = [
+                problem
+                for path, path_values in values.items()
+                if (problem := _check_one(loaded, path, list(path_values))) is not None
+            ]
+            _restore(loaded)
+            return problems
+    except _LoadFailed as failed:
+        return [str(failed)]
 
 
 def list_fields(script_path: Path) -> list[MissionField]:
@@ -260,23 +256,42 @@ def list_fields(script_path: Path) -> list[MissionField]:
     SweepConfigError
         GMAT cannot load the script; the message carries GMAT's diagnostic.
     """
-    scratch = Path(tempfile.mkdtemp(prefix="gmat-sweep-fields-"))
+    try:
+        with _inspected(script_path, "gmat-sweep-fields-") as loaded:
+            found = []
+            for name, kind in resources(script_path).items():
+                for path in _settable(loaded, name):
+                    field_type, value = _typed_value(loaded, path)
+                    if field_type is not None:
+                        override = _override(loaded, path)
+                        found.append(MissionField(name, kind, path, field_type, value, override))
+            return found
+    except _LoadFailed as failed:
+        raise SweepConfigError(f"GMAT cannot load {script_path.name}: {failed}") from None
+
+
+class _LoadFailed(Exception):
+    """GMAT could not load a script; the message is the first paragraph of its diagnostic."""
+
+
+@contextlib.contextmanager
+def _inspected(script_path: Path, prefix: str) -> Iterator[_Loaded]:
+    """``script_path`` loaded for a look before any run, its scratch directory removed after.
+
+    Raises
+    ------
+    _LoadFailed
+        GMAT cannot load the script.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
     log_path = scratch / "load.log"
     try:
         try:
             loaded = _mission_for(script_path, log_path)
         except Exception as exc:
             diagnostic = _describe_failure(exc, _read_logs((log_path,))).split("\n\n", 1)[0]
-            raise SweepConfigError(f"GMAT cannot load {script_path.name}: {diagnostic}") from None
-        found = []
-        for name, kind in resources(script_path).items():
-            for path in _settable(loaded, name):
-                field_type, value = _typed_value(loaded, path)
-                if field_type is not None:
-                    found.append(
-                        MissionField(name, kind, path, field_type, value, _override(loaded, path))
-                    )
-        return found
+            raise _LoadFailed(diagnostic) from None
+        yield loaded
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
