@@ -32,7 +32,7 @@ from gmat_sweep import Sweep, sweep
 from gmat_sweep.archive import write_archive
 from gmat_sweep.manifest import Manifest, ManifestEntry
 from gmat_sweep.report import write_report
-from gmat_sweep.spec import RunStatus
+from gmat_sweep.spec import RunStatus, to_builtins
 
 BENCH = "report"
 SMA_VALUES = 100
@@ -113,7 +113,7 @@ def replicate(root: Path, runs: int, failed_share: float) -> Path:
                 log_path=Path(run_dir.name) / "gmat.log",
                 script_sha256=header.script_sha256,
             )
-            lines.append(json.dumps({"kind": "entry", **entry.to_dict()}))
+            lines.append(json.dumps({"kind": "entry", **to_builtins(entry)}))
             run_id += 1
     with path.open("a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")

@@ -16,9 +16,9 @@ d. the driver's peak RSS over all of the above (everything kept alive, as a
 With ``--runs 1000000`` (a day of a few hundred cores) the targets are
 60 s, 10 s, 10 s and 4 GiB.
 
-The manifest's entry lines are written in bulk from one
-:meth:`ManifestEntry.to_dict` template (setup, not timed); loading goes
-through ``Manifest.load``. Load and frame times are medians of ``--repeat``.
+The manifest's entry lines are written in bulk from one ``ManifestEntry``
+template (setup, not timed); loading goes through ``Manifest.load``. Load
+and frame times are medians of ``--repeat``.
 
 Usage: ``.venv/bin/python benchmarks/scale.py [--runs 100000] [--repeat 3]``
 """
@@ -44,7 +44,7 @@ from _common import LEO_BASIC, median, print_figure
 from gmat_sweep.aggregate import report_frame
 from gmat_sweep.grid import expand_grid_to_run_specs
 from gmat_sweep.manifest import Manifest, ManifestEntry
-from gmat_sweep.spec import RunSpec, RunStatus
+from gmat_sweep.spec import RunSpec, RunStatus, to_builtins
 from gmat_sweep.sweep import Sweep
 
 BENCH = "scale"
@@ -157,8 +157,8 @@ def write_manifest(root: Path, specs: Sequence[RunSpec]) -> Path:
         duration_s=0.05,
         stderr=None,
         log_path=None,
-    ).to_dict()
-    entry = {"kind": "entry", **template}
+    )
+    entry = {"kind": "entry", **to_builtins(template)}
     lines = [
         json.dumps({**entry, "run_id": s.run_id, "overrides": s.overrides, "log_path": log_of(s)})
         for s in specs

@@ -17,13 +17,12 @@ Only JSON is ever written or read; nothing is pickled.
 from __future__ import annotations
 
 import gc
-import json
+import math
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Self
 
 import msgspec
@@ -39,11 +38,13 @@ from gmat_sweep.spec import (
     PathLike,
     RunOutcome,
     RunStatus,
-    as_location,
     as_status,
+    convert,
+    decode,
+    decoder,
+    encode,
     is_url,
     plain_overrides,
-    to_plain,
 )
 
 MANIFEST_SCHEMA_VERSION = 1
@@ -57,36 +58,6 @@ field-by-field contract and the compatibility policy that governs future bumps.
 """
 
 _RESTORE_HINT = "restore it from a backup, or delete the sweep's manifest and start a new sweep"
-
-_REQUIRED: Any = object()
-_JSON_NAMES = {str: "string", int: "integer", dict: "object"}
-
-_DECODER = json.JSONDecoder()
-_STATUSES = {status.value: status for status in RunStatus}
-
-
-def _stored(location: PathLike) -> str:
-    """How a path is written into the manifest: URLs verbatim, local paths as POSIX."""
-    return location if isinstance(location, str) else location.as_posix()
-
-
-_PATH_CLASS = type(Path())  # PosixPath or WindowsPath: what Path(...) builds here
-_new_object = object.__new__
-_set_attribute = object.__setattr__
-
-
-def _location(stored: str) -> PathLike:
-    """Inverse of :func:`_stored`; skips :func:`as_location`'s checks for plain paths.
-
-    A plain path is built as ``Path(stored)`` is, minus ``Path.__new__``'s
-    choice of class (made once, above): loading a 100k-run manifest builds
-    200k paths.
-    """
-    if "://" in stored:
-        return as_location(stored)
-    path: Path = _new_object(_PATH_CLASS)
-    _PATH_CLASS.__init__(path, stored)
-    return path
 
 
 @dataclass(frozen=True)
@@ -145,6 +116,10 @@ class ManifestEntry:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", as_status(self.status))
+        if not math.isfinite(self.duration_s):  # JSON has no NaN or infinity to record
+            raise ValueError(
+                f"duration_s={self.duration_s!r} is not finite; give the run's wall-clock seconds"
+            )
 
     @classmethod
     def from_outcome(
@@ -185,132 +160,6 @@ class ManifestEntry:
             metrics_path=outcome.metrics_path,
             metrics_error=outcome.metrics_error,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready mapping of this entry.
-
-        Datetimes become ISO 8601 strings (with their UTC offset), paths
-        POSIX strings, numpy scalars plain numbers. Floats round-trip exactly;
-        NaN and infinities are written as the JSON extensions ``NaN`` /
-        ``Infinity``. ``script_sha256``, ``metrics_path`` and
-        ``metrics_error`` are written only when set.
-        """
-        data: dict[str, Any] = {
-            "run_id": self.run_id,
-            "status": self.status.value,
-            "overrides": plain_overrides(self.overrides),
-            "output_paths": {key: _stored(value) for key, value in self.output_paths.items()},
-            "log_path": None if self.log_path is None else _stored(self.log_path),
-            "started_at": self.started_at.isoformat(),
-            "ended_at": self.ended_at.isoformat(),
-            "duration_s": self.duration_s,
-            "stderr": self.stderr,
-        }
-        if self.script_sha256 is not None:
-            data["script_sha256"] = self.script_sha256
-        if self.metrics_path is not None:
-            data["metrics_path"] = _stored(self.metrics_path)
-        if self.metrics_error is not None:
-            data["metrics_error"] = self.metrics_error
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Rebuild an entry from :meth:`to_dict` output; unknown keys are ignored.
-
-        Stored path strings come back as :class:`~pathlib.Path` (relative ones
-        stay relative) and URLs as ``str``.
-
-        Raises
-        ------
-        KeyError, TypeError, ValueError
-            If a required key is missing or a value has the wrong type.
-        """
-        run_id = data["run_id"]
-        if type(run_id) is not int:
-            raise TypeError(f"run_id must be an integer, got {run_id!r}")
-        overrides = data["overrides"]
-        if type(overrides) is not dict:
-            raise TypeError(f"overrides must be a JSON object, got {overrides!r}")
-        stderr = data["stderr"]
-        if stderr is not None and type(stderr) is not str:
-            raise TypeError(f"stderr must be a string or null, got {stderr!r}")
-        log_path = data.get("log_path")
-        script_sha256 = data.get("script_sha256")
-        if script_sha256 is not None and type(script_sha256) is not str:
-            raise TypeError(f"script_sha256 must be a string or null, got {script_sha256!r}")
-        metrics_path, metrics_error = data.get("metrics_path"), data.get("metrics_error")
-        for key, value in (("metrics_path", metrics_path), ("metrics_error", metrics_error)):
-            if value is not None and type(value) is not str:
-                raise TypeError(f"{key} must be a string or null, got {value!r}")
-        return cls(
-            run_id=run_id,
-            overrides=overrides,
-            status=_STATUSES[data["status"]],
-            output_paths={k: _location(v) for k, v in data["output_paths"].items()},
-            started_at=datetime.fromisoformat(data["started_at"]),
-            ended_at=datetime.fromisoformat(data["ended_at"]),
-            duration_s=float(data["duration_s"]),
-            stderr=stderr,
-            log_path=None if log_path is None else _location(log_path),
-            script_sha256=script_sha256,
-            metrics_path=None if metrics_path is None else _location(metrics_path),
-            metrics_error=metrics_error,
-        )
-
-
-class _EntryLine(msgspec.Struct):
-    """An entry line as this version writes it, decoded and type-checked in C.
-
-    The fast path of loading a big manifest: a line that does not fit this
-    shape (NaN overrides, a torn or hand-edited line, another ``kind``) goes
-    through :func:`json` and :meth:`ManifestEntry.from_dict`, which give the
-    same entry or a precise error.
-    """
-
-    kind: str
-    run_id: int
-    status: RunStatus
-    overrides: dict[str, Any]
-    output_paths: dict[str, str]
-    started_at: datetime
-    ended_at: datetime
-    duration_s: float
-    stderr: str | None
-    log_path: str | None = None
-    script_sha256: str | None = None
-    metrics_path: str | None = None
-    metrics_error: str | None = None
-
-    def to_entry(self) -> ManifestEntry:
-        log_path, metrics_path = self.log_path, self.metrics_path
-        entry: ManifestEntry = _new_object(ManifestEntry)
-        # The values are decoded and type-checked: set the frozen record's fields in
-        # one step rather than by nine object.__setattr__ calls in __init__, which
-        # cost a quarter of loading a 100k-run manifest.
-        _set_attribute(
-            entry,
-            "__dict__",
-            {
-                "run_id": self.run_id,
-                "overrides": self.overrides,
-                "status": self.status,
-                "output_paths": {key: _location(path) for key, path in self.output_paths.items()},
-                "started_at": self.started_at,
-                "ended_at": self.ended_at,
-                "duration_s": self.duration_s,
-                "stderr": self.stderr,
-                "log_path": None if log_path is None else _location(log_path),
-                "script_sha256": self.script_sha256,
-                "metrics_path": None if metrics_path is None else _location(metrics_path),
-                "metrics_error": self.metrics_error,
-            },
-        )
-        return entry
-
-
-_decode_entry_line = msgspec.json.Decoder(_EntryLine).decode
-_decode_entry_lines = msgspec.json.Decoder(_EntryLine).decode_lines
 
 
 @dataclass
@@ -467,8 +316,7 @@ class Manifest:
         >>> manifest = Manifest.load("study/manifest.jsonl")  # doctest: +SKIP
         >>> manifest.save("copy/manifest.jsonl")  # header and winning entries  # doctest: +SKIP
         """
-        lines = [_encode_line(self._header_dict())]
-        lines.extend(_encode_line({"kind": "entry", **entry.to_dict()}) for entry in self.entries)
+        lines = [self._header_line(), *map(_entry_line, self.entries)]
         journal = open_journal(path, dict(storage_options or {}))
         if self._journal is not None and self._journal.location == journal.location:
             journal = self._journal  # it knows the entry objects this save folds in
@@ -516,7 +364,7 @@ class Manifest:
                 "this Manifest is not bound to a file, so append_entry has nowhere to write; "
                 "call save(path) first (or get the manifest from Manifest.load(path))"
             )
-        self._journal.append(_encode_line({"kind": "entry", **entry.to_dict()}))
+        self._journal.append(_entry_line(entry))
         self._remember(entry)
 
     def rewrite_header(self) -> None:
@@ -548,7 +396,7 @@ class Manifest:
         """
         if self._journal is None:
             raise RuntimeError("this Manifest is not bound to a file; call save(path) first")
-        self._journal.rewrite_header(_encode_line(self._header_dict()))
+        self._journal.rewrite_header(self._header_line())
 
     def compact(self) -> None:
         """Fold an object-store manifest's entry objects back into ``manifest.jsonl``.
@@ -647,11 +495,8 @@ class Manifest:
                 if entry.run_id in winners:
                     del winners[entry.run_id]  # re-inserting moves the run to its latest position
                 winners[entry.run_id] = entry
-            manifest = cls(
-                **parsed.header_fields,
-                schema_version=parsed.schema_version,
-                entries=list(winners.values()),
-            )
+            manifest = convert(parsed.header, cls)
+            manifest.entries = list(winners.values())
         manifest._journal = journal
         return manifest
 
@@ -718,25 +563,25 @@ class Manifest:
             arrivals = self._arrivals = _Arrivals.of(self.entries)
         return arrivals
 
-    def _header_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "header",
-            "schema_version": self.schema_version,
-            "script_sha256": self.script_sha256,
-            "script_includes": dict(self.script_includes),
-            "gmat_sweep_version": self.gmat_sweep_version,
-            "gmat_run_version": self.gmat_run_version,
-            "gmat_install_version": self.gmat_install_version,
-            "python_version": self.python_version,
-            "os_platform": self.os_platform,
-            "backend": self.backend,
-            "sweep_seed": self.sweep_seed,
-            "run_count": self.run_count,
-            "parameter_spec": to_plain(self.parameter_spec),
-            "script_path": self.script_path,
-            "numpy_version": self.numpy_version,
-            "scipy_version": self.scipy_version,
-        }
+    def _header_line(self) -> bytes:
+        header = {name: getattr(self, name) for name in _HEADER_FIELDS}
+        return encode({"kind": "header", **header}) + b"\n"
+
+
+_HEADER_FIELDS = tuple(
+    item.name for item in fields(Manifest) if item.init and item.name != "entries"
+)
+"""The header line's fields: every :class:`Manifest` field but the entries."""
+
+
+def _entry_line(entry: ManifestEntry) -> bytes:
+    """An entry's manifest line: ``{"kind":"entry", ...its fields}`` and a newline.
+
+    Raises :class:`~gmat_sweep.errors.SweepConfigError` for an override JSON
+    cannot hold (NaN, infinity), which msgspec would silently write as ``null``.
+    """
+    plain_overrides(entry.overrides)
+    return b'{"kind":"entry",' + encode(entry)[1:] + b"\n"
 
 
 def read_all_entries(
@@ -823,29 +668,34 @@ def _read_manifest(path: PathLike, options: dict[str, Any]) -> tuple[Journal, _P
         data, objects = journal.read()
         parsed = _parse(journal.location, data)
         for name, content in objects:
-            parsed.entries.extend(_parse_entry_object(name, content))
+            parsed.entries.append(_entry_object(name, content))
     journal.repair = parsed.repair
     return journal, parsed
 
 
-def _parse_entry_object(name: str, data: bytes) -> list[ManifestEntry]:
+def _entry_object(name: str, data: bytes) -> ManifestEntry:
     try:
-        payload = json.loads(data)
-        return [ManifestEntry.from_dict(payload)]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return decode(data, ManifestEntry)
+    except (msgspec.MsgspecError, ValueError) as exc:
         raise ManifestCorruptError(
-            f"manifest entry object {name} is not a valid entry ({_reason(exc)}); entry objects "
-            f"are written in one put, so it was edited or damaged; {_RESTORE_HINT}",
+            f"manifest entry object {name} is not a valid entry ({exc}); entry objects are "
+            f"written in one put, so it was edited or damaged; {_RESTORE_HINT}",
             name,
         ) from None
 
 
 @dataclass(frozen=True)
 class _Parsed:
-    header_fields: dict[str, Any]
-    schema_version: int
+    header: dict[str, Any]
     entries: list[ManifestEntry]
     repair: TailRepair | None
+
+
+class _Kind(msgspec.Struct):
+    kind: Any = None
+
+
+_kinds = msgspec.json.Decoder(_Kind).decode_lines
 
 
 def _parse(path: PathLike, data: bytes) -> _Parsed:
@@ -858,43 +708,23 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
             path,
         )
     header = _header(path, lines[header_index], header_index + 1)
-    schema_version = _schema_version(path, header, header_index + 1)
-    header_fields = _header_fields(path, header, header_index + 1)
-
-    entries: list[ManifestEntry] = []
-    torn: int | None = None
-    start = sum(len(line) + 1 for line in lines[: header_index + 1])
+    body = b"\n".join(lines[header_index + 1 :])
     try:
-        # The common case in one C call: every line after the header an entry as this
-        # version writes it. Anything else (a torn or hand-edited line, NaN, another
-        # kind) fails here and goes through the line loop, which says what is wrong.
-        decoded = _decode_entry_lines(data[start:])
-    except msgspec.MsgspecError:
-        decoded = None
-    if decoded is not None and all(line.kind == "entry" for line in decoded):
-        entries = [line.to_entry() for line in decoded]
-        lines = lines[: header_index + 1]
-    # raw_decode on a stripped line is json.loads minus its per-call encoding
-    # sniffing and whitespace regexes.
-    decode = _DECODER.raw_decode
-    from_dict = ManifestEntry.from_dict
+        # The common case, in C: every line after the header an entry.
+        if all(line.kind == "entry" for line in _kinds(body)):
+            entries = decoder(ManifestEntry).decode_lines(body)
+            return _Parsed(header, entries, _tail_repair(data, len(data)))
+    except (msgspec.MsgspecError, ValueError):
+        pass  # the line loop below finds the line and says what is wrong with it
+
+    entries = []
     for index in range(header_index + 1, len(lines)):
         line = lines[index]
-        try:
-            fast = _decode_entry_line(line)
-        except msgspec.MsgspecError:
-            fast = None
-        if fast is not None and fast.kind == "entry":
-            entries.append(fast.to_entry())
+        if not line.strip():
             continue
         try:
-            text = line.decode("utf-8").strip()
-            payload, end = decode(text)
-            if end != len(text):
-                raise ValueError(f"extra data after the JSON object at column {end + 1}")
-        except ValueError as exc:
-            if not line.strip():
-                continue
+            payload = msgspec.json.decode(line)
+        except msgspec.DecodeError as exc:
             if index < len(lines) - 1:
                 # A crash cuts the last write short before its newline; a complete line
                 # (newline-terminated) that does not parse was written that way.
@@ -904,19 +734,19 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
                     else "only the last line may be cut short by a crash"
                 )
                 raise ManifestCorruptError(
-                    f"manifest {path}, line {index + 1}: not valid JSON ({_reason(exc)}); "
-                    f"{where}, so the file was edited or damaged; {_RESTORE_HINT}",
+                    f"manifest {path}, line {index + 1}: not valid JSON ({exc}); {where}, so "
+                    f"the file was edited or damaged; {_RESTORE_HINT}",
                     path,
                 ) from None
-            torn = index
-            break
+            torn = len(b"\n".join(lines[index:]))
+            return _Parsed(header, entries, _tail_repair(data, len(data) - torn))
         kind = payload.get("kind") if type(payload) is dict else None
         if kind == "entry":
             try:
-                entries.append(from_dict(payload))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                entries.append(convert(payload, ManifestEntry))
+            except (msgspec.MsgspecError, ValueError) as exc:
                 raise ManifestCorruptError(
-                    f"manifest {path}, line {index + 1}: not a valid entry ({_reason(exc)}); "
+                    f"manifest {path}, line {index + 1}: not a valid entry ({exc}); "
                     f"the file was edited or damaged; {_RESTORE_HINT}",
                     path,
                 ) from None
@@ -928,17 +758,20 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
                 path,
             )
         # Other kinds come from newer writers' additive extensions: skip them.
+    return _Parsed(header, entries, _tail_repair(data, len(data)))
 
-    keep = len(data) if torn is None else len(data) - len(b"\n".join(lines[torn:]))
+
+def _tail_repair(data: bytes, keep: int) -> TailRepair | None:
+    """How to mend the end of a manifest whose valid bytes are ``data[:keep]``, if it needs it."""
     add_newline = keep > 0 and data[keep - 1 : keep] != b"\n"
-    repair = TailRepair(len(data), keep, add_newline) if torn is not None or add_newline else None
-    return _Parsed(header_fields, schema_version, entries, repair)
+    return TailRepair(len(data), keep, add_newline) if keep < len(data) or add_newline else None
 
 
 def _header(path: PathLike, line: bytes, lineno: int) -> dict[str, Any]:
+    """The header line's fields, checked: a :class:`Manifest` can be built from them."""
     try:
-        payload = json.loads(line)
-    except ValueError:
+        payload = msgspec.json.decode(line)
+    except msgspec.DecodeError:
         payload = None
     if type(payload) is not dict or payload.get("kind") != "header":
         raise ManifestCorruptError(
@@ -947,19 +780,9 @@ def _header(path: PathLike, line: bytes, lineno: int) -> dict[str, Any]:
             f"{_RESTORE_HINT}",
             path,
         )
-    return payload
-
-
-def _schema_version(path: PathLike, header: dict[str, Any], lineno: int) -> int:
-    version = header.get("schema_version", 1)
-    if type(version) is not int or version < 1:
-        raise ManifestCorruptError(
-            f"manifest {path}, line {lineno}: header schema_version {version!r} is not a "
-            f"positive integer; the file was edited or damaged; {_RESTORE_HINT}",
-            path,
-        )
-    if version > MANIFEST_SCHEMA_VERSION:
-        writer = header.get("gmat_sweep_version", "a newer version")
+    version = payload.get("schema_version", 1)
+    if type(version) is int and version > MANIFEST_SCHEMA_VERSION:
+        writer = payload.get("gmat_sweep_version", "a newer version")
         raise ManifestCorruptError(
             f"manifest {path} has schema_version {version}, but this gmat_sweep reads "
             f"schema_version {MANIFEST_SCHEMA_VERSION} or older; it was written by a newer "
@@ -967,58 +790,23 @@ def _schema_version(path: PathLike, header: dict[str, Any], lineno: int) -> int:
             "(in a clone: git pull, then pip install -e .)",
             path,
         )
-    return version
-
-
-def _header_fields(path: PathLike, header: Mapping[str, Any], lineno: int) -> dict[str, Any]:
-    """The header's values as :class:`Manifest` keyword arguments, type-checked."""
+    header = {name: payload[name] for name in _HEADER_FIELDS if name in payload}
     try:
-        fields = {
-            "script_sha256": _field(header, "script_sha256", str),
-            "gmat_sweep_version": _field(header, "gmat_sweep_version", str),
-            "gmat_run_version": _field(header, "gmat_run_version", str),
-            "gmat_install_version": _field(header, "gmat_install_version", str),
-            "python_version": _field(header, "python_version", str),
-            "os_platform": _field(header, "os_platform", str),
-            "sweep_seed": _field(header, "sweep_seed", int, nullable=True),
-            "parameter_spec": _field(header, "parameter_spec", dict),
-            "run_count": _field(header, "run_count", int),
-            "backend": _field(header, "backend", str, default="unknown"),
-            "script_includes": _field(header, "script_includes", dict, default={}),
-            "script_path": _field(header, "script_path", str, default=""),
-            "numpy_version": _field(header, "numpy_version", str, default=""),
-            "scipy_version": _field(header, "scipy_version", str, default=""),
-        }
-    except (KeyError, TypeError) as exc:
+        manifest = convert(header, Manifest)
+        if manifest.schema_version < 1:
+            raise ValueError(f"schema_version {manifest.schema_version} is not positive")
+        if not 0 <= manifest.run_count <= MAX_RUNS:  # readers build per-run lists from it
+            raise ValueError(
+                f"run_count {manifest.run_count} is outside 0..{MAX_RUNS}, the most runs a "
+                "sweep may have"
+            )
+    except (msgspec.MsgspecError, ValueError) as exc:
         raise ManifestCorruptError(
-            f"manifest {path}, line {lineno}: the header is not valid ({_reason(exc)}); "
+            f"manifest {path}, line {lineno}: the header is not valid ({exc}); "
             f"the file was edited or damaged; {_RESTORE_HINT}",
             path,
         ) from None
-    if not 0 <= fields["run_count"] <= MAX_RUNS:  # readers build per-run lists from it
-        raise ManifestCorruptError(
-            f"manifest {path}, line {lineno}: the header's run_count {fields['run_count']} is "
-            f"outside 0..{MAX_RUNS}, the most runs a sweep may have; the file was edited or "
-            f"damaged; {_RESTORE_HINT}",
-            path,
-        )
-    return fields
-
-
-def _field(
-    header: Mapping[str, Any],
-    key: str,
-    kind: type,
-    *,
-    default: Any = _REQUIRED,
-    nullable: bool = False,
-) -> Any:
-    value = header[key] if default is _REQUIRED else header.get(key, default)
-    if nullable and value is None:
-        return value
-    if type(value) is not kind:
-        raise TypeError(f"{key} must be a JSON {_JSON_NAMES[kind]}, got {value!r}")
-    return value
+    return header
 
 
 @contextmanager
@@ -1042,15 +830,3 @@ def _collector_paused() -> Iterator[None]:
             gc.freeze()
             gc.unfreeze()
             gc.enable()
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"missing key {exc.args[0]!r}"
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at column {exc.colno}"
-    return str(exc)
-
-
-def _encode_line(payload: Mapping[str, Any]) -> bytes:
-    return (json.dumps(payload, allow_nan=True, separators=(",", ":")) + "\n").encode("ascii")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.grid import expand_grid_to_run_specs, rows_to_run_specs
-from gmat_sweep.spec import PathLike, RunOptions, RunSpec, plain_overrides, to_plain
+from gmat_sweep.spec import PathLike, RunOptions, RunSpec, plain_overrides
 
 if TYPE_CHECKING:
     from gmat_sweep.manifest import Manifest
@@ -36,7 +36,7 @@ _STOCHASTIC = ("monte_carlo", "latin_hypercube", "sobol", "morris")
 
 def grid_spec(grid: Mapping[str, Any]) -> dict[str, Any]:
     """Record of a full-factorial grid (values materialised)."""
-    return {"_kind": "grid", "grid": {str(k): to_plain(list(v)) for k, v in grid.items()}}
+    return {"_kind": "grid", "grid": plain_overrides({k: list(v) for k, v in grid.items()})}
 
 
 def samples_spec(rows: list[dict[str, Any]]) -> dict[str, Any]:

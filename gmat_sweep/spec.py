@@ -1,26 +1,45 @@
 """Records that describe work and its results: runs, sweeps and outcomes.
 
-Every record is a frozen dataclass with a lossless JSON round trip
-(``to_json()`` / ``from_json()``): paths and fsspec URLs come back as they
-went in, datetimes keep their timezone, and numpy scalars in overrides are
-written as plain JSON numbers. Nothing here is ever pickled to disk.
+Every record is a frozen dataclass (the API reference's type). One codec,
+msgspec's, turns any of them into JSON and back (:func:`encode`,
+:func:`decode`): paths and fsspec URLs come back as they went in, datetimes
+keep their timezone, numpy scalars in overrides are written as plain JSON
+numbers, and a value of the wrong type is refused with where it sits.
+Nothing here is ever pickled to disk.
 """
 
 from __future__ import annotations
 
-import json
+import abc
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path, PurePath
-from typing import Any, Self, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Self, TypedDict
+
+import msgspec
 
 from gmat_sweep.errors import SweepConfigError
 
-PathLike = str | Path
-"""A local path or an fsspec URL such as ``s3://bucket/prefix``."""
+if TYPE_CHECKING:
+    PathLike = str | Path
+else:
+
+    class PathLike(abc.ABC):  # noqa: B024 - a marker: str and paths are registered below
+        """A local path or an fsspec URL such as ``s3://bucket/prefix`` (``str | Path``).
+
+        For type checkers this is ``str | Path``. At run time it is an abstract
+        class that ``str`` and every path are registered with, so the codec
+        (:func:`decode`) knows a record's field holds a location and reads it
+        with :func:`as_location`; msgspec cannot decode a ``str | Path`` union
+        itself.
+        """
+
+    PathLike.register(str)
+    PathLike.register(PurePath)
+
 
 LOG_NAME = "gmat.log"
 """File name of the per-run GMAT log kept beside the run's outputs."""
@@ -93,12 +112,26 @@ def local_path(value: PathLike) -> Path:
 
 
 def to_plain(value: Any) -> Any:
-    """Convert numpy scalars, arrays and paths into plain JSON-ready values."""
-    if value is None or type(value) in (bool, int, float, str):
+    """Convert numpy scalars, arrays and paths into plain JSON-ready values.
+
+    Raises
+    ------
+    SweepConfigError
+        ``value`` is, or holds, a NaN or an infinity (JSON has neither, and no
+        GMAT field takes one), or something that is not a number, string,
+        bool, path or list of those.
+    """
+    if value is None or type(value) in (bool, int, str):
         return value
     for plain in (bool, int, float, str):  # numpy scalars may subclass these
         if isinstance(value, plain):
-            return plain(value)
+            value = plain(value)
+            if plain is float and not math.isfinite(value):
+                raise SweepConfigError(
+                    f"value {value!r} cannot be recorded: it is not finite; sweep values must "
+                    "be finite numbers (no GMAT field takes NaN or infinity), so remove it"
+                )
+            return value
     if isinstance(value, PurePath):
         return str(value)
     if isinstance(value, Mapping):
@@ -118,19 +151,79 @@ def to_plain(value: Any) -> Any:
 
 
 def plain_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``overrides`` with every value made JSON-plain (numpy -> Python)."""
-    return {str(key): to_plain(value) for key, value in overrides.items()}
+    """Return ``overrides`` with every value made JSON-plain (numpy -> Python).
+
+    Raises
+    ------
+    SweepConfigError
+        As :func:`to_plain`, with the field path the value was given for.
+    """
+    plain = {}
+    for key, value in overrides.items():
+        try:
+            plain[str(key)] = to_plain(value)
+        except SweepConfigError as exc:
+            raise SweepConfigError(f"{key!r}: {exc}") from None
+    return plain
 
 
-def _dumps(payload: Mapping[str, Any]) -> str:
-    return json.dumps(payload, allow_nan=True, separators=(",", ":"))
+def _encode_hook(value: Any) -> Any:
+    """How the codec writes what JSON has no type for: paths as POSIX strings, numpy as plain."""
+    return value.as_posix() if isinstance(value, PurePath) else to_plain(value)
 
 
-def _loads(text: str) -> dict[str, Any]:
-    payload = json.loads(text)
-    if not isinstance(payload, dict):
-        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
-    return payload
+def _decode_hook(kind: type, value: Any) -> Any:
+    """How the codec reads a location field: :func:`as_location` (a URL stays a ``str``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a path or URL string, got {value!r}")
+    return Path(value) if kind is Path else as_location(value)
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_encode_hook)
+
+
+def encode(record: Any) -> bytes:
+    """One record (or a mapping or list of them) as compact JSON bytes.
+
+    Raises
+    ------
+    SweepConfigError
+        A value cannot be written as JSON (see :func:`to_plain`).
+    """
+    return _ENCODER.encode(record)
+
+
+_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+def decoder[Record](kind: type[Record]) -> msgspec.json.Decoder[Record]:
+    """The JSON decoder of one record type (built once; ``decode_lines`` reads JSON Lines)."""
+    found = _DECODERS.get(kind)
+    if found is None:
+        found = _DECODERS[kind] = msgspec.json.Decoder(kind, dec_hook=_decode_hook)
+    return found
+
+
+def decode[Record](data: bytes | str, kind: type[Record]) -> Record:
+    """Read one record of type ``kind`` from the JSON that :func:`encode` wrote.
+
+    Raises
+    ------
+    msgspec.DecodeError
+        ``data`` is not JSON, or a field is missing or has the wrong type; the
+        message says which, and where (e.g. ``at `$.run_id```).
+    """
+    return decoder(kind).decode(data)
+
+
+def to_builtins(record: Any) -> Any:
+    """A record as the plain dicts, lists, strings and numbers :func:`encode` would write."""
+    return msgspec.to_builtins(record, enc_hook=_encode_hook)
+
+
+def convert[Record](payload: Any, kind: type[Record]) -> Record:
+    """A record of type ``kind`` from already-parsed JSON values, checked as :func:`decode` does."""
+    return msgspec.convert(payload, kind, dec_hook=_decode_hook)
 
 
 class RunOptions(TypedDict, total=False):
@@ -186,38 +279,6 @@ class RunSpec:
     seed: int | None
     run_options: RunOptions = field(default_factory=lambda: RunOptions())
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready mapping of this spec."""
-        return {
-            "script_path": str(self.script_path),
-            "overrides": plain_overrides(self.overrides),
-            "output_dir": str(self.output_dir),
-            "run_id": self.run_id,
-            "seed": self.seed,
-            "run_options": plain_overrides(self.run_options),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Rebuild a spec from :meth:`to_dict` output."""
-        return cls(
-            script_path=Path(data["script_path"]),
-            overrides=dict(data["overrides"]),
-            output_dir=as_location(data["output_dir"]),
-            run_id=int(data["run_id"]),
-            seed=None if data["seed"] is None else int(data["seed"]),
-            run_options=cast(RunOptions, dict(data.get("run_options", {}))),
-        )
-
-    def to_json(self) -> str:
-        """Serialise to a JSON string."""
-        return _dumps(self.to_dict())
-
-    @classmethod
-    def from_json(cls, text: str) -> Self:
-        """Parse a spec written by :meth:`to_json`."""
-        return cls.from_dict(_loads(text))
-
 
 @dataclass(frozen=True, slots=True)
 class SweepSpec:
@@ -225,8 +286,7 @@ class SweepSpec:
 
     :attr:`Sweep.spec <gmat_sweep.sweep.Sweep.spec>` describes a sweep as
     one: every run it makes, the backend's name and options, its directory,
-    manifest and seed, with a lossless JSON round trip (:meth:`to_json`,
-    :meth:`from_json`).
+    manifest and seed, with a lossless JSON round trip (:func:`encode`, :func:`decode`).
 
     ``runs`` is a materialised :class:`tuple` of :class:`RunSpec` so the spec
     round-trips through JSON cleanly. ``run_id`` ordering is the contract the
@@ -238,8 +298,9 @@ class SweepSpec:
     >>> from gmat_sweep import SweepSpec, sweep
     >>> planned = sweep("mission.script", {"Sat.Cd": [2.0, 2.4]},
     ...                 compute=False)  # doctest: +SKIP
-    >>> text = planned.spec.to_json()  # doctest: +SKIP
-    >>> SweepSpec.from_json(text) == planned.spec  # doctest: +SKIP
+    >>> from gmat_sweep.spec import decode, encode
+    >>> text = encode(planned.spec)  # doctest: +SKIP
+    >>> decode(text, SweepSpec) == planned.spec  # doctest: +SKIP
     True
     """
 
@@ -250,40 +311,6 @@ class SweepSpec:
     output_dir: PathLike
     manifest_path: PathLike
     sweep_seed: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready mapping of this sweep."""
-        return {
-            "mission_script_path": str(self.mission_script_path),
-            "runs": [run.to_dict() for run in self.runs],
-            "backend": self.backend,
-            "backend_kwargs": plain_overrides(self.backend_kwargs),
-            "output_dir": str(self.output_dir),
-            "manifest_path": str(self.manifest_path),
-            "sweep_seed": self.sweep_seed,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Rebuild a sweep spec from :meth:`to_dict` output."""
-        return cls(
-            mission_script_path=Path(data["mission_script_path"]),
-            runs=tuple(RunSpec.from_dict(run) for run in data["runs"]),
-            backend=str(data["backend"]),
-            backend_kwargs=dict(data["backend_kwargs"]),
-            output_dir=as_location(data["output_dir"]),
-            manifest_path=as_location(data["manifest_path"]),
-            sweep_seed=None if data["sweep_seed"] is None else int(data["sweep_seed"]),
-        )
-
-    def to_json(self) -> str:
-        """Serialise to a JSON string."""
-        return _dumps(self.to_dict())
-
-    @classmethod
-    def from_json(cls, text: str) -> Self:
-        """Parse a sweep spec written by :meth:`to_json`."""
-        return cls.from_dict(_loads(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,52 +392,6 @@ class RunOutcome:
             failure=failure,
             script_sha256=script_sha256,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready mapping of this outcome."""
-        return {
-            "run_id": self.run_id,
-            "status": self.status.value,
-            "output_paths": {k: str(v) for k, v in self.output_paths.items()},
-            "duration_s": self.duration_s,
-            "stderr": self.stderr,
-            "started_at": self.started_at.isoformat(),
-            "ended_at": self.ended_at.isoformat(),
-            "failure": None if self.failure is None else self.failure.value,
-            "previous": [attempt.to_dict() for attempt in self.previous],
-            "script_sha256": self.script_sha256,
-            "metrics_path": None if self.metrics_path is None else str(self.metrics_path),
-            "metrics_error": self.metrics_error,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """Rebuild an outcome from :meth:`to_dict` output."""
-        return cls(
-            run_id=int(data["run_id"]),
-            status=RunStatus(data["status"]),
-            output_paths={k: as_location(v) for k, v in data["output_paths"].items()},
-            duration_s=float(data["duration_s"]),
-            stderr=data["stderr"],
-            started_at=datetime.fromisoformat(data["started_at"]),
-            ended_at=datetime.fromisoformat(data["ended_at"]),
-            failure=None if data.get("failure") is None else FailureKind(data["failure"]),
-            previous=tuple(cls.from_dict(attempt) for attempt in data.get("previous", ())),
-            script_sha256=data.get("script_sha256"),
-            metrics_path=None
-            if data.get("metrics_path") is None
-            else as_location(data["metrics_path"]),
-            metrics_error=data.get("metrics_error"),
-        )
-
-    def to_json(self) -> str:
-        """Serialise to a JSON string."""
-        return _dumps(self.to_dict())
-
-    @classmethod
-    def from_json(cls, text: str) -> Self:
-        """Parse an outcome written by :meth:`to_json`."""
-        return cls.from_dict(_loads(text))
 
 
 def _duration(started_at: datetime, ended_at: datetime) -> float:

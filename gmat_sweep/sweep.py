@@ -995,7 +995,7 @@ class Sweep(DaskMethodsMixin):
         """The whole sweep as one record: mission, every run, backend, directories and seed.
 
         A :class:`~gmat_sweep.spec.SweepSpec` with a lossless JSON round trip
-        (``spec.to_json()``), for handing the sweep's exact runs to another
+        (:func:`gmat_sweep.spec.encode`), for handing the sweep's exact runs to another
         tool or keeping them beside a study. ``backend`` is the name the
         manifest records; ``backend_kwargs`` holds, for a pool you passed,
         its ``reuse_gmat_context`` and its worker count (``workers``, when

@@ -20,7 +20,7 @@ from gmat_sweep.backends.base import drain
 from gmat_sweep.backends.joblib import LocalJoblibPool
 from gmat_sweep.errors import BackendError
 from gmat_sweep.manifest import Manifest, read_all_entries
-from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus, SweepSpec
+from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus, SweepSpec, decode, encode
 from gmat_sweep.testing import PoolTests
 
 GRID = {"Sat.Cd": [2.0, 2.4], "Sat.SMA": [6900.0, 7000.0]}
@@ -276,7 +276,7 @@ def test_a_sweep_describes_itself_as_a_sweep_spec(leo_basic: Path, tmp_path: Pat
         manifest_path=tmp_path / "manifest.jsonl",
         sweep_seed=7,
     )
-    assert SweepSpec.from_json(spec.to_json()) == spec
+    assert decode(encode(spec), SweepSpec) == spec
     with ThreadPerRun(reuse_gmat_context=False) as pool:
         planned._use_backend(pool)
         on_pool = planned.spec

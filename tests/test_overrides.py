@@ -361,13 +361,13 @@ def test_script_sha256_round_trips_through_outcome_and_entry() -> None:
     from datetime import UTC, datetime
 
     from gmat_sweep.manifest import ManifestEntry
-    from gmat_sweep.spec import RunOutcome
+    from gmat_sweep.spec import RunOutcome, decode, encode
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     outcome = RunOutcome.ok(3, {}, now, now, "ab" * 32)
-    assert RunOutcome.from_json(outcome.to_json()) == outcome
+    assert decode(encode(outcome), RunOutcome) == outcome
     entry = ManifestEntry.from_outcome(outcome, overrides={"FM.SRP": "Off"})
     assert entry.script_sha256 == "ab" * 32
-    assert ManifestEntry.from_dict(entry.to_dict()) == entry
+    assert decode(encode(entry), ManifestEntry) == entry
     unknown = ManifestEntry.from_outcome(RunOutcome.ok(4, {}, now, now), overrides={})
-    assert "script_sha256" not in unknown.to_dict()
+    assert unknown.script_sha256 is None

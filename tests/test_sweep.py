@@ -164,6 +164,8 @@ def test_out_holding_a_sweep_is_refused(
         ({"Nope.Value": [1.0]}, "Nope"),
         ({"Sat.SMA": []}, "has no values"),
         ({"Sat.SMA": "7000"}, "string"),
+        ({"Sat.Cd": [2.0, float("nan")]}, r"'Sat.Cd': value nan cannot be recorded: it is not fin"),
+        ({"Sat.Cd": [float("inf")]}, r"'Sat.Cd': value inf .* \(no GMAT field takes NaN or infinity\)"),
     ],
 )
 def test_bad_grids_are_rejected_before_any_run(
@@ -172,6 +174,15 @@ def test_bad_grids_are_rejected_before_any_run(
     out = tmp_path / "never"
     with pytest.raises(SweepConfigError, match=message):
         sweep(leo_basic, grid, out=out, progress=False)  # type: ignore[arg-type]
+    assert not out.exists()
+
+
+def test_non_finite_sample_values_are_rejected_before_any_run(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "never"
+    with pytest.raises(SweepConfigError, match=r"'Sat.SMA': value -inf .* not finite"):
+        sweep(leo_basic, samples=[{"Sat.SMA": float("-inf")}], out=out, progress=False)
     assert not out.exists()
 
 

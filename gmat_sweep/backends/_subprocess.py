@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from gmat_sweep.errors import BackendError, SweepConfigError
-from gmat_sweep.spec import FailureKind, RunOutcome, RunSpec
+from gmat_sweep.spec import FailureKind, RunOutcome, RunSpec, convert, decode, encode, to_builtins
 
 if TYPE_CHECKING:
     from gmat_sweep.metrics import Postprocess
@@ -144,7 +144,7 @@ class GmatHost:
         assert self._recv is not None
         started = datetime.now(UTC)
         try:
-            self._send.send_bytes(json.dumps({"op": "run", "spec": spec.to_dict()}).encode())
+            self._send.send_bytes(json.dumps({"op": "run", "spec": to_builtins(spec)}).encode())
             # The child says "running" once the script is loaded: a cold load is
             # not the run, so the timeout clock starts there.
             if not self._recv.poll(_READY_TIMEOUT_S):
@@ -162,7 +162,7 @@ class GmatHost:
                         FailureKind.TIMEOUT,
                     )
                 reply = self._recv.recv_bytes()
-            return RunOutcome.from_json(reply.decode())
+            return decode(reply, RunOutcome)
         except (EOFError, OSError):
             reason = self._death_reason()
             where = f" on {socket.gethostname()} while running run {spec.run_id}"
@@ -191,7 +191,7 @@ class GmatHost:
 
         See :func:`gmat_sweep.worker.initial_states`.
         """
-        request = {"op": "state", "spec": spec.to_dict(), "spacecraft": list(spacecraft)}
+        request = {"op": "state", "spec": to_builtins(spec), "spacecraft": list(spacecraft)}
         reply = self._ask(request, f"preparing run {spec.run_id}")
         if "error" in reply:
             raise BackendError(
@@ -531,13 +531,13 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
                 send.send_bytes(json.dumps({"error": str(exc)}).encode())
         elif request["op"] == "state":
             try:
-                spec = RunSpec.from_dict(request["spec"])
+                spec = convert(request["spec"], RunSpec)
                 reply: dict[str, Any] = {"states": initial_states(spec, request["spacecraft"])}
             except Exception as exc:
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
             send.send_bytes(json.dumps(reply).encode())
         else:
             outcome = run_one(
-                RunSpec.from_dict(request["spec"]), on_start=lambda: send.send_bytes(_RUNNING)
+                convert(request["spec"], RunSpec), on_start=lambda: send.send_bytes(_RUNNING)
             )
-            send.send_bytes(outcome.to_json().encode())
+            send.send_bytes(encode(outcome))
