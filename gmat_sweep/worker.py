@@ -452,10 +452,15 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
 
 
 def _output_file_refusal(gmat: Any, obj: Any, kind: int, path: str) -> str | None:
-    """Why ``path`` may not be overridden when it names a file an output resource writes."""
-    if kind != gmat.FILENAME_TYPE or not (
-        obj.IsOfType(gmat.SUBSCRIBER) or obj.IsOfType(gmat.EVENT_LOCATOR)
-    ):
+    """Why ``path`` may not be overridden when it names a file a resource writes.
+
+    Report and ephemeris files (subscribers), event locators' reports and
+    solvers' progress reports are written, so they must stay in the run's
+    directory; a file a resource only reads (a gravity or 3-D model file) may
+    be overridden.
+    """
+    writers = (gmat.SUBSCRIBER, gmat.EVENT_LOCATOR, gmat.SOLVER)
+    if kind != gmat.FILENAME_TYPE or not any(obj.IsOfType(writer) for writer in writers):
         return None
     return (
         f"{path!r} names the file a {obj.GetTypeName()} writes; overriding it would move "

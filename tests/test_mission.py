@@ -36,6 +36,8 @@ def test_fields_lists_resources_in_script_order_with_values_and_classes(
         "Variable", 42164.0, "live"
     ]  # fmt: skip
     assert targeting.loc["TOI.Element1", "resource_type"] == "ImpulsiveBurn"
+    # A solver writes its progress report: moving that file is refused like a ReportFile's.
+    assert targeting.loc["DC.ReportFile", "override"] == "refused"
 
     with pytest.raises(SweepConfigError, match=r"(?s)GMAT cannot load parse_error.script: .*SMAX"):
         fields(parse_error)

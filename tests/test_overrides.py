@@ -155,6 +155,22 @@ def test_filename_override_is_refused_before_any_run(leo_basic: Path, tmp_path: 
     assert not out.exists()
 
 
+def test_a_solvers_report_file_override_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    # The solver writes its progress report there: an absolute path would land
+    # outside the sweep, where no run directory contains it.
+    escape = tmp_path / "escaped.data"
+    with pytest.raises(
+        SweepConfigError, match=r"DC\.ReportFile.*names the file a DifferentialCorrector writes"
+    ):
+        sweep(
+            data_dir / "hohmann_target.script",
+            grid={"DC.ReportFile": [str(escape)]},
+            out=tmp_path / "s",
+            progress=False,
+        )
+    assert not escape.exists() and not (tmp_path / "s").exists()
+
+
 @pytest.mark.parametrize(
     ("path", "value", "rule"),
     [
