@@ -151,20 +151,20 @@ def derive_param_seed(parent_seed: int, name: ParamName) -> int:
     SweepConfigError
         If ``parent_seed`` is not an integer.
     """
-    seed = _integer_seed(parent_seed)
+    seed = checked_integer("seed ", parent_seed, "give an integer seed such as 42")
     digest = hashlib.sha256(f"{seed}:{canonical_name(name)}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-def _integer_seed(seed: object) -> int:
-    if isinstance(seed, bool | np.bool_):
-        raise SweepConfigError(f"seed {seed!r} is a bool; give an integer seed such as 42")
+def checked_integer(label: str, value: object, fix: str) -> int:
+    """``value`` as an ``int``; a bool or a non-integer is refused, named ``label`` + its repr."""
+    if isinstance(value, bool | np.bool_):
+        raise SweepConfigError(f"{label}{value!r} is a bool; {fix}")
     try:
-        return operator.index(seed)  # type: ignore[arg-type]
+        return operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise SweepConfigError(
-            f"seed {seed!r} of type {type(seed).__name__} is not an integer; "
-            "give an integer seed such as 42"
+            f"{label}{value!r} of type {type(value).__name__} is not an integer; {fix}"
         ) from None
 
 

@@ -18,7 +18,6 @@ back, so a sweep can be rebuilt with identical rows.
 from __future__ import annotations
 
 import importlib
-import operator
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +31,7 @@ from gmat_sweep.distributions import (
     FloatArray,
     ParamName,
     canonical_name,
+    checked_integer,
     derive_param_seed,
     parse_dist,
 )
@@ -273,30 +273,14 @@ def _parse_perturb(perturb: Mapping[ParamName, DistSpec]) -> list[Distribution]:
 
 
 def _check_n(n: object) -> int:
-    if isinstance(n, bool | np.bool_):
-        raise SweepConfigError(f"n={n!r} is a bool; give the number of runs, an integer >= 1")
-    try:
-        count = operator.index(n)  # type: ignore[arg-type]
-    except TypeError:
-        raise SweepConfigError(
-            f"n={n!r} of type {type(n).__name__} is not an integer; "
-            "give the number of runs, an integer >= 1"
-        ) from None
+    count = checked_integer("n=", n, "give the number of runs, an integer >= 1")
     if count < 1:
         raise SweepConfigError(f"n={count} runs is too few; n must be an integer >= 1")
     return count
 
 
 def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool | np.bool_):
-        raise SweepConfigError(f"seed {seed!r} is a bool; give a non-negative integer such as 42")
-    try:
-        value = operator.index(seed)  # type: ignore[arg-type]
-    except TypeError:
-        raise SweepConfigError(
-            f"seed {seed!r} of type {type(seed).__name__} is not an integer; "
-            "give a non-negative integer such as 42"
-        ) from None
+    value = checked_integer("seed ", seed, "give a non-negative integer such as 42")
     if value < 0:
         raise SweepConfigError(f"seed {value} is negative; give a non-negative integer such as 42")
     return value
