@@ -265,7 +265,7 @@ def _coverage(sweep: Sweep) -> str:
 def _outcomes(sweep: Sweep, name: str | None, columns: Sequence[str] | None) -> str:
     from gmat_sweep import plot
 
-    final = plot._final(sweep, name)
+    final = sweep.final(name)
     parameters = {field for spec in sweep.runs for field in spec.overrides}
     if columns is None:
         chosen = [
