@@ -222,18 +222,13 @@ def monte_carlo(
     """Run a Monte Carlo dispersion sweep over a GMAT mission.
 
     Draws ``n`` runs, each parameter of ``perturb`` independently from its own
-    distribution. Each draw is **the value the field is set to**, not an
-    offset from the mission's nominal value: centre a distribution on the
-    nominal (read it with :func:`gmat_sweep.fields`) to disperse around it.
-    Values are in the field's GMAT units (km, deg, kg ...).
-    ``("lognormal", mu, sigma)`` is in log space: the log of the value is
-    Normal(``mu``, ``sigma``), so the median is ``exp(mu)``; for a median
-    ``m`` and a factor ``f`` (about 68 % of draws between ``m / f`` and
-    ``m * f``) pass ``mu = log(m)``, ``sigma = log(f)``. A truncated normal is
-    ``scipy.stats.truncnorm(a, b, loc, scale)``, whose bounds ``a`` and ``b``
-    are in standard deviations (sigma units, multiples of ``scale``) from
-    ``loc``, not in the field's units: ``truncnorm(-2, 2, loc=1.8,
-    scale=0.05)`` stays within 1.7 .. 1.9.
+    distribution. Each draw is **the value the field is set to**, in the
+    field's GMAT units, not an offset from the mission's nominal value:
+    centre a distribution on the nominal (read it with
+    :func:`gmat_sweep.fields`) to disperse around it.
+    :data:`~gmat_sweep.distributions.DistSpec` lists every distribution and
+    its parameters (``lognormal`` is in log space, ``truncnorm``'s bounds in
+    sigma units).
 
     Per-parameter sub-seeds are derived from the parameter name via
     :func:`~gmat_sweep.distributions.derive_param_seed`, so adding a
@@ -248,12 +243,8 @@ def monte_carlo(
         Number of stochastic runs. Must be >= 1. With ``until``: the first
         batch, the runs made before the stop rule is first checked.
     perturb:
-        Mapping from dotted-path field name to a distribution spec:
-        ``("normal", mu, sigma)``, ``("uniform", lo, hi)``,
-        ``("lognormal", mu, sigma)``, any frozen continuous
-        :mod:`scipy.stats` distribution, or — for a key that is a tuple of
-        field paths — ``("mvnormal", mean_vector, covariance)`` for
-        correlated draws.
+        Mapping from field path (or, for correlated ``"mvnormal"`` draws, a
+        tuple of field paths) to a :data:`~gmat_sweep.distributions.DistSpec`.
     seed:
         Optional integer parent seed. ``None`` draws one from OS entropy and
         records it in the manifest (``Sweep.seed``), so the sweep can still
