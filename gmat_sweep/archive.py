@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gmat_sweep import storage
 from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.plan import recorded_grid
 from gmat_sweep.script import script_includes_sha256
 
 if TYPE_CHECKING:
@@ -191,8 +192,7 @@ def _python_call(spec: Mapping[str, Any], script: str, kind: str) -> str:
 def _cli_spec(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     kind = spec.get("_kind", "grid")
     if kind == "grid":
-        grid = spec.get("grid", spec)
-        return {"grid": {k: v for k, v in grid.items() if not k.startswith("_")}}
+        return {"grid": recorded_grid(spec)}
     if kind == "samples":
         return {"samples": spec["rows"]}
     return None
