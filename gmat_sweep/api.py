@@ -339,13 +339,31 @@ def monte_carlo(
     ... })  # doctest: +SKIP
     >>> study.final()["Sat.Earth.SMA"].describe()  # doctest: +SKIP
     """
+    # scipy is imported here, not at module level: GMAT worker processes import
+    # this package too and never draw samples.
+    from gmat_sweep.distributions import new_parent_seed
+    from gmat_sweep.sampling import monte_carlo_rows
+
     if sampler == "sobol":
         _warn_sobol_n(n)
-    return _stochastic(
-        "monte_carlo", mission, n, perturb, seed, backend, out, progress,
-        storage_options, run_options, retries, overwrite, compute, postprocess, sampler,
-        until=until, batch=batch, max_n=max_n,
-    )  # fmt: skip
+    parent = new_parent_seed() if seed is None else seed
+    monte_carlo_rows(perturb, n, parent, sampler=sampler)  # validates every input
+    parameter_spec = plan.stochastic_spec("monte_carlo", perturb, n, parent, sampler=sampler)
+    parameter_spec.update(_adaptive(until, n=n, batch=batch, max_n=max_n))
+    return _launch(
+        mission,
+        parameter_spec,
+        seed=parent,
+        backend=backend,
+        out=out,
+        storage_options=storage_options,
+        run_options=run_options,
+        progress=progress,
+        retries=retries,
+        overwrite=overwrite,
+        compute=compute,
+        postprocess=postprocess,
+    )
 
 
 def latin_hypercube(
@@ -422,60 +440,14 @@ def latin_hypercube(
     ...                                  "Sat.INC": ("uniform", 28.5, 51.6)})  # doctest: +SKIP
     >>> study.final()[["Sat.Cd", "Sat.INC", "Sat.Earth.SMA"]]  # doctest: +SKIP
     """
-    return _stochastic(
-        "latin_hypercube", mission, n, perturb, seed, backend, out, progress,
-        storage_options, run_options, retries, overwrite, compute, postprocess, "random",
-    )  # fmt: skip
-
-
-def _stochastic(
-    kind: str,
-    mission: str | Path,
-    n: int,
-    perturb: Mapping[ParamName, DistSpec],
-    seed: int | None,
-    backend: Pool | str | None,
-    out: PathLike | None,
-    progress: bool,
-    storage_options: Mapping[str, Any] | None,
-    run_options: Mapping[str, Any] | None,
-    retries: int,
-    overwrite: bool,
-    compute: bool,
-    postprocess: Postprocess | None,
-    sampler: str,
-    *,
-    until: Mapping[str, Any] | None = None,
-    batch: int | None = None,
-    max_n: int | None = None,
-) -> Sweep:
-    # scipy is imported here, not at module level: GMAT worker processes import
-    # this package too and never draw samples.
     from gmat_sweep.distributions import new_parent_seed
-    from gmat_sweep.sampling import latin_hypercube_rows, monte_carlo_rows
+    from gmat_sweep.sampling import latin_hypercube_rows
 
     parent = new_parent_seed() if seed is None else seed
-    if kind == "monte_carlo":
-        monte_carlo_rows(perturb, n, parent, sampler=sampler)  # validates every input
-    else:
-        latin_hypercube_rows(perturb, n, parent)
-    parameter_spec = plan.stochastic_spec(kind, perturb, n, parent, sampler=sampler)
-    if until is not None:
-        from gmat_sweep.analysis import stop_rule
-
-        parameter_spec.update(stop_rule(until, n=n, batch=batch, max_n=max_n))
-    elif batch is not None or max_n is not None:
-        given = " and ".join(
-            f"{key}={value!r}" for key, value in (("batch", batch), ("max_n", max_n))
-            if value is not None
-        )  # fmt: skip
-        raise SweepConfigError(
-            f"{given}: batch and max_n belong to adaptive stopping; pass until={{'column': ..., "
-            "'half_width': ...}} too, or leave them out for a fixed n"
-        )
+    latin_hypercube_rows(perturb, n, parent)  # validates every input
     return _launch(
         mission,
-        parameter_spec,
+        plan.stochastic_spec("latin_hypercube", perturb, n, parent),
         seed=parent,
         backend=backend,
         out=out,
@@ -484,10 +456,29 @@ def _stochastic(
         progress=progress,
         retries=retries,
         overwrite=overwrite,
-        raise_on_failure=False,
         compute=compute,
         postprocess=postprocess,
     )
+
+
+def _adaptive(
+    until: Mapping[str, Any] | None, *, n: int, batch: int | None, max_n: int | None
+) -> dict[str, Any]:
+    """``monte_carlo``'s stop rule as ``parameter_spec`` keys; none for a fixed ``n``."""
+    if until is not None:
+        from gmat_sweep.analysis import stop_rule
+
+        return stop_rule(until, n=n, batch=batch, max_n=max_n)
+    if batch is not None or max_n is not None:
+        given = " and ".join(
+            f"{key}={value!r}" for key, value in (("batch", batch), ("max_n", max_n))
+            if value is not None
+        )  # fmt: skip
+        raise SweepConfigError(
+            f"{given}: batch and max_n belong to adaptive stopping; pass until={{'column': ..., "
+            "'half_width': ...}} too, or leave them out for a fixed n"
+        )
+    return {}
 
 
 # -- sensitivity designs -------------------------------------------------------
@@ -587,7 +578,6 @@ def sobol(
         progress=progress,
         retries=retries,
         overwrite=overwrite,
-        raise_on_failure=False,
         compute=compute,
         postprocess=postprocess,
     )
@@ -684,7 +674,6 @@ def morris(
         progress=progress,
         retries=retries,
         overwrite=overwrite,
-        raise_on_failure=False,
         compute=compute,
         postprocess=postprocess,
     )
@@ -713,9 +702,9 @@ def _launch(
     progress: bool,
     retries: int,
     overwrite: bool,
-    raise_on_failure: bool,
     compute: bool,
-    postprocess: Postprocess | None = None,
+    postprocess: Postprocess | None,
+    raise_on_failure: bool = False,
 ) -> Sweep:
     """Validate, build the sweep on the given or a default pool, run it unless not to compute.
 
