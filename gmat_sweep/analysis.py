@@ -27,7 +27,7 @@ import bisect
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -833,15 +833,9 @@ def grow_until(sweep: Sweep, grow: Callable[[int], None]) -> Stopping:
 
 def stopping_record(stopping: Stopping) -> dict[str, Any]:
     """``stopping`` as ``parameter_spec["stopped"]`` (JSON-plain: NaN becomes null)."""
-
-    def plain(value: float) -> float | None:
-        return value if math.isfinite(value) else None
-
     return {
-        "reason": stopping.reason,
-        "n": stopping.n,
-        "estimate": plain(stopping.estimate),
-        "half_width": plain(stopping.half_width),
+        key: None if isinstance(value, float) and not math.isfinite(value) else value
+        for key, value in asdict(stopping).items()
     }
 
 
@@ -850,14 +844,11 @@ def recorded_stopping(parameter_spec: Mapping[str, Any]) -> Stopping | None:
     record = parameter_spec.get("stopped")
     if not isinstance(record, Mapping):
         return None
-
-    def number(value: Any) -> float:
-        return math.nan if value is None else float(value)
-
-    return Stopping(
-        record["reason"], int(record["n"]), number(record["estimate"]),
-        number(record["half_width"]),
-    )  # fmt: skip
+    estimate, half_width = (
+        math.nan if value is None else float(value)
+        for value in (record["estimate"], record["half_width"])
+    )
+    return Stopping(record["reason"], int(record["n"]), estimate, half_width)
 
 
 def _quantile_level(stat: str) -> float:
