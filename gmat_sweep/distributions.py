@@ -103,22 +103,11 @@ _U_MAX = 1.0 - 2.0**-53
 
 
 def canonical_name(name: ParamName) -> str:
-    """Return the single string that stands for a ``perturb`` key.
+    """The one string a ``perturb`` key stands for: a tuple of paths is joined with ``"|"``.
 
-    A field path stands for itself; a tuple of field paths is joined with
-    ``"|"`` (``("Sat.X", "Sat.Y")`` -> ``"Sat.X|Sat.Y"``). Used for seeding
+    ``("Sat.X", "Sat.Y")`` -> ``"Sat.X|Sat.Y"``; used for seeding
     (:func:`derive_param_seed`), for ordering parameters and as the key in
     manifest descriptions.
-
-    Parameters
-    ----------
-    name:
-        A field path or a tuple of field paths.
-
-    Returns
-    -------
-    str
-        The canonical name.
     """
     return name if isinstance(name, str) else "|".join(name)
 
@@ -169,15 +158,9 @@ def checked_integer(label: str, value: object, fix: str) -> int:
 
 
 def new_parent_seed() -> int:
-    """Return a fresh parent seed in ``[0, 2**63)`` from OS entropy.
+    """A fresh parent seed in ``[0, 2**63)`` from OS entropy, for a sweep given ``seed=None``.
 
-    Used when a sweep is started with ``seed=None``, so that the seed actually
-    used can be recorded in the manifest and the sweep rebuilt later.
-
-    Returns
-    -------
-    int
-        A random non-negative 63-bit integer.
+    The seed is recorded in the manifest, so the sweep can be rebuilt later.
     """
     return secrets.randbits(63)
 

@@ -182,23 +182,11 @@ def _from_unit(dists: list[Distribution], unit: FloatArray) -> list[dict[str, fl
 
 
 def describe_perturb(perturb: Mapping[ParamName, DistSpec]) -> dict[str, dict[str, Any]]:
-    """Return the JSON-plain description of ``perturb`` for the manifest.
+    """The JSON-plain description of ``perturb`` for the manifest.
 
-    Parameters
-    ----------
-    perturb:
-        A valid ``perturb`` mapping.
-
-    Returns
-    -------
-    dict[str, dict[str, Any]]
-        ``{canonical_name(key): Distribution.describe()}`` in canonical-name
-        order; a tuple key ``("A", "B")`` is written ``"A|B"``.
-
-    Raises
-    ------
-    SweepConfigError
-        If ``perturb`` is empty or malformed.
+    ``{canonical_name(key): Distribution.describe()}`` in canonical-name
+    order (a tuple key ``("A", "B")`` is written ``"A|B"``). Raises
+    :class:`SweepConfigError` if ``perturb`` is empty or malformed.
     """
     return {canonical_name(dist.names): dist.describe() for dist in _parse_perturb(perturb)}
 
@@ -208,25 +196,11 @@ def perturb_from_description(
 ) -> dict[ParamName, DistSpec]:
     """Rebuild a ``perturb`` mapping from :func:`describe_perturb` output.
 
-    The samplers give identical rows for the rebuilt mapping and the
-    original one.
-
-    Parameters
-    ----------
-    description:
-        ``{canonical_name: description_dict}`` as recorded in a manifest.
-
-    Returns
-    -------
-    dict[ParamName, DistSpec]
-        Keys are field paths, or tuples of field paths for ``'mvnormal'``
-        entries (split on ``"|"``); values are the description dicts, which
-        :func:`~gmat_sweep.distributions.parse_dist` accepts.
-
-    Raises
-    ------
-    SweepConfigError
-        If ``description`` is not a mapping of mappings.
+    Keys are field paths, or tuples of field paths for ``'mvnormal'`` entries
+    (split on ``"|"``); values are the description dicts, which
+    :func:`~gmat_sweep.distributions.parse_dist` accepts, so the samplers give
+    the original rows. Raises :class:`SweepConfigError` if ``description`` is
+    not a mapping of mappings.
     """
     if not isinstance(description, Mapping):
         raise SweepConfigError(
