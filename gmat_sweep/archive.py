@@ -110,21 +110,11 @@ def write_archive(
 
 
 def reproduce_text(parameter_spec: Mapping[str, Any], script: str) -> str:
-    """The ``REPRODUCE.md`` of an archive: how to rerun the study its manifest records.
+    """The ``REPRODUCE.md`` of an archive: how to rerun the study ``parameter_spec`` records.
 
-    Parameters
-    ----------
-    parameter_spec:
-        The manifest's ``parameter_spec``.
-    script:
-        The mission's path inside the extracted archive.
-
-    Returns
-    -------
-    str
-        Markdown with the ``gmat-sweep`` command (when the CLI can express the
-        design) and the equivalent Python call, both run from the extracted
-        archive's directory.
+    Markdown with the ``gmat-sweep`` command (when the CLI can express the
+    design) and the equivalent Python call, both run from the extracted
+    archive's directory, where the mission is ``script``.
     """
     kind = parameter_spec.get("_kind", "grid")
     options = dict(parameter_spec.get("run_options") or {})
