@@ -8,10 +8,7 @@ one output across all runs, in three forms with one implementation:
 * lazy :mod:`dask.dataframe` frames (:func:`report_frame`,
   :func:`ephemeris_frame`, :func:`contact_frame`), indexed by ``run_id`` with
   known divisions and built from the manifest and the metadata of a single
-  file, so building one over 100,000 runs reads no data. Each partition
-  holds consecutive runs, about ``partition_rows`` rows (estimated from that
-  one file's row count), and reads its files with one pyarrow dataset scan;
-  ``frame.loc[run_id]`` reads the files of that run's partition only;
+  file, so building one over 100,000 runs reads no data;
 * pandas frames (:func:`lazy_multiindex`,
   :func:`lazy_ephemerides`, :func:`lazy_contacts`), indexed by
   ``(run_id, time)``, ``(run_id, row)`` for a report without an epoch
@@ -729,40 +726,15 @@ def final_frame(
     parameters: bool = True,
     storage_options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """The last row of one ReportFile in every run, next to the run's parameters.
+    """The last row of one ReportFile in every run, indexed by ``run_id``.
 
-    Answers "the final state of every run": one row per run, indexed by
-    ``run_id``, holding the run's last row of the report (in the order of
-    :func:`lazy_multiindex`: by ``time``, ties in file order), the parameter
-    columns and ``__status``. The key (``time``, or ``row`` for a report
-    without an epoch column) stays a column. A failed or skipped run, or an ok
-    run without this report, is one row of missing values with its parameters
-    and status. The runs' files are read with one dataset scan.
-
-    Parameters
-    ----------
-    manifest:
-        The sweep manifest; it alone decides which runs appear.
-    output_dir:
-        Sweep root (local path or fsspec URL) that the manifest's paths are
-        resolved against.
-    name:
-        The ReportFile; ``None`` picks the only report the sweep produced.
-    parameters:
-        ``False`` leaves out the parameter columns.
-    storage_options:
-        Passed to fsspec for every file read.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per run, indexed by ``run_id``; the columns of
-        :func:`report_frame`.
-
-    Raises
-    ------
-    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
-        As for :func:`lazy_multiindex`.
+    Answers "the final state of every run": each run's last row of the report
+    (in the order of :func:`lazy_multiindex`: by ``time``, ties in file
+    order) with the columns of :func:`report_frame`; the key (``time``, or
+    ``row`` for a report without an epoch column) stays a column. A failed or
+    skipped run, or an ok run without this report, is one row of missing
+    values with its parameters and status. Parameters and errors are those of
+    :func:`lazy_multiindex`.
     """
     reader, runs = _plan(_REPORT, manifest, output_dir, name, parameters, storage_options)
     rows = reader.rows(runs, reader.layout.columns)
@@ -860,35 +832,10 @@ def ephemeris_frame(
     storage_options: Mapping[str, Any] | None = None,
     partition_rows: int = PARTITION_ROWS,
 ) -> dd.DataFrame:
-    """Stack one EphemerisFile output across all runs as a lazy Dask frame.
+    """:func:`report_frame` for an EphemerisFile (``ephemeris__<name>`` outputs).
 
-    Mirrors :func:`report_frame` for ``ephemeris__<name>`` outputs, whose
-    ``time`` column is a copy of the ephemeris epoch.
-
-    Parameters
-    ----------
-    manifest:
-        The sweep manifest; it alone decides which runs appear.
-    output_dir:
-        Sweep root that relative paths in the manifest are resolved against.
-    name:
-        The EphemerisFile to stack; ``None`` picks the only one.
-    parameters:
-        ``False`` leaves out the parameter columns.
-    storage_options:
-        Passed to fsspec for every file read.
-    partition_rows:
-        Target rows per partition, as for :func:`report_frame`.
-
-    Returns
-    -------
-    dask.dataframe.DataFrame
-        One row per (run, ephemeris line), plus one row per run without output.
-
-    Raises
-    ------
-    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
-        As for :func:`report_frame`.
+    The ``time`` column is a copy of the ephemeris epoch; ``name`` picks the
+    EphemerisFile. Everything else is as for :func:`report_frame`.
     """
     return _lazy(
         _EPHEMERIS, manifest, output_dir, name, parameters, storage_options, partition_rows
@@ -904,38 +851,12 @@ def contact_frame(
     storage_options: Mapping[str, Any] | None = None,
     partition_rows: int = PARTITION_ROWS,
 ) -> dd.DataFrame:
-    """Stack one ContactLocator output across all runs as a lazy Dask frame.
+    """:func:`report_frame` for a ContactLocator (``contact__<name>`` outputs).
 
-    Mirrors :func:`report_frame` for ``contact__<name>`` outputs. The first
-    column is ``interval_id`` (nullable ``Int64``, 0..K-1 within each run),
-    then the contact report's other columns in file order. Runs without the
-    output have ``interval_id`` = ``<NA>``.
-
-    Parameters
-    ----------
-    manifest:
-        The sweep manifest; it alone decides which runs appear.
-    output_dir:
-        Sweep root that relative paths in the manifest are resolved against.
-    name:
-        The ContactLocator to stack; ``None`` picks the only one.
-    parameters:
-        ``False`` leaves out the parameter columns.
-    storage_options:
-        Passed to fsspec for every file read.
-    partition_rows:
-        Target rows per partition, as for :func:`report_frame`.
-
-    Returns
-    -------
-    dask.dataframe.DataFrame
-        One row per (run, visibility interval), plus one row per run without
-        output.
-
-    Raises
-    ------
-    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
-        As for :func:`report_frame`.
+    The first column is ``interval_id`` (nullable ``Int64``, 0..K-1 within
+    each run, ``<NA>`` for a run without the output), then the contact
+    report's own columns in file order; ``name`` picks the ContactLocator.
+    Everything else is as for :func:`report_frame`.
     """
     return _lazy(_CONTACT, manifest, output_dir, name, parameters, storage_options, partition_rows)
 
@@ -951,62 +872,31 @@ def lazy_multiindex(
 ) -> pd.DataFrame:
     """Assemble the ``(run_id, time)``-indexed report DataFrame from a sweep's outputs.
 
-    For each ok entry the Parquet listed in
-    :attr:`~gmat_sweep.manifest.ManifestEntry.output_paths` under the
-    ``report__<name>`` key is read and tagged with its ``run_id``; all files
-    are read with one pyarrow dataset scan. For each failed or skipped entry,
-    and for any ok entry that did not produce the requested report, one
-    NaN-filled row is materialised with ``time = NaT`` and ``__status`` set
-    to the run-level status (``"failed"`` / ``"skipped"`` for non-ok runs,
-    ``"ok"`` for ok runs missing this report); a sweep in which no run wrote
-    anything is one such row per run. Rows are ordered by ``run_id``, then
-    ``time`` (ties keep file order).
-
-    A report without an epoch column (a per-run summary) is indexed
-    ``(run_id, row)`` instead, ``row`` being the row's position in its run
-    (summary reports have no time to key their rows by).
-
-    The contents are those of :func:`report_frame` computed, with ``time``
-    (or ``row``) moved into the index; columns and dtypes are described there.
+    The contents of :func:`report_frame` computed, read with one pyarrow
+    dataset scan, with ``time`` moved into the index: one row per (run,
+    report line), and one NaN-filled row with ``time = NaT`` and the run's
+    ``__status`` for each failed or skipped run and each ok run that did not
+    write this report. A report without an epoch column (a per-run summary)
+    is indexed ``(run_id, row)`` instead, ``row`` being the row's position in
+    its run.
 
     Parameters
     ----------
-    manifest:
-        The sweep manifest. Drives both the set of runs and their status.
-    output_dir:
-        Sweep output root (local path or fsspec URL) that the manifest's
-        paths are resolved against; every path must lie inside it.
-    name:
-        Report resource name to aggregate. ``None`` (default) picks the sole
-        report if exactly one report is present across the sweep.
+    manifest, output_dir, name, parameters, storage_options:
+        As for :func:`report_frame`.
     spool:
         Accepted for compatibility; both values give the same result, as
         every read streams record batches from one dataset scan.
-    parameters:
-        ``False`` leaves out the parameter columns.
-    storage_options:
-        Passed to fsspec for every file read.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (run, report line), indexed by ``(run_id, time)`` or
-        ``(run_id, row)``.
+        Indexed by ``(run_id, time)`` or ``(run_id, row)``.
 
     Raises
     ------
-    SweepConfigError
-        ``name=None`` was passed but the sweep produced more than one report
-        (the message lists the available names), or ok runs produced outputs
-        but not the report ``name``.
-    ManifestCorruptError
-        A path in the manifest lies outside the sweep root.
-    ValueError
-        An ok entry has no ``output_paths`` at all.
-    RunOutputError
-        A run's file is not valid Parquet, has a column that cannot be read as
-        the type of the same column in the first run, or lacks the ``time``
-        column the first run's has. (A subclass of ``ValueError``.)
+    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
+        As for :func:`report_frame`, all raised by this call (it reads every file).
     """
     return _eager(_REPORT, manifest, output_dir, name, parameters, storage_options)
 
@@ -1020,37 +910,12 @@ def lazy_ephemerides(
     parameters: bool = True,
     storage_options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Assemble the ``(run_id, time)``-indexed ephemeris DataFrame from a sweep's outputs.
+    """:func:`lazy_multiindex` for an EphemerisFile (``ephemeris__<name>`` outputs).
 
-    Mirrors :func:`lazy_multiindex` but dispatches on ``ephemeris__<name>``
-    keys instead of ``report__<name>``. The worker copies the first datetime
-    column of each ephemeris frame (``Epoch`` for OEM, STK and SPK formats)
-    to a column named ``time``, so the same ``(run_id, time)`` index applies.
-
-    Parameters
-    ----------
-    manifest:
-        The sweep manifest.
-    output_dir:
-        Sweep output root that relative paths are resolved against.
-    name:
-        EphemerisFile resource name; ``None`` picks the only one.
-    spool:
-        Accepted for compatibility; both values give the same result.
-    parameters:
-        ``False`` leaves out the parameter columns.
-    storage_options:
-        Passed to fsspec for every file read.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (run, ephemeris line), indexed by ``(run_id, time)``.
-
-    Raises
-    ------
-    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
-        As for :func:`lazy_multiindex`.
+    The worker copies the first datetime column of each ephemeris frame
+    (``Epoch`` for OEM, STK and SPK formats) to ``time``, so the frame is
+    indexed ``(run_id, time)``; ``name`` picks the EphemerisFile. Everything
+    else is as for :func:`lazy_multiindex`.
     """
     return _eager(_EPHEMERIS, manifest, output_dir, name, parameters, storage_options)
 
@@ -1063,38 +928,12 @@ def lazy_contacts(
     parameters: bool = True,
     storage_options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Assemble the ``(run_id, interval_id)``-indexed contact DataFrame from a sweep's outputs.
+    """:func:`lazy_multiindex` for a ContactLocator (``contact__<name>`` outputs).
 
-    Mirrors :func:`lazy_multiindex` but dispatches on ``contact__<name>``
-    keys and uses ``interval_id`` (the per-run row position the worker
-    assigns at write time, 0..K-1 per run) as the secondary index level.
-    All files are read with one dataset scan. Failed, skipped
-    and contact-less ok runs are one row with ``interval_id = pd.NA``; the
-    level is nullable ``Int64`` so interval numbers and missing values share
-    it.
-
-    Parameters
-    ----------
-    manifest:
-        The sweep manifest.
-    output_dir:
-        Sweep output root that relative paths are resolved against.
-    name:
-        ContactLocator resource name; ``None`` picks the only one.
-    parameters:
-        ``False`` leaves out the parameter columns.
-    storage_options:
-        Passed to fsspec for every file read.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (run, visibility interval), indexed by
-        ``(run_id, interval_id)``.
-
-    Raises
-    ------
-    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
-        As for :func:`lazy_multiindex`.
+    Indexed ``(run_id, interval_id)``: the interval's position in its run
+    (0..K-1, assigned by the worker), nullable ``Int64`` so that the one row
+    of a failed, skipped or contact-less ok run holds ``<NA>``; ``name``
+    picks the ContactLocator. Everything else is as for
+    :func:`lazy_multiindex`.
     """
     return _eager(_CONTACT, manifest, output_dir, name, parameters, storage_options)

@@ -26,8 +26,8 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -466,13 +466,7 @@ def _sobol_table(
         problem, outputs, calc_second_order=second_order, seed=seed
     )
     names = problem["names"]
-    table = pd.DataFrame(
-        {
-            key: np.asarray(result[key], dtype=np.float64)
-            for key in ("S1", "S1_conf", "ST", "ST_conf")
-        },
-        index=pd.Index(names),
-    )
+    table = _salib_table(result, ("S1", "S1_conf", "ST", "ST_conf"), names)
     if second_order:
         for key in ("S2", "S2_conf"):
             matrix = np.asarray(result[key], dtype=np.float64)
@@ -490,12 +484,13 @@ def _morris_table(
     result = salib_module("SALib.analyze.morris").analyze(
         problem, inputs, outputs, num_levels=levels, seed=seed
     )
+    return _salib_table(result, ("mu_star", "mu_star_conf", "sigma", "mu"), problem["names"])
+
+
+def _salib_table(result: Mapping[str, Any], keys: Sequence[str], names: list[str]) -> pd.DataFrame:
+    """SALib's per-field results ``keys`` as float columns, one row per field."""
     return pd.DataFrame(
-        {
-            key: np.asarray(result[key], dtype=np.float64)
-            for key in ("mu_star", "mu_star_conf", "sigma", "mu")
-        },
-        index=pd.Index(problem["names"]),
+        {key: np.asarray(result[key], dtype=np.float64) for key in keys}, index=pd.Index(names)
     )
 
 
@@ -546,13 +541,7 @@ def _given_data(
     result = salib_module("SALib.analyze.pawn").analyze(
         problem, inputs, usable.to_numpy(), S=slices, seed=seed
     )
-    table = pd.DataFrame(
-        {
-            key: np.asarray(result[key], dtype=np.float64)
-            for key in ("median", "mean", "minimum", "maximum", "CV")
-        },
-        index=pd.Index(names),
-    )
+    table = _salib_table(result, ("median", "mean", "minimum", "maximum", "CV"), names)
     return table, len(usable), len(values) - len(usable)
 
 
@@ -844,15 +833,9 @@ def grow_until(sweep: Sweep, grow: Callable[[int], None]) -> Stopping:
 
 def stopping_record(stopping: Stopping) -> dict[str, Any]:
     """``stopping`` as ``parameter_spec["stopped"]`` (JSON-plain: NaN becomes null)."""
-
-    def plain(value: float) -> float | None:
-        return value if math.isfinite(value) else None
-
     return {
-        "reason": stopping.reason,
-        "n": stopping.n,
-        "estimate": plain(stopping.estimate),
-        "half_width": plain(stopping.half_width),
+        key: None if isinstance(value, float) and not math.isfinite(value) else value
+        for key, value in asdict(stopping).items()
     }
 
 
@@ -861,14 +844,11 @@ def recorded_stopping(parameter_spec: Mapping[str, Any]) -> Stopping | None:
     record = parameter_spec.get("stopped")
     if not isinstance(record, Mapping):
         return None
-
-    def number(value: Any) -> float:
-        return math.nan if value is None else float(value)
-
-    return Stopping(
-        record["reason"], int(record["n"]), number(record["estimate"]),
-        number(record["half_width"]),
-    )  # fmt: skip
+    estimate, half_width = (
+        math.nan if value is None else float(value)
+        for value in (record["estimate"], record["half_width"])
+    )
+    return Stopping(record["reason"], int(record["n"]), estimate, half_width)
 
 
 def _quantile_level(stat: str) -> float:

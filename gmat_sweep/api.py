@@ -222,18 +222,13 @@ def monte_carlo(
     """Run a Monte Carlo dispersion sweep over a GMAT mission.
 
     Draws ``n`` runs, each parameter of ``perturb`` independently from its own
-    distribution. Each draw is **the value the field is set to**, not an
-    offset from the mission's nominal value: centre a distribution on the
-    nominal (read it with :func:`gmat_sweep.fields`) to disperse around it.
-    Values are in the field's GMAT units (km, deg, kg ...).
-    ``("lognormal", mu, sigma)`` is in log space: the log of the value is
-    Normal(``mu``, ``sigma``), so the median is ``exp(mu)``; for a median
-    ``m`` and a factor ``f`` (about 68 % of draws between ``m / f`` and
-    ``m * f``) pass ``mu = log(m)``, ``sigma = log(f)``. A truncated normal is
-    ``scipy.stats.truncnorm(a, b, loc, scale)``, whose bounds ``a`` and ``b``
-    are in standard deviations (sigma units, multiples of ``scale``) from
-    ``loc``, not in the field's units: ``truncnorm(-2, 2, loc=1.8,
-    scale=0.05)`` stays within 1.7 .. 1.9.
+    distribution. Each draw is **the value the field is set to**, in the
+    field's GMAT units, not an offset from the mission's nominal value:
+    centre a distribution on the nominal (read it with
+    :func:`gmat_sweep.fields`) to disperse around it.
+    :data:`~gmat_sweep.distributions.DistSpec` lists every distribution and
+    its parameters (``lognormal`` is in log space, ``truncnorm``'s bounds in
+    sigma units).
 
     Per-parameter sub-seeds are derived from the parameter name via
     :func:`~gmat_sweep.distributions.derive_param_seed`, so adding a
@@ -248,12 +243,8 @@ def monte_carlo(
         Number of stochastic runs. Must be >= 1. With ``until``: the first
         batch, the runs made before the stop rule is first checked.
     perturb:
-        Mapping from dotted-path field name to a distribution spec:
-        ``("normal", mu, sigma)``, ``("uniform", lo, hi)``,
-        ``("lognormal", mu, sigma)``, any frozen continuous
-        :mod:`scipy.stats` distribution, or — for a key that is a tuple of
-        field paths — ``("mvnormal", mean_vector, covariance)`` for
-        correlated draws.
+        Mapping from field path (or, for correlated ``"mvnormal"`` draws, a
+        tuple of field paths) to a :data:`~gmat_sweep.distributions.DistSpec`.
     seed:
         Optional integer parent seed. ``None`` draws one from OS entropy and
         records it in the manifest (``Sweep.seed``), so the sweep can still
@@ -348,13 +339,31 @@ def monte_carlo(
     ... })  # doctest: +SKIP
     >>> study.final()["Sat.Earth.SMA"].describe()  # doctest: +SKIP
     """
+    # scipy is imported here, not at module level: GMAT worker processes import
+    # this package too and never draw samples.
+    from gmat_sweep.distributions import new_parent_seed
+    from gmat_sweep.sampling import monte_carlo_rows
+
     if sampler == "sobol":
         _warn_sobol_n(n)
-    return _stochastic(
-        "monte_carlo", mission, n, perturb, seed, backend, out, progress,
-        storage_options, run_options, retries, overwrite, compute, postprocess, sampler,
-        until=until, batch=batch, max_n=max_n,
-    )  # fmt: skip
+    parent = new_parent_seed() if seed is None else seed
+    monte_carlo_rows(perturb, n, parent, sampler=sampler)  # validates every input
+    parameter_spec = plan.stochastic_spec("monte_carlo", perturb, n, parent, sampler=sampler)
+    parameter_spec.update(_adaptive(until, n=n, batch=batch, max_n=max_n))
+    return _launch(
+        mission,
+        parameter_spec,
+        seed=parent,
+        backend=backend,
+        out=out,
+        storage_options=storage_options,
+        run_options=run_options,
+        progress=progress,
+        retries=retries,
+        overwrite=overwrite,
+        compute=compute,
+        postprocess=postprocess,
+    )
 
 
 def latin_hypercube(
@@ -431,60 +440,14 @@ def latin_hypercube(
     ...                                  "Sat.INC": ("uniform", 28.5, 51.6)})  # doctest: +SKIP
     >>> study.final()[["Sat.Cd", "Sat.INC", "Sat.Earth.SMA"]]  # doctest: +SKIP
     """
-    return _stochastic(
-        "latin_hypercube", mission, n, perturb, seed, backend, out, progress,
-        storage_options, run_options, retries, overwrite, compute, postprocess, "random",
-    )  # fmt: skip
-
-
-def _stochastic(
-    kind: str,
-    mission: str | Path,
-    n: int,
-    perturb: Mapping[ParamName, DistSpec],
-    seed: int | None,
-    backend: Pool | str | None,
-    out: PathLike | None,
-    progress: bool,
-    storage_options: Mapping[str, Any] | None,
-    run_options: Mapping[str, Any] | None,
-    retries: int,
-    overwrite: bool,
-    compute: bool,
-    postprocess: Postprocess | None,
-    sampler: str,
-    *,
-    until: Mapping[str, Any] | None = None,
-    batch: int | None = None,
-    max_n: int | None = None,
-) -> Sweep:
-    # scipy is imported here, not at module level: GMAT worker processes import
-    # this package too and never draw samples.
     from gmat_sweep.distributions import new_parent_seed
-    from gmat_sweep.sampling import latin_hypercube_rows, monte_carlo_rows
+    from gmat_sweep.sampling import latin_hypercube_rows
 
     parent = new_parent_seed() if seed is None else seed
-    if kind == "monte_carlo":
-        monte_carlo_rows(perturb, n, parent, sampler=sampler)  # validates every input
-    else:
-        latin_hypercube_rows(perturb, n, parent)
-    parameter_spec = plan.stochastic_spec(kind, perturb, n, parent, sampler=sampler)
-    if until is not None:
-        from gmat_sweep.analysis import stop_rule
-
-        parameter_spec.update(stop_rule(until, n=n, batch=batch, max_n=max_n))
-    elif batch is not None or max_n is not None:
-        given = " and ".join(
-            f"{key}={value!r}" for key, value in (("batch", batch), ("max_n", max_n))
-            if value is not None
-        )  # fmt: skip
-        raise SweepConfigError(
-            f"{given}: batch and max_n belong to adaptive stopping; pass until={{'column': ..., "
-            "'half_width': ...}} too, or leave them out for a fixed n"
-        )
+    latin_hypercube_rows(perturb, n, parent)  # validates every input
     return _launch(
         mission,
-        parameter_spec,
+        plan.stochastic_spec("latin_hypercube", perturb, n, parent),
         seed=parent,
         backend=backend,
         out=out,
@@ -493,10 +456,29 @@ def _stochastic(
         progress=progress,
         retries=retries,
         overwrite=overwrite,
-        raise_on_failure=False,
         compute=compute,
         postprocess=postprocess,
     )
+
+
+def _adaptive(
+    until: Mapping[str, Any] | None, *, n: int, batch: int | None, max_n: int | None
+) -> dict[str, Any]:
+    """``monte_carlo``'s stop rule as ``parameter_spec`` keys; none for a fixed ``n``."""
+    if until is not None:
+        from gmat_sweep.analysis import stop_rule
+
+        return stop_rule(until, n=n, batch=batch, max_n=max_n)
+    if batch is not None or max_n is not None:
+        given = " and ".join(
+            f"{key}={value!r}" for key, value in (("batch", batch), ("max_n", max_n))
+            if value is not None
+        )  # fmt: skip
+        raise SweepConfigError(
+            f"{given}: batch and max_n belong to adaptive stopping; pass until={{'column': ..., "
+            "'half_width': ...}} too, or leave them out for a fixed n"
+        )
+    return {}
 
 
 # -- sensitivity designs -------------------------------------------------------
@@ -596,7 +578,6 @@ def sobol(
         progress=progress,
         retries=retries,
         overwrite=overwrite,
-        raise_on_failure=False,
         compute=compute,
         postprocess=postprocess,
     )
@@ -693,7 +674,6 @@ def morris(
         progress=progress,
         retries=retries,
         overwrite=overwrite,
-        raise_on_failure=False,
         compute=compute,
         postprocess=postprocess,
     )
@@ -722,9 +702,9 @@ def _launch(
     progress: bool,
     retries: int,
     overwrite: bool,
-    raise_on_failure: bool,
     compute: bool,
-    postprocess: Postprocess | None = None,
+    postprocess: Postprocess | None,
+    raise_on_failure: bool = False,
 ) -> Sweep:
     """Validate, build the sweep on the given or a default pool, run it unless not to compute.
 

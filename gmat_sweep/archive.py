@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gmat_sweep import storage
 from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.plan import recorded_grid
 from gmat_sweep.script import script_includes_sha256
 
 if TYPE_CHECKING:
@@ -109,21 +110,11 @@ def write_archive(
 
 
 def reproduce_text(parameter_spec: Mapping[str, Any], script: str) -> str:
-    """The ``REPRODUCE.md`` of an archive: how to rerun the study its manifest records.
+    """The ``REPRODUCE.md`` of an archive: how to rerun the study ``parameter_spec`` records.
 
-    Parameters
-    ----------
-    parameter_spec:
-        The manifest's ``parameter_spec``.
-    script:
-        The mission's path inside the extracted archive.
-
-    Returns
-    -------
-    str
-        Markdown with the ``gmat-sweep`` command (when the CLI can express the
-        design) and the equivalent Python call, both run from the extracted
-        archive's directory.
+    Markdown with the ``gmat-sweep`` command (when the CLI can express the
+    design) and the equivalent Python call, both run from the extracted
+    archive's directory, where the mission is ``script``.
     """
     kind = parameter_spec.get("_kind", "grid")
     options = dict(parameter_spec.get("run_options") or {})
@@ -191,8 +182,7 @@ def _python_call(spec: Mapping[str, Any], script: str, kind: str) -> str:
 def _cli_spec(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     kind = spec.get("_kind", "grid")
     if kind == "grid":
-        grid = spec.get("grid", spec)
-        return {"grid": {k: v for k, v in grid.items() if not k.startswith("_")}}
+        return {"grid": recorded_grid(spec)}
     if kind == "samples":
         return {"samples": spec["rows"]}
     return None

@@ -3,17 +3,10 @@
 
 Results go to stdout; progress, previews, warnings and errors to stderr. With
 ``--json`` stdout holds exactly one JSON object, printed at the end. Errors are
-one line, never a traceback.
-
-Exit codes:
-
-- 0: success (``show``: the sweep is complete and no run failed);
-- 1: the sweep finished but runs failed (``show``: runs failed or are missing);
-- 2: usage: a bad argument or sweep configuration
-  (:class:`~gmat_sweep.errors.SweepConfigError`), or no command; nothing ran;
-- 3: could not run: the GMAT engine, the backend, storage (``OSError``), a
-  corrupt manifest or results file, or a sweep another driver holds;
-- 130: interrupted (Ctrl-C or SIGTERM); finished runs are in the manifest.
+one line, never a traceback. The exit codes are listed in ``_EXIT_CODES``
+(every ``--help`` prints them): 2 for a usage or configuration error
+(:class:`~gmat_sweep.errors.SweepConfigError`), 3 when the engine, backend,
+storage (``OSError``) or a held or corrupt sweep stops the command.
 """
 
 from __future__ import annotations
@@ -32,7 +25,7 @@ import time
 import tomllib
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -42,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from gmat_sweep.backends import KNOWN_BACKENDS
 from gmat_sweep.backends.jobqueue import CLUSTER_KINDS
 from gmat_sweep.errors import GmatSweepError, SweepConfigError
-from gmat_sweep.spec import PathLike, as_location, is_url
+from gmat_sweep.spec import PathLike, as_location
 
 if TYPE_CHECKING:
     from gmat_sweep.distributions import DistSpec, ParamName
@@ -137,11 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success; 1 when runs failed (``show``: or are missing); 2 for a
-        usage error or no command; 3 when the sweep could not run (engine,
-        backend, storage, corrupt manifest or results, a held sweep); 130
-        when interrupted. Argument errors found by the parser exit with 2
-        through :class:`SystemExit`, as does ``--help`` with 0.
+        The exit code (``_EXIT_CODES``). Argument errors found by the parser
+        exit with 2 through :class:`SystemExit`, as does ``--help`` with 0.
     """
     parser = _parser()
     _autocomplete(parser)
@@ -327,7 +317,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help_text: str, *, reads_only: bool = False) -> argparse.ArgumentParser:
+    def command(
+        name: str, help_text: str, *, reads_only: bool = False, sweep_dir: bool = False
+    ) -> argparse.ArgumentParser:
         lines = _EXAMPLES[name]
         aliases = _ALIASES.get(name, [])
         parsed = sub.add_parser(
@@ -341,6 +333,8 @@ def _parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         parsed.set_defaults(reads_only=reads_only)
+        if sweep_dir:
+            parsed.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
         return parsed
 
     run = command("run", "Run a full-factorial grid sweep.")
@@ -435,6 +429,7 @@ def _parser() -> argparse.ArgumentParser:
         "resume",
         "Re-run the failed and missing runs of a sweep, with the mission, parameters and "
         "per-run timeout its manifest records.",
+        sweep_dir=True,
     )
     _existing_sweep_arguments(resume)
     resume.add_argument(
@@ -451,27 +446,28 @@ def _parser() -> argparse.ArgumentParser:
         help="automatic re-runs of a run whose worker died or that timed out (default: 1)",
     )
     _execution_options(resume, out=False, dry_run=False)
-    resume.set_defaults(handler=_cmd_resume)
+    resume.set_defaults(handler=_cmd_continue)
 
     extend = command(
         "extend",
         "Add runs to a finished Monte Carlo sweep: the first runs' draws are unchanged, so the "
         "result is the sweep you would have got with the larger n from the start.",
+        sweep_dir=True,
     )
     _existing_sweep_arguments(extend)
     extend.add_argument(
         "-n", "--runs", dest="n", type=_positive_int, required=True, help="number of runs to add"
     )
     _execution_options(extend, out=False, timeout=False, dry_run=False)
-    extend.set_defaults(handler=_cmd_extend)
+    extend.set_defaults(handler=_cmd_continue)
 
     sensitivity = command(
         "sensitivity",
         "Which inputs matter for a result column: Sobol or Morris indices for those designs, "
         "the given-data PAWN method for any other sweep.",
         reads_only=True,
+        sweep_dir=True,
     )
-    sensitivity.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     sensitivity.add_argument("column", help="the report column, e.g. Sat.Earth.SMA")
     _report_value_arguments(sensitivity, default="last")
     _storage_option_argument(sensitivity)
@@ -481,8 +477,8 @@ def _parser() -> argparse.ArgumentParser:
         "bound",
         "A distribution-free (Wilks order-statistic) tolerance bound on a result column.",
         reads_only=True,
+        sweep_dir=True,
     )
-    bound.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     bound.add_argument("column", help="the report column, e.g. Sat.Earth.SMA")
     bound.add_argument("--coverage", type=float, default=0.95, help="default 0.95")
     bound.add_argument("--confidence", type=float, default=0.95, help="default 0.95")
@@ -497,8 +493,8 @@ def _parser() -> argparse.ArgumentParser:
         "Summarise a sweep: runs ok/failed/missing, timing, each distinct failure, outputs. "
         "Exits 1 when runs failed or are missing.",
         reads_only=True,
+        sweep_dir=True,
     )
-    show.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     show.add_argument(
         "--json", action="store_true", help="print the summary as one JSON object on stdout"
     )
@@ -509,8 +505,8 @@ def _parser() -> argparse.ArgumentParser:
         "export",
         "Write a sweep's report, every run in one (run_id, time)-indexed table, to one file.",
         reads_only=True,
+        sweep_dir=True,
     )
-    export.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     export.add_argument("--to", required=True, type=Path, help="results.parquet or results.csv")
     export.add_argument("--name", help="which report (needed when runs wrote several)")
     export.add_argument("-q", "--quiet", action="store_true", help="print only errors")
@@ -528,8 +524,8 @@ def _parser() -> argparse.ArgumentParser:
         "Print one run as a standalone GMAT script, its overrides written into the text "
         "(load it in GMAT or the GUI to replay the run).",
         reads_only=True,
+        sweep_dir=True,
     )
-    script.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     script.add_argument("run_id", type=int, help="the run to print")
     script.add_argument(
         "--script", type=Path, help="the mission script (default: the path the manifest records)"
@@ -542,24 +538,24 @@ def _parser() -> argparse.ArgumentParser:
         "Write one self-contained HTML report of a sweep (summary, provenance, failures, "
         "timing, coverage, outcome plots), byte-identical when written twice.",
         reads_only=True,
+        sweep_dir=True,
     )
-    report.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     report.add_argument("--to", required=True, type=Path, help="the .html file to write")
     report.add_argument("--name", help="which report (needed when runs wrote several)")
     report.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     _storage_option_argument(report)
-    report.set_defaults(handler=_cmd_report)
+    report.set_defaults(handler=_cmd_write)
 
     archive = command(
         "archive",
         "Write a sweep, its mission and a rerun recipe to one deterministic zip.",
         reads_only=True,
+        sweep_dir=True,
     )
-    archive.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     archive.add_argument("--to", required=True, type=Path, help="the .zip file to write")
     archive.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     _storage_option_argument(archive)
-    archive.set_defaults(handler=_cmd_archive)
+    archive.set_defaults(handler=_cmd_write)
 
     listing = command(
         "fields",
@@ -652,7 +648,6 @@ def _report_value_arguments(parser: argparse._ActionsContainer, *, default: str 
 
 
 def _existing_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
     parser.add_argument(
         "--script", type=Path, help="the mission, if it moved since the sweep (default: recorded)"
     )
@@ -761,14 +756,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"--spec {args.spec} lists explicit samples, which --param cannot add to; put "
                 "every field in the samples, or use a 'grid' table with --param"
             )
-        grid = dict(grid or {})
-        seen: set[str] = set()
-        for text in args.param:
-            path, values = _parse_param(text)
-            if path in seen:
-                raise SweepConfigError(f"--param {path} is given twice; give each field once")
-            seen.add(path)
-            grid[path] = values
+        grid = {**(grid or {}), **_once("--param", map(_parse_param, args.param))}
     if grid is None and samples is None:
         raise SweepConfigError("give at least one --param PATH=VALUES or a --spec file")
     if grid is not None:
@@ -783,12 +771,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_stochastic(args: argparse.Namespace) -> int:
     from gmat_sweep.api import latin_hypercube, monte_carlo
 
-    perturb: dict[ParamName, DistSpec] = {}
-    for text in args.perturb:
-        path, spec = _parse_perturb(text)
-        if path in perturb:
-            raise SweepConfigError(f"--perturb {path} is given twice; give each field once")
-        perturb[path] = spec
+    perturb = _once("--perturb", map(_parse_perturb, args.perturb))
     axes = {
         str(path): f"{spec[0]}({', '.join(_number(a) for a in spec[1:])})"
         for path, spec in sorted(perturb.items())
@@ -814,12 +797,7 @@ def _cmd_design(args: argparse.Namespace) -> int:
     """``sobol`` and ``morris``: a sensitivity design over ``--bounds``."""
     from gmat_sweep.api import morris, sobol
 
-    bounds: dict[str, tuple[float, float]] = {}
-    for text in args.bounds:
-        path, low_high = _parse_bounds(text)
-        if path in bounds:
-            raise SweepConfigError(f"--bounds {path} is given twice; give each field once")
-        bounds[path] = low_high
+    bounds = _once("--bounds", map(_parse_bounds, args.bounds))
     axes = {
         path: f"uniform on {_number(low)} … {_number(high)}"
         for path, (low, high) in sorted(bounds.items())
@@ -831,6 +809,16 @@ def _cmd_design(args: argparse.Namespace) -> int:
     return _plan_and_run(
         args, axes, morris, bounds, args.trajectories, levels=args.levels, seed=args.seed
     )
+
+
+def _once[K, V](flag: str, parsed: Iterable[tuple[K, V]]) -> dict[K, V]:
+    """``flag``'s parsed ``(field path, value)`` entries; a field given twice is refused."""
+    found: dict[K, V] = {}
+    for path, value in parsed:
+        if path in found:
+            raise SweepConfigError(f"{flag} {path} is given twice; give each field once")
+        found[path] = value
+    return found
 
 
 def _plan_and_run(
@@ -870,19 +858,16 @@ def _plan_and_run(
     return _report(result, args, time.monotonic() - started)
 
 
-def _cmd_resume(args: argparse.Namespace) -> int:
+def _cmd_continue(args: argparse.Namespace) -> int:
+    """``resume`` and ``extend``: the sweep in ``out_dir``, rebuilt from its manifest, goes on."""
     script = _mission_of(args)
     started = time.monotonic()
     with _pool(args) as pool:
-        result = _rebuild(args, script, pool).resume(only=args.only, timeout_s=args.timeout)
-    return _report(result, args, time.monotonic() - started)
-
-
-def _cmd_extend(args: argparse.Namespace) -> int:
-    script = _mission_of(args)
-    started = time.monotonic()
-    with _pool(args) as pool:
-        result = _rebuild(args, script, pool).extend(args.n)
+        rebuilt = _rebuild(args, script, pool)
+        if args.command == "resume":
+            result = rebuilt.resume(only=args.only, timeout_s=args.timeout)
+        else:
+            result = rebuilt.extend(args.n)
     return _report(result, args, time.monotonic() - started)
 
 
@@ -988,21 +973,15 @@ def _cmd_bound(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
+def _cmd_write(args: argparse.Namespace) -> int:
+    """``report`` and ``archive``: one file written from the sweep in ``out_dir``."""
     from gmat_sweep.api import open_sweep
 
-    written = open_sweep(args.out_dir, storage_options=args.storage_options).report(
-        args.to, name=args.name
-    )
-    if not args.quiet:
-        print(f"wrote {written}")
-    return 0
-
-
-def _cmd_archive(args: argparse.Namespace) -> int:
-    from gmat_sweep.api import open_sweep
-
-    written = open_sweep(args.out_dir, storage_options=args.storage_options).archive(args.to)
+    study = open_sweep(args.out_dir, storage_options=args.storage_options)
+    if args.command == "report":
+        written = study.report(args.to, name=args.name)
+    else:
+        written = study.archive(args.to)
     if not args.quiet:
         print(f"wrote {written}")
     return 0
@@ -1184,17 +1163,11 @@ def _describe_pool(pool: Any) -> None:
     workers = pool.workers
     counted = "workers unknown until they join" if workers is None else f"{workers} worker(s)"
     context = "reused" if pool.reuse_gmat_context else "fresh"
-    _say_err(
-        f"backend: {pool.name} ({type(pool).__name__}), {counted}, GMAT context {context} per run"
-    )
-    client = getattr(pool, "client", None)
-    link = getattr(client, "dashboard_link", None)
+    print(f"gmat-sweep: backend: {pool.name} ({type(pool).__name__}), {counted}, GMAT context "
+          f"{context} per run", file=sys.stderr)  # fmt: skip
+    link = getattr(getattr(pool, "client", None), "dashboard_link", None)
     if link:
-        _say_err(f"Dask dashboard: {link}")
-
-
-def _say_err(text: str) -> None:
-    print(f"gmat-sweep: {text}", file=sys.stderr)
+        print(f"gmat-sweep: Dask dashboard: {link}", file=sys.stderr)
 
 
 def _cluster_pool(args: argparse.Namespace) -> Any:
@@ -1590,16 +1563,14 @@ def _parse_bounds(text: str) -> tuple[str, tuple[float, float]]:
 
 def _until(args: argparse.Namespace) -> dict[str, Any] | None:
     """``--until COLUMN:HALF_WIDTH`` and its companions as ``monte_carlo``'s ``until``."""
-    companions = [
-        flag
-        for flag, value in (("--stat", args.stat), ("--confidence", args.confidence),
-                            ("--batch", args.batch), ("--max-n", args.max_n),
-                            ("--name", args.name), ("--reduce", args.reduce))
-        if value is not None
-    ]  # fmt: skip
+    given = {
+        key: value
+        for key in ("stat", "confidence", "batch", "max_n", "name", "reduce")
+        if (value := getattr(args, key)) is not None
+    }
     if args.until is None:
-        if companions:
-            flags = ", ".join(companions)
+        if given:
+            flags = ", ".join(f"--{key.replace('_', '-')}" for key in given)
             raise SweepConfigError(
                 f"{flags}: only for adaptive stopping, which --until COLUMN:HALF_WIDTH turns on "
                 f"(e.g. --until Sat.Earth.SMA:0.05 --max-n 2000); add it, or drop {flags} for a "
@@ -1616,21 +1587,13 @@ def _until(args: argparse.Namespace) -> dict[str, Any] | None:
             f"--until {args.until!r}: write COLUMN:HALF_WIDTH, a report column and the target "
             "half-width of its confidence interval, e.g. --until Sat.Earth.SMA:0.05"
         ) from None
-    until: dict[str, Any] = {"column": column.strip(), "half_width": half_width}
-    if args.stat is not None:
-        until["stat"] = args.stat
-    if args.confidence is not None:
-        until["confidence"] = args.confidence
-    if args.name is not None:
-        until["name"] = args.name
-    if args.reduce is not None:
-        until["reduce"] = args.reduce
     if args.max_n is None:
         raise SweepConfigError(
             f"--until {args.until} needs --max-n M, the most runs to make (a budget, so a "
             "half-width that is never reached cannot run forever), e.g. --max-n 2000"
         )
-    return until
+    rule = {key: value for key, value in given.items() if key not in ("batch", "max_n")}
+    return {"column": column.strip(), "half_width": half_width, **rule}
 
 
 def _rule_text(until: Mapping[str, Any]) -> str:
@@ -1724,10 +1687,11 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _describe_parameters(spec: Mapping[str, Any]) -> str:
+    from gmat_sweep.plan import recorded_grid
+
     kind = spec.get("_kind", "grid")
     if kind == "grid":
-        grid = spec.get("grid", spec)
-        axes = [f"{k} ({len(v)})" for k, v in grid.items() if not k.startswith("_")]
+        axes = [f"{k} ({len(v)})" for k, v in recorded_grid(spec).items()]
         return "grid " + (" x ".join(axes) if axes else "(no fields)")
     if kind == "samples":
         return f"{len(spec.get('rows', []))} explicit sample rows"
@@ -1778,10 +1742,8 @@ def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int:
     from gmat_sweep import storage
 
     try:
-        if is_url(location):
-            fs, path = storage.filesystem(location, storage_options)
-            with fs.open(path, "rb") as handle:
-                return int(pq.ParquetFile(handle).metadata.num_rows)
-        return int(pq.ParquetFile(location).metadata.num_rows)
+        fs, path = storage.filesystem(location, storage_options)
+        with fs.open(path, "rb") as handle:
+            return int(pq.ParquetFile(handle).metadata.num_rows)
     except OSError:
         return 0

@@ -103,22 +103,11 @@ _U_MAX = 1.0 - 2.0**-53
 
 
 def canonical_name(name: ParamName) -> str:
-    """Return the single string that stands for a ``perturb`` key.
+    """The one string a ``perturb`` key stands for: a tuple of paths is joined with ``"|"``.
 
-    A field path stands for itself; a tuple of field paths is joined with
-    ``"|"`` (``("Sat.X", "Sat.Y")`` -> ``"Sat.X|Sat.Y"``). Used for seeding
+    ``("Sat.X", "Sat.Y")`` -> ``"Sat.X|Sat.Y"``; used for seeding
     (:func:`derive_param_seed`), for ordering parameters and as the key in
     manifest descriptions.
-
-    Parameters
-    ----------
-    name:
-        A field path or a tuple of field paths.
-
-    Returns
-    -------
-    str
-        The canonical name.
     """
     return name if isinstance(name, str) else "|".join(name)
 
@@ -151,33 +140,27 @@ def derive_param_seed(parent_seed: int, name: ParamName) -> int:
     SweepConfigError
         If ``parent_seed`` is not an integer.
     """
-    seed = _integer_seed(parent_seed)
+    seed = checked_integer("seed ", parent_seed, "give an integer seed such as 42")
     digest = hashlib.sha256(f"{seed}:{canonical_name(name)}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-def _integer_seed(seed: object) -> int:
-    if isinstance(seed, bool | np.bool_):
-        raise SweepConfigError(f"seed {seed!r} is a bool; give an integer seed such as 42")
+def checked_integer(label: str, value: object, fix: str) -> int:
+    """``value`` as an ``int``; a bool or a non-integer is refused, named ``label`` + its repr."""
+    if isinstance(value, bool | np.bool_):
+        raise SweepConfigError(f"{label}{value!r} is a bool; {fix}")
     try:
-        return operator.index(seed)  # type: ignore[arg-type]
+        return operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise SweepConfigError(
-            f"seed {seed!r} of type {type(seed).__name__} is not an integer; "
-            "give an integer seed such as 42"
+            f"{label}{value!r} of type {type(value).__name__} is not an integer; {fix}"
         ) from None
 
 
 def new_parent_seed() -> int:
-    """Return a fresh parent seed in ``[0, 2**63)`` from OS entropy.
+    """A fresh parent seed in ``[0, 2**63)`` from OS entropy, for a sweep given ``seed=None``.
 
-    Used when a sweep is started with ``seed=None``, so that the seed actually
-    used can be recorded in the manifest and the sweep rebuilt later.
-
-    Returns
-    -------
-    int
-        A random non-negative 63-bit integer.
+    The seed is recorded in the manifest, so the sweep can be rebuilt later.
     """
     return secrets.randbits(63)
 

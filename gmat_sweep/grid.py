@@ -126,21 +126,10 @@ def _materialise(key: str, values: object) -> list[Any]:
 
 
 def run_dir_name(run_id: int) -> str:
-    """Return the directory name of one run inside a sweep's output directory.
+    """The directory name of run ``run_id`` inside a sweep's output directory: ``run-000042``.
 
-    The run_id is zero-padded to six digits (``run-000042``) so that a plain
-    lexicographic directory listing sorts runs numerically for sweeps of up to
-    999,999 runs; larger run_ids simply get wider.
-
-    Parameters
-    ----------
-    run_id:
-        The run's position in its sweep, from 0.
-
-    Returns
-    -------
-    str
-        ``f"run-{run_id:06d}"``.
+    Zero-padded to six digits so that a plain directory listing sorts runs
+    numerically for sweeps of up to 999,999 runs; larger run_ids get wider.
     """
     return f"run-{run_id:06d}"
 
@@ -299,26 +288,13 @@ def expand_grid_to_run_specs(
 ) -> list[RunSpec]:
     """Build a list of :class:`RunSpec` from a full-factorial expansion of ``grid``.
 
-    Each spec gets a sequential run_id starting at 0, ``script_path``
-    propagated through unchanged (as a :class:`~pathlib.Path`),
-    ``output_dir`` set to ``<output_dir>/run-<run_id:06d>``, ``seed=None``
-    and ``run_options={}``. The ordering contract from :func:`full_factorial`
-    carries through unchanged: ``specs[i].run_id == i`` and the override dicts
-    appear in cartesian-product order.
-
-    Parameters
-    ----------
-    grid:
-        Mapping from dotted field path to the values it takes.
-    script_path:
-        The GMAT script every run loads.
-    output_dir:
-        The sweep's output directory, a local path or an fsspec URL.
-
-    Returns
-    -------
-    list[RunSpec]
-        One spec per grid point.
+    :func:`rows_to_run_specs` of the :func:`full_factorial` rows: each spec
+    gets a sequential run_id starting at 0, ``script_path`` propagated through
+    unchanged (as a :class:`~pathlib.Path`), ``output_dir`` set to
+    ``<output_dir>/run-<run_id:06d>`` (a local path or an fsspec URL),
+    ``seed=None`` and ``run_options={}``. The ordering contract from
+    :func:`full_factorial` carries through unchanged: ``specs[i].run_id == i``
+    and the override dicts appear in cartesian-product order.
 
     Raises
     ------

@@ -87,6 +87,12 @@ def morris_spec(
     }
 
 
+def recorded_grid(parameter_spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields and values of a grid record (one without ``_kind`` is the grid itself)."""
+    grid = parameter_spec.get("grid", parameter_spec)
+    return {key: values for key, values in grid.items() if not key.startswith("_")}
+
+
 def _plain_bounds(bounds: Mapping[str, tuple[float, float]]) -> dict[str, list[float]]:
     return {name: [float(low), float(high)] for name, (low, high) in sorted(bounds.items())}
 
@@ -128,9 +134,7 @@ def _expand_kind(
 ) -> list[RunSpec]:
     specs: list[RunSpec]
     if kind == "grid":
-        grid = parameter_spec.get("grid", parameter_spec)
-        grid = {k: v for k, v in grid.items() if not k.startswith("_")}
-        specs = expand_grid_to_run_specs(grid, script_path, output_dir)
+        specs = expand_grid_to_run_specs(recorded_grid(parameter_spec), script_path, output_dir)
     elif kind == "samples":
         specs = rows_to_run_specs(list(parameter_spec["rows"]), script_path, output_dir)
     elif kind in ("monte_carlo", "latin_hypercube"):
@@ -179,11 +183,9 @@ def _expand_kind(
 
 def _check_size(parameter_spec: Mapping[str, Any], kind: str) -> None:
     if kind == "grid":
-        grid = parameter_spec.get("grid", parameter_spec)
         count = 1
-        for key, values in grid.items():
-            if not key.startswith("_"):
-                count *= len(values) if isinstance(values, list) else 1
+        for values in recorded_grid(parameter_spec).values():
+            count *= len(values) if isinstance(values, list) else 1
         what = "the grid's product of value counts"
     elif kind == "samples":
         rows = parameter_spec.get("rows")

@@ -174,11 +174,8 @@ def corner(sweep: Sweep, columns: Sequence[str], *, name: str | None = None) -> 
     SweepConfigError
         A column is not in the report.
     """
-    final = _final(sweep, name)
-    return _corner(final, columns, _parameters(sweep, final))
-
-
-def _corner(final: pd.DataFrame, columns: Sequence[str], parameters: list[str]) -> Figure:
+    final = sweep.final(name)
+    parameters = _parameters(sweep, final)
     _check_columns(final, columns, "the report")
     variables = [*parameters, *(c for c in columns if c not in parameters)]
     ok = final[final[STATUS] == "ok"]
@@ -248,7 +245,7 @@ def hist(
     SweepConfigError
         ``column`` is not in the report, or ``bound`` is not two levels in (0, 1).
     """
-    return _hist(_final(sweep, name), column, bound=bound)
+    return _hist(sweep.final(name), column, bound=bound)
 
 
 def _hist(final: pd.DataFrame, column: str, *, bound: tuple[float, float] | None) -> Figure:
@@ -317,7 +314,7 @@ def ellipse(
 
     if not sigmas or any(float(s) <= 0 for s in sigmas):
         raise SweepConfigError(f"sigmas={tuple(sigmas)!r}: give positive numbers, e.g. (1, 2, 3)")
-    final = _final(sweep, name)
+    final = sweep.final(name)
     _check_columns(final, [x, y], "the report")
     ok = final[final[STATUS] == "ok"]
     points = np.column_stack([_numeric(ok[x]), _numeric(ok[y])])
@@ -433,10 +430,11 @@ def wilks_upper_index(n: int, coverage: float, confidence: float) -> int | None:
 def wilks_runs(coverage: float, confidence: float) -> int:
     """The fewest runs whose maximum is a ``coverage``/``confidence`` upper bound.
 
-    That is the smallest ``n`` with ``1 - coverage**n >= confidence``, e.g.
-    59 for 0.95/0.95.
+    :func:`gmat_sweep.analysis.wilks_n` of a one-sided bound at order 1: 59 for 0.95/0.95.
     """
-    return int(np.ceil(np.log1p(-confidence) / np.log(coverage) - 1e-12))
+    from gmat_sweep.analysis import wilks_n
+
+    return wilks_n(coverage, confidence)
 
 
 def _levels(bound: tuple[float, float]) -> tuple[float, float]:
@@ -450,12 +448,6 @@ def _levels(bound: tuple[float, float]) -> tuple[float, float]:
             "e.g. (0.95, 0.95)"
         )
     return coverage, confidence
-
-
-def _final(sweep: Sweep, name: str | None) -> pd.DataFrame:
-    """One row per recorded run: its last report row, parameters and ``__status``."""
-    final: pd.DataFrame = sweep.final(name)
-    return final
 
 
 def _parameters(sweep: Sweep, final: pd.DataFrame) -> list[str]:

@@ -56,23 +56,11 @@ img { max-width: 100%; }
 
 
 def summary_html(sweep: Sweep) -> str:
-    """The sweep's summary table as an HTML fragment (for ``Sweep._repr_html_``).
+    """The sweep's summary table as an HTML ``<table>`` fragment (for ``Sweep._repr_html_``).
 
-    Shows the run counts (ok, failed, not yet run), the wall time from the
-    first run's start to the last run's end, per-run time percentiles, the
-    failed run_ids, where the sweep lives, and a link to the Dask dashboard
-    when the sweep's backend is a :class:`~gmat_sweep.DaskPool`.
-
-    Parameters
-    ----------
-    sweep:
-        A sweep that has run (completely or partly), or one rebuilt from its
-        manifest. A sweep not run yet shows its run count only.
-
-    Returns
-    -------
-    str
-        A ``<table>`` fragment.
+    What the module docstring lists, with a link to the Dask dashboard when
+    the backend is a :class:`~gmat_sweep.DaskPool`; a sweep not run yet shows
+    its run count only.
     """
     from gmat_sweep.backends.dask import DaskPool
 
@@ -265,7 +253,7 @@ def _coverage(sweep: Sweep) -> str:
 def _outcomes(sweep: Sweep, name: str | None, columns: Sequence[str] | None) -> str:
     from gmat_sweep import plot
 
-    final = plot._final(sweep, name)
+    final = sweep.final(name)
     parameters = {field for spec in sweep.runs for field in spec.overrides}
     if columns is None:
         chosen = [

@@ -18,7 +18,6 @@ back, so a sweep can be rebuilt with identical rows.
 from __future__ import annotations
 
 import importlib
-import operator
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +31,7 @@ from gmat_sweep.distributions import (
     FloatArray,
     ParamName,
     canonical_name,
+    checked_integer,
     derive_param_seed,
     parse_dist,
 )
@@ -182,23 +182,11 @@ def _from_unit(dists: list[Distribution], unit: FloatArray) -> list[dict[str, fl
 
 
 def describe_perturb(perturb: Mapping[ParamName, DistSpec]) -> dict[str, dict[str, Any]]:
-    """Return the JSON-plain description of ``perturb`` for the manifest.
+    """The JSON-plain description of ``perturb`` for the manifest.
 
-    Parameters
-    ----------
-    perturb:
-        A valid ``perturb`` mapping.
-
-    Returns
-    -------
-    dict[str, dict[str, Any]]
-        ``{canonical_name(key): Distribution.describe()}`` in canonical-name
-        order; a tuple key ``("A", "B")`` is written ``"A|B"``.
-
-    Raises
-    ------
-    SweepConfigError
-        If ``perturb`` is empty or malformed.
+    ``{canonical_name(key): Distribution.describe()}`` in canonical-name
+    order (a tuple key ``("A", "B")`` is written ``"A|B"``). Raises
+    :class:`SweepConfigError` if ``perturb`` is empty or malformed.
     """
     return {canonical_name(dist.names): dist.describe() for dist in _parse_perturb(perturb)}
 
@@ -208,25 +196,11 @@ def perturb_from_description(
 ) -> dict[ParamName, DistSpec]:
     """Rebuild a ``perturb`` mapping from :func:`describe_perturb` output.
 
-    The samplers give identical rows for the rebuilt mapping and the
-    original one.
-
-    Parameters
-    ----------
-    description:
-        ``{canonical_name: description_dict}`` as recorded in a manifest.
-
-    Returns
-    -------
-    dict[ParamName, DistSpec]
-        Keys are field paths, or tuples of field paths for ``'mvnormal'``
-        entries (split on ``"|"``); values are the description dicts, which
-        :func:`~gmat_sweep.distributions.parse_dist` accepts.
-
-    Raises
-    ------
-    SweepConfigError
-        If ``description`` is not a mapping of mappings.
+    Keys are field paths, or tuples of field paths for ``'mvnormal'`` entries
+    (split on ``"|"``); values are the description dicts, which
+    :func:`~gmat_sweep.distributions.parse_dist` accepts, so the samplers give
+    the original rows. Raises :class:`SweepConfigError` if ``description`` is
+    not a mapping of mappings.
     """
     if not isinstance(description, Mapping):
         raise SweepConfigError(
@@ -273,30 +247,14 @@ def _parse_perturb(perturb: Mapping[ParamName, DistSpec]) -> list[Distribution]:
 
 
 def _check_n(n: object) -> int:
-    if isinstance(n, bool | np.bool_):
-        raise SweepConfigError(f"n={n!r} is a bool; give the number of runs, an integer >= 1")
-    try:
-        count = operator.index(n)  # type: ignore[arg-type]
-    except TypeError:
-        raise SweepConfigError(
-            f"n={n!r} of type {type(n).__name__} is not an integer; "
-            "give the number of runs, an integer >= 1"
-        ) from None
+    count = checked_integer("n=", n, "give the number of runs, an integer >= 1")
     if count < 1:
         raise SweepConfigError(f"n={count} runs is too few; n must be an integer >= 1")
     return count
 
 
 def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool | np.bool_):
-        raise SweepConfigError(f"seed {seed!r} is a bool; give a non-negative integer such as 42")
-    try:
-        value = operator.index(seed)  # type: ignore[arg-type]
-    except TypeError:
-        raise SweepConfigError(
-            f"seed {seed!r} of type {type(seed).__name__} is not an integer; "
-            "give a non-negative integer such as 42"
-        ) from None
+    value = checked_integer("seed ", seed, "give a non-negative integer such as 42")
     if value < 0:
         raise SweepConfigError(f"seed {value} is negative; give a non-negative integer such as 42")
     return value
