@@ -185,6 +185,10 @@ _ENCODER = msgspec.json.Encoder(enc_hook=_encode_hook)
 def encode(record: Any) -> bytes:
     """One record (or a mapping or list of them) as compact JSON bytes.
 
+    JSON has no NaN or infinity: msgspec writes them as ``null``. Sweep values
+    never hold one (:func:`plain_overrides` refuses them when a sweep is
+    planned and when a run is recorded).
+
     Raises
     ------
     SweepConfigError
