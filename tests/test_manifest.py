@@ -751,6 +751,53 @@ def test_blank_lines_and_crlf_line_ends_are_tolerated(tmp_path: Path) -> None:
     assert [entry.run_id for entry in Manifest.load(path).entries] == [0, 1]
 
 
+# Lines exactly as gmat_sweep wrote them before its msgspec codec (json.dumps with
+# allow_nan=True): "+00:00" offsets, optional keys omitted, \u escapes, and the JSON
+# extensions NaN (a non-finite override) and Infinity (a one-sided truncnorm bound).
+_LEGACY_HEADER = (
+    '{"kind":"header","schema_version":1,"script_sha256":"' + "ab" * 32 + '",'
+    '"script_includes":{},"gmat_sweep_version":"0.1","gmat_run_version":"0.6",'
+    '"gmat_install_version":"x","python_version":"3.12","os_platform":"linux",'
+    '"backend":"local","sweep_seed":1,"run_count":2,"parameter_spec":{"_kind":"monte_carlo",'
+    '"n":2,"seed":1,"perturb":{"Sat.Cd":{"dist":"scipy","name":"truncnorm",'
+    '"args":[-2.0,Infinity],"kwds":{"loc":2.2,"scale":0.1}}}},"script_path":"",'
+    '"numpy_version":"","scipy_version":""}\n'
+)
+_LEGACY_ENTRIES = (
+    '{"kind":"entry","run_id":0,"status":"ok","overrides":{"Sat.Cd":2.1,"Sat.Id":"\\u00e9"},'
+    '"output_paths":{"report__RF":"run-000000/report__RF.parquet"},'
+    '"log_path":"run-000000/gmat.log","started_at":"2026-01-01T12:00:00.012000+00:00",'
+    '"ended_at":"2026-01-01T12:00:00.055000+00:00","duration_s":0.043,"stderr":null}\n',
+    '{"kind":"entry","run_id":1,"status":"failed","overrides":{"Sat.Cd":NaN},'
+    '"output_paths":{},"log_path":null,"started_at":"2026-01-01T14:00:00+02:00",'
+    '"ended_at":"2026-01-01T14:00:01+02:00","duration_s":1.0,"stderr":"boom"}\n',
+)
+
+
+def test_manifests_older_versions_wrote_with_nan_and_infinity_still_load(tmp_path: Path) -> None:
+    import fsspec
+
+    path = tmp_path / "manifest.jsonl"
+    path.write_text(_LEGACY_HEADER + "".join(_LEGACY_ENTRIES))
+    url = f"memory://legacy-{uuid.uuid4().hex}/manifest.jsonl"
+    fs = fsspec.filesystem("memory")
+    fs.pipe(url, _LEGACY_HEADER.encode())
+    for number, line in enumerate(_LEGACY_ENTRIES):  # uncompacted entry objects
+        fs.pipe(
+            url.replace("manifest.jsonl", f"manifest.d/{number:020d}-{number:012x}.json"),
+            line.encode(),
+        )
+    for manifest in (Manifest.load(path), Manifest.load(url)):
+        args = manifest.parameter_spec["perturb"]["Sat.Cd"]["args"]
+        assert args == [-2.0, math.inf]
+        ok, failed = manifest.entries
+        assert ok.overrides == {"Sat.Cd": 2.1, "Sat.Id": "\u00e9"}
+        assert ok.output_paths == {"report__RF": Path("run-000000/report__RF.parquet")}
+        assert ok.started_at == T0 + timedelta(microseconds=12000)
+        assert math.isnan(failed.overrides["Sat.Cd"])
+        assert failed.started_at.utcoffset() == timedelta(hours=2)
+
+
 def test_load_binds_the_manifest(tmp_path: Path) -> None:
     _, path = saved(tmp_path, [])
     loaded = Manifest.load(str(path))
