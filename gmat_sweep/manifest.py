@@ -46,6 +46,7 @@ from gmat_sweep.spec import (
     encode,
     is_url,
     plain_overrides,
+    to_plain,
 )
 
 MANIFEST_SCHEMA_VERSION = 1
@@ -565,7 +566,9 @@ class Manifest:
         return arrivals
 
     def _header_line(self) -> bytes:
+        """The header line; a NaN or infinity in it raises (msgspec would write ``null``)."""
         header = {name: getattr(self, name) for name in _HEADER_FIELDS}
+        to_plain(self.parameter_spec)
         return encode({"kind": "header", **header}) + b"\n"
 
 

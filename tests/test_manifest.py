@@ -270,6 +270,15 @@ def test_negative_zero_round_trips_and_non_finite_overrides_are_refused(tmp_path
             ManifestEntry.from_outcome(outcome, overrides={"a": bad})
 
 
+def test_non_finite_header_values_are_refused_not_written_as_null(tmp_path: Path) -> None:
+    # msgspec writes NaN and infinity as null: the header must refuse them as entries do.
+    for bad in (math.nan, np.float64("-inf")):
+        manifest = make_manifest(parameter_spec={"_kind": "grid", "grid": {"Sat.Cd": [bad]}})
+        with pytest.raises(SweepConfigError, match=r"cannot be recorded: it is not finite"):
+            manifest.save(tmp_path / "manifest.jsonl")
+        assert not (tmp_path / "manifest.jsonl").exists()
+
+
 def test_timestamps_keep_their_offset(tmp_path: Path) -> None:
     tz = timezone(timedelta(hours=5, minutes=30))
     entry = make_entry(0, started_at=datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=tz))
