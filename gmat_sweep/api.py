@@ -476,7 +476,7 @@ def _adaptive(
         )  # fmt: skip
         raise SweepConfigError(
             f"{given}: batch and max_n belong to adaptive stopping; pass until={{'column': ..., "
-            "'half_width': ...}} too, or leave them out for a fixed n"
+            "'half_width': ...} too, or leave them out for a fixed n"
         )
     return {}
 

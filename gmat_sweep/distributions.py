@@ -476,10 +476,26 @@ def _from_scipy(names: tuple[str, ...], label: str, correlated: bool, rv: Any) -
     description = {
         "dist": "scipy",
         "name": name,
-        "args": to_plain(list(rv.args)),
-        "kwds": to_plain(dict(rv.kwds)),
+        "args": [_described(value) for value in rv.args],
+        "kwds": {str(key): _described(value) for key, value in rv.kwds.items()},
     }
     return _univariate(names, label, rv, description)
+
+
+_INFINITIES = {"inf": math.inf, "-inf": -math.inf}
+"""How a scipy parameter's infinite bound is described: JSON has no infinity."""
+
+
+def _described(value: Any) -> Any:
+    """A scipy parameter as JSON: plain; an infinite bound (one-sided truncation) as a string."""
+    if isinstance(value, float | np.floating) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return to_plain(value)
+
+
+def _parameter(value: Any) -> Any:
+    """Inverse of :func:`_described`: ``"inf"`` / ``"-inf"`` back to floats."""
+    return _INFINITIES.get(value, value) if isinstance(value, str) else value
 
 
 _DESCRIPTION_KEYS = {
@@ -530,7 +546,7 @@ def _from_description(
             f"{args!r} and {kwds!r}"
         )
     try:
-        rv = family(*args, **kwds)
+        rv = family(*map(_parameter, args), **{key: _parameter(v) for key, v in kwds.items()})
     except TypeError as error:
         raise SweepConfigError(
             f"{label}: scipy.stats.{spec['name']} rejected args={args!r}, kwds={kwds!r} "

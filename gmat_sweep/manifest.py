@@ -17,6 +17,7 @@ Only JSON is ever written or read; nothing is pickled.
 from __future__ import annotations
 
 import gc
+import json
 import math
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
@@ -45,6 +46,7 @@ from gmat_sweep.spec import (
     encode,
     is_url,
     plain_overrides,
+    to_plain,
 )
 
 MANIFEST_SCHEMA_VERSION = 1
@@ -564,7 +566,9 @@ class Manifest:
         return arrivals
 
     def _header_line(self) -> bytes:
+        """The header line; a NaN or infinity in it raises (msgspec would write ``null``)."""
         header = {name: getattr(self, name) for name in _HEADER_FIELDS}
+        to_plain(self.parameter_spec)
         return encode({"kind": "header", **header}) + b"\n"
 
 
@@ -675,7 +679,10 @@ def _read_manifest(path: PathLike, options: dict[str, Any]) -> tuple[Journal, _P
 
 def _entry_object(name: str, data: bytes) -> ManifestEntry:
     try:
-        return decode(data, ManifestEntry)
+        try:
+            return decode(data, ManifestEntry)
+        except msgspec.DecodeError:
+            return convert(_loads(data), ManifestEntry)
     except (msgspec.MsgspecError, ValueError) as exc:
         raise ManifestCorruptError(
             f"manifest entry object {name} is not a valid entry ({exc}); entry objects are "
@@ -723,7 +730,7 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
         if not line.strip():
             continue
         try:
-            payload = msgspec.json.decode(line)
+            payload = _loads(line)
         except msgspec.DecodeError as exc:
             if index < len(lines) - 1:
                 # A crash cuts the last write short before its newline; a complete line
@@ -761,6 +768,23 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
     return _Parsed(header, entries, _tail_repair(data, len(data)))
 
 
+def _loads(line: bytes) -> Any:
+    """One JSON value, NaN and Infinity included: older versions wrote them (``json.dumps``).
+
+    Raises
+    ------
+    msgspec.DecodeError
+        ``line`` is not JSON even with those extensions; msgspec's message says where.
+    """
+    try:
+        return msgspec.json.decode(line)
+    except msgspec.DecodeError as error:
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise error from None
+
+
 def _tail_repair(data: bytes, keep: int) -> TailRepair | None:
     """How to mend the end of a manifest whose valid bytes are ``data[:keep]``, if it needs it."""
     add_newline = keep > 0 and data[keep - 1 : keep] != b"\n"
@@ -770,7 +794,7 @@ def _tail_repair(data: bytes, keep: int) -> TailRepair | None:
 def _header(path: PathLike, line: bytes, lineno: int) -> dict[str, Any]:
     """The header line's fields, checked: a :class:`Manifest` can be built from them."""
     try:
-        payload = msgspec.json.decode(line)
+        payload = _loads(line)
     except msgspec.DecodeError:
         payload = None
     if type(payload) is not dict or payload.get("kind") != "header":

@@ -492,6 +492,7 @@ def test_until_is_checked_before_anything_runs(tmp_path: Path) -> None:
         ({"until": good, "max_n": 9, "batch": 0}, "batch=0: use a whole number"),
         ({"until": "Y<0.5", "max_n": 9}, "until='Y<0.5': pass a dict"),
         ({"batch": 10}, "batch=10: batch and max_n belong to adaptive stopping"),
+        ({"max_n": 10}, r"pass until=\{'column': \.\.\., 'half_width': \.\.\.\} too,"),
     ]
     for options, match in cases:
         with pytest.raises(SweepConfigError, match=match):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,8 @@ def test_numpy_scalars_in_scipy_args_describe_as_plain() -> None:
         ("Sat.SMA", ("lognormal", 0.1, 0.2)),
         ("Sat.SMA", scipy.stats.norm(7000, 5)),
         ("Sat.SMA", scipy.stats.gamma(2.0, loc=1.0, scale=3.0)),
+        ("Sat.Cd", scipy.stats.truncnorm(-2.0, np.inf, loc=2.2, scale=0.1)),
+        ("Sat.Cd", scipy.stats.truncnorm(a=-np.inf, b=1.0, loc=2.2, scale=0.1)),
         (XY, ("mvnormal", [1.0, 2.0], COV)),
         (("Sat.X",), ("mvnormal", [1.0], [[4.0]])),
     ],
@@ -93,6 +96,19 @@ def test_describe_round_trips_through_json(name: str | tuple[str, ...], spec: Di
     assert rebuilt.describe() == dist.describe()
     u = np.random.default_rng(3).random((50, dist.dim))
     np.testing.assert_array_equal(rebuilt.ppf(u), dist.ppf(u))
+
+
+def test_infinite_scipy_parameters_are_described_as_strings() -> None:
+    # A one-sided truncation is an infinite bound. JSON has no infinity, so the
+    # description spells it "inf" / "-inf"; the float form older manifests hold
+    # (their JSON extension literal Infinity) is read as well.
+    rv = scipy.stats.truncnorm(-2.0, np.inf, loc=2.2, scale=0.1)
+    description = parse_dist("Sat.Cd", rv).describe()
+    assert description["args"] == [-2.0, "inf"]
+    legacy = {**description, "args": [-2.0, math.inf]}
+    u = np.array([[0.1], [0.9]])
+    np.testing.assert_array_equal(parse_dist("Sat.Cd", legacy).ppf(u)[:, 0], rv.ppf(u[:, 0]))
+    assert parse_dist("Sat.Cd", legacy).describe() == description
 
 
 def test_describe_returns_a_copy() -> None:

@@ -270,6 +270,15 @@ def test_negative_zero_round_trips_and_non_finite_overrides_are_refused(tmp_path
             ManifestEntry.from_outcome(outcome, overrides={"a": bad})
 
 
+def test_non_finite_header_values_are_refused_not_written_as_null(tmp_path: Path) -> None:
+    # msgspec writes NaN and infinity as null: the header must refuse them as entries do.
+    for bad in (math.nan, np.float64("-inf")):
+        manifest = make_manifest(parameter_spec={"_kind": "grid", "grid": {"Sat.Cd": [bad]}})
+        with pytest.raises(SweepConfigError, match=r"cannot be recorded: it is not finite"):
+            manifest.save(tmp_path / "manifest.jsonl")
+        assert not (tmp_path / "manifest.jsonl").exists()
+
+
 def test_timestamps_keep_their_offset(tmp_path: Path) -> None:
     tz = timezone(timedelta(hours=5, minutes=30))
     entry = make_entry(0, started_at=datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=tz))
@@ -749,6 +758,53 @@ def test_blank_lines_and_crlf_line_ends_are_tolerated(tmp_path: Path) -> None:
     _, path = saved(tmp_path, [make_entry(0), make_entry(1)])
     path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n\n"))
     assert [entry.run_id for entry in Manifest.load(path).entries] == [0, 1]
+
+
+# Lines exactly as gmat_sweep wrote them before its msgspec codec (json.dumps with
+# allow_nan=True): "+00:00" offsets, optional keys omitted, \u escapes, and the JSON
+# extensions NaN (a non-finite override) and Infinity (a one-sided truncnorm bound).
+_LEGACY_HEADER = (
+    '{"kind":"header","schema_version":1,"script_sha256":"' + "ab" * 32 + '",'
+    '"script_includes":{},"gmat_sweep_version":"0.1","gmat_run_version":"0.6",'
+    '"gmat_install_version":"x","python_version":"3.12","os_platform":"linux",'
+    '"backend":"local","sweep_seed":1,"run_count":2,"parameter_spec":{"_kind":"monte_carlo",'
+    '"n":2,"seed":1,"perturb":{"Sat.Cd":{"dist":"scipy","name":"truncnorm",'
+    '"args":[-2.0,Infinity],"kwds":{"loc":2.2,"scale":0.1}}}},"script_path":"",'
+    '"numpy_version":"","scipy_version":""}\n'
+)
+_LEGACY_ENTRIES = (
+    '{"kind":"entry","run_id":0,"status":"ok","overrides":{"Sat.Cd":2.1,"Sat.Id":"\\u00e9"},'
+    '"output_paths":{"report__RF":"run-000000/report__RF.parquet"},'
+    '"log_path":"run-000000/gmat.log","started_at":"2026-01-01T12:00:00.012000+00:00",'
+    '"ended_at":"2026-01-01T12:00:00.055000+00:00","duration_s":0.043,"stderr":null}\n',
+    '{"kind":"entry","run_id":1,"status":"failed","overrides":{"Sat.Cd":NaN},'
+    '"output_paths":{},"log_path":null,"started_at":"2026-01-01T14:00:00+02:00",'
+    '"ended_at":"2026-01-01T14:00:01+02:00","duration_s":1.0,"stderr":"boom"}\n',
+)
+
+
+def test_manifests_older_versions_wrote_with_nan_and_infinity_still_load(tmp_path: Path) -> None:
+    import fsspec
+
+    path = tmp_path / "manifest.jsonl"
+    path.write_text(_LEGACY_HEADER + "".join(_LEGACY_ENTRIES))
+    url = f"memory://legacy-{uuid.uuid4().hex}/manifest.jsonl"
+    fs = fsspec.filesystem("memory")
+    fs.pipe(url, _LEGACY_HEADER.encode())
+    for number, line in enumerate(_LEGACY_ENTRIES):  # uncompacted entry objects
+        fs.pipe(
+            url.replace("manifest.jsonl", f"manifest.d/{number:020d}-{number:012x}.json"),
+            line.encode(),
+        )
+    for manifest in (Manifest.load(path), Manifest.load(url)):
+        args = manifest.parameter_spec["perturb"]["Sat.Cd"]["args"]
+        assert args == [-2.0, math.inf]
+        ok, failed = manifest.entries
+        assert ok.overrides == {"Sat.Cd": 2.1, "Sat.Id": "\u00e9"}
+        assert ok.output_paths == {"report__RF": Path("run-000000/report__RF.parquet")}
+        assert ok.started_at == T0 + timedelta(microseconds=12000)
+        assert math.isnan(failed.overrides["Sat.Cd"])
+        assert failed.started_at.utcoffset() == timedelta(hours=2)
 
 
 def test_load_binds_the_manifest(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus, SweepSpec, decode, e
 
 field_paths = st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,8}\.[A-Za-z][A-Za-z0-9.]{0,12}", fullmatch=True)
 scalars = st.one_of(
+    # JSON has no NaN or infinity (msgspec writes them as null); sweeps refuse them up front.
     st.floats(allow_nan=False, allow_infinity=False),
     st.integers(min_value=-(2**62), max_value=2**62),
     st.text(max_size=20),
