@@ -359,7 +359,9 @@ def morris_rows(
         SALib is not installed (the message gives the install command).
     """
     problem = salib_problem(bounds)
-    count = _check_n(trajectories)
+    count = checked_integer(
+        "trajectories=", trajectories, "give the number of trajectories, an integer >= 2"
+    )
     if count < 2:
         raise SweepConfigError(
             f"trajectories={count} is too few: the spread (sigma) of the elementary effects "
