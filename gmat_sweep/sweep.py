@@ -311,8 +311,6 @@ class Sweep(DaskMethodsMixin):
         sweep takes. A named or default backend's pool is started once for all
         the batches.
         """
-        from gmat_sweep.analysis import grow_until, stopping_record
-
         manifest = self._manifest
         if (
             manifest is None
@@ -320,6 +318,9 @@ class Sweep(DaskMethodsMixin):
             or manifest.find_missing(range(manifest.run_count))
         ):
             return
+        # Imported here, not above: it brings pandas into a driver that may not need it.
+        from gmat_sweep.analysis import grow_until, stopping_record
+
         with contextlib.ExitStack() as stack:
             if self._acquire("run"):
                 stack.callback(self._release)
