@@ -954,6 +954,11 @@ class Sweep(DaskMethodsMixin):
         text = str(location)
         if is_url(self._output_dir):
             return text[len(root) + 1 :] if text.startswith(root + "/") else text
+        # Run outputs are joined onto the root by this library: no symlinks to resolve
+        # (resolving costs a stat per path component, twice per run on the driver).
+        root, text = os.path.normpath(root), os.path.normpath(text)
+        if os.path.isabs(text) and text.startswith(root + os.sep):
+            return Path(text[len(root) + 1 :])
         try:
             return Path(os.path.relpath(Path(text).resolve(), Path(root).resolve()))
         except ValueError:
