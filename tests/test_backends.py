@@ -142,6 +142,10 @@ def test_local_pool_checks_the_mission_on_every_host(
         problems = pool.check_fields(leo_basic, {"Sat.SMAX": [1.0]})
     assert len(problems) == 1 and "Sat.SMAX" in problems[0], problems
     assert len(set(threads)) == 2
+    threads.clear()
+    with LocalPool(2, reuse_gmat_context=False) as pool:  # runs get fresh interpreters
+        assert pool.check_fields(leo_basic, {"Sat.SMA": [7000.0]}) == []
+    assert len(threads) == 1
 
 
 def test_cli_builds_joblib_and_ray_pools() -> None:

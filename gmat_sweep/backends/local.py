@@ -106,13 +106,15 @@ class LocalPool(Pool):
 
         Every host loads the mission in parallel, so no host loads it at its
         first run while the others run. A host that cannot start raises here,
-        before any run is dispatched.
+        before any run is dispatched. With ``reuse_gmat_context=False`` runs
+        start fresh interpreters, so one host checks.
         """
         executor = self._running()
-        together = threading.Barrier(self._workers)
+        hosts = self._workers if self._reuse_gmat_context else 1
+        together = threading.Barrier(hosts)
         checks = [
             executor.submit(_check_on_each_host, together, script_path, values)
-            for _ in range(self._workers)
+            for _ in range(hosts)
         ]
         problems = [check.result() for check in checks]  # every host's failure surfaces
         return problems[0]
