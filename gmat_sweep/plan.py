@@ -11,6 +11,7 @@ by hand may be given one directly).
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from collections.abc import Mapping, Sequence
@@ -323,8 +324,9 @@ def _version_drift(manifest: Manifest, engine_version: str) -> list[str]:
     ]
 
 
+@functools.cache
 def installed_version(distribution: str) -> str:
-    """The installed version of ``distribution``, or ``"unknown"``."""
+    """The installed version of ``distribution``, or ``"unknown"`` (read once a process)."""
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

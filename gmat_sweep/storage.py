@@ -69,17 +69,30 @@ def make_dirs(location: PathLike, storage_options: Mapping[str, Any] | None = No
     bucket, which gmat_sweep never does.
     """
     if not is_url(location):
-        target = local_path(location).absolute()
-        missing = [target, *target.parents]
-        missing = [directory for directory in missing if not directory.is_dir()]
-        target.mkdir(parents=True, exist_ok=True)
-        for directory in reversed(missing):
-            _fsync_directory(directory.parent)
+        _make_local_dirs(local_path(location).absolute())
         return
     if is_object_store(location):
         return
     fs, path = filesystem(location, storage_options)
     fs.makedirs(path, exist_ok=True)
+
+
+def _make_local_dirs(target: Path) -> None:
+    """Create ``target`` and its missing parents, fsyncing each new one into its parent.
+
+    One ``mkdir`` when only ``target`` is missing (a run directory: once a run).
+    """
+    try:
+        target.mkdir()
+    except FileExistsError:
+        if not target.is_dir():
+            raise
+        return
+    except FileNotFoundError:
+        _make_local_dirs(target.parent)
+        _make_local_dirs(target)
+        return
+    _fsync_directory(target.parent)
 
 
 def atomic_write(

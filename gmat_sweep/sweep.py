@@ -311,8 +311,6 @@ class Sweep(DaskMethodsMixin):
         sweep takes. A named or default backend's pool is started once for all
         the batches.
         """
-        from gmat_sweep.analysis import grow_until, stopping_record
-
         manifest = self._manifest
         if (
             manifest is None
@@ -320,6 +318,9 @@ class Sweep(DaskMethodsMixin):
             or manifest.find_missing(range(manifest.run_count))
         ):
             return
+        # Imported here, not above: it brings pandas into a driver that may not need it.
+        from gmat_sweep.analysis import grow_until, stopping_record
+
         with contextlib.ExitStack() as stack:
             if self._acquire("run"):
                 stack.callback(self._release)
@@ -953,6 +954,11 @@ class Sweep(DaskMethodsMixin):
         text = str(location)
         if is_url(self._output_dir):
             return text[len(root) + 1 :] if text.startswith(root + "/") else text
+        # Run outputs are joined onto the root by this library: no symlinks to resolve
+        # (resolving costs a stat per path component, twice per run on the driver).
+        root, text = os.path.normpath(root), os.path.normpath(text)
+        if os.path.isabs(text) and text.startswith(root + os.sep):
+            return Path(text[len(root) + 1 :])
         try:
             return Path(os.path.relpath(Path(text).resolve(), Path(root).resolve()))
         except ValueError:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pytest
 
-from gmat_sweep import DaskPool, LocalJoblibPool, Pool, RayPool
+from gmat_sweep import DaskPool, LocalJoblibPool, LocalPool, Pool, RayPool
 from gmat_sweep.backends import KNOWN_BACKENDS, make_backend
 from gmat_sweep.errors import BackendError
 from gmat_sweep.manifest import read_all_entries
@@ -116,6 +119,33 @@ def test_importing_gmat_sweep_imports_neither_ray_nor_joblib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_local_pool_checks_the_mission_on_every_host(
+    monkeypatch: pytest.MonkeyPatch, leo_basic: Path
+) -> None:
+    # Each host loads the mission during the check, in parallel, so none loads it at its
+    # first run while the others run.
+    from gmat_sweep.backends import local
+
+    threads: list[int] = []
+    check_node = local.check_node
+
+    def recorded(script: Path, values: Mapping[str, Sequence[object]]) -> list[str]:
+        threads.append(threading.get_ident())
+        return check_node(script, values)
+
+    monkeypatch.setattr(local, "check_node", recorded)
+    with LocalPool(2) as pool:
+        assert pool.check_fields(leo_basic, {"Sat.SMA": [7000.0]}) == []
+        assert len(set(threads)) == 2
+        problems = pool.check_fields(leo_basic, {"Sat.SMAX": [1.0]})
+    assert len(problems) == 1 and "Sat.SMAX" in problems[0], problems
+    assert len(set(threads)) == 2
+    threads.clear()
+    with LocalPool(2, reuse_gmat_context=False) as pool:  # runs get fresh interpreters
+        assert pool.check_fields(leo_basic, {"Sat.SMA": [7000.0]}) == []
+    assert len(threads) == 1
 
 
 def test_cli_builds_joblib_and_ray_pools() -> None:

@@ -246,6 +246,25 @@ def test_default_backend_works_from_an_unguarded_script(leo_basic: Path, tmp_pat
     assert (created[0] / "manifest.jsonl").is_file()
 
 
+def test_a_sweep_imports_no_pandas_in_the_driver(leo_basic: Path, tmp_path: Path) -> None:
+    # GMAT hosts parse and write the outputs; the driver only records them, and pandas,
+    # pyarrow and scipy cost ~0.9 s of its CPU, taken from the hosts while they start.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from gmat_sweep import sweep\n"
+        f"sweep({str(leo_basic)!r}, {{'Sat.Cd': [2.0]}}, out='study', progress=False)\n"
+        "print('HEAVY', sorted({'pandas', 'pyarrow', 'scipy'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout, done.stdout
+
+
 def test_lost_dask_worker_is_a_failed_attempt_then_retried(slow: Path, tmp_path: Path) -> None:
     import os
     import signal

@@ -61,9 +61,10 @@ class LocalPool(Pool):
             thread_name_prefix="gmat-sweep-host",
             initializer=self._adopt_host,
         )
-        # One start-up task per thread: every host starts now, in parallel.
+        # A task per thread makes the executor create every thread now, and each
+        # thread's initializer starts its host: all hosts start at once, in parallel.
         for _ in range(self._workers):
-            self._executor.submit(threading.Event().wait, 0.05)
+            self._executor.submit(lambda: None)
 
     def _adopt_host(self) -> None:
         host = thread_host()
@@ -101,8 +102,22 @@ class LocalPool(Pool):
         return drain(self, futures)
 
     def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
-        """Check overrides on one of the pool's hosts, which keeps the mission loaded."""
-        return self._running().submit(check_node, script_path, values).result()
+        """Check overrides on every host at once; each keeps the mission loaded for the runs.
+
+        Every host loads the mission in parallel, so no host loads it at its
+        first run while the others run. A host that cannot start raises here,
+        before any run is dispatched. With ``reuse_gmat_context=False`` runs
+        start fresh interpreters, so one host checks.
+        """
+        executor = self._running()
+        hosts = self._workers if self._reuse_gmat_context else 1
+        together = threading.Barrier(hosts)
+        checks = [
+            executor.submit(_check_on_each_host, together, script_path, values)
+            for _ in range(hosts)
+        ]
+        problems = [check.result() for check in checks]  # every host's failure surfaces
+        return problems[0]
 
     def close(self) -> None:
         """Cancel queued runs, stop every host process and join the threads."""
@@ -117,3 +132,20 @@ class LocalPool(Pool):
         executor.shutdown(wait=True)
         for host in hosts:
             host.close()
+
+
+_GATHER_TIMEOUT_S = 5.0
+
+
+def _check_on_each_host(
+    together: threading.Barrier, script_path: Path, values: Mapping[str, Sequence[Any]]
+) -> list[str]:
+    """:func:`check_node` on this thread's host, once every thread holds one of these tasks.
+
+    The barrier makes the executor hand one task to each thread (a thread that
+    finished its check cannot take a second). A thread busy elsewhere breaks
+    it after :data:`_GATHER_TIMEOUT_S`, and the checks then run wherever they land.
+    """
+    with contextlib.suppress(threading.BrokenBarrierError):
+        together.wait(_GATHER_TIMEOUT_S)
+    return check_node(script_path, values)
