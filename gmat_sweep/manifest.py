@@ -492,11 +492,13 @@ class Manifest:
         options = dict(storage_options or {})
         with _collector_paused():
             journal, parsed = _read_manifest(path, options)
-            winners: dict[int, ManifestEntry] = {}
-            for entry in parsed.entries:
-                if entry.run_id in winners:
-                    del winners[entry.run_id]  # re-inserting moves the run to its latest position
-                winners[entry.run_id] = entry
+            entries = parsed.entries
+            winners = {entry.run_id: entry for entry in entries}
+            if len(winners) < len(entries):  # runs tried again: each goes where its last line is
+                winners = {}
+                for entry in entries:
+                    winners.pop(entry.run_id, None)
+                    winners[entry.run_id] = entry
             manifest = convert(parsed.header, cls)
             manifest.entries = list(winners.values())
         manifest._journal = journal
@@ -706,16 +708,18 @@ _kinds = msgspec.json.Decoder(_Kind).decode_lines
 
 
 def _parse(path: PathLike, data: bytes) -> _Parsed:
-    lines = data.split(b"\n")
-    header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if header_index is None:
+    begin = len(data) - len(data.lstrip())  # the header is the first line that is not blank
+    if begin == len(data):
         raise ManifestCorruptError(
             f"manifest {path} is empty: it has no header line; the sweep that created it "
             "never finished saving it; delete it and start a new sweep",
             path,
         )
-    header = _header(path, lines[header_index], header_index + 1)
-    body = b"\n".join(lines[header_index + 1 :])
+    end = data.find(b"\n", begin)
+    end = len(data) if end < 0 else end
+    header_index = data.count(b"\n", 0, begin)
+    header = _header(path, data[begin:end], header_index + 1)
+    body = memoryview(data)[end + 1 :]
     try:
         # The common case, in C: every line after the header an entry.
         if all(line.kind == "entry" for line in _kinds(body)):
@@ -724,6 +728,7 @@ def _parse(path: PathLike, data: bytes) -> _Parsed:
     except (msgspec.MsgspecError, ValueError):
         pass  # the line loop below finds the line and says what is wrong with it
 
+    lines = data.split(b"\n")
     entries = []
     for index in range(header_index + 1, len(lines)):
         line = lines[index]
