@@ -19,7 +19,7 @@ import contextlib
 import os
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,17 +59,24 @@ def is_object_store(location: PathLike) -> bool:
     return is_url(location) and str(location).split("://", 1)[0] in _OBJECT_STORES
 
 
-def make_dirs(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> None:
+def make_dirs(
+    location: PathLike,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    durable: bool = True,
+) -> None:
     """Create ``location`` and its parents (a no-op on object stores, which have none).
 
     Locally, the parent of every directory created is fsynced, so the new
     entries survive a power loss (a ``run-NNNNNN/`` that vanished would take
-    the files renamed into it along). On an object store nothing is sent:
-    s3fs's ``makedirs`` would cost a request per call and create a missing
-    bucket, which gmat_sweep never does.
+    the files renamed into it along). ``durable=False`` leaves the fsync of
+    ``location``'s own parent to a later :func:`settle` (missing ancestors
+    are still fsynced at once). On an object store nothing is sent: s3fs's
+    ``makedirs`` would cost a request per call and create a missing bucket,
+    which gmat_sweep never does.
     """
     if not is_url(location):
-        _make_local_dirs(local_path(location).absolute())
+        _make_local_dirs(local_path(location).absolute(), durable)
         return
     if is_object_store(location):
         return
@@ -77,7 +84,7 @@ def make_dirs(location: PathLike, storage_options: Mapping[str, Any] | None = No
     fs.makedirs(path, exist_ok=True)
 
 
-def _make_local_dirs(target: Path) -> None:
+def _make_local_dirs(target: Path, durable: bool = True) -> None:
     """Create ``target`` and its missing parents, fsyncing each new one into its parent.
 
     One ``mkdir`` when only ``target`` is missing (a run directory: once a run).
@@ -90,9 +97,10 @@ def _make_local_dirs(target: Path) -> None:
         return
     except FileNotFoundError:
         _make_local_dirs(target.parent)
-        _make_local_dirs(target)
+        _make_local_dirs(target, durable)
         return
-    _fsync_directory(target.parent)
+    if durable:
+        _fsync_directory(target.parent)
 
 
 def atomic_write(
@@ -109,8 +117,9 @@ def atomic_write(
     directory. A crash leaves the old file or the new one, never a torn or
     empty one under the final name. The temporary file is removed if the write
     fails. A URL is written with one ``put``. ``durable=False`` keeps the
-    rename but skips both fsyncs, for evidence that a power cut may lose (a
-    run's GMAT log), never for results.
+    rename but skips both fsyncs: for evidence that a power cut may lose (a
+    run's GMAT log), or for results that :func:`settle` makes durable before
+    anything records them.
     """
     if not is_url(location):
         target = local_path(location)
@@ -132,6 +141,30 @@ def atomic_write(
         return
     fs, path = filesystem(location, storage_options)
     fs.pipe_file(path, data)
+
+
+def settle(directory: PathLike, files: Iterable[PathLike]) -> None:
+    """Make durable what non-durable writes into ``directory`` left in the page cache.
+
+    fsyncs each of ``files`` (written there with ``durable=False``), then
+    ``directory`` (their renames) and its parent (``directory``'s own entry,
+    made by ``make_dirs(..., durable=False)``). A file's cached data belongs
+    to the machine, not to the process that wrote it, so any process on the
+    same machine can do this: a GMAT host's pool does it once the host is
+    free for its next run, so a slow disk never idles GMAT. A no-op for URLs,
+    whose writes are durable already.
+    """
+    if is_url(directory):
+        return
+    for file in files:
+        descriptor = os.open(local_path(file), os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    folder = local_path(directory).absolute()
+    _fsync_directory(folder)
+    _fsync_directory(folder.parent)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -128,7 +128,9 @@ class _Attempt:
     script_sha256: str | None = None
 
 
-def run_one(spec: RunSpec, on_start: Callable[[], None] | None = None) -> RunOutcome:
+def run_one(
+    spec: RunSpec, on_start: Callable[[], None] | None = None, *, durable: bool = True
+) -> RunOutcome:
     """Run one mission and write its outputs; never raises for the run's own failure.
 
     Parameters
@@ -140,6 +142,10 @@ def run_one(spec: RunSpec, on_start: Callable[[], None] | None = None) -> RunOut
         Called once the mission is loaded and overridden, just before GMAT
         runs it (the host process uses it to start the run's timeout clock,
         so a cold script load does not count against ``timeout_s``).
+    durable:
+        ``False`` writes local outputs without fsyncing them: the caller then
+        makes them durable with :func:`gmat_sweep.storage.settle` before
+        anything records the run (a host's pool does, once the host is free).
 
     Returns
     -------
@@ -156,9 +162,9 @@ def run_one(spec: RunSpec, on_start: Callable[[], None] | None = None) -> RunOut
     logs = (scratch / "load.log", scratch / "work" / "GmatLog.txt")
     attempt = _Attempt()
     try:
-        storage.make_dirs(spec.output_dir, options)
+        storage.make_dirs(spec.output_dir, options, durable=durable)
         try:
-            paths = _run(spec, scratch, logs[0], options, on_start, attempt)
+            paths = _run(spec, scratch, logs[0], options, on_start, attempt, durable)
         except Exception as exc:
             log = _read_logs(logs)
             detail = _describe_failure(exc, log)
@@ -372,6 +378,7 @@ def _run(
     options: Mapping[str, Any],
     on_start: Callable[[], None] | None,
     attempt: _Attempt,
+    durable: bool,
 ) -> dict[str, PathLike]:
     loaded = _prepared(spec, log_path, attempt)
     if on_start is not None:
@@ -380,7 +387,7 @@ def _run(
     paths: dict[str, PathLike] = {}
     for key, table in output_tables(results).items():
         target = storage.join(spec.output_dir, f"{key}.parquet")
-        storage.atomic_write(target, _parquet_bytes(table), options)
+        storage.atomic_write(target, _parquet_bytes(table), options, durable=durable)
         paths[key] = target
     return paths
 

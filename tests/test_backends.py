@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -126,26 +125,27 @@ def test_local_pool_checks_the_mission_on_every_host(
 ) -> None:
     # Each host loads the mission during the check, in parallel, so none loads it at its
     # first run while the others run.
-    from gmat_sweep.backends import local
+    from gmat_sweep.backends._subprocess import GmatHost
 
-    threads: list[int] = []
-    check_node = local.check_node
+    hosts: list[int | None] = []
+    check_fields = GmatHost.check_fields
 
-    def recorded(script: Path, values: Mapping[str, Sequence[object]]) -> list[str]:
-        threads.append(threading.get_ident())
-        return check_node(script, values)
+    def recorded(host: GmatHost, script: Path, values: Mapping[str, Sequence[object]]) -> list[str]:
+        problems = check_fields(host, script, values)
+        hosts.append(host.pid)
+        return problems
 
-    monkeypatch.setattr(local, "check_node", recorded)
+    monkeypatch.setattr(GmatHost, "check_fields", recorded)
     with LocalPool(2) as pool:
         assert pool.check_fields(leo_basic, {"Sat.SMA": [7000.0]}) == []
-        assert len(set(threads)) == 2
+        assert len(set(hosts)) == 2, hosts
         problems = pool.check_fields(leo_basic, {"Sat.SMAX": [1.0]})
     assert len(problems) == 1 and "Sat.SMAX" in problems[0], problems
-    assert len(set(threads)) == 2
-    threads.clear()
+    assert len(set(hosts)) == 2, hosts
+    hosts.clear()
     with LocalPool(2, reuse_gmat_context=False) as pool:  # runs get fresh interpreters
         assert pool.check_fields(leo_basic, {"Sat.SMA": [7000.0]}) == []
-    assert len(threads) == 1
+    assert len(hosts) == 1
 
 
 def test_cli_builds_joblib_and_ray_pools() -> None:
@@ -180,3 +180,74 @@ def test_dask_pool_closes_its_cluster_when_the_client_cannot_start(
     with pytest.raises(RuntimeError, match="refused the client"):
         DaskPool(n_workers=1)
     assert closed == [True]
+
+
+def test_local_pool_outputs_are_durable_before_the_manifest_records_them(
+    monkeypatch: pytest.MonkeyPatch, leo_basic: Path, tmp_path: Path
+) -> None:
+    # The hosts write without fsync; the pool fsyncs each run's files, its directory and
+    # the sweep directory on the driver, before the outcome reaches the manifest writer.
+    import os
+
+    from gmat_sweep import sweep
+    from gmat_sweep.manifest import Manifest, ManifestEntry
+
+    synced: set[str] = set()
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced.add(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    recorded: list[int] = []
+    append_entry = Manifest.append_entry
+
+    def checked(manifest: Manifest, entry: ManifestEntry) -> None:
+        outputs = {str(tmp_path / "out" / path) for path in entry.output_paths.values()}
+        run_dir = os.path.dirname(next(iter(outputs)))
+        assert outputs | {run_dir, str(tmp_path / "out")} <= synced, (outputs, synced)
+        recorded.append(entry.run_id)
+        append_entry(manifest, entry)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(Manifest, "append_entry", checked)
+    grid = {"Sat.SMA": [7000.0, 7100.0, 7200.0]}
+    with LocalPool(2) as pool:
+        result = sweep(leo_basic, grid, backend=pool, out=tmp_path / "out", progress=False)
+    assert sorted(recorded) == [0, 1, 2]
+    assert all(e.status is RunStatus.OK for e in result.manifest.entries)
+
+
+def test_a_slow_disk_does_not_idle_a_local_pool_host(
+    monkeypatch: pytest.MonkeyPatch, leo_basic: Path, tmp_path: Path
+) -> None:
+    # Run 0's outputs cannot be fsynced until run 1 has finished on the pool's only host:
+    # that works only if the host is given back before its outputs are settled.
+    import threading
+
+    from gmat_sweep import storage, sweep
+    from gmat_sweep.backends._subprocess import GmatHost
+    from gmat_sweep.spec import RunOutcome, RunSpec
+
+    run_1_done = threading.Event()
+    waited: list[bool] = []
+    settle, run = storage.settle, GmatHost.run
+
+    def slow_settle(directory: Path, files: list[Path]) -> None:
+        if str(directory).endswith("run-000000"):
+            waited.append(run_1_done.wait(60))
+        settle(directory, files)
+
+    def watched(host: GmatHost, spec: RunSpec, timeout_s: float | None = None) -> RunOutcome:
+        outcome = run(host, spec, timeout_s)
+        if outcome.run_id == 1:
+            run_1_done.set()
+        return outcome
+
+    monkeypatch.setattr(storage, "settle", slow_settle)
+    monkeypatch.setattr(GmatHost, "run", watched)
+    grid = {"Sat.SMA": [7000.0, 7100.0]}
+    with LocalPool(1) as pool:
+        result = sweep(leo_basic, grid, backend=pool, out=tmp_path / "out", progress=False)
+    assert waited == [True]
+    assert [e.status for e in result.manifest.entries] == [RunStatus.OK, RunStatus.OK]

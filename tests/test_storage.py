@@ -130,3 +130,37 @@ def test_a_write_that_need_not_be_durable_skips_the_fsyncs(
     assert calls == []
     storage.atomic_write(tmp_path / "report.parquet", b"data")
     assert len(calls) == 2  # the file, then its directory
+
+
+def test_settle_fsyncs_the_files_then_their_directory_then_its_parent(
+    tmp_path: Path, events: list[tuple[str, str]]
+) -> None:
+    run_dir = tmp_path / "study" / "run-000000"
+    storage.make_dirs(run_dir.parent)
+    events.clear()
+    storage.make_dirs(run_dir, durable=False)
+    files = [run_dir / "report__RF.parquet", run_dir / "ephemeris__EF.parquet"]
+    for file in files:
+        storage.atomic_write(file, b"data", durable=False)
+    assert [kind for kind, _ in events] == ["replace", "replace"]  # nothing durable yet
+    events.clear()
+    storage.settle(run_dir, files)
+    assert events == [
+        ("fsync", str(files[0])),
+        ("fsync", str(files[1])),
+        ("fsync", str(run_dir)),
+        ("fsync", str(run_dir.parent)),
+    ]
+
+
+def test_make_dirs_not_durable_still_fsyncs_the_ancestors_it_creates(
+    tmp_path: Path, events: list[tuple[str, str]]
+) -> None:
+    # settle() covers the run directory's own entry only; missing ancestors are made durable now.
+    storage.make_dirs(tmp_path / "study" / "run-000000", durable=False)
+    assert events == [("fsync", str(tmp_path))]
+
+
+def test_settle_leaves_urls_alone(events: list[tuple[str, str]]) -> None:
+    storage.settle("s3://bucket/study/run-000000", ["s3://bucket/study/run-000000/x.parquet"])
+    assert events == []

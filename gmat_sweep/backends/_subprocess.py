@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -33,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -41,8 +42,18 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from gmat_sweep import storage
 from gmat_sweep.errors import BackendError, SweepConfigError
-from gmat_sweep.spec import FailureKind, RunOutcome, RunSpec, convert, decode, encode, to_builtins
+from gmat_sweep.spec import (
+    FailureKind,
+    RunOutcome,
+    RunSpec,
+    RunStatus,
+    convert,
+    decode,
+    encode,
+    to_builtins,
+)
 
 if TYPE_CHECKING:
     from gmat_sweep.metrics import Postprocess
@@ -61,10 +72,19 @@ _CLOSE_GRACE_S = 5.0
 class GmatHost:
     """One killable child interpreter that runs missions sent to it.
 
-    Not thread-safe: give each thread its own host.
+    Not thread-safe: one thread at a time may use a host.
+
+    Parameters
+    ----------
+    durable:
+        ``True`` (default): the child fsyncs a run's local outputs before it
+        answers. ``False``: it leaves that to the caller, who must call
+        :func:`settle` on each outcome before recording it (see
+        :func:`borrowed_host`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = True) -> None:
+        self.durable = durable
         self._proc: subprocess.Popen[bytes] | None = None
         self._send: Connection | None = None
         self._recv: Connection | None = None
@@ -144,7 +164,8 @@ class GmatHost:
         assert self._recv is not None
         started = datetime.now(UTC)
         try:
-            self._send.send_bytes(json.dumps({"op": "run", "spec": to_builtins(spec)}).encode())
+            request = {"op": "run", "spec": to_builtins(spec), "durable": self.durable}
+            self._send.send_bytes(json.dumps(request).encode())
             # The child says "running" once the script is loaded: a cold load is
             # not the run, so the timeout clock starts there.
             if not self._recv.poll(_READY_TIMEOUT_S):
@@ -322,15 +343,44 @@ def thread_host() -> GmatHost:
     if host is None:
         host = GmatHost()
         _local.host = host
-        _register_for_exit(host)
+        register_for_exit(host)
     return host
+
+
+def lend_hosts(hosts: queue.SimpleQueue[GmatHost]) -> None:
+    """Make the calling thread borrow its hosts from ``hosts`` (an executor initializer).
+
+    A pool whose threads outnumber its hosts lends them out run by run: a
+    thread gives its host back as soon as the run ends, so another thread's
+    run starts on it at once while the first settles the outputs.
+    """
+    _local.lender = hosts
+
+
+@contextlib.contextmanager
+def borrowed_host() -> Iterator[GmatHost]:
+    """The host a run on this thread uses: one lent by the thread's pool, or its own.
+
+    Hosts are lent first in, first out, so ``n`` tasks that each borrow once
+    get ``n`` different hosts when the pool has ``n``.
+    """
+    lender: queue.SimpleQueue[GmatHost] | None = getattr(_local, "lender", None)
+    if lender is None:
+        yield thread_host()
+        return
+    host = lender.get()
+    try:
+        yield host
+    finally:
+        lender.put(host)
 
 
 _all_hosts: list[GmatHost] = []
 _hosts_lock = threading.Lock()
 
 
-def _register_for_exit(host: GmatHost) -> None:
+def register_for_exit(host: GmatHost) -> None:
+    """Close ``host`` when this interpreter exits (:func:`close_all_hosts`)."""
     import atexit
 
     with _hosts_lock:
@@ -369,9 +419,11 @@ def run_node(
 ) -> RunOutcome:
     """Execute one run where this function is called: the unit of work of every sweep graph.
 
-    With ``reuse_gmat_context`` the run goes to the calling thread's persistent
-    GMAT host (its loaded mission is reused, a timeout kills only that host);
-    otherwise it gets a fresh interpreter. A transient failure (timeout, dead
+    With ``reuse_gmat_context`` the run goes to a persistent GMAT host, the
+    calling thread's own or one its pool lends it (:func:`borrowed_host`): its
+    loaded mission is reused, and a timeout kills only that host. A lent host
+    is given back before its outputs are fsynced. Otherwise the run gets a
+    fresh interpreter. A transient failure (timeout, dead
     host) is retried here, up to ``retries`` times, on a fresh host; the
     earlier attempts travel in the outcome's ``previous``. With
     ``postprocess`` the run's metrics are computed here too, on the worker
@@ -381,7 +433,11 @@ def run_node(
     earlier: list[RunOutcome] = []
     while True:
         if reuse_gmat_context:
-            outcome = thread_host().run(spec, timeout_s=spec.run_options.get("timeout_s"))
+            with borrowed_host() as host:
+                outcome = host.run(spec, timeout_s=spec.run_options.get("timeout_s"))
+            if not host.durable and outcome.status is RunStatus.OK:
+                # The host runs the next run meanwhile: a slow disk never idles GMAT.
+                storage.settle(spec.output_dir, outcome.output_paths.values())
         else:
             outcome = run_spec_in_subprocess(spec)
         if outcome.failure is None or not outcome.failure.transient or len(earlier) >= retries:
@@ -408,7 +464,8 @@ def run_nodes(
 
 def check_node(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
     """Validate overrides on the calling thread's GMAT host (warming it for the runs)."""
-    return thread_host().check_fields(script_path, values)
+    with borrowed_host() as host:
+        return host.check_fields(script_path, values)
 
 
 def run_spec_in_subprocess(spec: RunSpec) -> RunOutcome:
@@ -538,6 +595,8 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
             send.send_bytes(json.dumps(reply).encode())
         else:
             outcome = run_one(
-                convert(request["spec"], RunSpec), on_start=lambda: send.send_bytes(_RUNNING)
+                convert(request["spec"], RunSpec),
+                on_start=lambda: send.send_bytes(_RUNNING),
+                durable=request["durable"],
             )
             send.send_bytes(encode(outcome))
