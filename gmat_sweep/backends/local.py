@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import threading
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +35,6 @@ from typing import Any
 from gmat_sweep.backends._subprocess import (
     GmatHost,
     borrowed_host,
-    check_node,
     lend_hosts,
     register_for_exit,
     run_node,
@@ -118,8 +118,10 @@ class LocalPool(Pool):
         """
         executor = self._running()
         hosts = self._workers if self._reuse_gmat_context else 1
-        # Hosts are lent first in, first out: one check each.
-        checks = [executor.submit(check_node, script_path, values) for _ in range(hosts)]
+        together = threading.Barrier(hosts)
+        checks = [
+            executor.submit(_check_one_host, together, script_path, values) for _ in range(hosts)
+        ]
         problems = [check.result() for check in checks]  # every host's failure surfaces
         return problems[0]
 
@@ -134,6 +136,26 @@ class LocalPool(Pool):
         executor.shutdown(wait=True)
         for host in self._hosts:
             host.close()
+
+
+_GATHER_TIMEOUT_S = 60.0
+
+
+def _check_one_host(
+    together: threading.Barrier, script_path: Path, values: Mapping[str, Sequence[Any]]
+) -> list[str]:
+    """Check the overrides on a lent host, and keep it until each check task holds one.
+
+    Holding the host makes the next check task borrow another one (each loads
+    the mission at once, as soon as it has started). A check that waits
+    longer than :data:`_GATHER_TIMEOUT_S` for the others gives its host back.
+    """
+    with borrowed_host() as host:
+        try:
+            return host.check_fields(script_path, values)
+        finally:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                together.wait(_GATHER_TIMEOUT_S)
 
 
 def _start_a_host() -> None:
