@@ -35,6 +35,7 @@ from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
+from gmat_sweep.mission import checked_script
 from gmat_sweep.script import file_outputs
 from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
@@ -674,7 +675,7 @@ def _launch(
     Every argument is checked before the first side effect (creating or
     clearing ``out``, starting GMAT hosts).
     """
-    script = _check_mission(mission)
+    script = checked_script(mission)
     options = _check_run_options(run_options)
     _check_retries(retries)
     if options:
@@ -800,15 +801,6 @@ def open_sweep(path_or_url: PathLike, *, storage_options: Mapping[str, Any] | No
             "its root); pass the out= directory (or URL) of a gmat_sweep sweep"
         )
     return Sweep._opened(location, storage_options)
-
-
-def _check_mission(mission: str | Path) -> Path:
-    script = Path(mission).expanduser()
-    if not script.is_file():
-        raise SweepConfigError(
-            f"mission {str(mission)!r} is not a file; pass the path of a GMAT .script"
-        )
-    return script.resolve()
 
 
 _KNOWN_RUN_OPTIONS = {"timeout_s"}

@@ -507,10 +507,7 @@ def _parser() -> argparse.ArgumentParser:
         reads_only=True,
         sweep_dir=True,
     )
-    export.add_argument("--to", required=True, type=Path, help="results.parquet or results.csv")
-    export.add_argument("--name", help="which report (needed when runs wrote several)")
-    export.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    _storage_option_argument(export)
+    _writes_file(export, "results.parquet or results.csv", name=True)
     export.set_defaults(handler=_cmd_export)
 
     demo = command(
@@ -540,10 +537,7 @@ def _parser() -> argparse.ArgumentParser:
         reads_only=True,
         sweep_dir=True,
     )
-    report.add_argument("--to", required=True, type=Path, help="the .html file to write")
-    report.add_argument("--name", help="which report (needed when runs wrote several)")
-    report.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    _storage_option_argument(report)
+    _writes_file(report, "the .html file to write", name=True)
     report.set_defaults(handler=_cmd_write)
 
     archive = command(
@@ -552,9 +546,7 @@ def _parser() -> argparse.ArgumentParser:
         reads_only=True,
         sweep_dir=True,
     )
-    archive.add_argument("--to", required=True, type=Path, help="the .zip file to write")
-    archive.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    _storage_option_argument(archive)
+    _writes_file(archive, "the .zip file to write", name=False)
     archive.set_defaults(handler=_cmd_write)
 
     listing = command(
@@ -645,6 +637,15 @@ def _report_value_arguments(parser: argparse._ActionsContainer, *, default: str 
         default=default,
         help="how each run's rows become one value (default: its last row)",
     )
+
+
+def _writes_file(parser: argparse.ArgumentParser, to_help: str, *, name: bool) -> None:
+    """``--to``, ``--name`` (with ``name``), ``-q`` and ``--storage-option`` of a file writer."""
+    parser.add_argument("--to", required=True, type=Path, help=to_help)
+    if name:
+        parser.add_argument("--name", help="which report (needed when runs wrote several)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _storage_option_argument(parser)
 
 
 def _existing_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -1419,13 +1420,11 @@ def _summary(facts: Mapping[str, Any], attempts: int) -> str:
 def _check_new_sweep(args: argparse.Namespace) -> None:
     """Fail fast, before any worker starts, on a missing mission or an occupied ``--out``."""
     from gmat_sweep import storage
+    from gmat_sweep.mission import checked_script
     from gmat_sweep.sweep import MANIFEST_NAME
 
-    mission: Path | None = getattr(args, "mission", None)
-    if mission is not None and not mission.is_file():
-        raise SweepConfigError(
-            f"mission {str(mission)!r} is not a file; pass the path of a GMAT .script"
-        )
+    if getattr(args, "mission", None) is not None:
+        checked_script(args.mission)
     if args.out and not args.overwrite:
         root = as_location(args.out)
         if storage.exists(storage.join(root, MANIFEST_NAME), args.storage_options):
