@@ -155,15 +155,13 @@ def _expand_kind(
     elif kind == "sobol":
         from gmat_sweep.sampling import sobol_rows
 
-        second_order = bool(spec["second_order"])
-        rows = sobol_rows(
-            spec["bounds"], int(spec["n"]), int(spec["seed"]), second_order=second_order
-        )
+        bounds, n, seed = spec["bounds"], int(spec["n"]), int(spec["seed"])
+        rows = sobol_rows(bounds, n, seed, second_order=bool(spec["second_order"]))
     elif kind == "morris":
         from gmat_sweep.sampling import morris_rows
 
-        levels, seed = int(spec["levels"]), int(spec["seed"])
-        rows = morris_rows(spec["bounds"], int(spec["trajectories"]), levels, seed)
+        bounds, trajectories = spec["bounds"], int(spec["trajectories"])
+        rows = morris_rows(bounds, trajectories, int(spec["levels"]), int(spec["seed"]))
     else:
         raise SweepConfigError(
             f"parameter_spec has _kind={kind!r}, which this gmat_sweep does not know; known kinds "
