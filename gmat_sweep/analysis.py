@@ -226,16 +226,10 @@ def tolerance_bound(
 
     Parameters
     ----------
-    sweep:
-        A finished sweep.
-    column:
-        The report column.
+    sweep, column, name, reduce:
+        As for :func:`sensitivity`.
     coverage, confidence, sided, order:
         As for :func:`order_statistic_bound`.
-    name:
-        The ReportFile; ``None`` picks the only one.
-    reduce:
-        How a run's rows become one value (default: its last row).
 
     Returns
     -------
@@ -588,18 +582,12 @@ def convergence(
 
     Parameters
     ----------
-    sweep:
-        A finished sweep.
-    column:
-        The report column.
+    sweep, column, name, reduce:
+        As for :func:`sensitivity`.
     stat:
         ``"mean"``, ``"std"`` or ``"q<percent>"``.
     confidence:
         Confidence level of the interval, in (0, 1).
-    name:
-        The ReportFile; ``None`` picks the only one.
-    reduce:
-        How a run's rows become one value (default: its last row).
 
     Returns
     -------

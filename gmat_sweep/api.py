@@ -35,6 +35,7 @@ from gmat_sweep.errors import RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
+from gmat_sweep.mission import checked_script
 from gmat_sweep.script import file_outputs
 from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
@@ -225,15 +226,9 @@ def monte_carlo(
     distribution. Each draw is **the value the field is set to**, in the
     field's GMAT units, not an offset from the mission's nominal value:
     centre a distribution on the nominal (read it with
-    :func:`gmat_sweep.fields`) to disperse around it.
-    :data:`~gmat_sweep.distributions.DistSpec` lists every distribution and
-    its parameters (``lognormal`` is in log space, ``truncnorm``'s bounds in
-    sigma units).
-
-    Per-parameter sub-seeds are derived from the parameter name via
-    :func:`~gmat_sweep.distributions.derive_param_seed`, so adding a
-    perturbed parameter to an existing sweep does not change the draws of any
-    other parameter at any run_id.
+    :func:`gmat_sweep.fields`) to disperse around it. Each parameter draws
+    from its own stream (:func:`~gmat_sweep.distributions.derive_param_seed`),
+    so adding a parameter changes no other parameter's draws.
 
     Parameters
     ----------
@@ -254,35 +249,24 @@ def monte_carlo(
         Same semantics as :func:`sweep`.
     sampler:
         ``"random"`` (default): independent pseudo-random draws as above.
-        ``"sobol"`` or ``"halton"``: quasi-Monte Carlo, the first ``n``
-        points of a scrambled, seeded low-discrepancy sequence mapped through
-        each distribution's inverse CDF (see
-        :func:`gmat_sweep.sampling.monte_carlo_rows`); estimates of means and
-        quantiles converge faster than with random draws. A ``"sobol"`` ``n``
-        that is not a power of two warns (:class:`UserWarning`).
+        ``"sobol"`` or ``"halton"``: quasi-Monte Carlo, scrambled and seeded
+        (see :func:`gmat_sweep.sampling.monte_carlo_rows`); means and
+        quantiles converge faster than with random draws.
     until:
         Adaptive stopping: run batches until the confidence interval of a
         statistic of one report column is narrow enough, e.g.
-        ``{"column": "Sat.Earth.SMA", "half_width": 0.5}``. Keys:
-        ``column`` and ``half_width`` (the target half-width, in the
-        column's unit), and optionally ``stat`` (``"mean"``, default;
-        ``"std"``; a quantile ``"q95"``), ``confidence`` (default 0.95),
-        ``name`` (the ReportFile, when the mission writes several) and
-        ``reduce`` (how a run's rows become one value: ``"last"``, default,
-        ``"first"``, ``"min"``, ``"max"`` or ``"mean"``), as for
-        :func:`gmat_sweep.analysis.convergence`. After the first ``n`` runs
-        and after every further ``batch`` runs, the interval over the runs
-        so far (in run_id order, runs without a value left out) is checked;
-        the sweep stops once its half-width is below ``half_width``, or at
-        ``max_n`` runs (the last batch is cut to fit).
-        :attr:`Sweep.stopping <gmat_sweep.sweep.Sweep.stopping>` says which.
-        Runs ``0 .. n-1`` of the result are bit-identical to a fixed-``n``
-        sweep with the same seed. The rule, the batches and the reason are
-        recorded in the manifest, so a sweep killed mid-way and resumed
-        (:meth:`~gmat_sweep.sweep.Sweep.resume`) finishes its current batch
-        and goes on with the same decisions. With ``compute=False`` the
-        batches run when the sweep's own ``compute()`` is called
-        (``dask.compute`` runs the first batch only; ``resume()`` goes on).
+        ``{"column": "Sat.Earth.SMA", "half_width": 0.5}`` (the target
+        half-width, in the column's unit); the optional keys ``stat``,
+        ``confidence``, ``name`` and ``reduce`` are those of
+        :func:`gmat_sweep.analysis.convergence` (see
+        :func:`gmat_sweep.analysis.stop_rule`). The interval is checked after
+        the first ``n`` runs and after every further ``batch``; the sweep
+        stops once it is narrow enough or at ``max_n`` runs
+        (:attr:`Sweep.stopping <gmat_sweep.sweep.Sweep.stopping>` says
+        which). Runs ``0 .. n-1`` are those of a fixed-``n`` sweep, and a
+        resumed sweep goes on with the same decisions. With
+        ``compute=False`` the batches run in the sweep's own ``compute()``
+        (``dask.compute`` runs the first batch only).
     batch:
         With ``until``: runs added per step after the first ``n`` (default:
         ``n``).
@@ -384,14 +368,9 @@ def latin_hypercube(
 ) -> Sweep:
     """Run a Latin hypercube sweep over a GMAT mission.
 
-    Backed by :class:`scipy.stats.qmc.LatinHypercube`: draws ``n`` unit-cube
-    points stratified across each of the design's axes and maps each column
-    through the user's distribution via its ``ppf``. Latin hypercube
-    sampling typically beats plain Monte Carlo when ``n`` is small relative
-    to the problem's dimensionality, because the coverage of each axis is
-    enforced by construction. Correlated ``mvnormal`` keys use a Gaussian
-    copula: the stratified axes are independent normal scores, multiplied
-    by the covariance's factor.
+    ``n`` points stratified along every axis, mapped through each
+    distribution's ``ppf`` (:func:`gmat_sweep.sampling.latin_hypercube_rows`);
+    for small ``n``, every axis is still covered.
 
     Parameters
     ----------
@@ -399,12 +378,8 @@ def latin_hypercube(
         Path to the GMAT ``.script`` file every run loads.
     n:
         Number of Latin hypercube points. Must be >= 1.
-    perturb:
-        Same accepted shapes as :func:`monte_carlo`.
-    seed:
-        Optional integer seed; ``None`` draws one from OS entropy and records
-        it. Two calls at the same ``(mission, n, perturb, seed)`` produce
-        bit-equal frames.
+    perturb, seed:
+        As for :func:`monte_carlo`.
     backend, out, progress, storage_options, run_options, retries, overwrite, compute, postprocess:
         Same semantics as :func:`sweep`.
 
@@ -415,12 +390,8 @@ def latin_hypercube(
 
     Raises
     ------
-    SweepConfigError
-        If ``perturb`` is empty, ``n < 1``, any parameter spec is ill-formed,
-        the seed is not an integer, or for any reason :func:`sweep` gives;
-        before any run starts.
-    BackendError, EngineError, SweepLockedError, OSError
-        As for :func:`sweep`.
+    SweepConfigError, BackendError, EngineError, SweepLockedError, OSError
+        As for :func:`monte_carlo` (without ``sampler`` and ``until``).
 
     Warns
     -----
@@ -503,12 +474,10 @@ def sobol(
 ) -> Sweep:
     """Run the Saltelli design for Sobol' sensitivity indices over a GMAT mission.
 
-    Each field in ``bounds`` is uniform on its ``(low, high)`` range. The
-    design (:func:`gmat_sweep.sampling.sobol_rows`, built by SALib from a
-    scrambled Sobol' sequence) has ``n * (D + 2)`` runs for ``D`` fields, or
-    ``n * (2 D + 2)`` with ``second_order``. It is recorded in the manifest
-    (``parameter_spec`` kind ``"sobol"``), so a resume rebuilds it bit for bit.
-    Analyse it with :func:`gmat_sweep.analysis.sensitivity`.
+    ``n * (D + 2)`` runs for ``D`` fields, or ``n * (2 D + 2)`` with
+    ``second_order`` (:func:`gmat_sweep.sampling.sobol_rows`); each field is
+    uniform on its ``bounds``. Analyse it with
+    :func:`gmat_sweep.analysis.sensitivity`.
 
     Parameters
     ----------
@@ -534,8 +503,7 @@ def sobol(
     Raises
     ------
     SweepConfigError
-        Malformed ``bounds``, ``n`` or ``seed``, or for any reason
-        :func:`sweep` gives; before any run starts.
+        Malformed ``bounds``, ``n`` or ``seed``, or as for :func:`sweep`.
     ImportError
         SALib is not installed.
     BackendError, EngineError, SweepLockedError, OSError
@@ -603,10 +571,8 @@ def morris(
     """Run a Morris elementary-effects screening design over a GMAT mission.
 
     ``trajectories * (D + 1)`` runs for ``D`` fields, on a grid of ``levels``
-    levels per field (:func:`gmat_sweep.sampling.morris_rows`). The design is
-    recorded in the manifest (``parameter_spec`` kind ``"morris"``), so a
-    resume rebuilds it bit for bit. Analyse it with
-    :func:`gmat_sweep.analysis.sensitivity`.
+    levels per field (:func:`gmat_sweep.sampling.morris_rows`). Analyse it
+    with :func:`gmat_sweep.analysis.sensitivity`.
 
     Parameters
     ----------
@@ -632,11 +598,9 @@ def morris(
     ------
     SweepConfigError
         Malformed ``bounds``, ``trajectories``, ``levels`` or ``seed``, or
-        for any reason :func:`sweep` gives; before any run starts.
-    ImportError
-        SALib is not installed.
-    BackendError, EngineError, SweepLockedError, OSError
-        As for :func:`sweep`.
+        as for :func:`sweep`.
+    ImportError, BackendError, EngineError, SweepLockedError, OSError
+        As for :func:`sobol`.
 
     Warns
     -----
@@ -711,7 +675,7 @@ def _launch(
     Every argument is checked before the first side effect (creating or
     clearing ``out``, starting GMAT hosts).
     """
-    script = _check_mission(mission)
+    script = checked_script(mission)
     options = _check_run_options(run_options)
     _check_retries(retries)
     if options:
@@ -837,15 +801,6 @@ def open_sweep(path_or_url: PathLike, *, storage_options: Mapping[str, Any] | No
             "its root); pass the out= directory (or URL) of a gmat_sweep sweep"
         )
     return Sweep._opened(location, storage_options)
-
-
-def _check_mission(mission: str | Path) -> Path:
-    script = Path(mission).expanduser()
-    if not script.is_file():
-        raise SweepConfigError(
-            f"mission {str(mission)!r} is not a file; pass the path of a GMAT .script"
-        )
-    return script.resolve()
 
 
 _KNOWN_RUN_OPTIONS = {"timeout_s"}

@@ -137,10 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _autocomplete(parser)
     args = parser.parse_args(argv)
     if args.version:
-        print(_version_text())
+        print("\n".join(f"{name} {value}" for name, value in _versions().items()))
         return 0
     if args.command is None:
-        sys.stderr.write(parser.format_usage() + _short_help())
+        sys.stderr.write(
+            f"{parser.format_usage()}gmat-sweep: error: give a command: {', '.join(_EXAMPLES)} "
+            "(`gmat-sweep --help` lists them, `gmat-sweep COMMAND --help` explains one)\n"
+        )
         return 2
     with warnings.catch_warnings(), _sigterm_interrupts():
         warnings.showwarning = _show_warning
@@ -191,14 +194,6 @@ def _autocomplete(parser: argparse.ArgumentParser) -> None:
     argcomplete.autocomplete(parser)
 
 
-def _short_help() -> str:
-    names = ", ".join(_EXAMPLES)
-    return (
-        f"gmat-sweep: error: give a command: {names} "
-        "(`gmat-sweep --help` lists them, `gmat-sweep COMMAND --help` explains one)\n"
-    )
-
-
 def _versions() -> dict[str, str]:
     """The versions ``--version`` prints; the engine's without building the engine cache.
 
@@ -231,10 +226,6 @@ def _versions() -> dict[str, str]:
         "engine": engine,
         "python": platform.python_version(),
     }
-
-
-def _version_text() -> str:
-    return "\n".join(f"{name} {value}" for name, value in _versions().items())
 
 
 @contextmanager
@@ -507,10 +498,7 @@ def _parser() -> argparse.ArgumentParser:
         reads_only=True,
         sweep_dir=True,
     )
-    export.add_argument("--to", required=True, type=Path, help="results.parquet or results.csv")
-    export.add_argument("--name", help="which report (needed when runs wrote several)")
-    export.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    _storage_option_argument(export)
+    _writes_file(export, "results.parquet or results.csv", name=True)
     export.set_defaults(handler=_cmd_export)
 
     demo = command(
@@ -540,10 +528,7 @@ def _parser() -> argparse.ArgumentParser:
         reads_only=True,
         sweep_dir=True,
     )
-    report.add_argument("--to", required=True, type=Path, help="the .html file to write")
-    report.add_argument("--name", help="which report (needed when runs wrote several)")
-    report.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    _storage_option_argument(report)
+    _writes_file(report, "the .html file to write", name=True)
     report.set_defaults(handler=_cmd_write)
 
     archive = command(
@@ -552,9 +537,7 @@ def _parser() -> argparse.ArgumentParser:
         reads_only=True,
         sweep_dir=True,
     )
-    archive.add_argument("--to", required=True, type=Path, help="the .zip file to write")
-    archive.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    _storage_option_argument(archive)
+    _writes_file(archive, "the .zip file to write", name=False)
     archive.set_defaults(handler=_cmd_write)
 
     listing = command(
@@ -645,6 +628,15 @@ def _report_value_arguments(parser: argparse._ActionsContainer, *, default: str 
         default=default,
         help="how each run's rows become one value (default: its last row)",
     )
+
+
+def _writes_file(parser: argparse.ArgumentParser, to_help: str, *, name: bool) -> None:
+    """``--to``, ``--name`` (with ``name``), ``-q`` and ``--storage-option`` of a file writer."""
+    parser.add_argument("--to", required=True, type=Path, help=to_help)
+    if name:
+        parser.add_argument("--name", help="which report (needed when runs wrote several)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _storage_option_argument(parser)
 
 
 def _existing_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -860,7 +852,8 @@ def _plan_and_run(
 
 def _cmd_continue(args: argparse.Namespace) -> int:
     """``resume`` and ``extend``: the sweep in ``out_dir``, rebuilt from its manifest, goes on."""
-    script = _mission_of(args)
+    manifest = _load_manifest(as_location(args.out_dir), args.storage_options)
+    script = args.script or _recorded_script(manifest)
     started = time.monotonic()
     with _pool(args) as pool:
         rebuilt = _rebuild(args, script, pool)
@@ -869,13 +862,6 @@ def _cmd_continue(args: argparse.Namespace) -> int:
         else:
             result = rebuilt.extend(args.n)
     return _report(result, args, time.monotonic() - started)
-
-
-def _mission_of(args: argparse.Namespace) -> Path:
-    """``--script``, or the mission the manifest in ``args.out_dir`` records (checked first)."""
-    manifest = _load_manifest(as_location(args.out_dir), args.storage_options)
-    script: Path = args.script or _recorded_script(manifest)
-    return script
 
 
 def _rebuild(args: argparse.Namespace, script: Path, pool: Any) -> Any:
@@ -1419,13 +1405,11 @@ def _summary(facts: Mapping[str, Any], attempts: int) -> str:
 def _check_new_sweep(args: argparse.Namespace) -> None:
     """Fail fast, before any worker starts, on a missing mission or an occupied ``--out``."""
     from gmat_sweep import storage
+    from gmat_sweep.mission import checked_script
     from gmat_sweep.sweep import MANIFEST_NAME
 
-    mission: Path | None = getattr(args, "mission", None)
-    if mission is not None and not mission.is_file():
-        raise SweepConfigError(
-            f"mission {str(mission)!r} is not a file; pass the path of a GMAT .script"
-        )
+    if getattr(args, "mission", None) is not None:
+        checked_script(args.mission)
     if args.out and not args.overwrite:
         root = as_location(args.out)
         if storage.exists(storage.join(root, MANIFEST_NAME), args.storage_options):
@@ -1724,16 +1708,13 @@ def _run_times(ordered: list[float]) -> dict[str, float] | None:
     """Minimum, percentiles and maximum of the runs' durations (seconds), or ``None``."""
     if not ordered:
         return None
-    p50, p90, p99 = _percentiles(ordered, (50, 90, 99))
+    if len(ordered) == 1:
+        p50 = p90 = p99 = ordered[0]
+    else:
+        cuts = statistics.quantiles(ordered, n=100, method="inclusive")
+        p50, p90, p99 = cuts[49], cuts[89], cuts[98]
     points = {"min": ordered[0], "p50": p50, "p90": p90, "p99": p99, "max": ordered[-1]}
     return {point: round(seconds, 3) for point, seconds in points.items()}
-
-
-def _percentiles(ordered: list[float], points: Sequence[int]) -> list[float]:
-    if len(ordered) == 1:
-        return [ordered[0]] * len(points)
-    cuts = statistics.quantiles(ordered, n=100, method="inclusive")
-    return [cuts[p - 1] for p in points]
 
 
 def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int:

@@ -27,19 +27,13 @@ from gmat_sweep.spec import PathLike, RunSpec, as_location
 def full_factorial(grid: Mapping[str, Iterable[Any]]) -> Iterator[dict[str, Any]]:
     """Yield override dicts for the cartesian product of ``grid``.
 
-    Keys are emitted in lexicographic order; the cartesian product enumerates
-    in :func:`itertools.product` order over the input iterables, so the outer
-    loop varies the lexicographically-first key slowest and the last key
-    fastest. For ``{"a": [1, 2], "b": [10, 20, 30]}`` the six dicts come out
-    as (a=1, b=10), (a=1, b=20), (a=1, b=30), (a=2, b=10), (a=2, b=20),
-    (a=2, b=30).
+    Keys are emitted in lexicographic order, and the first key varies slowest
+    (:func:`itertools.product` order): ``{"a": [1, 2], "b": [10, 20, 30]}``
+    gives (a=1, b=10), (a=1, b=20), (a=1, b=30), (a=2, b=10), ...
 
-    Each input iterable is materialised once at entry, so callers may pass
-    generators without surprising exhaustion, and every validation error is
-    raised by the call itself, before the first dict is produced. An empty
-    mapping is valid and yields a single empty override dict: the cartesian
-    product of nothing has one element. Values are kept exactly as given
-    (numpy scalars included).
+    Each iterable is materialised once (:func:`materialise_grid`), so every
+    validation error is raised by the call itself. An empty mapping yields a
+    single empty override dict. Values are kept exactly as given.
 
     Parameters
     ----------
@@ -64,11 +58,7 @@ def full_factorial(grid: Mapping[str, Iterable[Any]]) -> Iterator[dict[str, Any]
 
 
 def materialise_grid(grid: Mapping[str, Iterable[Any]]) -> dict[str, list[Any]]:
-    """Validate ``grid`` and materialise each of its iterables once.
-
-    This is the validation :func:`full_factorial` runs; callers that need to
-    record the grid (e.g. in a manifest) use it to get the exact values the
-    runs will see, and can hand the result back to :func:`full_factorial`.
+    """Validate ``grid`` and materialise each of its iterables once, as :func:`full_factorial` does.
 
     Parameters
     ----------
@@ -288,13 +278,8 @@ def expand_grid_to_run_specs(
 ) -> list[RunSpec]:
     """Build a list of :class:`RunSpec` from a full-factorial expansion of ``grid``.
 
-    :func:`rows_to_run_specs` of the :func:`full_factorial` rows: each spec
-    gets a sequential run_id starting at 0, ``script_path`` propagated through
-    unchanged (as a :class:`~pathlib.Path`), ``output_dir`` set to
-    ``<output_dir>/run-<run_id:06d>`` (a local path or an fsspec URL),
-    ``seed=None`` and ``run_options={}``. The ordering contract from
-    :func:`full_factorial` carries through unchanged: ``specs[i].run_id == i``
-    and the override dicts appear in cartesian-product order.
+    :func:`rows_to_run_specs` of the :func:`full_factorial` rows, in their
+    order (``specs[i].run_id == i``).
 
     Raises
     ------

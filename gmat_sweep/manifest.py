@@ -52,11 +52,9 @@ from gmat_sweep.spec import (
 MANIFEST_SCHEMA_VERSION = 1
 """On-disk manifest schema version this gmat-sweep writes and reads.
 
-:meth:`Manifest.load` accepts any header whose ``schema_version`` is
-``<= MANIFEST_SCHEMA_VERSION`` (a missing field is treated as 1 for backwards
-compatibility with manifests written before the field was introduced) and
-rejects anything greater. See ``docs/reference/manifest-schema.md`` for the
-field-by-field contract and the compatibility policy that governs future bumps.
+:meth:`Manifest.load` accepts any header whose ``schema_version`` is at most
+this (a missing one is 1) and rejects anything greater; see
+``docs/reference/manifest-schema.md`` for the compatibility policy.
 """
 
 _RESTORE_HINT = "restore it from a backup, or delete the sweep's manifest and start a new sweep"
@@ -131,22 +129,11 @@ class ManifestEntry:
         overrides: Mapping[str, Any],
         log_path: PathLike | None = None,
     ) -> Self:
-        """Build a manifest entry from a worker :class:`~gmat_sweep.spec.RunOutcome`.
+        """The entry of a worker's :class:`~gmat_sweep.spec.RunOutcome`, to append.
 
-        Parameters
-        ----------
-        outcome:
-            The worker's result; run id, status, output paths, timestamps,
-            duration and stderr are copied from it.
-        overrides:
-            The run's overrides; numpy scalars become plain Python values.
-        log_path:
-            The run's GMAT log, if one was kept.
-
-        Returns
-        -------
-        ManifestEntry
-            The entry to pass to :meth:`Manifest.append_entry`.
+        ``overrides`` are the run's (numpy scalars become plain Python
+        values), ``log_path`` its GMAT log if one was kept; every other field
+        is copied from ``outcome``.
         """
         return cls(
             run_id=outcome.run_id,
@@ -289,11 +276,9 @@ class Manifest:
     def save(self, path: PathLike, *, storage_options: Mapping[str, Any] | None = None) -> None:
         """Write header + all current entries as JSON Lines, fsyncing file and parent dir.
 
-        The file is replaced atomically (written to a temporary file in the
-        same directory, fsynced, renamed over ``path``, then the directory is
-        fsynced), so a crash leaves either the old file or the new one. Parent
-        directories are created. Afterwards the manifest is bound to ``path``
-        and :meth:`append_entry` writes there.
+        The file is replaced atomically, so a crash leaves either the old file
+        or the new one; parent directories are created. Afterwards the
+        manifest is bound to ``path`` and :meth:`append_entry` writes there.
 
         Parameters
         ----------
@@ -328,12 +313,10 @@ class Manifest:
     def append_entry(self, entry: ManifestEntry) -> None:
         """Append one entry to the bound file with fsync, and to the in-memory list.
 
-        The line is written with a single ``write`` call on a file opened for
-        appending, then fsynced, so once this returns the entry survives a
-        crash. If the file was loaded with a torn final line, that line is cut
-        off first so the file stays valid JSON Lines. In memory, an earlier
-        entry for the same ``run_id`` is replaced and the new one goes to the
-        end of :attr:`entries` (last entry wins).
+        Once this returns the entry survives a crash; a torn final line the
+        file was loaded with is cut off first. In memory, an earlier entry for
+        the same ``run_id`` is replaced and the new one goes to the end of
+        :attr:`entries` (last entry wins).
 
         Parameters
         ----------
@@ -372,11 +355,9 @@ class Manifest:
     def rewrite_header(self) -> None:
         """Replace the bound file's header line with the current header fields.
 
-        Every complete entry line (the full attempt history) is kept; a torn
-        final line left by a crash is dropped and a last line without its
-        newline gets one, so the next append starts on a line of its own. Used
-        when a sweep grows (:meth:`gmat_sweep.sweep.Sweep.extend`). The file
-        is replaced atomically, as in :meth:`save`.
+        Every complete entry line (the full attempt history) is kept and a
+        torn final line is dropped; the file is replaced atomically, as in
+        :meth:`save`. Used when a sweep grows (:meth:`~gmat_sweep.sweep.Sweep.extend`).
 
         Raises
         ------
@@ -403,17 +384,11 @@ class Manifest:
     def compact(self) -> None:
         """Fold an object-store manifest's entry objects back into ``manifest.jsonl``.
 
-        Every attempt is kept, in arrival order; the entry objects are deleted
-        (in one batch where the store allows) only after the rewritten file is
-        in place, so a crash at any point loses nothing (a leftover object
-        duplicates a line, and last wins). A reader racing the compaction
-        notices that ``manifest.jsonl`` changed under it and reads again, so it
-        neither misses an entry nor fails on a vanished object. The manifest
-        keeps the content of its entry objects, so only ``manifest.jsonl`` is
-        read back. Only the driver holding the sweep
-        (:func:`gmat_sweep.lock.hold`) may compact: two compactions that
-        interleave would each rewrite the file without the other's lines. A
-        no-op for local files, which are appended to directly.
+        Every attempt is kept, in arrival order; a crash at any point loses
+        nothing (see :meth:`gmat_sweep.journal.ObjectJournal.compact`), and a
+        reader racing the compaction reads again. Only the driver holding the
+        sweep (:func:`gmat_sweep.lock.hold`) may compact. A no-op for local
+        files, which are appended to directly.
 
         Raises
         ------
@@ -445,11 +420,9 @@ class Manifest:
         """Load a manifest from disk, tolerating a single torn final line.
 
         A last line that is not valid JSON (a write cut short by a crash) is
-        ignored; any other damage is an error. The file keeps every attempt of
-        a run; the loaded :attr:`entries` keep one per ``run_id`` — the last
-        one in the file — ordered by where that line sits. Unknown header and
-        entry keys, and lines of an unknown ``kind``, are ignored. The
-        returned manifest is bound to ``path``.
+        ignored; any other damage is an error. :attr:`entries` keep the last
+        line of each ``run_id``, ordered by where it sits. Unknown keys and
+        line kinds are ignored. The returned manifest is bound to ``path``.
 
         Parameters
         ----------
@@ -595,16 +568,13 @@ def read_all_entries(
 ) -> list[ManifestEntry]:
     """Every entry line of a manifest, in file order, including superseded attempts.
 
-    :meth:`Manifest.load` keeps only the last attempt of each run; this is for
-    tools that want the full history (e.g. how often a run was retried). The
-    same rules apply: one torn final line is ignored, any other damage raises.
+    :meth:`Manifest.load` keeps only the last attempt of each run; this is the
+    full history (e.g. how often a run was retried), read by the same rules.
 
     Parameters
     ----------
-    path:
-        The ``manifest.jsonl`` to read (local path or fsspec URL).
-    storage_options:
-        fsspec options for a URL.
+    path, storage_options:
+        As for :meth:`Manifest.load`.
 
     Returns
     -------
@@ -842,9 +812,8 @@ def _header(path: PathLike, line: bytes, lineno: int) -> dict[str, Any]:
 def _collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building many small acyclic objects.
 
-    Parsing creates several objects per line; with the collector running, a
-    100k-line manifest triggers repeated full collections that double the load
-    time. Nothing built here forms reference cycles.
+    With the collector running, a 100k-line manifest's parse triggers repeated
+    full collections that double the load time.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -69,16 +69,22 @@ def mission_fields(mission: str | Path) -> list[MissionField]:
     """
     from gmat_sweep.backends._subprocess import GmatHost
 
+    script = checked_script(mission)
+    host = GmatHost()
+    try:
+        return host.fields(script)
+    finally:
+        host.close()
+
+
+def checked_script(mission: str | Path) -> Path:
+    """``mission`` as an absolute path; :class:`SweepConfigError` when it is not a file."""
     script = Path(mission).expanduser()
     if not script.is_file():
         raise SweepConfigError(
             f"mission {str(mission)!r} is not a file; pass the path of a GMAT .script"
         )
-    host = GmatHost()
-    try:
-        return host.fields(script.resolve())
-    finally:
-        host.close()
+    return script.resolve()
 
 
 def fields(mission: str | Path) -> pd.DataFrame:

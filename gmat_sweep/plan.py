@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gmat_sweep.errors import SweepConfigError
-from gmat_sweep.grid import expand_grid_to_run_specs, rows_to_run_specs
+from gmat_sweep.grid import full_factorial, rows_to_run_specs
 from gmat_sweep.spec import PathLike, RunOptions, RunSpec, plain_overrides
 
 if TYPE_CHECKING:
@@ -131,13 +131,13 @@ def expand(
 
 
 def _expand_kind(
-    kind: str, parameter_spec: Mapping[str, Any], script_path: Path, output_dir: PathLike
+    kind: str, spec: Mapping[str, Any], script_path: Path, output_dir: PathLike
 ) -> list[RunSpec]:
-    specs: list[RunSpec]
+    rows: Sequence[Mapping[str, Any]]
     if kind == "grid":
-        specs = expand_grid_to_run_specs(recorded_grid(parameter_spec), script_path, output_dir)
+        rows = list(full_factorial(recorded_grid(spec)))
     elif kind == "samples":
-        specs = rows_to_run_specs(list(parameter_spec["rows"]), script_path, output_dir)
+        rows = list(spec["rows"])
     elif kind in ("monte_carlo", "latin_hypercube"):
         # Imported here: scipy is only needed when a stochastic design is expanded.
         from gmat_sweep.sampling import (
@@ -146,40 +146,28 @@ def _expand_kind(
             perturb_from_description,
         )
 
-        perturb = perturb_from_description(parameter_spec["perturb"])
-        n, seed = int(parameter_spec["n"]), int(parameter_spec["seed"])
+        perturb = perturb_from_description(spec["perturb"])
+        n, seed = int(spec["n"]), int(spec["seed"])
         if kind == "monte_carlo":
-            sampler = str(parameter_spec.get("sampler", "random"))
-            rows = monte_carlo_rows(perturb, n, seed, sampler=sampler)
+            rows = monte_carlo_rows(perturb, n, seed, sampler=str(spec.get("sampler", "random")))
         else:
             rows = latin_hypercube_rows(perturb, n, seed)
-        specs = rows_to_run_specs(rows, script_path, output_dir)
     elif kind == "sobol":
         from gmat_sweep.sampling import sobol_rows
 
-        rows = sobol_rows(
-            parameter_spec["bounds"],
-            int(parameter_spec["n"]),
-            int(parameter_spec["seed"]),
-            second_order=bool(parameter_spec["second_order"]),
-        )
-        specs = rows_to_run_specs(rows, script_path, output_dir)
+        bounds, n, seed = spec["bounds"], int(spec["n"]), int(spec["seed"])
+        rows = sobol_rows(bounds, n, seed, second_order=bool(spec["second_order"]))
     elif kind == "morris":
         from gmat_sweep.sampling import morris_rows
 
-        rows = morris_rows(
-            parameter_spec["bounds"],
-            int(parameter_spec["trajectories"]),
-            int(parameter_spec["levels"]),
-            int(parameter_spec["seed"]),
-        )
-        specs = rows_to_run_specs(rows, script_path, output_dir)
+        bounds, trajectories = spec["bounds"], int(spec["trajectories"])
+        rows = morris_rows(bounds, trajectories, int(spec["levels"]), int(spec["seed"]))
     else:
         raise SweepConfigError(
             f"parameter_spec has _kind={kind!r}, which this gmat_sweep does not know; known kinds "
             f"are {', '.join(KINDS)}. The manifest may come from a newer gmat_sweep: upgrade it."
         )
-    return specs
+    return rows_to_run_specs(rows, script_path, output_dir)
 
 
 def _check_size(parameter_spec: Mapping[str, Any], kind: str) -> None:

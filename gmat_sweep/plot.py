@@ -158,12 +158,10 @@ def corner(sweep: Sweep, columns: Sequence[str], *, name: str | None = None) -> 
 
     Parameters
     ----------
-    sweep:
-        The sweep to draw.
+    sweep, name:
+        As for :func:`fan`.
     columns:
         Columns of the report whose final values are the outcomes.
-    name:
-        The ReportFile; ``None`` picks the only report the sweep produced.
 
     Returns
     -------
@@ -223,12 +221,10 @@ def hist(
 
     Parameters
     ----------
-    sweep:
-        The sweep to draw.
+    sweep, name:
+        As for :func:`fan`.
     column:
         A column of the report; each run contributes its last row's value.
-    name:
-        The ReportFile; ``None`` picks the only report the sweep produced.
     bound:
         ``(coverage, confidence)``, e.g. ``(0.95, 0.95)``: draw the one-sided
         upper tolerance bound of :func:`wilks_upper_index` (the smallest order
@@ -291,13 +287,11 @@ def ellipse(
 
     Parameters
     ----------
-    sweep:
-        The sweep to draw.
+    sweep, name:
+        As for :func:`fan`.
     x, y:
         Columns of the report (e.g. B-plane components, latitude and
         longitude).
-    name:
-        The ReportFile; ``None`` picks the only report the sweep produced.
     sigmas:
         The ellipses to draw, in standard deviations.
 
@@ -481,9 +475,13 @@ def _numeric(values: pd.Series[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 @contextmanager
 def _style() -> Iterator[None]:
-    _matplotlib()
-    import matplotlib.style
-
+    try:
+        import matplotlib.style
+    except ImportError:
+        raise ImportError(
+            "gmat_sweep.plot draws with matplotlib, which is not installed; "
+            "pip install matplotlib (the 'plot' extra)"
+        ) from None
     # matplotlib's defaults, not the caller's rcParams: the same sweep draws the same figure
     # on every machine.
     with matplotlib.style.context(["default", _RC]):
@@ -498,14 +496,3 @@ def _figure(
     figure = Figure(figsize=(width, height), layout="constrained")
     axes = figure.subplots(rows, cols, squeeze=False)
     return figure, axes if (rows, cols) != (1, 1) else axes[0][0]
-
-
-def _matplotlib() -> Any:
-    try:
-        import matplotlib
-    except ImportError:
-        raise ImportError(
-            "gmat_sweep.plot draws with matplotlib, which is not installed; "
-            "pip install matplotlib (the 'plot' extra)"
-        ) from None
-    return matplotlib

@@ -60,14 +60,9 @@ def monte_carlo_rows(
     With ``sampler="sobol"`` or ``"halton"`` the rows are instead the first
     ``n`` points of one scrambled :class:`scipy.stats.qmc.Sobol` or
     :class:`scipy.stats.qmc.Halton` sequence of dimension ``D`` (the number of
-    fields), seeded with ``numpy.random.default_rng(seed)``. Axes go to
-    parameters in canonical-name order, as in :func:`latin_hypercube_rows`, and
-    each parameter maps its axes through its inverse CDF
-    (:meth:`~gmat_sweep.distributions.Distribution.ppf`, which clips the unit
-    points to the open interval, so a normal never gives an infinite value);
-    ``'mvnormal'`` goes through the same Gaussian copula as under Latin
-    hypercube sampling. The extension law above still holds (a prefix of a
-    sequence is the shorter sequence), but adding a parameter changes every
+    fields), seeded with ``numpy.random.default_rng(seed)`` and mapped
+    through each parameter's inverse CDF as in :func:`latin_hypercube_rows`.
+    The extension law above still holds, but adding a parameter changes every
     row. A Sobol' sequence keeps its balance properties only for ``n`` a power
     of two; :func:`gmat_sweep.monte_carlo` warns about other ``n``.
 
@@ -128,11 +123,8 @@ def latin_hypercube_rows(
 
     Parameters
     ----------
-    perturb:
-        Mapping from field path (or tuple of field paths, for ``'mvnormal'``)
-        to its distribution spec.
-    n:
-        Number of runs, at least 1.
+    perturb, n:
+        As for :func:`monte_carlo_rows`.
     seed:
         Non-negative integer seeding the design through
         ``numpy.random.default_rng(seed)``.
@@ -140,7 +132,7 @@ def latin_hypercube_rows(
     Returns
     -------
     list[dict[str, float]]
-        ``n`` rows of Python floats, keys sorted by field path.
+        As for :func:`monte_carlo_rows`.
 
     Raises
     ------
@@ -348,7 +340,7 @@ def morris_rows(
     Returns
     -------
     list[dict[str, float]]
-        The rows, keys sorted by field path.
+        As for :func:`sobol_rows`.
 
     Raises
     ------

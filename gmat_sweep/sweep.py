@@ -94,9 +94,8 @@ class Sweep(DaskMethodsMixin):
     Parameters
     ----------
     runs:
-        The :class:`RunSpec` instances to dispatch. ``run_id`` values must be
-        unique. Order is preserved on the submission side; outcomes return in
-        completion order.
+        The :class:`RunSpec` instances to dispatch; ``run_id`` values must be
+        unique.
     backend:
         A constructed :class:`Pool`. The caller owns its lifecycle —
         typically a ``with LocalJoblibPool(...) as pool:`` block. A backend
@@ -117,16 +116,13 @@ class Sweep(DaskMethodsMixin):
         The original sweep parameterisation (e.g. the materialised grid) —
         recorded verbatim in the manifest header for reproducibility.
     sweep_seed:
-        Optional integer seed recorded on the manifest. ``Sweep`` does not
-        consume it directly; the Monte Carlo and Latin hypercube wrappers in
-        :mod:`gmat_sweep.api` use it to derive their per-run draws.
+        Optional integer seed recorded on the manifest (the parent seed the
+        stochastic entry points drew ``runs`` from).
     progress:
-        ``True`` (default) wraps the drain loop in a :mod:`tqdm` bar with
-        the ETA and a live failed count. Set to ``False`` for
-        non-interactive use (tests, CI logs).
+        Whether to draw a :mod:`tqdm` bar (ETA, failed count).
     retries:
-        How many times a run whose worker died or that timed out is
-        re-submitted automatically (default :data:`DEFAULT_RETRIES`).
+        Automatic re-runs of a run whose worker died or that timed out
+        (default :data:`DEFAULT_RETRIES`).
     storage_options:
         fsspec options (endpoint, credentials) for an ``output_dir`` URL.
         Never written to the manifest.
@@ -501,17 +497,11 @@ class Sweep(DaskMethodsMixin):
             held.close()
 
     def run(self) -> Sweep:
-        """Submit every run, drain outcomes in completion order, return self.
+        """Run every run from the start, under a new manifest header; return self.
 
-        Builds and saves the manifest header up front (one fsync, with the
-        parent directory created on demand). For each completed
-        :class:`RunOutcome` an entry is appended via
-        :meth:`Manifest.append_entry`, which fsyncs each line — a Ctrl-C
-        between any two iterations leaves a parseable file containing exactly
-        the runs that finished.
-
-        :exc:`KeyboardInterrupt` is not caught; it propagates so the caller's
-        ``with``-managed pool exits and cancels still-pending futures.
+        Each finished run is one fsynced manifest line, so a Ctrl-C leaves a
+        parseable manifest of the runs that finished; :exc:`KeyboardInterrupt`
+        propagates so the caller's ``with``-managed pool exits.
 
         Returns
         -------
@@ -520,14 +510,8 @@ class Sweep(DaskMethodsMixin):
 
         Raises
         ------
-        SweepLockedError
-            Another driver holds the sweep.
-        EngineError
-            No GMAT engine can be set up (the manifest header records its version).
-        BackendError
-            The backend's GMAT processes cannot start.
-        OSError
-            The sweep directory cannot be written.
+        SweepLockedError, EngineError, BackendError, OSError
+            As :meth:`compute`.
 
         See Also
         --------
@@ -559,15 +543,11 @@ class Sweep(DaskMethodsMixin):
         retries: int = DEFAULT_RETRIES,
         storage_options: Mapping[str, Any] | None = None,
     ) -> Sweep:
-        """Rebuild a :class:`Sweep` from a manifest written by a prior run.
+        """Rebuild a :class:`Sweep` from a manifest written by a prior run, to :meth:`resume` it.
 
-        Reads ``manifest_path``, validates that the on-disk script (and every
-        file it ``#Include``\\ s) still matches the hashes the manifest
-        recorded, reconstructs the run iterable from the manifest's
-        ``parameter_spec``, and returns a :class:`Sweep` whose manifest is
-        pre-bound to the loaded one. The returned sweep is suitable input to
-        :meth:`resume`; calling :meth:`run` on it would re-execute every run
-        from scratch and is not the intended flow.
+        The script (and every file it ``#Include``\\ s) must still match the
+        hashes the manifest recorded; the runs are rebuilt from the manifest's
+        ``parameter_spec``.
 
         Parameters
         ----------
@@ -593,11 +573,8 @@ class Sweep(DaskMethodsMixin):
             engine (or, for stochastic sweeps, numpy or scipy) is another
             version than the sweep ran with; ``True`` warns and proceeds. See
             :func:`gmat_sweep.plan.check_recorded`.
-        progress:
-            Forwarded to the constructor — controls the :mod:`tqdm` bar in
-            :meth:`resume`.
-        retries:
-            Forwarded to the constructor.
+        progress, retries:
+            As for the constructor.
         storage_options:
             fsspec options when ``manifest_path`` is a URL (e.g. ``s3://...``).
 
@@ -734,16 +711,11 @@ class Sweep(DaskMethodsMixin):
     def resume(self, *, only: str = "all", timeout_s: float | None = None) -> Sweep:
         """Re-run only the failed and missing runs from the loaded manifest.
 
-        Submits specs for the union of ``manifest.find_failed()``,
-        ``manifest.find_missing(...)`` and the ``ok`` runs whose output files
-        are missing or unreadable (:func:`~gmat_sweep.manifest.unreadable_ok_runs`)
-        through the bound backend, appends one
-        new :class:`ManifestEntry` per outcome (with the same ``run_id`` as
-        the original), and reloads the manifest so the in-memory entries
-        reflect the last-wins merge. Returns ``self`` for chaining.
-
-        The recorded overrides of the runs to re-run are checked on a GMAT
-        host first, like a new sweep's: a manifest is data from disk.
+        Missing runs include ``ok`` runs whose output files are gone or
+        unreadable (:func:`~gmat_sweep.manifest.unreadable_ok_runs`). Each
+        outcome is a new manifest entry with the run's ``run_id`` (the last
+        one wins); their recorded overrides are checked on a GMAT host first,
+        like a new sweep's. Returns ``self`` for chaining.
 
         Parameters
         ----------
@@ -834,20 +806,12 @@ class Sweep(DaskMethodsMixin):
         """Add ``n_more`` runs to a finished Monte Carlo sweep and run them.
 
         The new runs get run_ids ``n .. n + n_more - 1``; the first ``n`` runs'
-        draws are unchanged (every parameter draws from its own stream, and a
-        longer stream starts with the shorter one), so the extended sweep is
-        exactly the sweep you would have got with ``n + n_more`` from the
-        start. The manifest header is updated in place and every earlier
-        entry is kept.
-
-        On an adaptive sweep (``monte_carlo(..., until=...)``) its stop rule
-        stays in force: it is checked again afterwards, the sweep grows on
-        while the rule asks for more runs, and the new reason is recorded.
-
-        Latin-hypercube designs cannot be extended: the strata of an
-        ``n + m`` point design are not those of an ``n`` point design, so
-        adding points would break the stratification the method exists for.
-        Run a new, larger study instead.
+        draws are unchanged, so the extended sweep is exactly the sweep you
+        would have got with ``n + n_more`` from the start. The manifest header
+        is updated in place and every earlier entry is kept. An adaptive
+        sweep's stop rule stays in force: it is checked again afterwards, and
+        the sweep grows on while it asks for more runs. Latin-hypercube
+        designs cannot be extended (their strata depend on ``n``).
 
         Parameters
         ----------
@@ -1046,36 +1010,23 @@ class Sweep(DaskMethodsMixin):
 
         ``name`` selects which report to aggregate when the sweep produced
         multiple ReportFile resources per run; ``None`` (default) picks the
-        sole report when exactly one was produced. The frame is indexed by
-        ``run_id`` with known divisions; each partition holds whole runs, about
-        ``partition_rows`` rows, read with one pyarrow scan, so
-        ``.loc[run_id]`` reads only that partition's files. Each run's
-        overrides appear as columns unless ``parameters=False``;
-        ``partition_rows`` defaults to :data:`gmat_sweep.aggregate.PARTITION_ROWS`.
-        See :func:`gmat_sweep.aggregate.report_frame` for the full contract
-        and :meth:`to_pandas` for the ``(run_id, time)`` pandas form. Failed
-        runs are rows of missing values; runs with no manifest entry yet are
-        absent.
+        sole report when exactly one was produced. ``parameters`` and
+        ``partition_rows`` (default :data:`gmat_sweep.aggregate.PARTITION_ROWS`)
+        are those of :func:`gmat_sweep.aggregate.report_frame`, which gives the
+        full contract. Runs with no manifest entry yet are absent.
 
         Returns
         -------
         dask.dataframe.DataFrame
-            Indexed by ``run_id``: a ``time`` column (the report's first epoch
-            column, tz-naive, in that column's own time scale), the report's
-            columns, one column per overridden field and ``__status``.
+            Indexed by ``run_id`` with known divisions (``.loc[run_id]`` reads
+            one partition's files).
 
         Raises
         ------
-        SweepConfigError
-            The runs wrote several reports and ``name`` is ``None``, ``name``
-            was not produced, or the runs succeeded without writing any file.
+        SweepConfigError, ManifestCorruptError, RunOutputError
+            As :func:`gmat_sweep.aggregate.report_frame`.
         RuntimeError
             The sweep has not run yet.
-        ManifestCorruptError
-            A path in the manifest leaves the sweep directory.
-        RunOutputError
-            A run's file is damaged or disagrees with the others (raised when
-            that file is read).
 
         See Also
         --------
@@ -1091,14 +1042,8 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep import aggregate
 
-        return aggregate.report_frame(
-            self.manifest,
-            self._output_dir,
-            name=name,
-            parameters=parameters,
-            storage_options=self._storage_options,
-            partition_rows=partition_rows or aggregate.PARTITION_ROWS,
-        )
+        rows = partition_rows or aggregate.PARTITION_ROWS
+        return self._read(aggregate.report_frame, name, parameters, partition_rows=rows)
 
     def metrics(self) -> pd.DataFrame:
         """The per-run metrics of the sweep's ``postprocess``, one row per run.
@@ -1299,12 +1244,9 @@ class Sweep(DaskMethodsMixin):
     def final(self, name: str | None = None, *, parameters: bool = True, lazy: bool = False) -> Any:
         """One row per run: the last row of report ``name``, its parameters and ``__status``.
 
-        The most common question — "the final state of every run, next to
-        its parameters" — in one call. Indexed by ``run_id``; a failed run is
-        a row of missing values. See :func:`gmat_sweep.aggregate.final_frame`.
-        ``lazy=True`` returns the same rows as a lazy ``dask.dataframe`` (one
-        task per partition of :meth:`to_dataframe`), for sweeps too large to
-        hold in memory.
+        See :func:`gmat_sweep.aggregate.final_frame`. ``lazy=True`` returns
+        the same rows as a lazy ``dask.dataframe`` (one task per partition of
+        :meth:`to_dataframe`), for sweeps too large to hold in memory.
 
         Raises
         ------
@@ -1330,13 +1272,7 @@ class Sweep(DaskMethodsMixin):
             rows = aggregate.last_row_of_each_run
             last: dd.DataFrame = frame.map_partitions(rows)  # type: ignore[no-untyped-call]
             return last
-        return aggregate.final_frame(
-            self.manifest,
-            self._output_dir,
-            name=name,
-            parameters=parameters,
-            storage_options=self._storage_options,
-        )
+        return self._read(aggregate.final_frame, name, parameters)
 
     def to_ephemerides(
         self,
@@ -1360,14 +1296,8 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep import aggregate
 
-        return aggregate.ephemeris_frame(
-            self.manifest,
-            self._output_dir,
-            name=name,
-            parameters=parameters,
-            storage_options=self._storage_options,
-            partition_rows=partition_rows or aggregate.PARTITION_ROWS,
-        )
+        rows = partition_rows or aggregate.PARTITION_ROWS
+        return self._read(aggregate.ephemeris_frame, name, parameters, partition_rows=rows)
 
     def to_contacts(
         self,
@@ -1391,14 +1321,8 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep import aggregate
 
-        return aggregate.contact_frame(
-            self.manifest,
-            self._output_dir,
-            name=name,
-            parameters=parameters,
-            storage_options=self._storage_options,
-            partition_rows=partition_rows or aggregate.PARTITION_ROWS,
-        )
+        rows = partition_rows or aggregate.PARTITION_ROWS
+        return self._read(aggregate.contact_frame, name, parameters, partition_rows=rows)
 
     def to_pandas(
         self, name: str | None = None, *, kind: str = "report", parameters: bool = True
@@ -1407,24 +1331,16 @@ class Sweep(DaskMethodsMixin):
 
         ``kind="report"`` (default) and ``"ephemeris"`` give a
         ``(run_id, time)`` MultiIndex, ``"contact"`` a ``(run_id,
-        interval_id)`` one; rows are ordered by run_id, then time. A failed
-        run is one NaN row with ``__status="failed"`` (its parameter columns
-        kept); a run with no manifest entry yet is absent. ``time`` is the
-        output's first epoch column, tz-naive, in that column's own time
-        scale (UTC, TAI, A1 ...).
+        interval_id)`` one (see :func:`gmat_sweep.aggregate.lazy_multiindex`).
+        A failed run is one NaN row with ``__status="failed"``; a run with no
+        manifest entry yet is absent.
 
         Raises
         ------
         SweepConfigError
-            An unknown ``kind``; several outputs of the kind and no ``name``;
-            a ``name`` no run produced; or runs that succeeded without
-            writing any file (the message says what to add to the script).
-        RuntimeError
-            The sweep has not run yet.
-        ManifestCorruptError
-            A path in the manifest leaves the sweep directory.
-        RunOutputError
-            A run's file is damaged or disagrees with the others.
+            An unknown ``kind``, or as :meth:`to_dataframe`.
+        RuntimeError, ManifestCorruptError, RunOutputError
+            As :meth:`to_dataframe`.
 
         See Also
         --------
@@ -1442,23 +1358,23 @@ class Sweep(DaskMethodsMixin):
         readers = {
             "report": aggregate.lazy_multiindex,
             "ephemeris": aggregate.lazy_ephemerides,
+            "contact": aggregate.lazy_contacts,
         }
-        if kind == "contact":
-            return aggregate.lazy_contacts(
-                self.manifest,
-                self._output_dir,
-                name=name,
-                parameters=parameters,
-                storage_options=self._storage_options,
-            )
         if kind not in readers:
             raise SweepConfigError(f"kind={kind!r}: use 'report', 'ephemeris' or 'contact'")
-        return readers[kind](
+        return self._read(readers[kind], name, parameters)
+
+    def _read[F](
+        self, reader: Callable[..., F], name: str | None, parameters: bool, **options: Any
+    ) -> F:
+        """``reader``, a function of :mod:`gmat_sweep.aggregate`, over this sweep's outputs."""
+        return reader(
             self.manifest,
             self._output_dir,
             name=name,
             parameters=parameters,
             storage_options=self._storage_options,
+            **options,
         )
 
     def __repr__(self) -> str:
@@ -1487,17 +1403,10 @@ class Sweep(DaskMethodsMixin):
     def script(self, run_id: int) -> str:
         """Run ``run_id`` as a standalone GMAT script: its overrides written into the text.
 
-        Every override of the run replaces the script's own assignment (or
-        is added after the resource's last one) by
-        :func:`gmat_sweep.script.render_script`; ``#Include`` paths are made
-        absolute. When the run overrides a spacecraft, its exact starting
-        Cartesian state is set by the first commands of the mission sequence
-        (:func:`gmat_sweep.script.render_replay`): orbital elements written
-        through the API become Cartesian state in the engine, and the same
-        element written as text can differ in the last bits. That state is
-        computed by loading the mission once in a GMAT process. Loading the
-        text in GMAT (or the GUI) with no overrides reproduces the run bit for
-        bit.
+        Loading the text in GMAT (or the GUI) with no overrides reproduces the
+        run bit for bit: see :func:`gmat_sweep.script.render_replay`, whose
+        spacecraft starting states are computed by loading the mission once in
+        a GMAT process.
 
         Raises
         ------
