@@ -251,3 +251,14 @@ def test_a_slow_disk_does_not_idle_a_local_pool_host(
         result = sweep(leo_basic, grid, backend=pool, out=tmp_path / "out", progress=False)
     assert waited == [True]
     assert [e.status for e in result.manifest.entries] == [RunStatus.OK, RunStatus.OK]
+
+
+def test_dask_pool_checks_the_mission_on_every_worker(leo_basic: Path) -> None:
+    # Every worker's GMAT host starts and loads the mission during the check, in parallel,
+    # rather than one of them at its first run while the others run.
+    from gmat_sweep.testing import gmat_hosts
+
+    with DaskPool(n_workers=2) as pool:
+        assert gmat_hosts() == []
+        assert pool.check_fields(leo_basic, {"Sat.SMA": [7000.0]}) == []
+        assert len(gmat_hosts()) == 2

@@ -1,8 +1,8 @@
 """The execution-backend interface every pool implements.
 
 A :class:`Pool` is a **scheduler adapter**: it runs a sweep's Dask graph
-(:mod:`gmat_sweep.graph`) on its executor — local threads each owning a GMAT
-host process, a Dask cluster, loky workers, Ray — and lets the sweep's
+(:mod:`gmat_sweep.graph`) on its executor — local threads that borrow GMAT
+host processes, a Dask cluster, loky workers, Ray — and lets the sweep's
 manifest writer record every run as it finishes. Everything else (manifest,
 progress, retries, failure capture, timeouts) lives once in
 :mod:`gmat_sweep.graph`, :mod:`gmat_sweep.sweep` and the host code, so an

@@ -28,6 +28,7 @@ import os
 import uuid
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -164,14 +165,20 @@ class DaskPool(Pool):
         return max(1, current, self._planned_threads)
 
     def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
-        """Check field paths on a cluster worker: its GMAT host then starts warm.
+        """Check field paths on every current worker at once: each GMAT host then starts warm.
 
         This also proves the workers can read the script and start the engine
-        before any run is submitted.
+        before any run is submitted. A cluster with no worker yet (one still
+        scaling up) checks on the first worker that joins.
         """
-        return field_problems(
-            self, self._client.submit(check_node, script_path, values, pure=False)
-        )
+        submit = partial(self._client.submit, check_node, script_path, values, pure=False)
+        workers = list(self._client.scheduler_info(n_workers=-1)["workers"])
+        if workers:
+            checks = [submit(workers=[w], allow_other_workers=True) for w in workers]
+        else:
+            checks = [submit()]
+        problems = [field_problems(self, check) for check in checks]  # every failure surfaces
+        return problems[0]
 
     def group_for(self, runs: int) -> int:
         """Runs per Dask task: grouped, because a task costs several ms of scheduler CPU."""
