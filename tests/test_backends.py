@@ -262,3 +262,31 @@ def test_dask_pool_checks_the_mission_on_every_worker(leo_basic: Path) -> None:
         assert gmat_hosts() == []
         assert pool.check_fields(leo_basic, {"Sat.SMA": [7000.0]}) == []
         assert len(gmat_hosts()) == 2
+
+
+def test_a_local_pool_run_whose_outputs_cannot_be_fsynced_is_a_failed_row(
+    monkeypatch: pytest.MonkeyPatch, leo_basic: Path, tmp_path: Path
+) -> None:
+    # The pool fsyncs a run's outputs after its host wrote them: a disk error there (EIO,
+    # ENOSPC) fails that run, as it did when the host fsynced, and the sweep goes on.
+    import errno
+    import os
+
+    from gmat_sweep import sweep
+
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        if "run-000001" in os.readlink(f"/proc/self/fd/{descriptor}"):
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    grid = {"Sat.SMA": [7000.0, 7100.0, 7200.0]}
+    with LocalPool(1) as pool:
+        result = sweep(leo_basic, grid, backend=pool, out=tmp_path / "out", progress=False)
+    assert result.failed_run_ids == [1]
+    entry = result.manifest.entry_for(1)
+    assert entry is not None and entry.stderr is not None
+    assert "run-000001" in entry.stderr and "Input/output error" in entry.stderr, entry.stderr
+    assert [e.status for e in result.manifest.entries if e.run_id != 1] == [RunStatus.OK] * 2

@@ -435,9 +435,9 @@ def run_node(
         if reuse_gmat_context:
             with borrowed_host() as host:
                 outcome = host.run(spec, timeout_s=spec.run_options.get("timeout_s"))
-            if not host.durable and outcome.status is RunStatus.OK:
+            if not host.durable:
                 # The host runs the next run meanwhile: a slow disk never idles GMAT.
-                storage.settle(spec.output_dir, outcome.output_paths.values())
+                outcome = _settled(spec, outcome)
         else:
             outcome = run_spec_in_subprocess(spec)
         if outcome.failure is None or not outcome.failure.transient or len(earlier) >= retries:
@@ -449,6 +449,30 @@ def run_node(
         from gmat_sweep.metrics import apply
 
         outcome = apply(outcome, spec, postprocess)
+    return outcome
+
+
+def _settled(spec: RunSpec, outcome: RunOutcome) -> RunOutcome:
+    """``outcome`` once its outputs are durable (:func:`storage.settle`); failed if they cannot be.
+
+    A disk that fails the fsyncs fails the run, as it would have failed it in
+    a host that fsyncs itself: the sweep goes on, and the manifest never
+    lists as ok a run whose outputs a power cut could take.
+    """
+    if outcome.status is not RunStatus.OK:
+        return outcome
+    try:
+        storage.settle(spec.output_dir, outcome.output_paths.values())
+    except OSError as exc:
+        return RunOutcome.failed(
+            spec.run_id,
+            f"run {spec.run_id} ran, but its outputs in {spec.output_dir} could not be made "
+            f"durable (fsync failed: {exc}); check the disk (free space, I/O errors), then "
+            "re-run the failed runs with Sweep.from_manifest(...).resume()",
+            outcome.started_at,
+            outcome.ended_at,
+            script_sha256=outcome.script_sha256,
+        )
     return outcome
 
 
