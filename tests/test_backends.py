@@ -290,3 +290,19 @@ def test_a_local_pool_run_whose_outputs_cannot_be_fsynced_is_a_failed_row(
     assert entry is not None and entry.stderr is not None
     assert "run-000001" in entry.stderr and "Input/output error" in entry.stderr, entry.stderr
     assert [e.status for e in result.manifest.entries if e.run_id != 1] == [RunStatus.OK] * 2
+
+
+def test_local_pools_built_and_closed_again_and_again_leave_nothing_behind() -> None:
+    # Each pool registers its hosts to be closed at exit; closing the pool forgets them,
+    # so a long session that builds many pools holds no dead hosts.
+    import threading
+
+    from gmat_sweep.backends import _subprocess
+
+    threads = threading.active_count()
+    registered = len(_subprocess._all_hosts)
+    for _ in range(3):
+        with LocalPool(2, reuse_gmat_context=False):
+            assert len(_subprocess._all_hosts) == registered + 2
+    assert len(_subprocess._all_hosts) == registered
+    assert threading.active_count() == threads

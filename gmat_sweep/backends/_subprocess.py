@@ -389,6 +389,12 @@ def register_for_exit(host: GmatHost) -> None:
         _all_hosts.append(host)
 
 
+def forget_at_exit(host: GmatHost) -> None:
+    """Undo :func:`register_for_exit` for a host its owner has closed for good."""
+    with _hosts_lock, contextlib.suppress(ValueError):
+        _all_hosts.remove(host)
+
+
 def close_all_hosts() -> None:
     """Close every persistent host this process started (pool shutdown, exit)."""
     with _hosts_lock:

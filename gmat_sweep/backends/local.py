@@ -35,6 +35,7 @@ from typing import Any
 from gmat_sweep.backends._subprocess import (
     GmatHost,
     borrowed_host,
+    forget_at_exit,
     lend_hosts,
     register_for_exit,
     run_node,
@@ -136,6 +137,7 @@ class LocalPool(Pool):
         executor.shutdown(wait=True)
         for host in self._hosts:
             host.close()
+            forget_at_exit(host)
 
 
 _GATHER_TIMEOUT_S = 60.0
