@@ -109,3 +109,19 @@ def test_a_host_that_cannot_be_spawned_leaks_no_descriptor_and_no_scratch(
     assert set(os.listdir("/proc/self/fd")) == before
     assert list(tmp_path.iterdir()) == []
     assert host.pid is None
+
+
+def test_an_interrupted_host_starts_no_new_process(leo_basic: Path, tmp_path: Path) -> None:
+    # A pool interrupts its hosts when it closes; a check or run that gets one of them
+    # afterwards (a thread that was waiting for it) must not start a child of its own.
+    from gmat_sweep.errors import BackendError
+
+    host = GmatHost()
+    host.interrupt()
+    with pytest.raises(BackendError, match=r"stopped.*pool was closed.*new pool"):
+        host.check_fields(leo_basic, {"Sat.SMA": [7000.0]})
+    assert host.pid is None
+    outcome = host.run(_spec(leo_basic, {}, tmp_path / "run"))
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.stderr == "worker process died (its pool was closed)"
+    assert host.pid is None

@@ -104,8 +104,10 @@ class GmatHost:
         ------
         BackendError
             The child could not start or could not set up the GMAT engine;
-            the message names this machine and carries the child's error.
+            the message names this machine and carries the child's error. Or
+            the host was stopped for good (:meth:`interrupt`).
         """
+        self._refuse_if_stopped()
         self._scratch = Path(tempfile.mkdtemp(prefix="gmat-sweep-host-"))
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
@@ -149,10 +151,18 @@ class GmatHost:
             hello = {"error": self._stderr_tail() or "the process exited during start-up"}
         if "error" in hello:
             self.kill()
+            self._refuse_if_stopped()  # interrupted while it started
             raise BackendError(
                 f"the GMAT engine could not start on {socket.gethostname()}: {hello['error']}"
             )
         self._watchdog = hello.get("watchdog")
+
+    def _refuse_if_stopped(self) -> None:
+        if self._stopped:
+            raise BackendError(
+                "this GMAT host was stopped for good: its pool was closed; create a new pool "
+                "to check or run more specs"
+            )
 
     def run(self, spec: RunSpec, timeout_s: float | None = None) -> RunOutcome:
         """Run ``spec`` in the child; a timeout or a dead child becomes a failed outcome."""
