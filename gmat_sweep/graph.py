@@ -79,7 +79,8 @@ class RunGraph:
     token:
         The sweep's token (:func:`sweep_token`); key names carry it.
     reuse_gmat_context:
-        Run in the worker thread's persistent GMAT host (``True``) or in a
+        Run in a persistent GMAT host (the worker thread's own, or one its
+        pool lends it run by run) (``True``) or in a
         fresh interpreter per run.
     retries:
         How often a run that failed transiently is run again.

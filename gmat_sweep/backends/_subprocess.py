@@ -79,8 +79,8 @@ class GmatHost:
     durable:
         ``True`` (default): the child fsyncs a run's local outputs before it
         answers. ``False``: it leaves that to the caller, who must call
-        :func:`settle` on each outcome before recording it (see
-        :func:`borrowed_host`).
+        :func:`~gmat_sweep.storage.settle` on each ok outcome before
+        recording it (see :func:`run_node`).
     """
 
     def __init__(self, *, durable: bool = True) -> None:

@@ -43,8 +43,8 @@ class Pool(ABC):
 
     Subclasses accept ``reuse_gmat_context: bool = True`` as a keyword-only
     parameter on ``__init__`` and store it; dispatch reads
-    ``self._reuse_gmat_context`` to choose between a persistent GMAT host
-    per worker (fast path) and
+    ``self._reuse_gmat_context`` to choose between persistent GMAT hosts
+    that keep the mission loaded (fast path) and
     :func:`gmat_sweep.backends._subprocess.run_spec_in_subprocess`
     (a fresh interpreter per run).
 

@@ -75,7 +75,7 @@ class LocalPool(Pool):
             lender.put(host)
         self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
             max_workers=self._workers * (_QUEUED_PER_HOST if reuse_gmat_context else 1),
-            thread_name_prefix="gmat-sweep-host",
+            thread_name_prefix="gmat-sweep-run",
             initializer=lend_hosts,
             initargs=(lender,),
         )
