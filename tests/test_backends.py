@@ -306,3 +306,39 @@ def test_local_pools_built_and_closed_again_and_again_leave_nothing_behind() -> 
             assert len(_subprocess._all_hosts) == registered + 2
     assert len(_subprocess._all_hosts) == registered
     assert threading.active_count() == threads
+
+
+def test_closing_a_local_pool_while_it_checks_a_mission_does_not_wait_for_the_check(
+    monkeypatch: pytest.MonkeyPatch, leo_basic: Path
+) -> None:
+    # A check task keeps its host until every check task has one. When the pool closes
+    # with one of them still queued (cancelled), the others must not wait for it.
+    import threading
+
+    from gmat_sweep.backends import local
+
+    monkeypatch.setattr(local, "_GATHER_TIMEOUT_S", 600.0)
+    with LocalPool(2) as pool:
+        assert pool.check_fields(leo_basic, {"Sat.SMA": [7000.0]}) == []  # both hosts warm
+        executor = pool._running()
+        for _ in range(3):  # three of the four threads busy for a moment
+            executor.submit(threading.Event().wait, 2.0)
+        failures: list[BaseException] = []
+
+        def check() -> None:
+            try:
+                pool.check_fields(leo_basic, {"Sat.SMA": [7000.0]})
+            except BaseException as exc:
+                failures.append(exc)
+
+        checking = threading.Thread(target=check)
+        checking.start()
+        threading.Event().wait(0.5)  # one check task runs, the other is queued
+        closing = threading.Thread(target=pool.close)
+        closing.start()
+        closing.join(60.0)
+        checking.join(60.0)
+        assert not closing.is_alive(), "close() waits for a check task that was cancelled"
+    assert len(failures) == 1
+    assert isinstance(failures[0], BackendError), failures
+    assert "closed" in str(failures[0])

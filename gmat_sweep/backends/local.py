@@ -28,7 +28,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,7 @@ class LocalPool(Pool):
             initializer=lend_hosts,
             initargs=(lender,),
         )
+        self._gatherings: set[threading.Barrier] = set()  # check_fields in progress
         if reuse_gmat_context:
             for _ in self._hosts:  # all at once, in parallel
                 self._executor.submit(_start_a_host)
@@ -90,8 +91,12 @@ class LocalPool(Pool):
 
     def _running(self) -> ThreadPoolExecutor:
         if self._executor is None:
-            raise BackendError("this LocalPool is closed; create a new pool to run more specs")
+            raise self._closed()
         return self._executor
+
+    @staticmethod
+    def _closed() -> BackendError:
+        return BackendError("this LocalPool is closed; create a new pool to run more specs")
 
     def get(self, dsk: Mapping[Hashable, Any], keys: Any, **kwargs: Any) -> Any:
         """Run ``dsk`` with Dask's local scheduler on this pool's threads."""
@@ -120,10 +125,17 @@ class LocalPool(Pool):
         executor = self._running()
         hosts = self._workers if self._reuse_gmat_context else 1
         together = threading.Barrier(hosts)
-        checks = [
-            executor.submit(_check_one_host, together, script_path, values) for _ in range(hosts)
-        ]
-        problems = [check.result() for check in checks]  # every host's failure surfaces
+        self._gatherings.add(together)
+        try:
+            checks = [
+                executor.submit(_check_one_host, together, script_path, values)
+                for _ in range(hosts)
+            ]
+            problems = [check.result() for check in checks]  # every host's failure surfaces
+        except CancelledError:
+            raise self._closed() from None
+        finally:
+            self._gatherings.discard(together)
         return problems[0]
 
     def close(self) -> None:
@@ -132,6 +144,8 @@ class LocalPool(Pool):
         if executor is None:
             return
         executor.shutdown(wait=False, cancel_futures=True)
+        for together in list(self._gatherings):
+            together.abort()  # a cancelled check task will never join the others
         for host in self._hosts:
             host.interrupt()  # a run in flight ends now
         executor.shutdown(wait=True)
