@@ -164,7 +164,8 @@ def _check_one_host(
 
     Holding the host makes the next check task borrow another one (each loads
     the mission at once, as soon as it has started). A check that waits
-    longer than :data:`_GATHER_TIMEOUT_S` for the others gives its host back.
+    longer than :data:`_GATHER_TIMEOUT_S` for the others, or whose pool closes,
+    gives its host back.
     """
     with borrowed_host() as host:
         try:
