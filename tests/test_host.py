@@ -6,12 +6,13 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from gmat_sweep.backends._subprocess import GmatHost, run_spec_in_subprocess
-from gmat_sweep.spec import RunSpec, RunStatus
+from gmat_sweep.backends._subprocess import GmatHost, run_nodes, run_spec_in_subprocess
+from gmat_sweep.spec import FailureKind, RunSpec, RunStatus
 
 pytestmark = pytest.mark.slow
 
@@ -125,3 +126,73 @@ def test_an_interrupted_host_starts_no_new_process(leo_basic: Path, tmp_path: Pa
     assert outcome.status is RunStatus.FAILED
     assert outcome.stderr == "worker process died (its pool was closed)"
     assert host.pid is None
+
+
+def _on_a_thread_of_its_own[T](function: Callable[..., T], *args: object) -> T:
+    """``function(*args)`` on a new thread, whose own GMAT host is closed afterwards."""
+    from gmat_sweep.backends._subprocess import forget_at_exit, thread_host
+
+    results: list[T] = []
+
+    def body() -> None:
+        try:
+            results.append(function(*args))
+        finally:
+            host = thread_host()
+            host.close()
+            forget_at_exit(host)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    return results[0]
+
+
+def test_grouped_runs_send_the_next_run_before_fsyncing_the_last(
+    monkeypatch: pytest.MonkeyPatch, leo_basic: Path, tmp_path: Path
+) -> None:
+    # In a group on a thread's own host, run k+1 is on its way before run k's outputs are
+    # fsynced, so GMAT never waits for the disk; every ok run is fsynced before it is returned.
+    from gmat_sweep import storage
+
+    events: list[tuple[object, ...]] = []
+    send, settle = GmatHost.send, storage.settle
+
+    def sending(host: GmatHost, spec: RunSpec, durable: bool | None = None) -> object:
+        events.append(("send", spec.run_id, durable))
+        return send(host, spec, durable)
+
+    def settling(directory: Path, files: list[Path]) -> None:
+        events.append(("settle", Path(directory).name))
+        settle(directory, files)
+
+    monkeypatch.setattr(GmatHost, "send", sending)
+    monkeypatch.setattr(storage, "settle", settling)
+    specs = [
+        _spec(leo_basic, {"Sat.SMA": 7000.0 + 100 * i}, tmp_path / f"run-{i}", i) for i in range(3)
+    ]
+    outcomes = _on_a_thread_of_its_own(run_nodes, specs)
+    assert [outcome.status for outcome in outcomes] == [RunStatus.OK] * 3
+    assert events == [
+        ("send", 0, False),
+        ("send", 1, False),
+        ("settle", "run-0"),
+        ("send", 2, False),
+        ("settle", "run-1"),
+        ("settle", "run-2"),
+    ]
+
+
+def test_a_grouped_run_that_times_out_is_retried_and_the_group_goes_on(
+    slow: Path, leo_basic: Path, tmp_path: Path
+) -> None:
+    specs = [
+        _spec(leo_basic, {}, tmp_path / "run-0", 0),
+        RunSpec(slow, {"Days.Value": 2.0}, tmp_path / "run-1", 1, None, {"timeout_s": 0.5}),
+        _spec(leo_basic, {}, tmp_path / "run-2", 2),
+    ]
+    first, timed_out, last = _on_a_thread_of_its_own(run_nodes, specs, True, 1)
+    assert first.status is RunStatus.OK and last.status is RunStatus.OK
+    assert timed_out.failure is FailureKind.TIMEOUT
+    assert len(timed_out.previous) == 1  # tried again once, on a fresh host
+    assert (tmp_path / "run-2" / "report__RF.parquet").exists()

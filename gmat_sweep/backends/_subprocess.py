@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -164,18 +164,43 @@ class GmatHost:
                 "to check or run more specs"
             )
 
-    def run(self, spec: RunSpec, timeout_s: float | None = None) -> RunOutcome:
-        """Run ``spec`` in the child; a timeout or a dead child becomes a failed outcome."""
+    def run(
+        self, spec: RunSpec, timeout_s: float | None = None, *, durable: bool | None = None
+    ) -> RunOutcome:
+        """Run ``spec`` in the child; a timeout or a dead child becomes a failed outcome.
+
+        ``durable`` overrides the host's own setting for this run.
+        """
+        sent = self.send(spec, durable)
+        return sent if isinstance(sent, RunOutcome) else self.receive(spec, sent, timeout_s)
+
+    def send(self, spec: RunSpec, durable: bool | None = None) -> datetime | RunOutcome:
+        """Start ``spec`` in the child without waiting for it (:meth:`receive` does).
+
+        Returns when it was sent, or the failed outcome of a host that is
+        closed or died. Starts the child first if none is running.
+        """
         if self._stopped:
             return worker_died(spec, "its pool was closed")
         if self._proc is None:
             self.start()
         assert self._send is not None
-        assert self._recv is not None
         started = datetime.now(UTC)
+        request = {
+            "op": "run",
+            "spec": to_builtins(spec),
+            "durable": self.durable if durable is None else durable,
+        }
         try:
-            request = {"op": "run", "spec": to_builtins(spec), "durable": self.durable}
             self._send.send_bytes(json.dumps(request).encode())
+        except OSError:
+            return self._died(spec, started)
+        return started
+
+    def receive(self, spec: RunSpec, started: datetime, timeout_s: float | None) -> RunOutcome:
+        """The outcome of ``spec``, sent at ``started``; kills the child after ``timeout_s``."""
+        assert self._recv is not None
+        try:
             # The child says "running" once the script is loaded: a cold load is
             # not the run, so the timeout clock starts there.
             if not self._recv.poll(_READY_TIMEOUT_S):
@@ -195,9 +220,11 @@ class GmatHost:
                 reply = self._recv.recv_bytes()
             return decode(reply, RunOutcome)
         except (EOFError, OSError):
-            reason = self._death_reason()
-            where = f" on {socket.gethostname()} while running run {spec.run_id}"
-            return worker_died(spec, reason, where, started)
+            return self._died(spec, started)
+
+    def _died(self, spec: RunSpec, started: datetime) -> RunOutcome:
+        where = f" on {socket.gethostname()} while running run {spec.run_id}"
+        return worker_died(spec, self._death_reason(), where, started)
 
     def check_fields(self, script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
         """Check every override on the child; one message per override that would be refused.
@@ -446,26 +473,47 @@ def run_node(
     that ran it (:func:`gmat_sweep.metrics.apply`). Never raises for the
     run's own failure.
     """
-    earlier: list[RunOutcome] = []
-    while True:
-        if reuse_gmat_context:
-            with borrowed_host() as host:
-                outcome = host.run(spec, timeout_s=spec.run_options.get("timeout_s"))
-            if not host.durable:
-                # The host runs the next run meanwhile: a slow disk never idles GMAT.
-                outcome = _settled(spec, outcome)
-        else:
-            outcome = run_spec_in_subprocess(spec)
-        if outcome.failure is None or not outcome.failure.transient or len(earlier) >= retries:
-            break
-        earlier.append(outcome)
-    if earlier:
-        outcome = dataclasses.replace(outcome, previous=tuple(earlier))
-    if postprocess is not None:
-        from gmat_sweep.metrics import apply
+    if not reuse_gmat_context:
+        outcome = _retrying(retries, lambda: run_spec_in_subprocess(spec))
+    else:
 
-        outcome = apply(outcome, spec, postprocess)
-    return outcome
+        def attempt() -> RunOutcome:
+            with borrowed_host() as host:
+                outcome = host.run(spec, timeout_s=_timeout(spec))
+            # A lent host runs the next run meanwhile: a slow disk never idles GMAT.
+            return outcome if host.durable else _settled(spec, outcome)
+
+        outcome = _retrying(retries, attempt)
+    return _postprocessed(spec, outcome, postprocess)
+
+
+def _timeout(spec: RunSpec) -> float | None:
+    return spec.run_options.get("timeout_s")
+
+
+def _retrying(
+    retries: int, attempt: Callable[[], RunOutcome], first: RunOutcome | None = None
+) -> RunOutcome:
+    """``first`` (or ``attempt()``), attempted again while it failed transiently, ``retries`` times.
+
+    The earlier attempts travel in the outcome's ``previous``.
+    """
+    earlier: list[RunOutcome] = []
+    outcome = attempt() if first is None else first
+    while outcome.failure is not None and outcome.failure.transient and len(earlier) < retries:
+        earlier.append(outcome)
+        outcome = attempt()
+    return dataclasses.replace(outcome, previous=tuple(earlier)) if earlier else outcome
+
+
+def _postprocessed(
+    spec: RunSpec, outcome: RunOutcome, postprocess: Postprocess | None
+) -> RunOutcome:
+    if postprocess is None:
+        return outcome
+    from gmat_sweep.metrics import apply
+
+    return apply(outcome, spec, postprocess)
 
 
 def _settled(spec: RunSpec, outcome: RunOutcome) -> RunOutcome:
@@ -480,7 +528,7 @@ def _settled(spec: RunSpec, outcome: RunOutcome) -> RunOutcome:
     try:
         storage.settle(spec.output_dir, outcome.output_paths.values())
     except OSError as exc:
-        return RunOutcome.failed(
+        failed = RunOutcome.failed(
             spec.run_id,
             f"run {spec.run_id} ran, but its outputs in {spec.output_dir} could not be made "
             f"durable (fsync failed: {exc}); check the disk (free space, I/O errors), then "
@@ -489,6 +537,7 @@ def _settled(spec: RunSpec, outcome: RunOutcome) -> RunOutcome:
             outcome.ended_at,
             script_sha256=outcome.script_sha256,
         )
+        return dataclasses.replace(failed, previous=outcome.previous)
     return outcome
 
 
@@ -498,8 +547,32 @@ def run_nodes(
     retries: int = 0,
     postprocess: Postprocess | None = None,
 ) -> list[RunOutcome]:
-    """Execute several runs in order in one task (amortises an executor's per-task cost)."""
-    return [run_node(spec, reuse_gmat_context, retries, postprocess) for spec in specs]
+    """Execute several runs in order in one task (amortises an executor's per-task cost).
+
+    On the calling thread's own host, runs are pipelined: run k+1 is sent
+    before run k's outputs are fsynced (:func:`gmat_sweep.storage.settle`),
+    so GMAT never waits for the disk (an fsync on a cluster's shared file
+    system can cost milliseconds). A run that failed transiently is retried
+    before the next one is sent. Otherwise each run is :func:`run_node`.
+    """
+    if not reuse_gmat_context or getattr(_local, "lender", None) is not None:
+        return [run_node(spec, reuse_gmat_context, retries, postprocess) for spec in specs]
+    host = thread_host()
+    outcomes: list[RunOutcome] = []
+    unsettled: tuple[RunSpec, RunOutcome] | None = None
+    for spec in specs:
+        sent = host.send(spec, durable=False)
+        if unsettled is not None:
+            outcomes.append(_postprocessed(unsettled[0], _settled(*unsettled), postprocess))
+        first = sent if isinstance(sent, RunOutcome) else host.receive(spec, sent, _timeout(spec))
+
+        def attempt(spec: RunSpec = spec) -> RunOutcome:
+            return host.run(spec, _timeout(spec), durable=False)
+
+        unsettled = (spec, _retrying(retries, attempt, first))
+    if unsettled is not None:
+        outcomes.append(_postprocessed(unsettled[0], _settled(*unsettled), postprocess))
+    return outcomes
 
 
 def check_node(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list[str]:
