@@ -264,6 +264,32 @@ def test_dask_pool_checks_the_mission_on_every_worker(leo_basic: Path) -> None:
         assert len(gmat_hosts()) == 2
 
 
+def test_dask_pool_works_from_an_unguarded_script_and_closes_its_hosts(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    # DaskPool() owns an in-process cluster: nothing re-imports the calling script, and
+    # close() ends the GMAT hosts its workers started.
+    script = tmp_path / "analysis.py"
+    script.write_text(
+        "from gmat_sweep import sweep\n"
+        "from gmat_sweep.backends.dask import DaskPool\n"
+        "from gmat_sweep.testing import gmat_hosts\n"
+        "with DaskPool(n_workers=1) as pool:\n"
+        f"    result = sweep({str(leo_basic)!r}, {{'Sat.Cd': [2.0, 2.2]}}, backend=pool,"
+        " out='study', progress=False)\n"
+        "    print('HOSTS DURING', len(gmat_hosts()))\n"
+        "print('RUNS', len(result.manifest.entries), 'FAILED', result.failed_run_ids)\n"
+        "print('HOSTS AFTER', len(gmat_hosts()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "RUNS 2 FAILED []" in done.stdout, done.stdout
+    assert "HOSTS DURING 1" in done.stdout, done.stdout
+    assert "HOSTS AFTER 0" in done.stdout, done.stdout
+
+
 def test_a_local_pool_run_whose_outputs_cannot_be_fsynced_is_a_failed_row(
     monkeypatch: pytest.MonkeyPatch, leo_basic: Path, tmp_path: Path
 ) -> None:

@@ -381,7 +381,23 @@ def thread_host() -> GmatHost:
         host = GmatHost()
         _local.host = host
         register_for_exit(host)
+        with _hosts_lock:
+            _thread_hosts[threading.current_thread()] = host
     return host
+
+
+def close_hosts_of_ended_threads() -> None:
+    """Close the hosts of threads that have ended, such as a closed in-process Dask worker's.
+
+    A host outlives its thread otherwise: it would keep its GMAT process (and
+    memory) until the interpreter exits.
+    """
+    with _hosts_lock:
+        ended = [thread for thread in _thread_hosts if not thread.is_alive()]
+        hosts = [_thread_hosts.pop(thread) for thread in ended]
+    for host in hosts:
+        host.close()
+        forget_at_exit(host)
 
 
 def lend_hosts(hosts: queue.SimpleQueue[GmatHost]) -> None:
@@ -413,6 +429,8 @@ def borrowed_host() -> Iterator[GmatHost]:
 
 
 _all_hosts: list[GmatHost] = []
+_thread_hosts: dict[threading.Thread, GmatHost] = {}
+"""The hosts :func:`thread_host` made, by the thread that owns each."""
 _hosts_lock = threading.Lock()
 
 

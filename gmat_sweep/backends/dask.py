@@ -15,8 +15,11 @@ is lost is retried by Dask on another worker
 sweep's ``retries``. Any other graph (a sweep composed with other work) runs
 through ``client.get`` as it is.
 
-``DaskPool()`` with no client starts and owns a :class:`distributed.LocalCluster`
-of worker processes (one thread each); ``DaskPool(client=...)`` uses any
+``DaskPool()`` with no client starts and owns an in-process
+:class:`distributed.LocalCluster` (one thread per worker, each driving its own
+GMAT host process): no worker processes to spawn, so it starts in
+milliseconds, needs no ``__main__`` guard and costs no CPU beside the runs;
+``DaskPool(client=...)`` uses any
 existing cluster — dask-jobqueue, a remote scheduler, a ``LocalCluster`` — and
 never closes it. :func:`gmat_sweep.backends.jobqueue.jobqueue_pool` builds a
 batch-system cluster and hands it to a pool that owns and closes it.
@@ -33,7 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from gmat_sweep import graph
-from gmat_sweep.backends._subprocess import check_node, run_node, run_nodes
+from gmat_sweep.backends._subprocess import (
+    check_node,
+    close_hosts_of_ended_threads,
+    run_node,
+    run_nodes,
+)
 from gmat_sweep.backends.base import Pool, drain, field_problems
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
@@ -89,14 +97,14 @@ class DaskPool(Pool):
                 self._owned = distributed.LocalCluster(  # type: ignore[no-untyped-call]
                     n_workers=workers,
                     threads_per_worker=threads_per_worker,
-                    processes=True,
+                    processes=False,
                     dashboard_address=":0",
                 )
             except Exception as exc:
                 raise BackendError(
                     f"could not start a Dask LocalCluster with {workers} workers: {exc}. "
-                    "From a script, put the sweep under `if __name__ == '__main__':` (Dask "
-                    "spawns workers that re-import it), or use the default backend."
+                    "Use the default backend, or start a cluster yourself and pass its "
+                    "client: DaskPool(client=Client(cluster))."
                 ) from exc
             try:
                 client = distributed.Client(self._owned)  # type: ignore[no-untyped-call]
@@ -245,7 +253,12 @@ class DaskPool(Pool):
         return drain(self, futures, as_completed)
 
     def close(self) -> None:
-        """Shut down the client and the cluster if this pool owns them."""
+        """Shut down the client and the cluster if this pool owns them.
+
+        The GMAT hosts of in-process workers that have ended (this pool's own
+        cluster, or any in-process ``LocalCluster`` closed before) are closed
+        too.
+        """
         cluster, self._owned = self._owned, None
         owns_client, self._owns_client = self._owns_client, False
         try:
@@ -254,3 +267,4 @@ class DaskPool(Pool):
         finally:  # a batch cluster's jobs must be cancelled even if the client is broken
             if cluster is not None:
                 cluster.close()
+            close_hosts_of_ended_threads()
