@@ -293,7 +293,7 @@ def _inspected(script_path: Path, prefix: str) -> Iterator[_Loaded]:
     log_path = scratch / "load.log"
     try:
         try:
-            loaded = _mission_for(script_path, log_path)
+            loaded = _mission_for(script_path, canonical_script_sha256(script_path), log_path)
         except Exception as exc:
             diagnostic = _describe_failure(exc, _read_logs((log_path,))).split("\n\n", 1)[0]
             raise _LoadFailed(diagnostic) from None
@@ -408,7 +408,7 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
         }
         load_time = {p: v for p, v in spec.overrides.items() if classes[p] == LOAD_TIME}
         text = render_script(spec.script_path, load_time) if load_time else None
-        loaded = _mission_for(spec.script_path, log_path, text)
+        loaded = _mission_for(spec.script_path, base, log_path, text)
         attempt.script_sha256 = loaded.key
         _restore(loaded)
         dropped = _write(loaded, {p: v for p, v in spec.overrides.items() if p not in load_time})
@@ -631,11 +631,13 @@ def _any_load_of(script_path: Path, base: str, log_path: Path) -> _Loaded:
     """This process's mission of ``script_path`` in any rendering (all share one structure)."""
     if _loaded is not None and _loaded.base == base:
         return _loaded
-    return _mission_for(script_path, log_path)
+    return _mission_for(script_path, base, log_path)
 
 
-def _mission_for(script_path: Path, log_path: Path, text: str | None = None) -> _Loaded:
+def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None = None) -> _Loaded:
     """Return this process's mission for ``script_path`` (or its rendering ``text``).
+
+    ``base`` is the script's :func:`canonical_script_sha256`.
 
     The rendered text is saved under this process's temporary directory,
     named by its hash, and loaded from there; its ``#Include`` paths are
@@ -644,7 +646,6 @@ def _mission_for(script_path: Path, log_path: Path, text: str | None = None) -> 
     global _loaded
     from gmat_run import Mission
 
-    base = canonical_script_sha256(script_path)
     key = base if text is None else text_sha256(text)
     if _loaded is not None and _loaded.key == key:
         return _loaded
@@ -734,20 +735,29 @@ def _restore(loaded: _Loaded) -> None:
 
 
 def _table(frame: pd.DataFrame, *, time: bool) -> pa.Table:
-    """Arrow table of a parsed GMAT frame (attrs dropped: they hold wall-clock stamps).
+    """Arrow table of a parsed GMAT frame, column by column (no pandas metadata to build).
 
     With ``time=True`` a ``time`` column, copied from the first datetime
     column, is put first when the frame has one.
+
+    Raises
+    ------
+    ValueError
+        The frame repeats a column name (Parquet columns are read by name).
     """
-    frame = frame.copy(deep=False)
-    frame.attrs = {}
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    if time and "time" not in table.column_names:
-        for index, column_type in enumerate(table.schema.types):
-            if pa.types.is_timestamp(column_type):
-                table = table.add_column(0, "time", table.column(index))
-                break
-    return table
+    names = [str(name) for name in frame.columns]
+    if len(set(names)) < len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(
+            f"the output repeats the columns {repeated}; list each parameter once in the "
+            "script's ReportFile (Add = {...})"
+        )
+    columns = [pa.array(column, from_pandas=True) for _, column in frame.items()]
+    if time and "time" not in names:
+        for column in columns:
+            if pa.types.is_timestamp(column.type):
+                return pa.Table.from_arrays([column, *columns], names=["time", *names])
+    return pa.Table.from_arrays(columns, names=names)
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

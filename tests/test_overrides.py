@@ -11,7 +11,7 @@ import pytest
 from gmat_sweep import sweep
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.manifest import Manifest
-from gmat_sweep.script import file_outputs, render_script, resources
+from gmat_sweep.script import canonical_script_sha256, file_outputs, render_script, resources
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.worker import LIVE, LOAD_TIME, _classify, _mission_for, check_fields, run_one
 
@@ -140,7 +140,7 @@ def test_mixed_load_time_and_live_grid_matches_edited_scripts(
 
 
 def test_classification_comes_from_the_engine(leo_basic: Path, tmp_path: Path) -> None:
-    loaded = _mission_for(leo_basic, tmp_path / "load.log")
+    loaded = _mission_for(leo_basic, canonical_script_sha256(leo_basic), tmp_path / "load.log")
     assert _classify(loaded, "FM.GravityField.Earth.Degree") == LOAD_TIME  # Prop clones FM
     assert _classify(loaded, "Prop.FM") == LOAD_TIME  # names the clone Prop holds
     assert _classify(loaded, "FM.SRP") == LOAD_TIME  # On/Off: the API cannot write it

@@ -86,6 +86,38 @@ def test_contact_tables_get_interval_ids(tmp_path: Path) -> None:
     assert frame["Observer"].tolist() == ["Station1", "Station2"]
 
 
+def test_output_tables_hold_every_column_as_pandas_would_convert_it() -> None:
+    # Built column by column (no pandas metadata): the same values, types and nulls.
+    import numpy as np
+    import pyarrow as pa
+
+    frame = pd.DataFrame(
+        {
+            "Sat.ElapsedSecs": [0.0, np.nan],
+            "Sat.UTCGregorian": pd.to_datetime(["2026-01-01 12:00", None]),
+            "Observer": ["Station1", None],
+            "Count": [1, 2],
+            "Visible": [True, False],
+        }
+    )
+    frame.attrs = {"run_started": "2026-12-02T23:00:00"}  # wall-clock stamps stay out
+    results = SimpleNamespace(reports={"RF": frame}, ephemerides={}, contacts={})
+    table = output_tables(results)["report__RF"]
+    expected = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    assert table.column_names == ["time", *frame.columns]
+    assert table.drop_columns(["time"]).equals(expected)
+    assert table.column("time").equals(expected.column("Sat.UTCGregorian"))
+    assert table.column("Sat.ElapsedSecs").null_count == 1
+    assert table.schema.metadata is None
+
+
+def test_an_output_that_repeats_a_column_is_refused_with_its_name() -> None:
+    frame = pd.DataFrame([[1.0, 2.0, 3.0]], columns=["Sat.X", "Sat.Y", "Sat.X"])
+    results = SimpleNamespace(reports={"RF": frame}, ephemerides={}, contacts={})
+    with pytest.raises(ValueError, match=r"repeats the columns \['Sat.X'\]; list each"):
+        output_tables(results)
+
+
 def test_failed_run_is_an_outcome_with_the_engine_message(
     fails_at_runtime: Path, tmp_path: Path
 ) -> None:
