@@ -410,6 +410,12 @@ def lend_hosts(hosts: queue.SimpleQueue[GmatHost]) -> None:
     _local.lender = hosts
 
 
+def _lender() -> queue.SimpleQueue[GmatHost] | None:
+    """The hosts the calling thread's pool lends it (:func:`lend_hosts`), if any."""
+    lender: queue.SimpleQueue[GmatHost] | None = getattr(_local, "lender", None)
+    return lender
+
+
 @contextlib.contextmanager
 def borrowed_host() -> Iterator[GmatHost]:
     """The host a run on this thread uses: one lent by the thread's pool, or its own.
@@ -417,7 +423,7 @@ def borrowed_host() -> Iterator[GmatHost]:
     Hosts are lent first in, first out, so ``n`` tasks that each borrow once
     get ``n`` different hosts when the pool has ``n``.
     """
-    lender: queue.SimpleQueue[GmatHost] | None = getattr(_local, "lender", None)
+    lender = _lender()
     if lender is None:
         yield thread_host()
         return
@@ -573,7 +579,7 @@ def run_nodes(
     system can cost milliseconds). A run that failed transiently is retried
     before the next one is sent. Otherwise each run is :func:`run_node`.
     """
-    if not reuse_gmat_context or getattr(_local, "lender", None) is not None:
+    if not reuse_gmat_context or _lender() is not None:
         return [run_node(spec, reuse_gmat_context, retries, postprocess) for spec in specs]
     host = thread_host()
     outcomes: list[RunOutcome] = []
