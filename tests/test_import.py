@@ -42,10 +42,11 @@ def _run_fresh(code: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("module", ["gmat_sweep.worker", "gmat_sweep.backends._subprocess"])
 def test_gmat_host_modules_do_not_import_dask(module: str) -> None:
     # Every GMAT host process imports these (one host per run without
-    # reuse_gmat_context); Dask and the sweep-building stack are the driver's.
+    # reuse_gmat_context); Dask and the sweep-building stack are the driver's,
+    # and a host writing local files has no use for fsspec.
     done = _run_fresh(
         f"import sys, {module}\n"
-        "driver_only = {'dask', 'distributed', 'gmat_sweep.api', 'gmat_sweep.graph',\n"
+        "driver_only = {'dask', 'distributed', 'fsspec', 'gmat_sweep.api', 'gmat_sweep.graph',\n"
         "               'gmat_sweep.plan', 'gmat_sweep.sweep'}\n"
         "print(sorted(driver_only & set(sys.modules)))\n"
     )
