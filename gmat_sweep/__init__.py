@@ -8,18 +8,16 @@ imported on first use, so a GMAT worker process that only needs
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
-
-# Bound eagerly: importing ``gmat_sweep.api`` loads the submodule ``gmat_sweep.sweep``,
-# which the import system binds as the package attribute ``sweep``; the line below
-# then rebinds that name to the function, once and for all.
-from gmat_sweep.api import latin_hypercube, monte_carlo, open_sweep, sweep
 
 if TYPE_CHECKING:
     from gmat_sweep.aggregate import lazy_contacts, lazy_ephemerides, lazy_multiindex
     from gmat_sweep.analysis import wilks_n
-    from gmat_sweep.api import morris, sobol
+    from gmat_sweep.api import latin_hypercube, monte_carlo, morris, open_sweep, sobol, sweep
     from gmat_sweep.backends.base import Pool
     from gmat_sweep.backends.dask import DaskPool
     from gmat_sweep.backends.joblib import LocalJoblibPool
@@ -71,10 +69,13 @@ _LAZY = {
     "expand_grid_to_run_specs": "gmat_sweep.grid",
     "fields": "gmat_sweep.mission",
     "full_factorial": "gmat_sweep.grid",
+    "latin_hypercube": "gmat_sweep.api",
     "lazy_contacts": "gmat_sweep.aggregate",
     "lazy_ephemerides": "gmat_sweep.aggregate",
     "lazy_multiindex": "gmat_sweep.aggregate",
+    "monte_carlo": "gmat_sweep.api",
     "morris": "gmat_sweep.api",
+    "open_sweep": "gmat_sweep.api",
     "sobol": "gmat_sweep.api",
     "wilks_n": "gmat_sweep.analysis",
 }
@@ -132,3 +133,32 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _Package(ModuleType):
+    """This package's class: ``gmat_sweep.sweep`` is the function, whatever was imported.
+
+    The submodule :mod:`gmat_sweep.sweep` shares the function's name, and
+    importing it (directly, or through ``gmat_sweep.api``) makes the import
+    system set the package attribute ``sweep`` to the submodule, which would
+    hide :func:`__getattr__`. A data descriptor on the module's class wins over
+    both: it reads the function from ``gmat_sweep.api`` on every access and
+    ignores the import system's assignment.
+    """
+
+    @property
+    def sweep(self) -> Callable[..., Any]:
+        from gmat_sweep.api import sweep
+
+        return sweep
+
+    @sweep.setter
+    def sweep(self, value: object) -> None:
+        if value is not sys.modules.get("gmat_sweep.sweep"):
+            raise AttributeError(
+                f"gmat_sweep.sweep cannot be set to {value!r}: it always names the function "
+                "gmat_sweep.api.sweep; set or patch gmat_sweep.api.sweep instead"
+            )
+
+
+sys.modules[__name__].__class__ = _Package

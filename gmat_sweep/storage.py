@@ -23,8 +23,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import fsspec
-
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.spec import PathLike, is_url, local_path
 
@@ -50,6 +48,8 @@ def filesystem(
     location: PathLike, storage_options: Mapping[str, Any] | None = None
 ) -> tuple[Any, str]:
     """Return ``(fsspec filesystem, path within it)`` for ``location``."""
+    import fsspec  # here, not at the top: GMAT hosts import this module and write local files
+
     fs, path = fsspec.core.url_to_fs(str(location), **dict(storage_options or {}))
     return fs, path
 
