@@ -290,6 +290,46 @@ def test_dask_pool_works_from_an_unguarded_script_and_closes_its_hosts(
     assert "HOSTS AFTER 0" in done.stdout, done.stdout
 
 
+def test_dask_pool_workers_are_not_paused_by_the_memory_the_driver_holds(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    # In-process workers measure this whole process's memory: a driver holding data (a
+    # notebook's frames; 1.3 GB paused 16 workers on 23 GB for good) must not stall
+    # them. Here a tiny pause fraction stands in for that driver.
+    import dask
+    import distributed  # noqa: F401  (its config defaults, before the config is set)
+
+    from gmat_sweep import sweep
+
+    with (
+        dask.config.set({"distributed.worker.memory.pause": 0.001}),
+        DaskPool(n_workers=1) as pool,
+    ):
+        limits = pool.client.run(lambda dask_worker: dask_worker.memory_manager.memory_limit)
+        assert list(limits.values()) == [None]
+        result = sweep(
+            leo_basic, {"Sat.Cd": [2.0]}, backend=pool, out=tmp_path / "s", progress=False
+        )
+    assert result.failed_run_ids == []
+
+
+def test_closing_a_dask_pool_stops_its_runs_in_flight(tmp_path: Path) -> None:
+    # Its workers are threads of this process: close() cannot end them, it must stop the
+    # GMAT hosts they wait on, as LocalPool.close does (else close waits 30 s, and the
+    # run goes on, and its host lives until exit).
+    import time
+
+    from gmat_sweep.testing import gmat_hosts, running_a_mission
+
+    with DaskPool(n_workers=1) as pool:
+        spec = specs_for(mission("slow"), [{"Days.Value": 30.0}], tmp_path / "s")[0]
+        future = pool.submit(spec)
+        while not future.done() and not any(running_a_mission(p) for p in gmat_hosts()):
+            time.sleep(0.05)
+        assert not future.done(), future.result()
+    assert gmat_hosts() == []
+
+
 def test_a_local_pool_run_whose_outputs_cannot_be_fsynced_is_a_failed_row(
     monkeypatch: pytest.MonkeyPatch, leo_basic: Path, tmp_path: Path
 ) -> None:

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -398,6 +398,18 @@ def close_hosts_of_ended_threads() -> None:
     for host in hosts:
         host.close()
         forget_at_exit(host)
+
+
+def interrupt_hosts_of(threads: Iterable[threading.Thread]) -> None:
+    """Stop for good the hosts of ``threads`` (:meth:`GmatHost.interrupt`): their runs end now.
+
+    For a pool that closes threads it cannot stop itself, such as an
+    in-process Dask worker's, which would otherwise finish its run first.
+    """
+    with _hosts_lock:
+        hosts = [_thread_hosts[thread] for thread in threads if thread in _thread_hosts]
+    for host in hosts:
+        host.interrupt()
 
 
 def lend_hosts(hosts: queue.SimpleQueue[GmatHost]) -> None:

@@ -28,6 +28,7 @@ batch-system cluster and hands it to a pool that owns and closes it.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
@@ -39,6 +40,7 @@ from gmat_sweep import graph
 from gmat_sweep.backends._subprocess import (
     check_node,
     close_hosts_of_ended_threads,
+    interrupt_hosts_of,
     run_node,
     run_nodes,
 )
@@ -98,6 +100,9 @@ class DaskPool(Pool):
                     n_workers=workers,
                     threads_per_worker=threads_per_worker,
                     processes=False,
+                    # Its workers would measure this whole process, the caller's data
+                    # included, and pause for good; GMAT's memory is in the host processes.
+                    memory_limit=0,
                     dashboard_address=":0",
                 )
             except Exception as exc:
@@ -255,12 +260,16 @@ class DaskPool(Pool):
     def close(self) -> None:
         """Shut down the client and the cluster if this pool owns them.
 
-        The GMAT hosts of in-process workers that have ended (this pool's own
-        cluster, or any in-process ``LocalCluster`` closed before) are closed
-        too.
+        The runs in flight on an owned in-process cluster are stopped (their
+        GMAT hosts killed, as :class:`~gmat_sweep.backends.local.LocalPool`
+        does), and the GMAT hosts of in-process workers that have ended (this
+        pool's own cluster, or any in-process ``LocalCluster`` closed before)
+        are closed.
         """
         cluster, self._owned = self._owned, None
         owns_client, self._owns_client = self._owns_client, False
+        if cluster is not None:
+            interrupt_hosts_of(_in_process_threads(cluster))
         try:
             if owns_client:
                 self._client.close()
@@ -268,3 +277,12 @@ class DaskPool(Pool):
             if cluster is not None:
                 cluster.close()
             close_hosts_of_ended_threads()
+
+
+def _in_process_threads(cluster: Any) -> list[threading.Thread]:
+    """The task threads of ``cluster``'s in-process workers (none for worker processes or jobs)."""
+    from distributed import Worker
+
+    workers = getattr(cluster, "workers", {}).values()
+    # ThreadPoolExecutor keeps its threads in _threads; distributed's subclass relies on it too.
+    return [t for w in workers if isinstance(w, Worker) for t in w.executor._threads]
