@@ -283,6 +283,8 @@ def _in_process_threads(cluster: Any) -> list[threading.Thread]:
     """The task threads of ``cluster``'s in-process workers (none for worker processes or jobs)."""
     from distributed import Worker
 
-    workers = getattr(cluster, "workers", {}).values()
+    workers = getattr(cluster, "workers", None)  # a SpecCluster's: name -> Worker, Nanny or job
+    if not isinstance(workers, Mapping):
+        return []
     # ThreadPoolExecutor keeps its threads in _threads; distributed's subclass relies on it too.
-    return [t for w in workers if isinstance(w, Worker) for t in w.executor._threads]
+    return [t for w in workers.values() if isinstance(w, Worker) for t in w.executor._threads]
