@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import fsspec
@@ -841,3 +842,39 @@ def test_an_empty_first_file_does_not_decide_the_column_types(tmp_path: Path) ->
     frame = lazy_multiindex(manifest, tmp_path)
     assert frame["Sat.Tag"].dtype == STRING
     assert frame["Sat.Tag"].tolist() == ["r1-0", pd.NA, "r1-2"]
+
+
+def test_run_files_with_and_without_pandas_metadata_read_as_one_frame(tmp_path: Path) -> None:
+    # A sweep resumed or extended across versions: earlier workers wrote each table with
+    # pandas metadata (pa.Table.from_pandas), later ones build it column by column.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gmat_sweep.worker import output_tables
+
+    def older(frame: pd.DataFrame) -> pa.Table:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        return table.add_column(0, "time", table.column("Sat.UTCGregorian"))
+
+    def newer(frame: pd.DataFrame) -> pa.Table:
+        results = SimpleNamespace(reports={"RF": frame}, ephemerides={}, contacts={})
+        table: pa.Table = output_tables(results)["report__RF"]
+        return table
+
+    frames = {}
+    for mix in ("older", "newer", "mixed"):
+        entries = []
+        for run_id in range(4):
+            report = _report(run_id).drop(columns="time")
+            write = older if mix == "older" or (mix == "mixed" and run_id % 2) else newer
+            path = tmp_path / mix / f"run-{run_id:06d}" / "report__RF.parquet"
+            path.parent.mkdir(parents=True)
+            pq.write_table(write(report), path)
+            assert (pq.read_schema(path).pandas_metadata is None) is (write is newer)
+            entries.append(_entry(run_id, OK, {"report__RF": path}, {"Sat.SMA": 7000 + run_id}))
+        manifest = _manifest(entries)
+        frames[mix] = lazy_multiindex(manifest, tmp_path / mix)
+        lazy = report_frame(manifest, tmp_path / mix, partition_rows=3)
+        pd.testing.assert_frame_equal(lazy.compute().set_index("time", append=True), frames[mix])
+    pd.testing.assert_frame_equal(frames["mixed"], frames["older"])
+    pd.testing.assert_frame_equal(frames["mixed"], frames["newer"])
