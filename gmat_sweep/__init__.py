@@ -143,22 +143,31 @@ class _Package(ModuleType):
     system set the package attribute ``sweep`` to the submodule, which would
     hide :func:`__getattr__`. A data descriptor on the module's class wins over
     both: it reads the function from ``gmat_sweep.api`` on every access and
-    ignores the import system's assignment.
+    ignores the import system's assignment. Any other assignment (a test's
+    ``mock.patch("gmat_sweep.sweep")``) holds until it is deleted or undone.
     """
 
     @property
     def sweep(self) -> Callable[..., Any]:
+        if _PATCHED in self.__dict__:
+            patched: Callable[..., Any] = self.__dict__[_PATCHED]
+            return patched
         from gmat_sweep.api import sweep
 
         return sweep
 
     @sweep.setter
     def sweep(self, value: object) -> None:
-        if value is not sys.modules.get("gmat_sweep.sweep"):
-            raise AttributeError(
-                f"gmat_sweep.sweep cannot be set to {value!r}: it always names the function "
-                "gmat_sweep.api.sweep; set or patch gmat_sweep.api.sweep instead"
-            )
+        if value is getattr(sys.modules.get("gmat_sweep.api"), "sweep", None):
+            self.__dict__.pop(_PATCHED, None)  # a patch undone: follow gmat_sweep.api again
+        elif value is not sys.modules.get("gmat_sweep.sweep"):
+            self.__dict__[_PATCHED] = value
 
+    @sweep.deleter
+    def sweep(self) -> None:
+        self.__dict__.pop(_PATCHED, None)
+
+
+_PATCHED = "_patched_sweep"
 
 sys.modules[__name__].__class__ = _Package

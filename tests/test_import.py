@@ -83,3 +83,25 @@ def test_sweep_is_the_function_in_every_import_order(first: str) -> None:
         "assert 'sweep' in dir(gmat_sweep) and dir(gmat_sweep) == sorted(gmat_sweep.__all__)\n"
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_gmat_sweep_sweep_can_be_patched_where_callers_look_it_up() -> None:
+    # Code that calls gmat_sweep.sweep(...) is tested by patching that name, with
+    # unittest.mock or pytest's monkeypatch; the import system's binding of the submodule
+    # (done by hand here: the patch itself imports it) must not replace the patch.
+    done = _run_fresh(
+        "from unittest import mock\n"
+        "import sys, pytest, gmat_sweep\n"
+        "with mock.patch('gmat_sweep.sweep') as patched:\n"
+        "    assert gmat_sweep.sweep is patched, gmat_sweep.sweep\n"
+        "    gmat_sweep.sweep = sys.modules['gmat_sweep.sweep']\n"
+        "    assert gmat_sweep.sweep is patched, gmat_sweep.sweep\n"
+        "assert gmat_sweep.sweep is gmat_sweep.api.sweep, gmat_sweep.sweep\n"
+        "with pytest.MonkeyPatch.context() as monkeypatch:\n"
+        "    monkeypatch.setattr(gmat_sweep, 'sweep', print)\n"
+        "    assert gmat_sweep.sweep is print, gmat_sweep.sweep\n"
+        "assert gmat_sweep.sweep is gmat_sweep.api.sweep, gmat_sweep.sweep\n"
+        "with mock.patch('gmat_sweep.api.sweep') as patched:\n"
+        "    assert gmat_sweep.sweep is patched, gmat_sweep.sweep\n"
+    )
+    assert done.returncode == 0, done.stderr
