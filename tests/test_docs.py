@@ -152,6 +152,26 @@ def test_markers_and_commands_are_well_formed(document: Path) -> None:
             ast.parse(block.text, filename=block.where)
 
 
+def cells(row: str) -> int:
+    """The number of cells of a Markdown table row (a ``|`` in code or escaped is text)."""
+    text = re.sub(r"`[^`]*`|\\\|", "x", row.strip()).strip("|")
+    return text.count("|") + 1
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=_id)
+def test_table_rows_have_as_many_cells_as_their_header(document: Path) -> None:
+    # A row with a cell too many renders without it: the text it held is lost.
+    fenced = {b.line + i for b in blocks(document) for i in range(b.text.count("\n") + 2)}
+    header = None
+    for number, line in enumerate(document.read_text(encoding="utf-8").splitlines(), 1):
+        if number in fenced or not line.lstrip().startswith("|"):
+            header = None
+            continue
+        if header is None:
+            header = cells(line)
+        assert cells(line) == header, f"{_id(document)}:{number}: {cells(line)} cells, not {header}"
+
+
 API_PAGES = ("api.md", "api-extending.md")
 """The Python API reference: everyday use, and extending (pools, manifest, records)."""
 
