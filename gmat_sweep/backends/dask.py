@@ -18,8 +18,8 @@ through ``client.get`` as it is.
 ``DaskPool()`` with no client starts and owns an in-process
 :class:`distributed.LocalCluster` (one thread per worker, each driving its own
 GMAT host process): no worker processes to spawn, so it starts in
-milliseconds, needs no ``__main__`` guard and costs no CPU beside the runs;
-``DaskPool(client=...)`` uses any
+milliseconds and needs no ``__main__`` guard (the scheduler's CPU per task is
+spent in this process); ``DaskPool(client=...)`` uses any
 existing cluster — dask-jobqueue, a remote scheduler, a ``LocalCluster`` — and
 never closes it. :func:`gmat_sweep.backends.jobqueue.jobqueue_pool` builds a
 batch-system cluster and hands it to a pool that owns and closes it.
