@@ -268,9 +268,9 @@ class DaskPool(Pool):
         """
         cluster, self._owned = self._owned, None
         owns_client, self._owns_client = self._owns_client, False
-        if cluster is not None:
-            interrupt_hosts_of(_in_process_threads(cluster))
         try:
+            if cluster is not None:
+                interrupt_hosts_of(_in_process_threads(cluster))
             if owns_client:
                 self._client.close()
         finally:  # a batch cluster's jobs must be cancelled even if the client is broken
