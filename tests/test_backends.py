@@ -264,6 +264,16 @@ def test_dask_pool_checks_the_mission_on_every_worker(leo_basic: Path) -> None:
         assert len(gmat_hosts()) == 2
 
 
+def test_dask_pool_workers_do_not_profile_the_driver() -> None:
+    # In-process workers' statistical profiler samples every thread of the driver every
+    # 10 ms: CPU taken from the GMAT hosts for profiles of threads that wait on pipes.
+    with DaskPool(n_workers=2) as pool:
+        workers = pool.client.cluster.workers.values()
+        assert len(workers) == 2
+        assert all("profile" not in worker.periodic_callbacks for worker in workers)
+        assert all("heartbeat" in worker.periodic_callbacks for worker in workers)
+
+
 def test_dask_pool_works_from_an_unguarded_script_and_closes_its_hosts(
     leo_basic: Path, tmp_path: Path
 ) -> None:

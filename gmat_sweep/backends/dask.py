@@ -85,6 +85,7 @@ class DaskPool(Pool):
     ) -> None:
         super().__init__(reuse_gmat_context=reuse_gmat_context)
         try:
+            import dask
             import distributed
         except ImportError as exc:  # pragma: no cover - a hard dependency
             raise BackendError(
@@ -95,16 +96,20 @@ class DaskPool(Pool):
         self._planned_threads = 0
         if client is None:
             workers = n_workers or os.cpu_count() or 1
+            # Its workers would sample every thread of this process every 10 ms (the
+            # profiler) and measure all of its memory (the caller's data included, so they
+            # could pause for good): 1 ms or so of CPU per run for profiles of threads that
+            # only wait on their GMAT hosts, where the runs and their memory are.
+            quiet = {"distributed.worker.profile.enabled": False}
             try:
-                self._owned = distributed.LocalCluster(  # type: ignore[no-untyped-call]
-                    n_workers=workers,
-                    threads_per_worker=threads_per_worker,
-                    processes=False,
-                    # Its workers would measure this whole process, the caller's data
-                    # included, and pause for good; GMAT's memory is in the host processes.
-                    memory_limit=0,
-                    dashboard_address=":0",
-                )
+                with dask.config.set(quiet):
+                    self._owned = distributed.LocalCluster(  # type: ignore[no-untyped-call]
+                        n_workers=workers,
+                        threads_per_worker=threads_per_worker,
+                        processes=False,
+                        memory_limit=0,
+                        dashboard_address=":0",
+                    )
             except Exception as exc:
                 raise BackendError(
                     f"could not start a Dask LocalCluster with {workers} workers: {exc}. "
