@@ -15,11 +15,10 @@ manifest writer and any of the user's (``ProgressBar``, ``Profiler``) — sees
 every run's task.
 
 A thread waiting on its host holds no GIL, so the driver stays free to write
-the manifest. This is the fastest way measured on a small machine to execute
-GMAT runs (``benchmarks/throughput.py`` on 2 cores: 0.90-0.93 of the engine
-limit with start-up, against 0.88 for :class:`~gmat_sweep.backends.dask.DaskPool`),
-and it needs no ``if __name__ == "__main__"`` guard: hosts are started with
-``subprocess``, never by re-importing the caller's script.
+the manifest. It reaches 0.89-0.94 of the engine limit, start-up included
+(``benchmarks/throughput.py``, 2 cores), and needs no
+``if __name__ == "__main__"`` guard: hosts are started with ``subprocess``,
+never by re-importing the caller's script.
 """
 
 from __future__ import annotations
