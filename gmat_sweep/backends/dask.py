@@ -96,10 +96,9 @@ class DaskPool(Pool):
         self._planned_threads = 0
         if client is None:
             workers = n_workers or os.cpu_count() or 1
-            # Its workers would sample every thread of this process every 10 ms (the
-            # profiler) and measure all of its memory (the caller's data included, so they
-            # could pause for good): 1 ms or so of CPU per run for profiles of threads that
-            # only wait on their GMAT hosts, where the runs and their memory are.
+            # Its workers' profiler would sample every thread of this process every 10 ms:
+            # 1 ms or so of CPU per run for profiles of threads that only wait on their
+            # GMAT hosts, where the runs are.
             quiet = {"distributed.worker.profile.enabled": False}
             try:
                 with dask.config.set(quiet):
@@ -107,6 +106,8 @@ class DaskPool(Pool):
                         n_workers=workers,
                         threads_per_worker=threads_per_worker,
                         processes=False,
+                        # A worker would measure this whole process, the caller's data
+                        # included, and could pause for good; GMAT's memory is in the hosts.
                         memory_limit=0,
                         dashboard_address=":0",
                     )
