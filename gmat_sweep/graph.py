@@ -254,6 +254,11 @@ class ManifestWriter(Callback):
         if sweeps:
             self._recordings[id(dsk)] = _Recording(sweeps)
 
+    def _start_state(self, dsk: Mapping[Hashable, Any], state: dict[str, Any]) -> None:
+        if id(dsk) in self._recordings:
+            # The scheduler pops from the end of its ready list: runs, lowest run_id last.
+            state["ready"].sort(key=dispatch_rank, reverse=True)
+
     def _posttask(
         self, key: Hashable, result: Any, dsk: Mapping[Hashable, Any], state: Any, worker: Any
     ) -> None:
@@ -268,6 +273,24 @@ class ManifestWriter(Callback):
 
 
 _writer = ManifestWriter()
+
+
+def dispatch_rank(key: Hashable) -> int:
+    """Where ``key`` goes in a scheduler's queue: by run_id for a sweep's task, else first (-1).
+
+    Dask orders independent tasks by their key names, so on its own it would
+    start a sweep's runs from the last (``("gmat-run-…", 9)`` sorts after
+    ``(…, 10)``, backwards). Schedulers dispatch a sweep's runs in run_id
+    order instead: a sweep stopped half-way holds its first runs.
+    """
+    if (
+        type(key) is tuple
+        and len(key) > 1
+        and type(key[1]) is int
+        and str(key[0]).startswith((RUN_PREFIX, GROUP_PREFIX, METRICS_PREFIX))
+    ):
+        return key[1]
+    return -1
 
 
 def get(dsk: Any, keys: Any, **kwargs: Any) -> Any:

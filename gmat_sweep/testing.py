@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import pytest
@@ -41,6 +41,7 @@ from gmat_sweep.backends.base import Pool
 from gmat_sweep.backends.local import LocalPool
 from gmat_sweep.errors import BackendError, SweepConfigError
 from gmat_sweep.grid import expand_grid_to_run_specs
+from gmat_sweep.manifest import read_all_entries
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.sweep import Sweep
 
@@ -202,6 +203,19 @@ def child_main(suite: str, out: Path) -> None:
     (out / "leftovers.json").write_text(json.dumps(leftovers))
 
 
+class FreshRun(NamedTuple):
+    """What a one-worker sweep of :data:`GRID` in a fresh interpreter left behind."""
+
+    frame: pd.DataFrame
+    """Its frame (``Sweep.to_pandas``)."""
+    leftovers: list[str]
+    """Processes the pool left running when its ``with`` block ended."""
+    survivors: list[str]
+    """Processes of the pool still running after the interpreter exited."""
+    started: list[int]
+    """Run ids in the order the runs started."""
+
+
 _CHILD = """
 import sys
 from pathlib import Path
@@ -248,10 +262,8 @@ class PoolTests:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def fresh_process_run(
-        cls, tmp_path_factory: pytest.TempPathFactory
-    ) -> tuple[pd.DataFrame, list[str], list[str]]:
-        """Frame of a one-worker sweep in a new interpreter, its leftovers, and survivors."""
+    def fresh_process_run(cls, tmp_path_factory: pytest.TempPathFactory) -> FreshRun:
+        """The one-worker sweep of the grid in a new interpreter (:class:`FreshRun`)."""
         out = tmp_path_factory.mktemp("fresh")
         tag = uuid.uuid4().hex
         suite = f"{cls.__module__}:{cls.__qualname__}"
@@ -269,7 +281,9 @@ class PoolTests:
         while (survivors := tagged_processes(tag)) and time.monotonic() < deadline:
             time.sleep(0.1)
         leftovers: list[str] = json.loads((out / "leftovers.json").read_text())
-        return pd.read_pickle(out / "frame.pkl"), leftovers, survivors
+        entries = read_all_entries(out / "sweep" / "manifest.jsonl")
+        started = [entry.run_id for entry in sorted(entries, key=lambda entry: entry.started_at)]
+        return FreshRun(pd.read_pickle(out / "frame.pkl"), leftovers, survivors, started)
 
     # -- the suite -----------------------------------------------------------------
 
@@ -308,17 +322,23 @@ class PoolTests:
         assert not (tmp_path / "s").exists()
 
     def test_one_worker_gives_the_same_frame(
-        self, fresh_process_run: tuple[pd.DataFrame, list[str], list[str]], reference: Sweep
+        self, fresh_process_run: FreshRun, reference: Sweep
     ) -> None:
-        frame, _, _ = fresh_process_run
-        pd.testing.assert_frame_equal(frame, reference.to_pandas(), check_exact=True)
+        pd.testing.assert_frame_equal(
+            fresh_process_run.frame, reference.to_pandas(), check_exact=True
+        )
 
-    def test_leaving_the_with_block_leaves_no_process(
-        self, fresh_process_run: tuple[pd.DataFrame, list[str], list[str]]
-    ) -> None:
-        _, leftovers, survivors = fresh_process_run
-        assert leftovers == []
-        assert survivors == []
+    def test_one_worker_starts_the_runs_in_run_id_order(self, fresh_process_run: FreshRun) -> None:
+        # Dask orders independent tasks by their key names, backwards: unless the sweep says
+        # otherwise, run 3 would start first (and a sweep stopped half-way would hold its
+        # second half). Neighbours may swap: a pool may hand out two runs per worker at once.
+        place = {run_id: i for i, run_id in enumerate(fresh_process_run.started)}
+        assert sorted(place) == list(range(len(place)))
+        assert all(place[run_id] < place[run_id + 2] for run_id in range(len(place) - 2)), place
+
+    def test_leaving_the_with_block_leaves_no_process(self, fresh_process_run: FreshRun) -> None:
+        assert fresh_process_run.leftovers == []
+        assert fresh_process_run.survivors == []
 
     def test_failed_runs_are_rows(self, pool: Pool, tmp_path: Path) -> None:
         out = tmp_path / "s"

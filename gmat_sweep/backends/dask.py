@@ -211,6 +211,7 @@ class DaskPool(Pool):
         return graph.pack(keys, graph.drive(pairs, self._run_round))
 
     def _run_round(self, groups: list[graph.Group]) -> Iterator[tuple[int, list[RunOutcome] | str]]:
+        from dask.base import annotate
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
@@ -229,7 +230,9 @@ class DaskPool(Pool):
                 run_graph.postprocess,
             )
             position[key] = index
-        futures = self._client.get(tasks, list(tasks), sync=False)
+        # Higher priorities start first: the groups, in run_id order (graph.dispatch_rank).
+        with annotate(priority=lambda key: -position[key]):
+            futures = self._client.get(tasks, list(tasks), sync=False)
         for future in as_completed(futures):  # type: ignore[no-untyped-call]
             index = position[future.key]
             try:
