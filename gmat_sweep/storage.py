@@ -156,8 +156,10 @@ def settle(directory: PathLike, files: Iterable[PathLike]) -> None:
     """
     if is_url(directory):
         return
+    # Windows flushes a file only through a handle open for writing.
+    mode = os.O_RDWR | getattr(os, "O_BINARY", 0) if sys.platform == "win32" else os.O_RDONLY
     for file in files:
-        descriptor = os.open(local_path(file), os.O_RDONLY)
+        descriptor = os.open(local_path(file), mode)
         try:
             os.fsync(descriptor)
         finally:

@@ -164,3 +164,23 @@ def test_make_dirs_not_durable_still_fsyncs_the_ancestors_it_creates(
 def test_settle_leaves_urls_alone(events: list[tuple[str, str]]) -> None:
     storage.settle("s3://bucket/study/run-000000", ["s3://bucket/study/run-000000/x.parquet"])
     assert events == []
+
+
+def test_settle_on_windows_opens_files_for_writing_and_skips_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows flushes a file (FlushFileBuffers) only through a handle open for writing,
+    # and cannot open a directory at all.
+    file = tmp_path / "report__RF.parquet"
+    file.write_bytes(b"data")
+    opened: list[tuple[str, int]] = []
+    real_open = os.open
+    monkeypatch.setattr(storage.sys, "platform", "win32")
+    monkeypatch.setattr(
+        os,
+        "open",
+        lambda path, flags, *a: opened.append((str(path), flags)) or real_open(path, flags, *a),
+    )
+    monkeypatch.setattr(os, "fsync", lambda descriptor: None)
+    storage.settle(tmp_path, [file])
+    assert opened == [(str(file), os.O_RDWR | getattr(os, "O_BINARY", 0))]
