@@ -295,5 +295,7 @@ def _in_process_threads(cluster: Any) -> list[threading.Thread]:
     workers = getattr(cluster, "workers", None)  # a SpecCluster's: name -> Worker, Nanny or job
     if not isinstance(workers, Mapping):
         return []
-    # ThreadPoolExecutor keeps its threads in _threads; distributed's subclass relies on it too.
-    return [t for w in workers.values() if isinstance(w, Worker) for t in w.executor._threads]
+    # ThreadPoolExecutor keeps its threads in _threads (distributed's subclass relies on it
+    # too); were that to go, close would still end the runs, only without stopping them first.
+    executors = [w.executor for w in workers.values() if isinstance(w, Worker)]
+    return [thread for executor in executors for thread in getattr(executor, "_threads", ())]
