@@ -52,7 +52,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from gmat_sweep.containment import locator, sweep_root
-from gmat_sweep.errors import RunOutputError, SweepConfigError
+from gmat_sweep.errors import NoOutputFilesError, RunOutputError, SweepConfigError
 from gmat_sweep.spec import PathLike, RunStatus, is_url, to_plain
 
 if TYPE_CHECKING:
@@ -461,6 +461,28 @@ def _produced(entries: Iterable[ManifestEntry]) -> dict[str, dict[str, ManifestE
     return produced
 
 
+def _silent_runs_message(
+    kind: _Kind, silent: list[int], produced: Mapping[str, Mapping[str, ManifestEntry]]
+) -> str:
+    """What is wrong when the ok runs ``silent`` recorded no output files, and the fix."""
+    writers = [
+        (entry.run_id, prefix, name)
+        for prefix, names in produced.items()
+        for name, entry in names.items()
+    ]
+    if not writers:
+        return _NO_FILE_OUTPUTS.format(ok=len(silent), kind=kind.prefix)
+    run_id, prefix, name = min(writers)
+    runs = f"runs {silent[:10]}" if len(silent) > 1 else f"run {silent[0]}"
+    return (
+        f"{runs} ended ok but recorded no output files, while run {run_id} wrote {prefix} "
+        f"{name!r}; a run that succeeded writes every output file of its mission, so the "
+        "manifest was edited or damaged, or the mission writes its outputs only on some "
+        "paths; restore the manifest from a backup, or have every run write the outputs "
+        "and run the sweep again (overwrite=True)"
+    )
+
+
 def _resolve_name(
     kind: _Kind, entries: Sequence[ManifestEntry], name: str | None
 ) -> tuple[str | None, ManifestEntry | None]:
@@ -473,19 +495,21 @@ def _resolve_name(
     Raises
     ------
     SweepConfigError
-        ``name`` is ambiguous or was not produced, or runs succeeded without
-        writing any file (the mission has no file outputs).
+        ``name`` is ambiguous or was not produced.
+    NoOutputFilesError
+        An ok run recorded no output files (a ``SweepConfigError`` and a
+        ``ValueError``).
     """
     produced = _produced(entries)
+    silent = [e.run_id for e in entries if e.status == RunStatus.OK and not e.output_paths]
+    if silent:
+        raise NoOutputFilesError(_silent_runs_message(kind, silent, produced))
     available = produced[kind.prefix]
     if name is not None and name in available:
         return name, available[name]
     if len(available) == 1 and name is None:
         return next(iter(available.items()))
-    if not any(produced.values()):
-        ok = sum(entry.status == RunStatus.OK for entry in entries)
-        if ok:
-            raise SweepConfigError(_NO_FILE_OUTPUTS.format(ok=ok, kind=kind.prefix))
+    if not any(produced.values()):  # no ok run: each run is a row of missing values
         return name, None
     listed = ", ".join(repr(found) for found in available)
     if len(available) > 1 and name is None:
@@ -812,8 +836,9 @@ def report_frame(
         the available names), or ``partition_rows`` is not a positive integer.
     ManifestCorruptError
         A path in the manifest lies outside the sweep root.
-    ValueError
-        An ok entry lists no output files at all.
+    NoOutputFilesError
+        An ok entry lists no output files at all (a ``SweepConfigError`` and
+        a ``ValueError``; a run that succeeded must have written something).
     RunOutputError
         The first run's file is not valid Parquet; when computed, a run's file
         is not valid Parquet, has a column of a type that cannot be read as the
@@ -895,7 +920,7 @@ def lazy_multiindex(
 
     Raises
     ------
-    SweepConfigError, ManifestCorruptError, ValueError, RunOutputError
+    SweepConfigError, ManifestCorruptError, NoOutputFilesError, RunOutputError
         As for :func:`report_frame`, all raised by this call (it reads every file).
     """
     return _eager(_REPORT, manifest, output_dir, name, parameters, storage_options)

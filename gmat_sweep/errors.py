@@ -99,6 +99,18 @@ class SweepLockedError(GmatSweepError):
     """
 
 
+class NoOutputFilesError(SweepConfigError, ValueError):
+    """Raised when a sweep's results are read and an ``ok`` run recorded no output files.
+
+    A run that succeeded writes every ReportFile, EphemerisFile and
+    ContactLocator file of its mission, so there is nothing to read when none
+    did (the mission has no file outputs: the message says what to add to
+    the script) and the manifest cannot be trusted when only some did. It is
+    also a :class:`ValueError`, the API reference's type for an ``ok`` entry
+    without ``output_paths``.
+    """
+
+
 class RunOutputError(GmatSweepError, ValueError):
     """Raised when a run's recorded output cannot be read into the sweep's table.
 

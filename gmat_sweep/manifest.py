@@ -262,8 +262,12 @@ class Manifest:
     script_path: str = ""
     numpy_version: str = ""
     scipy_version: str = ""
-    _journal: Journal | None = field(default=None, init=False, repr=False, compare=False)
-    _arrivals: _Arrivals | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # State of this object, not of the record: attributes rather than fields, so
+        # dataclasses.fields() and asdict() hold the manifest's fields only.
+        self._journal: Journal | None = None  # the file it is bound to
+        self._arrivals: _Arrivals | None = None
 
     @property
     def path(self) -> PathLike | None:
@@ -547,9 +551,7 @@ class Manifest:
         return encode({"kind": "header", **header}) + b"\n"
 
 
-_HEADER_FIELDS = tuple(
-    item.name for item in fields(Manifest) if item.init and item.name != "entries"
-)
+_HEADER_FIELDS = tuple(item.name for item in fields(Manifest) if item.name != "entries")
 """The header line's fields: every :class:`Manifest` field but the entries."""
 
 

@@ -235,9 +235,12 @@ class Sweep(DaskMethodsMixin):
         return self._rebuild, ()
 
     def _finish(self, outcomes: Sequence[RunOutcome]) -> Sweep:
-        """Finalise a computation: record any outcome no callback saw (a foreign scheduler)."""
+        """Finalise a computation: record any outcome no callback saw (a foreign scheduler).
+
+        A sweep of no runs gets its manifest header here: no callback began recording.
+        """
         unseen = [o for o in outcomes if o.run_id not in self._recorded]
-        if unseen:
+        if unseen or self._manifest is None:
             recorder = self._begin()
             try:
                 for outcome in unseen:
@@ -295,6 +298,9 @@ class Sweep(DaskMethodsMixin):
 
     def _compute_runs(self, **kwargs: Any) -> None:
         """Run the runs planned for this computation (one Dask computation)."""
+        if not self._graph.runs:  # an empty graph holds no sweep for the scheduler to find
+            self._finish([])
+            return
         kwargs.setdefault("scheduler", graph.get)
         super().compute(**kwargs)  # type: ignore[no-untyped-call]
 

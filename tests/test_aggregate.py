@@ -402,15 +402,31 @@ def test_ok_runs_that_wrote_no_files_say_what_to_add_to_the_script(tmp_path: Pat
         r"ContactLocator.*GUI subscribers.*Create ReportFile RF"
     )
     for read in (lazy_multiindex, report_frame, final_frame, lazy_ephemerides, lazy_contacts):
-        with pytest.raises(SweepConfigError, match=expected):
+        with pytest.raises(SweepConfigError, match=expected) as raised:
             read(manifest, tmp_path)
+        assert isinstance(raised.value, ValueError)  # the reference's type for this case
+
+
+def test_an_ok_run_that_recorded_no_output_files_is_a_value_error(
+    sweep: tuple[Manifest, Path],
+) -> None:
+    # A run that succeeded must have written something; unlike an ok run that wrote
+    # other outputs than the one read (a row of missing values), this is an error.
+    manifest, root = sweep
+    manifest.entries.append(_entry(9, OK, {}))
+    manifest.entries.append(_entry(7, OK, {}))
+    expected = r"runs \[7, 9\] ended ok but recorded no output files.*run 0 wrote report 'RF'"
+    for read in (lazy_multiindex, report_frame, final_frame, lazy_ephemerides, lazy_contacts):
+        with pytest.raises(ValueError, match=expected):
+            read(manifest, root)
 
 
 def test_an_ok_run_without_the_output_is_a_row_of_missing_values(
     sweep: tuple[Manifest, Path],
 ) -> None:
     manifest, root = sweep
-    manifest.entries.append(_entry(9, OK, {}))
+    eph = "run-000004/ephemeris__EPH.parquet"
+    manifest.entries.append(_entry(9, OK, {"ephemeris__EPH": eph}))
     frame = lazy_multiindex(manifest, root)
     row = frame.xs(9, level="run_id")
     assert len(row) == 1

@@ -112,6 +112,39 @@ def test_ray_pool_without_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyP
         RayPool()
 
 
+class RecordsRayInit:
+    """Stands in for the ray module: records the arguments of ``ray.init``, starts nothing."""
+
+    def __init__(self) -> None:
+        self.inits: list[dict[str, object]] = []
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, **options: object) -> None:
+        self.inits.append(options)
+
+    def remote(self, **options: object) -> object:
+        return lambda function: function
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_ray_pool_ignores_num_cpus_when_it_connects_to_a_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # num_cpus sizes a local runtime; a cluster has its own size.
+    ray = RecordsRayInit()
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    RayPool(address="ray://head:10001", num_cpus=4).close()
+    RayPool(num_cpus=4).close()
+    assert ray.inits == [
+        {"address": "ray://head:10001"},
+        {"address": "local", "num_cpus": 4, "include_dashboard": False},
+    ]
+
+
 def test_importing_gmat_sweep_imports_neither_ray_nor_joblib() -> None:
     code = "import sys, gmat_sweep; print([m for m in ('ray', 'joblib') if m in sys.modules])"
     done = subprocess.run(

@@ -815,6 +815,31 @@ def test_load_binds_the_manifest(tmp_path: Path) -> None:
     assert len(read_all_entries(path)) == 1
 
 
+def test_the_dataclass_fields_are_the_records_fields_only(tmp_path: Path) -> None:
+    # The reference's signature, in order, then this version's additions; the file the
+    # manifest is bound to is not a field, so asdict() of a loaded manifest equals the
+    # saved one's.
+    names = [field.name for field in dataclasses.fields(Manifest)]
+    assert names[:12] == [
+        "script_sha256",
+        "gmat_sweep_version",
+        "gmat_run_version",
+        "gmat_install_version",
+        "python_version",
+        "os_platform",
+        "sweep_seed",
+        "parameter_spec",
+        "run_count",
+        "backend",
+        "schema_version",
+        "entries",
+    ]
+    assert not [name for name in names if name.startswith("_")]
+    manifest, path = saved(tmp_path, [make_entry(0)])
+    manifest.append_entry(make_entry(1, RunStatus.FAILED))
+    assert dataclasses.asdict(Manifest.load(path)) == dataclasses.asdict(manifest)
+
+
 # --------------------------------------------------------------------------- script hashes
 
 

@@ -383,3 +383,25 @@ def test_a_mission_without_file_outputs_warns_then_says_what_to_add(
     for read in (result.to_pandas, result.final, result.to_dataframe):
         with pytest.raises(SweepConfigError, match=r"2 ok runs wrote no output files"):
             read()
+
+
+def test_a_sweep_of_no_runs_still_saves_its_manifest_header(
+    leo_basic: Path, tmp_path: Path, local_pool: LocalPool
+) -> None:
+    # run() builds and saves the header up front, whether or not any run follows.
+    out = tmp_path / "s"
+    result = Sweep(
+        runs=[],
+        backend=local_pool,
+        manifest_path=out / "manifest.jsonl",
+        output_dir=out,
+        script_path=leo_basic,
+        parameter_spec={},
+        progress=False,
+    ).run()
+    loaded = Manifest.load(out / "manifest.jsonl")
+    assert loaded == result.manifest
+    assert (loaded.run_count, loaded.entries) == (0, [])
+    frame = result.to_pandas()
+    assert frame.empty
+    assert frame.index.names == ["run_id", "time"]

@@ -49,8 +49,8 @@ class RayPool(Pool):
         ``None`` (default) starts a new local Ray runtime.
     num_cpus:
         CPUs of the local runtime, i.e. runs executed at once. ``None``
-        (default) lets Ray use every core. Only for the local runtime: it
-        cannot be combined with ``address``.
+        (default) lets Ray use every core. Ignored when connecting to an
+        existing cluster via ``address`` (the cluster has its own size).
     reuse_gmat_context:
         ``True`` (default) gives each Ray worker one persistent GMAT host that
         keeps its loaded mission between runs. The host's mission cache is
@@ -95,11 +95,6 @@ class RayPool(Pool):
                 "RayPool needs Ray, which is not installed: "
                 "pip install 'ray[default]' (the 'ray' extra)"
             ) from exc
-        if address is not None and num_cpus is not None:
-            raise BackendError(
-                f"RayPool(address={address!r}, num_cpus={num_cpus!r}): num_cpus sizes a local "
-                "runtime and cannot be set for an existing cluster; drop one of the two"
-            )
         self._ray: Any = ray
         self._owns_connection = not ray.is_initialized()
         if not self._owns_connection:
