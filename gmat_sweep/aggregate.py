@@ -37,6 +37,7 @@ import hashlib
 import json
 import numbers
 import pickle
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -490,7 +491,9 @@ def _resolve_name(
 
     When no run wrote any output at all because none succeeded (every run
     failed, or none ran), any ``name`` is accepted and there is no first run:
-    each run is one row of missing values.
+    each run is one row of missing values. So is each run, with a warning
+    naming the outputs there are, when ``name`` is ``None`` and no run wrote
+    an output of this kind.
 
     Raises
     ------
@@ -528,10 +531,16 @@ def _resolve_name(
         if other is not kind
         for found in produced[other.prefix]
     )
-    asked = "" if name is None else f"{kind.prefix} {name!r} was not produced by any ok run: "
-    raise SweepConfigError(
-        f"{asked}the sweep produced no {kind.prefix} outputs; its ok runs produced {others}"
+    produced_instead = f"the sweep produced no {kind.prefix} outputs; its ok runs produced {others}"
+    if name is not None:
+        raise SweepConfigError(
+            f"{kind.prefix} {name!r} was not produced by any ok run: {produced_instead}"
+        )
+    # The reference: an ok run without this kind of output is one row of missing values.
+    warnings.warn(
+        f"{produced_instead}; each run is one row of missing values", UserWarning, stacklevel=4
     )
+    return None, None
 
 
 def _parameter_column(values: list[Any]) -> tuple[str, list[Any]]:
@@ -813,7 +822,9 @@ def report_frame(
         The ReportFile to stack. ``None`` picks the only report the sweep
         produced. When no run wrote any output (every run failed), any name
         is accepted and each run is one row: ``time``, the parameter columns
-        and ``__status``.
+        and ``__status``. So with ``None`` when the runs wrote outputs of
+        other kinds only (say, only ephemerides), with a ``UserWarning``
+        naming them.
     parameters:
         ``False`` leaves out the parameter columns.
     storage_options:

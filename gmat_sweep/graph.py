@@ -325,7 +325,9 @@ def get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
             "together; compute them one by one, or build them with the same backend="
         )
     backend = next(iter(backends.values()), None)
-    if isinstance(backend, Pool):
+    if not run_keys:  # sweeps of no runs: no pool to start
+        outcomes = []
+    elif isinstance(backend, Pool):
         outcomes = backend.get(mine, run_keys, **kwargs)
     else:
         # A named or default backend lives for this computation only.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import tempfile
 import uuid
@@ -343,12 +344,27 @@ def test_name_none_with_several_reports_lists_them(tmp_path: Path) -> None:
             build(manifest, tmp_path)
 
 
-def test_no_output_of_that_kind_lists_what_was_produced(sweep: tuple[Manifest, Path]) -> None:
+def test_a_sweep_without_that_kind_of_output_is_a_row_per_run_with_a_warning(
+    sweep: tuple[Manifest, Path],
+) -> None:
+    # The reference: report-only ok runs materialise as one row with interval_id = pd.NA.
     manifest, root = sweep
-    with pytest.raises(SweepConfigError, match=r"no contact outputs.*report 'RF'.*ephemeris 'EPH'"):
-        contact_frame(manifest, root)
-    with pytest.raises(SweepConfigError, match=r"no contact outputs"):
-        lazy_contacts(manifest, root)
+    produced = r"no contact outputs.*report 'RF'.*ephemeris 'EPH'"
+    with pytest.warns(UserWarning, match=produced):
+        eager = lazy_contacts(manifest, root)
+    run_ids = sorted(entry.run_id for entry in manifest.entries)
+    assert eager.index.names == ["run_id", "interval_id"]
+    assert eager.index.get_level_values("run_id").tolist() == run_ids
+    assert eager.index.get_level_values("interval_id").dtype == pd.Int64Dtype()
+    assert eager.index.get_level_values("interval_id").isna().all()
+    by_run = sorted(manifest.entries, key=lambda entry: entry.run_id)
+    assert eager["__status"].tolist() == [entry.status.value for entry in by_run]
+    with pytest.warns(UserWarning, match=produced):
+        lazy = contact_frame(manifest, root)
+    assert lazy.compute()["interval_id"].isna().all()
+    # A name asked for explicitly that no ok run produced is still refused.
+    with pytest.raises(SweepConfigError, match=r"contact 'Visibility' was not produced"):
+        lazy_contacts(manifest, root, name="Visibility")
 
 
 def test_a_sweep_where_every_run_failed_is_one_row_per_run(tmp_path: Path) -> None:
@@ -806,7 +822,7 @@ def test_a_damaged_file_names_its_run(tmp_path: Path, damaged: int) -> None:
 def test_any_sweep_reads_like_each_file_by_hand(
     runs: list[tuple[str, int, bool, bool]], partition_rows: int
 ) -> None:
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as stack:
         root = Path(scratch)
         entries = []
         for run_id, (kind, rows, integer, reverse) in enumerate(runs):
@@ -818,9 +834,8 @@ def test_any_sweep_reads_like_each_file_by_hand(
         manifest = _manifest(entries[::-1])
         kinds = {kind for kind, *_ in runs}
         if "ok" not in kinds and "other-output" in kinds:
-            with pytest.raises(SweepConfigError, match="produced no report outputs"):
-                lazy_multiindex(manifest, root)
-            return
+            # Only other outputs: every run is a row of missing values, with a warning.
+            stack.enter_context(pytest.warns(UserWarning, match="produced no report outputs"))
         eager = lazy_multiindex(manifest, root)
         pieces = []
         for run_id, (kind, *_) in enumerate(runs):

@@ -313,3 +313,26 @@ def test_visualize_draws_the_graph_of_a_sweep(leo_basic: Path, tmp_path: Path) -
     drawing = (tmp_path / "graph.svg").read_text()
     assert drawing.count("gmat&#45;run") >= 2 or drawing.count("gmat-run") >= 2
     assert not (tmp_path / "manifest.jsonl").exists()  # drawing runs nothing
+
+
+def test_dask_compute_of_a_sweep_of_no_runs_starts_no_pool(
+    leo_basic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gmat_sweep.backends as backends
+
+    started: list[object] = []
+    monkeypatch.setattr(backends, "make_backend", lambda *a, **k: started.append(a))
+    out = tmp_path / "s"
+    empty = Sweep(
+        runs=[],
+        backend=None,
+        manifest_path=out / "manifest.jsonl",
+        output_dir=out,
+        script_path=leo_basic,
+        parameter_spec={},
+        progress=False,
+    )
+    (done,) = dask.compute(empty)
+    assert started == []
+    assert Manifest.load(out / "manifest.jsonl").run_count == 0
+    assert done.manifest.entries == []
