@@ -31,6 +31,8 @@ _DIMENSIONS = re.compile(r"\[[^\]]*\]")
 _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VALUE_RESOURCES = frozenset({"Variable", "String"})
 """Resource types whose ``R.Value`` is assigned in script text as ``R = value``."""
+_EXACT_INTEGERS = 2.0**53
+"""Floats below this magnitude that are whole numbers are written as integers, exactly."""
 
 
 def canonical_script_sha256(path: str | Path) -> str:
@@ -203,8 +205,10 @@ def render_replay(
 def script_value(value: Any) -> str:
     """``value`` as GMAT script text.
 
-    For example ``7000.5``, ``true``, ``PrinceDormand78``, ``'JGM3.cof'``
-    (a string that is not one word is quoted) and ``{Luna, Sun}``.
+    For example ``7000.5``, ``4`` (for ``4.0`` too: a whole float is written
+    as an integer, which GMAT's Integer fields require), ``true``,
+    ``PrinceDormand78``, ``'JGM3.cof'`` (a string that is not one word is
+    quoted) and ``{Luna, Sun}``.
 
     Raises
     ------
@@ -221,6 +225,9 @@ def script_value(value: Any) -> str:
             raise SweepConfigError(
                 f"value {value!r} cannot be written into a GMAT script; use a finite number"
             )
+        if value.is_integer() and abs(value) < _EXACT_INTEGERS:
+            # GMAT's Integer fields refuse "2.0"; its Real fields read "2" as 2.0.
+            return str(int(value))
         return repr(value)
     if isinstance(value, str):
         if any(c in value for c in "'\"\n\r"):

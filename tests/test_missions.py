@@ -1,0 +1,45 @@
+"""Missions unlike the bundled examples, driven through the public API as an analyst would.
+
+``drag_pd78`` keeps GMAT's default resource names (``DefaultProp``,
+``DefaultProp_ForceModel``) and has Jacchia-Roberts drag and a
+PrinceDormand78 integrator; ``two_sats`` has two spacecraft in different
+coordinate systems and epoch formats.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gmat_sweep import sweep
+from gmat_sweep.script import script_value
+
+FM = "DefaultProp_ForceModel"
+
+
+@pytest.fixture(scope="module")
+def drag_pd78(data_dir: Path) -> Path:
+    return data_dir / "drag_pd78.script"
+
+
+def test_a_whole_float_is_written_as_an_integer() -> None:
+    # GMAT refuses "Degree = 2.0" for an Integer field; "2" reads the same in a Real one.
+    assert script_value(2.0) == "2"
+    assert script_value(-0.0) == "0"
+    assert script_value(2.5) == "2.5"
+    assert script_value(1e300) == "1e+300"
+
+
+def test_an_integer_field_swept_with_whole_floats_runs_like_integers(
+    drag_pd78: Path, tmp_path: Path
+) -> None:
+    # What `--param FM.GravityField.Earth.Degree=2:8:2` and numpy.linspace produce.
+    path = f"{FM}.GravityField.Earth.Degree"
+    floats = sweep(drag_pd78, {path: [2.0, 4.0]}, out=tmp_path / "f", progress=False)
+    ints = sweep(drag_pd78, {path: [2, 4]}, out=tmp_path / "i", progress=False)
+    assert floats.failed_run_ids == []
+    pd.testing.assert_frame_equal(floats.to_pandas(), ints.to_pandas(), check_exact=True)
+    final = floats.final()["Sat.Earth.SMA"]
+    assert final[0] != final[1]
