@@ -613,18 +613,25 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
 
     Reports and ephemerides get a ``time`` column (a copy of their first
     datetime column, when they have one); contact tables get ``interval_id``
-    (0..K-1 in file order).
+    (0..K-1 in file order). An output GMAT wrote no file for is left out
+    (an EphemerisFile with ``WriteEphemeris = false``, a ReportFile with
+    ``WriteReport = false``): aggregation shows such a run as one without it.
     """
     tables: dict[str, pa.Table] = {}
-    for name in results.reports:
+    for name in _written(results.report_paths):
         tables[f"report__{name}"] = _table(results.reports[name], time=True)
-    for name in results.ephemerides:
+    for name in _written(results.ephemeris_paths):
         tables[f"ephemeris__{name}"] = _table(results.ephemerides[name], time=True)
-    for name in results.contacts:
+    for name in _written(results.contact_paths):
         contacts = _table(results.contacts[name], time=False)
         interval_id = pa.array(range(contacts.num_rows), type=pa.int64())
         tables[f"contact__{name}"] = contacts.append_column("interval_id", interval_id)
     return tables
+
+
+def _written(paths: Mapping[str, Path]) -> list[str]:
+    """The outputs of ``paths`` (gmat-run lists every output resource) whose file exists."""
+    return [name for name, path in paths.items() if Path(path).is_file()]
 
 
 def _any_load_of(script_path: Path, base: str, log_path: Path) -> _Loaded:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gmat_sweep import sweep
+from gmat_sweep import SweepConfigError, sweep
 from gmat_sweep.script import script_value
 
 FM = "DefaultProp_ForceModel"
@@ -43,3 +43,19 @@ def test_an_integer_field_swept_with_whole_floats_runs_like_integers(
     pd.testing.assert_frame_equal(floats.to_pandas(), ints.to_pandas(), check_exact=True)
     final = floats.final()["Sat.Earth.SMA"]
     assert final[0] != final[1]
+
+
+def test_an_output_switched_off_in_the_script_is_left_out_not_a_failure(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # FixedEph has WriteEphemeris = false: GMAT writes no file for it.
+    mission = data_dir / "burn_ephemeris.script"
+    study = sweep(mission, {"Kick.Element1": [0.0, 0.02]}, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    assert sorted(study.manifest.entries[0].output_paths) == ["ephemeris__Oem", "report__Track"]
+    oem = study.to_ephemerides(name="Oem").compute()
+    assert oem.groupby(level="run_id").size().tolist() == [92, 92]  # two segments of 46
+    final = study.final()["Sat.Earth.SMA"]
+    assert final[1] > final[0] + 20  # the burn raised the orbit
+    with pytest.raises(SweepConfigError, match="'Oem'"):
+        study.to_ephemerides(name="FixedEph")
