@@ -42,8 +42,9 @@ read back: a value that did not take effect fails the run with the field,
 the requested value and the value the engine holds. Reals compare with a
 relative and absolute tolerance of 1e-12 (the engine stores orbits as
 Cartesian state, so ``Sat.SMA = 7000`` reads back ``7000.000000000003``),
-also modulo whole turns of 360 (angles are normalised), and Gregorian epochs
-compare as times.
+also modulo whole turns of 360 (angles are normalised), Gregorian epochs
+compare as times and ModJulian epochs as numbers to the 16 significant digits
+GMAT prints them with.
 
 Each run gets a private scratch directory for GMAT; the parsed outputs are
 written as Parquet under ``spec.output_dir`` (any fsspec URL) through
@@ -98,6 +99,8 @@ READ_BACK_TOLERANCE = 1e-12
 """Relative and absolute tolerance of a real field's read-back."""
 
 _PROBE_VALUES = 8
+_PRINTED_DIGITS = 1e-15
+"""Relative tolerance of a number GMAT prints to 16 significant digits (a ModJulian epoch)."""
 _TURN = 360.0
 _LOG_TAIL_LINES = 40
 _DIAGNOSTIC_LINES = 4
@@ -581,7 +584,8 @@ def same_value(requested: Any, held: Any) -> bool:
     Reals match within :data:`READ_BACK_TOLERANCE` (relative and absolute);
     a requested real outside ``[0, 360)`` also matches a read-back that differs
     by whole turns of 360 (the engine normalises angles). Strings match after
-    trimming, or as the same instant when both parse as epochs. Lists match
+    trimming, or as the same instant when both parse as epochs (ModJulian
+    epochs as numbers, to the 16 significant digits GMAT prints). Lists match
     element by element.
     """
     if isinstance(requested, bool) or isinstance(held, bool):
@@ -602,6 +606,15 @@ def same_value(requested: Any, held: Any) -> bool:
 
 
 def _same_instant(a: str, b: str) -> bool:
+    """Whether two epoch strings name one instant.
+
+    A ModJulian epoch is a number of days, which GMAT prints back to 16
+    significant digits; a Gregorian one is compared as a time.
+    """
+    try:
+        return math.isclose(float(a), float(b), rel_tol=_PRINTED_DIGITS)
+    except ValueError:
+        pass
     try:
         return bool(pd.Timestamp(a) == pd.Timestamp(b))
     except (ValueError, TypeError, OverflowError):

@@ -15,6 +15,7 @@ import pytest
 
 from gmat_sweep import SweepConfigError, sweep
 from gmat_sweep.script import script_value
+from gmat_sweep.worker import same_value
 
 FM = "DefaultProp_ForceModel"
 
@@ -59,3 +60,26 @@ def test_an_output_switched_off_in_the_script_is_left_out_not_a_failure(
     assert final[1] > final[0] + 20  # the burn raised the orbit
     with pytest.raises(SweepConfigError, match="'Oem'"):
         study.to_ephemerides(name="FixedEph")
+
+
+def test_a_modjulian_epoch_given_to_more_digits_than_gmat_prints_is_applied(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # Geo's epoch is TAIModJulian; GMAT prints it back to 16 significant digits.
+    study = sweep(
+        data_dir / "two_sats.script",
+        {"Geo.Epoch": ["31041.500428240741"], "Leo.Epoch": ["01 Jan 2026 00:00:00.000"]},
+        out=tmp_path / "s",
+        progress=False,
+    )
+    assert study.failed_run_ids == []
+    frame = study.to_pandas()
+    epochs = ["Leo.UTCGregorian", "Leo.TAIModJulian", "Geo.A1ModJulian"]
+    assert (frame[epochs].dtypes == "datetime64[ns]").all()
+    assert frame.index.names == ["run_id", "time"]
+
+
+def test_same_value_compares_modjulian_epochs_as_numbers() -> None:
+    assert same_value("31041.500428240741", "31041.50042824074")
+    assert same_value("31041.5", "31041.50000000000")
+    assert not same_value("31041.5", "31041.50001")
