@@ -325,7 +325,7 @@ def _typed_value(loaded: _Loaded, path: str) -> tuple[str | None, Any]:
     """GMAT's type name of ``path`` and its value; ``(None, None)`` when it cannot be read."""
     resource, name = path.split(".", 1)
     try:
-        value = loaded.mission[path]
+        value = _value(loaded.mission, path)
         obj = loaded.mission.gmat.GetObject(resource)
         return str(obj.GetParameterTypeString(obj.GetParameterID(name))), value
     except Exception:  # the engine raises for fields it lists but cannot read (GUI geometry)
@@ -355,7 +355,7 @@ def _classify(loaded: _Loaded, path: str) -> str:
     known = loaded.classes.get(path)
     if known is not None:
         return known
-    loaded.mission[path]  # an unknown path raises gmat-run's error, with suggestions
+    _value(loaded.mission, path)  # an unknown path raises gmat-run's error, with suggestions
     gmat = loaded.mission.gmat
     resource, name = path.split(".", 1)
     obj = gmat.GetObject(resource)
@@ -426,7 +426,7 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
     mission = loaded.mission
     gmat = mission.gmat
     try:
-        mission[path]
+        _value(mission, path)
     except Exception as exc:
         return f"{path!r}: {exc}"
     resource, name = path.split(".", 1)
@@ -570,12 +570,52 @@ def _read_back(mission: Any, path: str) -> Any:
     from gmat_run.errors import GmatFieldError
 
     try:
-        return mission[path]
+        return _value(mission, path)
     except GmatFieldError:
         parent = path.rsplit(".", 1)[0]
         if "." not in parent:
             raise
         return mission[parent]
+
+
+def _value(mission: Any, path: str) -> Any:
+    """The value ``path`` holds: read through gmat-run, or from a force model's own force.
+
+    A ForceModel lists the real fields of its drag and SRP forces
+    (``FM.Drag.F107``, ``FM.SRP.Flux``) but raises "Parameter id ... not
+    defined" when one is read; such a field is read from the force it names
+    (``Drag`` is the force ``Drag.Earth``).
+    """
+    try:
+        return mission[path]
+    except Exception:
+        field = _force_field(mission.gmat, path)
+        if field is None:
+            raise
+        force, name = field
+        return force.GetRealParameter(name)
+
+
+def _force_field(gmat: Any, path: str) -> tuple[Any, str] | None:
+    """The force of a ForceModel and the real field ``path`` names on it, if it names one."""
+    resource, _, rest = path.partition(".")
+    force_name, _, name = rest.rpartition(".")
+    try:
+        model = gmat.GetObject(resource)
+    except AttributeError:  # gmatpy raises it for a name it does not know
+        return None
+    if model is None or not force_name or not model.IsOfType("ODEModel"):
+        return None
+    for index in range(model.GetNumForces()):
+        force = model.GetForce(index)
+        if force_name not in (force.GetName(), force.GetName().split(".")[0]):
+            continue
+        try:
+            real = force.GetParameterType(force.GetParameterID(name)) == gmat.REAL_TYPE
+        except Exception:  # the engine raises for a field the force does not have
+            return None
+        return (force, name) if real else None
+    return None
 
 
 def same_value(requested: Any, held: Any) -> bool:

@@ -15,7 +15,7 @@ import pytest
 
 from gmat_sweep import SweepConfigError, sweep
 from gmat_sweep.script import script_value
-from gmat_sweep.worker import same_value
+from gmat_sweep.worker import LOAD_TIME, list_fields, same_value
 
 FM = "DefaultProp_ForceModel"
 
@@ -83,3 +83,18 @@ def test_same_value_compares_modjulian_epochs_as_numbers() -> None:
     assert same_value("31041.500428240741", "31041.50042824074")
     assert same_value("31041.5", "31041.50000000000")
     assert not same_value("31041.5", "31041.50001")
+
+
+def test_drag_and_srp_numbers_of_a_force_model_can_be_swept(
+    drag_pd78: Path, tmp_path: Path
+) -> None:
+    # GMAT's ForceModel does not route reads of these to its drag and SRP forces.
+    listed = {f.path: f for f in list_fields(drag_pd78)}
+    for field, nominal in (("Drag.F107", 150), ("Drag.MagneticIndex", 3), ("SRP.Flux", 1367)):
+        assert listed[f"{FM}.{field}"].value == nominal
+        assert listed[f"{FM}.{field}"].override == LOAD_TIME
+    grid = {f"{FM}.Drag.F107": [100.0, 250.0], f"{FM}.Drag.MagneticIndex": [3]}
+    study = sweep(drag_pd78, grid, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    final = study.final()["Sat.Earth.SMA"]
+    assert final[1] < final[0]  # more solar flux, denser air, faster decay
