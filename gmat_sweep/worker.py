@@ -30,8 +30,9 @@ from the engine itself:
   holds its old value afterwards);
 - **refused** when the field names a file the engine writes (a ``FILENAME``
   field of an output resource: ReportFile, EphemerisFile, ContactLocator and
-  the engine's other Subscribers and EventLocators), or when a value does not
-  fit the field's type; :func:`check_fields` reports these before any run;
+  the engine's other Subscribers and EventLocators), when a value does not
+  fit the field's type, or when GMAT cannot load the script with a load-time
+  value written into it; :func:`check_fields` reports these before any run;
 - **live** otherwise: written through the API after the load.
 
 Load-time overrides are written into the script text
@@ -225,15 +226,17 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
         ``{field path: the distinct values the sweep gives it}``. Every value is
         checked against the field's type; the first few distinct values of a
         live field are written and read back to find writes the engine drops
-        (the mission is restored afterwards).
+        (the mission is restored afterwards), and the script is loaded with
+        each of the first few values of a load-time field written into it.
 
     Returns
     -------
     list[str]
         Empty when every override can be applied. Otherwise one message per
         bad path: an unknown field, a file GMAT writes, a value that does not
-        fit the field's type or that the engine rejects. A script GMAT cannot
-        parse yields a single message with GMAT's own diagnostic lines.
+        fit the field's type, that the engine rejects, or with which GMAT
+        cannot load the script. A script GMAT cannot parse yields a single
+        message with GMAT's own diagnostic lines.
     """
     try:
         with _inspected(script_path, "gmat-sweep-check-") as loaded:
@@ -243,7 +246,14 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
                 if (problem := _check_one(loaded, path, list(path_values))) is not None
             ]
             _restore(loaded)
-            return problems
+            if problems:
+                return problems
+            load_time = {p: v for p, v in values.items() if _classify(loaded, p) == LOAD_TIME}
+        return [
+            problem
+            for path, path_values in load_time.items()
+            if (problem := _unloadable(script_path, path, list(path_values))) is not None
+        ]
     except _LoadFailed as failed:
         return [str(failed)]
 
@@ -284,8 +294,10 @@ class _LoadFailed(Exception):
 
 
 @contextlib.contextmanager
-def _inspected(script_path: Path, prefix: str) -> Iterator[_Loaded]:
-    """``script_path`` loaded for a look before any run, its scratch directory removed after.
+def _inspected(script_path: Path, prefix: str, text: str | None = None) -> Iterator[_Loaded]:
+    """``script_path`` (or its rendering ``text``) loaded for a look before any run.
+
+    Its scratch directory is removed after.
 
     Raises
     ------
@@ -296,7 +308,8 @@ def _inspected(script_path: Path, prefix: str) -> Iterator[_Loaded]:
     log_path = scratch / "load.log"
     try:
         try:
-            loaded = _mission_for(script_path, canonical_script_sha256(script_path), log_path)
+            base = canonical_script_sha256(script_path)
+            loaded = _mission_for(script_path, base, log_path, text)
         except Exception as exc:
             diagnostic = _describe_failure(exc, _read_logs((log_path,))).split("\n\n", 1)[0]
             raise _LoadFailed(diagnostic) from None
@@ -458,6 +471,28 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
                 script_value(value)
             except SweepConfigError as exc:
                 return f"{path!r}={value!r}: {exc}"
+    return None
+
+
+def _unloadable(script_path: Path, path: str, values: list[Any]) -> str | None:
+    """Why GMAT cannot load the script with one of the first few ``values`` of ``path``.
+
+    A load-time value is only seen by GMAT's script parser, which refuses
+    what the sweep's own checks let through (an unknown atmosphere model, a
+    gravity file that does not exist): each value is written alone into the
+    script, which is loaded once.
+    """
+    for value in values[:_PROBE_VALUES]:
+        text = render_script(script_path, {path: value})
+        try:
+            with _inspected(script_path, "gmat-sweep-probe-", text):
+                pass
+        except _LoadFailed as failed:
+            lines = str(failed).replace(str(_rendered_path(text)), script_path.name).splitlines()
+            return (
+                f"{path!r}={value!r}: GMAT cannot load the mission with this value "
+                f"({'; '.join(lines[1:] or lines)}); use a value GMAT accepts in the script"
+            )
     return None
 
 
@@ -711,7 +746,7 @@ def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None 
         return _loaded
     path = script_path
     if text is not None:
-        path = Path(tempfile.gettempdir()) / "gmat-sweep-rendered" / f"{key}.script"
+        path = _rendered_path(text)
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
@@ -721,6 +756,11 @@ def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None 
     mission = Mission.load(path, gmat_root=engine.root)
     _loaded = _Loaded(key=key, base=base, mission=mission)
     return _loaded
+
+
+def _rendered_path(text: str) -> Path:
+    """Where a rendered script text is saved to be loaded, named by its hash."""
+    return Path(tempfile.gettempdir()) / "gmat-sweep-rendered" / f"{text_sha256(text)}.script"
 
 
 def _clones(loaded: _Loaded) -> dict[str, set[str]]:

@@ -98,3 +98,23 @@ def test_drag_and_srp_numbers_of_a_force_model_can_be_swept(
     assert study.failed_run_ids == []
     final = study.final()["Sat.Earth.SMA"]
     assert final[1] < final[0]  # more solar flux, denser air, faster decay
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "diagnostic"),
+    [
+        ("Drag.AtmosphereModel", "Jacchia", 'Unable to create AtmosphereModel "Jacchia"'),
+        ("GravityField.Earth.PotentialFile", "JGM9.cof", '"JGM9.cof" does not exist'),
+    ],
+)
+def test_a_load_time_value_gmat_cannot_load_is_refused_before_any_run(
+    drag_pd78: Path, tmp_path: Path, field: str, value: str, diagnostic: str
+) -> None:
+    path = f"{FM}.{field}"
+    good = "MSISE90" if "Atmosphere" in field else "JGM2.cof"
+    with pytest.raises(SweepConfigError) as refused:
+        sweep(drag_pd78, {path: [good, value]}, out=tmp_path / "s", progress=False)
+    message = str(refused.value)
+    assert f"{path!r}={value!r}" in message and diagnostic in message
+    assert "gmat-sweep-rendered" not in message  # no temporary file names
+    assert not (tmp_path / "s").exists()
