@@ -118,3 +118,19 @@ def test_a_load_time_value_gmat_cannot_load_is_refused_before_any_run(
     assert f"{path!r}={value!r}" in message and diagnostic in message
     assert "gmat-sweep-rendered" not in message  # no temporary file names
     assert not (tmp_path / "s").exists()
+
+
+def test_the_html_report_of_a_per_run_summary_report(data_dir: Path, tmp_path: Path) -> None:
+    # Result is written once by a Report command after a Target loop: no epoch column.
+    lazy = sweep(
+        data_dir / "plane_change.script",
+        {"TargetApo.Value": [7400, 7600]},
+        out=tmp_path / "s",
+        progress=False,
+        compute=False,
+    )
+    study = lazy.compute()
+    final = study.final(name="Result")
+    assert final["Burn.Element1"][1] > final["Burn.Element1"][0]  # a higher apoapsis costs more
+    page = study.report(tmp_path / "report.html", name="Result").read_text()
+    assert "Burn.Element1" in page
