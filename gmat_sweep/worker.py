@@ -116,13 +116,15 @@ class _Loaded:
     mission: Any
     snapshots: dict[str, Any] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
-    classes: dict[str, str] = field(default_factory=dict)
     clones: dict[str, set[str]] | None = None
 
 
 _loaded: _Loaded | None = None
 _dropped: dict[str, set[str]] = {}
 """Per script (canonical SHA-256): paths whose API writes the engine dropped."""
+_classes: dict[str, dict[str, str]] = {}
+"""Per script (canonical SHA-256): each override path's class, decided on the script as written
+(a rendering can lack a field: drag switched off has no ``FM.Drag.AtmosphereModel``)."""
 
 
 @dataclass
@@ -365,7 +367,7 @@ def _classify(loaded: _Loaded, path: str) -> str:
     SweepConfigError
         ``path`` names a file an output resource writes (refused).
     """
-    known = loaded.classes.get(path)
+    known = _classes.get(loaded.base, {}).get(path)
     if known is not None:
         return known
     _value(loaded.mission, path)  # an unknown path raises gmat-run's error, with suggestions
@@ -383,8 +385,9 @@ def _classify(loaded: _Loaded, path: str) -> str:
         or kind == gmat.ON_OFF_TYPE
         or (kind == gmat.OBJECT_TYPE and str(obj.GetField(name)) in clones.get(resource, set()))
     )
-    loaded.classes[path] = LOAD_TIME if load_time else LIVE
-    return loaded.classes[path]
+    classes = _classes.setdefault(loaded.base, {})
+    classes[path] = LOAD_TIME if load_time else LIVE
+    return classes[path]
 
 
 def _run(
@@ -418,10 +421,12 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
     """
     base = canonical_script_sha256(spec.script_path)
     while True:
-        classes = {
-            path: _classify(_any_load_of(spec.script_path, base, log_path), path)
-            for path in spec.overrides
-        }
+        unknown = [path for path in spec.overrides if path not in _classes.get(base, {})]
+        if unknown:
+            script = _mission_for(spec.script_path, base, log_path)
+            for path in unknown:
+                _classify(script, path)
+        classes = _classes.get(base, {})
         load_time = {p: v for p, v in spec.overrides.items() if classes[p] == LOAD_TIME}
         text = render_script(spec.script_path, load_time) if load_time else None
         loaded = _mission_for(spec.script_path, base, log_path, text)
@@ -578,7 +583,7 @@ def _forget_dropped(loaded: _Loaded, dropped: set[str]) -> None:
     """Remember that writes to ``dropped`` do not take effect: they are load-time from now on."""
     _dropped.setdefault(loaded.base, set()).update(dropped)
     for path in dropped:
-        loaded.classes.pop(path, None)
+        _classes.get(loaded.base, {}).pop(path, None)
 
 
 def _verify(loaded: _Loaded, overrides: Mapping[str, Any]) -> None:
@@ -720,13 +725,6 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
 def _written(paths: Mapping[str, Path]) -> list[str]:
     """The outputs of ``paths`` (gmat-run lists every output resource) whose file exists."""
     return [name for name, path in paths.items() if Path(path).is_file()]
-
-
-def _any_load_of(script_path: Path, base: str, log_path: Path) -> _Loaded:
-    """This process's mission of ``script_path`` in any rendering (all share one structure)."""
-    if _loaded is not None and _loaded.base == base:
-        return _loaded
-    return _mission_for(script_path, base, log_path)
 
 
 def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None = None) -> _Loaded:

@@ -15,7 +15,8 @@ import pytest
 
 from gmat_sweep import SweepConfigError, sweep
 from gmat_sweep.script import script_value
-from gmat_sweep.worker import LOAD_TIME, list_fields, same_value
+from gmat_sweep.spec import RunSpec, RunStatus
+from gmat_sweep.worker import LOAD_TIME, list_fields, run_one, same_value
 
 FM = "DefaultProp_ForceModel"
 
@@ -134,3 +135,13 @@ def test_the_html_report_of_a_per_run_summary_report(data_dir: Path, tmp_path: P
     assert final["Burn.Element1"][1] > final["Burn.Element1"][0]  # a higher apoapsis costs more
     page = study.report(tmp_path / "report.html", name="Result").read_text()
     assert "Burn.Element1" in page
+
+
+def test_one_process_runs_drag_off_then_on(leo_basic: Path, tmp_path: Path) -> None:
+    # A host that loaded the drag-off rendering classifies the next run's override
+    # on the script as written, where FM.Drag.AtmosphereModel exists.
+    path = "FM.Drag.AtmosphereModel"
+    for run_id, model in enumerate(["None", "Exponential", "None"]):
+        spec = RunSpec(leo_basic, {path: model}, tmp_path / f"run-{run_id}", run_id, None)
+        outcome = run_one(spec)
+        assert outcome.status is RunStatus.OK, outcome.stderr
