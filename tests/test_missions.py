@@ -137,6 +137,21 @@ def test_the_html_report_of_a_per_run_summary_report(data_dir: Path, tmp_path: P
     assert "Burn.Element1" in page
 
 
+def test_drag_and_srp_switched_off_drop_their_settings_from_the_script(
+    drag_pd78: Path, tmp_path: Path
+) -> None:
+    # GMAT refuses FM.Drag.F107 (or FM.SRP.Flux) once drag (or SRP) is off, as a GUI-saved
+    # script has them: turning a force off removes its settings, as GMAT's GUI does.
+    grid = {f"{FM}.Drag.AtmosphereModel": ["None", "JacchiaRoberts"], f"{FM}.SRP": ["Off", "On"]}
+    study = sweep(drag_pd78, grid, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    final = study.final()["Sat.Earth.SMA"]
+    assert final[0] > final[2] and final[1] > final[3]  # without drag the orbit decays less
+    assert final[0] != final[1] and final[2] != final[3]  # SRP reaches the propagator
+    replay = study.script(1)
+    assert f"{FM}.Drag.F107 =" not in replay and f"{FM}.Drag.AtmosphereModel = None;" in replay
+
+
 def test_one_process_runs_drag_off_then_on(leo_basic: Path, tmp_path: Path) -> None:
     # A host that loaded the drag-off rendering classifies the next run's override
     # on the script as written, where FM.Drag.AtmosphereModel exists.
