@@ -74,8 +74,9 @@ the mission's nominal value, in the field's GMAT units (``Sat.SMA`` in km,
   ``truncnorm``'s bounds are in standard deviations (sigma units) from
   ``loc``, as scipy defines them: ``truncnorm(-2, 2, 7000, 5)`` is a Normal
   (7000, 5) cut at 6990 and 7010.
-  Discrete distributions are rejected: GMAT fields are continuous reals; give
-  discrete choices as an explicit ``samples=`` table instead.
+  Discrete distributions are rejected: the draws are continuous values; for
+  an Integer field or a set of discrete choices, pass rows drawn yourself to
+  :func:`gmat_sweep.sweep` as ``samples=``.
 - ``("mvnormal", mean, covariance)`` for a key that is a *tuple* of field
   paths: correlated Normal fields, ``mean`` of length ``k`` and a symmetric
   positive semi-definite ``k x k`` ``covariance``.
@@ -323,8 +324,10 @@ def parse_dist(name: ParamName, spec: DistSpec) -> Distribution:
         return _from_description(names, label, correlated, spec)
     if isinstance(spec, rv_discrete_frozen):
         raise SweepConfigError(
-            f"{label}: {_scipy_repr(spec)} is a discrete distribution, but GMAT fields are "
-            "continuous reals; for a set of discrete choices pass an explicit samples= table"
+            f"{label}: {_scipy_repr(spec)} is a discrete distribution, but Monte Carlo, "
+            "Latin-hypercube and sensitivity designs draw continuous values; for an Integer "
+            "field (a gravity degree, an iteration limit) or a set of discrete choices, draw "
+            "the values yourself and run sweep(mission, samples=...) with one row per run"
         )
     if isinstance(spec, rv_continuous_frozen):
         return _from_scipy(names, label, correlated, spec)

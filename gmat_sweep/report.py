@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from gmat_sweep.aggregate import ROW, TIME
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.spec import RunStatus
 
@@ -254,12 +255,13 @@ def _outcomes(sweep: Sweep, name: str | None, columns: Sequence[str] | None) -> 
     from gmat_sweep import plot
 
     final = sweep.final(name)
-    parameters = {field for spec in sweep.runs for field in spec.overrides}
+    # The key (time, or row for a report without an epoch) is where a run ends, not an outcome.
+    left_out = {field for spec in sweep.runs for field in spec.overrides} | {TIME, ROW, plot.STATUS}
     if columns is None:
         chosen = [
             c
             for c in final.columns
-            if c not in parameters and c != plot.STATUS and pd.api.types.is_numeric_dtype(final[c])
+            if c not in left_out and pd.api.types.is_numeric_dtype(final[c])
         ][:KEY_OUTCOMES]
     else:
         chosen = list(columns)

@@ -31,6 +31,17 @@ _DIMENSIONS = re.compile(r"\[[^\]]*\]")
 _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VALUE_RESOURCES = frozenset({"Variable", "String"})
 """Resource types whose ``R.Value`` is assigned in script text as ``R = value``."""
+_SWITCHES_OFF = {
+    ("Drag.AtmosphereModel", "None"): "Drag",
+    ("Drag", "None"): "Drag",
+    ("SRP", "Off"): "SRP",
+}
+"""ForceModel fields and values that switch a force off, and the force's sub-resource name.
+
+GMAT refuses the force's other settings (``FM.Drag.F107``, ``FM.SRP.Flux``)
+once it is off, and its GUI saves such a script without them."""
+_EXACT_INTEGERS = 2.0**53
+"""Floats below this magnitude that are whole numbers are written as integers, exactly."""
 
 
 def canonical_script_sha256(path: str | Path) -> str:
@@ -104,7 +115,10 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     assignment, or after its ``Create`` line, or (for a resource created in
     an included file) just before ``BeginMissionSequence``. ``V.Value`` of a
     ``Variable`` or ``String`` is written as ``V = value``. Replacing in place
-    matters: GMAT refuses a second ``Prop.Type`` assignment. Relative
+    matters: GMAT refuses a second ``Prop.Type`` assignment. Switching a
+    force off (``FM.Drag.AtmosphereModel = None``, ``FM.Drag = None``,
+    ``FM.SRP = Off``) removes the script's settings of that force
+    (``FM.Drag.F107 = 150;``), which GMAT refuses once it is off. Relative
     ``#Include`` paths are made absolute (resolved against the script's
     directory, as GMAT and the sweep's include hashing do).
 
@@ -133,7 +147,10 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
     kinds = _created_types(lines[:begin], set())
     for dotted in sorted(overrides):
-        resource, _ = _split(dotted)
+        resource, field = _split(dotted)
+        force = _SWITCHES_OFF.get((field, str(overrides[dotted])))
+        if force is not None:
+            begin = _drop_settings(lines, begin, f"{resource}.{force}")
         statement = _statement(dotted, overrides[dotted], kinds.get(resource))
         begin = _place(lines, begin, dotted, statement, kinds.get(resource))
     return "\n".join(lines) + "\n"
@@ -203,8 +220,10 @@ def render_replay(
 def script_value(value: Any) -> str:
     """``value`` as GMAT script text.
 
-    For example ``7000.5``, ``true``, ``PrinceDormand78``, ``'JGM3.cof'``
-    (a string that is not one word is quoted) and ``{Luna, Sun}``.
+    For example ``7000.5``, ``4`` (for ``4.0`` too: a whole float is written
+    as an integer, which GMAT's Integer fields require), ``true``,
+    ``PrinceDormand78``, ``'JGM3.cof'`` (a string that is not one word is
+    quoted) and ``{Luna, Sun}``.
 
     Raises
     ------
@@ -221,6 +240,9 @@ def script_value(value: Any) -> str:
             raise SweepConfigError(
                 f"value {value!r} cannot be written into a GMAT script; use a finite number"
             )
+        if value.is_integer() and abs(value) < _EXACT_INTEGERS:
+            # GMAT's Integer fields refuse "2.0"; its Real fields read "2" as 2.0.
+            return str(int(value))
         return repr(value)
     if isinstance(value, str):
         if any(c in value for c in "'\"\n\r"):
@@ -319,6 +341,17 @@ def _created_types(lines: list[str], seen: set[str]) -> dict[str, str]:
                 if name:
                     kinds[name] = match.group(1)
     return kinds
+
+
+def _drop_settings(lines: list[str], begin: int, force: str) -> int:
+    """Remove the assignments to ``force``'s fields (``FM.Drag.*``) from ``lines[:begin]``.
+
+    Returns the new ``begin``.
+    """
+    settings = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{re.escape(force)}\.[\w.]+[ \t]*=")
+    kept = [line for line in lines[:begin] if not settings.match(line)]
+    lines[:begin] = kept
+    return len(kept)
 
 
 def _place(lines: list[str], begin: int, dotted: str, statement: str, kind: str | None) -> int:

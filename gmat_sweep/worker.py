@@ -30,8 +30,9 @@ from the engine itself:
   holds its old value afterwards);
 - **refused** when the field names a file the engine writes (a ``FILENAME``
   field of an output resource: ReportFile, EphemerisFile, ContactLocator and
-  the engine's other Subscribers and EventLocators), or when a value does not
-  fit the field's type; :func:`check_fields` reports these before any run;
+  the engine's other Subscribers and EventLocators), when a value does not
+  fit the field's type, or when GMAT cannot load the script with a load-time
+  value written into it; :func:`check_fields` reports these before any run;
 - **live** otherwise: written through the API after the load.
 
 Load-time overrides are written into the script text
@@ -42,8 +43,9 @@ read back: a value that did not take effect fails the run with the field,
 the requested value and the value the engine holds. Reals compare with a
 relative and absolute tolerance of 1e-12 (the engine stores orbits as
 Cartesian state, so ``Sat.SMA = 7000`` reads back ``7000.000000000003``),
-also modulo whole turns of 360 (angles are normalised), and Gregorian epochs
-compare as times.
+also modulo whole turns of 360 (angles are normalised), Gregorian epochs
+compare as times and ModJulian epochs as numbers to the 16 significant digits
+GMAT prints them with.
 
 Each run gets a private scratch directory for GMAT; the parsed outputs are
 written as Parquet under ``spec.output_dir`` (any fsspec URL) through
@@ -98,6 +100,8 @@ READ_BACK_TOLERANCE = 1e-12
 """Relative and absolute tolerance of a real field's read-back."""
 
 _PROBE_VALUES = 8
+_PRINTED_DIGITS = 1e-15
+"""Relative tolerance of a number GMAT prints to 16 significant digits (a ModJulian epoch)."""
 _TURN = 360.0
 _LOG_TAIL_LINES = 40
 _DIAGNOSTIC_LINES = 4
@@ -112,13 +116,15 @@ class _Loaded:
     mission: Any
     snapshots: dict[str, Any] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
-    classes: dict[str, str] = field(default_factory=dict)
     clones: dict[str, set[str]] | None = None
 
 
 _loaded: _Loaded | None = None
 _dropped: dict[str, set[str]] = {}
 """Per script (canonical SHA-256): paths whose API writes the engine dropped."""
+_classes: dict[str, dict[str, str]] = {}
+"""Per script (canonical SHA-256): each override path's class, decided on the script as written
+(a rendering can lack a field: drag switched off has no ``FM.Drag.AtmosphereModel``)."""
 
 
 @dataclass
@@ -222,15 +228,17 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
         ``{field path: the distinct values the sweep gives it}``. Every value is
         checked against the field's type; the first few distinct values of a
         live field are written and read back to find writes the engine drops
-        (the mission is restored afterwards).
+        (the mission is restored afterwards), and the script is loaded with
+        each of the first few values of a load-time field written into it.
 
     Returns
     -------
     list[str]
         Empty when every override can be applied. Otherwise one message per
         bad path: an unknown field, a file GMAT writes, a value that does not
-        fit the field's type or that the engine rejects. A script GMAT cannot
-        parse yields a single message with GMAT's own diagnostic lines.
+        fit the field's type, that the engine rejects, or with which GMAT
+        cannot load the script. A script GMAT cannot parse yields a single
+        message with GMAT's own diagnostic lines.
     """
     try:
         with _inspected(script_path, "gmat-sweep-check-") as loaded:
@@ -240,7 +248,14 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
                 if (problem := _check_one(loaded, path, list(path_values))) is not None
             ]
             _restore(loaded)
-            return problems
+            if problems:
+                return problems
+            load_time = {p: v for p, v in values.items() if _classify(loaded, p) == LOAD_TIME}
+        return [
+            problem
+            for path, path_values in load_time.items()
+            if (problem := _unloadable(script_path, path, list(path_values))) is not None
+        ]
     except _LoadFailed as failed:
         return [str(failed)]
 
@@ -281,8 +296,10 @@ class _LoadFailed(Exception):
 
 
 @contextlib.contextmanager
-def _inspected(script_path: Path, prefix: str) -> Iterator[_Loaded]:
-    """``script_path`` loaded for a look before any run, its scratch directory removed after.
+def _inspected(script_path: Path, prefix: str, text: str | None = None) -> Iterator[_Loaded]:
+    """``script_path`` (or its rendering ``text``) loaded for a look before any run.
+
+    Its scratch directory is removed after.
 
     Raises
     ------
@@ -293,7 +310,8 @@ def _inspected(script_path: Path, prefix: str) -> Iterator[_Loaded]:
     log_path = scratch / "load.log"
     try:
         try:
-            loaded = _mission_for(script_path, canonical_script_sha256(script_path), log_path)
+            base = canonical_script_sha256(script_path)
+            loaded = _mission_for(script_path, base, log_path, text)
         except Exception as exc:
             diagnostic = _describe_failure(exc, _read_logs((log_path,))).split("\n\n", 1)[0]
             raise _LoadFailed(diagnostic) from None
@@ -322,7 +340,7 @@ def _typed_value(loaded: _Loaded, path: str) -> tuple[str | None, Any]:
     """GMAT's type name of ``path`` and its value; ``(None, None)`` when it cannot be read."""
     resource, name = path.split(".", 1)
     try:
-        value = loaded.mission[path]
+        value = _value(loaded.mission, path)
         obj = loaded.mission.gmat.GetObject(resource)
         return str(obj.GetParameterTypeString(obj.GetParameterID(name))), value
     except Exception:  # the engine raises for fields it lists but cannot read (GUI geometry)
@@ -349,10 +367,10 @@ def _classify(loaded: _Loaded, path: str) -> str:
     SweepConfigError
         ``path`` names a file an output resource writes (refused).
     """
-    known = loaded.classes.get(path)
+    known = _classes.get(loaded.base, {}).get(path)
     if known is not None:
         return known
-    loaded.mission[path]  # an unknown path raises gmat-run's error, with suggestions
+    _value(loaded.mission, path)  # an unknown path raises gmat-run's error, with suggestions
     gmat = loaded.mission.gmat
     resource, name = path.split(".", 1)
     obj = gmat.GetObject(resource)
@@ -367,8 +385,9 @@ def _classify(loaded: _Loaded, path: str) -> str:
         or kind == gmat.ON_OFF_TYPE
         or (kind == gmat.OBJECT_TYPE and str(obj.GetField(name)) in clones.get(resource, set()))
     )
-    loaded.classes[path] = LOAD_TIME if load_time else LIVE
-    return loaded.classes[path]
+    classes = _classes.setdefault(loaded.base, {})
+    classes[path] = LOAD_TIME if load_time else LIVE
+    return classes[path]
 
 
 def _run(
@@ -402,10 +421,12 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
     """
     base = canonical_script_sha256(spec.script_path)
     while True:
-        classes = {
-            path: _classify(_any_load_of(spec.script_path, base, log_path), path)
-            for path in spec.overrides
-        }
+        unknown = [path for path in spec.overrides if path not in _classes.get(base, {})]
+        if unknown:
+            script = _mission_for(spec.script_path, base, log_path)
+            for path in unknown:
+                _classify(script, path)
+        classes = _classes.get(base, {})
         load_time = {p: v for p, v in spec.overrides.items() if classes[p] == LOAD_TIME}
         text = render_script(spec.script_path, load_time) if load_time else None
         loaded = _mission_for(spec.script_path, base, log_path, text)
@@ -423,7 +444,7 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
     mission = loaded.mission
     gmat = mission.gmat
     try:
-        mission[path]
+        _value(mission, path)
     except Exception as exc:
         return f"{path!r}: {exc}"
     resource, name = path.split(".", 1)
@@ -455,6 +476,28 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
                 script_value(value)
             except SweepConfigError as exc:
                 return f"{path!r}={value!r}: {exc}"
+    return None
+
+
+def _unloadable(script_path: Path, path: str, values: list[Any]) -> str | None:
+    """Why GMAT cannot load the script with one of the first few ``values`` of ``path``.
+
+    A load-time value is only seen by GMAT's script parser, which refuses
+    what the sweep's own checks let through (an unknown atmosphere model, a
+    gravity file that does not exist): each value is written alone into the
+    script, which is loaded once.
+    """
+    for value in values[:_PROBE_VALUES]:
+        text = render_script(script_path, {path: value})
+        try:
+            with _inspected(script_path, "gmat-sweep-probe-", text):
+                pass
+        except _LoadFailed as failed:
+            lines = str(failed).replace(str(_rendered_path(text)), script_path.name).splitlines()
+            return (
+                f"{path!r}={value!r}: GMAT cannot load the mission with this value "
+                f"({'; '.join(lines[1:] or lines)}); use a value GMAT accepts in the script"
+            )
     return None
 
 
@@ -540,7 +583,7 @@ def _forget_dropped(loaded: _Loaded, dropped: set[str]) -> None:
     """Remember that writes to ``dropped`` do not take effect: they are load-time from now on."""
     _dropped.setdefault(loaded.base, set()).update(dropped)
     for path in dropped:
-        loaded.classes.pop(path, None)
+        _classes.get(loaded.base, {}).pop(path, None)
 
 
 def _verify(loaded: _Loaded, overrides: Mapping[str, Any]) -> None:
@@ -567,12 +610,52 @@ def _read_back(mission: Any, path: str) -> Any:
     from gmat_run.errors import GmatFieldError
 
     try:
-        return mission[path]
+        return _value(mission, path)
     except GmatFieldError:
         parent = path.rsplit(".", 1)[0]
         if "." not in parent:
             raise
         return mission[parent]
+
+
+def _value(mission: Any, path: str) -> Any:
+    """The value ``path`` holds: read through gmat-run, or from a force model's own force.
+
+    A ForceModel lists the real fields of its drag and SRP forces
+    (``FM.Drag.F107``, ``FM.SRP.Flux``) but raises "Parameter id ... not
+    defined" when one is read; such a field is read from the force it names
+    (``Drag`` is the force ``Drag.Earth``).
+    """
+    try:
+        return mission[path]
+    except Exception:
+        field = _force_field(mission.gmat, path)
+        if field is None:
+            raise
+        force, name = field
+        return force.GetRealParameter(name)
+
+
+def _force_field(gmat: Any, path: str) -> tuple[Any, str] | None:
+    """The force of a ForceModel and the real field ``path`` names on it, if it names one."""
+    resource, _, rest = path.partition(".")
+    force_name, _, name = rest.rpartition(".")
+    try:
+        model = gmat.GetObject(resource)
+    except AttributeError:  # gmatpy raises it for a name it does not know
+        return None
+    if model is None or not force_name or not model.IsOfType("ODEModel"):
+        return None
+    for index in range(model.GetNumForces()):
+        force = model.GetForce(index)
+        if force_name not in (force.GetName(), force.GetName().split(".")[0]):
+            continue
+        try:
+            real = force.GetParameterType(force.GetParameterID(name)) == gmat.REAL_TYPE
+        except Exception:  # the engine raises for a field the force does not have
+            return None
+        return (force, name) if real else None
+    return None
 
 
 def same_value(requested: Any, held: Any) -> bool:
@@ -581,7 +664,8 @@ def same_value(requested: Any, held: Any) -> bool:
     Reals match within :data:`READ_BACK_TOLERANCE` (relative and absolute);
     a requested real outside ``[0, 360)`` also matches a read-back that differs
     by whole turns of 360 (the engine normalises angles). Strings match after
-    trimming, or as the same instant when both parse as epochs. Lists match
+    trimming, or as the same instant when both parse as epochs (ModJulian
+    epochs as numbers, to the 16 significant digits GMAT prints). Lists match
     element by element.
     """
     if isinstance(requested, bool) or isinstance(held, bool):
@@ -602,6 +686,15 @@ def same_value(requested: Any, held: Any) -> bool:
 
 
 def _same_instant(a: str, b: str) -> bool:
+    """Whether two epoch strings name one instant.
+
+    A ModJulian epoch is a number of days, which GMAT prints back to 16
+    significant digits; a Gregorian one is compared as a time.
+    """
+    try:
+        return math.isclose(float(a), float(b), rel_tol=_PRINTED_DIGITS)
+    except ValueError:
+        pass
     try:
         return bool(pd.Timestamp(a) == pd.Timestamp(b))
     except (ValueError, TypeError, OverflowError):
@@ -613,25 +706,25 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
 
     Reports and ephemerides get a ``time`` column (a copy of their first
     datetime column, when they have one); contact tables get ``interval_id``
-    (0..K-1 in file order).
+    (0..K-1 in file order). An output GMAT wrote no file for is left out
+    (an EphemerisFile with ``WriteEphemeris = false``, a ReportFile with
+    ``WriteReport = false``): aggregation shows such a run as one without it.
     """
     tables: dict[str, pa.Table] = {}
-    for name in results.reports:
+    for name in _written(results.report_paths):
         tables[f"report__{name}"] = _table(results.reports[name], time=True)
-    for name in results.ephemerides:
+    for name in _written(results.ephemeris_paths):
         tables[f"ephemeris__{name}"] = _table(results.ephemerides[name], time=True)
-    for name in results.contacts:
+    for name in _written(results.contact_paths):
         contacts = _table(results.contacts[name], time=False)
         interval_id = pa.array(range(contacts.num_rows), type=pa.int64())
         tables[f"contact__{name}"] = contacts.append_column("interval_id", interval_id)
     return tables
 
 
-def _any_load_of(script_path: Path, base: str, log_path: Path) -> _Loaded:
-    """This process's mission of ``script_path`` in any rendering (all share one structure)."""
-    if _loaded is not None and _loaded.base == base:
-        return _loaded
-    return _mission_for(script_path, base, log_path)
+def _written(paths: Mapping[str, Path]) -> list[str]:
+    """The outputs of ``paths`` (gmat-run lists every output resource) whose file exists."""
+    return [name for name, path in paths.items() if Path(path).is_file()]
 
 
 def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None = None) -> _Loaded:
@@ -651,7 +744,7 @@ def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None 
         return _loaded
     path = script_path
     if text is not None:
-        path = Path(tempfile.gettempdir()) / "gmat-sweep-rendered" / f"{key}.script"
+        path = _rendered_path(text)
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
@@ -661,6 +754,11 @@ def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None 
     mission = Mission.load(path, gmat_root=engine.root)
     _loaded = _Loaded(key=key, base=base, mission=mission)
     return _loaded
+
+
+def _rendered_path(text: str) -> Path:
+    """Where a rendered script text is saved to be loaded, named by its hash."""
+    return Path(tempfile.gettempdir()) / "gmat-sweep-rendered" / f"{text_sha256(text)}.script"
 
 
 def _clones(loaded: _Loaded) -> dict[str, set[str]]:

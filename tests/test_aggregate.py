@@ -888,7 +888,14 @@ def test_run_files_with_and_without_pandas_metadata_read_as_one_frame(tmp_path: 
         return table.add_column(0, "time", table.column("Sat.UTCGregorian"))
 
     def newer(frame: pd.DataFrame) -> pa.Table:
-        results = SimpleNamespace(reports={"RF": frame}, ephemerides={}, contacts={})
+        results = SimpleNamespace(
+            reports={"RF": frame},
+            report_paths={"RF": Path(__file__)},
+            ephemerides={},
+            ephemeris_paths={},
+            contacts={},
+            contact_paths={},
+        )
         table: pa.Table = output_tables(results)["report__RF"]
         return table
 

@@ -201,7 +201,11 @@ def label_errors() -> list[tuple[Any, Any, list[str]]]:
         (
             "Sat.SMA",
             scipy.stats.poisson(3),
-            [sma, "scipy.stats.poisson(3) is a discrete distribution", "samples= table"],
+            [
+                sma,
+                "scipy.stats.poisson(3) is a discrete distribution",
+                "sweep(mission, samples=...)",
+            ],
         ),
         ("Sat.SMA", scipy.stats.poisson, [sma, "scipy.stats.poisson is a distribution family"]),
         (

@@ -264,7 +264,7 @@ def test_render_replaces_inserts_and_keeps_includes_working(tmp_path: Path) -> N
     assert text == (
         f"#Include '{include}'\n"
         "Create Spacecraft Sat;\n"
-        "Sat.Cd = 3.0;\n"
+        "Sat.Cd = 3;\n"
         "Create ForceModel FM;\n"
         "FM.PrimaryBodies = {Earth};\n"
         "FM.PointMasses = {Luna, Sun};\n"
@@ -311,7 +311,7 @@ def test_cli_script_prints_the_run_as_a_script(
     assert main(["script", str(tmp_path / "s"), "0"]) == 0
     printed = capsys.readouterr().out
     assert printed == result.script(0)
-    assert "Prop.Type = PrinceDormand78;\n" in printed and "Sat.Cd = 3.0;\n" in printed
+    assert "Prop.Type = PrinceDormand78;\n" in printed and "Sat.Cd = 3;\n" in printed
     assert main(["script", str(tmp_path / "s"), "5"]) == 2
     assert "run 5 has no entry" in capsys.readouterr().err
 

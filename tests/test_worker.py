@@ -32,6 +32,18 @@ def _report(path: str | Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def _results(written: Path, **reports: pd.DataFrame) -> SimpleNamespace:
+    """A gmat-run ``Results`` holding ``reports``, each recorded at ``written`` (a file)."""
+    return SimpleNamespace(
+        reports=reports,
+        report_paths=dict.fromkeys(reports, written),
+        ephemerides={},
+        ephemeris_paths={},
+        contacts={},
+        contact_paths={},
+    )
+
+
 def test_override_changes_the_output(leo_basic: Path, tmp_path: Path) -> None:
     a = run_one(_spec(leo_basic, {"Sat.SMA": 7000.0}, tmp_path / "a"))
     b = run_one(_spec(leo_basic, {"Sat.SMA": 7200.0}, tmp_path / "b"))
@@ -78,7 +90,14 @@ def test_contact_tables_get_interval_ids(tmp_path: Path) -> None:
         "Station2       300.500         01 Jan 2026 13:00:00.000      01 Jan 2026 13:05:00.500"
         "      1500.5              1100.25\n"
     )
-    results = SimpleNamespace(reports={}, ephemerides={}, contacts={"GS": parse_contacts(report)})
+    results = SimpleNamespace(
+        reports={},
+        report_paths={},
+        ephemerides={},
+        ephemeris_paths={},
+        contacts={"GS": parse_contacts(report)},
+        contact_paths={"GS": report},
+    )
     tables = output_tables(results)
     assert list(tables) == ["contact__GS"]
     frame = tables["contact__GS"].to_pandas()
@@ -101,8 +120,7 @@ def test_output_tables_hold_every_column_as_pandas_would_convert_it() -> None:
         }
     )
     frame.attrs = {"run_started": "2026-12-02T23:00:00"}  # wall-clock stamps stay out
-    results = SimpleNamespace(reports={"RF": frame}, ephemerides={}, contacts={})
-    table = output_tables(results)["report__RF"]
+    table = output_tables(_results(Path(__file__), RF=frame))["report__RF"]
     expected = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
     assert table.column_names == ["time", *frame.columns]
     assert table.drop_columns(["time"]).equals(expected)
@@ -113,9 +131,8 @@ def test_output_tables_hold_every_column_as_pandas_would_convert_it() -> None:
 
 def test_an_output_that_repeats_a_column_is_refused_with_its_name() -> None:
     frame = pd.DataFrame([[1.0, 2.0, 3.0]], columns=["Sat.X", "Sat.Y", "Sat.X"])
-    results = SimpleNamespace(reports={"RF": frame}, ephemerides={}, contacts={})
     with pytest.raises(ValueError, match=r"repeats the columns \['Sat.X'\]; list each"):
-        output_tables(results)
+        output_tables(_results(Path(__file__), RF=frame))
 
 
 def test_failed_run_is_an_outcome_with_the_engine_message(
