@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from dask.base import DaskMethodsMixin
 
@@ -233,6 +233,16 @@ class Sweep(DaskMethodsMixin):
 
     def __dask_postpersist__(self) -> tuple[Any, tuple[Any, ...]]:
         return self._rebuild, ()
+
+    def __reduce__(self) -> NoReturn:
+        # A default distributed Client takes dask.compute's graphs, finalize step included.
+        raise TypeError(
+            "a Sweep cannot be sent to a distributed scheduler: the driver that holds it "
+            "records its runs. dask.compute sent it to the process's default distributed "
+            "Client; call .compute() or .persist() on the sweep (with "
+            "backend=DaskPool(client=client) to run on that cluster), or pass "
+            "scheduler=Sweep.__dask_scheduler__ to dask.compute"
+        )
 
     def _finish(self, outcomes: Sequence[RunOutcome]) -> Sweep:
         """Finalise a computation: record any outcome no callback saw (a foreign scheduler).

@@ -17,6 +17,7 @@ from gmat_sweep import Pool, Sweep, sweep
 from gmat_sweep.backends import KNOWN_BACKENDS, make_backend
 from gmat_sweep.backends._subprocess import run_node
 from gmat_sweep.backends.base import drain
+from gmat_sweep.backends.dask import DaskPool
 from gmat_sweep.backends.joblib import LocalJoblibPool
 from gmat_sweep.errors import BackendError
 from gmat_sweep.manifest import Manifest, read_all_entries
@@ -76,6 +77,66 @@ def test_two_uncomputed_sweeps_run_in_one_graph_each_with_its_manifest(
     assert [e.run_id for e in Manifest.load(tmp_path / "b" / "manifest.jsonl").entries] == [0]
     pd.testing.assert_frame_equal(a.to_pandas(), reference, check_exact=True)
     assert b.to_pandas()["__status"].eq("ok").all()
+
+
+@pytest.mark.slow
+def test_dask_compute_of_two_sweeps_on_a_dask_pool_runs_them_through_the_pool(
+    leo_basic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool's own client must not become Dask's default scheduler: dask.compute would
+    # then send the sweeps to it directly, past their scheduler and manifest writer.
+    with DaskPool(n_workers=1) as pool:
+        graphs: list[Any] = []
+        get = pool.get
+        monkeypatch.setattr(
+            pool, "get", lambda dsk, keys, **kw: graphs.append(keys) or get(dsk, keys, **kw)
+        )
+        a = sweep(
+            leo_basic,
+            {"Sat.Cd": [2.0, 2.2]},
+            out=tmp_path / "a",
+            backend=pool,
+            progress=False,
+            compute=False,
+        )
+        b = sweep(
+            leo_basic,
+            {"Sat.Cd": [2.4]},
+            out=tmp_path / "b",
+            backend=pool,
+            progress=False,
+            compute=False,
+        )
+        done_a, done_b = dask.compute(a, b)
+    assert done_a is a and done_b is b
+    assert [len(keys) for keys in graphs] == [3]  # one computation, through the pool
+    assert sorted(e.run_id for e in Manifest.load(tmp_path / "a" / "manifest.jsonl").entries) == [
+        0,
+        1,
+    ]
+    assert [e.status for e in Manifest.load(tmp_path / "b" / "manifest.jsonl").entries] == [
+        RunStatus.OK
+    ]
+
+
+@pytest.mark.slow
+def test_dask_compute_under_a_default_distributed_client_says_how_to_run_a_sweep(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    from distributed import Client, LocalCluster
+
+    lazy = sweep(leo_basic, {"Sat.Cd": [2.0]}, out=tmp_path / "s", progress=False, compute=False)
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster,
+        Client(cluster),
+        pytest.raises(TypeError) as raised,
+    ):
+        dask.compute(lazy)
+    causes: list[BaseException] = [raised.value]  # distributed wraps the error in its own
+    while (cause := causes[-1].__cause__ or causes[-1].__context__) is not None:
+        causes.append(cause)
+    assert any("scheduler=Sweep.__dask_scheduler__" in str(cause) for cause in causes)
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.slow

@@ -118,7 +118,9 @@ class DaskPool(Pool):
                     "client: DaskPool(client=Client(cluster))."
                 ) from exc
             try:
-                client = distributed.Client(self._owned)  # type: ignore[no-untyped-call]
+                # Not the process's default scheduler: dask.compute(sweep) must keep
+                # running sweeps through their own scheduler and manifest writer.
+                client = distributed.Client(self._owned, set_as_default=False)  # type: ignore[no-untyped-call]
             except BaseException:
                 self._owned.close()
                 raise
@@ -137,7 +139,7 @@ class DaskPool(Pool):
         import distributed
 
         try:
-            client = distributed.Client(cluster)  # type: ignore[no-untyped-call]
+            client = distributed.Client(cluster, set_as_default=False)  # type: ignore[no-untyped-call]
         except Exception:
             cluster.close()
             raise
@@ -161,7 +163,9 @@ class DaskPool(Pool):
         import distributed
 
         try:
-            client = distributed.Client(address, timeout="30s")  # type: ignore[no-untyped-call]
+            client = distributed.Client(  # type: ignore[no-untyped-call]
+                address, timeout="30s", set_as_default=False
+            )
         except Exception as exc:
             raise BackendError(
                 f"cannot reach the Dask scheduler at {address!r}: {type(exc).__name__}: {exc}. "
@@ -233,7 +237,7 @@ class DaskPool(Pool):
         # Higher priorities start first: the groups, in run_id order (graph.dispatch_rank).
         with annotate(priority=lambda key: -position[key]):
             futures = self._client.get(tasks, list(tasks), sync=False)
-        for future in as_completed(futures):  # type: ignore[no-untyped-call]
+        for future in as_completed(futures, loop=self._client.loop):  # type: ignore[no-untyped-call]
             index = position[future.key]
             try:
                 outcomes: list[RunOutcome] = future.result()
@@ -264,7 +268,7 @@ class DaskPool(Pool):
         """Yield outcomes as runs finish."""
         from distributed import as_completed
 
-        return drain(self, futures, as_completed)
+        return drain(self, futures, partial(as_completed, loop=self._client.loop))
 
     def close(self) -> None:
         """Shut down the client and the cluster if this pool owns them.
