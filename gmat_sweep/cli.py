@@ -103,7 +103,8 @@ exit codes:
   2    usage: a bad argument or sweep configuration, or no command; nothing ran
   3    could not run: GMAT engine, backend, storage, corrupt manifest or results
        file, or a sweep another driver holds
-  130  interrupted (Ctrl-C, SIGTERM); resume finishes the rest"""
+  130  interrupted (Ctrl-C, SIGTERM); resume finishes the rest
+  141  stdout's reader stopped reading (`| head`): nothing more is printed"""
 
 _ENVIRONMENT = """\
 environment:
@@ -117,6 +118,10 @@ environment:
 
 _LARGE_COUNT = 50
 """A range COUNT above which another reading of START:STOP:COUNT is worth a warning."""
+
+
+_SIGPIPE_EXIT = 141
+"""Exit code when stdout's reader went away (``| head``): 128 + SIGPIPE, as a shell reports."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,6 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SweepConfigError as exc:
             _error(str(exc))
             return 2
+        except BrokenPipeError:
+            # Only stdout's reader going away (`| head`) gets here: the hosts' and the
+            # stores' pipes are handled where they are used.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the final flush
+            return _SIGPIPE_EXIT
         except (GmatSweepError, OSError) as exc:
             _error(str(exc))
             return 3

@@ -629,6 +629,22 @@ def test_show_summarises_the_sweep(grid_sweep: tuple[Path, Result]) -> None:
 
 
 @pytest.mark.slow
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    grid_sweep: tuple[Path, Result],
+) -> None:
+    # `gmat-sweep show study | head -1`: the reader closes the pipe before the command writes.
+    out, _ = grid_sweep
+    command = [sys.executable, "-m", "gmat_sweep", "show", str(out)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    with child.stderr:
+        stderr = child.stderr.read().decode()
+    assert child.wait(timeout=240) == 141, stderr  # 128 + SIGPIPE, as a shell reports it
+    assert stderr == ""
+
+
+@pytest.mark.slow
 def test_export_to_parquet_and_csv(grid_sweep: tuple[Path, Result], tmp_path: Path) -> None:
     out, _ = grid_sweep
     expected = frame_of(out)
