@@ -53,7 +53,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from gmat_sweep.containment import locator, sweep_root
-from gmat_sweep.errors import NoOutputFilesError, RunOutputError, SweepConfigError
+from gmat_sweep.errors import (
+    NoOutputFilesError,
+    OutputNameError,
+    RunOutputError,
+    SweepConfigError,
+)
 from gmat_sweep.spec import PathLike, RunStatus, is_url, to_plain
 
 if TYPE_CHECKING:
@@ -497,8 +502,11 @@ def _resolve_name(
 
     Raises
     ------
+    OutputNameError
+        No ``name`` while the sweep has several outputs of this kind, or a
+        ``name`` that is not one of them (a ``SweepConfigError``).
     SweepConfigError
-        ``name`` is ambiguous or was not produced.
+        ``name`` was not produced, and the sweep has no output of this kind.
     NoOutputFilesError
         An ok run recorded no output files (a ``SweepConfigError`` and a
         ``ValueError``).
@@ -514,17 +522,8 @@ def _resolve_name(
         return next(iter(available.items()))
     if not any(produced.values()):  # no ok run: each run is a row of missing values
         return name, None
-    listed = ", ".join(repr(found) for found in available)
-    if len(available) > 1 and name is None:
-        raise SweepConfigError(
-            f"the sweep produced {len(available)} {kind.prefix} outputs ({listed}); "
-            f"pass name= to choose one, e.g. name={next(iter(available))!r}"
-        )
-    if available:
-        raise SweepConfigError(
-            f"{kind.prefix} {name!r} was not produced by any ok run; the sweep's "
-            f"{kind.prefix} outputs are {listed}; pass one of those as name="
-        )
+    if available:  # several and no name, or a name that is not one of them
+        raise OutputNameError(kind.prefix, list(available), name)
     others = ", ".join(
         f"{other.prefix} {found!r} (use {other.lazy_function} / {other.pandas_function})"
         for other in _KINDS

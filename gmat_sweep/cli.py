@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from gmat_sweep.backends import KNOWN_BACKENDS
 from gmat_sweep.backends.jobqueue import CLUSTER_KINDS
-from gmat_sweep.errors import GmatSweepError, SweepConfigError
+from gmat_sweep.errors import GmatSweepError, OutputNameError, SweepConfigError
 from gmat_sweep.spec import PathLike, as_location
 
 if TYPE_CHECKING:
@@ -120,6 +120,9 @@ _LARGE_COUNT = 50
 """A range COUNT above which another reading of START:STOP:COUNT is worth a warning."""
 
 
+_NAME_OPTION = "--name"
+"""The option of every command that reads one report of a sweep whose runs may write several."""
+
 _SIGPIPE_EXIT = 141
 """Exit code when stdout's reader went away (``| head``): 128 + SIGPIPE, as a shell reports."""
 
@@ -156,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.storage_options = _storage_options(getattr(args, "storage_option", []))
             code: int = args.handler(args)
             return code
+        except OutputNameError as exc:
+            _error(exc.describe(_NAME_OPTION, lambda name: f"{_NAME_OPTION} {name}"))
+            return 2
         except SweepConfigError as exc:
             _error(str(exc))
             return 2
@@ -631,7 +637,7 @@ def _adaptive_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _report_value_arguments(parser: argparse._ActionsContainer, *, default: str | None) -> None:
     """``--name`` and ``--reduce``: which report a column is read from, and one value per run."""
-    parser.add_argument("--name", help="which report (needed when runs write several)")
+    parser.add_argument(_NAME_OPTION, help="which report (needed when runs write several)")
     parser.add_argument(
         "--reduce",
         choices=("last", "first", "min", "max", "mean"),
@@ -644,7 +650,7 @@ def _writes_file(parser: argparse.ArgumentParser, to_help: str, *, name: bool) -
     """``--to``, ``--name`` (with ``name``), ``-q`` and ``--storage-option`` of a file writer."""
     parser.add_argument("--to", required=True, type=Path, help=to_help)
     if name:
-        parser.add_argument("--name", help="which report (needed when runs wrote several)")
+        parser.add_argument(_NAME_OPTION, help="which report (needed when runs wrote several)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     _storage_option_argument(parser)
 

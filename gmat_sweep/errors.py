@@ -7,6 +7,7 @@ instead, so callers can print them as they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -21,6 +22,49 @@ class SweepConfigError(GmatSweepError):
     overrides that fail validation at sweep-construction time. The message
     is the only payload.
     """
+
+
+class OutputNameError(SweepConfigError):
+    """Raised when a read needs the name of an output it was not given, or was given a wrong one.
+
+    The sweep's runs wrote several outputs of the kind read (two ReportFiles)
+    and no name was given, or the name given is not one of them. The message
+    lists the names there are; a front end that takes the name another way
+    (the command line's ``--name``) words it with :meth:`describe`.
+
+    Parameters
+    ----------
+    kind:
+        The kind of output read: ``"report"``, ``"ephemeris"`` or ``"contact"``.
+    available:
+        The names of that kind the sweep's ok runs wrote, in the order first written.
+    requested:
+        The name asked for, or ``None`` when none was given.
+    """
+
+    def __init__(self, kind: str, available: Sequence[str], requested: str | None) -> None:
+        self.kind = kind
+        self.available = tuple(available)
+        self.requested = requested
+        super().__init__(self.describe("name=", lambda name: f"name={name!r}"))
+
+    def describe(self, option: str, spell: Callable[[str], str]) -> str:
+        """The message, with ``option`` the way a name is passed and ``spell(name)`` one such name.
+
+        In Python ``describe("name=", lambda name: f"name={name!r}")``; on the
+        command line ``describe("--name", lambda name: f"--name {name}")``.
+        """
+        listed = ", ".join(repr(name) for name in self.available)
+        example = spell(self.available[0])
+        if self.requested is None:
+            return (
+                f"the sweep produced {len(self.available)} {self.kind} outputs ({listed}); "
+                f"pass {option} to choose one, e.g. {example}"
+            )
+        return (
+            f"{self.kind} {self.requested!r} was not produced by any ok run; the sweep's "
+            f"{self.kind} outputs are {listed}; pass one of those, e.g. {example}"
+        )
 
 
 class RunFailed(GmatSweepError):

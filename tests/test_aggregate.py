@@ -30,7 +30,12 @@ from gmat_sweep.aggregate import (
     lazy_multiindex,
     report_frame,
 )
-from gmat_sweep.errors import ManifestCorruptError, RunOutputError, SweepConfigError
+from gmat_sweep.errors import (
+    ManifestCorruptError,
+    OutputNameError,
+    RunOutputError,
+    SweepConfigError,
+)
 from gmat_sweep.manifest import Manifest, ManifestEntry
 from gmat_sweep.spec import PathLike, RunStatus
 
@@ -340,8 +345,12 @@ def test_name_none_with_several_reports_lists_them(tmp_path: Path) -> None:
         ]
     )
     for build in (report_frame, lazy_multiindex):
-        with pytest.raises(SweepConfigError, match=r"'Orbit', 'Final'.*pass name="):
+        with pytest.raises(OutputNameError, match=r"'Orbit', 'Final'.*pass name=") as raised:
             build(manifest, tmp_path)
+        # What a front end needs to word the choice its own way (the CLI's --name).
+        assert (raised.value.kind, raised.value.available) == ("report", ("Orbit", "Final"))
+        assert raised.value.requested is None
+        assert isinstance(raised.value, SweepConfigError)
 
 
 def test_a_sweep_without_that_kind_of_output_is_a_row_per_run_with_a_warning(
@@ -405,8 +414,9 @@ def test_an_empty_manifest_is_an_empty_frame(tmp_path: Path) -> None:
 
 def test_unknown_name_lists_available_names(sweep: tuple[Manifest, Path]) -> None:
     manifest, root = sweep
-    with pytest.raises(SweepConfigError, match=r"report 'Nope' was not produced.*'RF'"):
+    with pytest.raises(OutputNameError, match=r"report 'Nope' was not produced.*'RF'") as raised:
         report_frame(manifest, root, name="Nope")
+    assert (raised.value.available, raised.value.requested) == (("RF",), "Nope")
     with pytest.raises(SweepConfigError, match=r"ephemeris 'RF' was not produced.*'EPH'"):
         lazy_ephemerides(manifest, root, name="RF")
 

@@ -644,6 +644,40 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(
     assert stderr == ""
 
 
+@pytest.fixture(scope="module")
+def two_reports(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A one-run sweep of plane_change, whose runs write two reports, 'Track' and 'Result'."""
+    work = tmp_path_factory.mktemp("two-reports")
+    ran = gmat_sweep("run", data_dir / "plane_change.script", "--param", "TargetApo.Value=7400",
+                     "--out", "study", "--quiet", cwd=work)  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    return work / "study"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command",
+    [["export", "--to", "x.csv"], ["report", "--to", "x.html"], ["sensitivity", "Sat.TotalMass"],
+     ["bound", "Sat.TotalMass"]],
+    ids=lambda command: command[0],
+)  # fmt: skip
+def test_a_read_that_needs_a_report_name_says_which_option_gives_it(
+    two_reports: Path, tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    verb, *rest = command
+    rest = [str(tmp_path / arg) if arg.startswith("x.") else arg for arg in rest]
+    assert main([verb, str(two_reports), *rest]) == 2
+    assert capsys.readouterr().err == (
+        "gmat-sweep: error: the sweep produced 2 report outputs ('Track', 'Result'); "
+        "pass --name to choose one, e.g. --name Track\n"
+    )
+    assert main([verb, str(two_reports), *rest, "--name", "Trak"]) == 2
+    assert capsys.readouterr().err == (
+        "gmat-sweep: error: report 'Trak' was not produced by any ok run; the sweep's report "
+        "outputs are 'Track', 'Result'; pass one of those, e.g. --name Track\n"
+    )
+
+
 @pytest.mark.slow
 def test_export_to_parquet_and_csv(grid_sweep: tuple[Path, Result], tmp_path: Path) -> None:
     out, _ = grid_sweep
