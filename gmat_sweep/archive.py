@@ -71,12 +71,7 @@ def write_archive(
         ``path``'s directory does not exist, or the mission script (or a file
         it includes) cannot be read.
     """
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise SweepConfigError(
-            f"archive path {str(target)!r}: directory {str(target.parent)!r} does not exist; "
-            "create it first or write the archive elsewhere"
-        )
+    target = storage.local_file(path, "archive")
     manifest = sweep.manifest
     files = dict(_sweep_files(sweep.output_dir, storage_options))
     script = _script(sweep)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from gmat_sweep import storage
 from gmat_sweep.aggregate import ROW, TIME
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.spec import RunStatus
@@ -97,7 +98,7 @@ def write_report(
         A sweep that has run (completely or partly), or one rebuilt from its
         manifest.
     path:
-        The ``.html`` file to write (replaced if it exists).
+        The ``.html`` file to write (replaced if it exists); its directory must exist.
     name:
         The ReportFile whose final values are the outcomes; ``None`` picks the
         only report the sweep produced.
@@ -113,14 +114,15 @@ def write_report(
     Raises
     ------
     SweepConfigError
-        A column is not in the report, or ``name`` does not pick one report.
+        ``path``'s directory does not exist, a column is not in the report, or
+        ``name`` does not pick one report.
     ImportError
         matplotlib is not installed (``pip install matplotlib``, the ``plot`` extra).
     """
     from gmat_sweep import plot
 
+    target = storage.local_file(path, "report")
     manifest = sweep.manifest
-    target = Path(path)
     sections = [
         ("Summary", _table(_summary_rows(sweep), header=False)),
         ("Provenance", _provenance(manifest)),

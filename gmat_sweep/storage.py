@@ -37,6 +37,26 @@ _S3_PROBE_CONFIG: dict[str, Any] = {
 """botocore settings of :func:`check_writable`'s probe (the user's own win): fail in seconds."""
 
 
+def local_file(path: str | Path, what: str) -> Path:
+    """``path`` as a local file to write one ``what`` (an archive, a report) into.
+
+    Its directory must exist: this is checked before the work that fills the
+    file, so a mistyped directory costs nothing.
+
+    Raises
+    ------
+    SweepConfigError
+        The directory does not exist.
+    """
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise SweepConfigError(
+            f"{what} path {str(target)!r}: directory {str(target.parent)!r} does not exist; "
+            f"create it first or write the {what} elsewhere"
+        )
+    return target
+
+
 def join(location: PathLike, *parts: str) -> PathLike:
     """Join ``parts`` onto a local path or a URL, keeping its kind."""
     if is_url(location):

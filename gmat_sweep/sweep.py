@@ -1202,7 +1202,7 @@ class Sweep(DaskMethodsMixin):
         Raises
         ------
         SweepConfigError
-            ``name`` does not pick one report.
+            ``path``'s directory does not exist, or ``name`` does not pick one report.
         RuntimeError
             The sweep has not run yet.
         ImportError

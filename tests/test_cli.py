@@ -679,6 +679,25 @@ def test_a_read_that_needs_a_report_name_says_which_option_gives_it(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "command",
+    [["export", "x.csv", "--name", "Track"], ["report", "x.html", "--name", "Track"],
+     ["archive", "x.zip"]],
+    ids=lambda command: command[0],
+)  # fmt: skip
+def test_a_file_writer_refuses_a_missing_directory_before_reading_anything(
+    two_reports: Path, tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    verb, target, *rest = command
+    missing = tmp_path / "no such dir"
+    assert main([verb, str(two_reports), "--to", str(missing / target), *rest]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gmat-sweep: error: ") and err.count("\n") == 1, err
+    assert f"{missing}" in err and "does not exist" in err, err
+    assert not missing.exists()
+
+
+@pytest.mark.slow
 def test_export_to_parquet_and_csv(grid_sweep: tuple[Path, Result], tmp_path: Path) -> None:
     out, _ = grid_sweep
     expected = frame_of(out)
