@@ -1074,7 +1074,7 @@ def _cmd_fields(args: argparse.Namespace) -> int:
             print(f"{field.resource} ({field.resource_type})")
         print(f"  {field.path:<{width}}  {text:<{value_width}}  "
               f"{field.field_type:<{type_width}}  {field.override}")  # fmt: skip
-    print(f"\n{_OVERRIDE_LEGEND}")
+    print(_OVERRIDE_LEGEND, file=sys.stderr)
     return 0
 
 
