@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -335,7 +336,7 @@ def _usable(sweep: Sweep, column: str, *, name: str | None, reduce: Reduce, why:
             f"{why} needs a value of {column!r} from every run, but runs {shown}{more} have "
             f"none (status {sorted(set(status[lacking]))}); dropping them would bias the "
             f"answer. Resume the sweep (Sweep.from_manifest(...).resume(), CLI: gmat-sweep "
-            f"resume {sweep.output_dir}) or fix the mission so those runs succeed"
+            f"resume {shlex.quote(str(sweep.output_dir))}) or fix the mission so those runs succeed"
         )
     return values
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shlex
 import shutil
 import sys
 import warnings
@@ -876,8 +877,8 @@ def _check_out(
     if not overwrite and storage.exists(storage.join(root, MANIFEST_NAME), storage_options):
         raise SweepConfigError(
             f"{root} already holds a sweep ({MANIFEST_NAME} exists). Resume it with "
-            f"Sweep.from_manifest(...).resume() (CLI: gmat-sweep resume {root}), choose "
-            "another out=, or pass overwrite=True to replace it."
+            f"Sweep.from_manifest(...).resume() (CLI: gmat-sweep resume "
+            f"{shlex.quote(str(root))}), choose another out=, or pass overwrite=True to replace it."
         )
     return root
 

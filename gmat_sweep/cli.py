@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import shlex
 import signal
 import statistics
 import sys
@@ -269,6 +270,11 @@ def _from_pyarrow(exc: Exception) -> bool:
     """Whether ``exc`` is a pyarrow error (checked without importing pyarrow)."""
     pyarrow = sys.modules.get("pyarrow")
     return pyarrow is not None and isinstance(exc, pyarrow.ArrowException)
+
+
+def _command(*words: object) -> str:
+    """A ``gmat-sweep`` command line to suggest, its words quoted for a shell (spaces in paths)."""
+    return " ".join(["gmat-sweep", *(shlex.quote(str(word)) for word in words)])
 
 
 def _one_line(text: str) -> str:
@@ -1061,7 +1067,7 @@ def _cmd_fields(args: argparse.Namespace) -> int:
         ]}))  # fmt: skip
         return 0
     if not found:
-        _warn(f"no field of {args.mission} matches; run `gmat-sweep fields {args.mission}`")
+        _warn(f"no field of {args.mission} matches; run `{_command('fields', args.mission)}`")
         return 0
     shown = [_shown(field.value) for field in found]
     width = max(len(field.path) for field in found)
@@ -1125,8 +1131,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print(file=text)
     code = _report(result, args, time.monotonic() - started)
     if not args.quiet:
-        print(f"next: gmat-sweep show {result.output_dir}\n"
-              f"      gmat-sweep export {result.output_dir} --to results.csv",
+        print(f"next: {_command('show', result.output_dir)}\n"
+              f"      {_command('export', result.output_dir, '--to', 'results.csv')}",
               file=text)  # fmt: skip
     return code
 
@@ -1311,8 +1317,8 @@ def _report(result: Any, args: argparse.Namespace, wall_s: float) -> int:
     code = 0
     if facts["failed"]:
         print(f"gmat-sweep: {facts['failed']} of {facts['runs']} runs failed; inspect them with "
-              f"`gmat-sweep show {result.output_dir}` (each run's GMAT log is "
-              f"run-NNNNNN/gmat.log), re-run them with `gmat-sweep resume {result.output_dir}`",
+              f"`{_command('show', result.output_dir)}` (each run's GMAT log is "
+              f"run-NNNNNN/gmat.log), re-run them with `{_command('resume', result.output_dir)}`",
               file=sys.stderr)  # fmt: skip
         code = 1
     if args.json:
@@ -1431,8 +1437,9 @@ def _check_new_sweep(args: argparse.Namespace) -> None:
         if storage.exists(storage.join(root, MANIFEST_NAME), args.storage_options):
             raise SweepConfigError(
                 f"--out {args.out} already holds a sweep ({MANIFEST_NAME} exists); continue it "
-                f"with `gmat-sweep resume {args.out}`, look at it with `gmat-sweep show "
-                f"{args.out}`, choose another --out, or add --overwrite to replace it"
+                f"with `{_command('resume', args.out)}`, look at it with "
+                f"`{_command('show', args.out)}`, choose another --out, or add --overwrite to "
+                "replace it"
             )
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -768,19 +769,23 @@ def test_failed_runs_exit_1_and_show_lists_them(tmp_path: Path, fails_at_runtime
     spec = tmp_path / "idx.toml"
     spec.write_text("[grid]\nIdx.Value = [1, 4, 2]\n")  # 4 fails inside GMAT
     result = gmat_sweep(
-        "run", fails_at_runtime, "--spec", spec, "--out", "broken", "--quiet", cwd=tmp_path
+        "run", fails_at_runtime, "--spec", spec, "--out", "broken sweep", "--quiet", cwd=tmp_path
     )
     assert result.code == 1
     assert result.stdout == ""
     assert "1 of 3 runs failed" in result.stderr
-    assert "gmat-sweep show" in result.stderr
+    # The commands it suggests can be pasted into a shell: a path with a space is quoted.
+    suggested = [shlex.split(text) for text in re.findall(r"`([^`]*)`", result.stderr)]
+    out = str(tmp_path / "broken sweep")
+    assert ["gmat-sweep", "show", out] in suggested, result.stderr
+    assert ["gmat-sweep", "resume", out] in suggested, result.stderr
 
-    shown = gmat_sweep("show", "broken", cwd=tmp_path)
+    shown = gmat_sweep("show", "broken sweep", cwd=tmp_path)
     assert shown.code == 1
     assert "3 runs — ok 2, failed 1, missing 0" in shown.stdout
     assert "failed (1): GmatRunError: GMAT RunScript returned status 0; expected 1" in shown.stdout
     assert "run_ids 1\n" in shown.stdout
-    assert "broken/run-000001/gmat.log" in shown.stdout
+    assert "broken sweep/run-000001/gmat.log" in shown.stdout
     assert "output report__RF: 2 runs" in shown.stdout
 
 
