@@ -26,7 +26,7 @@ import time
 import tomllib
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -124,6 +124,9 @@ _LARGE_COUNT = 50
 _NAME_OPTION = "--name"
 """The option of every command that reads one report of a sweep whose runs may write several."""
 
+_INTERRUPTED_EXIT = 130
+"""Exit code after Ctrl-C or SIGTERM: 128 + SIGINT, as a shell reports."""
+
 _SIGPIPE_EXIT = 141
 """Exit code when stdout's reader went away (``| head``): 128 + SIGPIPE, as a shell reports."""
 
@@ -174,10 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (GmatSweepError, OSError) as exc:
             _error(str(exc))
             return 3
+        except _Interrupted as stop:
+            return _interrupted(args, stop)
         except KeyboardInterrupt:
-            print("gmat-sweep: interrupted; finished runs are in the manifest — resume with "
-                  "`gmat-sweep resume OUT_DIR`", file=sys.stderr)  # fmt: skip
-            return 130
+            print("gmat-sweep: interrupted", file=sys.stderr)
+            return _INTERRUPTED_EXIT
         except Exception as exc:
             if _from_pyarrow(exc):
                 _error(
@@ -868,22 +872,57 @@ def _plan_and_run(
         if args.dry_run:
             return _dry_run_report(planned, args, axes)
         started = time.monotonic()
-        result = planned.compute()
+        result = _run(planned.output_dir, planned.compute)
     return _report(result, args, time.monotonic() - started)
 
 
 def _cmd_continue(args: argparse.Namespace) -> int:
     """``resume`` and ``extend``: the sweep in ``out_dir``, rebuilt from its manifest, goes on."""
-    manifest = _load_manifest(as_location(args.out_dir), args.storage_options)
+    root = as_location(args.out_dir)
+    manifest = _load_manifest(root, args.storage_options)
     script = args.script or _recorded_script(manifest)
     started = time.monotonic()
     with _pool(args) as pool:
         rebuilt = _rebuild(args, script, pool)
         if args.command == "resume":
-            result = rebuilt.resume(only=args.only, timeout_s=args.timeout)
+            result = _run(root, lambda: rebuilt.resume(only=args.only, timeout_s=args.timeout))
         else:
-            result = rebuilt.extend(args.n)
+            result = _run(root, lambda: rebuilt.extend(args.n))
     return _report(result, args, time.monotonic() - started)
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a sweep while its runs ran: where it is, how long it ran."""
+
+    def __init__(self, root: PathLike, wall_s: float) -> None:
+        super().__init__(str(root))
+        self.root = root
+        self.wall_s = wall_s
+
+
+def _run(root: PathLike, go: Callable[[], Any]) -> Any:
+    """``go()``, which runs the sweep in ``root``; an interrupt becomes :class:`_Interrupted`."""
+    started = time.monotonic()
+    try:
+        return go()
+    except KeyboardInterrupt:
+        raise _Interrupted(root, time.monotonic() - started) from None
+
+
+def _interrupted(args: argparse.Namespace, stop: _Interrupted) -> int:
+    """Say where the interrupted sweep is and how to finish it; with ``--json``, what it holds."""
+    from gmat_sweep import storage
+
+    root, options = stop.root, args.storage_options
+    if not storage.exists(_manifest_location(root), options):
+        print("gmat-sweep: interrupted before the sweep recorded anything", file=sys.stderr)
+        return _INTERRUPTED_EXIT
+    print("gmat-sweep: interrupted; finished runs are in the manifest — resume with "
+          f"`{_command('resume', root)}`", file=sys.stderr)  # fmt: skip
+    if args.json:
+        facts = _facts(_load_manifest(root, options), root, options, rows=False)
+        _print_json(facts, stop.wall_s, _INTERRUPTED_EXIT)
+    return _INTERRUPTED_EXIT
 
 
 def _rebuild(args: argparse.Namespace, script: Path, pool: Any) -> Any:
@@ -1109,7 +1148,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"gmat-sweep demo: sweeping {script.name} (one LEO orbit, drag and SRP) over "
                   "5 altitudes x 4 inclinations = 20 real GMAT runs", file=text)  # fmt: skip
-        result = sweep(
+        planned = sweep(
             script,
             {
                 "Sat.SMA": [6678.137, 6778.137, 6878.137, 6978.137, 7078.137],
@@ -1121,7 +1160,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             run_options=_run_options(args),
             progress=_progress(args),
             overwrite=args.overwrite,
+            compute=False,
         )
+        result = _run(planned.output_dir, planned.compute)
         if not args.quiet:
             last = result.final().reset_index()
             table = last[["run_id", "Sat.SMA", "Sat.INC", "Sat.Earth.SMA", "Sat.Earth.ECC"]]
@@ -1322,8 +1363,13 @@ def _report(result: Any, args: argparse.Namespace, wall_s: float) -> int:
               file=sys.stderr)  # fmt: skip
         code = 1
     if args.json:
-        print(json.dumps({**facts, "wall_s": round(wall_s, 3), "exit_code": code}))
+        _print_json(facts, wall_s, code)
     return code
+
+
+def _print_json(facts: Mapping[str, Any], wall_s: float, code: int) -> None:
+    """A run command's ``--json`` object: the sweep's facts, its wall time and the exit code."""
+    print(json.dumps({**facts, "wall_s": round(wall_s, 3), "exit_code": code}))
 
 
 def _facts(

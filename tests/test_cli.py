@@ -13,8 +13,10 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -787,6 +789,36 @@ def test_failed_runs_exit_1_and_show_lists_them(tmp_path: Path, fails_at_runtime
     assert "run_ids 1\n" in shown.stdout
     assert "broken sweep/run-000001/gmat.log" in shown.stdout
     assert "output report__RF: 2 runs" in shown.stdout
+
+
+@pytest.mark.slow
+def test_an_interrupted_sweep_says_where_it_is_and_still_prints_its_json(
+    tmp_path: Path, slow: Path
+) -> None:
+    # No --out and --quiet: the JSON object is how a script learns the directory, so an
+    # interrupt (Ctrl-C, or SIGTERM from a CI job's timeout) must not lose it.
+    work = tmp_path / "my work"
+    work.mkdir()
+    command = [sys.executable, "-m", "gmat_sweep", "run", str(slow), "--param",
+               "Days.Value=0,100", "--workers", "1", "--json", "--quiet"]  # fmt: skip
+    driver = subprocess.Popen(
+        command, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(
+        '"entry"' in path.read_text() for path in work.glob("*/manifest.jsonl")
+    ):
+        time.sleep(0.1)  # until run 0 is recorded; run 1 takes minutes
+    driver.send_signal(signal.SIGTERM)
+    stdout, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 130, stderr
+    facts = json.loads(stdout)
+    out = Path(facts["output_dir"])
+    assert out.parent == work
+    assert (facts["ok"], facts["missing"], facts["exit_code"]) == (1, 1, 130)
+    resume = re.search(r"`(gmat-sweep resume [^`]*)`", stderr)
+    assert resume is not None, stderr
+    assert shlex.split(resume[1]) == ["gmat-sweep", "resume", str(out)]
 
 
 @pytest.mark.slow
