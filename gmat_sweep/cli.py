@@ -184,10 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _INTERRUPTED_EXIT
         except Exception as exc:
             if _from_pyarrow(exc):
+                resume = _command("resume", getattr(args, "out_dir", None) or "OUT_DIR")
                 _error(
                     f"a results file cannot be read ({type(exc).__name__}: {_one_line(str(exc))}); "
-                    "it may have been damaged or cut short: run `gmat-sweep resume OUT_DIR` to run "
-                    "again the runs whose files are unreadable"
+                    f"it may have been damaged or cut short: run `{resume}` to run again the runs "
+                    "whose files are unreadable"
                 )
                 return 3
             if not args.reads_only:

@@ -724,7 +724,7 @@ def test_an_unreadable_results_file_is_a_one_line_error(
     grid_sweep: tuple[Path, Result], tmp_path: Path
 ) -> None:
     original, _ = grid_sweep
-    out = tmp_path / "damaged"
+    out = tmp_path / "damaged sweep"
     shutil.copytree(original, out)
     (out / "run-000002" / "report__RF.parquet").write_bytes(b"PAR1 cut short")
     for command in (["export", out, "--to", tmp_path / "x.parquet"], ["show", out]):
@@ -732,9 +732,15 @@ def test_an_unreadable_results_file_is_a_one_line_error(
         assert result.code == 3, result.stderr
         assert "Traceback" not in result.stderr
         assert len(result.stderr.splitlines()) == 1, result.stderr
-        # Either the reader names the run and its file, or the CLI names the Arrow error.
-        assert "report 'RF' of run 2" in result.stderr or "(Arrow" in result.stderr
-        assert "resume" in result.stderr
+        # Either the reader names the run and its file, or the CLI names the Arrow error
+        # and the command that re-runs the damaged runs.
+        if "(Arrow" in result.stderr:
+            suggested = re.search(r"`(gmat-sweep resume [^`]*)`", result.stderr)
+            assert suggested is not None, result.stderr
+            assert shlex.split(suggested[1]) == ["gmat-sweep", "resume", str(out)]
+        else:
+            assert "report 'RF' of run 2" in result.stderr
+            assert "resume" in result.stderr
 
 
 @pytest.mark.slow
