@@ -159,11 +159,14 @@ def checked_integer(label: str, value: object, fix: str) -> int:
 
 
 def new_parent_seed() -> int:
-    """A fresh parent seed in ``[0, 2**63)`` from OS entropy, for a sweep given ``seed=None``.
+    """A fresh parent seed in ``[0, 2**53)`` from OS entropy, for a sweep given ``seed=None``.
 
     The seed is recorded in the manifest, so the sweep can be rebuilt later.
+    It stays below ``2**53`` so that every JSON reader (``jq``, JavaScript)
+    reads it exactly: a script that takes the seed from ``--json`` draws the
+    same runs again.
     """
-    return secrets.randbits(63)
+    return secrets.randbits(53)
 
 
 class Distribution(ABC):

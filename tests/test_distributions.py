@@ -362,5 +362,7 @@ def test_param_streams_are_independent() -> None:
 
 def test_new_parent_seed() -> None:
     seeds = [new_parent_seed() for _ in range(50)]
-    assert all(isinstance(seed, int) and 0 <= seed < 2**63 for seed in seeds)
+    # JSON-exact: `--json | jq .seed` (a double) gives back the seed to pass as --seed.
+    assert all(isinstance(seed, int) and 0 <= seed < 2**53 for seed in seeds)
+    assert all(int(float(seed)) == seed for seed in seeds)
     assert len(set(seeds)) == 50
