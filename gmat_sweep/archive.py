@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gmat_sweep import storage
 from gmat_sweep.errors import SweepConfigError
-from gmat_sweep.plan import recorded_grid
+from gmat_sweep.plan import recorded_grid, script_drift
 from gmat_sweep.script import script_includes_sha256
 
 if TYPE_CHECKING:
@@ -45,7 +45,11 @@ _CLI_DISTRIBUTIONS = frozenset({"normal", "uniform", "lognormal"})
 
 
 def write_archive(
-    sweep: Sweep, path: str | Path, *, storage_options: Mapping[str, Any] | None = None
+    sweep: Sweep,
+    path: str | Path,
+    *,
+    script: str | Path | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``sweep`` (manifest, outputs, mission, checksums, rerun recipe) to one zip file.
 
@@ -57,6 +61,10 @@ def write_archive(
     path:
         The ``.zip`` to write (a local path); its directory must exist. An
         existing file is replaced.
+    script:
+        The mission, when it moved since the sweep ran (default: the sweep's
+        script). It and the files it includes must be the ones the sweep ran,
+        as the manifest's hashes record them.
     storage_options:
         fsspec options when the sweep lives at a URL.
 
@@ -69,13 +77,12 @@ def write_archive(
     ------
     SweepConfigError
         ``path``'s directory does not exist, or the mission script (or a file
-        it includes) cannot be read.
+        it includes) cannot be read or changed since the sweep ran.
     """
     target = storage.local_file(path, "archive")
     manifest = sweep.manifest
+    mission = _mission_files(sweep, Path(script) if script is not None else _script(sweep))
     files = dict(_sweep_files(sweep.output_dir, storage_options))
-    script = _script(sweep)
-    mission = _mission_files(script)
     for name, data in mission.items():
         files[f"mission/{name}"] = data
     spec = manifest.parameter_spec
@@ -192,13 +199,23 @@ def _script(sweep: Sweep) -> Path:
     return Path(runs[0].script_path if runs else sweep.manifest.script_path)
 
 
-def _mission_files(script: Path) -> dict[str, bytes]:
-    """The script (first) and its includes, keyed by their path under a common directory."""
+def _mission_files(sweep: Sweep, script: Path) -> dict[str, bytes]:
+    """The script (first) and its includes, keyed by their path under a common directory.
+
+    They must be the files the sweep ran: the archive's recipe reruns them.
+    """
     top = Path(os.path.abspath(script))
     if not top.is_file():
         raise SweepConfigError(
-            f"mission script {str(top)!r} does not exist; an archive holds the mission, so "
-            "restore the script (or rebuild the sweep with Sweep.from_manifest and its new path)"
+            f"mission script {str(top)!r} does not exist (moved or deleted since the sweep "
+            "ran); an archive holds the mission: pass its new path (script=, CLI: --script PATH)"
+        )
+    drift = script_drift(sweep.manifest, top)
+    if drift:
+        raise SweepConfigError(
+            "; ".join(drift) + "; an archive holds the mission the sweep ran, so that its "
+            "recipe reruns it: restore those files, or pass the path of an unchanged copy "
+            "(script=, CLI: --script PATH)"
         )
     paths = [top]
     for name in script_includes_sha256(top):

@@ -565,6 +565,9 @@ def _parser() -> argparse.ArgumentParser:
         sweep_dir=True,
     )
     _writes_file(archive, "the .zip file to write", name=False)
+    archive.add_argument(
+        "--script", type=Path, help="the mission, if it moved since the sweep (default: recorded)"
+    )
     archive.set_defaults(handler=_cmd_write)
 
     listing = command(
@@ -1024,12 +1027,14 @@ def _cmd_bound(args: argparse.Namespace) -> int:
 def _cmd_write(args: argparse.Namespace) -> int:
     """``report`` and ``archive``: one file written from the sweep in ``out_dir``."""
     from gmat_sweep.api import open_sweep
+    from gmat_sweep.archive import write_archive
 
     study = open_sweep(args.out_dir, storage_options=args.storage_options)
     if args.command == "report":
         written = study.report(args.to, name=args.name)
     else:
-        written = study.archive(args.to)
+        script = args.script or _recorded_script(study.manifest)
+        written = write_archive(study, args.to, script=script, storage_options=args.storage_options)
     if not args.quiet:
         print(f"wrote {written}")
     return 0
@@ -1511,10 +1516,16 @@ def _load_manifest(root: PathLike, storage_options: Mapping[str, Any]) -> Any:
 
 
 def _recorded_script(manifest: Any) -> Path:
+    """The mission the manifest records; it must still be there (else ``--script`` says where)."""
     recorded = getattr(manifest, "script_path", "") or ""
     if not recorded:
         raise SweepConfigError(
             "this manifest does not record where its mission script is; pass --script PATH"
+        )
+    if not Path(recorded).is_file():
+        raise SweepConfigError(
+            f"the mission this sweep ran, {recorded}, is not there any more (moved or deleted); "
+            "pass its new path with --script PATH"
         )
     return Path(recorded)
 

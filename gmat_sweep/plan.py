@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.grid import full_factorial, rows_to_run_specs
+from gmat_sweep.script import canonical_script_sha256, script_includes_sha256
 from gmat_sweep.spec import PathLike, RunOptions, RunSpec, plain_overrides
 
 if TYPE_CHECKING:
@@ -298,6 +299,32 @@ def refuse_or_warn(problems: list[str], *, allowed: bool, refusal: str, flag: st
         RuntimeWarning,
         stacklevel=4,
     )
+
+
+def script_drift(manifest: Manifest, script: Path) -> list[str]:
+    """Describe every file of the mission whose hash differs from what the manifest recorded.
+
+    The script and the files it ``#Include``\\ s; an empty list when the
+    mission is the one the sweep ran.
+    """
+    problems = []
+    current = canonical_script_sha256(script)
+    if current != manifest.script_sha256:
+        problems.append(
+            f"script {str(script)!r} changed since the sweep ran: manifest sha256 "
+            f"{manifest.script_sha256}, file now {current}"
+        )
+    includes = script_includes_sha256(script)
+    for name, recorded in sorted(manifest.script_includes.items()):
+        now = includes.get(name)
+        if now != recorded:
+            problems.append(
+                f"included file {name!r} changed since the sweep ran: manifest sha256 {recorded}, "
+                f"file now {now or 'missing'}"
+            )
+    for name in sorted(set(includes) - set(manifest.script_includes)):
+        problems.append(f"the script now includes {name!r}, which the sweep did not use")
+    return problems
 
 
 def _version_drift(manifest: Manifest, engine_version: str) -> list[str]:

@@ -692,7 +692,7 @@ class Sweep(DaskMethodsMixin):
                 f"script {str(script)!r} does not exist; pass the .script the sweep ran"
             )
         plan.refuse_or_warn(
-            _drift(manifest, script),
+            plan.script_drift(manifest, script),
             allowed=allow_script_drift,
             refusal=". Resuming would mix results of two different missions. Restore the "
             "original files, or pass allow_script_drift=True (CLI: --allow-script-drift) if the "
@@ -1233,7 +1233,7 @@ class Sweep(DaskMethodsMixin):
         ------
         SweepConfigError
             ``path``'s directory does not exist, or the mission (or a file it
-            includes) cannot be read.
+            includes) cannot be read or changed since the sweep ran.
         RuntimeError
             The sweep has not run yet.
         OSError
@@ -1490,28 +1490,6 @@ def _backend_name(backend: Pool | str | None) -> str:
     if isinstance(backend, Pool):
         return backend.name
     return "dask" if backend and "://" in backend else backend or "local"
-
-
-def _drift(manifest: Manifest, script: Path) -> list[str]:
-    """Describe every file whose hash differs from what the manifest recorded."""
-    problems = []
-    current = canonical_script_sha256(script)
-    if current != manifest.script_sha256:
-        problems.append(
-            f"script {str(script)!r} changed since the sweep ran: manifest sha256 "
-            f"{manifest.script_sha256}, file now {current}"
-        )
-    includes = script_includes_sha256(script)
-    for name, recorded in sorted(manifest.script_includes.items()):
-        now = includes.get(name)
-        if now != recorded:
-            problems.append(
-                f"included file {name!r} changed since the sweep ran: manifest sha256 {recorded}, "
-                f"file now {now or 'missing'}"
-            )
-    for name in sorted(set(includes) - set(manifest.script_includes)):
-        problems.append(f"the script now includes {name!r}, which the sweep did not use")
-    return problems
 
 
 class _Recorder:

@@ -171,3 +171,26 @@ def test_archive_holds_included_files_where_the_script_finds_them(
 def test_archive_into_a_missing_directory_is_refused(study: Sweep, tmp_path: Path) -> None:
     with pytest.raises(SweepConfigError, match="does not exist; create it first"):
         write_archive(study, tmp_path / "nowhere" / "study.zip")
+
+
+def test_archive_refuses_a_mission_that_changed_and_takes_a_moved_one(
+    tmp_path: Path, leo_basic: Path
+) -> None:
+    # The archive's recipe reruns its mission: it must hold the files the sweep ran.
+    (tmp_path / "mission").mkdir()
+    (tmp_path / "mission" / "leo.script").write_bytes(leo_basic.read_bytes())
+    top = tmp_path / "mission" / "main.script"
+    top.write_text("#Include 'leo.script'\n", encoding="utf-8")
+    study = sweep(top, {"Sat.SMA": [7000]}, out=tmp_path / "out", progress=False)
+    (tmp_path / "mission").rename(tmp_path / "moved")
+    moved = tmp_path / "moved" / "main.script"
+    with pytest.raises(SweepConfigError, match=r"does not exist \(moved or deleted.*--script PATH"):
+        write_archive(study, tmp_path / "a.zip")
+    root = _extract(write_archive(study, tmp_path / "a.zip", script=moved), tmp_path / "x")
+    assert (root / "mission" / "leo.script").read_bytes() == leo_basic.read_bytes()
+
+    included = tmp_path / "moved" / "leo.script"
+    included.write_text(leo_basic.read_text().replace("Sat.Cd = 2.2", "Sat.Cd = 2.3"))
+    with pytest.raises(SweepConfigError, match=r"included file 'leo\.script' changed since"):
+        write_archive(study, tmp_path / "b.zip", script=moved)
+    assert not (tmp_path / "b.zip").exists()

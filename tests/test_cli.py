@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -741,6 +742,27 @@ def test_an_unreadable_results_file_is_a_one_line_error(
         else:
             assert "report 'RF' of run 2" in result.stderr
             assert "resume" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_mission_moved_is_told_where_it_is_with_script(
+    tmp_path: Path, leo_basic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "missions").mkdir()
+    shutil.copy(leo_basic, tmp_path / "missions" / "leo.script")
+    ran = gmat_sweep("run", "missions/leo.script", "--param", "Sat.Cd=2.2", "--out", "study",
+                     "--quiet", cwd=tmp_path)  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    (tmp_path / "missions").rename(tmp_path / "moved")
+    study, moved = str(tmp_path / "study"), str(tmp_path / "moved" / "leo.script")
+    for command in (["resume", study], ["script", study, "0"],
+                    ["archive", study, "--to", str(tmp_path / "a.zip")]):  # fmt: skip
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "leo.script" in err, err
+        assert "--script PATH" in err, err
+    assert main(["archive", study, "--to", str(tmp_path / "a.zip"), "--script", moved]) == 0
+    assert zipfile.ZipFile(tmp_path / "a.zip").read("mission/leo.script") == leo_basic.read_bytes()
 
 
 @pytest.mark.slow

@@ -254,7 +254,7 @@ def test_script_drift_is_refused_unless_allowed(
 
 def test_drift_in_an_included_file_is_named(tmp_path: Path, leo_basic: Path) -> None:
     from gmat_sweep.manifest import script_includes_sha256
-    from gmat_sweep.sweep import _drift
+    from gmat_sweep.plan import script_drift
 
     part = tmp_path / "forces.script"
     part.write_text("% forces\n")
@@ -273,7 +273,7 @@ def test_drift_in_an_included_file_is_named(tmp_path: Path, leo_basic: Path) -> 
         script_includes=script_includes_sha256(script),
     )
     part.write_text("% forces, edited\n")
-    problems = _drift(manifest, script)
+    problems = script_drift(manifest, script)
     assert any("forces.script" in problem for problem in problems)
 
 
