@@ -140,6 +140,9 @@ class ToleranceBound:
     achieved_confidence: float
 
 
+_BOUND_KINDS = {"upper": "an upper", "lower": "a lower", "two": "a two-sided"}
+
+
 def order_statistic_bound(
     values: Any,
     *,
@@ -184,10 +187,12 @@ def order_statistic_bound(
     needed = wilks_n(coverage, confidence, sided=sides, order=order)
     count = len(array)
     if count < needed:
+        more = needed - count
         raise SweepConfigError(
-            f"{count} runs are too few for a {sided} {coverage:g}/{confidence:g} bound at "
-            f"order {order}: it needs at least {needed} (wilks_n); add {needed - count} runs "
-            "(Sweep.extend) or lower the coverage, confidence or order"
+            f"{count} runs are too few for {_BOUND_KINDS[sided]} {coverage:g}/{confidence:g} "
+            f"bound at order {order}: it needs at least {needed} "
+            f"(wilks_n); add {more} runs to a Monte Carlo sweep (Sweep.extend({more}), CLI: "
+            f"gmat-sweep extend OUT_DIR -n {more}) or lower the coverage, confidence or order"
         )
     ordered = np.sort(array)
     lower_rank = order if sided in ("lower", "two") else None

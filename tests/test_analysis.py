@@ -96,8 +96,12 @@ def test_bound_is_the_right_order_statistic() -> None:
 
 
 def test_too_few_runs_states_the_number_needed() -> None:
-    with pytest.raises(SweepConfigError, match="at least 59"):
+    with pytest.raises(SweepConfigError, match="at least 59") as raised:
         order_statistic_bound(np.arange(58.0))
+    # How to add them, from Python and from the command line (where `bound` reports it).
+    assert "an upper 0.95/0.95 bound" in str(raised.value)
+    assert "Sweep.extend(1)" in str(raised.value)
+    assert "gmat-sweep extend OUT_DIR -n 1" in str(raised.value)
     with pytest.raises(SweepConfigError, match="at least 93"):
         order_statistic_bound(np.arange(92.0), sided="two")
     with pytest.raises(SweepConfigError, match="not finite"):
