@@ -37,7 +37,7 @@ from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
 from gmat_sweep.mission import checked_script
-from gmat_sweep.script import file_outputs
+from gmat_sweep.script import file_outputs, resources
 from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
@@ -334,7 +334,7 @@ def monte_carlo(
     parent = new_parent_seed() if seed is None else seed
     monte_carlo_rows(perturb, n, parent, sampler=sampler)  # validates every input
     parameter_spec = plan.stochastic_spec("monte_carlo", perturb, n, parent, sampler=sampler)
-    parameter_spec.update(_adaptive(until, n=n, batch=batch, max_n=max_n))
+    parameter_spec.update(_adaptive(mission, until, n=n, batch=batch, max_n=max_n))
     return _launch(
         mission,
         parameter_spec,
@@ -434,13 +434,20 @@ def latin_hypercube(
 
 
 def _adaptive(
-    until: Mapping[str, Any] | None, *, n: int, batch: int | None, max_n: int | None
+    mission: str | Path,
+    until: Mapping[str, Any] | None,
+    *,
+    n: int,
+    batch: int | None,
+    max_n: int | None,
 ) -> dict[str, Any]:
     """``monte_carlo``'s stop rule as ``parameter_spec`` keys; none for a fixed ``n``."""
     if until is not None:
         from gmat_sweep.analysis import stop_rule
 
-        return stop_rule(until, n=n, batch=batch, max_n=max_n)
+        rule = stop_rule(until, n=n, batch=batch, max_n=max_n)
+        _check_until_report(checked_script(mission), rule["until"])
+        return rule
     if batch is not None or max_n is not None:
         given = " and ".join(
             f"{key}={value!r}" for key, value in (("batch", batch), ("max_n", max_n))
@@ -451,6 +458,34 @@ def _adaptive(
             "'half_width': ...} too, or leave them out for a fixed n"
         )
     return {}
+
+
+def _check_until_report(script: Path, until: Mapping[str, Any]) -> None:
+    """Refuse, before any run, a stop rule whose report the mission does not single out.
+
+    The rule is recorded for ``resume``: found wrong after the first batch, the
+    sweep could never go on. Its column can only be checked against a run's
+    report, after the first batch.
+    """
+    reports = [name for name, kind in resources(script).items() if kind == "ReportFile"]
+    name, column = until["name"], until["column"]
+    if not reports:
+        raise SweepConfigError(
+            f"until['column']={column!r} is read from a report, and mission {script.name} "
+            f"creates no ReportFile: add one that reports {column} to the script"
+        )
+    if (name is None and len(reports) == 1) or name in reports:
+        return
+    listed = ", ".join(map(repr, reports))
+    found = (
+        f"the mission writes {len(reports)} ({listed})"
+        if name is None
+        else f"the mission has no ReportFile {name!r}; its ReportFiles are {listed}"
+    )
+    raise SweepConfigError(
+        f"until['column']={column!r} is read from one report, and {found}; name the one that "
+        f"holds it with until['name'] (CLI: --name), e.g. {reports[0]!r}"
+    )
 
 
 # -- sensitivity designs -------------------------------------------------------

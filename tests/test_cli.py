@@ -685,6 +685,27 @@ def test_a_read_that_needs_a_report_name_says_which_option_gives_it(
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [(None, "the mission writes 2 ('Track', 'Result')"),
+     ("Trak", "the mission has no ReportFile 'Trak'; its ReportFiles are 'Track', 'Result'")],
+)  # fmt: skip
+def test_adaptive_stopping_checks_its_report_before_any_run(
+    data_dir: Path, tmp_path: Path, name: str | None, expected: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # The rule is recorded for resume: found wrong after the first batch, it could never go on.
+    out = tmp_path / "adaptive"
+    command = ["monte-carlo", str(data_dir / "plane_change.script"), "-n", "2", "--perturb",
+               "TargetApo.Value=uniform(7300,7500)", "--until", "Sat.TotalMass:0.1", "--max-n",
+               "4", "--out", str(out)]  # fmt: skip
+    assert main(command + ([] if name is None else ["--name", name])) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err, err
+    assert "--name" in err and "'Track'" in err, err
+    assert not out.exists()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
