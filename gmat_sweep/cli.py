@@ -363,7 +363,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PATH=VALUES",
         help="a swept field: START:STOP:COUNT (COUNT evenly spaced values, both ends included) "
-        "or a,b,c",
+        "or a,b,c (text with colons, such as an epoch, in quotes: \"Sat.Epoch='01 Jan 2026 "
+        "12:00:00.000'\")",
     )
     run.add_argument(
         "--spec",
@@ -1543,14 +1544,19 @@ def _value(text: str) -> Any:
 
 
 def _parse_param(text: str) -> tuple[str, list[Any]]:
-    """``Sat.SMA=7000:7400:5`` (inclusive range) or ``Sat.INC=28.5,51.6``."""
+    """``Sat.SMA=7000:7400:5`` (inclusive range) or ``Sat.INC=28.5,51.6``.
+
+    VALUES is a range when it holds a colon and no quote, comma or space: text
+    with colons (an epoch such as ``'01 Jan 2026 12:00:00.000'``) is a value.
+    """
     path, sep, values = text.partition("=")
     path = path.strip()
-    if not sep or not path or not values.strip():
+    values = values.strip()
+    if not sep or not path or not values:
         raise SweepConfigError(
             f"--param {text!r}: write PATH=VALUES, e.g. Sat.SMA=7000:7400:5 or Sat.INC=28.5,51.6"
         )
-    if ":" in values:
+    if ":" in values and not re.search(r"[\s,'\"]", values):
         parts = values.split(":")
         try:
             if len(parts) != 3:
@@ -1559,10 +1565,14 @@ def _parse_param(text: str) -> tuple[str, list[Any]]:
         except ValueError:
             raise SweepConfigError(
                 f"--param {text!r}: a range is START:STOP:COUNT (numbers, COUNT a whole number), "
-                "e.g. Sat.SMA=7000:7400:5 for 7000, 7100, ..., 7400"
+                "e.g. Sat.SMA=7000:7400:5 for 7000, 7100, ..., 7400; for a text value with "
+                f"colons, quote it: {path}='{values}'"
             ) from None
         if count < 1:
-            raise SweepConfigError(f"--param {text!r}: COUNT must be at least 1")
+            raise SweepConfigError(
+                f"--param {text!r}: COUNT must be at least 1 (for a text value with colons, "
+                f"quote it: {path}='{values}')"
+            )
         if count > _LARGE_COUNT:
             _warn_other_readings(text, start, stop, count)
         if count == 1:

@@ -277,8 +277,13 @@ def test_bad_storage_options_are_one_line_errors_without_their_values(
         ("Sat.INC=28.5,51.6,98", [28.5, 51.6, 98]),
         (" Idx.Value = 1,2 ", [1, 2]),
         ("Prop.Type=RungeKutta89,'PrinceDormand78'", ["RungeKutta89", "PrinceDormand78"]),
+        # Text with colons (an epoch) is a value, not a range: quoted, or with spaces in it.
+        ("Sat.Epoch='01 Jan 2026 12:00:00.000','02 Jan 2026 12:00:00.000'",
+         ["01 Jan 2026 12:00:00.000", "02 Jan 2026 12:00:00.000"]),
+        ("Sat.Epoch=01 Jan 2026 12:00:00.000", ["01 Jan 2026 12:00:00.000"]),
+        ("T.Value='12:00:00'", ["12:00:00"]),
     ],
-)
+)  # fmt: skip
 def test_parse_param(text: str, values: list[object]) -> None:
     path, parsed = _parse_param(text)
     assert path == text.split("=")[0].strip()
@@ -290,8 +295,10 @@ def test_parse_param(text: str, values: list[object]) -> None:
     ["Sat.SMA", "=1,2", "Sat.SMA=", "Sat.SMA=1:2", "Sat.SMA=a:b:3", "Sat.SMA=1:2:0", "X=1,,2"],
 )
 def test_parse_param_rejects(text: str) -> None:
-    with pytest.raises(SweepConfigError, match="--param"):
+    with pytest.raises(SweepConfigError, match="--param") as raised:
         _parse_param(text)
+    if ":" in text:  # it may be a text value: say how to pass one
+        assert "quote it" in str(raised.value)
 
 
 def test_parse_perturb() -> None:
