@@ -1691,6 +1691,13 @@ def _stopped_text(stopped: Any) -> str | None:
     return f"stopped at {stopped['n']} runs: {why} ({value}{spread})"
 
 
+_CLI_DISTRIBUTIONS = {
+    "normal": "normal(mu,sigma)",
+    "uniform": "uniform(lo,hi)",
+    "lognormal": "lognormal(mu,sigma)",
+}
+"""The distributions ``--perturb`` spells, and their arguments."""
+
 _DIST = re.compile(r"^\s*(?P<path>[^=]+?)\s*=\s*(?P<name>[A-Za-z_]+)\s*\((?P<args>[^)]*)\)\s*$")
 
 
@@ -1702,13 +1709,25 @@ def _parse_perturb(text: str) -> tuple[ParamName, DistSpec]:
             f"--perturb {text!r}: write PATH=DIST(ARGS), e.g. 'Sat.SMA=normal(7000,5)', "
             "'Sat.Cd=uniform(2.0,2.4)' or 'Sat.DryMass=lognormal(6.2,0.1)'"
         )
+    name = match["name"]
+    if name not in _CLI_DISTRIBUTIONS:
+        raise SweepConfigError(
+            f"--perturb {text!r}: unknown distribution {name!r}; the command line takes "
+            "normal(mu,sigma), uniform(lo,hi) or lognormal(mu,sigma) (truncated, correlated "
+            "and other scipy.stats distributions need Python: monte_carlo(perturb=...))"
+        )
     try:
         numbers = tuple(float(a) for a in match["args"].split(",") if a.strip())
     except ValueError:
         raise SweepConfigError(
             f"--perturb {text!r}: distribution arguments must be numbers, e.g. normal(7000,5)"
         ) from None
-    spec: DistSpec = (match["name"], *numbers)
+    if len(numbers) != 2:
+        raise SweepConfigError(
+            f"--perturb {text!r}: {name} takes two numbers, {_CLI_DISTRIBUTIONS[name]}, e.g. "
+            f"{match['path']}={name}(2.0,2.4)"
+        )
+    spec: DistSpec = (name, *numbers)
     return match["path"], spec
 
 

@@ -307,6 +307,16 @@ def test_parse_perturb() -> None:
     for bad in ("Sat.SMA", "Sat.SMA=normal", "Sat.SMA=normal(a,b)"):
         with pytest.raises(SweepConfigError, match="--perturb"):
             _parse_perturb(bad)
+    # What the command line can spell, in its own syntax (not Python's tuples).
+    for bad, expected in (
+        ("Sat.SMA=gaussian(7000,5)", "unknown distribution 'gaussian'; the command line takes "
+         "normal(mu,sigma), uniform(lo,hi) or lognormal(mu,sigma)"),
+        ("Sat.SMA=mvnormal(1,2)", "unknown distribution 'mvnormal'"),
+        ("Sat.Cd=uniform(2.0)", "uniform takes two numbers, uniform(lo,hi), e.g. "),
+        ("Sat.Cd=normal(1,2,3)", "normal takes two numbers, normal(mu,sigma), e.g. "),
+    ):  # fmt: skip
+        with pytest.raises(SweepConfigError, match=re.escape(f"--perturb {bad!r}: {expected}")):
+            _parse_perturb(bad)
 
 
 def test_parse_bounds() -> None:
