@@ -67,9 +67,21 @@ def join(location: PathLike, *parts: str) -> PathLike:
 def filesystem(
     location: PathLike, storage_options: Mapping[str, Any] | None = None
 ) -> tuple[Any, str]:
-    """Return ``(fsspec filesystem, path within it)`` for ``location``."""
+    """Return ``(fsspec filesystem, path within it)`` for ``location``.
+
+    Raises
+    ------
+    SweepConfigError
+        ``location`` is a URL whose scheme fsspec does not know (a typo such as ``s4://``).
+    """
     import fsspec  # here, not at the top: GMAT hosts import this module and write local files
 
+    protocol = str(location).split("::", 1)[0].split("://", 1)[0] if is_url(location) else "file"
+    if protocol not in fsspec.available_protocols():
+        raise SweepConfigError(
+            f"{location}: unknown URL scheme {protocol!r}; use a local path or an fsspec URL "
+            "such as s3://bucket/prefix, gs://bucket/prefix or file:///path"
+        )
     fs, path = fsspec.core.url_to_fs(str(location), **dict(storage_options or {}))
     return fs, path
 

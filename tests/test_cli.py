@@ -270,6 +270,22 @@ def test_bad_storage_options_are_one_line_errors_without_their_values(
 
 
 @pytest.mark.parametrize(
+    "command",
+    [["run", "mission.script", "--param", "Sat.SMA=7000", "--out", "s4://bucket/study"],
+     ["show", "s4://bucket/study"], ["export", "s4://bucket/study", "--to", "x.csv"]],
+    ids=lambda command: command[0],
+)  # fmt: skip
+def test_an_unknown_url_scheme_is_a_usage_error(
+    command: list[str], leo_basic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = [str(leo_basic) if arg == "mission.script" else arg for arg in command]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gmat-sweep: error: ") and err.count("\n") == 1, err
+    assert "unknown URL scheme 's4'" in err, err
+
+
+@pytest.mark.parametrize(
     ("text", "values"),
     [
         ("Sat.SMA=7000:7400:5", [7000.0, 7100.0, 7200.0, 7300.0, 7400.0]),
