@@ -527,6 +527,13 @@ def _parser() -> argparse.ArgumentParser:
         sweep_dir=True,
     )
     _writes_file(export, "results.parquet or results.csv", name=True)
+    export.add_argument(
+        "--kind",
+        choices=("report", "ephemeris", "contact"),
+        default="report",
+        help="which kind of output: a ReportFile (default), an EphemerisFile or a "
+        "ContactLocator; --name picks one when runs wrote several",
+    )
     export.set_defaults(handler=_cmd_export)
 
     demo = command(
@@ -964,18 +971,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from gmat_sweep.aggregate import lazy_multiindex
 
     target: Path = args.to
     if target.suffix not in (".parquet", ".csv"):
         raise SweepConfigError(f"--to {target}: use a file name ending in .parquet or .csv")
     if not target.parent.is_dir():
         raise SweepConfigError(f"--to {target}: directory {target.parent} does not exist")
-    root = as_location(args.out_dir)
-    options = args.storage_options
-    frame = lazy_multiindex(
-        _load_manifest(root, options), root, name=args.name, storage_options=options
-    )
+    study = _open_sweep(args)
+    _check_export_kind(study.manifest, args.kind, args.name)
+    frame = study.to_pandas(args.name, kind=args.kind)
     if target.suffix == ".parquet":
         frame.to_parquet(target)
     else:
@@ -986,10 +990,38 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sensitivity(args: argparse.Namespace) -> int:
-    from gmat_sweep.api import open_sweep
+def _check_export_kind(manifest: Any, kind: str, name: str | None) -> None:
+    """Refuse to export a kind of output the runs did not write, naming the ``--kind`` they did.
 
-    study = open_sweep(args.out_dir, storage_options=args.storage_options)
+    An ok run without an output of ``kind`` is a row of missing values: a
+    file of them, exported without a word, is no use.
+    """
+    written: dict[str, list[str]] = defaultdict(list)
+    for entry in manifest.entries:
+        for key in entry.output_paths:
+            prefix, _, output = key.partition("__")
+            if output not in written[prefix]:
+                written[prefix].append(output)
+    others = {prefix: names for prefix, names in written.items() if prefix != kind}
+    holder = next((prefix for prefix, names in others.items() if name in names), None)
+    if name not in written[kind] and holder is not None:
+        raise SweepConfigError(
+            f"--name {name} is an output of kind {holder}, not {kind}: add --kind {holder}"
+        )
+    if not written[kind] and others:
+        listed = "; ".join(
+            f"{prefix} {', '.join(map(repr, names))} (--kind {prefix})"
+            for prefix, names in others.items()
+        )
+        raise SweepConfigError(
+            f"the sweep's runs wrote no {kind} output to export; they wrote {listed}: pass "
+            "that --kind"
+        )
+
+
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+
+    study = _open_sweep(args)
     table = study.sensitivity(args.column, name=args.name, reduce=args.reduce)
     attrs = table.attrs
     used, failed = attrs.get("n_used", "?"), attrs.get("n_failed", 0)
@@ -1000,9 +1032,8 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def _cmd_bound(args: argparse.Namespace) -> int:
-    from gmat_sweep.api import open_sweep
 
-    study = open_sweep(args.out_dir, storage_options=args.storage_options)
+    study = _open_sweep(args)
     found = study.tolerance_bound(
         args.column,
         coverage=args.coverage,
@@ -1027,10 +1058,9 @@ def _cmd_bound(args: argparse.Namespace) -> int:
 
 def _cmd_write(args: argparse.Namespace) -> int:
     """``report`` and ``archive``: one file written from the sweep in ``out_dir``."""
-    from gmat_sweep.api import open_sweep
     from gmat_sweep.archive import write_archive
 
-    study = open_sweep(args.out_dir, storage_options=args.storage_options)
+    study = _open_sweep(args)
     if args.command == "report":
         written = study.report(args.to, name=args.name)
     else:
@@ -1503,9 +1533,9 @@ def _manifest_location(root: PathLike) -> PathLike:
     return storage.join(root, MANIFEST_NAME)
 
 
-def _load_manifest(root: PathLike, storage_options: Mapping[str, Any]) -> Any:
+def _sweep_manifest(root: PathLike, storage_options: Mapping[str, Any]) -> PathLike:
+    """The manifest of the sweep in ``root``, which must have one."""
     from gmat_sweep import storage
-    from gmat_sweep.manifest import Manifest
 
     location = _manifest_location(root)
     if not storage.exists(location, storage_options):
@@ -1513,7 +1543,22 @@ def _load_manifest(root: PathLike, storage_options: Mapping[str, Any]) -> Any:
             f"{root} is not a sweep directory: it has no {Path(str(location)).name} (every "
             "sweep writes one at its root); pass the --out of a gmat-sweep run"
         )
+    return location
+
+
+def _load_manifest(root: PathLike, storage_options: Mapping[str, Any]) -> Any:
+    from gmat_sweep.manifest import Manifest
+
+    location = _sweep_manifest(root, storage_options)
     return Manifest.load(location, storage_options=storage_options)
+
+
+def _open_sweep(args: argparse.Namespace) -> Any:
+    """The sweep in ``args.out_dir``, opened from its manifest alone (:func:`open_sweep`)."""
+    from gmat_sweep.api import open_sweep
+
+    location = _sweep_manifest(as_location(args.out_dir), args.storage_options)
+    return open_sweep(location, storage_options=args.storage_options)
 
 
 def _recorded_script(manifest: Any) -> Path:

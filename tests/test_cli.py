@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by name)
 
-from gmat_sweep import Manifest, examples, lazy_multiindex
+from gmat_sweep import Manifest, Sweep, examples, lazy_multiindex
 from gmat_sweep.cli import (
     _describe_axis,
     _parse_bounds,
@@ -283,6 +283,26 @@ def test_an_unknown_url_scheme_is_a_usage_error(
     err = capsys.readouterr().err
     assert err.startswith("gmat-sweep: error: ") and err.count("\n") == 1, err
     assert "unknown URL scheme 's4'" in err, err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["show"], ["export", "--to", "x.csv"], ["report", "--to", "x.html"],
+     ["archive", "--to", "x.zip"], ["sensitivity", "Y"], ["bound", "Y"], ["script", "0"],
+     ["resume"], ["extend", "-n", "2"]],
+    ids=lambda command: command[0],
+)  # fmt: skip
+def test_a_directory_that_is_not_a_sweep_is_named_in_cli_terms(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    verb, *rest = command
+    assert main([verb, str(tmp_path), *[str(tmp_path / a) if a.startswith("x.") else a
+                                        for a in rest]]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err == (
+        f"gmat-sweep: error: {tmp_path} is not a sweep directory: it has no manifest.jsonl "
+        "(every sweep writes one at its root); pass the --out of a gmat-sweep run\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -756,6 +776,34 @@ def test_a_file_writer_refuses_a_missing_directory_before_reading_anything(
     assert err.startswith("gmat-sweep: error: ") and err.count("\n") == 1, err
     assert f"{missing}" in err and "does not exist" in err, err
     assert not missing.exists()
+
+
+@pytest.mark.slow
+def test_export_of_a_mission_that_writes_only_an_ephemeris(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (data_dir / "burn_ephemeris.script").read_text()
+    mission = tmp_path / "ephemeris_only.script"  # burn_ephemeris without its ReportFile
+    mission.write_text("\n".join(line for line in text.splitlines() if "Track" not in line))
+    ran = gmat_sweep("run", mission, "--param", "Kick.Element1=0.01,0.02", "--out", "study",
+                     "--quiet", cwd=tmp_path)  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    study = tmp_path / "study"
+    # The report export has nothing to write: say which option exports what the runs wrote.
+    assert main(["export", str(study), "--to", str(tmp_path / "r.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--kind ephemeris" in err and "'Oem'" in err, err
+    assert not (tmp_path / "r.csv").exists()
+    assert main(["export", str(study), "--to", str(tmp_path / "r.csv"), "--name", "Oem"]) == 2
+    assert "--kind ephemeris" in capsys.readouterr().err
+
+    target = tmp_path / "oem.parquet"
+    assert main(["export", str(study), "--to", str(target), "--kind", "ephemeris"]) == 0
+    assert "wrote " in capsys.readouterr().out
+    expected = Sweep.from_manifest(study / "manifest.jsonl", mission, backend=None)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(target), expected.to_pandas(kind="ephemeris"), check_freq=False
+    )
 
 
 @pytest.mark.slow
