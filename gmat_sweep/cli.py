@@ -1072,15 +1072,16 @@ def _cmd_write(args: argparse.Namespace) -> int:
 
 
 def _cmd_script(args: argparse.Namespace) -> int:
-    from gmat_sweep.script import canonical_script_sha256
+    from gmat_sweep.plan import script_drift
     from gmat_sweep.sweep import replay_text
 
     manifest = _load_manifest(as_location(args.out_dir), args.storage_options)
     script = args.script or _recorded_script(manifest)
-    if canonical_script_sha256(script) != manifest.script_sha256:
+    drift = script_drift(manifest, script)
+    if drift:
         raise SweepConfigError(
-            f"{script} changed since the sweep ran (its SHA-256 differs from the manifest's), "
-            "so its text would not replay the run; restore the script the sweep used"
+            "; ".join(drift) + "; its text would not replay the run: restore the files the "
+            "sweep used (or pass an unchanged copy with --script PATH)"
         )
     entry = manifest.entry_for(args.run_id)
     if entry is None:

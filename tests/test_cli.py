@@ -868,6 +868,22 @@ def test_a_sweep_whose_mission_moved_is_told_where_it_is_with_script(
 
 
 @pytest.mark.slow
+def test_script_refuses_a_mission_whose_include_changed(
+    tmp_path: Path, leo_basic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(leo_basic, tmp_path / "body.script")
+    (tmp_path / "main.script").write_text("#Include 'body.script'\n")
+    ran = gmat_sweep("run", "main.script", "--param", "Sat.Cd=2.3", "--out", "study", "--quiet",
+                     cwd=tmp_path)  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    body = tmp_path / "body.script"
+    body.write_text(body.read_text().replace("Sat.DryMass = 500", "Sat.DryMass = 900"))
+    assert main(["script", str(tmp_path / "study"), "0"]) == 2
+    err = capsys.readouterr().err
+    assert "included file 'body.script' changed since the sweep ran" in err, err
+
+
+@pytest.mark.slow
 def test_resume_after_deleting_manifest_lines(
     grid_sweep: tuple[Path, Result], tmp_path: Path, leo_basic: Path
 ) -> None:
