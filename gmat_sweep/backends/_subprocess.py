@@ -212,7 +212,8 @@ class GmatHost:
                     return RunOutcome.failed(
                         spec.run_id,
                         f"timed out after {timeout_s:g} s: the run was stopped by killing its "
-                        "GMAT process; raise run_options['timeout_s'] if it needs longer",
+                        "GMAT process; raise run_options['timeout_s'] (CLI: --timeout S) if it "
+                        "needs longer",
                         started,
                         datetime.now(UTC),
                         FailureKind.TIMEOUT,
