@@ -421,12 +421,12 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
     """
     base = canonical_script_sha256(spec.script_path)
     while True:
-        unknown = [path for path in spec.overrides if path not in _classes.get(base, {})]
+        classes = _classes.setdefault(base, {})
+        unknown = [path for path in spec.overrides if path not in classes]
         if unknown:
             script = _mission_for(spec.script_path, base, log_path)
             for path in unknown:
-                _classify(script, path)
-        classes = _classes.get(base, {})
+                _classify(script, path)  # fills classes
         load_time = {p: v for p, v in spec.overrides.items() if classes[p] == LOAD_TIME}
         text = render_script(spec.script_path, load_time) if load_time else None
         loaded = _mission_for(spec.script_path, base, log_path, text)
@@ -493,7 +493,8 @@ def _unloadable(script_path: Path, path: str, values: list[Any]) -> str | None:
             with _inspected(script_path, "gmat-sweep-probe-", text):
                 pass
         except _LoadFailed as failed:
-            lines = str(failed).replace(str(_rendered_path(text)), script_path.name).splitlines()
+            rendered = str(_rendered_path(text_sha256(text)))
+            lines = str(failed).replace(rendered, script_path.name).splitlines()
             return (
                 f"{path!r}={value!r}: GMAT cannot load the mission with this value "
                 f"({'; '.join(lines[1:] or lines)}); use a value GMAT accepts in the script"
@@ -744,7 +745,7 @@ def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None 
         return _loaded
     path = script_path
     if text is not None:
-        path = _rendered_path(text)
+        path = _rendered_path(key)
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
@@ -756,9 +757,9 @@ def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None 
     return _loaded
 
 
-def _rendered_path(text: str) -> Path:
-    """Where a rendered script text is saved to be loaded, named by its hash."""
-    return Path(tempfile.gettempdir()) / "gmat-sweep-rendered" / f"{text_sha256(text)}.script"
+def _rendered_path(key: str) -> Path:
+    """Where a rendered script text is saved to be loaded, named by its hash ``key``."""
+    return Path(tempfile.gettempdir()) / "gmat-sweep-rendered" / f"{key}.script"
 
 
 def _clones(loaded: _Loaded) -> dict[str, set[str]]:
