@@ -308,9 +308,6 @@ class Sweep(DaskMethodsMixin):
 
     def _compute_runs(self, **kwargs: Any) -> None:
         """Run the runs planned for this computation (one Dask computation)."""
-        if not self._graph.runs:  # an empty graph holds no sweep for the scheduler to find
-            self._finish([])
-            return
         kwargs.setdefault("scheduler", graph.get)
         super().compute(**kwargs)  # type: ignore[no-untyped-call]
 
