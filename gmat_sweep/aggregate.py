@@ -449,7 +449,7 @@ def _latest_entries(manifest: Manifest) -> list[ManifestEntry]:
     return [latest[run_id] for run_id in sorted(latest)]
 
 
-def _produced(entries: Iterable[ManifestEntry]) -> dict[str, dict[str, ManifestEntry]]:
+def produced_outputs(entries: Iterable[ManifestEntry]) -> dict[str, dict[str, ManifestEntry]]:
     """For each kind, the output names ok runs wrote, each with the first run that wrote it."""
     produced: dict[str, dict[str, ManifestEntry]] = {kind.prefix: {} for kind in _KINDS}
     seen: set[tuple[str, ...]] = set()  # runs mostly write the same outputs: look once
@@ -511,7 +511,7 @@ def _resolve_name(
         An ok run recorded no output files (a ``SweepConfigError`` and a
         ``ValueError``).
     """
-    produced = _produced(entries)
+    produced = produced_outputs(entries)
     silent = [e.run_id for e in entries if e.status == RunStatus.OK and not e.output_paths]
     if silent:
         raise NoOutputFilesError(_silent_runs_message(kind, silent, produced))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gmat_sweep import storage
 from gmat_sweep.errors import SweepConfigError
-from gmat_sweep.plan import recorded_grid, script_drift
+from gmat_sweep.plan import CLI_DISTRIBUTIONS, recorded_grid, script_drift
 from gmat_sweep.script import script_includes_sha256
 
 if TYPE_CHECKING:
@@ -39,9 +39,6 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 _MODE = 0o100644 << 16
 """A regular file, rw-r--r--, in the zip's external attributes (Unix)."""
-
-_CLI_DISTRIBUTIONS = frozenset({"normal", "uniform", "lognormal"})
-"""Distributions ``gmat-sweep monte-carlo --perturb`` can spell."""
 
 
 def write_archive(
@@ -145,7 +142,7 @@ def _cli_command(spec: Mapping[str, Any], script: str, kind: str) -> str | None:
         return f"gmat-sweep run {script} --spec spec.json --out rerun"
     perturb = spec["perturb"]
     if not all(
-        "|" not in name and set(dist) == {"dist", "params"} and dist["dist"] in _CLI_DISTRIBUTIONS
+        "|" not in name and set(dist) == {"dist", "params"} and dist["dist"] in CLI_DISTRIBUTIONS
         for name, dist in perturb.items()
     ):
         return None

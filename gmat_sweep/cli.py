@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from gmat_sweep.backends import KNOWN_BACKENDS
 from gmat_sweep.backends.jobqueue import CLUSTER_KINDS
 from gmat_sweep.errors import GmatSweepError, OutputNameError, SweepConfigError
+from gmat_sweep.plan import CLI_DISTRIBUTIONS
 from gmat_sweep.spec import PathLike, as_location
 
 if TYPE_CHECKING:
@@ -996,13 +997,10 @@ def _check_export_kind(manifest: Any, kind: str, name: str | None) -> None:
     An ok run without an output of ``kind`` is a row of missing values: a
     file of them, exported without a word, is no use.
     """
-    written: dict[str, list[str]] = defaultdict(list)
-    for entry in manifest.entries:
-        for key in entry.output_paths:
-            prefix, _, output = key.partition("__")
-            if output not in written[prefix]:
-                written[prefix].append(output)
-    others = {prefix: names for prefix, names in written.items() if prefix != kind}
+    from gmat_sweep.aggregate import produced_outputs
+
+    written = {prefix: list(names) for prefix, names in produced_outputs(manifest.entries).items()}
+    others = {prefix: names for prefix, names in written.items() if prefix != kind and names}
     holder = next((prefix for prefix, names in others.items() if name in names), None)
     if name not in written[kind] and holder is not None:
         raise SweepConfigError(
@@ -1737,13 +1735,6 @@ def _stopped_text(stopped: Any) -> str | None:
     return f"stopped at {stopped['n']} runs: {why} ({value}{spread})"
 
 
-_CLI_DISTRIBUTIONS = {
-    "normal": "normal(mu,sigma)",
-    "uniform": "uniform(lo,hi)",
-    "lognormal": "lognormal(mu,sigma)",
-}
-"""The distributions ``--perturb`` spells, and their arguments."""
-
 _DIST = re.compile(r"^\s*(?P<path>[^=]+?)\s*=\s*(?P<name>[A-Za-z_]+)\s*\((?P<args>[^)]*)\)\s*$")
 
 
@@ -1756,11 +1747,12 @@ def _parse_perturb(text: str) -> tuple[ParamName, DistSpec]:
             "'Sat.Cd=uniform(2.0,2.4)' or 'Sat.DryMass=lognormal(6.2,0.1)'"
         )
     name = match["name"]
-    if name not in _CLI_DISTRIBUTIONS:
+    if name not in CLI_DISTRIBUTIONS:
+        *first, last = CLI_DISTRIBUTIONS.values()
         raise SweepConfigError(
             f"--perturb {text!r}: unknown distribution {name!r}; the command line takes "
-            "normal(mu,sigma), uniform(lo,hi) or lognormal(mu,sigma) (truncated, correlated "
-            "and other scipy.stats distributions need Python: monte_carlo(perturb=...))"
+            f"{', '.join(first)} or {last} (truncated, correlated and other scipy.stats "
+            "distributions need Python: monte_carlo(perturb=...))"
         )
     try:
         numbers = tuple(float(a) for a in match["args"].split(",") if a.strip())
@@ -1770,7 +1762,7 @@ def _parse_perturb(text: str) -> tuple[ParamName, DistSpec]:
         ) from None
     if len(numbers) != 2:
         raise SweepConfigError(
-            f"--perturb {text!r}: {name} takes two numbers, {_CLI_DISTRIBUTIONS[name]}, e.g. "
+            f"--perturb {text!r}: {name} takes two numbers, {CLI_DISTRIBUTIONS[name]}, e.g. "
             f"{match['path']}={name}(2.0,2.4)"
         )
     spec: DistSpec = (name, *numbers)

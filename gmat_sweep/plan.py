@@ -35,6 +35,13 @@ disk: a crafted ``n`` or grid must fail with a message, not exhaust memory."""
 
 _STOCHASTIC = ("monte_carlo", "latin_hypercube", "sobol", "morris")
 
+CLI_DISTRIBUTIONS = {
+    "normal": "normal(mu,sigma)",
+    "uniform": "uniform(lo,hi)",
+    "lognormal": "lognormal(mu,sigma)",
+}
+"""The distributions ``gmat-sweep monte-carlo --perturb`` spells, and their arguments."""
+
 
 def grid_spec(grid: Mapping[str, Any]) -> dict[str, Any]:
     """Record of a full-factorial grid (values materialised)."""
