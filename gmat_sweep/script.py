@@ -313,7 +313,10 @@ def _target(dotted: str, kind: str | None) -> str:
 
 
 def _statement(dotted: str, value: Any, kind: str | None) -> str:
-    return f"{_target(dotted, kind)} = {script_value(value)};"
+    text = script_value(value)
+    if kind == "String" and not text.startswith("'"):
+        text = f"'{text}'"  # GMAT reads a bare word assigned to a String as a resource name
+    return f"{_target(dotted, kind)} = {text};"
 
 
 def _created_types(lines: list[str], seen: set[str]) -> dict[str, str]:

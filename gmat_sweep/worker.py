@@ -26,7 +26,8 @@ from the engine itself:
   (a clone) of its resource (found through the engine's ``GetODEModel``,
   ``GetOwnedObject`` and ``GetRefObject``), when the field names a resource
   its object holds as a clone (``Prop.FM``), when the field's type is one the
-  API cannot write (On/Off), or when an API write is dropped (the field still
+  API cannot write (On/Off), when it is a ``String``'s ``Value`` (see
+  :func:`_engine_field`), or when an API write is dropped (the field still
   holds its old value afterwards);
 - **refused** when the field names a file the engine writes (a ``FILENAME``
   field of an output resource: ReportFile, EphemerisFile, ContactLocator and
@@ -342,7 +343,7 @@ def _typed_value(loaded: _Loaded, path: str) -> tuple[str | None, Any]:
     try:
         value = _value(loaded.mission, path)
         obj = loaded.mission.gmat.GetObject(resource)
-        return str(obj.GetParameterTypeString(obj.GetParameterID(name))), value
+        return str(obj.GetParameterTypeString(obj.GetParameterID(_engine_field(obj, name)))), value
     except Exception:  # the engine raises for fields it lists but cannot read (GUI geometry)
         return None, None
 
@@ -360,7 +361,7 @@ def _classify(loaded: _Loaded, path: str) -> str:
     Decided from the engine (see the module docstring): the resource is held
     as a clone by another object, the field names a resource its object holds
     as a clone, the field's type cannot be written through the API (On/Off),
-    or an earlier write to it was dropped.
+    it is a ``String``'s ``Value``, or an earlier write to it was dropped.
 
     Raises
     ------
@@ -374,13 +375,14 @@ def _classify(loaded: _Loaded, path: str) -> str:
     gmat = loaded.mission.gmat
     resource, name = path.split(".", 1)
     obj = gmat.GetObject(resource)
-    kind = obj.GetParameterType(obj.GetParameterID(name))
+    kind = obj.GetParameterType(obj.GetParameterID(_engine_field(obj, name)))
     refusal = _output_file_refusal(gmat, obj, kind, path)
     if refusal is not None:  # a run that was never checked (a manifest from elsewhere)
         raise SweepConfigError(refusal)
     clones = _clones(loaded)
     load_time = (
         path in _dropped.get(loaded.base, set())
+        or _engine_field(obj, name) != name
         or any(resource in held for held in clones.values())
         or kind == gmat.ON_OFF_TYPE
         or (kind == gmat.OBJECT_TYPE and str(obj.GetField(name)) in clones.get(resource, set()))
@@ -449,7 +451,7 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
         return f"{path!r}: {exc}"
     resource, name = path.split(".", 1)
     obj = gmat.GetObject(resource)
-    kind = obj.GetParameterType(obj.GetParameterID(name))
+    kind = obj.GetParameterType(obj.GetParameterID(_engine_field(obj, name)))
     refusal = _output_file_refusal(gmat, obj, kind, path)
     if refusal is not None:
         return refusal
@@ -622,11 +624,19 @@ def _read_back(mission: Any, path: str) -> Any:
 def _value(mission: Any, path: str) -> Any:
     """The value ``path`` holds: read through gmat-run, or from a force model's own force.
 
-    A ForceModel lists the real fields of its drag and SRP forces
+    A ``String``'s ``Value`` is read from the field that holds it (see
+    :func:`_engine_field`). A ForceModel lists the real fields of its drag and SRP forces
     (``FM.Drag.F107``, ``FM.SRP.Flux``) but raises "Parameter id ... not
     defined" when one is read; such a field is read from the force it names
     (``Drag`` is the force ``Drag.Earth``).
     """
+    resource, _, name = path.partition(".")
+    try:
+        obj = mission.gmat.GetObject(resource)
+    except AttributeError:  # gmatpy raises it for a name it does not know
+        obj = None
+    if obj is not None and _engine_field(obj, name) != name:
+        return mission[f"{resource}.{_engine_field(obj, name)}"]
     try:
         return mission[path]
     except Exception:
@@ -635,6 +645,18 @@ def _value(mission: Any, path: str) -> Any:
             raise
         force, name = field
         return force.GetRealParameter(name)
+
+
+def _engine_field(obj: Any, name: str) -> str:
+    """The engine's field behind ``name`` on ``obj``: a ``String``'s ``Value`` is ``Expression``.
+
+    GMAT lists ``Value`` on a ``String`` but raises "unrecognized parameter
+    ID" when it is read or written. Its text is in ``Expression``, and an API
+    write there does not survive the worker's clone-and-copy restore (the
+    copy leaves the resource's name as its text), so an override of a
+    String's ``Value`` is load-time: written into the script as ``S = 'text'``.
+    """
+    return "Expression" if name == "Value" and obj.GetTypeName() == "String" else name
 
 
 def _force_field(gmat: Any, path: str) -> tuple[Any, str] | None:
