@@ -34,7 +34,7 @@ class MissionField(msgspec.Struct, frozen=True):
         Its type as the script creates it, e.g. ``"Spacecraft"``.
     path:
         The field path a sweep overrides, e.g. ``"Sat.SMA"`` or
-        ``"TargetRadius.Value"``.
+        ``"TargetRadius.Value"``, or ``"Gains(2, 1)"`` for an Array element.
     field_type:
         GMAT's type of the field (``"Real"``, ``"Integer"``, ``"OnOff"``,
         ``"Object"`` ...).

@@ -29,6 +29,8 @@ _CREATE = re.compile(r"[ \t]*Create[ \t]+(\w+)[ \t]+([^;%]*)")
 _DIMENSIONS = re.compile(r"\[[^\]]*\]")
 """An ``Array``'s dimensions in its ``Create`` line, as in ``Create Array A[1,3];``."""
 _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ELEMENT = re.compile(r"([A-Za-z_]\w*)\([ \t]*(\d+)[ \t]*,[ \t]*(\d+)[ \t]*\)")
+"""An ``Array`` element as the script writes it: ``A(2, 1)`` (row, column, from 1)."""
 _VALUE_RESOURCES = frozenset({"Variable", "String"})
 """Resource types whose ``R.Value`` is assigned in script text as ``R = value``."""
 _SWITCHES_OFF = {
@@ -296,20 +298,49 @@ def canonical_text(path: Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n") + "\n"
 
 
+def array_element(path: str) -> tuple[str, int, int] | None:
+    """``(array, row, column)`` when ``path`` names an ``Array`` element (``A(2, 1)``), else None.
+
+    Rows and columns count from 1, as in GMAT script.
+    """
+    match = _ELEMENT.fullmatch(path)
+    return None if match is None else (match[1], int(match[2]), int(match[3]))
+
+
+def resource_of(path: str) -> str:
+    """The resource an override path sets: ``Sat`` for ``Sat.SMA``, ``A`` for ``A(2, 1)``."""
+    element = array_element(path)
+    return path.partition(".")[0] if element is None else element[0]
+
+
 def _split(dotted: str) -> tuple[str, str]:
+    element = array_element(dotted)
+    if element is not None:
+        return element[0], f"({element[1]}, {element[2]})"
     resource, _, field = dotted.partition(".")
     if not resource or not field:
         raise SweepConfigError(
             f"override {dotted!r} is not a field path; write it as 'Resource.Field', e.g. "
-            "'Sat.SMA' or 'FM.GravityField.Earth.Degree'"
+            "'Sat.SMA' or 'FM.GravityField.Earth.Degree', or 'A(2, 1)' for an Array element"
         )
     return resource, field
 
 
 def _target(dotted: str, kind: str | None) -> str:
-    """What the script assigns: ``R.F``, or ``R`` for a Variable's ``R.Value``."""
+    """What the script assigns: ``R.F``, ``R`` for a Variable's ``R.Value``, or ``A(2, 1)``."""
     resource, field = _split(dotted)
+    if array_element(dotted) is not None:
+        return resource + field
     return resource if field == "Value" and kind in _VALUE_RESOURCES else dotted
+
+
+def _assigned(dotted: str, kind: str | None) -> str:
+    """A pattern of the script's own assignment target of ``dotted`` (``A(2,1)`` or ``A(2, 1)``)."""
+    element = array_element(dotted)
+    if element is None:
+        return re.escape(_target(dotted, kind))
+    name, row, column = element
+    return rf"{re.escape(name)}\([ \t]*{row}[ \t]*,[ \t]*{column}[ \t]*\)"
 
 
 def _statement(dotted: str, value: Any, kind: str | None) -> str:
@@ -360,9 +391,8 @@ def _drop_settings(lines: list[str], begin: int, force: str) -> int:
 def _place(lines: list[str], begin: int, dotted: str, statement: str, kind: str | None) -> int:
     """Write ``statement`` for ``dotted`` into ``lines[:begin]``; return the new ``begin``."""
     resource, _ = _split(dotted)
-    target = re.escape(_target(dotted, kind))
-    assigns = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{target}[ \t]*=")
-    touches = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{re.escape(resource)}(?:\.|[ \t]*=)")
+    assigns = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{_assigned(dotted, kind)}[ \t]*=")
+    touches = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{re.escape(resource)}(?:\.|\(|[ \t]*=)")
     creates = re.compile(rf"[ \t]*Create[ \t]+\w+[ \t]+(?:[^;%]*[\s,])?{re.escape(resource)}\b")
     own: int | None = None
     last: int | None = None

@@ -1448,9 +1448,9 @@ class Sweep(DaskMethodsMixin):
 def replay_text(script: Path, overrides: Mapping[str, Any]) -> str:
     """The script text of one run, reproducing it bit for bit; see :meth:`Sweep.script`."""
     from gmat_sweep.backends._subprocess import GmatHost
-    from gmat_sweep.script import render_replay, spacecraft
+    from gmat_sweep.script import render_replay, resource_of, spacecraft
 
-    touched = spacecraft(script, {path.split(".", 1)[0] for path in overrides})
+    touched = spacecraft(script, {resource_of(path) for path in overrides})
     states: dict[str, dict[str, float]] = {}
     if touched:
         host = GmatHost()
@@ -1478,7 +1478,8 @@ def check_overrides(pool: Pool, script: Path, runs: Sequence[RunSpec]) -> None:
     if problems:
         raise SweepConfigError(
             f"mission {script.name}: " + "; ".join(problems) + ". Fix the overrides (field paths "
-            "are 'Resource.Field' as written in the script, e.g. 'Sat.SMA' or 'MyVar.Value') "
+            "are 'Resource.Field' as written in the script, e.g. 'Sat.SMA' or 'MyVar.Value', or "
+            "'A(2, 1)' for an Array element) "
             "or the script, then run again."
         )
 

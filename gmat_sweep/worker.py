@@ -80,8 +80,10 @@ from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import OverrideNotAppliedError, SweepConfigError
 from gmat_sweep.mission import MissionField
 from gmat_sweep.script import (
+    array_element,
     canonical_script_sha256,
     render_script,
+    resource_of,
     resources,
     script_value,
     text_sha256,
@@ -330,7 +332,10 @@ def _settable(loaded: _Loaded, name: str) -> list[str]:
         return []
     if obj is None:
         return []
-    if obj.IsOfType(gmat.PARAMETER):  # Variable, String, Array: only the first two have a value
+    if obj.GetTypeName() == "Array":
+        rows, columns = obj.GetIntegerParameter("NumRows"), obj.GetIntegerParameter("NumCols")
+        return [f"{name}({r}, {c})" for r in range(1, rows + 1) for c in range(1, columns + 1)]
+    if obj.IsOfType(gmat.PARAMETER):  # Variable, String
         return [f"{name}.Value"]
     assignment = re.compile(rf"GMAT {re.escape(name)}\.([\w.]+)\s*=")
     written = obj.GetGeneratingString(gmat.SCRIPTING)
@@ -339,9 +344,11 @@ def _settable(loaded: _Loaded, name: str) -> list[str]:
 
 def _typed_value(loaded: _Loaded, path: str) -> tuple[str | None, Any]:
     """GMAT's type name of ``path`` and its value; ``(None, None)`` when it cannot be read."""
-    resource, name = path.split(".", 1)
     try:
         value = _value(loaded.mission, path)
+        if array_element(path) is not None:
+            return "Real", value
+        resource, name = path.split(".", 1)
         obj = loaded.mission.gmat.GetObject(resource)
         return str(obj.GetParameterTypeString(obj.GetParameterID(_engine_field(obj, name)))), value
     except Exception:  # the engine raises for fields it lists but cannot read (GUI geometry)
@@ -373,13 +380,12 @@ def _classify(loaded: _Loaded, path: str) -> str:
         return known
     _value(loaded.mission, path)  # an unknown path raises gmat-run's error, with suggestions
     gmat = loaded.mission.gmat
-    resource, name = path.split(".", 1)
-    obj = gmat.GetObject(resource)
-    kind = obj.GetParameterType(obj.GetParameterID(_engine_field(obj, name)))
+    obj, name, kind = _field(gmat, path)
     refusal = _output_file_refusal(gmat, obj, kind, path)
     if refusal is not None:  # a run that was never checked (a manifest from elsewhere)
         raise SweepConfigError(refusal)
     clones = _clones(loaded)
+    resource = obj.GetName()
     load_time = (
         path in _dropped.get(loaded.base, set())
         or _engine_field(obj, name) != name
@@ -449,9 +455,7 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
         _value(mission, path)
     except Exception as exc:
         return f"{path!r}: {exc}"
-    resource, name = path.split(".", 1)
-    obj = gmat.GetObject(resource)
-    kind = obj.GetParameterType(obj.GetParameterID(_engine_field(obj, name)))
+    obj, _, kind = _field(gmat, path)
     refusal = _output_file_refusal(gmat, obj, kind, path)
     if refusal is not None:
         return refusal
@@ -570,13 +574,13 @@ def _write(loaded: _Loaded, overrides: Mapping[str, Any]) -> set[str]:
     mission = loaded.mission
     dropped = set()
     for path in sorted(overrides):
-        resource = path.split(".", 1)[0]
+        resource = resource_of(path)
         if resource not in loaded.snapshots:
             loaded.snapshots[resource] = _clone(mission, resource)
         loaded.dirty.add(resource)
-        before = mission[path]
-        mission[path] = overrides[path]
-        after = mission[path]
+        before = _value(mission, path)
+        _assign(mission, path, overrides[path])
+        after = _value(mission, path)
         if after == before and not same_value(overrides[path], after):
             dropped.add(path)
     return dropped
@@ -630,6 +634,10 @@ def _value(mission: Any, path: str) -> Any:
     defined" when one is read; such a field is read from the force it names
     (``Drag`` is the force ``Drag.Earth``).
     """
+    cell = _array_cell(mission.gmat, path)
+    if cell is not None:
+        array, row, column = cell
+        return array.GetRealParameter("SingleValue", row, column)
     resource, _, name = path.partition(".")
     try:
         obj = mission.gmat.GetObject(resource)
@@ -645,6 +653,57 @@ def _value(mission: Any, path: str) -> Any:
             raise
         force, name = field
         return force.GetRealParameter(name)
+
+
+def _assign(mission: Any, path: str, value: Any) -> None:
+    """Write ``value`` to ``path`` through the API (gmat-run has no path for an Array element)."""
+    cell = _array_cell(mission.gmat, path)
+    if cell is None:
+        mission[path] = value
+        return
+    array, row, column = cell
+    array.SetRealParameter("SingleValue", float(value), row, column)
+
+
+def _array_cell(gmat: Any, path: str) -> tuple[Any, int, int] | None:
+    """The ``Array`` and its 0-based cell that ``path`` names (``A(2, 1)``); None for a field.
+
+    Raises
+    ------
+    SweepConfigError
+        ``path`` has an element's form but names no Array of the script, or
+        a cell outside the Array's dimensions.
+    """
+    element = array_element(path)
+    if element is None:
+        return None
+    name, row, column = element
+    try:
+        array = gmat.GetObject(name)
+    except AttributeError:  # gmatpy raises it for a name it does not know
+        array = None
+    if array is None or array.GetTypeName() != "Array":
+        raise SweepConfigError(
+            f"{name!r} is not an Array of the mission, so the path names no element; "
+            "an element path names a 'Create Array' of the script, as in 'A(2, 1)'"
+        )
+    rows, columns = array.GetIntegerParameter("NumRows"), array.GetIntegerParameter("NumCols")
+    if not (1 <= row <= rows and 1 <= column <= columns):
+        raise SweepConfigError(
+            f"row {row}, column {column} is outside the Array: {name} is {rows}x{columns}, so rows run "
+            f"1..{rows} and columns 1..{columns} (counted from 1, as in the script)"
+        )
+    return array, row - 1, column - 1
+
+
+def _field(gmat: Any, path: str) -> tuple[Any, str, int]:
+    """The object ``path`` is a field of, the field's name on it, and its GMAT parameter type."""
+    cell = _array_cell(gmat, path)
+    if cell is not None:
+        return cell[0], "SingleValue", gmat.REAL_TYPE
+    resource, name = path.split(".", 1)
+    obj = gmat.GetObject(resource)
+    return obj, name, obj.GetParameterType(obj.GetParameterID(_engine_field(obj, name)))
 
 
 def _engine_field(obj: Any, name: str) -> str:

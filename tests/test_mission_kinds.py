@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gmat_sweep import sweep
-from gmat_sweep.worker import LOAD_TIME, list_fields
+from gmat_sweep import SweepConfigError, sweep
+from gmat_sweep.worker import LIVE, LOAD_TIME, list_fields
 
 
 @pytest.fixture(scope="module")
@@ -35,3 +35,32 @@ def test_a_string_field_is_listed_with_its_text(strings_arrays: Path) -> None:
     listed = {f.path: f for f in list_fields(strings_arrays)}
     assert listed["Label.Value"].value == "nominal"
     assert listed["Label.Value"].override == LOAD_TIME
+
+
+def test_an_array_element_and_a_duration_variable_are_swept(
+    strings_arrays: Path, tmp_path: Path
+) -> None:
+    # Dv = Gains(2, 1) is the burn; Seconds is the Propagate stopping value.
+    grid = {"Gains(2, 1)": [0.01, 0.05], "Seconds.Value": [300, 600]}
+    study = sweep(strings_arrays, grid, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    final = study.final(name="Summary")
+    assert final["Dv"].tolist() == [0.01, 0.01, 0.05, 0.05]
+    assert final["Sat.ElapsedSecs"].round(3).tolist() == [300, 600, 300, 600]
+    assert final["Sat.Earth.SMA"][2] > final["Sat.Earth.SMA"][0] + 50  # a bigger burn
+    assert "Gains(2, 1) = 0.05;" in study.script(2)
+
+
+def test_an_array_element_outside_the_array_is_refused_before_any_run(
+    strings_arrays: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(SweepConfigError, match=r"Gains is 3x2, so rows run 1\.\.3"):
+        sweep(strings_arrays, {"Gains(4,1)": [0.1]}, out=tmp_path / "s", progress=False)
+    assert not (tmp_path / "s").exists()
+
+
+def test_array_elements_are_listed_as_fields(strings_arrays: Path) -> None:
+    listed = {f.path: f for f in list_fields(strings_arrays)}
+    assert listed["Gains(2, 1)"].value == 0.01
+    assert listed["Gains(3, 2)"].field_type == "Real"
+    assert listed["Gains(3, 2)"].override == LIVE
