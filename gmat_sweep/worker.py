@@ -690,8 +690,8 @@ def _array_cell(gmat: Any, path: str) -> tuple[Any, int, int] | None:
     rows, columns = array.GetIntegerParameter("NumRows"), array.GetIntegerParameter("NumCols")
     if not (1 <= row <= rows and 1 <= column <= columns):
         raise SweepConfigError(
-            f"row {row}, column {column} is outside the Array: {name} is {rows}x{columns}, so rows run "
-            f"1..{rows} and columns 1..{columns} (counted from 1, as in the script)"
+            f"row {row}, column {column} is outside the Array: {name} is {rows}x{columns}, "
+            f"so rows run 1..{rows} and columns 1..{columns} (counted from 1, as in the script)"
         )
     return array, row - 1, column - 1
 
