@@ -42,6 +42,12 @@ _SWITCHES_OFF = {
 
 GMAT refuses the force's other settings (``FM.Drag.F107``, ``FM.SRP.Flux``)
 once it is off, and its GUI saves such a script without them."""
+_AFTER_REPORTS = "GroundTrackPlot"
+"""A resource type the headless engine must create after every ``ReportFile``.
+
+A ``ReportFile`` created after a ``GroundTrackPlot`` writes no file, and the
+run still succeeds (measured with the wheel's GMAT R2026a engine); an
+``EphemerisFile`` or a ``Report`` command's file is not affected."""
 _EXACT_INTEGERS = 2.0**53
 """Floats below this magnitude that are whole numbers are written as integers, exactly."""
 
@@ -117,7 +123,10 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     assignment, or after its ``Create`` line, or (for a resource created in
     an included file) just before ``BeginMissionSequence``. ``V.Value`` of a
     ``Variable`` or ``String`` is written as ``V = value``. Replacing in place
-    matters: GMAT refuses a second ``Prop.Type`` assignment. Switching a
+    matters: GMAT refuses a second ``Prop.Type`` assignment. A
+    ``GroundTrackPlot`` created before a ``ReportFile`` is moved, with its
+    settings, to just before ``BeginMissionSequence`` (see
+    :func:`needs_rendering`). Switching a
     force off (``FM.Drag.AtmosphereModel = None``, ``FM.Drag = None``,
     ``FM.SRP = Off``) removes the script's settings of that force
     (``FM.Drag.F107 = 150;``), which GMAT refuses once it is off. Relative
@@ -148,6 +157,8 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
         lines.pop()
     begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
     kinds = _created_types(lines[:begin], set())
+    if _silences_reports(kinds):
+        _ground_tracks_last(lines, begin, kinds)
     for dotted in sorted(overrides):
         resource, field = _split(dotted)
         force = _SWITCHES_OFF.get((field, str(overrides[dotted])))
@@ -173,6 +184,44 @@ def resources(script_path: str | Path) -> dict[str, str]:
     lines = [_absolute_include(line, path.parent) for line in canonical_text(path).split("\n")]
     begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
     return _created_types(lines[:begin], set())
+
+
+def needs_rendering(script_path: str | Path) -> bool:
+    """Whether the headless engine must load :func:`render_script`'s text even with no overrides.
+
+    True when a ``GroundTrackPlot`` is created before a ``ReportFile``: the
+    engine then writes no file for the ``ReportFile`` and reports success, so
+    the plot (which draws nothing without GMAT's GUI) is moved after it.
+    """
+    return _silences_reports(resources(script_path))
+
+
+def _silences_reports(kinds: Mapping[str, str]) -> bool:
+    order = list(kinds.values())
+    return _AFTER_REPORTS in order and "ReportFile" in order[order.index(_AFTER_REPORTS) :]
+
+
+def _ground_tracks_last(lines: list[str], begin: int, kinds: Mapping[str, str]) -> None:
+    """Move each ``GroundTrackPlot`` created in ``lines[:begin]``, with its settings, to ``begin``.
+
+    Only the script's own lines move: a plot created in an ``#Include`` file stays there.
+    """
+    names = [re.escape(name) for name, kind in kinds.items() if kind == _AFTER_REPORTS]
+    plot = rf"(?:{'|'.join(names)})"
+    own = re.compile(rf"[ \t]*(?:Create[ \t]+{_AFTER_REPORTS}\b|(?:GMAT[ \t]+)?{plot}[ \t]*\.)")
+    moved: list[str] = []
+    index = 0
+    while index < begin:
+        end = index
+        while end + 1 < begin and lines[end].rstrip().endswith("..."):
+            end += 1  # a statement continued over several lines
+        if own.match(lines[index]):
+            moved += lines[index : end + 1]
+            del lines[index : end + 1]
+            begin -= end + 1 - index
+            continue
+        index = end + 1
+    lines[begin:begin] = moved
 
 
 def spacecraft(script_path: str | Path, names: Iterable[str]) -> list[str]:

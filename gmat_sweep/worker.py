@@ -39,14 +39,16 @@ from the engine itself:
 Load-time overrides are written into the script text
 (:func:`gmat_sweep.script.render_script`), and the rendered text is loaded
 from this process's temporary directory; runs with the same rendered text
-share one load. After the overrides are applied every overridden field is
-read back: a value that did not take effect fails the run with the field,
-the requested value and the value the engine holds. Reals compare with a
-relative and absolute tolerance of 1e-12 (the engine stores orbits as
-Cartesian state, so ``Sat.SMA = 7000`` reads back ``7000.000000000003``),
-also modulo whole turns of 360 (angles are normalised), Gregorian epochs
-compare as times and ModJulian epochs as numbers to the 16 significant digits
-GMAT prints them with.
+share one load. A script with a ``GroundTrackPlot`` created before a
+``ReportFile`` is always loaded rendered, with the plot moved after it: the
+headless engine writes no file for a ``ReportFile`` created after one. After
+the overrides are applied every overridden field is read back: a value that
+did not take effect fails the run with the field, the requested value and the
+value the engine holds. Reals compare with a relative and absolute tolerance
+of 1e-12 (the engine stores orbits as Cartesian state, so ``Sat.SMA = 7000``
+reads back ``7000.000000000003``), also modulo whole turns of 360 (angles are
+normalised), Gregorian epochs compare as times and ModJulian epochs as numbers
+to the 16 significant digits GMAT prints them with.
 
 Each run gets a private scratch directory for GMAT; the parsed outputs are
 written as Parquet under ``spec.output_dir`` (any fsspec URL) through
@@ -82,6 +84,7 @@ from gmat_sweep.mission import MissionField
 from gmat_sweep.script import (
     array_element,
     canonical_script_sha256,
+    needs_rendering,
     render_script,
     resource_of,
     resources,
@@ -128,6 +131,9 @@ _dropped: dict[str, set[str]] = {}
 _classes: dict[str, dict[str, str]] = {}
 """Per script (canonical SHA-256): each override path's class, decided on the script as written
 (a rendering can lack a field: drag switched off has no ``FM.Drag.AtmosphereModel``)."""
+_always_rendered: dict[str, bool] = {}
+"""Per script (canonical SHA-256): whether its runs load the rendered text even with no
+load-time override (:func:`gmat_sweep.script.needs_rendering`)."""
 
 
 @dataclass
@@ -436,7 +442,10 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
             for path in unknown:
                 _classify(script, path)  # fills classes
         load_time = {p: v for p, v in spec.overrides.items() if classes[p] == LOAD_TIME}
-        text = render_script(spec.script_path, load_time) if load_time else None
+        if base not in _always_rendered:
+            _always_rendered[base] = needs_rendering(spec.script_path)
+        rendered = load_time or _always_rendered[base]
+        text = render_script(spec.script_path, load_time) if rendered else None
         loaded = _mission_for(spec.script_path, base, log_path, text)
         attempt.script_sha256 = loaded.key
         _restore(loaded)

@@ -1,17 +1,25 @@
 """Missions of kinds an analyst writes that the other mission tests do not cover.
 
 ``strings_arrays`` has a ``String`` label, an ``Array`` of gains and a
-``Variable`` duration, all used in the mission sequence.
+``Variable`` duration, all used in the mission sequence. ``lunar_gui`` is a
+low lunar orbit in Keplerian elements of a Moon-centred frame, with a
+TAIModJulian epoch and GMAT's GUI subscribers saved beside its ReportFile.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from gmat_sweep import SweepConfigError, sweep
 from gmat_sweep.worker import LIVE, LOAD_TIME, list_fields
+
+
+@pytest.fixture(scope="module")
+def lunar_gui(data_dir: Path) -> Path:
+    return data_dir / "lunar_gui.script"
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +72,20 @@ def test_array_elements_are_listed_as_fields(strings_arrays: Path) -> None:
     assert listed["Gains(2, 1)"].value == 0.01
     assert listed["Gains(3, 2)"].field_type == "Real"
     assert listed["Gains(3, 2)"].override == LIVE
+
+
+def test_a_report_created_after_a_ground_track_plot_is_written(
+    lunar_gui: Path, tmp_path: Path
+) -> None:
+    # The headless engine writes no file for a ReportFile created after a GroundTrackPlot.
+    grid = {"LunaSat.ECC": [0.01, 0.05], "LunaSat.TA": [90.0], "LunaSat.Epoch": ["31001.25"]}
+    study = sweep(lunar_gui, grid, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    frame = study.to_pandas()
+    assert (frame.groupby(level="run_id").size() > 30).all()  # one hour of adaptive steps
+    first = frame.groupby(level="run_id").head(1)
+    assert first["LunaSat.Luna.ECC"].round(12).tolist() == [0.01, 0.05]  # in the Moon's frame
+    assert first["LunaSat.Luna.TA"].round(9).tolist() == [90.0, 90.0]
+    assert (first["LunaSat.TAIModJulian"] == pd.Timestamp("2025-11-21 18:00:00")).all()
+    replay = study.script(1)
+    assert replay.index("Create ReportFile LunarReport") < replay.index("Create GroundTrackPlot")
