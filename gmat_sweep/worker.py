@@ -434,14 +434,15 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
     moves at least one path, so this ends).
     """
     base = canonical_script_sha256(spec.script_path)
+    overrides = {path: _as_written(path, value) for path, value in spec.overrides.items()}
     while True:
         classes = _classes.setdefault(base, {})
-        unknown = [path for path in spec.overrides if path not in classes]
+        unknown = [path for path in overrides if path not in classes]
         if unknown:
             script = _mission_for(spec.script_path, base, log_path)
             for path in unknown:
                 _classify(script, path)  # fills classes
-        load_time = {p: v for p, v in spec.overrides.items() if classes[p] == LOAD_TIME}
+        load_time = {p: v for p, v in overrides.items() if classes[p] == LOAD_TIME}
         if base not in _always_rendered:
             _always_rendered[base] = needs_rendering(spec.script_path)
         rendered = load_time or _always_rendered[base]
@@ -449,15 +450,16 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
         loaded = _mission_for(spec.script_path, base, log_path, text)
         attempt.script_sha256 = loaded.key
         _restore(loaded)
-        dropped = _write(loaded, {p: v for p, v in spec.overrides.items() if p not in load_time})
+        dropped = _write(loaded, {p: v for p, v in overrides.items() if p not in load_time})
         if not dropped:
-            _verify(loaded, spec.overrides)
+            _verify(loaded, overrides)
             return loaded
         _forget_dropped(loaded, dropped)
 
 
 def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
     """Why ``path`` cannot take ``values`` (``None`` when it can)."""
+    values = [_as_written(path, value) for value in values]
     mission = loaded.mission
     gmat = mission.gmat
     try:
@@ -492,6 +494,18 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
             except SweepConfigError as exc:
                 return f"{path!r}={value!r}: {exc}"
     return None
+
+
+def _as_written(path: str, value: Any) -> Any:
+    """``value`` as it is written to ``path``: a number given for an epoch is written as text.
+
+    GMAT holds a spacecraft's ``Epoch`` as text in its ``DateFormat``; a
+    ModJulian epoch is a number of days, as Monte Carlo and Latin-hypercube
+    draws give it (``31000.5`` is written as ``'31000.5'``). A Gregorian
+    ``DateFormat`` refuses a number, and the sweep is refused before any run.
+    """
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return repr(float(value)) if number and path.endswith(".Epoch") else value
 
 
 def _unloadable(script_path: Path, path: str, values: list[Any]) -> str | None:

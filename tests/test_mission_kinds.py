@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gmat_sweep import SweepConfigError, sweep
+from gmat_sweep import SweepConfigError, monte_carlo, sweep
 from gmat_sweep.worker import LIVE, LOAD_TIME, list_fields
 
 
@@ -89,3 +89,14 @@ def test_a_report_created_after_a_ground_track_plot_is_written(
     assert (first["LunaSat.TAIModJulian"] == pd.Timestamp("2025-11-21 18:00:00")).all()
     replay = study.script(1)
     assert replay.index("Create ReportFile LunarReport") < replay.index("Create GroundTrackPlot")
+
+
+def test_a_modjulian_epoch_is_dispersed_as_a_number(lunar_gui: Path, tmp_path: Path) -> None:
+    # LunaSat.DateFormat is TAIModJulian: a draw of the epoch is a number of days.
+    perturb = {"LunaSat.Epoch": ("uniform", 31000.5, 31001.5)}
+    study = monte_carlo(lunar_gui, n=2, perturb=perturb, seed=3, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    first = study.to_pandas().groupby(level="run_id").head(1)
+    mjd_zero = pd.Timestamp("1941-01-05 12:00:00")  # GMAT's ModJulian day 0
+    days = (first["LunaSat.TAIModJulian"] - mjd_zero) / pd.Timedelta(days=1)
+    assert days.round(8).tolist() == first["LunaSat.Epoch"].round(8).tolist()
