@@ -344,8 +344,28 @@ def _settable(loaded: _Loaded, name: str) -> list[str]:
     if obj.IsOfType(gmat.PARAMETER):  # Variable, String
         return [f"{name}.Value"]
     assignment = re.compile(rf"GMAT {re.escape(name)}\.([\w.]+)\s*=")
-    written = obj.GetGeneratingString(gmat.SCRIPTING)
+    written = _generating_string(gmat, obj)
     return list(dict.fromkeys(f"{name}.{m[1]}" for m in assignment.finditer(written)))
+
+
+def _generating_string(gmat: Any, obj: Any) -> str:
+    """The script text GMAT writes for ``obj``, also when it was created in an ``#Include`` file.
+
+    GMAT writes nothing for such an object, or for the objects it owns (a
+    force model's gravity field), unless each is told to.
+    """
+    objects = [obj]
+    for owner in objects:
+        owned = (owner.GetOwnedObject(i) for i in range(owner.GetOwnedObjectCount()))
+        objects += [each for each in owned if each is not None]
+    forced = [each.GetForceGenerateObjectString() for each in objects]
+    for each in objects:
+        each.SetForceGenerateObjectString(True)
+    try:
+        return str(obj.GetGeneratingString(gmat.SCRIPTING))
+    finally:
+        for each, flag in zip(objects, forced, strict=True):
+            each.SetForceGenerateObjectString(flag)
 
 
 def _typed_value(loaded: _Loaded, path: str) -> tuple[str | None, Any]:

@@ -4,6 +4,8 @@
 ``Variable`` duration, all used in the mission sequence. ``lunar_gui`` is a
 low lunar orbit in Keplerian elements of a Moon-centred frame, with a
 TAIModJulian epoch and GMAT's GUI subscribers saved beside its ReportFile.
+``included_main`` takes its spacecraft, force model and propagator from
+``included_spacecraft`` with ``#Include``.
 """
 
 from __future__ import annotations
@@ -100,3 +102,11 @@ def test_a_modjulian_epoch_is_dispersed_as_a_number(lunar_gui: Path, tmp_path: P
     mjd_zero = pd.Timestamp("1941-01-05 12:00:00")  # GMAT's ModJulian day 0
     days = (first["LunaSat.TAIModJulian"] - mjd_zero) / pd.Timedelta(days=1)
     assert days.round(8).tolist() == first["LunaSat.Epoch"].round(8).tolist()
+
+
+def test_the_fields_of_resources_from_an_include_are_listed(data_dir: Path) -> None:
+    listed = {f.path: f for f in list_fields(data_dir / "included_main.script")}
+    assert listed["Probe.INC"].value == pytest.approx(63.4)
+    assert listed["J2Only.GravityField.Earth.Degree"].override == LOAD_TIME
+    assert listed["J2Prop.MaxStep"].value == 600
+    assert listed["Hours.Value"].value == 2
