@@ -10,12 +10,13 @@ TAIModJulian epoch and GMAT's GUI subscribers saved beside its ReportFile.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from gmat_sweep import SweepConfigError, monte_carlo, sweep
+from gmat_sweep import SweepConfigError, monte_carlo, open_sweep, sweep
 from gmat_sweep.worker import LIVE, LOAD_TIME, list_fields
 
 
@@ -110,3 +111,35 @@ def test_the_fields_of_resources_from_an_include_are_listed(data_dir: Path) -> N
     assert listed["J2Only.GravityField.Earth.Degree"].override == LOAD_TIME
     assert listed["J2Prop.MaxStep"].value == 600
     assert listed["Hours.Value"].value == 2
+
+
+def test_a_finite_burn_uses_the_swept_thrust_and_masses(data_dir: Path, tmp_path: Path) -> None:
+    # A 300 s burn at Isp K1 = 300 s burns C1 * 300 / (300 * 9.81) kg of the tank's fuel.
+    grid = {"Thruster.C1": [400.0, 800.0], "Tank.FuelMass": [150.0], "Sat.DryMass": [500.0]}
+    study = sweep(data_dir / "finite_burn.script", grid, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    final = study.final()
+    burned = 150.0 - final["Sat.Tank.FuelMass"]
+    assert burned.tolist() == pytest.approx([400 / 9.81, 800 / 9.81], rel=1e-9)
+    assert final["Sat.TotalMass"].tolist() == pytest.approx((500.0 + 150.0 - burned).tolist())
+    assert final["Sat.Earth.SMA"][1] > final["Sat.Earth.SMA"][0] + 300
+
+
+def test_a_mission_with_an_include_is_resumed_replayed_and_archived(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    mission = data_dir / "included_main.script"
+    grid = {"J2Only.GravityField.Earth.Degree": [0, 2], "Probe.INC": [50.0, 63.4]}
+    out = tmp_path / "s"
+    reference = sweep(mission, grid, out=out, progress=False).to_pandas()
+    raan = reference.groupby(level="run_id")["Probe.EarthMJ2000Eq.RAAN"].last()
+    assert raan[0] == pytest.approx(10.0) and raan[2] < 10.0  # J2 turns the node westward
+    path = out / "manifest.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-2]))  # an interrupted sweep: two runs not recorded
+    resumed = open_sweep(out).resume()
+    pd.testing.assert_frame_equal(resumed.to_pandas(), reference)
+    assert f"#Include '{data_dir / 'included_spacecraft.script'}'" in resumed.script(3)
+    archive = resumed.archive(tmp_path / "study.zip")
+    names = zipfile.ZipFile(archive).namelist()
+    assert {"mission/included_main.script", "mission/included_spacecraft.script"} <= set(names)
