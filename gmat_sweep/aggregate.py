@@ -436,10 +436,12 @@ def _no_time_message(layout: _Layout, run_id: int, location: str) -> str:
 
 _NO_FILE_OUTPUTS = (
     "the sweep's {ok} ok runs wrote no output files, so there is no {kind} to read: the mission "
-    "has no ReportFile, EphemerisFile or ContactLocator (GUI subscribers such as OrbitView and "
-    "XYPlot write no files). Add a ReportFile with the values you need to the script, e.g. "
-    "Create ReportFile RF; RF.Add = {{Sat.UTCGregorian, Sat.Earth.SMA}}; then run the sweep "
-    "again (overwrite=True, or gmat-sweep run ... --overwrite)"
+    "has no ReportFile, EphemerisFile or ContactLocator that writes a file (GUI subscribers "
+    "such as OrbitView and XYPlot write none; nor does a ReportFile with WriteReport = false, "
+    "an EphemerisFile with WriteEphemeris = false, or a ReportFile only written by a Report "
+    "command the run did not reach). Add a ReportFile with the values you need to the script, "
+    "e.g. Create ReportFile RF; RF.Add = {{Sat.UTCGregorian, Sat.Earth.SMA}}, or switch the "
+    "outputs on; then run the sweep again (overwrite=True, or gmat-sweep run ... --overwrite)"
 )
 
 

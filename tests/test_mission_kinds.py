@@ -143,3 +143,10 @@ def test_a_mission_with_an_include_is_resumed_replayed_and_archived(
     archive = resumed.archive(tmp_path / "study.zip")
     names = zipfile.ZipFile(archive).namelist()
     assert {"mission/included_main.script", "mission/included_spacecraft.script"} <= set(names)
+
+
+def test_reports_switched_off_are_not_called_missing(leo_basic: Path, tmp_path: Path) -> None:
+    study = sweep(leo_basic, {"RF.WriteReport": [False]}, out=tmp_path / "s", progress=False)
+    with pytest.raises(SweepConfigError, match="with WriteReport = false") as raised:
+        study.to_pandas()
+    assert "the mission has no ReportFile, EphemerisFile or ContactLocator (" not in str(raised.value)
