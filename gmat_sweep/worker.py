@@ -254,7 +254,7 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
             problems = [
                 problem
                 for path, path_values in values.items()
-                if (problem := _check_one(loaded, path, list(path_values))) is not None
+                if (problem := _check_one(loaded, path, list(path_values), values)) is not None
             ]
             _restore(loaded)
             if problems:
@@ -477,8 +477,15 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
         _forget_dropped(loaded, dropped)
 
 
-def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
-    """Why ``path`` cannot take ``values`` (``None`` when it can)."""
+def _check_one(
+    loaded: _Loaded, path: str, values: list[Any], sweep: Mapping[str, Sequence[Any]]
+) -> str | None:
+    """Why ``path`` cannot take ``values`` (``None`` when it can).
+
+    ``sweep`` is every path the sweep overrides with its values: a value the
+    engine refuses alone is accepted when it is accepted after a value the
+    sweep gives another field of the same resource (see :func:`_write`).
+    """
     values = [_as_written(path, value) for value in values]
     mission = loaded.mission
     gmat = mission.gmat
@@ -500,6 +507,8 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
             try:
                 dropped = _write(loaded, {path: value})
             except Exception as exc:
+                if _accepted_beside(loaded, path, value, sweep):
+                    continue
                 return (
                     f"{path!r}={value!r}: the engine refused the value ({exc}); use a value "
                     "the field accepts"
@@ -514,6 +523,26 @@ def _check_one(loaded: _Loaded, path: str, values: list[Any]) -> str | None:
             except SweepConfigError as exc:
                 return f"{path!r}={value!r}: {exc}"
     return None
+
+
+def _accepted_beside(
+    loaded: _Loaded, path: str, value: Any, sweep: Mapping[str, Sequence[Any]]
+) -> bool:
+    """Whether the engine takes ``value`` for ``path`` once another field of its resource
+    holds one of the first few values the sweep gives that field (the mission is restored)."""
+    resource = resource_of(path)
+    for other, others in sweep.items():
+        if other == path or resource_of(other) != resource:
+            continue
+        for beside in others[:_PROBE_VALUES]:
+            try:
+                _write(loaded, {other: _as_written(other, beside), path: value})
+                return True
+            except Exception:  # the engine refuses this pair: try the next
+                continue
+            finally:
+                _restore(loaded)
+    return False
 
 
 def _as_written(path: str, value: Any) -> Any:
@@ -612,20 +641,41 @@ def _write(loaded: _Loaded, overrides: Mapping[str, Any]) -> set[str]:
     """Write ``overrides`` through the API; return the paths whose write the engine dropped.
 
     A write is dropped when the field still holds its old value and that is
-    not the value asked for.
+    not the value asked for. A write the engine refuses is tried again once
+    the others are written, as long as a pass writes something: the elements
+    of an orbit constrain each other (GMAT refuses ``RadApo`` below the
+    current ``RadPer``, so lowering both works only with ``RadPer`` first).
+
+    Raises
+    ------
+    gmat_run.errors.GmatFieldError
+        The engine refuses a write whatever is written before it (the first
+        refusal of the last pass).
     """
+    from gmat_run.errors import GmatFieldError
+
     mission = loaded.mission
     dropped = set()
-    for path in sorted(overrides):
-        resource = resource_of(path)
-        if resource not in loaded.snapshots:
-            loaded.snapshots[resource] = _clone(mission, resource)
-        loaded.dirty.add(resource)
-        before = _value(mission, path)
-        _assign(mission, path, overrides[path])
-        after = _value(mission, path)
-        if after == before and not same_value(overrides[path], after):
-            dropped.add(path)
+    pending = sorted(overrides)
+    while pending:
+        refused: list[tuple[str, GmatFieldError]] = []
+        for path in pending:
+            resource = resource_of(path)
+            if resource not in loaded.snapshots:
+                loaded.snapshots[resource] = _clone(mission, resource)
+            loaded.dirty.add(resource)
+            before = _value(mission, path)
+            try:
+                _assign(mission, path, overrides[path])
+            except GmatFieldError as exc:
+                refused.append((path, exc))
+                continue
+            after = _value(mission, path)
+            if after == before and not same_value(overrides[path], after):
+                dropped.add(path)
+        if len(refused) == len(pending):
+            raise refused[0][1]
+        pending = [path for path, _ in refused]
     return dropped
 
 

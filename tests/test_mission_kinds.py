@@ -150,3 +150,22 @@ def test_reports_switched_off_are_not_called_missing(leo_basic: Path, tmp_path: 
     with pytest.raises(SweepConfigError, match="with WriteReport = false") as raised:
         study.to_pandas()
     assert "or ContactLocator (GUI" not in str(raised.value)  # it has one, switched off
+
+
+def test_apoapsis_and_periapsis_lowered_together_are_applied(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    # GMAT refuses RadApo below the current RadPer: lowering both needs RadPer written first.
+    grid = {"Sat.RadApo": [6700.0, 6800.0], "Sat.RadPer": [6650.0]}
+    study = sweep(leo_basic, grid, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    first = study.to_pandas().groupby(level="run_id").head(1)
+    assert first["Sat.Earth.SMA"].tolist() == pytest.approx([6675.0, 6725.0], rel=1e-12)
+
+
+def test_an_apoapsis_below_every_periapsis_is_refused_before_any_run(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    grid = {"Sat.RadApo": [6600.0], "Sat.RadPer": [6650.0, 6700.0]}
+    with pytest.raises(SweepConfigError, match=r"'Sat.RadApo'=6600.0: the engine refused"):
+        sweep(leo_basic, grid, out=tmp_path / "s", progress=False)
