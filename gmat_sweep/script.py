@@ -224,6 +224,52 @@ def _ground_tracks_last(lines: list[str], begin: int, kinds: Mapping[str, str]) 
     lines[begin:begin] = moved
 
 
+_OPENS = frozenset({"If", "While", "For", "Target", "Optimize", "BeginScript"})
+_CLOSES = frozenset({"EndIf", "EndWhile", "EndFor", "EndTarget", "EndOptimize", "EndScript"})
+"""Mission-sequence commands that open and close a block (its statements may not run)."""
+
+
+def overwritten_values(script_path: str | Path) -> dict[str, str]:
+    """``{name: statement}`` of each Variable or String the mission sequence sets before using it.
+
+    The first statement of the sequence that mentions the name is an
+    assignment to it, outside any ``If``/``While``/``For``/``Target``/
+    ``Optimize`` block, whose right side does not read it (``Seconds = Hours *
+    3600;``). An override of its ``Value`` sets a starting value nothing
+    reads. A name the resource section uses elsewhere (a ``ReportFile``'s
+    ``Add`` list publishes it during a ``Propagate``) is left out. The
+    statement is given as ``line N: text``.
+    """
+    path = Path(os.path.abspath(script_path))
+    lines = canonical_text(path).split("\n")
+    begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
+    kinds = resources(path)
+    section = "\n".join(line.split("%", 1)[0] for line in lines[:begin])
+    pending = set()
+    for name, kind in kinds.items():
+        mentions = len(re.findall(rf"(?<![\w.]){re.escape(name)}\b", section))
+        if kind in _VALUE_RESOURCES and mentions <= 2:  # its Create line and its assignment
+            pending.add(name)
+    found: dict[str, str] = {}
+    depth = 0
+    for number, line in enumerate(lines[begin + 1 :], start=begin + 2):
+        code = line.split("%", 1)[0].strip()
+        first = code.split(maxsplit=1)[0].rstrip(";") if code else ""
+        for name in sorted(pending):
+            if re.search(rf"(?<![\w.]){re.escape(name)}\b", code) is None:
+                continue
+            pending.discard(name)
+            assigned = re.fullmatch(rf"(?:GMAT\s+)?{re.escape(name)}\s*=(?!=)(.*)", code)
+            if (
+                depth == 0
+                and assigned is not None
+                and not re.search(rf"(?<![\w.]){re.escape(name)}\b", assigned[1])
+            ):
+                found[name] = f"line {number}: {code}"
+        depth += (first in _OPENS) - (first in _CLOSES)
+    return found
+
+
 def spacecraft(script_path: str | Path, names: Iterable[str]) -> list[str]:
     """Those of ``names`` that the script creates as a ``Spacecraft`` (includes followed)."""
     kinds = resources(script_path)

@@ -85,6 +85,7 @@ from gmat_sweep.script import (
     array_element,
     canonical_script_sha256,
     needs_rendering,
+    overwritten_values,
     render_script,
     resource_of,
     resources,
@@ -249,12 +250,17 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
         cannot load the script. A script GMAT cannot parse yields a single
         message with GMAT's own diagnostic lines.
     """
+    overwritten = _overwritten(script_path)
     try:
         with _inspected(script_path, "gmat-sweep-check-") as loaded:
             problems = [
                 problem
                 for path, path_values in values.items()
-                if (problem := _check_one(loaded, path, list(path_values), values)) is not None
+                if (
+                    problem := overwritten.get(path)
+                    or _check_one(loaded, path, list(path_values), values)
+                )
+                is not None
             ]
             _restore(loaded)
             if problems:
@@ -287,17 +293,34 @@ def list_fields(script_path: Path) -> list[MissionField]:
         GMAT cannot load the script; the message carries GMAT's diagnostic.
     """
     try:
+        overwritten = _overwritten(script_path)
         with _inspected(script_path, "gmat-sweep-fields-") as loaded:
             found = []
             for name, kind in resources(script_path).items():
                 for path in _settable(loaded, name):
                     field_type, value = _typed_value(loaded, path)
                     if field_type is not None:
-                        override = _override(loaded, path)
+                        override = REFUSED if path in overwritten else _override(loaded, path)
                         found.append(MissionField(name, kind, path, field_type, value, override))
             return found
     except _LoadFailed as failed:
         raise SweepConfigError(f"GMAT cannot load {script_path.name}: {failed}") from None
+
+
+def _overwritten(script_path: Path) -> dict[str, str]:
+    """``{path: why it is refused}`` for each ``V.Value`` the mission sequence sets before reading.
+
+    See :func:`gmat_sweep.script.overwritten_values`: an override of it would
+    be a silent no-op.
+    """
+    return {
+        f"{name}.Value": (
+            f"'{name}.Value': the mission sequence sets {name} before reading it "
+            f"({statement}), so an override of its starting value never reaches the run; "
+            "override what it is computed from, or remove that assignment from the sequence"
+        )
+        for name, statement in overwritten_values(script_path).items()
+    }
 
 
 class _LoadFailed(Exception):

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from gmat_sweep import SweepConfigError, monte_carlo, open_sweep, sweep
-from gmat_sweep.worker import LIVE, LOAD_TIME, list_fields
+from gmat_sweep.worker import LIVE, LOAD_TIME, REFUSED, list_fields
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +169,16 @@ def test_an_apoapsis_below_every_periapsis_is_refused_before_any_run(
     grid = {"Sat.RadApo": [6600.0], "Sat.RadPer": [6650.0, 6700.0]}
     with pytest.raises(SweepConfigError, match=r"'Sat.RadApo'=6600.0: the engine refused"):
         sweep(leo_basic, grid, out=tmp_path / "s", progress=False)
+
+
+def test_a_variable_the_sequence_sets_before_reading_is_refused(
+    strings_arrays: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    # "Dv = Gains(2, 1);" opens the sequence: a swept Dv would never reach the burn.
+    with pytest.raises(SweepConfigError, match=r"'Dv.Value': the mission sequence sets Dv") as e:
+        sweep(strings_arrays, {"Dv.Value": [0.02, 0.05]}, out=tmp_path / "s", progress=False)
+    assert "line 110: Dv = Gains(2, 1);" in str(e.value)
+    assert not (tmp_path / "s").exists()
+    listed = {f.path: f.override for f in list_fields(data_dir / "included_main.script")}
+    assert listed["Seconds.Value"] == REFUSED  # Seconds = Hours * 3600;
+    assert listed["Hours.Value"] == LIVE
