@@ -182,3 +182,20 @@ def test_a_variable_the_sequence_sets_before_reading_is_refused(
     listed = {f.path: f.override for f in list_fields(data_dir / "included_main.script")}
     assert listed["Seconds.Value"] == REFUSED  # Seconds = Hours * 3600;
     assert listed["Hours.Value"] == LIVE
+
+
+def test_an_absolute_report_file_is_written_in_each_run_directory(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    # Every run would write one shared file, and parallel runs would read each other's rows.
+    shared = tmp_path / "shared" / "leo.txt"
+    shared.parent.mkdir()
+    text = leo_basic.read_text().replace("'leo_basic.txt'", f"'{shared}'")
+    mission = tmp_path / "absolute.script"
+    mission.write_text(text)
+    study = sweep(mission, {"Sat.Cd": [2.0, 2.4]}, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    assert not shared.exists()
+    final = study.final()["Sat.EarthMJ2000Eq.X"]
+    assert final[0] != final[1]
+    assert "RF.Filename = 'leo.txt';" in study.script(0)
