@@ -279,11 +279,9 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
     ``Add`` list publishes it during a ``Propagate``) is left out. The
     statement is given as ``line N: text``.
     """
-    path = Path(os.path.abspath(script_path))
-    lines = canonical_text(path).split("\n")
-    begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
-    kinds = resources(path)
-    section = "\n".join(line.split("%", 1)[0] for line in lines[:begin])
+    lines, begin = _script_lines(script_path)
+    kinds = _created_types(lines[:begin], set())
+    section = "\n".join(line.split("%", 1)[0] for line in _expanded(lines[:begin], set()))
     pending = set()
     for name, kind in kinds.items():
         mentions = len(re.findall(rf"(?<![\w.]){re.escape(name)}\b", section))

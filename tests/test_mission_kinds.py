@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from gmat_sweep import SweepConfigError, monte_carlo, open_sweep, sweep
+from gmat_sweep.script import overwritten_values
 from gmat_sweep.worker import LIVE, LOAD_TIME, REFUSED, list_fields
 
 
@@ -199,3 +200,20 @@ def test_an_absolute_report_file_is_written_in_each_run_directory(
     final = study.final()["Sat.EarthMJ2000Eq.X"]
     assert final[0] != final[1]
     assert "RF.Filename = 'leo.txt';" in study.script(0)
+
+
+def test_only_a_value_set_before_anything_reads_it_counts_as_overwritten(tmp_path: Path) -> None:
+    script = tmp_path / "sequence.script"
+    script.write_text(
+        "Create Variable A B C D E;\nCreate String S;\n"
+        "Create ReportFile RF;\nRF.Add = {E};\n"
+        "BeginMissionSequence;\n"
+        "If B > 0\n  A = 1;\nEndIf;\n"  # A is set in a block that may not run
+        "C = C + 1;\n"  # C is read first
+        "D = 2; % the sequence sets D\n"
+        "E = 3;\n"  # E is published by RF before this line could run
+        "S = 'text';\n"
+        "A = 5;\n",
+        encoding="utf-8",
+    )
+    assert overwritten_values(script) == {"D": "line 10: D = 2;", "S": "line 12: S = 'text';"}
