@@ -281,11 +281,16 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
     """
     lines, begin = _script_lines(script_path)
     kinds = _created_types(lines[:begin], set())
-    section = "\n".join(line.split("%", 1)[0] for line in _expanded(lines[:begin], set()))
+    section = [line.split("%", 1)[0] for line in _expanded(lines[:begin], set())]
     pending = set()
     for name, kind in kinds.items():
-        mentions = len(re.findall(rf"(?<![\w.]){re.escape(name)}\b", section))
-        if kind in _VALUE_RESOURCES and mentions <= 2:  # its Create line and its assignment
+        mention = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
+        own = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{re.escape(name)}[ \t]*=")
+        used = any(
+            mention.search(line) and not _CREATE.match(line) and not own.match(line)
+            for line in section
+        )
+        if kind in _VALUE_RESOURCES and not used:
             pending.add(name)
     found: dict[str, str] = {}
     depth = 0
