@@ -518,12 +518,17 @@ def _check_one(
         _value(mission, path)
     except Exception as exc:
         return f"{path!r}: {exc}"
-    obj, _, kind = _field(gmat, path)
+    obj, name, kind = _field(gmat, path)
     refusal = _output_file_refusal(gmat, obj, kind, path)
     if refusal is not None:
         return refusal
     for value in values:
         problem = _value_problem(gmat, kind, value)
+        if problem is None and _engine_field(obj, name) != name and not value.strip():
+            problem = (
+                "a String with no text leaves its column of a report empty, so the report "
+                "cannot be read back; use a word such as 'none'"
+            )
         if problem is not None:
             return f"{path!r}={value!r}: {problem}"
     if _classify(loaded, path) == LIVE:

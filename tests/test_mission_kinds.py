@@ -43,6 +43,12 @@ def test_a_string_value_is_swept_and_reaches_the_report(
     assert "Label = 'two words';" in study.script(1)  # the replay script sets it too
 
 
+def test_an_empty_string_is_refused_before_any_run(strings_arrays: Path, tmp_path: Path) -> None:
+    # GMAT writes nothing in its report column: the report's columns no longer line up.
+    with pytest.raises(SweepConfigError, match=r"'Label.Value'='  ': a String with no text"):
+        sweep(strings_arrays, {"Label.Value": ["a", "  "]}, out=tmp_path / "s", progress=False)
+
+
 def test_a_string_field_is_listed_with_its_text(strings_arrays: Path) -> None:
     listed = {f.path: f for f in list_fields(strings_arrays)}
     assert listed["Label.Value"].value == "nominal"
