@@ -91,6 +91,7 @@ def test_a_report_created_after_a_ground_track_plot_is_written(
     grid = {"LunaSat.ECC": [0.01, 0.05], "LunaSat.TA": [90.0], "LunaSat.Epoch": ["31001.25"]}
     study = sweep(lunar_gui, grid, out=tmp_path / "s", progress=False)
     assert study.failed_run_ids == []
+    assert list(study.manifest.entries[0].output_paths) == ["report__LunarReport"]  # no plots
     frame = study.to_pandas()
     assert (frame.groupby(level="run_id").size() > 30).all()  # one hour of adaptive steps
     first = frame.groupby(level="run_id").head(1)
