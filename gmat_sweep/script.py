@@ -125,8 +125,7 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     ``Variable`` or ``String`` is written as ``V = value``. Replacing in place
     matters: GMAT refuses a second ``Prop.Type`` assignment. A
     ``GroundTrackPlot`` created before a ``ReportFile`` is moved, with its
-    settings, to just before ``BeginMissionSequence``, and an output's
-    ``Filename`` with a directory is replaced by its plain name (see
+    settings, to just before ``BeginMissionSequence`` (see
     :func:`needs_rendering`). Switching a
     force off (``FM.Drag.AtmosphereModel = None``, ``FM.Drag = None``,
     ``FM.SRP = Off``) removes the script's settings of that force
@@ -152,11 +151,14 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
         A value cannot be written as GMAT script text (a string holding a
         quote, a NaN, a nested mapping, ...), or a path has no ``.``.
     """
-    lines, begin = _script_lines(script_path)
+    path = Path(os.path.abspath(script_path))
+    lines = [_absolute_include(line, path.parent) for line in canonical_text(path).split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
     kinds = _created_types(lines[:begin], set())
     if _silences_reports(kinds):
         _ground_tracks_last(lines, begin, kinds)
-    overrides = {**_run_local_outputs(lines[:begin], kinds), **overrides}
     for dotted in sorted(overrides):
         resource, field = _split(dotted)
         force = _SWITCHES_OFF.get((field, str(overrides[dotted])))
@@ -178,61 +180,20 @@ def resources(script_path: str | Path) -> dict[str, str]:
     SweepConfigError
         The script or a file it includes cannot be read as UTF-8 text.
     """
-    lines, begin = _script_lines(script_path)
-    return _created_types(lines[:begin], set())
-
-
-def _script_lines(script_path: str | Path) -> tuple[list[str], int]:
-    """The script's lines (absolute ``#Include`` paths), and where ``BeginMissionSequence`` is."""
     path = Path(os.path.abspath(script_path))
     lines = [_absolute_include(line, path.parent) for line in canonical_text(path).split("\n")]
-    if lines and lines[-1] == "":
-        lines.pop()
     begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
-    return lines, begin
+    return _created_types(lines[:begin], set())
 
 
 def needs_rendering(script_path: str | Path) -> bool:
     """Whether the headless engine must load :func:`render_script`'s text even with no overrides.
 
-    True when a ``GroundTrackPlot`` is created before a ``ReportFile`` (the
+    True when a ``GroundTrackPlot`` is created before a ``ReportFile``: the
     engine then writes no file for the ``ReportFile`` and reports success, so
-    the plot, which draws nothing without GMAT's GUI, is moved after it), or
-    when an output's ``Filename`` is not a plain file name (see
-    :func:`_run_local_outputs`).
+    the plot (which draws nothing without GMAT's GUI) is moved after it.
     """
-    lines, begin = _script_lines(script_path)
-    kinds = _created_types(lines[:begin], set())
-    return _silences_reports(kinds) or bool(_run_local_outputs(lines[:begin], kinds))
-
-
-_FILENAME = re.compile(
-    r"[ \t]*(?:GMAT[ \t]+)?(\w+)\.Filename[ \t]*=[ \t]*(?:'([^']*)'|\"([^\"]*)\"|([^;%\s]+))"
-)
-
-
-def _run_local_outputs(lines: list[str], kinds: Mapping[str, str]) -> dict[str, str]:
-    """``{"R.Filename": plain name}`` for each file output whose ``Filename`` has a directory.
-
-    Each run writes its outputs into its own directory. An absolute
-    ``Filename`` would have every run write one shared file (parallel runs
-    would read each other's rows), and GMAT cannot open a relative one in a
-    subdirectory of the run's directory; the plain name (``'out/a.txt'`` ->
-    ``'a.txt'``) keeps each run's file its own. Two outputs that would get
-    one name are told apart by their resource's name (``RF_a.txt``).
-    """
-    declared: dict[str, str] = {}
-    for line in _expanded(lines, set()):
-        match = _FILENAME.match(line)
-        if match is not None and kinds.get(match[1]) in FILE_OUTPUT_TYPES:
-            declared[match[1]] = next(group for group in match.groups()[1:] if group is not None)
-    names = {resource: re.split(r"[/\\]", value)[-1] for resource, value in declared.items()}
-    taken = list(names.values())
-    return {
-        f"{resource}.Filename": name if taken.count(name) == 1 else f"{resource}_{name}"
-        for resource, name in names.items()
-        if name != declared[resource]
-    }
+    return _silences_reports(resources(script_path))
 
 
 def _silences_reports(kinds: Mapping[str, str]) -> bool:
@@ -487,33 +448,24 @@ def _statement(dotted: str, value: Any, kind: str | None) -> str:
     return f"{_target(dotted, kind)} = {text};"
 
 
-def _expanded(lines: list[str], seen: set[str]) -> list[str]:
-    """``lines`` with each ``#Include`` line replaced by the included file's lines, recursively.
-
-    ``lines`` carry absolute ``#Include`` paths; ``seen`` stops include cycles.
-    """
-    out: list[str] = []
-    for line in lines:
-        include = _INCLUDE.match(line)
-        if include is None:
-            out.append(line)
-            continue
-        target = Path(next(group for group in include.groups() if group is not None))
-        identity = os.path.realpath(target)
-        if identity not in seen and target.is_file():
-            seen.add(identity)
-            included = canonical_text(target).split("\n")
-            out += _expanded([_absolute_include(x, target.parent) for x in included], seen)
-    return out
-
-
 def _created_types(lines: list[str], seen: set[str]) -> dict[str, str]:
     """``{resource name: type}`` for every ``Create Type a b c;`` line, includes followed.
 
     ``lines`` carry absolute ``#Include`` paths; ``seen`` stops include cycles.
     """
     kinds: dict[str, str] = {}
-    for line in _expanded(lines, seen):
+    for line in lines:
+        include = _INCLUDE.match(line)
+        if include is not None:
+            target = Path(next(group for group in include.groups() if group is not None))
+            identity = os.path.realpath(target)
+            if identity not in seen and target.is_file():
+                seen.add(identity)
+                included = canonical_text(target).split("\n")
+                kinds.update(
+                    _created_types([_absolute_include(x, target.parent) for x in included], seen)
+                )
+            continue
         match = _CREATE.match(line)
         if match is not None:
             names = _DIMENSIONS.sub("", match.group(2))

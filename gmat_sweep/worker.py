@@ -39,11 +39,9 @@ from the engine itself:
 Load-time overrides are written into the script text
 (:func:`gmat_sweep.script.render_script`), and the rendered text is loaded
 from this process's temporary directory; runs with the same rendered text
-share one load. Some scripts are always loaded rendered
-(:func:`gmat_sweep.script.needs_rendering`): a ``GroundTrackPlot`` created
-before a ``ReportFile`` is moved after it (the headless engine writes no file
-for a ``ReportFile`` created after one), and an output ``Filename`` with a
-directory becomes its plain name, in the run's own directory. After
+share one load. A script with a ``GroundTrackPlot`` created before a
+``ReportFile`` is always loaded rendered, with the plot moved after it: the
+headless engine writes no file for a ``ReportFile`` created after one. After
 the overrides are applied every overridden field is read back: a value that
 did not take effect fails the run with the field, the requested value and the
 value the engine holds. Reals compare with a relative and absolute tolerance

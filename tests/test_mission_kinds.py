@@ -192,23 +192,6 @@ def test_a_variable_the_sequence_sets_before_reading_is_refused(
     assert listed["Hours.Value"] == LIVE
 
 
-def test_an_absolute_report_file_is_written_in_each_run_directory(
-    leo_basic: Path, tmp_path: Path
-) -> None:
-    # Every run would write one shared file, and parallel runs would read each other's rows.
-    shared = tmp_path / "shared" / "leo.txt"
-    shared.parent.mkdir()
-    text = leo_basic.read_text().replace("'leo_basic.txt'", f"'{shared}'")
-    mission = tmp_path / "absolute.script"
-    mission.write_text(text)
-    study = sweep(mission, {"Sat.Cd": [2.0, 2.4]}, out=tmp_path / "s", progress=False)
-    assert study.failed_run_ids == []
-    assert not shared.exists()
-    final = study.final()["Sat.EarthMJ2000Eq.X"]
-    assert final[0] != final[1]
-    assert "RF.Filename = 'leo.txt';" in study.script(0)
-
-
 def test_only_a_value_set_before_anything_reads_it_counts_as_overwritten(tmp_path: Path) -> None:
     script = tmp_path / "sequence.script"
     script.write_text(
