@@ -151,11 +151,7 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
         A value cannot be written as GMAT script text (a string holding a
         quote, a NaN, a nested mapping, ...), or a path has no ``.``.
     """
-    path = Path(os.path.abspath(script_path))
-    lines = [_absolute_include(line, path.parent) for line in canonical_text(path).split("\n")]
-    if lines and lines[-1] == "":
-        lines.pop()
-    begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
+    lines, begin = _script_lines(script_path)
     kinds = _created_types(lines[:begin], set())
     if _silences_reports(kinds):
         _ground_tracks_last(lines, begin, kinds)
@@ -180,10 +176,18 @@ def resources(script_path: str | Path) -> dict[str, str]:
     SweepConfigError
         The script or a file it includes cannot be read as UTF-8 text.
     """
+    lines, begin = _script_lines(script_path)
+    return _created_types(lines[:begin], set())
+
+
+def _script_lines(script_path: str | Path) -> tuple[list[str], int]:
+    """The script's lines (absolute ``#Include`` paths), and where ``BeginMissionSequence`` is."""
     path = Path(os.path.abspath(script_path))
     lines = [_absolute_include(line, path.parent) for line in canonical_text(path).split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
     begin = next((i for i, line in enumerate(lines) if _BEGIN_MISSION.match(line)), len(lines))
-    return _created_types(lines[:begin], set())
+    return lines, begin
 
 
 def needs_rendering(script_path: str | Path) -> bool:
@@ -448,24 +452,33 @@ def _statement(dotted: str, value: Any, kind: str | None) -> str:
     return f"{_target(dotted, kind)} = {text};"
 
 
+def _expanded(lines: list[str], seen: set[str]) -> list[str]:
+    """``lines`` with each ``#Include`` line replaced by the included file's lines, recursively.
+
+    ``lines`` carry absolute ``#Include`` paths; ``seen`` stops include cycles.
+    """
+    out: list[str] = []
+    for line in lines:
+        include = _INCLUDE.match(line)
+        if include is None:
+            out.append(line)
+            continue
+        target = Path(next(group for group in include.groups() if group is not None))
+        identity = os.path.realpath(target)
+        if identity not in seen and target.is_file():
+            seen.add(identity)
+            included = canonical_text(target).split("\n")
+            out += _expanded([_absolute_include(x, target.parent) for x in included], seen)
+    return out
+
+
 def _created_types(lines: list[str], seen: set[str]) -> dict[str, str]:
     """``{resource name: type}`` for every ``Create Type a b c;`` line, includes followed.
 
     ``lines`` carry absolute ``#Include`` paths; ``seen`` stops include cycles.
     """
     kinds: dict[str, str] = {}
-    for line in lines:
-        include = _INCLUDE.match(line)
-        if include is not None:
-            target = Path(next(group for group in include.groups() if group is not None))
-            identity = os.path.realpath(target)
-            if identity not in seen and target.is_file():
-                seen.add(identity)
-                included = canonical_text(target).split("\n")
-                kinds.update(
-                    _created_types([_absolute_include(x, target.parent) for x in included], seen)
-                )
-            continue
+    for line in _expanded(lines, seen):
         match = _CREATE.match(line)
         if match is not None:
             names = _DIMENSIONS.sub("", match.group(2))
