@@ -715,12 +715,43 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
     for name in _written(results.report_paths):
         tables[f"report__{name}"] = _table(results.reports[name], time=True)
     for name in _written(results.ephemeris_paths):
-        tables[f"ephemeris__{name}"] = _table(results.ephemerides[name], time=True)
+        tables[f"ephemeris__{name}"] = _table(_ephemeris(results, name), time=True)
     for name in _written(results.contact_paths):
         contacts = _table(results.contacts[name], time=False)
         interval_id = pa.array(range(contacts.num_rows), type=pa.int64())
         tables[f"contact__{name}"] = contacts.append_column("interval_id", interval_id)
     return tables
+
+
+_SEGMENT_TIMES = re.compile(
+    r"^\s*BEGIN SegmentBoundaryTimes\s*$.*?^\s*END SegmentBoundaryTimes\s*$", re.M | re.S
+)
+"""The block of segment start times GMAT writes into an STK ephemeris that a burn split."""
+
+
+def _ephemeris(results: Any, name: str) -> pd.DataFrame:
+    """The parsed ephemeris ``name``, also when it is an STK file a burn split into segments.
+
+    GMAT lists the segments' start times in a ``BEGIN SegmentBoundaryTimes``
+    block, which gmat-run 0.6's STK parser refuses ("expected 'KEY VALUE'").
+    The points themselves are ordinary rows (a boundary's epoch appears twice,
+    as in the OEM), so such a file is parsed by gmat-run from a copy without
+    that block, saved next to it in the run's working directory.
+    """
+    from gmat_run.errors import GmatOutputParseError
+    from gmat_run.parsers import stk_ephemeris
+
+    try:
+        frame: pd.DataFrame = results.ephemerides[name]
+        return frame
+    except GmatOutputParseError:
+        path = Path(results.ephemeris_paths[name])
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if not stk_ephemeris.is_stk_ephemeris(path) or not _SEGMENT_TIMES.search(text):
+            raise
+        points = path.with_name(f"{path.name}.points")
+        points.write_text(_SEGMENT_TIMES.sub("", text), encoding="utf-8")
+        return stk_ephemeris.parse(points)
 
 
 def _written(paths: Mapping[str, Path]) -> list[str]:

@@ -63,6 +63,30 @@ def test_an_output_switched_off_in_the_script_is_left_out_not_a_failure(
         study.to_ephemerides(name="FixedEph")
 
 
+def test_an_stk_ephemeris_split_at_a_burn_is_read(data_dir: Path, tmp_path: Path) -> None:
+    # A burn splits GMAT's STK ephemeris into segments, listed in a
+    # "BEGIN SegmentBoundaryTimes" block that gmat-run 0.6's parser refuses.
+    text = (data_dir / "burn_ephemeris.script").read_text()
+    mission = tmp_path / "burn_stk.script"
+    mission.write_text(
+        text.replace("FixedEph.WriteEphemeris = false", "FixedEph.WriteEphemeris = true")
+    )
+    study = sweep(mission, {"Kick.Element1": [0.0, 0.02]}, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    stk = study.to_ephemerides(name="FixedEph").compute()
+    oem = study.to_ephemerides(name="Oem").compute()
+    assert stk.groupby(level="run_id").size().tolist() == [92, 92]  # two segments of 46
+    # Same epochs as the OEM, in an Earth-fixed frame: same radius, other axes.
+    lag = stk["time"].to_numpy() - oem["time"].to_numpy()
+    assert abs(lag).max() < pd.Timedelta("1ms")  # STK epochs carry ~1e-7 s of float noise
+    radius = {
+        name: (frame[["X", "Y", "Z"]] ** 2).sum(axis=1) ** 0.5
+        for name, frame in (("stk", stk), ("oem", oem))
+    }
+    assert (radius["stk"] - radius["oem"]).abs().max() < 1e-3
+    assert (stk["X"] - oem["X"]).abs().max() > 100
+
+
 def test_a_modjulian_epoch_given_to_more_digits_than_gmat_prints_is_applied(
     data_dir: Path, tmp_path: Path
 ) -> None:
