@@ -872,6 +872,16 @@ def _check_retries(retries: int) -> None:
         raise SweepConfigError(f"retries={retries!r}: use a whole number >= 0")
 
 
+def default_out_dir(script: Path) -> Path:
+    """A new, uniquely named directory under the current one for a sweep of ``script``.
+
+    What ``out=None`` means. The command line chooses it itself, so that it,
+    not this module, says where the results go (``--quiet`` says nothing).
+    """
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path.cwd() / f"gmat-sweep-{script.stem}-{stamp}-{secrets.token_hex(2)}"
+
+
 def _check_out(
     out: PathLike | None,
     script: Path,
@@ -890,8 +900,7 @@ def _check_out(
     already holds a sweep is refused unless ``overwrite`` is set.
     """
     if out is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        root: PathLike = Path.cwd() / f"gmat-sweep-{script.stem}-{stamp}-{secrets.token_hex(2)}"
+        root: PathLike = default_out_dir(script)
     elif is_url(out):
         root = str(out).rstrip("/")
         if root.startswith("memory://"):

@@ -873,7 +873,7 @@ def _plan_and_run(
             args.mission,
             *design,
             backend=pool,
-            out=args.out,
+            out=_out(args, args.mission),
             storage_options=args.storage_options,
             run_options=_run_options(args),
             progress=_progress(args),
@@ -885,7 +885,7 @@ def _plan_and_run(
         if args.dry_run:
             return _dry_run_report(planned, args, axes)
         started = time.monotonic()
-        result = _run(planned.output_dir, planned.compute)
+        result = _run_new(args, planned)
     return _report(result, args, time.monotonic() - started)
 
 
@@ -911,6 +911,20 @@ class _Interrupted(KeyboardInterrupt):
         super().__init__(str(root))
         self.root = root
         self.wall_s = wall_s
+
+
+def _out(args: argparse.Namespace, mission: Path) -> PathLike:
+    """``--out``, or the new directory :func:`~gmat_sweep.api.default_out_dir` names for it."""
+    from gmat_sweep.api import default_out_dir
+
+    return args.out if args.out is not None else default_out_dir(mission)
+
+
+def _run_new(args: argparse.Namespace, planned: Any) -> Any:
+    """Run a planned new sweep; without ``--out`` (and ``--quiet``), first say where it writes."""
+    if args.out is None and not args.quiet:
+        print(f"gmat-sweep: writing results to {planned.output_dir}", file=sys.stderr)
+    return _run(planned.output_dir, planned.compute)
 
 
 def _run(root: PathLike, go: Callable[[], Any]) -> Any:
@@ -1191,14 +1205,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 "Sat.INC": [28.5, 51.6, 82.0, 97.8],
             },
             backend=pool,
-            out=args.out,
+            out=_out(args, script),
             storage_options=args.storage_options,
             run_options=_run_options(args),
             progress=_progress(args),
             overwrite=args.overwrite,
             compute=False,
         )
-        result = _run(planned.output_dir, planned.compute)
+        result = _run_new(args, planned)
         if not args.quiet:
             last = result.final().reset_index()
             table = last[["run_id", "Sat.SMA", "Sat.INC", "Sat.Earth.SMA", "Sat.Earth.ECC"]]

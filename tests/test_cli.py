@@ -586,12 +586,17 @@ def test_dry_run_previews_validates_and_writes_nothing(tmp_path: Path, leo_basic
 
 @pytest.mark.slow
 def test_json_tells_a_quiet_script_where_the_sweep_is(tmp_path: Path, leo_basic: Path) -> None:
-    ran = gmat_sweep("run", leo_basic, "--param", "Sat.SMA=7000,7100", "--json", "--quiet",
-                     cwd=tmp_path)  # fmt: skip
+    # Without --out: the sweep directory is new, and only --json's object says where it is.
+    grid: list[str | Path] = ["run", leo_basic, "--param", "Sat.SMA=7000,7100", "--quiet"]
+    results = run_side_by_side({"json": ([*grid, "--json"], {}), "quiet": (grid, {})}, tmp_path)
+    ran, quiet = results["json"], results["quiet"]
+    assert (quiet.code, quiet.stdout, quiet.stderr) == (0, "", "")
     assert ran.code == 0, ran.stderr
+    assert ran.stderr == ""
     facts = json.loads(ran.stdout)
     out = Path(facts["output_dir"])
     assert out.parent == tmp_path
+    assert len(list(tmp_path.glob("gmat-sweep-leo_basic-*/manifest.jsonl"))) == 2
     assert (out / "manifest.jsonl").is_file()
     assert (facts["runs"], facts["ok"], facts["failed"], facts["missing"]) == (2, 2, 0, 0)
     assert facts["failures"] == []
