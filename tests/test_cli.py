@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import zipfile
@@ -129,6 +130,51 @@ def test_an_unknown_cluster_kind_is_a_usage_error_listing_the_kinds(
         assert kind in err
 
 
+def _crash(*_: object, **__: object) -> None:
+    raise KeyError("a bug")
+
+
+@pytest.mark.parametrize("command", ["example", "run"])
+def test_a_bug_is_one_line_naming_its_saved_traceback_and_exit_70(
+    command: str,
+    tmp_path: Path,
+    leo_basic: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("GMAT_SWEEP_DEBUG", raising=False)
+    monkeypatch.setattr(examples, "names", _crash)  # reached by `example`
+    monkeypatch.setattr("gmat_sweep.cli._check_new_sweep", _crash)  # reached by `run`
+    argv = {
+        "example": ["example"],
+        "run": ["run", str(leo_basic), "--param", "Sat.SMA=1", "--storage-option", "key=s3cr3t"],
+    }[command]
+    assert main(argv) == 70
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert captured.err.startswith("gmat-sweep: error: unexpected KeyError: 'a bug'")
+    assert "GMAT_SWEEP_DEBUG=1" in captured.err
+    (saved,) = tmp_path.glob("gmat-sweep-crash-*.txt")
+    assert str(saved) in captured.err
+    report = saved.read_text()
+    assert "Traceback (most recent call last)" in report and "KeyError: 'a bug'" in report
+    assert f"gmat-sweep {command}" in report
+    assert "s3cr3t" not in report
+
+
+def test_gmat_sweep_debug_prints_a_bugs_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GMAT_SWEEP_DEBUG", "1")
+    monkeypatch.setattr(examples, "names", _crash)
+    assert main(["example"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.rstrip().endswith("KeyError: 'a bug'")
+
+
 def test_example_lists_the_bundled_missions_and_copies_one_out(
     tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -160,10 +206,10 @@ def test_help_lists_exit_codes_and_environment(capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    for code in ("0 ", "1 ", "2 ", "3 ", "130 "):
+    for code in ("0 ", "1 ", "2 ", "3 ", "70 ", "130 ", "141 "):
         assert f"\n  {code}" in text, code
     assert "could not run" in text
-    for variable in ("GMAT_ROOT", "GMAT_SWEEP_CACHE", "DASK_", "AWS_"):
+    for variable in ("GMAT_ROOT", "GMAT_SWEEP_CACHE", "GMAT_SWEEP_DEBUG", "DASK_", "AWS_"):
         assert variable in text
 
 
