@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from gmat_sweep.backends import KNOWN_BACKENDS
 from gmat_sweep.backends.jobqueue import CLUSTER_KINDS
-from gmat_sweep.errors import GmatSweepError, OutputNameError, SweepConfigError
+from gmat_sweep.errors import ArgumentError, GmatSweepError, OutputNameError, SweepConfigError
 from gmat_sweep.plan import CLI_DISTRIBUTIONS
 from gmat_sweep.spec import PathLike, as_location
 
@@ -176,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.storage_options = _storage_options(getattr(args, "storage_option", []))
             code: int = args.handler(args)
             return code
+        except ArgumentError as exc:
+            _error(exc.describe(_spelled))
+            return 2
         except OutputNameError as exc:
             _error(exc.describe(_NAME_OPTION, lambda name: f"{_NAME_OPTION} {name}"))
             return 2
@@ -255,6 +258,19 @@ def _save_crash_report(trace: str, argv: Sequence[str]) -> str:
     with os.fdopen(handle, "w", encoding="utf-8") as report:
         report.write(text)
     return path
+
+
+def _spelled(argument: str, key: object, value: Any) -> str:
+    """An :class:`~gmat_sweep.errors.ArgumentError`'s argument as the command line takes it."""
+    if argument == "perturb":
+        kind, *numbers = value
+        return "--perturb " + shlex.quote(f"{key}={kind}({','.join(map(_number, numbers))})")
+    if argument == "bounds":
+        low, high = value
+        return f"--bounds {key}={_number(low)}:{_number(high)}"
+    if argument == "second_order":
+        return "--second-order"
+    return f"--{argument.replace('_', '-')} {_number(value)}"
 
 
 def _error(message: str) -> None:

@@ -401,6 +401,59 @@ def test_parse_perturb() -> None:
             _parse_perturb(bad)
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["monte-carlo", "-n", "2", "--perturb", "Sat.SMA=normal(7000,-5)"],
+            "--perturb 'Sat.SMA=normal(7000,-5)': normal needs sigma > 0 (the standard deviation "
+            "of the value); e.g. --perturb 'Sat.SMA=normal(7000,5)'",
+        ),
+        (
+            ["lhs", "-n", "2", "--perturb", "Sat.Cd=uniform(2.4,2.0)"],
+            "--perturb 'Sat.Cd=uniform(2.4,2)': uniform needs lo < hi; e.g. "
+            "--perturb 'Sat.Cd=uniform(2,2.4)'",
+        ),
+        (
+            ["monte-carlo", "-n", "2", "--perturb", "Sat.SMA=lognormal(800,1)"],
+            "e.g. --perturb 'Sat.SMA=lognormal(0,0.1)'",
+        ),
+        (
+            ["monte-carlo", "-n", "2", "--perturb", "Sat.SMA=normal(nan,5)"],
+            "--perturb 'Sat.SMA=normal(nan,5)': normal's mu nan is not finite",
+        ),
+        (
+            ["sobol", "-n", "4", "--bounds", "Sat.Cd=2.6:1.8"],
+            "--bounds Sat.Cd=2.6:1.8: the range must be finite with low < high; e.g. "
+            "--bounds Sat.Cd=1.8:2.6",
+        ),
+        (
+            ["sobol", "-n", "4", "--bounds", "Sat.Cd=1.8:2.6", "--second-order"],
+            "--second-order: second-order indices need at least two fields",
+        ),
+        (
+            ["morris", "--trajectories", "4", "--levels", "3", "--bounds", "Sat.Cd=1.8:2.6"],
+            "--levels 3: the Morris grid needs an even number of levels >= 2",
+        ),
+        (
+            ["morris", "--trajectories", "1", "--bounds", "Sat.Cd=1.8:2.6"],
+            "--trajectories 1: too few: the spread (sigma) of the elementary effects needs at "
+            "least 2 trajectories; 10 to 20 are usual; e.g. --trajectories 10",
+        ),
+    ],
+)
+def test_design_checks_speak_the_command_lines_syntax(
+    argv: list[str], message: str, leo_basic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, *options = argv
+    assert main([command, str(leo_basic), *options, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gmat-sweep: error: "), err
+    assert message in err
+    for python in ("perturb[", "bounds[", "levels=", "trajectories=", "second_order", "('"):
+        assert python not in err
+
+
 def test_parse_bounds() -> None:
     assert _parse_bounds("Sat.Cd=1.8:2.6") == ("Sat.Cd", (1.8, 2.6))
     assert _parse_bounds(" X1.Value = -3.5:3.5 ") == ("X1.Value", (-3.5, 3.5))
