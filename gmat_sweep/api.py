@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gmat_sweep import plan, storage
 from gmat_sweep.backends import make_backend
 from gmat_sweep.backends.base import Pool
-from gmat_sweep.errors import RunFailed, SweepConfigError
+from gmat_sweep.errors import ArgumentWarning, RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
@@ -682,10 +682,16 @@ def morris(
 def _warn_sobol_n(n: object) -> None:
     """Warn when a Sobol' sequence is cut at a length that is not a power of two."""
     if isinstance(n, int) and not isinstance(n, bool) and n >= 1 and n & (n - 1):
+        above, below = 1 << (n - 1).bit_length(), 1 << (n.bit_length() - 1)
         warnings.warn(
-            f"n={n} is not a power of two, so the Sobol' points lose their balance "
-            f"properties; use n={1 << (n - 1).bit_length()} or {1 << (n.bit_length() - 1)}",
-            UserWarning,
+            ArgumentWarning(
+                "n",
+                None,
+                n,
+                "not a power of two, so the Sobol' points lose their balance properties; the "
+                f"nearest powers of two are {below} and {above}",
+                above,
+            ),
             stacklevel=3,
         )
 

@@ -38,7 +38,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from gmat_sweep.backends import KNOWN_BACKENDS
 from gmat_sweep.backends.jobqueue import CLUSTER_KINDS
-from gmat_sweep.errors import ArgumentError, GmatSweepError, OutputNameError, SweepConfigError
+from gmat_sweep.errors import (
+    ArgumentError,
+    ArgumentWarning,
+    GmatSweepError,
+    OutputNameError,
+    SweepConfigError,
+)
 from gmat_sweep.plan import CLI_DISTRIBUTIONS
 from gmat_sweep.spec import PathLike, as_location
 
@@ -270,7 +276,7 @@ def _spelled(argument: str, key: object, value: Any) -> str:
         return f"--bounds {key}={_number(low)}:{_number(high)}"
     if argument == "second_order":
         return "--second-order"
-    return f"--{argument.replace('_', '-')} {_number(value)}"
+    return f"{'-n' if argument == 'n' else '--' + argument} {_number(value)}"
 
 
 def _error(message: str) -> None:
@@ -363,7 +369,7 @@ def _one_line(text: str) -> str:
 
 
 def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
-    _warn(str(message))
+    _warn(message.describe(_spelled) if isinstance(message, ArgumentWarning) else str(message))
 
 
 class _Parser(argparse.ArgumentParser):

@@ -159,7 +159,7 @@ def test_unknown_sampler_and_sobol_n_warning() -> None:
     with pytest.raises(SweepConfigError, match="'lattice' is not a known sampler"):
         monte_carlo_rows({"A.Value": ("normal", 0.0, 1.0)}, 8, 0, sampler="lattice")
     with (
-        pytest.warns(UserWarning, match="n=100 is not a power of two.*n=128 or 64"),
+        pytest.warns(UserWarning, match="n=100: not a power of two.* 64 and 128; e.g. n=128"),
         pytest.raises(SweepConfigError, match="perturb is empty"),
     ):
         monte_carlo(ISHIGAMI, n=100, perturb={}, sampler="sobol")

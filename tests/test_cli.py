@@ -454,6 +454,19 @@ def test_design_checks_speak_the_command_lines_syntax(
         assert python not in err
 
 
+@pytest.mark.filterwarnings("default::gmat_sweep.errors.ArgumentWarning")
+def test_a_design_warning_speaks_the_command_lines_syntax(
+    leo_basic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["sobol", str(leo_basic), "--bounds", "Sat.Cd=1.8:2.6", "-n", "5", "--dry-run"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert (
+        "gmat-sweep: warning: -n 5: not a power of two, so the Sobol' points lose their balance "
+        "properties; the nearest powers of two are 4 and 8; e.g. -n 8\n"
+    ) in err
+
+
 def test_parse_bounds() -> None:
     assert _parse_bounds("Sat.Cd=1.8:2.6") == ("Sat.Cd", (1.8, 2.6))
     assert _parse_bounds(" X1.Value = -3.5:3.5 ") == ("X1.Value", (-3.5, 3.5))

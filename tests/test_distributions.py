@@ -185,7 +185,11 @@ def label_errors() -> list[tuple[Any, Any, list[str]]]:
             ("normal", 7000, 0),
             [sma, "('normal', 7000, 0): normal needs sigma > 0", "('normal', 7000.0, 5.0)"],
         ),
-        ("Sat.SMA", ("lognormal", 0, -1), [sma, "lognormal needs sigma > 0", "('lognormal', 0.0, 1.0)"]),
+        (
+            "Sat.SMA",
+            ("lognormal", 0, -1),
+            [sma, "lognormal needs sigma > 0", "('lognormal', 0.0, 1.0)"],
+        ),
         ("Sat.SMA", ("lognormal", 800, 1), [sma, "mean of log(value)", "overflows"]),
         ("Sat.SMA", ("uniform", 2, 2), [sma, "('uniform', 2, 2): uniform needs lo < hi"]),
         ("Sat.SMA", ("uniform", -1e308, 1e308), [sma, "invalid parameters"]),
