@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gmat_sweep import plan, storage
 from gmat_sweep.backends import make_backend
 from gmat_sweep.backends.base import Pool
-from gmat_sweep.errors import RunFailed, SweepConfigError
+from gmat_sweep.errors import ArgumentWarning, RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
@@ -682,10 +682,16 @@ def morris(
 def _warn_sobol_n(n: object) -> None:
     """Warn when a Sobol' sequence is cut at a length that is not a power of two."""
     if isinstance(n, int) and not isinstance(n, bool) and n >= 1 and n & (n - 1):
+        above, below = 1 << (n - 1).bit_length(), 1 << (n.bit_length() - 1)
         warnings.warn(
-            f"n={n} is not a power of two, so the Sobol' points lose their balance "
-            f"properties; use n={1 << (n - 1).bit_length()} or {1 << (n.bit_length() - 1)}",
-            UserWarning,
+            ArgumentWarning(
+                "n",
+                None,
+                n,
+                "not a power of two, so the Sobol' points lose their balance properties; the "
+                f"nearest powers of two are {below} and {above}",
+                above,
+            ),
             stacklevel=3,
         )
 
@@ -872,6 +878,16 @@ def _check_retries(retries: int) -> None:
         raise SweepConfigError(f"retries={retries!r}: use a whole number >= 0")
 
 
+def default_out_dir(script: Path) -> Path:
+    """A new, uniquely named directory under the current one for a sweep of ``script``.
+
+    What ``out=None`` means. The command line chooses it itself, so that it,
+    not this module, says where the results go (``--quiet`` says nothing).
+    """
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path.cwd() / f"gmat-sweep-{script.stem}-{stamp}-{secrets.token_hex(2)}"
+
+
 def _check_out(
     out: PathLike | None,
     script: Path,
@@ -890,8 +906,7 @@ def _check_out(
     already holds a sweep is refused unless ``overwrite`` is set.
     """
     if out is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        root: PathLike = Path.cwd() / f"gmat-sweep-{script.stem}-{stamp}-{secrets.token_hex(2)}"
+        root: PathLike = default_out_dir(script)
     elif is_url(out):
         root = str(out).rstrip("/")
         if root.startswith("memory://"):
