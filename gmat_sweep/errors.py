@@ -103,7 +103,7 @@ class ArgumentError(_Spelled, SweepConfigError):
     ----------
     argument:
         The Python parameter: ``"perturb"``, ``"bounds"``, ``"n"``,
-        ``"trajectories"``, ``"levels"`` or ``"second_order"``.
+        ``"trajectories"``, ``"levels"``, ``"second_order"`` or ``"stat"``.
     key:
         The field path of a ``perturb`` or ``bounds`` entry, else ``None``.
     value:

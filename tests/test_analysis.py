@@ -489,7 +489,7 @@ def test_until_is_checked_before_anything_runs(tmp_path: Path) -> None:
         ({"until": {"column": "Y"}, "max_n": 9}, r"lacks \['half_width'\]"),
         ({"until": {**good, "half_width": 0}, "max_n": 9}, r"until\['half_width'\]=0: use a"),
         ({"until": {**good, "column": ""}, "max_n": 9}, r"until\['column'\]=''"),
-        ({"until": {**good, "stat": "median"}, "max_n": 9}, r"stat='median': use 'mean'"),
+        ({"until": {**good, "stat": "median"}, "max_n": 9}, r"stat='median': use mean, std"),
         ({"until": {**good, "confidence": 95}, "max_n": 9}, r"until\['confidence'\]=95"),
         ({"until": {**good, "reduce": max}, "max_n": 9}, "a function cannot be recorded"),
         ({"until": {**good, "name": 3}, "max_n": 9}, r"until\['name'\]=3"),

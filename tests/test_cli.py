@@ -440,6 +440,23 @@ def test_parse_perturb() -> None:
             "--trajectories 1: too few: the spread (sigma) of the elementary effects needs at "
             "least 2 trajectories; 10 to 20 are usual; e.g. --trajectories 10",
         ),
+        (
+            [
+                "monte-carlo",
+                "-n",
+                "4",
+                "--perturb",
+                "Sat.SMA=normal(7000,1)",
+                "--until",
+                "Sat.Earth.SMA:1e-3",
+                "--stat",
+                "q200",
+                "--max-n",
+                "8",
+            ],
+            "--stat q200: use mean, std or a quantile q<percent> with 0 < percent < 100; "
+            "e.g. --stat q95",
+        ),
     ],
 )
 def test_design_checks_speak_the_command_lines_syntax(
@@ -450,7 +467,15 @@ def test_design_checks_speak_the_command_lines_syntax(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("gmat-sweep: error: "), err
     assert message in err
-    for python in ("perturb[", "bounds[", "levels=", "trajectories=", "second_order", "('"):
+    for python in (
+        "perturb[",
+        "bounds[",
+        "levels=",
+        "trajectories=",
+        "second_order",
+        "('",
+        "stat=",
+    ):
         assert python not in err
 
 
