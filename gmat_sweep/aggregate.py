@@ -803,8 +803,8 @@ def converged_frame(
     DifferentialCorrector: every goal within tolerance; Yukon: GMAT's
     converged stamp), ``False`` when it stopped at ``MaximumIterations`` or
     failed, and ``<NA>`` for a failed or skipped run or an ok run that did not
-    execute that solver. A mission without solvers gives no columns. Only the
-    ``converged`` column of each log is read.
+    execute that solver. A mission without solvers gives no columns and opens
+    no file; otherwise only the ``converged`` column of each log is read.
 
     A run whose solver did not converge is still ``ok`` (GMAT finished the
     mission), but its outputs follow the solver's last iterate, not a
@@ -834,6 +834,33 @@ def converged_frame(
 def last_row_of_each_run(part: pd.DataFrame) -> pd.DataFrame:
     """The last row of every run in a partition of :func:`report_frame` (ordered by time)."""
     return part[~part.index.duplicated(keep="last")]
+
+
+def unconverged_runs(converged: pd.DataFrame) -> dict[str, list[int]]:
+    """For each solver of :func:`converged_frame` that did not converge in some run, those runs.
+
+    ``{}`` when every solver converged in every ok run (or the mission has none).
+    """
+    failed = {
+        solver: [int(run_id) for run_id in column.index[column.eq(False).fillna(False)]]
+        for solver, column in converged.items()
+    }
+    return {solver: run_ids for solver, run_ids in failed.items() if run_ids}
+
+
+def describe_unconverged(unconverged: Mapping[str, Sequence[int]], ok: int, shown: int) -> str:
+    """One sentence on :func:`unconverged_runs`, listing at most ``shown`` run_ids per solver."""
+    runs = len(set().union(*unconverged.values()))
+
+    def listed(run_ids: Sequence[int]) -> str:
+        more = len(run_ids) - shown
+        return ", ".join(map(str, run_ids[:shown])) + (f" ... and {more} more" if more > 0 else "")
+
+    solvers = "; ".join(f"{solver}: run_ids {listed(ids)}" for solver, ids in unconverged.items())
+    return (
+        f"{runs} of {ok} ok runs have a solver that did not converge ({solvers}); their outputs "
+        "follow the solver's last iterate, not a solution"
+    )
 
 
 def report_frame(

@@ -1344,7 +1344,7 @@ class Sweep(DaskMethodsMixin):
         parameters: bool = True,
         partition_rows: int | None = None,
     ) -> dd.DataFrame:
-        """Aggregate the sweep's Solver iteration logs (Target / Optimize loops) into one lazy DataFrame.
+        """Aggregate the sweep's Solver iteration logs (Target, Optimize) into one lazy DataFrame.
 
         One row per solver pass in each run; see
         :func:`gmat_sweep.aggregate.solver_frame` for the contract. It raises
@@ -1365,9 +1365,9 @@ class Sweep(DaskMethodsMixin):
         return self._read(aggregate.solver_frame, name, parameters, partition_rows=rows)
 
     def converged(self, name: str | None = None) -> pd.DataFrame:
-        """Whether each Solver converged in each run: a ``boolean`` column per solver, by ``run_id``.
+        """Whether each Solver converged in each run: one ``boolean`` column per solver.
 
-        ``<NA>`` for a failed or skipped run, or one that did not execute
+        Indexed by ``run_id``; ``<NA>`` for a failed or skipped run, or one that did not execute
         that solver; no columns for a mission without solvers. A run whose
         solver did not converge is still ``ok``, but its outputs follow the
         solver's last iterate. See :func:`gmat_sweep.aggregate.converged_frame`.
