@@ -827,8 +827,8 @@ def converged_frame(
         reader, runs = _plan(_SOLVER, manifest, output_dir, solver, False, storage_options)
         wanted = [CONVERGED] if CONVERGED in reader.layout.columns else []
         last = _to_pandas(_last_rows(reader.rows(runs, wanted)), runs)
-        frame[solver] = last[CONVERGED].astype(_BOOLEAN) if wanted else pd.NA
-    return frame.astype(_BOOLEAN)
+        frame[solver] = last[CONVERGED].array if wanted else pd.NA  # one row per run, in order
+    return frame.astype(pd.BooleanDtype())
 
 
 def last_row_of_each_run(part: pd.DataFrame) -> pd.DataFrame:
@@ -842,7 +842,7 @@ def unconverged_runs(converged: pd.DataFrame) -> dict[str, list[int]]:
     ``{}`` when every solver converged in every ok run (or the mission has none).
     """
     failed = {
-        solver: [int(run_id) for run_id in column.index[column.eq(False).fillna(False)]]
+        str(solver): [int(run_id) for run_id in column.index[column.eq(False).fillna(False)]]
         for solver, column in converged.items()
     }
     return {solver: run_ids for solver, run_ids in failed.items() if run_ids}
