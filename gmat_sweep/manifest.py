@@ -77,8 +77,8 @@ class ManifestEntry:
     output_paths:
         ``report__<Name>`` / ``ephemeris__<Name>`` / ``contact__<Name>`` /
         ``solver__<Name>`` (a Solver's iteration log) -> Parquet file. Paths
-        are stored relative to the sweep root (the manifest's directory), e.g. ``Path("run-000003/report__RF.parquet")``;
-        absolute paths and fsspec URLs (kept as ``str``) are used as they are.
+        are stored relative to the sweep root (the manifest's directory),
+        e.g. ``Path("run-000003/report__RF.parquet")``; absolute paths and fsspec URLs (kept as ``str``) are used as they are.
         Empty for failed and skipped runs.
     started_at, ended_at:
         Timezone-aware bookend timestamps of the run.
