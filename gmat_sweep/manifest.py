@@ -78,8 +78,9 @@ class ManifestEntry:
         ``report__<Name>`` / ``ephemeris__<Name>`` / ``contact__<Name>`` /
         ``solver__<Name>`` (a Solver's iteration log) -> Parquet file. Paths
         are stored relative to the sweep root (the manifest's directory),
-        e.g. ``Path("run-000003/report__RF.parquet")``; absolute paths and fsspec URLs (kept as ``str``) are used as they are.
-        Empty for failed and skipped runs.
+        e.g. ``Path("run-000003/report__RF.parquet")``; absolute paths and
+        fsspec URLs (kept as ``str``) are used as they are. Empty for failed
+        and skipped runs.
     started_at, ended_at:
         Timezone-aware bookend timestamps of the run.
     duration_s:
