@@ -604,10 +604,11 @@ def _parser() -> argparse.ArgumentParser:
     _writes_file(export, "results.parquet or results.csv", name=True)
     export.add_argument(
         "--kind",
-        choices=("report", "ephemeris", "contact"),
+        choices=("report", "ephemeris", "contact", "solver"),
         default="report",
-        help="which kind of output: a ReportFile (default), an EphemerisFile or a "
-        "ContactLocator; --name picks one when runs wrote several",
+        help="which kind of output: a ReportFile (default), an EphemerisFile, a "
+        "ContactLocator or a Solver's iteration log (Target/Optimize); --name picks one when "
+        "runs wrote several",
     )
     export.set_defaults(handler=_cmd_export)
 
@@ -1486,9 +1487,24 @@ def _report(result: Any, args: argparse.Namespace, wall_s: float) -> int:
               f"run-NNNNNN/gmat.log), re-run them with `{_command('resume', result.output_dir)}`",
               file=sys.stderr)  # fmt: skip
         code = 1
+    if facts["not_converged"]:
+        print(f"gmat-sweep: {_unconverged_text(facts, result.output_dir)}", file=sys.stderr)
     if args.json:
         _print_json(facts, wall_s, code)
     return code
+
+
+def _unconverged_text(facts: Mapping[str, Any], root: PathLike) -> str:
+    """What :func:`_facts` found on solvers that did not converge, and the command to see them."""
+    from gmat_sweep.aggregate import describe_unconverged
+
+    unconverged = facts["not_converged"]
+    pick = [] if len(facts["solvers"]) == 1 else ["--name", next(iter(unconverged))]
+    export = _command("export", root, "--kind", "solver", *pick, "--to", "solver.csv")
+    return (
+        f"{describe_unconverged(unconverged, facts['ok'], shown=10)}; see their iterations "
+        f"with `{export}`"
+    )
 
 
 def _print_json(facts: Mapping[str, Any], wall_s: float, code: int) -> None:
@@ -1503,6 +1519,7 @@ def _facts(
 
     ``rows`` also counts each output's rows (one Parquet footer read per file).
     """
+    from gmat_sweep.aggregate import converged_frame, produced_outputs, unconverged_runs
     from gmat_sweep.containment import locate
 
     entries = manifest.entries
@@ -1555,6 +1572,11 @@ def _facts(
         "wall_s": wall_s,
         "run_s": _run_times(sorted(e.duration_s for e in entries)),
         "outputs": dict(sorted(outputs.items())),
+        "solvers": sorted(produced_outputs(entries)["solver"]),
+        # Opens no file unless an ok run recorded a solver log.
+        "not_converged": unconverged_runs(
+            converged_frame(manifest, root, storage_options=storage_options)
+        ),
     }
 
 
@@ -1589,6 +1611,8 @@ def _summary(facts: Mapping[str, Any], attempts: int) -> str:
         lines.append(f"    run_ids {shown}")
         if group["log"] is not None:
             lines.append(f"    log of run {ids[0]}: {group['log']}")
+    if facts["not_converged"]:
+        lines.append(_unconverged_text(facts, facts["output_dir"]))
     for key, counts in facts["outputs"].items():
         lines.append(f"output {key}: {counts['runs']} runs, {counts['rows']} rows")
     return "\n".join(lines)

@@ -75,11 +75,12 @@ class ManifestEntry:
         as a string (``"ok"``), which is converted; any other value raises
         :class:`ValueError`.
     output_paths:
-        ``report__<Name>`` / ``ephemeris__<Name>`` / ``contact__<Name>`` ->
-        Parquet file. Paths are stored relative to the sweep root (the
-        manifest's directory), e.g. ``Path("run-000003/report__RF.parquet")``;
-        absolute paths and fsspec URLs (kept as ``str``) are used as they are.
-        Empty for failed and skipped runs.
+        ``report__<Name>`` / ``ephemeris__<Name>`` / ``contact__<Name>`` /
+        ``solver__<Name>`` (a Solver's iteration log) -> Parquet file. Paths
+        are stored relative to the sweep root (the manifest's directory),
+        e.g. ``Path("run-000003/report__RF.parquet")``; absolute paths and
+        fsspec URLs (kept as ``str``) are used as they are. Empty for failed
+        and skipped runs.
     started_at, ended_at:
         Timezone-aware bookend timestamps of the run.
     duration_s:

@@ -44,6 +44,9 @@ else:
 LOG_NAME = "gmat.log"
 """File name of the per-run GMAT log kept beside the run's outputs."""
 
+CONVERGED = "converged"
+"""Column of a ``solver__<name>`` output: did that solver reach its goals in this run."""
+
 
 class RunStatus(StrEnum):
     """Terminal state of one run.
@@ -328,7 +331,7 @@ class RunOutcome:
     """The result of one run after the worker returns.
 
     ``output_paths`` maps a worker-chosen key (``report__<name>``,
-    ``ephemeris__<name>``, ``contact__<name>``) to the Parquet artefact
+    ``ephemeris__<name>``, ``contact__<name>``, ``solver__<name>``) to the Parquet artefact
     written under :attr:`RunSpec.output_dir`. Empty for failed and skipped
     runs. ``stderr`` is ``None`` for successful runs and the captured worker
     stderr / traceback for failed runs. ``duration_s`` is computed by the

@@ -85,7 +85,7 @@ from gmat_sweep.script import (
     script_value,
     text_sha256,
 )
-from gmat_sweep.spec import LOG_NAME, PathLike, RunOutcome, RunSpec
+from gmat_sweep.spec import CONVERGED, LOG_NAME, PathLike, RunOutcome, RunSpec
 
 LIVE = "live"
 """Class of an override written through the GMAT API after the load."""
@@ -157,7 +157,8 @@ def run_one(
     -------
     RunOutcome
         ``ok`` with ``output_paths`` keyed ``report__<name>``,
-        ``ephemeris__<name>`` and ``contact__<name>``, or ``failed`` with the
+        ``ephemeris__<name>``, ``contact__<name>`` and ``solver__<name>``, or
+        ``failed`` with the
         error text and the tail of GMAT's log in ``stderr``. ``script_sha256``
         is the SHA-256 of the script text the run loaded (with its load-time
         overrides rendered in), when it got that far.
@@ -707,10 +708,17 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
 
     Reports and ephemerides get a ``time`` column (a copy of their first
     datetime column, when they have one); contact tables get ``interval_id``
-    (0..K-1 in file order). An output GMAT wrote no file for is left out
-    (an EphemerisFile with ``WriteEphemeris = false``, a ReportFile with
-    ``WriteReport = false``): aggregation shows such a run as one without it.
+    (0..K-1 in file order). Each Solver's iteration log (gmat-run's
+    ``solver_runs``: one row per nominal pass, its last row's ``status``
+    ``converged``, ``max_iter`` or ``failed``) gets ``converged``, the same
+    bool on every row, so that convergence is one column to read. An output
+    GMAT wrote no file for is left out (an EphemerisFile with
+    ``WriteEphemeris = false``, a ReportFile with ``WriteReport = false``, a
+    Solver no Target or Optimize of this run executed), and so is a solver
+    log gmat-run cannot parse: aggregation shows such a run as one without it.
     """
+    from gmat_run.errors import GmatOutputParseError
+
     tables: dict[str, pa.Table] = {}
     for name in _written(results.report_paths):
         tables[f"report__{name}"] = _table(results.reports[name], time=True)
@@ -720,6 +728,16 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
         contacts = _table(results.contacts[name], time=False)
         interval_id = pa.array(range(contacts.num_rows), type=pa.int64())
         tables[f"contact__{name}"] = contacts.append_column("interval_id", interval_id)
+    for name in _written(results.solver_paths):
+        try:
+            log = results.solver_runs[name]
+        except GmatOutputParseError:
+            # A solver type gmat-run cannot parse (it reads DifferentialCorrector
+            # and Yukon logs): the mission ran, so the run keeps its other outputs
+            # and this solver's convergence stays unknown (missing when aggregated).
+            continue
+        converged = pa.array([bool(log.attrs["converged"])] * len(log), type=pa.bool_())
+        tables[f"solver__{name}"] = _table(log, time=False).append_column(CONVERGED, converged)
     return tables
 
 
