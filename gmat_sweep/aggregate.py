@@ -858,8 +858,8 @@ def describe_unconverged(unconverged: Mapping[str, Sequence[int]], ok: int, show
 
     solvers = "; ".join(f"{solver}: run_ids {listed(ids)}" for solver, ids in unconverged.items())
     return (
-        f"{runs} of {ok} ok runs have a solver that did not converge ({solvers}); their outputs "
-        "follow the solver's last iterate, not a solution"
+        f"{runs} of {ok} ok runs ended with a solver that did not converge ({solvers}); their "
+        "outputs follow the solver's last iterate, not a solution"
     )
 
 

@@ -97,7 +97,7 @@ def test_report_reads_pick_the_sole_report_despite_solver_outputs(ran: Ran) -> N
 
 
 def test_cli_summary_names_the_runs_whose_solver_did_not_converge(ran: Ran) -> None:
-    assert "1 of 2 ok runs have a solver that did not converge" in ran.stderr, ran.stderr
+    assert "1 of 2 ok runs ended with a solver that did not converge" in ran.stderr, ran.stderr
     assert "DC: run_ids 1" in ran.stderr
     assert "--kind solver" in ran.stderr
 
@@ -105,7 +105,7 @@ def test_cli_summary_names_the_runs_whose_solver_did_not_converge(ran: Ran) -> N
 def test_show_states_convergence(ran: Ran, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", str(ran.out)]) == 0
     text = capsys.readouterr().out
-    assert "1 of 2 ok runs have a solver that did not converge" in text, text
+    assert "1 of 2 ok runs ended with a solver that did not converge" in text, text
     assert "output solver__DC: 2 runs" in text
     assert main(["show", str(ran.out), "--json"]) == 0
     facts = json.loads(capsys.readouterr().out)
@@ -124,7 +124,7 @@ def test_export_kind_solver(ran: Ran, tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_html_report_states_convergence(ran: Ran, tmp_path: Path) -> None:
     page = opened(ran).report(tmp_path / "r.html", name="Summary").read_text()
-    assert "1 of 2 ok runs have a solver that did not converge" in page
+    assert "1 of 2 ok runs ended with a solver that did not converge" in page
     assert "DC: run_ids 1" in page
 
 
