@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, cast
 
 from gmat_sweep import plan, storage
@@ -37,7 +37,7 @@ from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
 from gmat_sweep.mission import checked_script
-from gmat_sweep.script import file_outputs, resources
+from gmat_sweep.script import file_outputs, output_filenames, resources
 from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
@@ -727,6 +727,7 @@ def _launch(
         recorded = describe(postprocess)
         if recorded is not None:  # resume computes the same metrics
             parameter_spec = {**parameter_spec, "postprocess": recorded}
+    _refuse_shared_outputs(script)
     root = _check_out(out, script, storage_options, overwrite=overwrite)
     owned = not isinstance(backend, Pool)
     # A named or default backend's pool checks the fields (warming its hosts) and runs
@@ -768,6 +769,30 @@ def _launch(
             entry = result.manifest.entry_for(failed[0])
             raise RunFailed(failed[0], entry.stderr if entry else None)
     return result
+
+
+def _refuse_shared_outputs(script: Path) -> None:
+    """Refuse output files the script names by absolute path: every run would write that one file.
+
+    gmat-run redirects a relative ``Filename`` into each run's own directory
+    and leaves an absolute one where the script puts it, so parallel runs
+    would overwrite one another's output and each run would read back
+    whichever wrote last.
+    """
+    shared = {
+        name: filename
+        for name, filename in output_filenames(script).items()
+        if PurePath(filename).is_absolute()
+    }
+    if shared:
+        named = ", ".join(f"{name}.Filename = '{filename}'" for name, filename in shared.items())
+        raise SweepConfigError(
+            f"mission {script.name}: {named} is an absolute path, so every run would write "
+            "the same file and overwrite the others' output; a sweep needs each output file "
+            "named by a relative path (e.g. "
+            f"'{PurePath(next(iter(shared.values()))).name}'), which each run writes into "
+            "its own run-NNNNNN directory; make the Filename relative in the script"
+        )
 
 
 def _warn_without_file_outputs(script: Path) -> None:

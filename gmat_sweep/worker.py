@@ -67,7 +67,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import pandas as pd
@@ -80,6 +80,7 @@ from gmat_sweep.errors import OverrideNotAppliedError, SweepConfigError
 from gmat_sweep.mission import MissionField
 from gmat_sweep.script import (
     canonical_script_sha256,
+    output_filenames,
     render_script,
     resources,
     script_value,
@@ -122,6 +123,8 @@ class _Loaded:
 _loaded: _Loaded | None = None
 _dropped: dict[str, set[str]] = {}
 """Per script (canonical SHA-256): paths whose API writes the engine dropped."""
+_output_dirs: dict[str, list[str]] = {}
+"""Per script (canonical SHA-256): the subdirectories its outputs are written into."""
 _classes: dict[str, dict[str, str]] = {}
 """Per script (canonical SHA-256): each override path's class, decided on the script as written
 (a rendering can lack a field: drag switched off has no ``FM.Drag.AtmosphereModel``)."""
@@ -401,15 +404,35 @@ def _run(
     durable: bool,
 ) -> dict[str, PathLike]:
     loaded = _prepared(spec, log_path, attempt)
+    work = scratch / "work"
+    for directory in _output_subdirectories(spec.script_path, loaded.base):
+        (work / directory).mkdir(parents=True, exist_ok=True)
     if on_start is not None:
         on_start()
-    results = loaded.mission.run(working_dir=scratch / "work")
+    results = loaded.mission.run(working_dir=work)
     paths: dict[str, PathLike] = {}
     for key, table in output_tables(results).items():
         target = storage.join(spec.output_dir, f"{key}.parquet")
         storage.atomic_write(target, _parquet_bytes(table), options, durable=durable)
         paths[key] = target
     return paths
+
+
+def _output_subdirectories(script_path: Path, base: str) -> list[str]:
+    """The subdirectories the script's outputs go into (``'sub'`` for ``'sub/out.txt'``).
+
+    GMAT fails a run whose ReportFile names a directory that did not exist
+    when the file name was set ("Cannot open report file"), and gmat-run sets
+    it before creating the directory, so the run's directory gets them first.
+    """
+    if base not in _output_dirs:
+        parents = {PurePath(name).parent for name in output_filenames(script_path).values()}
+        _output_dirs[base] = sorted(
+            str(parent)
+            for parent in parents
+            if not parent.is_absolute() and ".." not in parent.parts and parent != PurePath(".")
+        )
+    return _output_dirs[base]
 
 
 def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
