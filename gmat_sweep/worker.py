@@ -317,11 +317,31 @@ def _inspected(script_path: Path, prefix: str, text: str | None = None) -> Itera
             base = canonical_script_sha256(script_path)
             loaded = _mission_for(script_path, base, log_path, text)
         except Exception as exc:
-            diagnostic = _describe_failure(exc, _read_logs((log_path,))).split("\n\n", 1)[0]
-            raise _LoadFailed(diagnostic) from None
+            log = _read_logs((log_path,))
+            diagnostic = _describe_failure(exc, log).split("\n\n", 1)[0]
+            raise _LoadFailed(diagnostic + _missing_types_hint(log)) from None
         yield loaded
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+_UNKNOWN_TYPE = re.compile(r'The "(\w+)" is an unknown object type')
+
+
+def _missing_types_hint(log: str) -> str:
+    """What to do when the bundled engine does not know a resource type the script creates.
+
+    The gmatpy wheel leaves some GMAT plugins out (``GmatFunction``,
+    ``FileInterface``); a full GMAT install has them.
+    """
+    missing = sorted(set(_UNKNOWN_TYPE.findall(log)))
+    if not missing or ensure_engine().kind != "embedded":
+        return ""
+    return (
+        f"\n{', '.join(missing)} is not part of the GMAT engine bundled with gmat_sweep (the "
+        "gmatpy wheel leaves out GMAT functions, FileInterface and other plugins); run the "
+        "sweep with a full GMAT install: set GMAT_ROOT to its directory"
+    )
 
 
 def _settable(loaded: _Loaded, name: str) -> list[str]:

@@ -55,6 +55,7 @@ def test_a_relative_input_file_is_found_with_load_time_overrides_from_any_direct
 
 def test_render_makes_only_the_input_files_beside_the_script_absolute(tmp_path: Path) -> None:
     (tmp_path / "kernels").mkdir()
+    (tmp_path / "functions").mkdir()  # a full GMAT install's GmatFunction directory
     for name in ("kernels/sat.bsp", "kernels/sat.bc", "out.txt", "JGM2.cof.bak", "DC.data"):
         (tmp_path / name).write_text("x")
     script = tmp_path / "m.script"
@@ -64,6 +65,8 @@ def test_render_makes_only_the_input_files_beside_the_script_absolute(tmp_path: 
         "Sat.Id = 'out.txt';\n"  # not a file field
         "Create ForceModel FM;\n"
         "FM.GravityField.Earth.PotentialFile = 'JGM2.cof';\n"  # from GMAT's data directory
+        "Create GmatFunction F;\n"
+        "F.FunctionPath = 'functions';\n"
         "Create DifferentialCorrector DC;\n"
         "DC.ReportFile = 'DC.data';\n"  # a file the solver writes
         "Create ReportFile RF;\n"
@@ -114,3 +117,27 @@ def test_the_archive_holds_the_files_the_mission_reads_and_reruns_from_them(
     replayed = rerun.script(0)
     assert GRAVITY.format((mission / "gravity" / "jgm2_4x4.cof").as_posix()) in replayed
     pd.testing.assert_frame_equal(rerun.to_pandas(), study.to_pandas())
+
+
+def test_a_resource_type_the_bundled_engine_lacks_is_refused_with_what_to_do(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    # The gmatpy wheel leaves GMAT functions out: the script cannot load on it.
+    (tmp_path / "double.gmf").write_text(
+        "function [y] = double(x)\nBeginMissionSequence\ny = 2 * x;\n", encoding="utf-8"
+    )
+    mission = tmp_path / "f.script"
+    mission.write_text(
+        leo_basic.read_text().replace(
+            "BeginMissionSequence;",
+            "Create GmatFunction double;\ndouble.FunctionPath = 'double.gmf';\n"
+            "Create Variable X Y;\nBeginMissionSequence;\nGMAT [Y] = double(X);",
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(SweepConfigError) as refused:
+        sweep(mission, {"X.Value": [1, 2]}, out=tmp_path / "s", progress=False)
+    message = str(refused.value)
+    assert '"GmatFunction" is an unknown object type' in message
+    assert "not part of the GMAT engine bundled" in message and "GMAT_ROOT" in message
+    assert not (tmp_path / "s").exists()
