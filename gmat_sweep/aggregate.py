@@ -519,7 +519,11 @@ def _resolve_name(
         ``ValueError``).
     """
     produced = produced_outputs(entries)
-    silent = [e.run_id for e in entries if e.status == RunStatus.OK and not e.output_paths]
+    silent = [
+        e.run_id
+        for e in entries
+        if e.status == RunStatus.OK and not e.output_paths and not e.unwritten
+    ]
     if silent:
         raise NoOutputFilesError(_silent_runs_message(kind, silent, produced))
     available = produced[kind.prefix]

@@ -171,7 +171,7 @@ def run_one(
     try:
         storage.make_dirs(spec.output_dir, options, durable=durable)
         try:
-            paths = _run(spec, scratch, logs[0], options, on_start, attempt, durable)
+            paths, unwritten = _run(spec, scratch, logs[0], options, on_start, attempt, durable)
         except Exception as exc:
             log = _read_logs(logs)
             detail = _describe_failure(exc, log)
@@ -184,7 +184,7 @@ def run_one(
             log_file = storage.join(spec.output_dir, LOG_NAME)
             storage.atomic_write(log_file, log.encode(), options, durable=False)
         ended = datetime.now(UTC)
-        return RunOutcome.ok(spec.run_id, paths, started, ended, attempt.script_sha256)
+        return RunOutcome.ok(spec.run_id, paths, started, ended, attempt.script_sha256, unwritten)
     except Exception:
         return RunOutcome.failed(
             spec.run_id,
@@ -399,7 +399,8 @@ def _run(
     on_start: Callable[[], None] | None,
     attempt: _Attempt,
     durable: bool,
-) -> dict[str, PathLike]:
+) -> tuple[dict[str, PathLike], tuple[str, ...]]:
+    """Run ``spec``; its written outputs' paths, and the keys of the outputs it did not write."""
     loaded = _prepared(spec, log_path, attempt)
     if on_start is not None:
         on_start()
@@ -409,7 +410,17 @@ def _run(
         target = storage.join(spec.output_dir, f"{key}.parquet")
         storage.atomic_write(target, _parquet_bytes(table), options, durable=durable)
         paths[key] = target
-    return paths
+    return paths, tuple(key for key in _declared(results) if key not in paths)
+
+
+def _declared(results: Any) -> list[str]:
+    """The output keys of every report, ephemeris and contact file the mission declares."""
+    declared = (
+        ("report", results.report_paths),
+        ("ephemeris", results.ephemeris_paths),
+        ("contact", results.contact_paths),
+    )
+    return [f"{prefix}__{name}" for prefix, paths in declared for name in paths]
 
 
 def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:

@@ -8,12 +8,13 @@ coordinate systems and epoch formats.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from gmat_sweep import SweepConfigError, sweep
+from gmat_sweep import Sweep, SweepConfigError, sweep
 from gmat_sweep.script import script_value
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.worker import LOAD_TIME, list_fields, run_one, same_value
@@ -184,3 +185,23 @@ def test_one_process_runs_drag_off_then_on(leo_basic: Path, tmp_path: Path) -> N
         spec = RunSpec(leo_basic, {path: model}, tmp_path / f"run-{run_id}", run_id, None)
         outcome = run_one(spec)
         assert outcome.status is RunStatus.OK, outcome.stderr
+
+
+@pytest.fixture(scope="module")
+def branches(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    """branches.script at every Mode: what each run writes depends on the branch it takes."""
+    out = tmp_path_factory.mktemp("branches") / "s"
+    return sweep(data_dir / "branches.script", {"Mode.Value": [0, 1, 2, 3, 4]}, out=out,
+                 progress=False)  # fmt: skip
+
+
+def test_a_run_that_writes_no_file_is_a_row_of_missing_values(branches: Sweep) -> None:
+    # Mode 1 toggles RF off before any data: GMAT creates no file at all for that run.
+    assert branches.manifest.entries[1].status is RunStatus.OK
+    frame = branches.to_pandas(name="RF")
+    silent = frame.xs(1, level="run_id")
+    assert silent["__status"].tolist() == ["ok"]
+    assert silent["Sat.Earth.RMAG"].isna().all()
+    assert frame.xs(0, level="run_id")["Sat.Earth.RMAG"].notna().all()
+    final = branches.final(name="RF")["Sat.ElapsedSecs"]
+    assert final[0] == pytest.approx(1200) and math.isnan(final[1])
