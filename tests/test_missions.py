@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from gmat_sweep import Sweep, SweepConfigError, sweep
+from gmat_sweep.errors import RunOutputError
 from gmat_sweep.script import script_value
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.worker import LOAD_TIME, list_fields, run_one, same_value
@@ -205,3 +206,15 @@ def test_a_run_that_writes_no_file_is_a_row_of_missing_values(branches: Sweep) -
     assert frame.xs(0, level="run_id")["Sat.Earth.RMAG"].notna().all()
     final = branches.final(name="RF")["Sat.ElapsedSecs"]
     assert final[0] == pytest.approx(1200) and math.isnan(final[1])
+
+
+def test_a_report_whose_columns_differ_between_runs_is_refused_not_cut(
+    branches: Sweep,
+) -> None:
+    # Report commands in different branches write (Mode, RMAG) in run 2 and (Mode, Ratio)
+    # in run 3 into one ReportFile: the frame follows run 2's columns and may not drop Ratio.
+    with pytest.raises(RunOutputError, match=r"run 3.*\['Ratio'\].*run 2") as refused:
+        branches.to_pandas(name="Summary")
+    assert "own ReportFile" in str(refused.value)
+    with pytest.raises(RunOutputError, match="'Ratio'"):
+        branches.final(name="Summary")
