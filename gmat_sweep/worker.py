@@ -104,6 +104,14 @@ _PRINTED_DIGITS = 1e-15
 """Relative tolerance of a number GMAT prints to 16 significant digits (a ModJulian epoch)."""
 _TURN = 360.0
 _LOG_TAIL_LINES = 40
+_STOPPED = "GMAT execution stopped by user"
+"""What GMAT logs when the mission sequence's ``Stop`` command ends the run."""
+_STOP_COMMAND = (
+    "A Stop command in the mission sequence ended the run: GMAT reports that as a failed "
+    "run and gmat-run keeps none of its outputs. To end some runs early, put the rest of "
+    "the sequence in an If branch, or end the Propagate at a stopping condition, "
+    "instead of Stop"
+)
 _DIAGNOSTIC_LINES = 4
 
 
@@ -945,10 +953,15 @@ def _describe_failure(exc: BaseException, log: str) -> str:
     diagnostics = [
         line.strip()
         for line in lines
-        if "ERROR" in line or "exception" in line.lower() or "error occurred" in line
+        if "ERROR" in line
+        or "exception" in line.lower()
+        or "error occurred" in line
+        or _STOPPED in line
     ]
     parts = [f"{type(exc).__name__}: {exc}".splitlines()[0]]
     parts += diagnostics[:_DIAGNOSTIC_LINES]
+    if any(_STOPPED in line for line in diagnostics):
+        parts.append(_STOP_COMMAND)
     parts.append("")
     parts.append("".join(traceback.format_exception(exc)).rstrip())
     if lines:

@@ -198,7 +198,7 @@ def branches(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
 
 def test_a_run_that_writes_no_file_is_a_row_of_missing_values(branches: Sweep) -> None:
     # Mode 1 toggles RF off before any data: GMAT creates no file at all for that run.
-    assert branches.manifest.entries[1].status is RunStatus.OK
+    assert {e.run_id: e.status for e in branches.manifest.entries}[1] is RunStatus.OK
     frame = branches.to_pandas(name="RF")
     silent = frame.xs(1, level="run_id")
     assert silent["__status"].tolist() == ["ok"]
@@ -218,3 +218,11 @@ def test_a_report_whose_columns_differ_between_runs_is_refused_not_cut(
     assert "own ReportFile" in str(refused.value)
     with pytest.raises(RunOutputError, match="'Ratio'"):
         branches.final(name="Summary")
+
+
+def test_a_run_ended_by_a_stop_command_fails_saying_so(branches: Sweep) -> None:
+    entry = {entry.run_id: entry for entry in branches.manifest.entries}[4]
+    assert entry.status is RunStatus.FAILED and entry.output_paths == {}
+    head = (entry.stderr or "").split("\n\n", 1)[0]
+    assert "GMAT execution stopped by user" in head and "Stop command" in head
+    assert branches.failed_run_ids == [4]
