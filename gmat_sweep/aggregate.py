@@ -298,10 +298,16 @@ class _Reader:
         position = {path: index for index, path in enumerate(paths)}
         dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
         batches = []
+        known = {column for column, _ in self.layout.sources} | {TIME}
         try:
             for tagged in dataset.scanner(columns=schema.names, use_threads=True).scan_batches():
                 batches.append(tagged.record_batch)
-                counts[position[tagged.fragment.path]] += tagged.record_batch.num_rows
+                file = position[tagged.fragment.path]
+                if not counts[file]:
+                    extra = [n for n in tagged.fragment.physical_schema.names if n not in known]
+                    if extra:
+                        self._refuse_extra(extra, files[file], self._first_run(file, runs, codes))
+                counts[file] += tagged.record_batch.num_rows
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
             self._explain(error, files, runs, codes)
             raise
@@ -309,6 +315,19 @@ class _Reader:
         if self.layout.key == TIME and TIME in schema.names and table.column(TIME).null_count:
             self._check_time(table, files, counts, runs, codes)
         return table, counts
+
+    def _refuse_extra(self, extra: list[str], location: str, run: int) -> None:
+        """Raise: run ``run``'s file has columns ``extra`` the frame's layout lacks."""
+        layout = self.layout
+        raise RunOutputError(
+            f"{layout.label} of run {run} ({location}) has the columns {extra}, which run "
+            f"{layout.schema_run}'s file ({layout.schema_location}, whose columns the frame "
+            "follows) has not; reading it would drop them, so it is refused. The mission "
+            "writes different values into this report on different runs (Report commands "
+            "with different parameter lists, in branches the runs take differently): give "
+            "each Report command its own ReportFile with its own column list, or read the "
+            "runs' Parquet files one by one with pandas.read_parquet"
+        )
 
     def _first_run(self, file: int, runs: _Runs, codes: np.ndarray) -> int:
         return runs.run_ids[int(np.argmax(codes == file))]
@@ -519,7 +538,11 @@ def _resolve_name(
         ``ValueError``).
     """
     produced = produced_outputs(entries)
-    silent = [e.run_id for e in entries if e.status == RunStatus.OK and not e.output_paths]
+    silent = [
+        e.run_id
+        for e in entries
+        if e.status == RunStatus.OK and not e.output_paths and not e.unwritten
+    ]
     if silent:
         raise NoOutputFilesError(_silent_runs_message(kind, silent, produced))
     available = produced[kind.prefix]

@@ -100,6 +100,10 @@ class ManifestEntry:
     metrics_error:
         The traceback of a ``postprocess`` function that raised on this run
         (the run itself stays ``ok``), or ``None``.
+    unwritten:
+        Keys, as in ``output_paths``, of the mission's outputs this ok run
+        wrote no file for (GMAT creates a report's file only when it writes
+        data to it); empty for older manifests.
     """
 
     run_id: int
@@ -114,6 +118,7 @@ class ManifestEntry:
     script_sha256: str | None = None
     metrics_path: PathLike | None = None
     metrics_error: str | None = None
+    unwritten: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", as_status(self.status))
@@ -149,6 +154,7 @@ class ManifestEntry:
             script_sha256=outcome.script_sha256,
             metrics_path=outcome.metrics_path,
             metrics_error=outcome.metrics_error,
+            unwritten=outcome.unwritten,
         )
 
 

@@ -105,6 +105,14 @@ _PRINTED_DIGITS = 1e-15
 """Relative tolerance of a number GMAT prints to 16 significant digits (a ModJulian epoch)."""
 _TURN = 360.0
 _LOG_TAIL_LINES = 40
+_STOPPED = "GMAT execution stopped by user"
+"""What GMAT logs when the mission sequence's ``Stop`` command ends the run."""
+_STOP_COMMAND = (
+    "A Stop command in the mission sequence ended the run: GMAT reports that as a failed "
+    "run and gmat-run keeps none of its outputs. To end some runs early, put the rest of "
+    "the sequence in an If branch, or end the Propagate at a stopping condition, "
+    "instead of Stop"
+)
 _DIAGNOSTIC_LINES = 4
 
 
@@ -174,7 +182,7 @@ def run_one(
     try:
         storage.make_dirs(spec.output_dir, options, durable=durable)
         try:
-            paths = _run(spec, scratch, logs[0], options, on_start, attempt, durable)
+            paths, unwritten = _run(spec, scratch, logs[0], options, on_start, attempt, durable)
         except Exception as exc:
             log = _read_logs(logs)
             detail = _describe_failure(exc, log)
@@ -187,7 +195,7 @@ def run_one(
             log_file = storage.join(spec.output_dir, LOG_NAME)
             storage.atomic_write(log_file, log.encode(), options, durable=False)
         ended = datetime.now(UTC)
-        return RunOutcome.ok(spec.run_id, paths, started, ended, attempt.script_sha256)
+        return RunOutcome.ok(spec.run_id, paths, started, ended, attempt.script_sha256, unwritten)
     except Exception:
         return RunOutcome.failed(
             spec.run_id,
@@ -422,7 +430,8 @@ def _run(
     on_start: Callable[[], None] | None,
     attempt: _Attempt,
     durable: bool,
-) -> dict[str, PathLike]:
+) -> tuple[dict[str, PathLike], tuple[str, ...]]:
+    """Run ``spec``; its written outputs' paths, and the keys of the outputs it did not write."""
     loaded = _prepared(spec, log_path, attempt)
     work = scratch / "work"
     for directory in _output_subdirectories(spec.script_path, loaded.base):
@@ -435,7 +444,17 @@ def _run(
         target = storage.join(spec.output_dir, f"{key}.parquet")
         storage.atomic_write(target, _parquet_bytes(table), options, durable=durable)
         paths[key] = target
-    return paths
+    return paths, tuple(key for key in _declared(results) if key not in paths)
+
+
+def _declared(results: Any) -> list[str]:
+    """The output keys of every report, ephemeris and contact file the mission declares."""
+    declared = (
+        ("report", results.report_paths),
+        ("ephemeris", results.ephemeris_paths),
+        ("contact", results.contact_paths),
+    )
+    return [f"{prefix}__{name}" for prefix, paths in declared for name in paths]
 
 
 def _output_subdirectories(script_path: Path, base: str) -> list[str]:
@@ -977,10 +996,15 @@ def _describe_failure(exc: BaseException, log: str) -> str:
     diagnostics = [
         line.strip()
         for line in lines
-        if "ERROR" in line or "exception" in line.lower() or "error occurred" in line
+        if "ERROR" in line
+        or "exception" in line.lower()
+        or "error occurred" in line
+        or _STOPPED in line
     ]
     parts = [f"{type(exc).__name__}: {exc}".splitlines()[0]]
     parts += diagnostics[:_DIAGNOSTIC_LINES]
+    if any(_STOPPED in line for line in diagnostics):
+        parts.append(_STOP_COMMAND)
     parts.append("")
     parts.append("".join(traceback.format_exception(exc)).rstrip())
     if lines:

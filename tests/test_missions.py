@@ -8,12 +8,14 @@ coordinate systems and epoch formats.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from gmat_sweep import SweepConfigError, sweep
+from gmat_sweep import Sweep, SweepConfigError, sweep
+from gmat_sweep.errors import RunOutputError
 from gmat_sweep.script import script_value
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.worker import LOAD_TIME, list_fields, run_one, same_value
@@ -184,3 +186,43 @@ def test_one_process_runs_drag_off_then_on(leo_basic: Path, tmp_path: Path) -> N
         spec = RunSpec(leo_basic, {path: model}, tmp_path / f"run-{run_id}", run_id, None)
         outcome = run_one(spec)
         assert outcome.status is RunStatus.OK, outcome.stderr
+
+
+@pytest.fixture(scope="module")
+def branches(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    """branches.script at every Mode: what each run writes depends on the branch it takes."""
+    out = tmp_path_factory.mktemp("branches") / "s"
+    return sweep(data_dir / "branches.script", {"Mode.Value": [0, 1, 2, 3, 4]}, out=out,
+                 progress=False)  # fmt: skip
+
+
+def test_a_run_that_writes_no_file_is_a_row_of_missing_values(branches: Sweep) -> None:
+    # Mode 1 toggles RF off before any data: GMAT creates no file at all for that run.
+    assert {e.run_id: e.status for e in branches.manifest.entries}[1] is RunStatus.OK
+    frame = branches.to_pandas(name="RF")
+    silent = frame.xs(1, level="run_id")
+    assert silent["__status"].tolist() == ["ok"]
+    assert silent["Sat.Earth.RMAG"].isna().all()
+    assert frame.xs(0, level="run_id")["Sat.Earth.RMAG"].notna().all()
+    final = branches.final(name="RF")["Sat.ElapsedSecs"]
+    assert final[0] == pytest.approx(1200) and math.isnan(final[1])
+
+
+def test_a_report_whose_columns_differ_between_runs_is_refused_not_cut(
+    branches: Sweep,
+) -> None:
+    # Report commands in different branches write (Mode, RMAG) in run 2 and (Mode, Ratio)
+    # in run 3 into one ReportFile: the frame follows run 2's columns and may not drop Ratio.
+    with pytest.raises(RunOutputError, match=r"run 3.*\['Ratio'\].*run 2") as refused:
+        branches.to_pandas(name="Summary")
+    assert "own ReportFile" in str(refused.value)
+    with pytest.raises(RunOutputError, match="'Ratio'"):
+        branches.final(name="Summary")
+
+
+def test_a_run_ended_by_a_stop_command_fails_saying_so(branches: Sweep) -> None:
+    entry = {entry.run_id: entry for entry in branches.manifest.entries}[4]
+    assert entry.status is RunStatus.FAILED and entry.output_paths == {}
+    head = (entry.stderr or "").split("\n\n", 1)[0]
+    assert "GMAT execution stopped by user" in head and "Stop command" in head
+    assert branches.failed_run_ids == [4]
