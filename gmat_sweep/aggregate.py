@@ -1,20 +1,23 @@
 """One table over every run of a sweep, built from the manifest alone.
 
 Each run writes its outputs as Parquet (``report__<Name>``,
-``ephemeris__<Name>``, ``contact__<Name>`` in
+``ephemeris__<Name>``, ``contact__<Name>``, ``solver__<Name>`` in
 :attr:`~gmat_sweep.manifest.ManifestEntry.output_paths`). This module stacks
 one output across all runs, in three forms with one implementation:
 
 * lazy :mod:`dask.dataframe` frames (:func:`report_frame`,
-  :func:`ephemeris_frame`, :func:`contact_frame`), indexed by ``run_id`` with
-  known divisions and built from the manifest and the metadata of a single
-  file, so building one over 100,000 runs reads no data;
-* pandas frames (:func:`lazy_multiindex`,
-  :func:`lazy_ephemerides`, :func:`lazy_contacts`), indexed by
+  :func:`ephemeris_frame`, :func:`contact_frame`, :func:`solver_frame`),
+  indexed by ``run_id`` with known divisions and built from the manifest and
+  the metadata of a single file, so building one over 100,000 runs reads no
+  data;
+* pandas frames (:func:`lazy_multiindex`, :func:`lazy_ephemerides`,
+  :func:`lazy_contacts`, :func:`lazy_solver_runs`), indexed by
   ``(run_id, time)``, ``(run_id, row)`` for a report without an epoch
-  column, or ``(run_id, interval_id)``: the same rows, read with one dataset
-  scan over every file and no per-run Python step;
-* :func:`final_frame`: the last row of every run, indexed by ``run_id``.
+  column, ``(run_id, interval_id)`` or ``(run_id, iteration)``: the same
+  rows, read with one dataset scan over every file and no per-run Python
+  step;
+* :func:`final_frame`: the last row of every run, indexed by ``run_id``;
+  :func:`converged_frame`: whether each solver converged in each run.
 
 Failure is data: a failed or skipped run, or an ok run that did not write the
 requested output, is one row with missing values and its ``__status``; a
@@ -59,7 +62,7 @@ from gmat_sweep.errors import (
     RunOutputError,
     SweepConfigError,
 )
-from gmat_sweep.spec import PathLike, RunStatus, is_url, to_plain
+from gmat_sweep.spec import CONVERGED, PathLike, RunStatus, is_url, to_plain
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -77,6 +80,9 @@ ROW = "row"
 
 INTERVAL_ID = "interval_id"
 """Key of a contact row: the visibility interval's position in its run."""
+
+ITERATION = "iteration"
+"""Key of a solver row: the iteration number GMAT's solver log gives the pass."""
 
 STATUS = "__status"
 """Column holding each row's run status: ``"ok"``, ``"failed"`` or ``"skipped"``."""
@@ -117,7 +123,8 @@ class _Kind:
 _REPORT = _Kind("report", TIME, "report_frame", "lazy_multiindex")
 _EPHEMERIS = _Kind("ephemeris", TIME, "ephemeris_frame", "lazy_ephemerides")
 _CONTACT = _Kind("contact", INTERVAL_ID, "contact_frame", "lazy_contacts")
-_KINDS = (_REPORT, _EPHEMERIS, _CONTACT)
+_SOLVER = _Kind("solver", ITERATION, "solver_frame", "lazy_solver_runs")
+_KINDS = (_REPORT, _EPHEMERIS, _CONTACT, _SOLVER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,10 +298,16 @@ class _Reader:
         position = {path: index for index, path in enumerate(paths)}
         dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
         batches = []
+        known = {column for column, _ in self.layout.sources} | {TIME}
         try:
             for tagged in dataset.scanner(columns=schema.names, use_threads=True).scan_batches():
                 batches.append(tagged.record_batch)
-                counts[position[tagged.fragment.path]] += tagged.record_batch.num_rows
+                file = position[tagged.fragment.path]
+                if not counts[file]:
+                    extra = [n for n in tagged.fragment.physical_schema.names if n not in known]
+                    if extra:
+                        self._refuse_extra(extra, files[file], self._first_run(file, runs, codes))
+                counts[file] += tagged.record_batch.num_rows
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
             self._explain(error, files, runs, codes)
             raise
@@ -302,6 +315,19 @@ class _Reader:
         if self.layout.key == TIME and TIME in schema.names and table.column(TIME).null_count:
             self._check_time(table, files, counts, runs, codes)
         return table, counts
+
+    def _refuse_extra(self, extra: list[str], location: str, run: int) -> None:
+        """Raise: run ``run``'s file has columns ``extra`` the frame's layout lacks."""
+        layout = self.layout
+        raise RunOutputError(
+            f"{layout.label} of run {run} ({location}) has the columns {extra}, which run "
+            f"{layout.schema_run}'s file ({layout.schema_location}, whose columns the frame "
+            "follows) has not; reading it would drop them, so it is refused. The mission "
+            "writes different values into this report on different runs (Report commands "
+            "with different parameter lists, in branches the runs take differently): give "
+            "each Report command its own ReportFile with its own column list, or read the "
+            "runs' Parquet files one by one with pandas.read_parquet"
+        )
 
     def _first_run(self, file: int, runs: _Runs, codes: np.ndarray) -> int:
         return runs.run_ids[int(np.argmax(codes == file))]
@@ -436,12 +462,10 @@ def _no_time_message(layout: _Layout, run_id: int, location: str) -> str:
 
 _NO_FILE_OUTPUTS = (
     "the sweep's {ok} ok runs wrote no output files, so there is no {kind} to read: the mission "
-    "has no ReportFile, EphemerisFile or ContactLocator that writes a file (GUI subscribers "
-    "such as OrbitView and XYPlot write none; nor does a ReportFile with WriteReport = false, "
-    "an EphemerisFile with WriteEphemeris = false, or a ReportFile only written by a Report "
-    "command the run did not reach). Add a ReportFile with the values you need to the script, "
-    "e.g. Create ReportFile RF; RF.Add = {{Sat.UTCGregorian, Sat.Earth.SMA}}, or switch the "
-    "outputs on; then run the sweep again (overwrite=True, or gmat-sweep run ... --overwrite)"
+    "has no ReportFile, EphemerisFile or ContactLocator (GUI subscribers such as OrbitView and "
+    "XYPlot write no files). Add a ReportFile with the values you need to the script, e.g. "
+    "Create ReportFile RF; RF.Add = {{Sat.UTCGregorian, Sat.Earth.SMA}}; then run the sweep "
+    "again (overwrite=True, or gmat-sweep run ... --overwrite)"
 )
 
 
@@ -514,7 +538,11 @@ def _resolve_name(
         ``ValueError``).
     """
     produced = produced_outputs(entries)
-    silent = [e.run_id for e in entries if e.status == RunStatus.OK and not e.output_paths]
+    silent = [
+        e.run_id
+        for e in entries
+        if e.status == RunStatus.OK and not e.output_paths and not e.unwritten
+    ]
     if silent:
         raise NoOutputFilesError(_silent_runs_message(kind, silent, produced))
     available = produced[kind.prefix]
@@ -685,7 +713,7 @@ def _layout(
         if kind.key == TIME and TIME in schema.names:
             key, key_type = TIME, _frame_type(schema.field(TIME).type)
         else:
-            key, key_type = (INTERVAL_ID if kind is _CONTACT else ROW), pa.int64()
+            key, key_type = (ROW if kind.key == TIME else kind.key), pa.int64()
         sources.insert(0, (key, key_type))
     taken = {column for column, _ in sources} | {key, STATUS}
     columns = tuple(path + OVERRIDE_SUFFIX if path in taken else path for path in fields)
@@ -771,16 +799,91 @@ def final_frame(
     :func:`lazy_multiindex`.
     """
     reader, runs = _plan(_REPORT, manifest, output_dir, name, parameters, storage_options)
-    rows = reader.rows(runs, reader.layout.columns)
+    return _to_pandas(_last_rows(reader.rows(runs, reader.layout.columns)), runs)
+
+
+def _last_rows(rows: _Rows) -> _Rows:
+    """The last of each run's rows (every run has at least one)."""
     run_of_row = rows.runs
     ends = run_of_row[1:] != run_of_row[:-1]
     last = np.flatnonzero(np.append(ends, True)) if len(run_of_row) else run_of_row
-    return _to_pandas(_Rows(rows.table.take(last), run_of_row[last]), runs)
+    return _Rows(rows.table.take(last), run_of_row[last])
+
+
+def converged_frame(
+    manifest: Manifest,
+    output_dir: PathLike,
+    *,
+    name: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Whether each Solver converged in each run: one ``boolean`` column per solver.
+
+    Indexed by ``run_id`` (every run with a manifest entry), one column per
+    Solver resource whose iteration log an ok run recorded
+    (``solver__<name>`` outputs), in sorted order, or only ``name``'s.
+    ``True`` when the solver's last iteration met its goals (GMAT's
+    DifferentialCorrector: every goal within tolerance; Yukon: GMAT's
+    converged stamp), ``False`` when it stopped at ``MaximumIterations`` or
+    failed, and ``<NA>`` for a failed or skipped run or an ok run that did not
+    execute that solver. A mission without solvers gives no columns and opens
+    no file; otherwise only the ``converged`` column of each log is read.
+
+    A run whose solver did not converge is still ``ok`` (GMAT finished the
+    mission), but its outputs follow the solver's last iterate, not a
+    solution: filter such runs out, or look at their iterations with
+    :func:`solver_frame`.
+
+    Raises
+    ------
+    SweepConfigError
+        ``name`` is not a solver any ok run recorded (the message lists those
+        there are).
+    ManifestCorruptError, NoOutputFilesError, RunOutputError
+        As for :func:`lazy_multiindex`.
+    """
+    entries = _latest_entries(manifest)
+    names = [name] if name is not None else sorted(produced_outputs(entries)[_SOLVER.prefix])
+    index = pd.Index([entry.run_id for entry in entries], dtype=np.int64, name=RUN_ID)
+    frame = pd.DataFrame(index=index)
+    for solver in names:
+        reader, runs = _plan(_SOLVER, manifest, output_dir, solver, False, storage_options)
+        wanted = [CONVERGED] if CONVERGED in reader.layout.columns else []
+        last = _to_pandas(_last_rows(reader.rows(runs, wanted)), runs)
+        frame[solver] = last[CONVERGED].array if wanted else pd.NA  # one row per run, in order
+    return frame.astype(pd.BooleanDtype())
 
 
 def last_row_of_each_run(part: pd.DataFrame) -> pd.DataFrame:
     """The last row of every run in a partition of :func:`report_frame` (ordered by time)."""
     return part[~part.index.duplicated(keep="last")]
+
+
+def unconverged_runs(converged: pd.DataFrame) -> dict[str, list[int]]:
+    """For each solver of :func:`converged_frame` that did not converge in some run, those runs.
+
+    ``{}`` when every solver converged in every ok run (or the mission has none).
+    """
+    failed = {
+        str(solver): [int(run_id) for run_id in column.index[column.eq(False).fillna(False)]]
+        for solver, column in converged.items()
+    }
+    return {solver: run_ids for solver, run_ids in failed.items() if run_ids}
+
+
+def describe_unconverged(unconverged: Mapping[str, Sequence[int]], ok: int, shown: int) -> str:
+    """One sentence on :func:`unconverged_runs`, listing at most ``shown`` run_ids per solver."""
+    runs = len(set().union(*unconverged.values()))
+
+    def listed(run_ids: Sequence[int]) -> str:
+        more = len(run_ids) - shown
+        return ", ".join(map(str, run_ids[:shown])) + (f" ... and {more} more" if more > 0 else "")
+
+    solvers = "; ".join(f"{solver}: run_ids {listed(ids)}" for solver, ids in unconverged.items())
+    return (
+        f"{runs} of {ok} ok runs ended with a solver that did not converge ({solvers}); their "
+        "outputs follow the solver's last iterate, not a solution"
+    )
 
 
 def report_frame(
@@ -898,6 +1001,32 @@ def contact_frame(
     return _lazy(_CONTACT, manifest, output_dir, name, parameters, storage_options, partition_rows)
 
 
+def solver_frame(
+    manifest: Manifest,
+    output_dir: PathLike,
+    *,
+    name: str | None = None,
+    parameters: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    partition_rows: int = PARTITION_ROWS,
+) -> dd.DataFrame:
+    """:func:`report_frame` for a Solver's iteration log (``solver__<name>`` outputs).
+
+    One row per nominal pass of the solver (a Target or Optimize loop) in each
+    run. The first column is ``iteration`` (nullable ``Int64``, GMAT's
+    iteration number; a Yukon optimizer repeats it when one iteration takes
+    several function evaluations), then the columns gmat-run parses from the
+    log: one per ``Vary`` variable, ``status`` (``"running"`` on every row
+    but the last, which holds ``"converged"``, ``"max_iter"`` or
+    ``"failed"``), per DifferentialCorrector goal ``<goal>``,
+    ``<goal>_desired``, ``<goal>_residual`` and ``<goal>_tolerance``, or for
+    Yukon ``cost`` and ``<constraint>_residual``; and ``converged``
+    (``boolean``, the same on every row of a run). ``name`` picks the
+    Solver resource. Everything else is as for :func:`report_frame`.
+    """
+    return _lazy(_SOLVER, manifest, output_dir, name, parameters, storage_options, partition_rows)
+
+
 def lazy_multiindex(
     manifest: Manifest,
     output_dir: PathLike,
@@ -974,3 +1103,20 @@ def lazy_contacts(
     :func:`lazy_multiindex`.
     """
     return _eager(_CONTACT, manifest, output_dir, name, parameters, storage_options)
+
+
+def lazy_solver_runs(
+    manifest: Manifest,
+    output_dir: PathLike,
+    *,
+    name: str | None = None,
+    parameters: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """:func:`lazy_multiindex` for a Solver's iteration log (``solver__<name>`` outputs).
+
+    Indexed ``(run_id, iteration)`` with the columns of :func:`solver_frame`;
+    a failed, skipped or solver-less ok run is one row with ``<NA>``
+    iteration. Everything else is as for :func:`lazy_multiindex`.
+    """
+    return _eager(_SOLVER, manifest, output_dir, name, parameters, storage_options)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.errors import ArgumentError, SweepConfigError
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -851,10 +851,8 @@ def _quantile_level(stat: str) -> float:
     match = re.fullmatch(r"q(\d+(?:\.\d+)?)", stat)
     level = float(match.group(1)) / 100 if match else math.nan
     if not 0 < level < 1:
-        raise SweepConfigError(
-            f"stat={stat!r}: use 'mean', 'std' or a quantile 'q<percent>' with 0 < percent < "
-            "100, e.g. 'q95' or 'q99.9'"
-        )
+        rule = "use mean, std or a quantile q<percent> with 0 < percent < 100"
+        raise ArgumentError("stat", None, stat, rule, "q95")
     return level
 
 

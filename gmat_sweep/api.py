@@ -26,18 +26,18 @@ import warnings
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, cast
 
 from gmat_sweep import plan, storage
 from gmat_sweep.backends import make_backend
 from gmat_sweep.backends.base import Pool
-from gmat_sweep.errors import RunFailed, SweepConfigError
+from gmat_sweep.errors import ArgumentWarning, RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
 from gmat_sweep.mission import checked_script
-from gmat_sweep.script import file_outputs, resources
+from gmat_sweep.script import file_outputs, output_filenames, resources
 from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
@@ -682,10 +682,16 @@ def morris(
 def _warn_sobol_n(n: object) -> None:
     """Warn when a Sobol' sequence is cut at a length that is not a power of two."""
     if isinstance(n, int) and not isinstance(n, bool) and n >= 1 and n & (n - 1):
+        above, below = 1 << (n - 1).bit_length(), 1 << (n.bit_length() - 1)
         warnings.warn(
-            f"n={n} is not a power of two, so the Sobol' points lose their balance "
-            f"properties; use n={1 << (n - 1).bit_length()} or {1 << (n.bit_length() - 1)}",
-            UserWarning,
+            ArgumentWarning(
+                "n",
+                None,
+                n,
+                "not a power of two, so the Sobol' points lose their balance properties; the "
+                f"nearest powers of two are {below} and {above}",
+                above,
+            ),
             stacklevel=3,
         )
 
@@ -721,6 +727,7 @@ def _launch(
         recorded = describe(postprocess)
         if recorded is not None:  # resume computes the same metrics
             parameter_spec = {**parameter_spec, "postprocess": recorded}
+    _refuse_shared_outputs(script)
     root = _check_out(out, script, storage_options, overwrite=overwrite)
     owned = not isinstance(backend, Pool)
     # A named or default backend's pool checks the fields (warming its hosts) and runs
@@ -762,6 +769,30 @@ def _launch(
             entry = result.manifest.entry_for(failed[0])
             raise RunFailed(failed[0], entry.stderr if entry else None)
     return result
+
+
+def _refuse_shared_outputs(script: Path) -> None:
+    """Refuse output files the script names by absolute path: every run would write that one file.
+
+    gmat-run redirects a relative ``Filename`` into each run's own directory
+    and leaves an absolute one where the script puts it, so parallel runs
+    would overwrite one another's output and each run would read back
+    whichever wrote last.
+    """
+    shared = {
+        name: filename
+        for name, filename in output_filenames(script).items()
+        if PurePath(filename).is_absolute()
+    }
+    if shared:
+        named = ", ".join(f"{name}.Filename = '{filename}'" for name, filename in shared.items())
+        raise SweepConfigError(
+            f"mission {script.name}: {named} is an absolute path, so every run would write "
+            "the same file and overwrite the others' output; a sweep needs each output file "
+            "named by a relative path (e.g. "
+            f"'{PurePath(next(iter(shared.values()))).name}'), which each run writes into "
+            "its own run-NNNNNN directory; make the Filename relative in the script"
+        )
 
 
 def _warn_without_file_outputs(script: Path) -> None:
@@ -872,6 +903,16 @@ def _check_retries(retries: int) -> None:
         raise SweepConfigError(f"retries={retries!r}: use a whole number >= 0")
 
 
+def default_out_dir(script: Path) -> Path:
+    """A new, uniquely named directory under the current one for a sweep of ``script``.
+
+    What ``out=None`` means. The command line chooses it itself, so that it,
+    not this module, says where the results go (``--quiet`` says nothing).
+    """
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path.cwd() / f"gmat-sweep-{script.stem}-{stamp}-{secrets.token_hex(2)}"
+
+
 def _check_out(
     out: PathLike | None,
     script: Path,
@@ -890,8 +931,7 @@ def _check_out(
     already holds a sweep is refused unless ``overwrite`` is set.
     """
     if out is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        root: PathLike = Path.cwd() / f"gmat-sweep-{script.stem}-{stamp}-{secrets.token_hex(2)}"
+        root: PathLike = default_out_dir(script)
     elif is_url(out):
         root = str(out).rstrip("/")
         if root.startswith("memory://"):

@@ -7,8 +7,10 @@ mode ``0o644``, the same compressor and level, and no extra fields. Extracted,
 the archive is a sweep directory again (``manifest.jsonl`` and the
 ``run-NNNNNN/`` directories at its root), next to:
 
-* ``mission/``: the script and every file it ``#Include``\\ s, laid out as
-  they were relative to each other, so the includes still resolve;
+* ``mission/``: the script, every file it ``#Include``\\ s and every file it
+  reads by a path relative to its directory (a gravity model, SPICE kernels:
+  :func:`gmat_sweep.script.input_files`), laid out as they were relative to
+  each other, so the includes and those paths still resolve;
 * ``parameter_spec.json``: the manifest's record of how the runs were chosen;
 * ``spec.json`` (grid and sample sweeps): the same runs as a
   ``gmat-sweep run --spec`` file;
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from gmat_sweep import storage
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.plan import CLI_DISTRIBUTIONS, recorded_grid, script_drift
-from gmat_sweep.script import script_includes_sha256
+from gmat_sweep.script import input_files, script_includes_sha256
 
 if TYPE_CHECKING:
     from gmat_sweep.sweep import Sweep
@@ -197,7 +199,7 @@ def _script(sweep: Sweep) -> Path:
 
 
 def _mission_files(sweep: Sweep, script: Path) -> dict[str, bytes]:
-    """The script (first) and its includes, keyed by their path under a common directory.
+    """The script (first), its includes and input files, keyed by path under a common directory.
 
     They must be the files the sweep ran: the archive's recipe reruns them.
     """
@@ -220,6 +222,7 @@ def _mission_files(sweep: Sweep, script: Path) -> dict[str, bytes]:
         paths.append(
             Path(name) if included.is_absolute() else Path(os.path.abspath(top.parent / name))
         )
+    paths += input_files(top)
     root = Path(os.path.commonpath([path.parent for path in paths]))
     return {path.relative_to(root).as_posix(): path.read_bytes() for path in paths}
 

@@ -6,7 +6,9 @@ Results go to stdout; progress, previews, warnings and errors to stderr. With
 one line, never a traceback. The exit codes are listed in ``_EXIT_CODES``
 (every ``--help`` prints them): 2 for a usage or configuration error
 (:class:`~gmat_sweep.errors.SweepConfigError`), 3 when the engine, backend,
-storage (``OSError``) or a held or corrupt sweep stops the command.
+storage (``OSError``) or a held or corrupt sweep stops the command, 70 for
+any other exception: a bug, whose traceback is saved to a crash report (printed
+instead with ``GMAT_SWEEP_DEBUG=1``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sys
 import threading
 import time
 import tomllib
+import traceback
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -35,7 +38,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from gmat_sweep.backends import KNOWN_BACKENDS
 from gmat_sweep.backends.jobqueue import CLUSTER_KINDS
-from gmat_sweep.errors import GmatSweepError, OutputNameError, SweepConfigError
+from gmat_sweep.errors import (
+    ArgumentError,
+    ArgumentWarning,
+    GmatSweepError,
+    OutputNameError,
+    SweepConfigError,
+)
 from gmat_sweep.plan import CLI_DISTRIBUTIONS
 from gmat_sweep.spec import PathLike, as_location
 
@@ -105,6 +114,7 @@ exit codes:
   2    usage: a bad argument or sweep configuration, or no command; nothing ran
   3    could not run: GMAT engine, backend, storage, corrupt manifest or results
        file, or a sweep another driver holds
+  70   a bug in gmat_sweep: the message names the crash report to send its maintainers
   130  interrupted (Ctrl-C, SIGTERM); resume finishes the rest
   141  stdout's reader stopped reading (`| head`): nothing more is printed"""
 
@@ -113,6 +123,7 @@ environment:
   GMAT_ROOT          a GMAT desktop install to run instead of the gmatpy wheel's engine
   GMAT_SWEEP_CACHE   where the embedded engine is built (default
                      $XDG_CACHE_HOME/gmat_sweep or ~/.cache/gmat_sweep)
+  GMAT_SWEEP_DEBUG   1: print a bug's traceback (exit 70) instead of saving it to a file
   DASK_*             Dask configuration; --cluster reads its batch-job options from
                      jobqueue.yaml or DASK_JOBQUEUE__<KIND>__<OPTION>
   AWS_*              credentials, endpoint and region for s3:// sweep directories
@@ -127,6 +138,12 @@ _NAME_OPTION = "--name"
 
 _INTERRUPTED_EXIT = 130
 """Exit code after Ctrl-C or SIGTERM: 128 + SIGINT, as a shell reports."""
+
+_BUG_EXIT = 70
+"""Exit code of an exception no command expects, a bug: EX_SOFTWARE of BSD's ``sysexits.h``."""
+
+_DEBUG_VARIABLE = "GMAT_SWEEP_DEBUG"
+"""Set to 1, a bug's traceback is printed on stderr instead of saved to a crash report."""
 
 _SIGPIPE_EXIT = 141
 """Exit code when stdout's reader went away (``| head``): 128 + SIGPIPE, as a shell reports."""
@@ -146,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit code (``_EXIT_CODES``). Argument errors found by the parser
         exit with 2 through :class:`SystemExit`, as does ``--help`` with 0.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
     _autocomplete(parser)
     args = parser.parse_args(argv)
@@ -164,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.storage_options = _storage_options(getattr(args, "storage_option", []))
             code: int = args.handler(args)
             return code
+        except ArgumentError as exc:
+            _error(exc.describe(_spelled))
+            return 2
         except OutputNameError as exc:
             _error(exc.describe(_NAME_OPTION, lambda name: f"{_NAME_OPTION} {name}"))
             return 2
@@ -192,10 +213,70 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "whose files are unreadable"
                 )
                 return 3
-            if not args.reads_only:
-                raise
-            _error(f"{type(exc).__name__}: {exc}")
-            return 3
+            return _bug(exc, argv)
+
+
+def _bug(exc: Exception, argv: Sequence[str]) -> int:
+    """An exception no command expects: one line naming it and where its traceback was saved.
+
+    The traceback goes to a crash report in the temp directory (the sweep's may
+    be remote, read-only, or not chosen yet), with the command line, its
+    ``--storage-option`` values hidden. ``GMAT_SWEEP_DEBUG=1`` prints it here
+    instead; so does a temp directory that cannot be written.
+    """
+    trace = "".join(traceback.format_exception(exc))
+    what = f"unexpected {type(exc).__name__}: {exc}"
+    if os.environ.get(_DEBUG_VARIABLE, "") not in ("", "0"):
+        sys.stderr.write(trace)
+        return _BUG_EXIT
+    try:
+        saved = _save_crash_report(trace, argv)
+    except OSError as unsaved:
+        sys.stderr.write(trace)
+        _error(f"{what}; a bug in gmat_sweep, whose traceback is above (not saved: {unsaved}); "
+               "please report it to the gmat_sweep maintainers with it")  # fmt: skip
+        return _BUG_EXIT
+    _error(f"{what}; this is a bug in gmat_sweep, not in your command: please report it to the "
+           f"gmat_sweep maintainers with the crash report {saved} (the traceback, the command "
+           f"and the versions); set {_DEBUG_VARIABLE}=1 to print the traceback here")  # fmt: skip
+    return _BUG_EXIT
+
+
+def _save_crash_report(trace: str, argv: Sequence[str]) -> str:
+    """Write the crash report of :func:`_bug` to a new file in the temp directory; its path."""
+    import platform
+    import tempfile
+    from importlib import metadata
+
+    option = "--storage-option"
+    hidden = [
+        _unvalued(word) if previous == option
+        else f"{option}={_unvalued(word.partition('=')[2])}" if word.startswith(f"{option}=")
+        else word
+        for previous, word in zip(["", *argv], argv, strict=False)
+    ]  # fmt: skip
+    text = (
+        f"command: {_command(*hidden)}\n"
+        f"gmat_sweep {metadata.version('gmat_sweep')}, Python {platform.python_version()}, "
+        f"{platform.platform()}\n\n{trace}"
+    )
+    handle, path = tempfile.mkstemp(prefix="gmat-sweep-crash-", suffix=".txt", text=True)
+    with os.fdopen(handle, "w", encoding="utf-8") as report:
+        report.write(text)
+    return path
+
+
+def _spelled(argument: str, key: object, value: Any) -> str:
+    """An :class:`~gmat_sweep.errors.ArgumentError`'s argument as the command line takes it."""
+    if argument == "perturb":
+        kind, *numbers = value
+        return "--perturb " + shlex.quote(f"{key}={kind}({','.join(map(_number, numbers))})")
+    if argument == "bounds":
+        low, high = value
+        return f"--bounds {key}={_number(low)}:{_number(high)}"
+    if argument == "second_order":
+        return "--second-order"
+    return f"{'-n' if argument == 'n' else '--' + argument} {_number(value)}"
 
 
 def _error(message: str) -> None:
@@ -288,7 +369,7 @@ def _one_line(text: str) -> str:
 
 
 def _show_warning(message: Warning | str, *_: object, **__: object) -> None:
-    _warn(str(message))
+    _warn(message.describe(_spelled) if isinstance(message, ArgumentWarning) else str(message))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -336,9 +417,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(
-        name: str, help_text: str, *, reads_only: bool = False, sweep_dir: bool = False
-    ) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, *, sweep_dir: bool = False) -> argparse.ArgumentParser:
         lines = _EXAMPLES[name]
         aliases = _ALIASES.get(name, [])
         parsed = sub.add_parser(
@@ -351,7 +430,6 @@ def _parser() -> argparse.ArgumentParser:
             + f"\n\n{_EXIT_CODES}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        parsed.set_defaults(reads_only=reads_only)
         if sweep_dir:
             parsed.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
         return parsed
@@ -485,7 +563,6 @@ def _parser() -> argparse.ArgumentParser:
         "sensitivity",
         "Which inputs matter for a result column: Sobol or Morris indices for those designs, "
         "the given-data PAWN method for any other sweep.",
-        reads_only=True,
         sweep_dir=True,
     )
     sensitivity.add_argument("column", help="the report column, e.g. Sat.Earth.SMA")
@@ -496,7 +573,6 @@ def _parser() -> argparse.ArgumentParser:
     bound = command(
         "bound",
         "A distribution-free (Wilks order-statistic) tolerance bound on a result column.",
-        reads_only=True,
         sweep_dir=True,
     )
     bound.add_argument("column", help="the report column, e.g. Sat.Earth.SMA")
@@ -512,7 +588,6 @@ def _parser() -> argparse.ArgumentParser:
         "show",
         "Summarise a sweep: runs ok/failed/missing, timing, each distinct failure, outputs. "
         "Exits 1 when runs failed or are missing.",
-        reads_only=True,
         sweep_dir=True,
     )
     show.add_argument(
@@ -524,16 +599,16 @@ def _parser() -> argparse.ArgumentParser:
     export = command(
         "export",
         "Write a sweep's report, every run in one (run_id, time)-indexed table, to one file.",
-        reads_only=True,
         sweep_dir=True,
     )
     _writes_file(export, "results.parquet or results.csv", name=True)
     export.add_argument(
         "--kind",
-        choices=("report", "ephemeris", "contact"),
+        choices=("report", "ephemeris", "contact", "solver"),
         default="report",
-        help="which kind of output: a ReportFile (default), an EphemerisFile or a "
-        "ContactLocator; --name picks one when runs wrote several",
+        help="which kind of output: a ReportFile (default), an EphemerisFile, a "
+        "ContactLocator or a Solver's iteration log (Target/Optimize); --name picks one when "
+        "runs wrote several",
     )
     export.set_defaults(handler=_cmd_export)
 
@@ -547,7 +622,6 @@ def _parser() -> argparse.ArgumentParser:
         "script",
         "Print one run as a standalone GMAT script, its overrides written into the text "
         "(load it in GMAT or the GUI to replay the run).",
-        reads_only=True,
         sweep_dir=True,
     )
     script.add_argument("run_id", type=int, help="the run to print")
@@ -561,7 +635,6 @@ def _parser() -> argparse.ArgumentParser:
         "report",
         "Write one self-contained HTML report of a sweep (summary, provenance, failures, "
         "timing, coverage, outcome plots), byte-identical when written twice.",
-        reads_only=True,
         sweep_dir=True,
     )
     _writes_file(report, "the .html file to write", name=True)
@@ -570,7 +643,6 @@ def _parser() -> argparse.ArgumentParser:
     archive = command(
         "archive",
         "Write a sweep, its mission and a rerun recipe to one deterministic zip.",
-        reads_only=True,
         sweep_dir=True,
     )
     _writes_file(archive, "the .zip file to write", name=False)
@@ -583,7 +655,6 @@ def _parser() -> argparse.ArgumentParser:
         "fields",
         "List the fields of a mission's resources that a sweep can set, with their nominal "
         "values and how an override of each is applied (live, load-time or refused).",
-        reads_only=True,
     )
     listing.add_argument("mission", type=Path, help="the GMAT .script")
     listing.add_argument(
@@ -603,7 +674,6 @@ def _parser() -> argparse.ArgumentParser:
     example = command(
         "example",
         "List the example missions bundled with gmat_sweep, or copy one out to edit and sweep.",
-        reads_only=True,
     )
     example.add_argument("name", nargs="?", help="the mission to copy (default: list them)")
     example.add_argument(
@@ -873,7 +943,7 @@ def _plan_and_run(
             args.mission,
             *design,
             backend=pool,
-            out=args.out,
+            out=_out(args, args.mission),
             storage_options=args.storage_options,
             run_options=_run_options(args),
             progress=_progress(args),
@@ -885,7 +955,7 @@ def _plan_and_run(
         if args.dry_run:
             return _dry_run_report(planned, args, axes)
         started = time.monotonic()
-        result = _run(planned.output_dir, planned.compute)
+        result = _run_new(args, planned)
     return _report(result, args, time.monotonic() - started)
 
 
@@ -911,6 +981,20 @@ class _Interrupted(KeyboardInterrupt):
         super().__init__(str(root))
         self.root = root
         self.wall_s = wall_s
+
+
+def _out(args: argparse.Namespace, mission: Path) -> PathLike:
+    """``--out``, or the new directory :func:`~gmat_sweep.api.default_out_dir` names for it."""
+    from gmat_sweep.api import default_out_dir
+
+    return args.out if args.out is not None else default_out_dir(mission)
+
+
+def _run_new(args: argparse.Namespace, planned: Any) -> Any:
+    """Run a planned new sweep; without ``--out`` (and ``--quiet``), first say where it writes."""
+    if args.out is None and not args.quiet:
+        print(f"gmat-sweep: writing results to {planned.output_dir}", file=sys.stderr)
+    return _run(planned.output_dir, planned.compute)
 
 
 def _run(root: PathLike, go: Callable[[], Any]) -> Any:
@@ -1192,14 +1276,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 "Sat.INC": [28.5, 51.6, 82.0, 97.8],
             },
             backend=pool,
-            out=args.out,
+            out=_out(args, script),
             storage_options=args.storage_options,
             run_options=_run_options(args),
             progress=_progress(args),
             overwrite=args.overwrite,
             compute=False,
         )
-        result = _run(planned.output_dir, planned.compute)
+        result = _run_new(args, planned)
         if not args.quiet:
             last = result.final().reset_index()
             table = last[["run_id", "Sat.SMA", "Sat.INC", "Sat.Earth.SMA", "Sat.Earth.ECC"]]
@@ -1310,9 +1394,14 @@ def _storage_options(texts: Sequence[str]) -> dict[str, Any]:
 
 
 def _redacted(text: str) -> str:
-    """A ``--storage-option`` argument for a message: its key only, as values can be secrets."""
+    """A ``--storage-option`` argument for a message, quoted: its key only (:func:`_unvalued`)."""
+    return repr(_unvalued(text))
+
+
+def _unvalued(text: str) -> str:
+    """A ``--storage-option`` argument without its value, which can be a secret."""
     key, equals, _ = text.partition("=")
-    return repr(f"{key}=***" if equals else "***")
+    return f"{key}=***" if equals else "***"
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -1399,9 +1488,24 @@ def _report(result: Any, args: argparse.Namespace, wall_s: float) -> int:
               f"run-NNNNNN/gmat.log), re-run them with `{_command('resume', result.output_dir)}`",
               file=sys.stderr)  # fmt: skip
         code = 1
+    if facts["not_converged"]:
+        print(f"gmat-sweep: {_unconverged_text(facts, result.output_dir)}", file=sys.stderr)
     if args.json:
         _print_json(facts, wall_s, code)
     return code
+
+
+def _unconverged_text(facts: Mapping[str, Any], root: PathLike) -> str:
+    """What :func:`_facts` found on solvers that did not converge, and the command to see them."""
+    from gmat_sweep.aggregate import describe_unconverged
+
+    unconverged = facts["not_converged"]
+    pick = [] if len(facts["solvers"]) == 1 else ["--name", next(iter(unconverged))]
+    export = _command("export", root, "--kind", "solver", *pick, "--to", "solver.csv")
+    return (
+        f"{describe_unconverged(unconverged, facts['ok'], shown=10)}; see their iterations "
+        f"with `{export}`"
+    )
 
 
 def _print_json(facts: Mapping[str, Any], wall_s: float, code: int) -> None:
@@ -1416,6 +1520,7 @@ def _facts(
 
     ``rows`` also counts each output's rows (one Parquet footer read per file).
     """
+    from gmat_sweep.aggregate import converged_frame, produced_outputs, unconverged_runs
     from gmat_sweep.containment import locate
 
     entries = manifest.entries
@@ -1468,6 +1573,11 @@ def _facts(
         "wall_s": wall_s,
         "run_s": _run_times(sorted(e.duration_s for e in entries)),
         "outputs": dict(sorted(outputs.items())),
+        "solvers": sorted(produced_outputs(entries)["solver"]),
+        # Opens no file unless an ok run recorded a solver log.
+        "not_converged": unconverged_runs(
+            converged_frame(manifest, root, storage_options=storage_options)
+        ),
     }
 
 
@@ -1502,6 +1612,8 @@ def _summary(facts: Mapping[str, Any], attempts: int) -> str:
         lines.append(f"    run_ids {shown}")
         if group["log"] is not None:
             lines.append(f"    log of run {ids[0]}: {group['log']}")
+    if facts["not_converged"]:
+        lines.append(_unconverged_text(facts, facts["output_dir"]))
     for key, counts in facts["outputs"].items():
         lines.append(f"output {key}: {counts['runs']} runs, {counts['rows']} rows")
     return "\n".join(lines)

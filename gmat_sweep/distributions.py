@@ -39,7 +39,7 @@ from scipy.stats._distn_infrastructure import (
     rv_discrete_frozen,
 )
 
-from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.errors import ArgumentError, SweepConfigError
 from gmat_sweep.spec import to_plain
 
 type FloatArray = NDArray[np.float64]
@@ -90,10 +90,14 @@ _ACCEPTED = (
     "use 'normal', 'uniform', 'lognormal', 'mvnormal' or a frozen scipy.stats distribution "
     "such as scipy.stats.norm(7000, 5)"
 )
+_EXAMPLE_PARAMETERS = {
+    "normal": (7000.0, 5.0),
+    "uniform": (6900.0, 7100.0),
+    "lognormal": (0.0, 0.1),
+}
+"""Parameters of each one-field distribution that an error message gives as an example."""
 _EXAMPLES = {
-    "normal": "('normal', 7000.0, 5.0)",
-    "uniform": "('uniform', 6900.0, 7100.0)",
-    "lognormal": "('lognormal', 0.0, 0.1)",
+    **{kind: repr((kind, *params)) for kind, params in _EXAMPLE_PARAMETERS.items()},
     "mvnormal": "('mvnormal', [0.0, 0.0], [[1.0, 0.5], [0.5, 1.0]])",
 }
 # Draws of exactly 0 (or 1) would map to infinite values under unbounded
@@ -397,20 +401,19 @@ def _from_parts(
     if kind == "mvnormal":
         return _mvnormal(names, label, params[0], params[1])
     first, second = ("lo", "hi") if kind == "uniform" else ("mu", "sigma")
-    a = _real(label, kind, first, params[0])
-    b = _real(label, kind, second, params[1])
+    a = _real(names, kind, first, params[0], params)
+    b = _real(names, kind, second, params[1], params)
     if kind == "uniform":
         if not a < b:
-            raise SweepConfigError(
-                f"{label}: 'uniform' needs lo < hi, got lo={a!r}, hi={b!r}; "
-                f"e.g. {_EXAMPLES['uniform']}"
-            )
+            fixed = (b, a) if a > b else None
+            raise _refused(names, kind, params, "uniform needs lo < hi", fixed)
         rv = scipy.stats.uniform(loc=a, scale=b - a)
     else:
         if not b > 0:
-            raise SweepConfigError(
-                f"{label}: {kind!r} needs sigma > 0, got sigma={b!r}; e.g. {_EXAMPLES[kind]}"
-            )
+            fixed = (a, -b) if b < 0 else None
+            spread = "of log(value)" if kind == "lognormal" else "of the value"
+            rule = f"{kind} needs sigma > 0 (the standard deviation {spread})"
+            raise _refused(names, kind, params, rule, fixed)
         if kind == "normal":
             rv = scipy.stats.norm(loc=a, scale=b)
         else:
@@ -419,27 +422,36 @@ def _from_parts(
             except OverflowError:
                 median = math.inf
             if not math.isfinite(median):
-                raise SweepConfigError(
-                    f"{label}: 'lognormal' mu={a!r} is the mean of log(value), so the median "
-                    f"exp(mu) overflows; e.g. {_EXAMPLES['lognormal']}"
+                rule = (
+                    "lognormal's mu is the mean of log(value), so the median exp(mu) overflows; "
+                    "give mu = ln(median)"
                 )
+                raise _refused(names, kind, params, rule)
             rv = scipy.stats.lognorm(s=b, scale=median)
     return _univariate(names, label, rv, {"dist": kind, "params": [a, b]})
 
 
-def _real(label: str, kind: str, what: str, value: object) -> float:
+def _real(
+    names: tuple[str, ...], kind: str, what: str, value: object, params: Sequence[object]
+) -> float:
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise SweepConfigError(
-            f"{label}: {kind!r} {what} {value!r} is not a number; give a finite real number, "
-            f"e.g. {_EXAMPLES[kind]}"
-        )
+        raise _refused(names, kind, params, f"{kind}'s {what} {value!r} is not a number")
     number = float(value)
     if not math.isfinite(number):
-        raise SweepConfigError(
-            f"{label}: {kind!r} {what} {value!r} is not finite; give a finite real number, "
-            f"e.g. {_EXAMPLES[kind]}"
-        )
+        raise _refused(names, kind, params, f"{kind}'s {what} {value!r} is not finite")
     return number
+
+
+def _refused(
+    names: tuple[str, ...],
+    kind: str,
+    params: Sequence[object],
+    rule: str,
+    fixed: tuple[float, float] | None = None,
+) -> ArgumentError:
+    """A one-field distribution's parameters break ``rule``; the example is ``fixed`` or generic."""
+    example = fixed if fixed is not None else _EXAMPLE_PARAMETERS[kind]
+    return ArgumentError("perturb", names[0], (kind, *params), rule, (kind, *example))
 
 
 def _univariate(

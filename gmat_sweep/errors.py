@@ -67,6 +67,66 @@ class OutputNameError(SweepConfigError):
         )
 
 
+class _Spelled(Exception):
+    """A message about one argument whose front end spells it (see :class:`ArgumentError`)."""
+
+    def __init__(
+        self, argument: str, key: object, value: object, rule: str, example: object = None
+    ) -> None:
+        self.argument = argument
+        self.key = key
+        self.value = value
+        self.rule = rule
+        self.example = example
+        super().__init__(self.describe(python_spelling))
+
+    def __reduce__(self) -> tuple[type[_Spelled], tuple[object, ...]]:
+        return type(self), (self.argument, self.key, self.value, self.rule, self.example)
+
+    def describe(self, spell: Callable[[str, object, object], str]) -> str:
+        """The message; ``spell(argument, key, value)`` writes an argument as the front end does."""
+        text = f"{spell(self.argument, self.key, self.value)}: {self.rule}"
+        if self.example is None:
+            return text
+        return f"{text}; e.g. {spell(self.argument, self.key, self.example)}"
+
+
+class ArgumentError(_Spelled, SweepConfigError):
+    """Raised when one argument of a sweep design breaks a rule its front end can spell.
+
+    The value is kept apart from the rule, so that the command line words the
+    message with its own options (``--perturb 'Sat.SMA=normal(7000,-5)'``)
+    where Python words it with keywords (``perturb['Sat.SMA'] = ('normal',
+    7000.0, -5.0)``): :meth:`describe`.
+
+    Parameters
+    ----------
+    argument:
+        The Python parameter: ``"perturb"``, ``"bounds"``, ``"n"``,
+        ``"trajectories"``, ``"levels"``, ``"second_order"`` or ``"stat"``.
+    key:
+        The field path of a ``perturb`` or ``bounds`` entry, else ``None``.
+    value:
+        The value given: a ``perturb`` entry as ``(distribution, *parameters)``,
+        a ``bounds`` entry as ``(low, high)``, else the argument's value.
+    rule:
+        The rule it breaks, in words that hold in every front end.
+    example:
+        A value, in the form of ``value``, that keeps the rule, or ``None``.
+    """
+
+
+class ArgumentWarning(_Spelled, UserWarning):
+    """Warned when a design argument is legal but weakens the design; as :class:`ArgumentError`."""
+
+
+def python_spelling(argument: str, key: object, value: object) -> str:
+    """An argument as Python passes it: ``levels=3`` or ``bounds['Sat.Cd'] = (2.6, 1.8)``."""
+    if key is None:
+        return f"{argument}={value!r}"
+    return f"{argument}[{key!r}] = {value!r}"
+
+
 class RunFailed(GmatSweepError):
     """Raised when a single run fails inside a worker (raise-on-failure mode).
 

@@ -75,11 +75,12 @@ class ManifestEntry:
         as a string (``"ok"``), which is converted; any other value raises
         :class:`ValueError`.
     output_paths:
-        ``report__<Name>`` / ``ephemeris__<Name>`` / ``contact__<Name>`` ->
-        Parquet file. Paths are stored relative to the sweep root (the
-        manifest's directory), e.g. ``Path("run-000003/report__RF.parquet")``;
-        absolute paths and fsspec URLs (kept as ``str``) are used as they are.
-        Empty for failed and skipped runs.
+        ``report__<Name>`` / ``ephemeris__<Name>`` / ``contact__<Name>`` /
+        ``solver__<Name>`` (a Solver's iteration log) -> Parquet file. Paths
+        are stored relative to the sweep root (the manifest's directory),
+        e.g. ``Path("run-000003/report__RF.parquet")``; absolute paths and
+        fsspec URLs (kept as ``str``) are used as they are. Empty for failed
+        and skipped runs.
     started_at, ended_at:
         Timezone-aware bookend timestamps of the run.
     duration_s:
@@ -99,6 +100,10 @@ class ManifestEntry:
     metrics_error:
         The traceback of a ``postprocess`` function that raised on this run
         (the run itself stays ``ok``), or ``None``.
+    unwritten:
+        Keys, as in ``output_paths``, of the mission's outputs this ok run
+        wrote no file for (GMAT creates a report's file only when it writes
+        data to it); empty for older manifests.
     """
 
     run_id: int
@@ -113,6 +118,7 @@ class ManifestEntry:
     script_sha256: str | None = None
     metrics_path: PathLike | None = None
     metrics_error: str | None = None
+    unwritten: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", as_status(self.status))
@@ -148,6 +154,7 @@ class ManifestEntry:
             script_sha256=outcome.script_sha256,
             metrics_path=outcome.metrics_path,
             metrics_error=outcome.metrics_error,
+            unwritten=outcome.unwritten,
         )
 
 

@@ -2,7 +2,7 @@
 
 ``sweep(..., postprocess=f)`` adds one node per run to the sweep's graph,
 downstream of the run's node: ``f(outputs, overrides)`` receives the run's
-outputs (report / ephemeris / contact name -> pandas frame, read from the
+outputs (report / ephemeris / contact / solver name -> pandas frame, read from the
 run's Parquet files on the worker that ran it) and its overrides, and
 returns a mapping of named scalars. They are written beside the outputs as
 ``metrics.parquet`` (one row) and recorded in the run's manifest entry, so

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from gmat_sweep import storage
-from gmat_sweep.aggregate import ROW, TIME
+from gmat_sweep.aggregate import ROW, TIME, describe_unconverged, unconverged_runs
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.spec import RunStatus
 
@@ -124,7 +124,7 @@ def write_report(
     target = storage.local_file(path, "report")
     manifest = sweep.manifest
     sections = [
-        ("Summary", _table(_summary_rows(sweep), header=False)),
+        ("Summary", _table(_summary_rows(sweep) + _convergence(sweep), header=False)),
         ("Provenance", _provenance(manifest)),
         ("Failures", _failures(manifest.entries)),
         ("Run time", _timing(manifest.entries)),
@@ -172,6 +172,20 @@ def _summary_rows(sweep: Sweep) -> list[tuple[str, str]]:
         rows.append(("failed run_ids", _e(_ids(failed))))
     rows.append(("location", _e(str(sweep.output_dir))))
     return rows
+
+
+def _convergence(sweep: Sweep) -> list[tuple[str, str]]:
+    """A summary row naming the runs whose solver did not converge, when there are any.
+
+    Only the report shows it: it reads every run's solver log, which the
+    notebook summary (:func:`summary_html`, drawn on every display) must not.
+    """
+    unconverged = unconverged_runs(sweep.converged())
+    if not unconverged:
+        return []
+    ok = sum(entry.status is RunStatus.OK for entry in sweep.manifest.entries)
+    text = describe_unconverged(unconverged, ok, shown=SHOWN_RUN_IDS)
+    return [("solvers not converged", f'<span class="failed">{_e(text)}</span>')]
 
 
 def _provenance(manifest: Manifest) -> str:

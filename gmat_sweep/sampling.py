@@ -35,7 +35,7 @@ from gmat_sweep.distributions import (
     derive_param_seed,
     parse_dist,
 )
-from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.errors import ArgumentError, SweepConfigError
 
 SAMPLERS = ("random", "sobol", "halton")
 """Point sets :func:`monte_carlo_rows` can draw from: pseudo-random streams, or a
@@ -303,9 +303,12 @@ def sobol_rows(
     count = _check_n(n)
     parent = _check_seed(seed)
     if second_order and problem["num_vars"] < 2:
-        raise SweepConfigError(
-            "second_order=True needs at least two fields in bounds, got "
-            f"{problem['names']}; add a field or leave second_order False"
+        raise ArgumentError(
+            "second_order",
+            None,
+            True,
+            f"second-order indices need at least two fields, and the ranges give one, "
+            f"{problem['names'][0]}; add another field's range, or leave second-order indices out",
         )
     sample = salib_module("SALib.sample.sobol").sample
     with warnings.catch_warnings():
@@ -355,14 +358,22 @@ def morris_rows(
         "trajectories=", trajectories, "give the number of trajectories, an integer >= 2"
     )
     if count < 2:
-        raise SweepConfigError(
-            f"trajectories={count} is too few: the spread (sigma) of the elementary effects "
-            "needs at least 2 trajectories; 10 to 20 are usual"
+        raise ArgumentError(
+            "trajectories",
+            None,
+            count,
+            "too few: the spread (sigma) of the elementary effects needs at least 2 "
+            "trajectories; 10 to 20 are usual",
+            10,
         )
     if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2 or levels % 2:
-        raise SweepConfigError(
-            f"levels={levels!r}: the Morris grid needs an even number of levels >= 2 (an odd "
-            "number biases the elementary effects); use 4 (default), 6 or 8"
+        raise ArgumentError(
+            "levels",
+            None,
+            levels,
+            "the Morris grid needs an even number of levels >= 2 (an odd number biases the "
+            "elementary effects); 4 (default), 6 or 8 are usual",
+            levels + 1 if isinstance(levels, int) and levels > 2 else 4,
         )
     sample = salib_module("SALib.sample.morris").sample
     design = sample(problem, count, num_levels=levels, seed=_check_seed(seed))
@@ -395,9 +406,13 @@ def salib_problem(bounds: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
                 "e.g. (-3.14159, 3.14159)"
             ) from None
         if not (np.isfinite(low) and np.isfinite(high) and low < high):
-            raise SweepConfigError(
-                f"bounds[{name!r}]=({low}, {high}): the range must be finite with low < high; "
-                "swap or widen it"
+            swapped = np.isfinite(low) and np.isfinite(high) and low > high
+            raise ArgumentError(
+                "bounds",
+                name,
+                (low, high),
+                "the range must be finite with low < high" + ("" if swapped else "; widen it"),
+                (high, low) if swapped else None,
             )
         ranges.append([low, high])
     return {"num_vars": len(names), "names": names, "bounds": ranges}

@@ -6,8 +6,9 @@ Some overrides only take effect when they are present as the script is parsed
 :func:`render_script`: each ``Resource.Field = value`` is written into the
 script's resource section (replacing the script's own assignment, or added
 after the resource's last assignment or its ``Create`` line), and relative
-``#Include`` paths are made absolute so the rendered text loads from any
-directory. The same function writes a run's every override into a
+``#Include`` paths, and the relative paths of files the script reads
+(:func:`absolute_inputs`), are made absolute so the rendered text loads from
+any directory. The same function writes a run's every override into a
 standalone script, so a run can be replayed in GMAT with no overrides.
 """
 
@@ -50,6 +51,15 @@ run still succeeds (measured with the wheel's GMAT R2026a engine); an
 ``EphemerisFile`` or a ``Report`` command's file is not affected."""
 _EXACT_INTEGERS = 2.0**53
 """Floats below this magnitude that are whole numbers are written as integers, exactly."""
+_ASSIGNMENT = re.compile(
+    r"(?P<head>[ \t]*(?:GMAT[ \t]+)?(?P<resource>\w+)\.(?P<field>[\w.]+)[ \t]*=[ \t]*)"
+    r"(?P<value>[^;%]*?)(?P<tail>[ \t]*(?:[;%].*)?)"
+)
+_FILE_FIELD = re.compile(r"(?:File|FileName|Filename|FilePath|Path|KernelName|EphemerisName)$")
+"""Names of fields that hold the name of a file (``PotentialFile``, ``OrbitSpiceKernelName``)."""
+_WRITTEN_FILE_FIELDS = frozenset({"ReportFile", "LogFile"})
+"""File fields of a solver or locator that name a file the run writes, not one it reads."""
+_PATH_TOKEN = re.compile(r"'([^']*)'|\"([^\"]*)\"|([^\s,{}'\"]+)")
 
 
 def canonical_script_sha256(path: str | Path) -> str:
@@ -131,7 +141,8 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     ``FM.SRP = Off``) removes the script's settings of that force
     (``FM.Drag.F107 = 150;``), which GMAT refuses once it is off. Relative
     ``#Include`` paths are made absolute (resolved against the script's
-    directory, as GMAT and the sweep's include hashing do).
+    directory, as GMAT and the sweep's include hashing do), and so are the
+    script's own references to files it reads (:func:`absolute_inputs`).
 
     Parameters
     ----------
@@ -153,6 +164,8 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     """
     lines, begin = _script_lines(script_path)
     kinds = _created_types(lines[:begin], set())
+    directory = Path(os.path.abspath(script_path)).parent
+    lines = [absolute_inputs(line, directory, kinds) for line in lines]
     if _silences_reports(kinds):
         _ground_tracks_last(lines, begin, kinds)
     for dotted in sorted(overrides):
@@ -285,6 +298,132 @@ def spacecraft(script_path: str | Path, names: Iterable[str]) -> list[str]:
 
 FILE_OUTPUT_TYPES = ("ReportFile", "EphemerisFile", "ContactLocator")
 """Resource types whose files a run's outputs are read from; other subscribers write none."""
+_WRITER_TYPES = frozenset({*FILE_OUTPUT_TYPES, "EclipseLocator"})
+"""Resource types whose ``Filename`` names a file the run writes."""
+
+
+def absolute_inputs(line: str, directory: Path, kinds: Mapping[str, str]) -> str:
+    """``line`` with each relative file it gives a resource to read made absolute.
+
+    GMAT looks a relative input file up in the directory of the script it
+    loads (then in its own data directories): a gravity model
+    ``FM.GravityField.Earth.PotentialFile = 'gravity/my.cof'``, SPICE kernels
+    ``Sat.OrbitSpiceKernelName = {'sat.bsp'}``, a ``GmatFunction``'s
+    ``FunctionPath``. A copy of the script loaded from elsewhere (a rendering,
+    a replay) finds them only by their absolute paths. A name is made absolute
+    when the field names a file (:data:`_FILE_FIELD`), the resource does not
+    write it (a ``ReportFile``'s ``Filename``, a solver's ``ReportFile``), and
+    the name, resolved against ``directory``, exists; a name GMAT finds in
+    its data directories (``'JGM2.cof'``) is left alone.
+
+    Parameters
+    ----------
+    line:
+        One line of the script.
+    directory:
+        The directory of the script the line comes from.
+    kinds:
+        ``{resource name: type}`` of the script (:func:`resources`).
+    """
+    match = _file_assignment(line, kinds)
+    if match is None:
+        return line
+
+    def absolute(token: re.Match[str]) -> str:
+        target = _beside(token, directory)
+        return token[0] if target is None else f"'{target.as_posix()}'"
+
+    value = _PATH_TOKEN.sub(absolute, match["value"])
+    return line if value == match["value"] else f"{match['head']}{value}{match['tail']}"
+
+
+def input_files(script_path: str | Path) -> list[Path]:
+    """The files the script reads that :func:`absolute_inputs` finds beside it, in script order.
+
+    Absolute paths; only the assignments before ``BeginMissionSequence`` are
+    read (includes followed), and only files (a ``FunctionPath`` may name a
+    directory).
+
+    Raises
+    ------
+    SweepConfigError
+        The script or a file it includes cannot be read as UTF-8 text.
+    """
+    top = Path(os.path.abspath(script_path))
+    kinds = resources(top)
+    found: dict[Path, None] = {}
+    for line in _resource_lines(top, set()):
+        match = _file_assignment(line, kinds)
+        if match is not None:
+            for token in _PATH_TOKEN.finditer(match["value"]):
+                target = _beside(token, top.parent)
+                if target is not None and target.is_file():
+                    found[target] = None
+    return list(found)
+
+
+def _file_assignment(line: str, kinds: Mapping[str, str]) -> re.Match[str] | None:
+    """``line``'s assignment when it gives a resource a file to read (:func:`absolute_inputs`)."""
+    match = _ASSIGNMENT.fullmatch(line)
+    if match is None:
+        return None
+    field = match["field"].rsplit(".", 1)[-1]
+    if (
+        not _FILE_FIELD.search(field)
+        or field in _WRITTEN_FILE_FIELDS
+        or kinds.get(match["resource"]) in _WRITER_TYPES
+    ):
+        return None
+    return match
+
+
+def _beside(token: re.Match[str], directory: Path) -> Path | None:
+    """The absolute path of the relative file name ``token`` when it exists in ``directory``."""
+    written = next(group for group in token.groups() if group is not None)
+    target = directory / written
+    if not written or PurePath(written).is_absolute() or not target.exists():
+        return None
+    return Path(os.path.abspath(target))
+
+
+def output_filenames(script_path: str | Path) -> dict[str, str]:
+    """``{resource: Filename as written}`` of the script's :func:`file_outputs` that set one.
+
+    Read from the ``R.Filename = ...`` assignments before
+    ``BeginMissionSequence``, includes followed (the last assignment wins, as
+    in GMAT).
+
+    Raises
+    ------
+    SweepConfigError
+        The script or a file it includes cannot be read as UTF-8 text.
+    """
+    outputs = set(file_outputs(script_path))
+    names: dict[str, str] = {}
+    for line in _resource_lines(Path(os.path.abspath(script_path)), set()):
+        match = _ASSIGNMENT.fullmatch(line)
+        if match is not None and match["field"] == "Filename" and match["resource"] in outputs:
+            token = _PATH_TOKEN.search(match["value"])
+            if token is not None:
+                names[match["resource"]] = next(g for g in token.groups() if g is not None)
+    return names
+
+
+def _resource_lines(path: Path, seen: set[str]) -> list[str]:
+    """The lines of ``path`` before ``BeginMissionSequence``, with its includes inlined."""
+    seen.add(os.path.realpath(path))
+    found: list[str] = []
+    for line in canonical_text(path).split("\n"):
+        if _BEGIN_MISSION.match(line):
+            break
+        include = _INCLUDE.match(_absolute_include(line, path.parent))
+        if include is None:
+            found.append(line)
+            continue
+        target = Path(next(group for group in include.groups() if group is not None))
+        if os.path.realpath(target) not in seen and target.is_file():
+            found += _resource_lines(target, seen)
+    return found
 
 
 def file_outputs(script_path: str | Path) -> list[str]:

@@ -44,6 +44,9 @@ else:
 LOG_NAME = "gmat.log"
 """File name of the per-run GMAT log kept beside the run's outputs."""
 
+CONVERGED = "converged"
+"""Column of a ``solver__<name>`` output: did that solver reach its goals in this run."""
+
 
 class RunStatus(StrEnum):
     """Terminal state of one run.
@@ -328,7 +331,7 @@ class RunOutcome:
     """The result of one run after the worker returns.
 
     ``output_paths`` maps a worker-chosen key (``report__<name>``,
-    ``ephemeris__<name>``, ``contact__<name>``) to the Parquet artefact
+    ``ephemeris__<name>``, ``contact__<name>``, ``solver__<name>``) to the Parquet artefact
     written under :attr:`RunSpec.output_dir`. Empty for failed and skipped
     runs. ``stderr`` is ``None`` for successful runs and the captured worker
     stderr / traceback for failed runs. ``duration_s`` is computed by the
@@ -341,6 +344,9 @@ class RunOutcome:
     rendered in), or ``None`` when the run did not get as far as loading it.
     ``metrics_path`` / ``metrics_error`` are the run's per-run metrics file
     or the traceback of the ``postprocess`` function that raised on it.
+    ``unwritten`` names, keyed as ``output_paths`` is, the outputs of the
+    mission this ok run wrote no file for (a ``ReportFile`` toggled off, or
+    written only by a ``Report`` command in a branch the run did not take).
     """
 
     run_id: int
@@ -355,6 +361,7 @@ class RunOutcome:
     script_sha256: str | None = None
     metrics_path: PathLike | None = None
     metrics_error: str | None = None
+    unwritten: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", as_status(self.status))
@@ -367,6 +374,7 @@ class RunOutcome:
         started_at: datetime,
         ended_at: datetime,
         script_sha256: str | None = None,
+        unwritten: tuple[str, ...] = (),
     ) -> Self:
         """Build a successful outcome; ``duration_s`` comes from the timestamps."""
         return cls(
@@ -378,6 +386,7 @@ class RunOutcome:
             started_at=started_at,
             ended_at=ended_at,
             script_sha256=script_sha256,
+            unwritten=unwritten,
         )
 
     @classmethod

@@ -1337,6 +1337,59 @@ class Sweep(DaskMethodsMixin):
         rows = partition_rows or aggregate.PARTITION_ROWS
         return self._read(aggregate.contact_frame, name, parameters, partition_rows=rows)
 
+    def to_solver_runs(
+        self,
+        name: str | None = None,
+        *,
+        parameters: bool = True,
+        partition_rows: int | None = None,
+    ) -> dd.DataFrame:
+        """Aggregate the sweep's Solver iteration logs (Target, Optimize) into one lazy DataFrame.
+
+        One row per solver pass in each run; see
+        :func:`gmat_sweep.aggregate.solver_frame` for the contract. It raises
+        as :meth:`to_dataframe` does.
+
+        See Also
+        --------
+        converged : whether each solver converged in each run.
+        to_pandas : ``kind="solver"`` gives the same rows in memory.
+
+        Examples
+        --------
+        >>> study.to_solver_runs("DC").loc[3].compute()  # doctest: +SKIP
+        """
+        from gmat_sweep import aggregate
+
+        rows = partition_rows or aggregate.PARTITION_ROWS
+        return self._read(aggregate.solver_frame, name, parameters, partition_rows=rows)
+
+    def converged(self, name: str | None = None) -> pd.DataFrame:
+        """Whether each Solver converged in each run: one ``boolean`` column per solver.
+
+        Indexed by ``run_id``; ``<NA>`` for a failed or skipped run, or one that did not execute
+        that solver; no columns for a mission without solvers. A run whose
+        solver did not converge is still ``ok``, but its outputs follow the
+        solver's last iterate. See :func:`gmat_sweep.aggregate.converged_frame`.
+
+        Raises
+        ------
+        SweepConfigError
+            ``name`` is not a solver any ok run recorded.
+        RuntimeError, ManifestCorruptError, RunOutputError
+            As :meth:`to_dataframe`.
+
+        Examples
+        --------
+        >>> converged = study.converged()  # doctest: +SKIP
+        >>> study.final().loc[converged.all(axis=1)]  # doctest: +SKIP
+        """
+        from gmat_sweep import aggregate
+
+        return aggregate.converged_frame(
+            self.manifest, self._output_dir, name=name, storage_options=self._storage_options
+        )
+
     def to_pandas(
         self, name: str | None = None, *, kind: str = "report", parameters: bool = True
     ) -> pd.DataFrame:
@@ -1344,7 +1397,8 @@ class Sweep(DaskMethodsMixin):
 
         ``kind="report"`` (default) and ``"ephemeris"`` give a
         ``(run_id, time)`` MultiIndex, ``"contact"`` a ``(run_id,
-        interval_id)`` one (see :func:`gmat_sweep.aggregate.lazy_multiindex`).
+        interval_id)`` one and ``"solver"`` a ``(run_id, iteration)`` one (see
+        :func:`gmat_sweep.aggregate.lazy_multiindex`).
         A failed run is one NaN row with ``__status="failed"``; a run with no
         manifest entry yet is absent.
 
@@ -1372,9 +1426,12 @@ class Sweep(DaskMethodsMixin):
             "report": aggregate.lazy_multiindex,
             "ephemeris": aggregate.lazy_ephemerides,
             "contact": aggregate.lazy_contacts,
+            "solver": aggregate.lazy_solver_runs,
         }
         if kind not in readers:
-            raise SweepConfigError(f"kind={kind!r}: use 'report', 'ephemeris' or 'contact'")
+            raise SweepConfigError(
+                f"kind={kind!r}: use 'report', 'ephemeris', 'contact' or 'solver'"
+            )
         return self._read(readers[kind], name, parameters)
 
     def _read[F](

@@ -70,7 +70,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import pandas as pd
@@ -85,6 +85,7 @@ from gmat_sweep.script import (
     array_element,
     canonical_script_sha256,
     needs_rendering,
+    output_filenames,
     overwritten_values,
     render_script,
     resource_of,
@@ -92,7 +93,7 @@ from gmat_sweep.script import (
     script_value,
     text_sha256,
 )
-from gmat_sweep.spec import LOG_NAME, PathLike, RunOutcome, RunSpec
+from gmat_sweep.spec import CONVERGED, LOG_NAME, PathLike, RunOutcome, RunSpec
 
 LIVE = "live"
 """Class of an override written through the GMAT API after the load."""
@@ -111,6 +112,14 @@ _PRINTED_DIGITS = 1e-15
 """Relative tolerance of a number GMAT prints to 16 significant digits (a ModJulian epoch)."""
 _TURN = 360.0
 _LOG_TAIL_LINES = 40
+_STOPPED = "GMAT execution stopped by user"
+"""What GMAT logs when the mission sequence's ``Stop`` command ends the run."""
+_STOP_COMMAND = (
+    "A Stop command in the mission sequence ended the run: GMAT reports that as a failed "
+    "run and gmat-run keeps none of its outputs. To end some runs early, put the rest of "
+    "the sequence in an If branch, or end the Propagate at a stopping condition, "
+    "instead of Stop"
+)
 _DIAGNOSTIC_LINES = 4
 
 
@@ -129,6 +138,8 @@ class _Loaded:
 _loaded: _Loaded | None = None
 _dropped: dict[str, set[str]] = {}
 """Per script (canonical SHA-256): paths whose API writes the engine dropped."""
+_output_dirs: dict[str, list[str]] = {}
+"""Per script (canonical SHA-256): the subdirectories its outputs are written into."""
 _classes: dict[str, dict[str, str]] = {}
 """Per script (canonical SHA-256): each override path's class, decided on the script as written
 (a rendering can lack a field: drag switched off has no ``FM.Drag.AtmosphereModel``)."""
@@ -167,7 +178,8 @@ def run_one(
     -------
     RunOutcome
         ``ok`` with ``output_paths`` keyed ``report__<name>``,
-        ``ephemeris__<name>`` and ``contact__<name>``, or ``failed`` with the
+        ``ephemeris__<name>``, ``contact__<name>`` and ``solver__<name>``, or
+        ``failed`` with the
         error text and the tail of GMAT's log in ``stderr``. ``script_sha256``
         is the SHA-256 of the script text the run loaded (with its load-time
         overrides rendered in), when it got that far.
@@ -180,7 +192,7 @@ def run_one(
     try:
         storage.make_dirs(spec.output_dir, options, durable=durable)
         try:
-            paths = _run(spec, scratch, logs[0], options, on_start, attempt, durable)
+            paths, unwritten = _run(spec, scratch, logs[0], options, on_start, attempt, durable)
         except Exception as exc:
             log = _read_logs(logs)
             detail = _describe_failure(exc, log)
@@ -193,7 +205,7 @@ def run_one(
             log_file = storage.join(spec.output_dir, LOG_NAME)
             storage.atomic_write(log_file, log.encode(), options, durable=False)
         ended = datetime.now(UTC)
-        return RunOutcome.ok(spec.run_id, paths, started, ended, attempt.script_sha256)
+        return RunOutcome.ok(spec.run_id, paths, started, ended, attempt.script_sha256, unwritten)
     except Exception:
         return RunOutcome.failed(
             spec.run_id,
@@ -345,11 +357,31 @@ def _inspected(script_path: Path, prefix: str, text: str | None = None) -> Itera
             base = canonical_script_sha256(script_path)
             loaded = _mission_for(script_path, base, log_path, text)
         except Exception as exc:
-            diagnostic = _describe_failure(exc, _read_logs((log_path,))).split("\n\n", 1)[0]
-            raise _LoadFailed(diagnostic) from None
+            log = _read_logs((log_path,))
+            diagnostic = _describe_failure(exc, log).split("\n\n", 1)[0]
+            raise _LoadFailed(diagnostic + _missing_types_hint(log)) from None
         yield loaded
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+_UNKNOWN_TYPE = re.compile(r'The "(\w+)" is an unknown object type')
+
+
+def _missing_types_hint(log: str) -> str:
+    """What to do when the bundled engine does not know a resource type the script creates.
+
+    The gmatpy wheel leaves some GMAT plugins out (``GmatFunction``,
+    ``FileInterface``); a full GMAT install has them.
+    """
+    missing = sorted(set(_UNKNOWN_TYPE.findall(log)))
+    if not missing or ensure_engine().kind != "embedded":
+        return ""
+    return (
+        f"\n{', '.join(missing)} is not part of the GMAT engine bundled with gmat_sweep (the "
+        "gmatpy wheel leaves out GMAT functions, FileInterface and other plugins); run the "
+        "sweep with a full GMAT install: set GMAT_ROOT to its directory"
+    )
 
 
 def _settable(loaded: _Loaded, name: str) -> list[str]:
@@ -455,17 +487,48 @@ def _run(
     on_start: Callable[[], None] | None,
     attempt: _Attempt,
     durable: bool,
-) -> dict[str, PathLike]:
+) -> tuple[dict[str, PathLike], tuple[str, ...]]:
+    """Run ``spec``; its written outputs' paths, and the keys of the outputs it did not write."""
     loaded = _prepared(spec, log_path, attempt)
+    work = scratch / "work"
+    for directory in _output_subdirectories(spec.script_path, loaded.base):
+        (work / directory).mkdir(parents=True, exist_ok=True)
     if on_start is not None:
         on_start()
-    results = loaded.mission.run(working_dir=scratch / "work")
+    results = loaded.mission.run(working_dir=work)
     paths: dict[str, PathLike] = {}
     for key, table in output_tables(results).items():
         target = storage.join(spec.output_dir, f"{key}.parquet")
         storage.atomic_write(target, _parquet_bytes(table), options, durable=durable)
         paths[key] = target
-    return paths
+    return paths, tuple(key for key in _declared(results) if key not in paths)
+
+
+def _declared(results: Any) -> list[str]:
+    """The output keys of every report, ephemeris and contact file the mission declares."""
+    declared = (
+        ("report", results.report_paths),
+        ("ephemeris", results.ephemeris_paths),
+        ("contact", results.contact_paths),
+    )
+    return [f"{prefix}__{name}" for prefix, paths in declared for name in paths]
+
+
+def _output_subdirectories(script_path: Path, base: str) -> list[str]:
+    """The subdirectories the script's outputs go into (``'sub'`` for ``'sub/out.txt'``).
+
+    GMAT fails a run whose ReportFile names a directory that did not exist
+    when the file name was set ("Cannot open report file"), and gmat-run sets
+    it before creating the directory, so the run's directory gets them first.
+    """
+    if base not in _output_dirs:
+        parents = {PurePath(name).parent for name in output_filenames(script_path).values()}
+        _output_dirs[base] = sorted(
+            str(parent)
+            for parent in parents
+            if not parent.is_absolute() and ".." not in parent.parts and parent != PurePath(".")
+        )
+    return _output_dirs[base]
 
 
 def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
@@ -909,20 +972,68 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
 
     Reports and ephemerides get a ``time`` column (a copy of their first
     datetime column, when they have one); contact tables get ``interval_id``
-    (0..K-1 in file order). An output GMAT wrote no file for is left out
-    (an EphemerisFile with ``WriteEphemeris = false``, a ReportFile with
-    ``WriteReport = false``): aggregation shows such a run as one without it.
+    (0..K-1 in file order). Each Solver's iteration log (gmat-run's
+    ``solver_runs``: one row per nominal pass, its last row's ``status``
+    ``converged``, ``max_iter`` or ``failed``) gets ``converged``, the same
+    bool on every row, so that convergence is one column to read. An output
+    GMAT wrote no file for is left out (an EphemerisFile with
+    ``WriteEphemeris = false``, a ReportFile with ``WriteReport = false``, a
+    Solver no Target or Optimize of this run executed), and so is a solver
+    log gmat-run cannot parse: aggregation shows such a run as one without it.
     """
+    from gmat_run.errors import GmatOutputParseError
+
     tables: dict[str, pa.Table] = {}
     for name in _written(results.report_paths):
         tables[f"report__{name}"] = _table(results.reports[name], time=True)
     for name in _written(results.ephemeris_paths):
-        tables[f"ephemeris__{name}"] = _table(results.ephemerides[name], time=True)
+        tables[f"ephemeris__{name}"] = _table(_ephemeris(results, name), time=True)
     for name in _written(results.contact_paths):
         contacts = _table(results.contacts[name], time=False)
         interval_id = pa.array(range(contacts.num_rows), type=pa.int64())
         tables[f"contact__{name}"] = contacts.append_column("interval_id", interval_id)
+    for name in _written(results.solver_paths):
+        try:
+            log = results.solver_runs[name]
+        except GmatOutputParseError:
+            # A solver type gmat-run cannot parse (it reads DifferentialCorrector
+            # and Yukon logs): the mission ran, so the run keeps its other outputs
+            # and this solver's convergence stays unknown (missing when aggregated).
+            continue
+        converged = pa.array([bool(log.attrs["converged"])] * len(log), type=pa.bool_())
+        tables[f"solver__{name}"] = _table(log, time=False).append_column(CONVERGED, converged)
     return tables
+
+
+_SEGMENT_TIMES = re.compile(
+    r"^\s*BEGIN SegmentBoundaryTimes\s*$.*?^\s*END SegmentBoundaryTimes\s*$", re.M | re.S
+)
+"""The block of segment start times GMAT writes into an STK ephemeris that a burn split."""
+
+
+def _ephemeris(results: Any, name: str) -> pd.DataFrame:
+    """The parsed ephemeris ``name``, also when it is an STK file a burn split into segments.
+
+    GMAT lists the segments' start times in a ``BEGIN SegmentBoundaryTimes``
+    block, which gmat-run 0.6's STK parser refuses ("expected 'KEY VALUE'").
+    The points themselves are ordinary rows (a boundary's epoch appears twice,
+    as in the OEM), so such a file is parsed by gmat-run from a copy without
+    that block, saved next to it in the run's working directory.
+    """
+    from gmat_run.errors import GmatOutputParseError
+    from gmat_run.parsers import stk_ephemeris
+
+    try:
+        frame: pd.DataFrame = results.ephemerides[name]
+        return frame
+    except GmatOutputParseError:
+        path = Path(results.ephemeris_paths[name])
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if not stk_ephemeris.is_stk_ephemeris(path) or not _SEGMENT_TIMES.search(text):
+            raise
+        points = path.with_name(f"{path.name}.points")
+        points.write_text(_SEGMENT_TIMES.sub("", text), encoding="utf-8")
+        return stk_ephemeris.parse(points)
 
 
 def _written(paths: Mapping[str, Path]) -> list[str]:
@@ -1087,10 +1198,15 @@ def _describe_failure(exc: BaseException, log: str) -> str:
     diagnostics = [
         line.strip()
         for line in lines
-        if "ERROR" in line or "exception" in line.lower() or "error occurred" in line
+        if "ERROR" in line
+        or "exception" in line.lower()
+        or "error occurred" in line
+        or _STOPPED in line
     ]
     parts = [f"{type(exc).__name__}: {exc}".splitlines()[0]]
     parts += diagnostics[:_DIAGNOSTIC_LINES]
+    if any(_STOPPED in line for line in diagnostics):
+        parts.append(_STOP_COMMAND)
     parts.append("")
     parts.append("".join(traceback.format_exception(exc)).rstrip())
     if lines:

@@ -905,6 +905,8 @@ def test_run_files_with_and_without_pandas_metadata_read_as_one_frame(tmp_path: 
             ephemeris_paths={},
             contacts={},
             contact_paths={},
+            solver_runs={},
+            solver_paths={},
         )
         table: pa.Table = output_tables(results)["report__RF"]
         return table

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import zipfile
@@ -129,6 +130,51 @@ def test_an_unknown_cluster_kind_is_a_usage_error_listing_the_kinds(
         assert kind in err
 
 
+def _crash(*_: object, **__: object) -> None:
+    raise KeyError("a bug")
+
+
+@pytest.mark.parametrize("command", ["example", "run"])
+def test_a_bug_is_one_line_naming_its_saved_traceback_and_exit_70(
+    command: str,
+    tmp_path: Path,
+    leo_basic: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("GMAT_SWEEP_DEBUG", raising=False)
+    monkeypatch.setattr(examples, "names", _crash)  # reached by `example`
+    monkeypatch.setattr("gmat_sweep.cli._check_new_sweep", _crash)  # reached by `run`
+    argv = {
+        "example": ["example"],
+        "run": ["run", str(leo_basic), "--param", "Sat.SMA=1", "--storage-option", "key=s3cr3t"],
+    }[command]
+    assert main(argv) == 70
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert captured.err.startswith("gmat-sweep: error: unexpected KeyError: 'a bug'")
+    assert "GMAT_SWEEP_DEBUG=1" in captured.err
+    (saved,) = tmp_path.glob("gmat-sweep-crash-*.txt")
+    assert str(saved) in captured.err
+    report = saved.read_text()
+    assert "Traceback (most recent call last)" in report and "KeyError: 'a bug'" in report
+    assert f"gmat-sweep {command}" in report
+    assert "s3cr3t" not in report
+
+
+def test_gmat_sweep_debug_prints_a_bugs_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GMAT_SWEEP_DEBUG", "1")
+    monkeypatch.setattr(examples, "names", _crash)
+    assert main(["example"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.rstrip().endswith("KeyError: 'a bug'")
+
+
 def test_example_lists_the_bundled_missions_and_copies_one_out(
     tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -160,10 +206,10 @@ def test_help_lists_exit_codes_and_environment(capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    for code in ("0 ", "1 ", "2 ", "3 ", "130 "):
+    for code in ("0 ", "1 ", "2 ", "3 ", "70 ", "130 ", "141 "):
         assert f"\n  {code}" in text, code
     assert "could not run" in text
-    for variable in ("GMAT_ROOT", "GMAT_SWEEP_CACHE", "DASK_", "AWS_"):
+    for variable in ("GMAT_ROOT", "GMAT_SWEEP_CACHE", "GMAT_SWEEP_DEBUG", "DASK_", "AWS_"):
         assert variable in text
 
 
@@ -353,6 +399,97 @@ def test_parse_perturb() -> None:
     ):  # fmt: skip
         with pytest.raises(SweepConfigError, match=re.escape(f"--perturb {bad!r}: {expected}")):
             _parse_perturb(bad)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["monte-carlo", "-n", "2", "--perturb", "Sat.SMA=normal(7000,-5)"],
+            "--perturb 'Sat.SMA=normal(7000,-5)': normal needs sigma > 0 (the standard deviation "
+            "of the value); e.g. --perturb 'Sat.SMA=normal(7000,5)'",
+        ),
+        (
+            ["lhs", "-n", "2", "--perturb", "Sat.Cd=uniform(2.4,2.0)"],
+            "--perturb 'Sat.Cd=uniform(2.4,2)': uniform needs lo < hi; e.g. "
+            "--perturb 'Sat.Cd=uniform(2,2.4)'",
+        ),
+        (
+            ["monte-carlo", "-n", "2", "--perturb", "Sat.SMA=lognormal(800,1)"],
+            "e.g. --perturb 'Sat.SMA=lognormal(0,0.1)'",
+        ),
+        (
+            ["monte-carlo", "-n", "2", "--perturb", "Sat.SMA=normal(nan,5)"],
+            "--perturb 'Sat.SMA=normal(nan,5)': normal's mu nan is not finite",
+        ),
+        (
+            ["sobol", "-n", "4", "--bounds", "Sat.Cd=2.6:1.8"],
+            "--bounds Sat.Cd=2.6:1.8: the range must be finite with low < high; e.g. "
+            "--bounds Sat.Cd=1.8:2.6",
+        ),
+        (
+            ["sobol", "-n", "4", "--bounds", "Sat.Cd=1.8:2.6", "--second-order"],
+            "--second-order: second-order indices need at least two fields",
+        ),
+        (
+            ["morris", "--trajectories", "4", "--levels", "3", "--bounds", "Sat.Cd=1.8:2.6"],
+            "--levels 3: the Morris grid needs an even number of levels >= 2",
+        ),
+        (
+            ["morris", "--trajectories", "1", "--bounds", "Sat.Cd=1.8:2.6"],
+            "--trajectories 1: too few: the spread (sigma) of the elementary effects needs at "
+            "least 2 trajectories; 10 to 20 are usual; e.g. --trajectories 10",
+        ),
+        (
+            [
+                "monte-carlo",
+                "-n",
+                "4",
+                "--perturb",
+                "Sat.SMA=normal(7000,1)",
+                "--until",
+                "Sat.Earth.SMA:1e-3",
+                "--stat",
+                "q200",
+                "--max-n",
+                "8",
+            ],
+            "--stat q200: use mean, std or a quantile q<percent> with 0 < percent < 100; "
+            "e.g. --stat q95",
+        ),
+    ],
+)
+def test_design_checks_speak_the_command_lines_syntax(
+    argv: list[str], message: str, leo_basic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command, *options = argv
+    assert main([command, str(leo_basic), *options, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gmat-sweep: error: "), err
+    assert message in err
+    for python in (
+        "perturb[",
+        "bounds[",
+        "levels=",
+        "trajectories=",
+        "second_order",
+        "('",
+        "stat=",
+    ):
+        assert python not in err
+
+
+@pytest.mark.filterwarnings("default::gmat_sweep.errors.ArgumentWarning")
+def test_a_design_warning_speaks_the_command_lines_syntax(
+    leo_basic: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["sobol", str(leo_basic), "--bounds", "Sat.Cd=1.8:2.6", "-n", "5", "--dry-run"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert (
+        "gmat-sweep: warning: -n 5: not a power of two, so the Sobol' points lose their balance "
+        "properties; the nearest powers of two are 4 and 8; e.g. -n 8\n"
+    ) in err
 
 
 def test_parse_bounds() -> None:
@@ -586,12 +723,17 @@ def test_dry_run_previews_validates_and_writes_nothing(tmp_path: Path, leo_basic
 
 @pytest.mark.slow
 def test_json_tells_a_quiet_script_where_the_sweep_is(tmp_path: Path, leo_basic: Path) -> None:
-    ran = gmat_sweep("run", leo_basic, "--param", "Sat.SMA=7000,7100", "--json", "--quiet",
-                     cwd=tmp_path)  # fmt: skip
+    # Without --out: the sweep directory is new, and only --json's object says where it is.
+    grid: list[str | Path] = ["run", leo_basic, "--param", "Sat.SMA=7000,7100", "--quiet"]
+    results = run_side_by_side({"json": ([*grid, "--json"], {}), "quiet": (grid, {})}, tmp_path)
+    ran, quiet = results["json"], results["quiet"]
+    assert (quiet.code, quiet.stdout, quiet.stderr) == (0, "", "")
     assert ran.code == 0, ran.stderr
+    assert ran.stderr == ""
     facts = json.loads(ran.stdout)
     out = Path(facts["output_dir"])
     assert out.parent == tmp_path
+    assert len(list(tmp_path.glob("gmat-sweep-leo_basic-*/manifest.jsonl"))) == 2
     assert (out / "manifest.jsonl").is_file()
     assert (facts["runs"], facts["ok"], facts["failed"], facts["missing"]) == (2, 2, 0, 0)
     assert facts["failures"] == []

@@ -153,13 +153,6 @@ def test_a_mission_with_an_include_is_resumed_replayed_and_archived(
     assert {"mission/included_main.script", "mission/included_spacecraft.script"} <= set(names)
 
 
-def test_reports_switched_off_are_not_called_missing(leo_basic: Path, tmp_path: Path) -> None:
-    study = sweep(leo_basic, {"RF.WriteReport": [False]}, out=tmp_path / "s", progress=False)
-    with pytest.raises(SweepConfigError, match="with WriteReport = false") as raised:
-        study.to_pandas()
-    assert "or ContactLocator (GUI" not in str(raised.value)  # it has one, switched off
-
-
 def test_apoapsis_and_periapsis_lowered_together_are_applied(
     leo_basic: Path, tmp_path: Path
 ) -> None:

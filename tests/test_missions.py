@@ -8,12 +8,14 @@ coordinate systems and epoch formats.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from gmat_sweep import SweepConfigError, sweep
+from gmat_sweep import Sweep, SweepConfigError, sweep
+from gmat_sweep.errors import RunOutputError
 from gmat_sweep.script import script_value
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.worker import LOAD_TIME, list_fields, run_one, same_value
@@ -61,6 +63,30 @@ def test_an_output_switched_off_in_the_script_is_left_out_not_a_failure(
     assert final[1] > final[0] + 20  # the burn raised the orbit
     with pytest.raises(SweepConfigError, match="'Oem'"):
         study.to_ephemerides(name="FixedEph")
+
+
+def test_an_stk_ephemeris_split_at_a_burn_is_read(data_dir: Path, tmp_path: Path) -> None:
+    # A burn splits GMAT's STK ephemeris into segments, listed in a
+    # "BEGIN SegmentBoundaryTimes" block that gmat-run 0.6's parser refuses.
+    text = (data_dir / "burn_ephemeris.script").read_text()
+    mission = tmp_path / "burn_stk.script"
+    mission.write_text(
+        text.replace("FixedEph.WriteEphemeris = false", "FixedEph.WriteEphemeris = true")
+    )
+    study = sweep(mission, {"Kick.Element1": [0.0, 0.02]}, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    stk = study.to_ephemerides(name="FixedEph").compute()
+    oem = study.to_ephemerides(name="Oem").compute()
+    assert stk.groupby(level="run_id").size().tolist() == [92, 92]  # two segments of 46
+    # Same epochs as the OEM, in an Earth-fixed frame: same radius, other axes.
+    lag = stk["time"].to_numpy() - oem["time"].to_numpy()
+    assert abs(lag).max() < pd.Timedelta("1ms")  # STK epochs carry ~1e-7 s of float noise
+    radius = {
+        name: (frame[["X", "Y", "Z"]] ** 2).sum(axis=1) ** 0.5
+        for name, frame in (("stk", stk), ("oem", oem))
+    }
+    assert (radius["stk"] - radius["oem"]).abs().max() < 1e-3
+    assert (stk["X"] - oem["X"]).abs().max() > 100
 
 
 def test_a_modjulian_epoch_given_to_more_digits_than_gmat_prints_is_applied(
@@ -160,3 +186,43 @@ def test_one_process_runs_drag_off_then_on(leo_basic: Path, tmp_path: Path) -> N
         spec = RunSpec(leo_basic, {path: model}, tmp_path / f"run-{run_id}", run_id, None)
         outcome = run_one(spec)
         assert outcome.status is RunStatus.OK, outcome.stderr
+
+
+@pytest.fixture(scope="module")
+def branches(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    """branches.script at every Mode: what each run writes depends on the branch it takes."""
+    out = tmp_path_factory.mktemp("branches") / "s"
+    return sweep(data_dir / "branches.script", {"Mode.Value": [0, 1, 2, 3, 4]}, out=out,
+                 progress=False)  # fmt: skip
+
+
+def test_a_run_that_writes_no_file_is_a_row_of_missing_values(branches: Sweep) -> None:
+    # Mode 1 toggles RF off before any data: GMAT creates no file at all for that run.
+    assert {e.run_id: e.status for e in branches.manifest.entries}[1] is RunStatus.OK
+    frame = branches.to_pandas(name="RF")
+    silent = frame.xs(1, level="run_id")
+    assert silent["__status"].tolist() == ["ok"]
+    assert silent["Sat.Earth.RMAG"].isna().all()
+    assert frame.xs(0, level="run_id")["Sat.Earth.RMAG"].notna().all()
+    final = branches.final(name="RF")["Sat.ElapsedSecs"]
+    assert final[0] == pytest.approx(1200) and math.isnan(final[1])
+
+
+def test_a_report_whose_columns_differ_between_runs_is_refused_not_cut(
+    branches: Sweep,
+) -> None:
+    # Report commands in different branches write (Mode, RMAG) in run 2 and (Mode, Ratio)
+    # in run 3 into one ReportFile: the frame follows run 2's columns and may not drop Ratio.
+    with pytest.raises(RunOutputError, match=r"run 3.*\['Ratio'\].*run 2") as refused:
+        branches.to_pandas(name="Summary")
+    assert "own ReportFile" in str(refused.value)
+    with pytest.raises(RunOutputError, match="'Ratio'"):
+        branches.final(name="Summary")
+
+
+def test_a_run_ended_by_a_stop_command_fails_saying_so(branches: Sweep) -> None:
+    entry = {entry.run_id: entry for entry in branches.manifest.entries}[4]
+    assert entry.status is RunStatus.FAILED and entry.output_paths == {}
+    head = (entry.stderr or "").split("\n\n", 1)[0]
+    assert "GMAT execution stopped by user" in head and "Stop command" in head
+    assert branches.failed_run_ids == [4]

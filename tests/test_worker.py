@@ -41,6 +41,8 @@ def _results(written: Path, **reports: pd.DataFrame) -> SimpleNamespace:
         ephemeris_paths={},
         contacts={},
         contact_paths={},
+        solver_runs={},
+        solver_paths={},
     )
 
 
@@ -97,6 +99,8 @@ def test_contact_tables_get_interval_ids(tmp_path: Path) -> None:
         ephemeris_paths={},
         contacts={"GS": parse_contacts(report)},
         contact_paths={"GS": report},
+        solver_runs={},
+        solver_paths={},
     )
     tables = output_tables(results)
     assert list(tables) == ["contact__GS"]
@@ -192,3 +196,22 @@ def test_reused_mission_gives_the_same_bits_as_a_fresh_load(
         pd.testing.assert_frame_equal(
             _report(a.output_paths["report__RF"]), _report(b.output_paths["report__RF"])
         )
+
+
+def test_a_solver_log_gmat_run_cannot_parse_is_left_out(tmp_path: Path) -> None:
+    from gmat_run.results import _LazySolverRuns
+
+    log = tmp_path / "SQPOpt.data"
+    log.write_text("*** some optimizer gmat-run does not read\nIteration 1\n")
+    solvers = {"Opt": log}
+    results = SimpleNamespace(
+        reports={},
+        report_paths={},
+        ephemerides={},
+        ephemeris_paths={},
+        contacts={},
+        contact_paths={},
+        solver_runs=_LazySolverRuns(solvers, {}),
+        solver_paths=solvers,
+    )
+    assert output_tables(results) == {}
