@@ -619,8 +619,12 @@ def _check_one(
 def _accepted_beside(
     loaded: _Loaded, path: str, value: Any, sweep: Mapping[str, Sequence[Any]]
 ) -> bool:
-    """Whether the engine takes ``value`` for ``path`` once another field of its resource
-    holds one of the first few values the sweep gives that field (the mission is restored)."""
+    """Whether the engine takes ``value`` for ``path`` beside a sweep value of a sibling field.
+
+    A sibling is another field of the same resource; each of the first few
+    values the sweep gives it is written with ``value`` (see :func:`_write`),
+    and the mission is restored after each try.
+    """
     resource = resource_of(path)
     for other, others in sweep.items():
         if other == path or resource_of(other) != resource:
