@@ -1197,7 +1197,7 @@ def _cmd_example(args: argparse.Namespace) -> int:
 _OVERRIDE_LEGEND = """\
 override: live = written through GMAT's API after the script is loaded; load-time = written into
 the script text before it is loaded (GMAT ignores API writes to it); refused = a file GMAT writes,
-or a Variable the mission sequence sets before reading it. A live write GMAT turns out to drop
+or a value the mission sequence sets before reading it. A live write GMAT turns out to drop
 (such as Propagator.Type) becomes load-time when a sweep checks its values. Values are what GMAT
 holds once the script is loaded: orbital elements are read from its Cartesian state, so their last
 digits can differ from the script."""

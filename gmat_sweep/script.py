@@ -247,28 +247,30 @@ _CLOSES = frozenset({"EndIf", "EndWhile", "EndFor", "EndTarget", "EndOptimize", 
 
 
 def overwritten_values(script_path: str | Path) -> dict[str, str]:
-    """``{name: statement}`` of each Variable or String the mission sequence sets before using it.
+    """``{override path: statement}`` of each value the mission sequence sets before reading it.
 
-    The first statement of the sequence that mentions the name is an
-    assignment to it, outside any ``If``/``While``/``For``/``Target``/
-    ``Optimize`` block, whose right side does not read it (``Seconds = Hours *
-    3600;``). An override of its ``Value`` sets a starting value nothing
-    reads. A name the resource section uses elsewhere (a ``ReportFile``'s
-    ``Add`` list publishes it during a ``Propagate``) is left out. The
-    statement is given as ``line N: text``.
+    A Variable's or String's ``V.Value`` is set before it is read when the
+    first statement of the sequence that mentions ``V`` is an assignment to
+    it, outside any ``If``/``While``/``For``/``Target``/``Optimize`` block,
+    whose right side does not read it (``Seconds = Hours * 3600;``). An
+    ``Array`` element ``A(2, 1)`` is when such an assignment to it (constant
+    indices) comes before any statement that reads ``A``. An override of it
+    sets a starting value nothing reads. A name the resource section uses
+    elsewhere (a ``ReportFile``'s ``Add`` list publishes it during a
+    ``Propagate``) is left out. The statement is given as ``line N: text``.
     """
     lines, begin = _script_lines(script_path)
     kinds = _created_types(lines[:begin], set())
     section = [line.split("%", 1)[0] for line in _expanded(lines[:begin], set())]
     pending = set()
     for name, kind in kinds.items():
-        mention = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
-        own = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{re.escape(name)}[ \t]*=")
+        mention = _mention(name)
+        own = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{re.escape(name)}(?:\([^)]*\))?[ \t]*=")
         used = any(
             mention.search(line) and not _CREATE.match(line) and not own.match(line)
             for line in section
         )
-        if kind in _VALUE_RESOURCES and not used:
+        if kind in (*_VALUE_RESOURCES, "Array") and not used:
             pending.add(name)
     found: dict[str, str] = {}
     depth = 0
@@ -276,18 +278,25 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
         code = line.split("%", 1)[0].strip()
         first = code.split(maxsplit=1)[0].rstrip(";") if code else ""
         for name in sorted(pending):
-            if re.search(rf"(?<![\w.]){re.escape(name)}\b", code) is None:
+            if _mention(name).search(code) is None:
                 continue
-            pending.discard(name)
-            assigned = re.fullmatch(rf"(?:GMAT\s+)?{re.escape(name)}\s*=(?!=)(.*)", code)
-            if (
-                depth == 0
-                and assigned is not None
-                and not re.search(rf"(?<![\w.]){re.escape(name)}\b", assigned[1])
-            ):
-                found[name] = f"line {number}: {code}"
+            target = re.fullmatch(rf"(?:GMAT\s+)?({re.escape(name)}[^=]*?)\s*=(?!=)(.*)", code)
+            path = None
+            if depth == 0 and target is not None and not _mention(name).search(target[2]):
+                if kinds[name] == "Array" and array_element(target[1]) is not None:
+                    path = canonical_path(target[1])
+                elif target[1] == name:
+                    path = f"{name}.Value"
+            if path is None or kinds[name] != "Array":
+                pending.discard(name)  # read (or set in a way it may not be): decided
+            if path is not None:
+                found.setdefault(path, f"line {number}: {code}")
         depth += (first in _OPENS) - (first in _CLOSES)
     return found
+
+
+def _mention(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w.]){re.escape(name)}\b")
 
 
 def spacecraft(script_path: str | Path, names: Iterable[str]) -> list[str]:
@@ -546,6 +555,12 @@ def array_element(path: str) -> tuple[str, int, int] | None:
     """
     match = _ELEMENT.fullmatch(path)
     return None if match is None else (match[1], int(match[2]), int(match[3]))
+
+
+def canonical_path(path: str) -> str:
+    """``path`` as gmat_sweep lists it: an Array element as ``A(2, 1)`` (``A(2,1)`` is the same)."""
+    element = array_element(path)
+    return path if element is None else f"{element[0]}({element[1]}, {element[2]})"
 
 
 def resource_of(path: str) -> str:

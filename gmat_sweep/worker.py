@@ -83,6 +83,7 @@ from gmat_sweep.errors import OverrideNotAppliedError, SweepConfigError
 from gmat_sweep.mission import MissionField
 from gmat_sweep.script import (
     array_element,
+    canonical_path,
     canonical_script_sha256,
     needs_rendering,
     output_filenames,
@@ -269,7 +270,7 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
                 problem
                 for path, path_values in values.items()
                 if (
-                    problem := overwritten.get(path)
+                    problem := overwritten.get(canonical_path(path))
                     or _check_one(loaded, path, list(path_values), values)
                 )
                 is not None
@@ -320,18 +321,18 @@ def list_fields(script_path: Path) -> list[MissionField]:
 
 
 def _overwritten(script_path: Path) -> dict[str, str]:
-    """``{path: why it is refused}`` for each ``V.Value`` the mission sequence sets before reading.
+    """``{path: why it is refused}`` for each value the mission sequence sets before reading it.
 
     See :func:`gmat_sweep.script.overwritten_values`: an override of it would
     be a silent no-op.
     """
     return {
-        f"{name}.Value": (
-            f"'{name}.Value': the mission sequence sets {name} before reading it "
-            f"({statement}), so an override of its starting value never reaches the run; "
-            "override what it is computed from, or remove that assignment from the sequence"
+        path: (
+            f"{path!r}: the mission sequence sets it before reading it ({statement}), so an "
+            "override of its starting value never reaches the run; override what it is "
+            "computed from, or remove that assignment from the sequence"
         )
-        for name, statement in overwritten_values(script_path).items()
+        for path, statement in overwritten_values(script_path).items()
     }
 
 

@@ -80,8 +80,9 @@ def test_an_array_element_outside_the_array_is_refused_before_any_run(
 def test_array_elements_are_listed_as_fields(strings_arrays: Path) -> None:
     listed = {f.path: f for f in list_fields(strings_arrays)}
     assert listed["Gains(2, 1)"].value == 0.01
-    assert listed["Gains(3, 2)"].field_type == "Real"
-    assert listed["Gains(3, 2)"].override == LIVE
+    assert listed["Gains(1, 2)"].field_type == "Real"
+    assert listed["Gains(1, 2)"].override == LIVE
+    assert listed["Gains(3, 2)"].override == REFUSED  # the sequence sets it first
 
 
 def test_a_report_created_after_a_ground_track_plot_is_written(
@@ -176,10 +177,12 @@ def test_a_variable_the_sequence_sets_before_reading_is_refused(
     strings_arrays: Path, data_dir: Path, tmp_path: Path
 ) -> None:
     # "Dv = Gains(2, 1);" opens the sequence: a swept Dv would never reach the burn.
-    with pytest.raises(SweepConfigError, match=r"'Dv.Value': the mission sequence sets Dv") as e:
+    with pytest.raises(SweepConfigError, match=r"'Dv.Value': the mission sequence sets it") as e:
         sweep(strings_arrays, {"Dv.Value": [0.02, 0.05]}, out=tmp_path / "s", progress=False)
-    assert "line 110: Dv = Gains(2, 1);" in str(e.value)
+    assert "line 112: Dv = Gains(2, 1);" in str(e.value)
     assert not (tmp_path / "s").exists()
+    with pytest.raises(SweepConfigError, match=r"'Gains\(3, 2\)': the mission sequence sets it"):
+        sweep(strings_arrays, {"Gains(3,2)": [1.0]}, out=tmp_path / "s", progress=False)
     listed = {f.path: f.override for f in list_fields(data_dir / "included_main.script")}
     assert listed["Seconds.Value"] == REFUSED  # Seconds = Hours * 3600;
     assert listed["Hours.Value"] == LIVE
@@ -188,7 +191,7 @@ def test_a_variable_the_sequence_sets_before_reading_is_refused(
 def test_only_a_value_set_before_anything_reads_it_counts_as_overwritten(tmp_path: Path) -> None:
     script = tmp_path / "sequence.script"
     script.write_text(
-        "Create Variable A B C D E;\nCreate String S;\n"
+        "Create Variable A B C D E;\nCreate String S;\nCreate Array G[2,2] H[1,2];\n"
         "Create ReportFile RF;\nRF.Add = {E};\n"
         "BeginMissionSequence;\n"
         "If B > 0\n  A = 1;\nEndIf;\n"  # A is set in a block that may not run
@@ -196,7 +199,13 @@ def test_only_a_value_set_before_anything_reads_it_counts_as_overwritten(tmp_pat
         "D = 2; % the sequence sets D\n"
         "E = 3;\n"  # E is published by RF before this line could run
         "S = 'text';\n"
-        "A = 5;\n",
+        "G(1,2) = 7;\n"  # G(1, 2) is set before anything reads G
+        "H(1, 1) = H(1, 2);\n"  # H is read
+        "A = G(2, 1);\n",
         encoding="utf-8",
     )
-    assert overwritten_values(script) == {"D": "line 10: D = 2;", "S": "line 12: S = 'text';"}
+    assert overwritten_values(script) == {
+        "D.Value": "line 11: D = 2;",
+        "S.Value": "line 13: S = 'text';",
+        "G(1, 2)": "line 14: G(1,2) = 7;",
+    }
