@@ -63,11 +63,12 @@ def swept(studies: Studies, root: Path, backend: Pool | None = None) -> dict[str
 
 
 def _observed(result: Sweep) -> dict[str, Any]:
-    """The manifest's per-run record and every frame the sweep's outputs give."""
+    """The manifest's per-run records (but their times) and every frame of the sweep's outputs."""
     entries = sorted(result.manifest.entries, key=lambda entry: entry.run_id)
     seen: dict[str, Any] = {
         "entries": [
-            (e.run_id, e.status, sorted(e.output_paths), sorted(e.unwritten)) for e in entries
+            (e.run_id, e.status, e.output_paths, e.unwritten, e.log_path, e.script_sha256)
+            for e in entries
         ],
         "converged": result.converged(),
     }
