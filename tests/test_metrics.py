@@ -143,5 +143,5 @@ def test_add_metrics_refuses_an_ok_entry_that_records_no_directory(tmp_path: Pat
 
     now = datetime.now(UTC)
     entry = ManifestEntry(3, {}, RunStatus.OK, {}, now, now, 0.0, None, None)
-    with pytest.raises(ManifestCorruptError, match="run 3 is ok but .* neither an output nor"):
+    with pytest.raises(ManifestCorruptError, match=r"run 3 is ok but .* neither an output nor"):
         compute_stored([entry], tmp_path, outputs_read)
