@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gmat_sweep import storage
-from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
 from gmat_sweep.spec import PathLike, RunOptions, RunOutcome, RunSpec, RunStatus, as_location
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ def compute_stored(
     tasks = []
     for entry in entries:
         outputs = {key: locate(path, entry.run_id) for key, path in entry.output_paths.items()}
-        run_dir = next(iter(outputs.values())).rsplit("/", 1)[0]
+        run_dir = locate(_recorded_dir(entry, root), entry.run_id)
         outcome = RunOutcome.ok(entry.run_id, outputs, entry.started_at, entry.ended_at)
         spec = RunSpec(Path(), dict(entry.overrides), run_dir, entry.run_id, None, options)
         tasks.append(delayed(apply, pure=False)(outcome, spec, postprocess))
@@ -184,12 +184,33 @@ def compute_stored(
     for entry, outcome in zip(entries, outcomes, strict=True):
         relative = None
         if outcome.metrics_path is not None:
-            first = str(next(iter(entry.output_paths.values())))
-            relative = as_location(first.rsplit("/", 1)[0] + "/" + METRICS_NAME)
+            relative = as_location(f"{_recorded_dir(entry, root)}/{METRICS_NAME}")
         updated.append(
             dataclasses.replace(entry, metrics_path=relative, metrics_error=outcome.metrics_error)
         )
     return updated
+
+
+def _recorded_dir(entry: ManifestEntry, root: PathLike) -> str:
+    """The ok run's directory as its entry records it: where its outputs, or its GMAT log, are.
+
+    A run that wrote no output file (``unwritten``) still has its log there.
+
+    Raises
+    ------
+    ManifestCorruptError
+        The entry records neither (no version of this library writes such an ok entry);
+        its ``path`` is the sweep root ``root``.
+    """
+    recorded = next(iter(entry.output_paths.values()), entry.log_path)
+    if recorded is None:
+        raise ManifestCorruptError(
+            f"run {entry.run_id} is ok but its manifest entry records neither an output nor a "
+            "GMAT log, so its metrics have no directory to go in; remove that line from the "
+            "manifest and resume() the sweep to run it again",
+            root,
+        )
+    return str(recorded).rsplit("/", 1)[0]
 
 
 def metrics_frame(

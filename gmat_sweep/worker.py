@@ -63,6 +63,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -131,6 +132,8 @@ class _Loaded:
     key: str
     base: str
     mission: Any
+    source: Path
+    """The file it was loaded from: GMAT reads the files it names relative to its directory."""
     snapshots: dict[str, Any] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
     clones: dict[str, set[str]] | None = None
@@ -1053,25 +1056,26 @@ def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None 
 
     The rendered text is saved under this process's temporary directory,
     named by its hash, and loaded from there; its ``#Include`` paths are
-    absolute, so it loads as the original does.
+    absolute, so it loads as the original does. The loaded mission is kept
+    for the next run of the same text from the same file: a copy of the
+    script in another directory reads the files beside it, so it is loaded
+    again.
     """
     global _loaded
     from gmat_run import Mission
 
     key = base if text is None else text_sha256(text)
-    if _loaded is not None and _loaded.key == key:
+    path = Path(os.path.abspath(script_path)) if text is None else _rendered_path(key)
+    if _loaded is not None and _loaded.key == key and _loaded.source == path:
         return _loaded
-    path = script_path
-    if text is not None:
-        path = _rendered_path(key)
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+    if text is not None and not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
     engine = ensure_engine()
     _point_log_at(engine.root, log_path)
     _loaded = None  # a failed load breaks every older handle
     mission = Mission.load(path, gmat_root=engine.root)
-    _loaded = _Loaded(key=key, base=base, mission=mission)
+    _loaded = _Loaded(key=key, base=base, mission=mission, source=path)
     return _loaded
 
 

@@ -11,10 +11,12 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 
-from gmat_sweep import DaskPool, LocalJoblibPool, LocalPool, Pool, RayPool
+from gmat_sweep import DaskPool, LocalJoblibPool, LocalPool, Pool, RayPool, Sweep, sweep
 from gmat_sweep.backends import KNOWN_BACKENDS, make_backend
 from gmat_sweep.errors import BackendError
 from gmat_sweep.manifest import read_all_entries
@@ -22,6 +24,66 @@ from gmat_sweep.spec import RunStatus
 from gmat_sweep.testing import PoolTests, mission, run_sweep, specs_for
 
 pytestmark = pytest.mark.slow
+
+Studies = dict[str, tuple[Path, dict[str, list[Any]]]]
+
+
+@pytest.fixture(scope="module")
+def studies(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Studies:
+    """Missions whose runs cross the worker/driver boundary in ways leo_basic's do not.
+
+    A solver that converges and one that does not (solver log, ``converged``);
+    runs that write no file for some outputs (``unwritten``); a relative input
+    file read through a load-time override (a rendered script) into a report
+    in a subdirectory; an STK ephemeris split at a burn.
+    """
+    burn = (data_dir / "burn_ephemeris.script").read_text()
+    stk = tmp_path_factory.mktemp("missions") / "burn_stk.script"
+    stk.write_text(
+        burn.replace("FixedEph.WriteEphemeris = false", "FixedEph.WriteEphemeris = true")
+    )
+    return {
+        "solver": (data_dir / "hohmann_target.script", {"TargetRadius.Value": [42164.0, 5000.0]}),
+        "unwritten": (data_dir / "branches.script", {"Mode.Value": [0, 1]}),
+        "inputs": (
+            data_dir / "custom_gravity.script",
+            {"FM.Drag.AtmosphereModel": ["None", "Exponential"]},
+        ),
+        "stk": (stk, {"Kick.Element1": [0.0, 0.02]}),
+    }
+
+
+def swept(studies: Studies, root: Path, backend: Pool | None = None) -> dict[str, Any]:
+    """Each study swept on ``backend`` (the default one for ``None``), as the reader sees it."""
+    seen = {}
+    for label, (script, grid) in studies.items():
+        result = sweep(script, grid, backend=backend, out=root / label, progress=False)
+        seen[label] = _observed(result)
+    return seen
+
+
+def _observed(result: Sweep) -> dict[str, Any]:
+    """The manifest's per-run records (but their times) and every frame of the sweep's outputs."""
+    entries = sorted(result.manifest.entries, key=lambda entry: entry.run_id)
+    seen: dict[str, Any] = {
+        "entries": [
+            (e.run_id, e.status, e.output_paths, e.unwritten, e.log_path, e.script_sha256)
+            for e in entries
+        ],
+        "converged": result.converged(),
+    }
+    for key in sorted({key for entry in entries for key in entry.output_paths}):
+        kind, _, name = key.partition("__")
+        seen[key] = result.to_pandas(name, kind=kind)
+        if kind == "report":
+            seen[f"final {key}"] = result.final(name)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def default_studies(studies: Studies, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """:func:`studies` swept on the default backend: what every backend must give."""
+    return swept(studies, tmp_path_factory.mktemp("default"))
 
 
 class Named(PoolTests):
@@ -31,6 +93,20 @@ class Named(PoolTests):
 
     def make_pool(self, workers: int, *, reuse_gmat_context: bool = True) -> Pool:
         return make_backend(self.backend, workers, reuse_gmat_context=reuse_gmat_context)
+
+    def test_missions_with_solvers_unwritten_outputs_and_input_files_match_the_default(
+        self, pool: Pool, studies: Studies, default_studies: dict[str, Any], tmp_path: Path
+    ) -> None:
+        got = swept(studies, tmp_path, pool)
+        assert got.keys() == default_studies.keys()
+        for label, want in default_studies.items():
+            assert got[label].keys() == want.keys(), label
+            assert got[label]["entries"] == want["entries"], label
+            for key, frame in want.items():
+                if isinstance(frame, pd.DataFrame):
+                    pd.testing.assert_frame_equal(
+                        got[label][key], frame, check_exact=True, obj=f"{label} {key}"
+                    )
 
 
 class TestLocalPool(Named):

@@ -9,13 +9,14 @@ is saved elsewhere: both must still find the user's files.
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from gmat_sweep import SweepConfigError, sweep
+from gmat_sweep import LocalPool, SweepConfigError, sweep
 from gmat_sweep.archive import write_archive
 from gmat_sweep.script import output_filenames, render_script
 from gmat_sweep.spec import RunSpec, RunStatus
@@ -51,6 +52,29 @@ def test_a_relative_input_file_is_found_with_load_time_overrides_from_any_direct
     saved.write_text(replay, encoding="utf-8")
     outcome = run_one(RunSpec(saved, {}, tmp_path / "replayed", 0, None))
     assert outcome.status is RunStatus.OK, outcome.stderr
+
+
+def test_a_pool_runs_a_copy_of_a_script_elsewhere_with_the_files_beside_the_copy(
+    custom_gravity: Path, tmp_path: Path
+) -> None:
+    # The same text beside a gravity file without J2: a GMAT host that kept the first
+    # script's mission loaded (same text, same hash) would run the copy with the first
+    # script's gravity file.
+    copy = tmp_path / "copy" / custom_gravity.name
+    (copy.parent / "gravity").mkdir(parents=True)
+    shutil.copy(custom_gravity, copy)
+    cof = (custom_gravity.parent / "gravity" / "jgm2_4x4.cof").read_text()
+    j2 = "RECOEF    2  0   -4.84165390000000e-04"
+    assert j2 in cof
+    no_j2 = cof.replace(j2, "RECOEF    2  0    0.00000000000000e+00")
+    (copy.parent / "gravity" / "jgm2_4x4.cof").write_text(no_j2)
+    grid = {"Sat.Cd": [2.2]}  # a live override: the script as written is loaded
+    alone = sweep(copy, grid, out=tmp_path / "alone", progress=False).to_pandas()
+    with LocalPool(1) as pool:
+        first = sweep(custom_gravity, grid, backend=pool, out=tmp_path / "a", progress=False)
+        after = sweep(copy, grid, backend=pool, out=tmp_path / "b", progress=False).to_pandas()
+    assert not first.to_pandas()["Sat.Earth.SMA"].equals(alone["Sat.Earth.SMA"])
+    pd.testing.assert_frame_equal(after, alone, check_exact=True)
 
 
 def test_render_makes_only_the_input_files_beside_the_script_absolute(tmp_path: Path) -> None:

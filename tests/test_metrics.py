@@ -109,3 +109,39 @@ def test_a_postprocess_that_cannot_be_imported_is_refused_before_any_run(
     with pytest.raises(SweepConfigError, match=r"postprocess='nowhere:fn' cannot be imported"):
         sweep(leo_basic, GRID, out=tmp_path / "s", progress=False, postprocess="nowhere:fn")
     assert not (tmp_path / "s").exists()
+
+
+def outputs_read(outputs: dict[str, pd.DataFrame], overrides: dict[str, Any]) -> dict[str, Any]:
+    return {"outputs": len(outputs)}
+
+
+def test_add_metrics_gives_a_run_that_wrote_no_file_the_metrics_a_sweep_gives_it(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # branches.script at Mode 1 toggles its only report off: an ok run with no output file.
+    grid = {"Mode.Value": [0, 1]}
+    out = tmp_path / "s"
+    study = sweep(
+        data_dir / "branches.script", grid, out=out, progress=False, postprocess=outputs_read
+    )
+    silent = study.manifest.entry_for(1)
+    assert silent is not None and silent.output_paths == {}
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    added = open_sweep(copy).add_metrics(outputs_read).metrics()
+    assert added["outputs"].tolist() == [1, 0]
+    pd.testing.assert_frame_equal(added, study.metrics())
+
+
+def test_add_metrics_refuses_an_ok_entry_that_records_no_directory(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from gmat_sweep.errors import ManifestCorruptError
+    from gmat_sweep.manifest import ManifestEntry
+    from gmat_sweep.metrics import compute_stored
+    from gmat_sweep.spec import RunStatus
+
+    now = datetime.now(UTC)
+    entry = ManifestEntry(3, {}, RunStatus.OK, {}, now, now, 0.0, None, None)
+    with pytest.raises(ManifestCorruptError, match=r"run 3 is ok but .* neither an output nor"):
+        compute_stored([entry], tmp_path, outputs_read)

@@ -215,3 +215,27 @@ def test_a_solver_log_gmat_run_cannot_parse_is_left_out(tmp_path: Path) -> None:
         solver_paths=solvers,
     )
     assert output_tables(results) == {}
+
+
+def test_a_process_loads_a_mission_once_for_its_runs(
+    leo_basic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kept per text and file: runs of the script, and of one rendering of it, load once.
+    from gmat_run import Mission
+
+    from gmat_sweep import worker
+
+    loaded: list[Path] = []
+    load = Mission.load
+
+    def counted(path: Path, **options: object) -> object:
+        loaded.append(Path(path))
+        return load(path, **options)
+
+    monkeypatch.setattr(worker, "_loaded", None)
+    monkeypatch.setattr(Mission, "load", counted)
+    drag = "FM.Drag.AtmosphereModel"  # written into the script text (load-time)
+    sequence = [{"Sat.SMA": 7000.0}, {"Sat.SMA": 7100.0}, {drag: "None"}, {drag: "None"}]
+    for i, overrides in enumerate(sequence):
+        assert run_one(_spec(leo_basic, overrides, tmp_path / f"r{i}")).status is RunStatus.OK
+    assert len(loaded) == 2 and loaded[0] == leo_basic, loaded

@@ -54,7 +54,7 @@ class RayPool(Pool):
     reuse_gmat_context:
         ``True`` (default) gives each Ray worker one persistent GMAT host that
         keeps its loaded mission between runs. The host's mission cache is
-        keyed by the script's hash, so a spec for another script reloads —
+        keyed by the script's hash and path, so a spec for another script reloads —
         sweeps that mix scripts stay correct, only slower. ``False`` runs
         each spec in a fresh interpreter that bootstraps GMAT from scratch.
     **ray_init_kwargs:
