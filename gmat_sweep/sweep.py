@@ -1055,8 +1055,7 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep import aggregate
 
-        rows = partition_rows or aggregate.PARTITION_ROWS
-        return self._read(aggregate.report_frame, name, parameters, partition_rows=rows)
+        return self._lazy(aggregate.report_frame, name, parameters, partition_rows)
 
     def metrics(self) -> pd.DataFrame:
         """The per-run metrics of the sweep's ``postprocess``, one row per run.
@@ -1309,8 +1308,7 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep import aggregate
 
-        rows = partition_rows or aggregate.PARTITION_ROWS
-        return self._read(aggregate.ephemeris_frame, name, parameters, partition_rows=rows)
+        return self._lazy(aggregate.ephemeris_frame, name, parameters, partition_rows)
 
     def to_contacts(
         self,
@@ -1334,8 +1332,7 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep import aggregate
 
-        rows = partition_rows or aggregate.PARTITION_ROWS
-        return self._read(aggregate.contact_frame, name, parameters, partition_rows=rows)
+        return self._lazy(aggregate.contact_frame, name, parameters, partition_rows)
 
     def to_solver_runs(
         self,
@@ -1361,8 +1358,7 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep import aggregate
 
-        rows = partition_rows or aggregate.PARTITION_ROWS
-        return self._read(aggregate.solver_frame, name, parameters, partition_rows=rows)
+        return self._lazy(aggregate.solver_frame, name, parameters, partition_rows)
 
     def converged(self, name: str | None = None) -> pd.DataFrame:
         """Whether each Solver converged in each run: one ``boolean`` column per solver.
@@ -1433,6 +1429,19 @@ class Sweep(DaskMethodsMixin):
                 f"kind={kind!r}: use 'report', 'ephemeris', 'contact' or 'solver'"
             )
         return self._read(readers[kind], name, parameters)
+
+    def _lazy(
+        self,
+        reader: Callable[..., dd.DataFrame],
+        name: str | None,
+        parameters: bool,
+        partition_rows: int | None,
+    ) -> dd.DataFrame:
+        """:meth:`_read` of a lazy frame, ``partition_rows`` defaulting to the aggregate's."""
+        from gmat_sweep import aggregate
+
+        rows = partition_rows or aggregate.PARTITION_ROWS
+        return self._read(reader, name, parameters, partition_rows=rows)
 
     def _read[F](
         self, reader: Callable[..., F], name: str | None, parameters: bool, **options: Any
