@@ -163,7 +163,7 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
         quote, a NaN, a nested mapping, ...), or a path has no ``.``.
     """
     lines, begin = _script_lines(script_path)
-    kinds = _created_types(lines[:begin], set())
+    kinds = _created_types(_expanded(lines[:begin], set()))
     directory = Path(os.path.abspath(script_path)).parent
     lines = [absolute_inputs(line, directory, kinds) for line in lines]
     if _silences_reports(kinds):
@@ -189,8 +189,13 @@ def resources(script_path: str | Path) -> dict[str, str]:
     SweepConfigError
         The script or a file it includes cannot be read as UTF-8 text.
     """
+    return _created_types(_resource_section(script_path))
+
+
+def _resource_section(script_path: str | Path) -> list[str]:
+    """The script's lines before ``BeginMissionSequence``, with its ``#Include`` files inlined."""
     lines, begin = _script_lines(script_path)
-    return _created_types(lines[:begin], set())
+    return _expanded(lines[:begin], set())
 
 
 def _script_lines(script_path: str | Path) -> tuple[list[str], int]:
@@ -260,8 +265,9 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
     ``Propagate``) is left out. The statement is given as ``line N: text``.
     """
     lines, begin = _script_lines(script_path)
-    kinds = _created_types(lines[:begin], set())
-    section = [line.split("%", 1)[0] for line in _expanded(lines[:begin], set())]
+    expanded = _expanded(lines[:begin], set())
+    kinds = _created_types(expanded)
+    section = [line.split("%", 1)[0] for line in expanded]
     pending = set()
     for name, kind in kinds.items():
         mention = _mention(name)
@@ -359,9 +365,10 @@ def input_files(script_path: str | Path) -> list[Path]:
         The script or a file it includes cannot be read as UTF-8 text.
     """
     top = Path(os.path.abspath(script_path))
-    kinds = resources(top)
+    section = _resource_section(top)
+    kinds = _created_types(section)
     found: dict[Path, None] = {}
-    for line in _resource_lines(top, set()):
+    for line in section:
         match = _file_assignment(line, kinds)
         if match is not None:
             for token in _PATH_TOKEN.finditer(match["value"]):
@@ -388,7 +395,7 @@ def _file_assignment(line: str, kinds: Mapping[str, str]) -> re.Match[str] | Non
 
 def _beside(token: re.Match[str], directory: Path) -> Path | None:
     """The absolute path of the relative file name ``token`` when it exists in ``directory``."""
-    written = next(group for group in token.groups() if group is not None)
+    written = _matched(token)
     target = directory / written
     if not written or PurePath(written).is_absolute() or not target.exists():
         return None
@@ -409,30 +416,13 @@ def output_filenames(script_path: str | Path) -> dict[str, str]:
     """
     outputs = set(file_outputs(script_path))
     names: dict[str, str] = {}
-    for line in _resource_lines(Path(os.path.abspath(script_path)), set()):
+    for line in _resource_section(script_path):
         match = _ASSIGNMENT.fullmatch(line)
         if match is not None and match["field"] == "Filename" and match["resource"] in outputs:
             token = _PATH_TOKEN.search(match["value"])
             if token is not None:
-                names[match["resource"]] = next(g for g in token.groups() if g is not None)
+                names[match["resource"]] = _matched(token)
     return names
-
-
-def _resource_lines(path: Path, seen: set[str]) -> list[str]:
-    """The lines of ``path`` before ``BeginMissionSequence``, with its includes inlined."""
-    seen.add(os.path.realpath(path))
-    found: list[str] = []
-    for line in canonical_text(path).split("\n"):
-        if _BEGIN_MISSION.match(line):
-            break
-        include = _INCLUDE.match(_absolute_include(line, path.parent))
-        if include is None:
-            found.append(line)
-            continue
-        target = Path(next(group for group in include.groups() if group is not None))
-        if os.path.realpath(target) not in seen and target.is_file():
-            found += _resource_lines(target, seen)
-    return found
 
 
 def file_outputs(script_path: str | Path) -> list[str]:
@@ -606,6 +596,11 @@ def _statement(dotted: str, value: Any, kind: str | None) -> str:
     return f"{_target(dotted, kind)} = {text};"
 
 
+def _matched(match: re.Match[str]) -> str:
+    """The text of the one group of ``match`` that matched (a quoted or a bare name)."""
+    return next(group for group in match.groups() if group is not None)
+
+
 def _expanded(lines: list[str], seen: set[str]) -> list[str]:
     """``lines`` with each ``#Include`` line replaced by the included file's lines, recursively.
 
@@ -617,7 +612,7 @@ def _expanded(lines: list[str], seen: set[str]) -> list[str]:
         if include is None:
             out.append(line)
             continue
-        target = Path(next(group for group in include.groups() if group is not None))
+        target = Path(_matched(include))
         identity = os.path.realpath(target)
         if identity not in seen and target.is_file():
             seen.add(identity)
@@ -626,13 +621,10 @@ def _expanded(lines: list[str], seen: set[str]) -> list[str]:
     return out
 
 
-def _created_types(lines: list[str], seen: set[str]) -> dict[str, str]:
-    """``{resource name: type}`` for every ``Create Type a b c;`` line, includes followed.
-
-    ``lines`` carry absolute ``#Include`` paths; ``seen`` stops include cycles.
-    """
+def _created_types(lines: list[str]) -> dict[str, str]:
+    """``{resource name: type}`` for every ``Create Type a b c;`` line (includes inlined)."""
     kinds: dict[str, str] = {}
-    for line in _expanded(lines, seen):
+    for line in lines:
         match = _CREATE.match(line)
         if match is not None:
             names = _DIMENSIONS.sub("", match.group(2))
@@ -687,7 +679,7 @@ def _absolute_include(line: str, directory: Path) -> str:
     match = _INCLUDE.match(line)
     if match is None:
         return line
-    written = next(group for group in match.groups() if group is not None)
+    written = _matched(match)
     if PurePath(written).is_absolute():
         return line
     return f"#Include '{Path(os.path.abspath(directory / written)).as_posix()}'"
@@ -702,7 +694,7 @@ def _collect_includes(
         match = _INCLUDE.match(line)
         if match is None:
             continue
-        written = next(group for group in match.groups() if group is not None)
+        written = _matched(match)
         target = Path(os.path.abspath(script.parent / written))
         if not target.is_file():
             raise SweepConfigError(
