@@ -508,10 +508,10 @@ def _silent_runs_message(
     runs = f"runs {silent[:10]}" if len(silent) > 1 else f"run {silent[0]}"
     return (
         f"{runs} ended ok but recorded no output files, while run {run_id} wrote {prefix} "
-        f"{name!r}; a run that succeeded writes every output file of its mission, so the "
-        "manifest was edited or damaged, or the mission writes its outputs only on some "
-        "paths; restore the manifest from a backup, or have every run write the outputs "
-        "and run the sweep again (overwrite=True)"
+        f"{name!r}; an ok run records each output of its mission it wrote or left unwritten, "
+        "so the manifest was edited or damaged, or written by a gmat_sweep that did not yet "
+        "record which outputs a run left unwritten; restore the manifest from a backup, or "
+        "run the sweep again (overwrite=True)"
     )
 
 

@@ -436,12 +436,15 @@ def test_ok_runs_that_wrote_no_files_say_what_to_add_to_the_script(tmp_path: Pat
 def test_an_ok_run_that_recorded_no_output_files_is_a_value_error(
     sweep: tuple[Manifest, Path],
 ) -> None:
-    # A run that succeeded must have written something; unlike an ok run that wrote
+    # An ok run records what it wrote or left unwritten; unlike an ok run that wrote
     # other outputs than the one read (a row of missing values), this is an error.
     manifest, root = sweep
     manifest.entries.append(_entry(9, OK, {}))
     manifest.entries.append(_entry(7, OK, {}))
-    expected = r"runs \[7, 9\] ended ok but recorded no output files.*run 0 wrote report 'RF'"
+    expected = (
+        r"runs \[7, 9\] ended ok but recorded no output files.*run 0 wrote report 'RF'"
+        r".*did not yet record which outputs a run left unwritten.*overwrite=True"
+    )
     for read in (lazy_multiindex, report_frame, final_frame, lazy_ephemerides, lazy_contacts):
         with pytest.raises(ValueError, match=expected):
             read(manifest, root)
