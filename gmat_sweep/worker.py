@@ -831,12 +831,13 @@ def _value(mission: Any, path: str) -> Any:
         array, row, column = cell
         return array.GetRealParameter("SingleValue", row, column)
     resource, _, name = path.partition(".")
-    try:
-        obj = mission.gmat.GetObject(resource)
-    except AttributeError:  # gmatpy raises it for a name it does not know
-        obj = None
-    if obj is not None and _engine_field(obj, name) != name:
-        return mission[f"{resource}.{_engine_field(obj, name)}"]
+    if name == "Value":  # only a Value can be held under another name: look the object up
+        try:
+            obj = mission.gmat.GetObject(resource)
+        except AttributeError:  # gmatpy raises it for a name it does not know
+            obj = None
+        if obj is not None and _engine_field(obj, name) != name:
+            return mission[f"{resource}.{_engine_field(obj, name)}"]
     try:
         return mission[path]
     except Exception:
