@@ -233,12 +233,16 @@ def _bug(exc: Exception, argv: Sequence[str]) -> int:
         saved = _save_crash_report(trace, argv)
     except OSError as unsaved:
         sys.stderr.write(trace)
-        _error(f"{what}; a bug in gmat_sweep, whose traceback is above (not saved: {unsaved}); "
-               "please report it to the gmat_sweep maintainers with it")  # fmt: skip
+        _error(
+            f"{what}; a bug in gmat_sweep, whose traceback is above (not saved: {unsaved}); "
+            "please report it to the gmat_sweep maintainers with it"
+        )
         return _BUG_EXIT
-    _error(f"{what}; this is a bug in gmat_sweep, not in your command: please report it to the "
-           f"gmat_sweep maintainers with the crash report {saved} (the traceback, the command "
-           f"and the versions); set {_DEBUG_VARIABLE}=1 to print the traceback here")  # fmt: skip
+    _error(
+        f"{what}; this is a bug in gmat_sweep, not in your command: please report it to the "
+        f"gmat_sweep maintainers with the crash report {saved} (the traceback, the command "
+        f"and the versions); set {_DEBUG_VARIABLE}=1 to print the traceback here"
+    )
     return _BUG_EXIT
 
 
@@ -248,15 +252,8 @@ def _save_crash_report(trace: str, argv: Sequence[str]) -> str:
     import tempfile
     from importlib import metadata
 
-    option = "--storage-option"
-    hidden = [
-        _unvalued(word) if previous == option
-        else f"{option}={_unvalued(word.partition('=')[2])}" if word.startswith(f"{option}=")
-        else word
-        for previous, word in zip(["", *argv], argv, strict=False)
-    ]  # fmt: skip
     text = (
-        f"command: {_command(*hidden)}\n"
+        f"command: {_command(*_without_secrets(argv))}\n"
         f"gmat_sweep {metadata.version('gmat_sweep')}, Python {platform.python_version()}, "
         f"{platform.platform()}\n\n{trace}"
     )
@@ -264,6 +261,19 @@ def _save_crash_report(trace: str, argv: Sequence[str]) -> str:
     with os.fdopen(handle, "w", encoding="utf-8") as report:
         report.write(text)
     return path
+
+
+def _without_secrets(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the value of each ``--storage-option`` hidden (:func:`_unvalued`)."""
+    option = "--storage-option"
+    hidden = []
+    for previous, word in zip(["", *argv], argv, strict=False):
+        if previous == option:
+            word = _unvalued(word)
+        elif word.startswith(f"{option}="):
+            word = f"{option}={_unvalued(word.partition('=')[2])}"
+        hidden.append(word)
+    return hidden
 
 
 def _spelled(argument: str, key: object, value: Any) -> str:

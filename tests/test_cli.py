@@ -148,7 +148,10 @@ def test_a_bug_is_one_line_naming_its_saved_traceback_and_exit_70(
     monkeypatch.setattr("gmat_sweep.cli._check_new_sweep", _crash)  # reached by `run`
     argv = {
         "example": ["example"],
-        "run": ["run", str(leo_basic), "--param", "Sat.SMA=1", "--storage-option", "key=s3cr3t"],
+        "run": [
+            *("run", str(leo_basic), "--param", "Sat.SMA=1"),
+            *("--storage-option", "key=s3cr3t", "--storage-option=other=s3cr3t"),
+        ],
     }[command]
     assert main(argv) == 70
     captured = capsys.readouterr()
