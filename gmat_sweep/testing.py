@@ -418,7 +418,7 @@ class PoolTests:
         self, pool: Pool, reference: Sweep, tmp_path: Path
     ) -> None:
         # With reuse_gmat_context=True a worker's GMAT host caches its mission keyed
-        # by the script's hash, so a run of another script reloads: mixing scripts
+        # by the script's hash and path, so a run of another script reloads: mixing scripts
         # costs reloads but never gives a run another script's results.
         out = tmp_path / "s"
         assert pool.reuse_gmat_context
