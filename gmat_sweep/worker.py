@@ -3,9 +3,10 @@
 :func:`run_one` turns a :class:`~gmat_sweep.spec.RunSpec` into a
 :class:`~gmat_sweep.spec.RunOutcome`. It loads each script text once per
 process and reuses the loaded mission for every later run of the same text
-(the cache is keyed by the SHA-256 of the text loaded, so an edited script is
-reloaded). GMAT keeps one live configuration per process, so the cache holds
-one mission at a time.
+(the cache is keyed by the SHA-256 of the text loaded and the file it was
+loaded from, so an edited script, or a copy that reads the files beside it
+in another directory, is reloaded). GMAT keeps one live configuration per
+process, so the cache holds one mission at a time.
 
 Reusing a loaded mission must not let one run's overrides leak into the next:
 GMAT keeps a spacecraft's orbit as Cartesian state, so writing ``Sat.SMA``
@@ -31,8 +32,10 @@ from the engine itself:
   holds its old value afterwards);
 - **refused** when the field names a file the engine writes (a ``FILENAME``
   field of an output resource: ReportFile, EphemerisFile, ContactLocator and
-  the engine's other Subscribers and EventLocators), when a value does not
-  fit the field's type, or when GMAT cannot load the script with a load-time
+  the engine's other Subscribers and EventLocators), when the mission
+  sequence sets the value before reading it
+  (:func:`gmat_sweep.script.overwritten_values`), when a value does not fit
+  the field's type, or when GMAT cannot load the script with a load-time
   value written into it; :func:`check_fields` reports these before any run;
 - **live** otherwise: written through the API after the load.
 
