@@ -143,16 +143,34 @@ class _Loaded:
 
 
 _loaded: _Loaded | None = None
-_dropped: dict[str, set[str]] = {}
-"""Per script (canonical SHA-256): paths whose API writes the engine dropped."""
-_output_dirs: dict[str, list[str]] = {}
-"""Per script (canonical SHA-256): the subdirectories its outputs are written into."""
-_classes: dict[str, dict[str, str]] = {}
-"""Per script (canonical SHA-256): each override path's class, decided on the script as written
-(a rendering can lack a field: drag switched off has no ``FM.Drag.AtmosphereModel``)."""
-_always_rendered: dict[str, bool] = {}
-"""Per script (canonical SHA-256): whether its runs load the rendered text even with no
-load-time override (:func:`gmat_sweep.script.needs_rendering`)."""
+
+
+@dataclass
+class _Script:
+    """What this process has learnt about one script, for all its later runs.
+
+    ``classes`` holds each override path's class, decided on the script as
+    written (a rendering can lack a field: drag switched off has no
+    ``FM.Drag.AtmosphereModel``); ``dropped`` the paths whose API writes the
+    engine dropped; ``output_dirs`` the subdirectories its outputs are written
+    into, and ``always_rendered`` whether its runs load the rendered text even
+    with no load-time override (:func:`gmat_sweep.script.needs_rendering`);
+    both ``None`` until a run needs them.
+    """
+
+    classes: dict[str, str] = field(default_factory=dict)
+    dropped: set[str] = field(default_factory=set)
+    output_dirs: list[str] | None = None
+    always_rendered: bool | None = None
+
+
+_scripts: dict[str, _Script] = {}
+"""Per script (canonical SHA-256): what runs learnt about it."""
+
+
+def _script(base: str) -> _Script:
+    """What this process knows of the script whose canonical SHA-256 is ``base``."""
+    return _scripts.setdefault(base, _Script())
 
 
 @dataclass
@@ -463,7 +481,8 @@ def _classify(loaded: _Loaded, path: str) -> str:
     SweepConfigError
         ``path`` names a file an output resource writes (refused).
     """
-    known = _classes.get(loaded.base, {}).get(path)
+    script = _script(loaded.base)
+    known = script.classes.get(path)
     if known is not None:
         return known
     _value(loaded.mission, path)  # an unknown path raises gmat-run's error, with suggestions
@@ -475,15 +494,14 @@ def _classify(loaded: _Loaded, path: str) -> str:
     clones = _clones(loaded)
     resource = obj.GetName()
     load_time = (
-        path in _dropped.get(loaded.base, set())
+        path in script.dropped
         or _engine_field(obj, name) != name
         or any(resource in held for held in clones.values())
         or kind == gmat.ON_OFF_TYPE
         or (kind == gmat.OBJECT_TYPE and str(obj.GetField(name)) in clones.get(resource, set()))
     )
-    classes = _classes.setdefault(loaded.base, {})
-    classes[path] = LOAD_TIME if load_time else LIVE
-    return classes[path]
+    script.classes[path] = LOAD_TIME if load_time else LIVE
+    return script.classes[path]
 
 
 def _run(
@@ -528,14 +546,15 @@ def _output_subdirectories(script_path: Path, base: str) -> list[str]:
     when the file name was set ("Cannot open report file"), and gmat-run sets
     it before creating the directory, so the run's directory gets them first.
     """
-    if base not in _output_dirs:
+    script = _script(base)
+    if script.output_dirs is None:
         parents = {PurePath(name).parent for name in output_filenames(script_path).values()}
-        _output_dirs[base] = sorted(
+        script.output_dirs = sorted(
             str(parent)
             for parent in parents
             if not parent.is_absolute() and ".." not in parent.parts and parent != PurePath(".")
         )
-    return _output_dirs[base]
+    return script.output_dirs
 
 
 def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
@@ -549,16 +568,16 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
     base = canonical_script_sha256(spec.script_path)
     overrides = {path: _as_written(path, value) for path, value in spec.overrides.items()}
     while True:
-        classes = _classes.setdefault(base, {})
-        unknown = [path for path in overrides if path not in classes]
+        script = _script(base)
+        unknown = [path for path in overrides if path not in script.classes]
         if unknown:
-            script = _mission_for(spec.script_path, base, log_path)
+            as_written = _mission_for(spec.script_path, base, log_path)
             for path in unknown:
-                _classify(script, path)  # fills classes
-        load_time = {p: v for p, v in overrides.items() if classes[p] == LOAD_TIME}
-        if base not in _always_rendered:
-            _always_rendered[base] = needs_rendering(spec.script_path)
-        rendered = load_time or _always_rendered[base]
+                _classify(as_written, path)  # fills script.classes
+        load_time = {p: v for p, v in overrides.items() if script.classes[p] == LOAD_TIME}
+        if script.always_rendered is None:
+            script.always_rendered = needs_rendering(spec.script_path)
+        rendered = load_time or script.always_rendered
         text = render_script(spec.script_path, load_time) if rendered else None
         loaded = _mission_for(spec.script_path, base, log_path, text)
         attempt.script_sha256 = loaded.key
@@ -783,9 +802,10 @@ def _write(loaded: _Loaded, overrides: Mapping[str, Any]) -> set[str]:
 
 def _forget_dropped(loaded: _Loaded, dropped: set[str]) -> None:
     """Remember that writes to ``dropped`` do not take effect: they are load-time from now on."""
-    _dropped.setdefault(loaded.base, set()).update(dropped)
+    script = _script(loaded.base)
+    script.dropped.update(dropped)
     for path in dropped:
-        _classes.get(loaded.base, {}).pop(path, None)
+        script.classes.pop(path, None)
 
 
 def _verify(loaded: _Loaded, overrides: Mapping[str, Any]) -> None:

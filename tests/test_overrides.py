@@ -335,7 +335,7 @@ def test_a_dropped_write_found_at_run_time_becomes_load_time(
     from gmat_sweep import worker
 
     worker._loaded = None
-    worker._dropped.clear()  # as on a host that did not check the sweep
+    worker._scripts.clear()  # as on a host that did not check the sweep
     spec = RunSpec(leo_basic, {"Prop.Type": "PrinceDormand78"}, tmp_path / "a", 0, None)
     outcome = run_one(spec)
     assert outcome.status is RunStatus.OK
