@@ -154,14 +154,15 @@ class _Script:
     ``FM.Drag.AtmosphereModel``); ``dropped`` the paths whose API writes the
     engine dropped; ``output_dirs`` the subdirectories its outputs are written
     into, and ``always_rendered`` whether its runs load the rendered text even
-    with no load-time override (:func:`gmat_sweep.script.needs_rendering`);
-    both ``None`` until a run needs them.
+    with no load-time override (:func:`gmat_sweep.script.needs_rendering`),
+    ``rendering`` that text; each ``None`` until a run needs it.
     """
 
     classes: dict[str, str] = field(default_factory=dict)
     dropped: set[str] = field(default_factory=set)
     output_dirs: list[str] | None = None
     always_rendered: bool | None = None
+    rendering: str | None = None
 
 
 _scripts: dict[str, _Script] = {}
@@ -575,10 +576,7 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
             for path in unknown:
                 _classify(as_written, path)  # fills script.classes
         load_time = {p: v for p, v in overrides.items() if script.classes[p] == LOAD_TIME}
-        if script.always_rendered is None:
-            script.always_rendered = needs_rendering(spec.script_path)
-        rendered = load_time or script.always_rendered
-        text = render_script(spec.script_path, load_time) if rendered else None
+        text = render_script(spec.script_path, load_time) if load_time else _plain(spec, script)
         loaded = _mission_for(spec.script_path, base, log_path, text)
         attempt.script_sha256 = loaded.key
         _restore(loaded)
@@ -587,6 +585,19 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
             _verify(loaded, overrides)
             return loaded
         _forget_dropped(loaded, dropped)
+
+
+def _plain(spec: RunSpec, script: _Script) -> str | None:
+    """The text a run with no load-time override loads: ``None`` for the script file itself.
+
+    A script :func:`gmat_sweep.script.needs_rendering` is loaded rendered; its
+    rendering is the same for every such run, so it is made once.
+    """
+    if script.always_rendered is None:
+        script.always_rendered = needs_rendering(spec.script_path)
+    if script.always_rendered and script.rendering is None:
+        script.rendering = render_script(spec.script_path, {})
+    return script.rendering
 
 
 def _check_one(
