@@ -1574,6 +1574,7 @@ def _facts(
         "parameters": _describe_parameters(manifest.parameter_spec),
         "stopped": manifest.parameter_spec.get("stopped"),
         "seed": manifest.sweep_seed,
+        "inputs": manifest.script_inputs,
         "versions": {
             "gmat_sweep": manifest.gmat_sweep_version,
             "gmat-run": manifest.gmat_run_version,
@@ -1600,6 +1601,10 @@ def _summary(facts: Mapping[str, Any], attempts: int) -> str:
         f"parameters: {facts['parameters']}",
         f"engine: {versions['engine']}; gmat_sweep {versions['gmat_sweep']}",
     ]
+    if facts["inputs"] is None:
+        lines.append("input files: not recorded (the manifest predates their record)")
+    for name, digest in (facts["inputs"] or {}).items():
+        lines.append(f"input file {name}: sha256 {digest}")
     if facts["seed"] is not None:
         lines.append(f"seed: {facts['seed']}")
     stopped = _stopped_text(facts["stopped"])

@@ -242,6 +242,11 @@ class Manifest:
         Versions of numpy and scipy in the driver, which Monte Carlo and
         Latin-hypercube draws depend on; ``""`` when unknown (manifests
         written before these fields existed).
+    script_inputs:
+        :func:`gmat_sweep.script.script_inputs_sha256` of the mission script:
+        the SHA-256 of each file it reads (a gravity model, SPICE kernels);
+        ``None`` when not recorded (manifests written before this field
+        existed), ``{}`` when the script reads no file of its own.
 
     Notes
     -----
@@ -269,6 +274,7 @@ class Manifest:
     script_path: str = ""
     numpy_version: str = ""
     scipy_version: str = ""
+    script_inputs: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         # State of this object, not of the record: attributes rather than fields, so

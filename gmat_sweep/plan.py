@@ -21,7 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.grid import full_factorial, rows_to_run_specs
-from gmat_sweep.script import canonical_script_sha256, script_includes_sha256
+from gmat_sweep.script import (
+    canonical_script_sha256,
+    script_includes_sha256,
+    script_inputs_sha256,
+)
 from gmat_sweep.spec import PathLike, RunOptions, RunSpec, plain_overrides
 
 if TYPE_CHECKING:
@@ -311,8 +315,10 @@ def refuse_or_warn(problems: list[str], *, allowed: bool, refusal: str, flag: st
 def script_drift(manifest: Manifest, script: Path) -> list[str]:
     """Describe every file of the mission whose hash differs from what the manifest recorded.
 
-    The script and the files it ``#Include``\\ s; an empty list when the
-    mission is the one the sweep ran.
+    The script, the files it ``#Include``\\ s and the files it reads
+    (:func:`gmat_sweep.script.script_inputs_sha256`; not compared when the
+    manifest predates their record); an empty list when the mission is the
+    one the sweep ran.
     """
     problems = []
     current = canonical_script_sha256(script)
@@ -331,6 +337,17 @@ def script_drift(manifest: Manifest, script: Path) -> list[str]:
             )
     for name in sorted(set(includes) - set(manifest.script_includes)):
         problems.append(f"the script now includes {name!r}, which the sweep did not use")
+    if manifest.script_inputs is not None:  # None: written before inputs were recorded
+        inputs = script_inputs_sha256(script)
+        for name, recorded in sorted(manifest.script_inputs.items()):
+            now = inputs.get(name)
+            if now != recorded:
+                problems.append(
+                    f"input file {name!r} changed since the sweep ran: manifest sha256 "
+                    f"{recorded}, file now {now or 'missing'}"
+                )
+        for name in sorted(set(inputs) - set(manifest.script_inputs)):
+            problems.append(f"the script now reads {name!r}, which the sweep did not read")
     return problems
 
 

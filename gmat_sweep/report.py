@@ -195,6 +195,7 @@ def _provenance(manifest: Manifest) -> str:
         ("script", manifest.script_path),
         ("script sha256", manifest.script_sha256),
         *((f"#Include {name}", digest) for name, digest in manifest.script_includes.items()),
+        *((f"input {name}", digest) for name, digest in (manifest.script_inputs or {}).items()),
         ("GMAT engine", manifest.gmat_install_version),
         ("gmat_sweep", manifest.gmat_sweep_version),
         ("gmat-run", manifest.gmat_run_version),

@@ -136,7 +136,8 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     matters: GMAT refuses a second ``Prop.Type`` assignment. A
     ``GroundTrackPlot`` created before a ``ReportFile`` is moved, with its
     settings, to just before ``BeginMissionSequence`` (see
-    :func:`needs_rendering`). Switching a
+    :func:`needs_rendering`); the ``#Include`` files of the resource section
+    are then written inline, so a plot created in one moves too. Switching a
     force off (``FM.Drag.AtmosphereModel = None``, ``FM.Drag = None``,
     ``FM.SRP = Off``) removes the script's settings of that force
     (``FM.Drag.F107 = 150;``), which GMAT refuses once it is off. Relative
@@ -163,10 +164,15 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
         quote, a NaN, a nested mapping, ...), or a path has no ``.``.
     """
     lines, begin = _script_lines(script_path)
-    kinds = _created_types(_expanded(lines[:begin], set()))
+    section = _expanded(lines[:begin], set())
+    kinds = _created_types(section)
+    silenced = _silences_reports(kinds)
+    if silenced:  # a plot created in an #Include file moves too: the files are inlined
+        lines[:begin] = section
+        begin = len(section)
     directory = Path(os.path.abspath(script_path)).parent
     lines = [absolute_inputs(line, directory, kinds) for line in lines]
-    if _silences_reports(kinds):
+    if silenced:
         _ground_tracks_last(lines, begin, kinds)
     for dotted in sorted(overrides):
         resource, field = _split(dotted)
@@ -226,7 +232,7 @@ def _silences_reports(kinds: Mapping[str, str]) -> bool:
 def _ground_tracks_last(lines: list[str], begin: int, kinds: Mapping[str, str]) -> None:
     """Move each ``GroundTrackPlot`` created in ``lines[:begin]``, with its settings, to ``begin``.
 
-    Only the script's own lines move: a plot created in an ``#Include`` file stays there.
+    ``lines[:begin]`` has its ``#Include`` files inlined (:func:`render_script`).
     """
     names = [re.escape(name) for name, kind in kinds.items() if kind == _AFTER_REPORTS]
     plot = rf"(?:{'|'.join(names)})"
@@ -364,18 +370,59 @@ def input_files(script_path: str | Path) -> list[Path]:
     SweepConfigError
         The script or a file it includes cannot be read as UTF-8 text.
     """
+    return [path for written, path in _read_files(script_path) if not _is_absolute(written)]
+
+
+def script_inputs_sha256(script_path: str | Path) -> dict[str, str]:
+    """SHA-256 of the bytes of every file the script reads, as GMAT finds it.
+
+    These are :func:`input_files` (a name relative to the script's directory,
+    where GMAT looks first) and the files the script names by an absolute
+    path. A name that is not a file beside the script is one GMAT looks up
+    in its own data directory (``'JGM2.cof'``): that file ships with the
+    engine, whose version the manifest records, and is not listed.
+
+    Returns
+    -------
+    dict[str, str]
+        ``{path: sha256}`` in script order, keyed as
+        :func:`script_includes_sha256` keys includes: POSIX paths relative to
+        the script's directory, an absolute name in its absolute form.
+
+    Raises
+    ------
+    SweepConfigError
+        The script or a file it includes cannot be read as UTF-8 text.
+    """
+    top_dir = Path(os.path.abspath(script_path)).parent
+    hashes: dict[str, str] = {}
+    for written, path in _read_files(script_path):
+        with path.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        hashes[_include_key(written, path, top_dir)] = digest
+    return hashes
+
+
+def _read_files(script_path: str | Path) -> list[tuple[str, Path]]:
+    """``(name as written, absolute path)`` of each file the script reads, once each, in order."""
     top = Path(os.path.abspath(script_path))
     section = _resource_section(top)
     kinds = _created_types(section)
-    found: dict[Path, None] = {}
+    found: dict[Path, str] = {}
     for line in section:
         match = _file_assignment(line, kinds)
-        if match is not None:
-            for token in _PATH_TOKEN.finditer(match["value"]):
-                target = _beside(token, top.parent)
-                if target is not None and target.is_file():
-                    found[target] = None
-    return list(found)
+        if match is None:
+            continue
+        for token in _PATH_TOKEN.finditer(match["value"]):
+            written = _matched(token)
+            target = Path(written) if _is_absolute(written) else _beside(token, top.parent)
+            if target is not None and target.is_file():
+                found.setdefault(Path(os.path.abspath(target)), written)
+    return [(written, path) for path, written in found.items()]
+
+
+def _is_absolute(written: str) -> bool:
+    return bool(written) and PurePath(written).is_absolute()
 
 
 def _file_assignment(line: str, kinds: Mapping[str, str]) -> re.Match[str] | None:
@@ -397,7 +444,7 @@ def _beside(token: re.Match[str], directory: Path) -> Path | None:
     """The absolute path of the relative file name ``token`` when it exists in ``directory``."""
     written = _matched(token)
     target = directory / written
-    if not written or PurePath(written).is_absolute() or not target.exists():
+    if not written or _is_absolute(written) or not target.exists():
         return None
     return Path(os.path.abspath(target))
 

@@ -53,6 +53,7 @@ from gmat_sweep.manifest import (
 )
 from gmat_sweep.metrics import Postprocess
 from gmat_sweep.plan import installed_version as _version
+from gmat_sweep.script import script_inputs_sha256
 from gmat_sweep.spec import (
     LOG_NAME,
     PathLike,
@@ -468,6 +469,7 @@ class Sweep(DaskMethodsMixin):
                 run_count=len(self._all_runs()),
                 backend=_backend_name(self._backend),
                 script_includes=script_includes_sha256(self._script_path),
+                script_inputs=script_inputs_sha256(self._script_path),
                 script_path=str(self._script_path.resolve()),
                 numpy_version=_version("numpy"),
                 scipy_version=_version("scipy"),

@@ -3,9 +3,13 @@
 :func:`run_one` turns a :class:`~gmat_sweep.spec.RunSpec` into a
 :class:`~gmat_sweep.spec.RunOutcome`. It loads each script text once per
 process and reuses the loaded mission for every later run of the same text
-(the cache is keyed by the SHA-256 of the text loaded and the file it was
-loaded from, so an edited script, or a copy that reads the files beside it
-in another directory, is reloaded). GMAT keeps one live configuration per
+(the cache is keyed by the SHA-256 of the text loaded, of the script and its
+``#Include`` files, and by the file it was loaded from, so an edited
+script or included file, or a copy that reads the files beside it in another
+directory, is reloaded). The files a script reads (a gravity model's
+``PotentialFile``) are not part of the key: GMAT reads them again when each
+run starts, so an edited one takes effect without a reload (measured with the
+wheel's GMAT R2026a engine). GMAT keeps one live configuration per
 process, so the cache holds one mission at a time.
 
 Reusing a loaded mission must not let one run's overrides leak into the next:
@@ -95,6 +99,7 @@ from gmat_sweep.script import (
     render_script,
     resource_of,
     resources,
+    script_includes_sha256,
     script_value,
     text_sha256,
 )
@@ -133,7 +138,9 @@ class _Loaded:
     """The one mission this process has loaded, with what runs have changed on it."""
 
     key: str
+    """The SHA-256 of the text loaded (the script's canonical hash, or its rendering's)."""
     base: str
+    """:func:`_mission_sha256` of the script it was loaded for."""
     mission: Any
     source: Path
     """The file it was loaded from: GMAT reads the files it names relative to its directory."""
@@ -166,12 +173,25 @@ class _Script:
 
 
 _scripts: dict[str, _Script] = {}
-"""Per script (canonical SHA-256): what runs learnt about it."""
+"""Per script (:func:`_mission_sha256`): what runs learnt about it."""
 
 
 def _script(base: str) -> _Script:
-    """What this process knows of the script whose canonical SHA-256 is ``base``."""
+    """What this process knows of the script whose :func:`_mission_sha256` is ``base``."""
     return _scripts.setdefault(base, _Script())
+
+
+def _mission_sha256(script_path: Path) -> str:
+    """A SHA-256 of the text GMAT parses for ``script_path``: the script and its includes.
+
+    GMAT reads an ``#Include`` file while it parses the script, so a mission
+    kept loaded across an edit of one would run the old text.
+    """
+    base = canonical_script_sha256(script_path)
+    includes = script_includes_sha256(script_path)
+    if not includes:
+        return base
+    return text_sha256("\n".join([base, *(f"{name} {sha}" for name, sha in includes.items())]))
 
 
 @dataclass
@@ -380,8 +400,7 @@ def _inspected(script_path: Path, prefix: str, text: str | None = None) -> Itera
     log_path = scratch / "load.log"
     try:
         try:
-            base = canonical_script_sha256(script_path)
-            loaded = _mission_for(script_path, base, log_path, text)
+            loaded = _mission_for(script_path, _mission_sha256(script_path), log_path, text)
         except Exception as exc:
             log = _read_logs((log_path,))
             diagnostic = _describe_failure(exc, log).split("\n\n", 1)[0]
@@ -566,7 +585,7 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
     its path load-time for good and the run is prepared again (each pass
     moves at least one path, so this ends).
     """
-    base = canonical_script_sha256(spec.script_path)
+    base = _mission_sha256(spec.script_path)
     overrides = {path: _as_written(path, value) for path, value in spec.overrides.items()}
     while True:
         script = _script(base)
@@ -1087,21 +1106,21 @@ def _written(paths: Mapping[str, Path]) -> list[str]:
 def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None = None) -> _Loaded:
     """Return this process's mission for ``script_path`` (or its rendering ``text``).
 
-    ``base`` is the script's :func:`canonical_script_sha256`.
+    ``base`` is the script's :func:`_mission_sha256`.
 
     The rendered text is saved under this process's temporary directory,
     named by its hash, and loaded from there; its ``#Include`` paths are
     absolute, so it loads as the original does. The loaded mission is kept
-    for the next run of the same text from the same file: a copy of the
-    script in another directory reads the files beside it, so it is loaded
-    again.
+    for the next run of the same text from the same file with the same
+    ``#Include`` files: a copy of the script in another directory reads the
+    files beside it, so it is loaded again.
     """
     global _loaded
     from gmat_run import Mission
 
-    key = base if text is None else text_sha256(text)
+    key = canonical_script_sha256(script_path) if text is None else text_sha256(text)
     path = Path(os.path.abspath(script_path)) if text is None else _rendered_path(key)
-    if _loaded is not None and _loaded.key == key and _loaded.source == path:
+    if _loaded is not None and (_loaded.key, _loaded.base, _loaded.source) == (key, base, path):
         return _loaded
     if text is not None and not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)

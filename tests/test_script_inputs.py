@@ -1,0 +1,177 @@
+"""The files a mission reads, recorded by content: a sweep can say which gravity field made it.
+
+A mission that reads a gravity model, SPICE kernels or other files given in
+the script gets their SHA-256 in the manifest header (``script_inputs``),
+checked on resume like the script's own hash. A worker that keeps a mission
+loaded between runs must never run it with files that changed since the load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gmat_sweep import LocalPool, Manifest, Sweep, SweepConfigError, sweep
+from gmat_sweep.archive import write_archive
+from gmat_sweep.cli import main
+from gmat_sweep.script import script_inputs_sha256
+from gmat_sweep.spec import RunSpec, RunStatus
+from gmat_sweep.worker import run_one
+
+COF = "gravity/jgm2_4x4.cof"
+J2 = "RECOEF    2  0   -4.84165390000000e-04"
+NO_J2 = "RECOEF    2  0    0.00000000000000e+00"
+CHANGED = re.escape(f"input file '{COF}' changed since the sweep ran")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def mission(data_dir: Path, tmp_path: Path) -> Path:
+    """A copy of custom_gravity.script with its own gravity file, free to edit."""
+    (tmp_path / "m" / "gravity").mkdir(parents=True)
+    shutil.copy(data_dir / COF, tmp_path / "m" / COF)
+    return Path(shutil.copy(data_dir / "custom_gravity.script", tmp_path / "m"))
+
+
+def test_the_inputs_are_hashed_as_gmat_resolves_them(tmp_path: Path) -> None:
+    (tmp_path / "kernels").mkdir()
+    (tmp_path / "kernels" / "sat.bsp").write_bytes(b"\x00DAF/SPK\r\n")
+    elsewhere = tmp_path / "elsewhere.cof"
+    elsewhere.write_text("x")
+    (tmp_path / "part.script").write_text(
+        "Create ForceModel FM;\nFM.GravityField.Earth.PotentialFile = 'JGM2.cof';\n"
+    )
+    script = tmp_path / "m.script"
+    script.write_text(
+        "Create Spacecraft Sat;\n"
+        "Sat.OrbitSpiceKernelName = {'kernels/sat.bsp'};\n"
+        "#Include 'part.script'\n"  # 'JGM2.cof' is GMAT's own: not beside the script
+        "Create ForceModel Other;\n"
+        f"Other.GravityField.Earth.PotentialFile = '{elsewhere.as_posix()}';\n"
+        "Create ReportFile RF;\nRF.Filename = 'out.txt';\n"
+        "BeginMissionSequence;\n",
+        encoding="utf-8",
+    )
+    assert script_inputs_sha256(script) == {
+        "kernels/sat.bsp": _sha256(tmp_path / "kernels" / "sat.bsp"),  # bytes, as read
+        elsewhere.as_posix(): _sha256(elsewhere),
+    }
+
+
+def test_an_edited_input_file_is_recorded_shown_and_refused_on_resume(
+    mission: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cof = mission.parent / COF
+    recorded = _sha256(cof)
+    out = tmp_path / "s"
+    study = sweep(mission, {"Sat.Cd": [2.2]}, out=out, progress=False)
+    assert study.manifest.script_inputs == {COF: recorded}
+    header = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
+    assert header["script_inputs"] == {COF: recorded}
+
+    assert main(["show", str(out)]) == 0
+    assert f"input file {COF}: sha256 {recorded}" in capsys.readouterr().out
+    assert main(["show", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["inputs"] == {COF: recorded}
+
+    cof.write_text(cof.read_text().replace(J2, NO_J2))
+    now = _sha256(cof)
+    with pytest.raises(SweepConfigError) as refused:
+        Sweep.from_manifest(out / "manifest.jsonl", mission, backend=None)
+    message = str(refused.value)
+    for part in (repr(COF), recorded, now, "allow_script_drift=True", "Restore"):
+        assert part in message
+    with pytest.warns(RuntimeWarning, match=CHANGED):
+        Sweep.from_manifest(out / "manifest.jsonl", mission, backend=None, allow_script_drift=True)
+    with pytest.raises(SweepConfigError, match=CHANGED):
+        write_archive(study, tmp_path / "study.zip")
+
+
+def test_a_manifest_from_before_inputs_were_recorded_resumes_without_comparing_them(
+    mission: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "s"
+    sweep(mission, {"Sat.Cd": [2.2]}, out=out, progress=False)
+    path = out / "manifest.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    header = json.loads(lines[0])
+    del header["script_inputs"]
+    path.write_text(json.dumps(header) + "\n" + "".join(lines[1:]))
+    assert Manifest.load(path).script_inputs is None
+    cof = mission.parent / COF
+    cof.write_text(cof.read_text().replace(J2, NO_J2))
+    Sweep.from_manifest(path, mission, backend=None)  # nothing recorded to compare with
+    assert main(["show", str(out)]) == 0
+    assert "input files: not recorded" in capsys.readouterr().out
+
+
+def _last(outcome_paths: dict[str, Path], key: str, column: str) -> float:
+    return float(pd.read_parquet(outcome_paths[key])[column].iloc[-1])
+
+
+def test_a_gravity_file_edited_between_runs_of_a_kept_mission_is_read_again(
+    mission: Path, tmp_path: Path
+) -> None:
+    # GMAT reads the PotentialFile when each run starts, not when the script loads:
+    # a mission kept loaded across an edit runs with the new field (measured).
+    cof = mission.parent / COF
+
+    def final_sma(tag: str) -> float:
+        outcome = run_one(RunSpec(mission, {"Sat.Cd": 2.2}, tmp_path / tag, 0, None))
+        assert outcome.status is RunStatus.OK, outcome.stderr
+        return _last(dict(outcome.output_paths), "report__RF", "Sat.Earth.SMA")
+
+    first = final_sma("a")
+    cof.write_text(cof.read_text().replace(J2, NO_J2))
+    edited = final_sma("b")
+    assert edited != first
+    with LocalPool(1) as pool:
+        fresh = sweep(mission, {"Sat.Cd": [2.2]}, backend=pool, out=tmp_path / "s", progress=False)
+    assert fresh.final()["Sat.Earth.SMA"].iloc[0] == edited
+
+
+def test_an_included_file_edited_between_runs_reloads_the_mission(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # GMAT reads an #Include while it parses the script: a kept mission would run the old text.
+    for name in ("included_main.script", "included_spacecraft.script"):
+        shutil.copy(data_dir / name, tmp_path)
+    part = tmp_path / "included_spacecraft.script"
+
+    def final_sma(tag: str) -> float:
+        main = tmp_path / "included_main.script"
+        outcome = run_one(RunSpec(main, {"Probe.INC": 30.0}, tmp_path / tag, 0, None))
+        assert outcome.status is RunStatus.OK, outcome.stderr
+        return _last(dict(outcome.output_paths), "report__Elements", "Probe.Earth.SMA")
+
+    assert final_sma("a") == pytest.approx(8000, abs=1)
+    part.write_text(part.read_text().replace("Probe.SMA = 8000", "Probe.SMA = 8100"))
+    assert final_sma("b") == pytest.approx(8100, abs=1)
+
+
+def test_a_ground_track_plot_in_an_included_file_does_not_silence_the_report(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # lunar_gui with its GUI subscribers moved into an include the script pulls in
+    # before its ReportFile: the headless engine would write no report and succeed.
+    lines = (data_dir / "lunar_gui.script").read_text().split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("Create OrbitView"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("Create ReportFile"))
+    (tmp_path / "plots.script").write_text("\n".join(lines[start:end]) + "\n")
+    script = tmp_path / "lunar.script"
+    script.write_text("\n".join([*lines[:start], "#Include 'plots.script'", *lines[end:]]))
+    for overrides in ({}, {"LunaProp.Type": "PrinceDormand78"}):  # plain and load-time
+        outcome = run_one(RunSpec(script, overrides, tmp_path / f"run{len(overrides)}", 0, None))
+        assert outcome.status is RunStatus.OK, outcome.stderr
+        assert outcome.unwritten == ()
+        report = pd.read_parquet(outcome.output_paths["report__LunarReport"])
+        assert report["LunaSat.ElapsedSecs"].iloc[-1] == pytest.approx(3600)
