@@ -173,6 +173,12 @@ manifests = st.builds(
         st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
         max_size=3,
     ),
+    script_inputs=st.none()
+    | st.dictionaries(
+        st.from_regex(r"[a-z]{1,6}/[a-z]{1,6}\.(?:cof|bsp)", fullmatch=True),
+        st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+        max_size=3,
+    ),
 )
 
 
@@ -743,6 +749,7 @@ def test_unknown_keys_and_line_kinds_are_ignored(tmp_path: Path) -> None:
         header["from_the_future"] = {"x": 1}
         del header["backend"]
         del header["script_includes"]
+        del header["script_inputs"]
 
     _rewrite_header(path, extend)
     with path.open("a") as handle:
@@ -751,6 +758,7 @@ def test_unknown_keys_and_line_kinds_are_ignored(tmp_path: Path) -> None:
     loaded = Manifest.load(path)
     assert loaded.backend == "unknown"
     assert loaded.script_includes == {}
+    assert loaded.script_inputs is None  # written before input files were recorded
     assert loaded.entries == [make_entry(0), make_entry(1)]
 
 
