@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ import pytest
 from gmat_sweep import LocalPool, Manifest, Sweep, SweepConfigError, sweep
 from gmat_sweep.archive import write_archive
 from gmat_sweep.cli import main
+from gmat_sweep.engine import ensure_engine
 from gmat_sweep.script import script_inputs_sha256
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.worker import run_one
@@ -137,6 +139,41 @@ def test_a_gravity_file_edited_between_runs_of_a_kept_mission_is_read_again(
     with LocalPool(1) as pool:
         fresh = sweep(mission, {"Sat.Cd": [2.2]}, backend=pool, out=tmp_path / "s", progress=False)
     assert fresh.final()["Sat.Earth.SMA"].iloc[0] == edited
+
+
+def _engine_spk() -> Path:
+    """The planetary ephemeris (SPK) the GMAT engine ships."""
+    startup = ensure_engine().root / "bin" / "api_startup_file.txt"
+    for line in startup.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "PLANETARY_EPHEM_SPK_PATH":
+            return min(Path(value.strip()).glob("*.bsp"))
+    raise AssertionError(f"{startup} names no PLANETARY_EPHEM_SPK_PATH")
+
+
+def test_a_spice_kernel_replaced_between_runs_of_a_kept_mission_is_read_again(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    # GMAT opens the SPK when each run starts: a kept mission never runs on a replaced one.
+    kernel = tmp_path / "de.bsp"
+    shutil.copy(_engine_spk(), kernel)
+    script = tmp_path / "spk.script"
+    script.write_text(
+        leo_basic.read_text().replace(
+            "FM.SRP = On;",
+            "FM.SRP = On;\nFM.PointMasses = {Luna, Sun};\nSolarSystem.EphemerisSource = 'SPICE';\n"
+            f"SolarSystem.SPKFilename = '{kernel.as_posix()}';",  # GMAT wants it absolute
+        )
+    )
+    assert script_inputs_sha256(script) == {kernel.as_posix(): _sha256(kernel)}
+    spec = RunSpec(script, {"Sat.Cd": 2.3}, tmp_path / "a", 0, None)
+    assert run_one(spec).status is RunStatus.OK
+    data = kernel.read_bytes()
+    kernel.unlink()  # a new file under the old name: an open handle would still read the old
+    kernel.write_bytes(data[:1024] + bytes(len(data) - 1024))
+    failed = run_one(replace(spec, output_dir=tmp_path / "b"))
+    assert failed.status is RunStatus.FAILED
+    assert failed.stderr is not None and "GmatRunError" in failed.stderr
 
 
 def test_an_included_file_edited_between_runs_reloads_the_mission(
