@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import shutil
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -84,6 +85,11 @@ def test_an_edited_input_file_is_recorded_shown_and_refused_on_resume(
     assert f"input file {COF}: sha256 {recorded}" in capsys.readouterr().out
     assert main(["show", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["inputs"] == {COF: recorded}
+
+    with zipfile.ZipFile(write_archive(study, tmp_path / "study.zip")) as archive:
+        archived = json.loads(archive.read("manifest.jsonl").splitlines()[0])
+        assert archived["script_inputs"] == {COF: recorded}
+        assert hashlib.sha256(archive.read(f"mission/{COF}")).hexdigest() == recorded
 
     cof.write_text(cof.read_text().replace(J2, NO_J2))
     now = _sha256(cof)
