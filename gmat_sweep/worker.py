@@ -4,14 +4,13 @@
 :class:`~gmat_sweep.spec.RunOutcome`. It loads each script text once per
 process and reuses the loaded mission for every later run of the same text
 (the cache is keyed by the SHA-256 of the text loaded, of the script and its
-``#Include`` files, and by the file it was loaded from, so an edited
-script or included file, or a copy that reads the files beside it in another
-directory, is reloaded). The files a script reads are not part of the key:
-GMAT reads a gravity model's ``PotentialFile`` and opens a
-``SolarSystem.SPKFilename`` kernel again when each run starts, so an edited
-one takes effect without a reload (measured with the wheel's GMAT R2026a
-engine). GMAT keeps one live configuration per
-process, so the cache holds one mission at a time.
+``#Include`` files, and by the file it was loaded from, so an edited script or
+included file, or a copy that reads the files beside it in another directory,
+is reloaded). The files a script reads are not part of the key: GMAT reads a
+gravity model's ``PotentialFile`` and opens a ``SolarSystem.SPKFilename``
+kernel again when each run starts, so an edited one takes effect without a
+reload (measured with the wheel's GMAT R2026a engine). GMAT keeps one live
+configuration per process, so the cache holds one mission at a time.
 
 Reusing a loaded mission must not let one run's overrides leak into the next:
 GMAT keeps a spacecraft's orbit as Cartesian state, so writing ``Sat.SMA``
