@@ -1,0 +1,1123 @@
+"""Black-box checks of the public contract: the API reference and DESIGN.md.
+
+Each test checks one concrete statement of ``spec/api-reference.txt`` (or of
+DESIGN.md, which overrides the reference where it lists a deliberate
+departure), through the public names only: what is importable from where,
+every documented signature, the documented exceptions for documented bad
+inputs, the manifest's records and JSON field names, the ordering and
+failure-as-row contracts, ``from_manifest``/``resume`` and the aggregation
+functions. GMAT runs are few and shared per module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import inspect
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import gmat_sweep
+from gmat_sweep import (
+    MANIFEST_SCHEMA_VERSION,
+    BackendError,
+    GmatSweepError,
+    LocalJoblibPool,
+    Manifest,
+    ManifestCorruptError,
+    ManifestEntry,
+    Pool,
+    RunFailed,
+    RunOutcome,
+    RunSpec,
+    Sweep,
+    SweepConfigError,
+    canonical_script_sha256,
+    expand_grid_to_run_specs,
+    full_factorial,
+    latin_hypercube,
+    lazy_contacts,
+    lazy_ephemerides,
+    lazy_multiindex,
+    monte_carlo,
+)
+
+DATA = Path(__file__).parent / "data"
+LEO = DATA / "leo_basic.script"
+FAILS = DATA / "fails_at_runtime.script"
+MULTI = DATA / "multi_output.script"
+PARSE_ERROR = DATA / "parse_error.script"
+
+KW = inspect.Parameter.KEYWORD_ONLY
+POS = inspect.Parameter.POSITIONAL_OR_KEYWORD
+EMPTY = inspect.Parameter.empty
+
+
+# --------------------------------------------------------------------------- names
+
+
+REFERENCE_NAMES = {
+    # name -> the module the reference places it in
+    "Sweep": "gmat_sweep.sweep",
+    "sweep": "gmat_sweep.api",
+    "monte_carlo": "gmat_sweep.api",
+    "latin_hypercube": "gmat_sweep.api",
+    "Pool": "gmat_sweep.backends.base",
+    "LocalJoblibPool": None,
+    "DaskPool": None,
+    "RayPool": None,
+    "RunSpec": "gmat_sweep.spec",
+    "SweepSpec": "gmat_sweep.spec",
+    "RunOutcome": "gmat_sweep.spec",
+    "full_factorial": "gmat_sweep.grid",
+    "expand_grid_to_run_specs": "gmat_sweep.grid",
+    "MANIFEST_SCHEMA_VERSION": "gmat_sweep.manifest",
+    "Manifest": "gmat_sweep.manifest",
+    "ManifestEntry": "gmat_sweep.manifest",
+    "canonical_script_sha256": "gmat_sweep.manifest",
+    "lazy_multiindex": "gmat_sweep.aggregate",
+    "lazy_ephemerides": "gmat_sweep.aggregate",
+    "lazy_contacts": "gmat_sweep.aggregate",
+    "GmatSweepError": "gmat_sweep.errors",
+    "SweepConfigError": "gmat_sweep.errors",
+    "RunFailed": "gmat_sweep.errors",
+    "BackendError": "gmat_sweep.errors",
+    "ManifestCorruptError": "gmat_sweep.errors",
+    "DistSpec": "gmat_sweep.distributions",
+    "derive_param_seed": "gmat_sweep.distributions",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_NAMES))
+def test_every_reference_name_is_exported_from_the_top_level(name: str) -> None:
+    assert name in gmat_sweep.__all__
+    value = getattr(gmat_sweep, name)
+    module = REFERENCE_NAMES[name]
+    if module is not None:
+        assert getattr(importlib.import_module(module), name) is value
+
+
+def test_the_modules_the_reference_cross_references_exist() -> None:
+    assert callable(importlib.import_module("gmat_sweep.worker").run_one)
+    subprocess_module = importlib.import_module("gmat_sweep.backends._subprocess")
+    assert callable(subprocess_module.run_spec_in_subprocess)
+    assert gmat_sweep.sweep is importlib.import_module("gmat_sweep.api").sweep
+
+
+def test_records_are_dataclasses() -> None:
+    for record in (RunSpec, gmat_sweep.SweepSpec, RunOutcome, Manifest, ManifestEntry):
+        assert dataclasses.is_dataclass(record), record
+
+
+def test_exception_hierarchy() -> None:
+    assert issubclass(GmatSweepError, Exception)
+    for error in (SweepConfigError, RunFailed, BackendError, ManifestCorruptError):
+        assert issubclass(error, GmatSweepError)
+    failed = RunFailed(3, "Traceback: boom")
+    assert (failed.run_id, failed.stderr) == (3, "Traceback: boom")
+    corrupt = ManifestCorruptError("bad line 2", Path("m.jsonl"))
+    assert corrupt.path == Path("m.jsonl")
+
+
+def test_importing_the_package_imports_no_gmat_and_starts_nothing() -> None:
+    code = (
+        "import multiprocessing, sys, threading\n"
+        "import gmat_sweep\n"
+        "assert not {'gmatpy', 'gmat_run'} & set(sys.modules), sorted(sys.modules)\n"
+        "assert not multiprocessing.active_children()\n"
+        "assert threading.active_count() == 1, threading.enumerate()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# --------------------------------------------------------------------------- signatures
+
+
+def _params(function: Any) -> list[tuple[str, Any, Any]]:
+    """(name, kind, default) of each parameter, without ``self``/``cls``."""
+    return [
+        (p.name, p.kind, p.default)
+        for p in inspect.signature(function).parameters.values()
+        if p.name not in {"self", "cls"}
+    ]
+
+
+def _starts_with(function: Any, expected: list[tuple[str, Any, Any]]) -> None:
+    """The reference's parameters, with their kinds and defaults; extras are optional.
+
+    Positional parameters must come first and in the reference's order;
+    keyword-only ones may come in any order (a call cannot tell).
+    """
+    actual = _params(function)
+    positional = [param for param in expected if param[1] is not KW]
+    assert actual[: len(positional)] == positional, actual
+    by_name = {name: (kind, default) for name, kind, default in actual}
+    for name, kind, default in expected:
+        assert by_name.get(name) == (kind, default), (name, by_name.get(name))
+    named = {name for name, _, _ in expected}
+    for name, kind, default in actual:
+        if name not in named:
+            assert default is not EMPTY or kind is inspect.Parameter.VAR_KEYWORD, name
+
+
+def test_sweep_constructor_signature() -> None:
+    _starts_with(
+        Sweep.__init__,
+        [
+            ("runs", KW, EMPTY),
+            ("backend", KW, EMPTY),
+            ("manifest_path", KW, EMPTY),
+            ("output_dir", KW, EMPTY),
+            ("script_path", KW, EMPTY),
+            ("parameter_spec", KW, EMPTY),
+            ("sweep_seed", KW, None),
+            ("progress", KW, True),
+        ],
+    )
+
+
+def test_sweep_methods_signatures() -> None:
+    assert isinstance(inspect.getattr_static(Sweep, "from_manifest"), classmethod)
+    _starts_with(
+        Sweep.from_manifest,
+        [
+            ("manifest_path", POS, EMPTY),
+            ("script_path", POS, EMPTY),
+            ("backend", KW, EMPTY),
+            ("allow_script_drift", KW, False),
+            ("progress", KW, True),
+        ],
+    )
+    _starts_with(Sweep.run, [])
+    _starts_with(Sweep.resume, [])
+    for method in (Sweep.to_dataframe, Sweep.to_ephemerides, Sweep.to_contacts):
+        _starts_with(method, [("name", POS, None)])
+
+
+@pytest.mark.parametrize("function", [monte_carlo, latin_hypercube])
+def test_stochastic_entry_point_signatures(function: Any) -> None:
+    _starts_with(
+        function,
+        [
+            ("mission", POS, EMPTY),
+            ("n", KW, EMPTY),
+            ("perturb", KW, EMPTY),
+            ("seed", KW, None),
+            ("backend", KW, None),
+            ("out", KW, None),
+            ("progress", KW, True),
+        ],
+    )
+
+
+def test_pool_signatures() -> None:
+    assert inspect.isabstract(Pool)
+    assert Pool.__abstractmethods__ == {"submit", "as_completed"}
+    _starts_with(Pool.submit, [("spec", POS, EMPTY)])
+    _starts_with(Pool.as_completed, [("futures", POS, EMPTY)])
+    _starts_with(
+        LocalJoblibPool.__init__, [("workers", POS, -1), ("reuse_gmat_context", KW, True)]
+    )
+    _starts_with(
+        gmat_sweep.DaskPool.__init__,
+        [
+            ("client", KW, None),
+            ("n_workers", KW, None),
+            ("threads_per_worker", KW, 1),
+            ("reuse_gmat_context", KW, True),
+        ],
+    )
+    ray_params = _params(gmat_sweep.RayPool.__init__)
+    assert ray_params == [
+        ("address", KW, None),
+        ("num_cpus", KW, None),
+        ("reuse_gmat_context", KW, True),
+        ("ray_init_kwargs", inspect.Parameter.VAR_KEYWORD, EMPTY),
+    ]
+
+
+def _field_names(record: Any) -> list[str]:
+    return [field.name for field in dataclasses.fields(record)]
+
+
+def test_record_fields_in_reference_order() -> None:
+    assert _field_names(RunSpec)[:6] == [
+        "script_path",
+        "overrides",
+        "output_dir",
+        "run_id",
+        "seed",
+        "run_options",
+    ]
+    assert _field_names(gmat_sweep.SweepSpec)[:7] == [
+        "mission_script_path",
+        "runs",
+        "backend",
+        "backend_kwargs",
+        "output_dir",
+        "manifest_path",
+        "sweep_seed",
+    ]
+    assert _field_names(RunOutcome)[:7] == [
+        "run_id",
+        "status",
+        "output_paths",
+        "duration_s",
+        "stderr",
+        "started_at",
+        "ended_at",
+    ]
+    assert _field_names(Manifest)[:12] == [
+        "script_sha256",
+        "gmat_sweep_version",
+        "gmat_run_version",
+        "gmat_install_version",
+        "python_version",
+        "os_platform",
+        "sweep_seed",
+        "parameter_spec",
+        "run_count",
+        "backend",
+        "schema_version",
+        "entries",
+    ]
+    assert _field_names(ManifestEntry)[:9] == [
+        "run_id",
+        "overrides",
+        "status",
+        "output_paths",
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "stderr",
+        "log_path",
+    ]
+    sweep_seed = inspect.signature(gmat_sweep.SweepSpec).parameters["sweep_seed"]
+    assert sweep_seed.default is None
+    header = _header()
+    assert header.backend == "unknown"
+    assert header.schema_version == MANIFEST_SCHEMA_VERSION
+    assert header.entries == []
+
+
+def test_manifest_and_grid_function_signatures() -> None:
+    assert isinstance(inspect.getattr_static(Manifest, "load"), classmethod)
+    _starts_with(Manifest.load, [("path", POS, EMPTY)])
+    _starts_with(Manifest.append_entry, [("entry", POS, EMPTY)])
+    _starts_with(Manifest.find_failed, [])
+    assert len(_params(Manifest.find_missing)) == 1
+    assert isinstance(inspect.getattr_static(ManifestEntry, "from_outcome"), classmethod)
+    _starts_with(
+        ManifestEntry.from_outcome,
+        [("outcome", POS, EMPTY), ("overrides", KW, EMPTY), ("log_path", KW, None)],
+    )
+    _starts_with(full_factorial, [("grid", POS, EMPTY)])
+    _starts_with(
+        expand_grid_to_run_specs,
+        [("grid", POS, EMPTY), ("script_path", POS, EMPTY), ("output_dir", POS, EMPTY)],
+    )
+    for function in (lazy_multiindex, lazy_ephemerides):
+        _starts_with(
+            function,
+            [
+                ("manifest", POS, EMPTY),
+                ("output_dir", POS, EMPTY),
+                ("name", KW, None),
+                ("spool", KW, True),
+            ],
+        )
+    _starts_with(
+        lazy_contacts,
+        [("manifest", POS, EMPTY), ("output_dir", POS, EMPTY), ("name", KW, None)],
+    )
+    assert "spool" not in inspect.signature(lazy_contacts).parameters
+
+
+# --------------------------------------------------------------------------- Pool
+
+
+@pytest.mark.parametrize("value", [False, None, 1, "yes"])
+def test_pool_subclass_that_is_not_subprocess_isolated_fails_at_class_creation(
+    value: object,
+) -> None:
+    with pytest.raises(BackendError):
+
+        class Bad(Pool):
+            subprocess_isolated = value  # type: ignore[assignment]
+
+            def submit(self, spec: RunSpec) -> Any:
+                raise NotImplementedError
+
+            def as_completed(self, futures: Any) -> Iterator[RunOutcome]:
+                raise NotImplementedError
+
+
+def test_pool_subclass_must_implement_both_abstract_methods() -> None:
+    class Partial(Pool):
+        subprocess_isolated = True
+
+        def submit(self, spec: RunSpec) -> Any:
+            raise NotImplementedError
+
+    with pytest.raises(TypeError):
+        Partial()  # type: ignore[abstract]
+
+
+@pytest.mark.parametrize("workers", [0, -2, -7])
+def test_local_joblib_pool_rejects_zero_and_other_negative_workers(workers: int) -> None:
+    with pytest.raises(BackendError, match=str(workers)):
+        LocalJoblibPool(workers)
+
+
+def test_local_joblib_pool_stores_reuse_gmat_context() -> None:
+    with LocalJoblibPool(1, reuse_gmat_context=False) as pool:
+        assert pool.subprocess_isolated is True
+        assert pool._reuse_gmat_context is False
+
+
+# --------------------------------------------------------------------------- grids
+
+
+def test_full_factorial_reference_example() -> None:
+    assert list(full_factorial({"b": [10, 20, 30], "a": [1, 2]})) == [
+        {"a": 1, "b": 10},
+        {"a": 1, "b": 20},
+        {"a": 1, "b": 30},
+        {"a": 2, "b": 10},
+        {"a": 2, "b": 20},
+        {"a": 2, "b": 30},
+    ]
+
+
+def test_full_factorial_emits_keys_in_lexicographic_order() -> None:
+    for row in full_factorial({"z": [1], "m": [2], "a": [3]}):
+        assert list(row) == ["a", "m", "z"]
+
+
+def test_full_factorial_materialises_generators_once() -> None:
+    rows = list(full_factorial({"a": (x for x in [1, 2]), "b": (y for y in [5, 6])}))
+    assert rows == [{"a": 1, "b": 5}, {"a": 1, "b": 6}, {"a": 2, "b": 5}, {"a": 2, "b": 6}]
+
+
+def test_full_factorial_of_nothing_is_one_empty_dict() -> None:
+    assert list(full_factorial({})) == [{}]
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [{1: [1, 2]}, {"a": []}, {"a": [1], "b": iter([])}, {"a": [1], ("b",): [2]}],
+)
+def test_full_factorial_rejects_bad_grids(grid: Any) -> None:
+    with pytest.raises(SweepConfigError):
+        list(full_factorial(grid))
+    with pytest.raises(SweepConfigError):
+        expand_grid_to_run_specs(grid, LEO, "/tmp/never-written")
+
+
+def test_expand_grid_to_run_specs(tmp_path: Path) -> None:
+    specs = expand_grid_to_run_specs({"Sat.SMA": [7000.0, 7100.0], "Sat.ECC": [0.01]}, LEO, tmp_path)
+    assert [spec.run_id for spec in specs] == [0, 1]
+    assert [spec.overrides for spec in specs] == list(
+        full_factorial({"Sat.SMA": [7000.0, 7100.0], "Sat.ECC": [0.01]})
+    )
+    for spec in specs:
+        assert Path(spec.script_path) == LEO
+        assert spec.seed is None
+        assert spec.run_options == {}
+        # DESIGN.md departure 5: run-NNNNNN, zero-padded to six digits.
+        assert Path(spec.output_dir) == tmp_path / f"run-{spec.run_id:06d}"
+
+
+def test_expand_grid_accepts_str_paths(tmp_path: Path) -> None:
+    (spec,) = expand_grid_to_run_specs({}, str(LEO), str(tmp_path))
+    assert spec.run_id == 0
+    assert spec.overrides == {}
+
+
+# --------------------------------------------------------------------------- script hash
+
+
+def test_canonical_script_sha256_normalises_line_endings_and_trailing_newlines(
+    tmp_path: Path,
+) -> None:
+    expected = hashlib.sha256(b"Create Spacecraft Sat;\nSat.SMA = 7000;\n").hexdigest()
+    variants = [
+        b"Create Spacecraft Sat;\nSat.SMA = 7000;\n",
+        b"Create Spacecraft Sat;\r\nSat.SMA = 7000;\r\n",
+        b"Create Spacecraft Sat;\rSat.SMA = 7000;\r",
+        b"Create Spacecraft Sat;\nSat.SMA = 7000;",
+        b"Create Spacecraft Sat;\nSat.SMA = 7000;\n\n\n",
+    ]
+    for index, data in enumerate(variants):
+        path = tmp_path / f"v{index}.script"
+        path.write_bytes(data)
+        assert canonical_script_sha256(path) == expected, data
+    assert canonical_script_sha256(str(tmp_path / "v0.script")) == expected
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def _header(**changes: Any) -> Manifest:
+    values: dict[str, Any] = {
+        "script_sha256": "0" * 64,
+        "gmat_sweep_version": "0.1.0",
+        "gmat_run_version": "0.6.0",
+        "gmat_install_version": "test",
+        "python_version": "3.12",
+        "os_platform": "test",
+        "sweep_seed": None,
+        "parameter_spec": {"_kind": "grid", "grid": {"Sat.SMA": [1.0, 2.0, 3.0]}},
+        "run_count": 3,
+    }
+    values.update(changes)
+    return Manifest(**values)
+
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def _entry(run_id: int, status: str = "ok", **changes: Any) -> ManifestEntry:
+    values: dict[str, Any] = {
+        "run_id": run_id,
+        "overrides": {"Sat.SMA": float(run_id)},
+        "status": status,
+        "output_paths": {},
+        "started_at": T0,
+        "ended_at": T0 + timedelta(seconds=1),
+        "duration_s": 1.0,
+        "stderr": None if status == "ok" else "boom",
+        "log_path": None,
+    }
+    values.update(changes)
+    return ManifestEntry(**values)
+
+
+def test_run_outcome_helpers_compute_duration_from_the_timestamps() -> None:
+    ok = RunOutcome.ok(4, {"report__RF": Path("a.parquet")}, T0, T0 + timedelta(seconds=2.5))
+    assert (ok.run_id, ok.status, ok.stderr, ok.duration_s) == (4, "ok", None, 2.5)
+    failed = RunOutcome.failed(5, "Traceback ...", T0, T0 + timedelta(seconds=0.25))
+    assert (failed.status, failed.output_paths, failed.stderr) == ("failed", {}, "Traceback ...")
+    assert failed.duration_s == 0.25
+
+
+def test_manifest_entry_from_outcome_copies_the_outcome() -> None:
+    outcome = RunOutcome.ok(2, {"report__RF": Path("run-000002/r.parquet")}, T0, T0 + timedelta(1))
+    entry = ManifestEntry.from_outcome(
+        outcome, overrides={"Sat.SMA": 7000.0}, log_path=Path("run-000002/gmat.log")
+    )
+    assert entry.run_id == 2
+    assert entry.status == "ok"
+    assert entry.overrides == {"Sat.SMA": 7000.0}
+    assert entry.output_paths == {"report__RF": Path("run-000002/r.parquet")}
+    assert (entry.started_at, entry.ended_at, entry.duration_s) == (
+        outcome.started_at,
+        outcome.ended_at,
+        outcome.duration_s,
+    )
+    assert entry.stderr is None
+    assert entry.log_path == Path("run-000002/gmat.log")
+    assert ManifestEntry.from_outcome(outcome, overrides={}).log_path is None
+
+
+HEADER_KEYS = {
+    "kind",
+    "schema_version",
+    "script_sha256",
+    "gmat_sweep_version",
+    "gmat_run_version",
+    "gmat_install_version",
+    "python_version",
+    "os_platform",
+    "sweep_seed",
+    "parameter_spec",
+    "run_count",
+    "backend",
+}
+ENTRY_KEYS = {
+    "kind",
+    "run_id",
+    "overrides",
+    "status",
+    "output_paths",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "stderr",
+    "log_path",
+}
+
+
+def test_manifest_round_trip_and_json_field_names(tmp_path: Path) -> None:
+    path = tmp_path / "sweep" / "manifest.jsonl"
+    path.parent.mkdir()
+    manifest = _header(entries=[_entry(0)])
+    manifest.save(path)
+    manifest.append_entry(_entry(1, "failed"))
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == 3
+    assert HEADER_KEYS <= set(lines[0])
+    assert lines[0]["kind"] == "header"
+    assert lines[0]["schema_version"] == MANIFEST_SCHEMA_VERSION
+    for line in lines[1:]:
+        assert ENTRY_KEYS <= set(line)
+        assert line["kind"] == "entry"
+    assert lines[2]["status"] == "failed"
+    loaded = Manifest.load(path)
+    assert [entry.run_id for entry in loaded.entries] == [0, 1]
+    assert loaded.entries[1] == manifest.entries[1]
+    assert loaded.parameter_spec == manifest.parameter_spec
+    assert (loaded.run_count, loaded.sweep_seed, loaded.backend) == (3, None, "unknown")
+
+
+def test_manifest_load_tolerates_one_torn_final_line(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.jsonl"
+    _header(entries=[_entry(0), _entry(1)]).save(path)
+    with path.open("ab") as handle:
+        handle.write(b'{"kind":"entry","run_id":2,"overr')
+    assert [entry.run_id for entry in Manifest.load(path).entries] == [0, 1]
+
+
+def test_manifest_load_rejects_a_corrupt_middle_line_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.jsonl"
+    _header(entries=[_entry(0)]).save(path)
+    text = path.read_text().splitlines()
+    path.write_text("\n".join([text[0], "{not json", text[1]]) + "\n")
+    with pytest.raises(ManifestCorruptError) as caught:
+        Manifest.load(path)
+    assert Path(caught.value.path) == path
+
+
+def test_manifest_schema_versions(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.jsonl"
+    _header(entries=[_entry(0)]).save(path)
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["schema_version"]
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    assert Manifest.load(path).schema_version == 1
+    header["schema_version"] = MANIFEST_SCHEMA_VERSION + 1
+    path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with pytest.raises(ManifestCorruptError, match=str(MANIFEST_SCHEMA_VERSION + 1)):
+        Manifest.load(path)
+
+
+def test_find_failed_in_arrival_order_and_find_missing_in_input_order(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.jsonl"
+    manifest = _header(run_count=6)
+    manifest.save(path)
+    for entry in (_entry(4, "failed"), _entry(0), _entry(2, "failed"), _entry(1, "failed")):
+        manifest.append_entry(entry)
+    assert manifest.find_failed() == [4, 2, 1]
+    assert manifest.find_missing([5, 3, 2, 0]) == [5, 3]
+    assert Manifest.load(path).find_failed() == [4, 2, 1]
+
+
+def test_last_entry_of_a_run_wins(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.jsonl"
+    manifest = _header()
+    manifest.save(path)
+    manifest.append_entry(_entry(0, "failed"))
+    manifest.append_entry(_entry(1))
+    manifest.append_entry(_entry(0))
+    loaded = Manifest.load(path)
+    assert loaded.find_failed() == []
+    assert sorted(entry.run_id for entry in loaded.entries) == [0, 1]
+    assert manifest.find_failed() == []
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize("function", [monte_carlo, latin_hypercube])
+@pytest.mark.parametrize(
+    ("n", "perturb"),
+    [
+        (2, {}),
+        (0, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
+        (-1, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
+        (2, {"Sat.SMA": ("gaussian", 7000.0, 1.0)}),
+        (2, {"Sat.SMA": ("normal", 7000.0)}),
+        (2, {"Sat.SMA": ("normal", 7000.0, -1.0)}),
+        (2, {"Sat.SMA": ("uniform", 7100.0, 7000.0)}),
+        (2, {"Sat.SMA": "normal"}),
+    ],
+)
+def test_stochastic_entry_points_reject_bad_input_before_any_run(
+    function: Any, n: int, perturb: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(SweepConfigError):
+        function(LEO, n=n, perturb=perturb, seed=1, out=out, progress=False)
+    assert not (out / "manifest.jsonl").exists()
+
+
+def test_missing_script_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(SweepConfigError, match="nope.script"):
+        gmat_sweep.sweep(tmp_path / "nope.script", {}, out=tmp_path / "out", progress=False)
+
+
+# --------------------------------------------------------------------------- one sweep
+
+
+@pytest.fixture(scope="module")
+def failing_sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    """Three runs of fails_at_runtime: run 1 (Idx.Value = 5) fails inside GMAT."""
+    out = tmp_path_factory.mktemp("failing") / "sweep"
+    return gmat_sweep.sweep(FAILS, {"Idx.Value": [2, 5, 3]}, out=out, progress=False)
+
+
+REPORT_COLUMNS = ["Sat.UTCGregorian", "Sat.ElapsedSecs", "Sat.Earth.RMAG"]
+
+
+def test_sweep_returns_the_completed_sweep(failing_sweep: Sweep) -> None:
+    assert isinstance(failing_sweep, Sweep)
+    manifest = Manifest.load(Path(failing_sweep.manifest_path))
+    assert manifest.parameter_spec["grid"] == {"Idx.Value": [2, 5, 3]}
+    assert manifest.run_count == 3
+    assert manifest.script_sha256 == canonical_script_sha256(FAILS)
+    assert manifest.find_failed() == [1]
+    assert manifest.find_missing(range(3)) == []
+    by_run = {entry.run_id: entry for entry in manifest.entries}
+    assert by_run[1].status == "failed"
+    assert by_run[1].output_paths == {}
+    assert by_run[1].stderr
+    for run_id in (0, 2):
+        assert by_run[run_id].status == "ok"
+        assert by_run[run_id].stderr is None
+        assert set(by_run[run_id].output_paths) == {"report__RF"}
+    assert by_run[1].overrides == {"Idx.Value": 5}
+
+
+def test_failed_run_is_one_nan_row(failing_sweep: Sweep) -> None:
+    frame = failing_sweep.to_pandas()
+    assert list(frame.index.names) == ["run_id", "time"]
+    assert sorted(set(frame.index.get_level_values("run_id"))) == [0, 1, 2]
+    failed = frame.xs(1, level="run_id")
+    assert len(failed) == 1
+    assert pd.isna(failed.index[0])
+    assert failed["__status"].iloc[0] == "failed"
+    assert failed[REPORT_COLUMNS].isna().all(axis=None)
+    # DESIGN.md departure 6: the failed row keeps its parameter column.
+    assert failed["Idx.Value"].iloc[0] == 5
+    ok = frame.drop(index=1, level="run_id")
+    assert (ok["__status"] == "ok").all()
+    assert ok.index.get_level_values("time").notna().all()
+    assert ok.groupby(level="run_id").size().min() > 1
+
+
+def test_lazy_multiindex_matches_the_sweep_frame(failing_sweep: Sweep) -> None:
+    out = Path(failing_sweep.output_dir)
+    manifest = Manifest.load(out / "manifest.jsonl")
+    frame = lazy_multiindex(manifest, out)
+    pd.testing.assert_frame_equal(frame, failing_sweep.to_pandas())
+    pd.testing.assert_frame_equal(lazy_multiindex(manifest, out, spool=False), frame)
+    pd.testing.assert_frame_equal(lazy_multiindex(manifest, out, name="RF"), frame)
+    lazy = failing_sweep.to_dataframe()
+    assert hasattr(lazy, "dask")
+    assert len(lazy.compute()) == len(frame)
+
+
+def test_lazy_multiindex_unknown_name_is_a_config_error(failing_sweep: Sweep) -> None:
+    out = Path(failing_sweep.output_dir)
+    with pytest.raises(SweepConfigError, match="RF"):
+        lazy_multiindex(Manifest.load(out / "manifest.jsonl"), out, name="NoSuchReport")
+
+
+def test_absolute_output_paths_are_used_as_is(failing_sweep: Sweep, tmp_path: Path) -> None:
+    out = Path(failing_sweep.output_dir)
+    manifest = Manifest.load(out / "manifest.jsonl")
+    absolute = [
+        dataclasses.replace(
+            entry,
+            output_paths={key: out / value for key, value in entry.output_paths.items()},
+        )
+        for entry in manifest.entries
+    ]
+    moved = dataclasses.replace(manifest, entries=absolute)
+    pd.testing.assert_frame_equal(lazy_multiindex(moved, out), lazy_multiindex(manifest, out))
+
+
+def _ok_entry(manifest: Manifest) -> ManifestEntry:
+    return next(entry for entry in manifest.entries if entry.status == "ok")
+
+
+def test_ok_run_without_the_requested_report_is_a_row_with_ok_status(
+    failing_sweep: Sweep,
+) -> None:
+    out = Path(failing_sweep.output_dir)
+    manifest = Manifest.load(out / "manifest.jsonl")
+    first = _ok_entry(manifest)
+    other = dataclasses.replace(
+        first,
+        run_id=3,
+        output_paths={"ephemeris__E": first.output_paths["report__RF"]},
+        unwritten=("report__RF",),
+    )
+    extended = dataclasses.replace(manifest, entries=[*manifest.entries, other], run_count=4)
+    frame = lazy_multiindex(extended, out, name="RF")
+    row = frame.xs(3, level="run_id")
+    assert len(row) == 1
+    assert row["__status"].iloc[0] == "ok"
+    assert row[REPORT_COLUMNS].isna().all(axis=None)
+
+
+def test_ok_entry_with_no_output_paths_is_a_value_error(failing_sweep: Sweep) -> None:
+    out = Path(failing_sweep.output_dir)
+    manifest = Manifest.load(out / "manifest.jsonl")
+    empty = dataclasses.replace(_ok_entry(manifest), run_id=3, output_paths={})
+    extended = dataclasses.replace(manifest, entries=[*manifest.entries, empty], run_count=4)
+    with pytest.raises(ValueError, match="3"):
+        lazy_multiindex(extended, out)
+
+
+def test_raise_on_failure_raises_run_failed_after_the_sweep(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    with pytest.raises(RunFailed) as caught:
+        gmat_sweep.sweep(
+            FAILS, {"Idx.Value": [5]}, out=out, progress=False, raise_on_failure=True
+        )
+    assert caught.value.run_id == 0
+    assert caught.value.stderr
+    assert Manifest.load(out / "manifest.jsonl").find_failed() == [0]
+
+
+def test_unknown_field_path_is_rejected_before_any_run(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    with pytest.raises(SweepConfigError, match=r"Sat\.NoSuchField"):
+        gmat_sweep.sweep(LEO, {"Sat.NoSuchField": [1.0]}, out=out, progress=False)
+    assert not list(out.glob("run-*/*.parquet"))
+
+
+def test_script_parse_error_is_rejected_before_any_run(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    with pytest.raises(SweepConfigError):
+        gmat_sweep.sweep(PARSE_ERROR, {}, out=out, progress=False)
+    assert not list(out.glob("run-*/*.parquet"))
+
+
+# --------------------------------------------------------------------------- from_manifest / resume
+
+
+def _copy(sweep: Sweep, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(Path(sweep.output_dir), copy)
+    return copy
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_resume_reruns_only_failed_and_missing_runs(failing_sweep: Sweep, tmp_path: Path) -> None:
+    copy = _copy(failing_sweep, tmp_path)
+    manifest_path = copy / "manifest.jsonl"
+    lines = manifest_path.read_text().splitlines(keepends=True)
+    dropped = next(line for line in lines[1:] if json.loads(line)["run_id"] == 2)
+    manifest_path.write_text("".join(line for line in lines if line != dropped))
+    shutil.rmtree(copy / "run-000002")
+
+    with LocalJoblibPool(1) as pool:
+        resumed = Sweep.from_manifest(manifest_path, FAILS, backend=pool, progress=False)
+        assert resumed.resume() is resumed
+
+    entries = [line for line in _lines(manifest_path) if line["kind"] == "entry"]
+    assert sorted(line["run_id"] for line in entries) == [0, 1, 1, 2]
+    assert entries[-2:][0]["run_id"] in {1, 2}
+    assert resumed.manifest.find_missing(range(3)) == []
+    assert resumed.manifest.find_failed() == [1]
+    pd.testing.assert_frame_equal(resumed.to_pandas(), failing_sweep.to_pandas(), check_exact=True)
+
+
+def test_resume_on_a_sweep_not_from_a_manifest_is_a_runtime_error(tmp_path: Path) -> None:
+    runs = expand_grid_to_run_specs({}, LEO, tmp_path / "sweep")
+    fresh = Sweep(
+        runs=runs,
+        backend="local",
+        manifest_path=tmp_path / "sweep" / "manifest.jsonl",
+        output_dir=tmp_path / "sweep",
+        script_path=LEO,
+        parameter_spec={"_kind": "grid", "grid": {}},
+        progress=False,
+    )
+    with pytest.raises(RuntimeError):
+        fresh.resume()
+
+
+def test_from_manifest_refuses_script_drift_naming_both_hashes(
+    failing_sweep: Sweep, tmp_path: Path
+) -> None:
+    copy = _copy(failing_sweep, tmp_path)
+    drifted = tmp_path / "drifted.script"
+    drifted.write_text(FAILS.read_text() + "% an edit\n")
+    old, new = canonical_script_sha256(FAILS), canonical_script_sha256(drifted)
+    with pytest.raises(SweepConfigError) as caught:
+        Sweep.from_manifest(copy / "manifest.jsonl", drifted, backend="local", progress=False)
+    assert old in str(caught.value)
+    assert new in str(caught.value)
+    with pytest.warns(RuntimeWarning):
+        Sweep.from_manifest(
+            copy / "manifest.jsonl",
+            drifted,
+            backend="local",
+            allow_script_drift=True,
+            progress=False,
+        )
+
+
+def test_from_manifest_accepts_a_script_with_other_line_endings(
+    failing_sweep: Sweep, tmp_path: Path
+) -> None:
+    copy = _copy(failing_sweep, tmp_path)
+    crlf = tmp_path / "crlf.script"
+    crlf.write_bytes(FAILS.read_bytes().replace(b"\n", b"\r\n"))
+    rebuilt = Sweep.from_manifest(str(copy / "manifest.jsonl"), str(crlf), backend="local")
+    assert isinstance(rebuilt, Sweep)
+
+
+def test_from_manifest_missing_directory_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(SweepConfigError):
+        Sweep.from_manifest(
+            tmp_path / "gone" / "manifest.jsonl", FAILS, backend="local", progress=False
+        )
+
+
+def test_from_manifest_unknown_kind_is_a_config_error(failing_sweep: Sweep, tmp_path: Path) -> None:
+    copy = _copy(failing_sweep, tmp_path)
+    manifest_path = copy / "manifest.jsonl"
+    lines = manifest_path.read_text().splitlines()
+    header = json.loads(lines[0])
+    header["parameter_spec"] = {"_kind": "from_the_future", "grid": {"Idx.Value": [2, 5, 3]}}
+    manifest_path.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with pytest.raises(SweepConfigError, match="from_the_future"):
+        Sweep.from_manifest(manifest_path, FAILS, backend="local", progress=False)
+
+
+# --------------------------------------------------------------------------- Sweep constructor
+
+
+def test_sweep_constructor_run_creates_the_manifest_parent_and_returns_self(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "deep" / "er" / "sweep"
+    grid = {"Sat.SMA": [7000.0]}
+    runs = expand_grid_to_run_specs(grid, LEO, out)
+    spec = {"_kind": "grid", "grid": {"Sat.SMA": [7000.0]}}
+    with LocalJoblibPool(1) as pool:
+        bound = Sweep(
+            runs=runs,
+            backend=pool,
+            manifest_path=out / "manifest.jsonl",
+            output_dir=out,
+            script_path=LEO,
+            parameter_spec=spec,
+            sweep_seed=11,
+            progress=False,
+        )
+        assert bound.run() is bound
+    manifest = Manifest.load(out / "manifest.jsonl")
+    assert manifest.parameter_spec == spec
+    assert manifest.sweep_seed == 11
+    assert manifest.script_sha256 == canonical_script_sha256(LEO)
+    assert [entry.status for entry in manifest.entries] == ["ok"]
+    assert manifest.entries[0].overrides == {"Sat.SMA": 7000.0}
+
+
+def test_sweep_constructor_rejects_duplicate_run_ids(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    (run,) = expand_grid_to_run_specs({}, LEO, out)
+    with pytest.raises(SweepConfigError, match="run_id"):
+        Sweep(
+            runs=[run, run],
+            backend="local",
+            manifest_path=out / "manifest.jsonl",
+            output_dir=out,
+            script_path=LEO,
+            parameter_spec={"_kind": "grid", "grid": {}},
+            progress=False,
+        ).run()
+    assert not (out / "manifest.jsonl").exists()
+
+
+# --------------------------------------------------------------------------- stochastic
+
+
+@pytest.fixture(scope="module")
+def monte_carlo_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sweep, Sweep]:
+    root = tmp_path_factory.mktemp("mc")
+    perturb = {"Sat.SMA": ("normal", 6778.0, 2.0), "Sat.ECC": ("uniform", 0.001, 0.002)}
+    return (
+        monte_carlo(LEO, n=2, perturb=perturb, seed=42, out=root / "a", progress=False),
+        monte_carlo(LEO, n=2, perturb=perturb, seed=42, out=root / "b", progress=False),
+    )
+
+
+def test_monte_carlo_with_a_seed_is_bit_reproducible(monte_carlo_pair: tuple[Sweep, Sweep]) -> None:
+    first, second = (sweep.to_pandas() for sweep in monte_carlo_pair)
+    assert list(first.index.names) == ["run_id", "time"]
+    assert first.index.get_level_values("run_id").nunique() == 2
+    pd.testing.assert_frame_equal(first, second, check_exact=True)
+    manifest = Manifest.load(Path(monte_carlo_pair[0].manifest_path))
+    assert manifest.sweep_seed == 42
+
+
+def test_adding_a_parameter_leaves_the_other_draws_unchanged(
+    monte_carlo_pair: tuple[Sweep, Sweep], tmp_path: Path
+) -> None:
+    both = Manifest.load(Path(monte_carlo_pair[0].manifest_path))
+    alone = monte_carlo(
+        LEO,
+        n=2,
+        perturb={"Sat.SMA": ("normal", 6778.0, 2.0)},
+        seed=42,
+        out=tmp_path / "alone",
+        progress=False,
+        compute=False,
+    )
+    alone_sma = {spec.run_id: spec.overrides["Sat.SMA"] for spec in alone.spec.runs}
+    both_sma = {entry.run_id: entry.overrides["Sat.SMA"] for entry in both.entries}
+    assert alone_sma == both_sma
+
+
+def test_latin_hypercube_stratifies_each_axis(tmp_path: Path) -> None:
+    n = 4
+    lhs = latin_hypercube(
+        LEO,
+        n=n,
+        perturb={"Sat.Cd": ("uniform", 2.0, 2.4)},
+        seed=3,
+        out=tmp_path / "lhs",
+        progress=False,
+        compute=False,
+    )
+    draws = sorted(spec.overrides["Sat.Cd"] for spec in lhs.spec.runs)
+    assert [spec.run_id for spec in lhs.spec.runs] == list(range(n))
+    strata = sorted(int((value - 2.0) / 0.4 * n) for value in draws)
+    assert strata == list(range(n))
+
+
+# --------------------------------------------------------------------------- several outputs
+
+
+@pytest.fixture(scope="module")
+def multi_sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    """One run of multi_output: two reports and two ephemerides."""
+    out = tmp_path_factory.mktemp("multi") / "sweep"
+    return gmat_sweep.sweep(MULTI, {}, out=out, progress=False)
+
+
+def test_several_reports_need_a_name(multi_sweep: Sweep) -> None:
+    out = Path(multi_sweep.output_dir)
+    manifest = Manifest.load(out / "manifest.jsonl")
+    with pytest.raises(SweepConfigError, match="StateReport") as caught:
+        lazy_multiindex(manifest, out)
+    assert "KeplerReport" in str(caught.value)
+    with pytest.raises(SweepConfigError, match="KeplerReport"):
+        multi_sweep.to_dataframe()
+    frame = lazy_multiindex(manifest, out, name="KeplerReport")
+    assert list(frame.index.names) == ["run_id", "time"]
+    assert "Sat.Earth.SMA" in frame.columns
+
+
+def test_lazy_ephemerides_with_a_failed_run(multi_sweep: Sweep) -> None:
+    out = Path(multi_sweep.output_dir)
+    manifest = Manifest.load(out / "manifest.jsonl")
+    failed = _entry(1, "failed", overrides={})
+    with_failure = dataclasses.replace(manifest, entries=[*manifest.entries, failed], run_count=2)
+    with pytest.raises(SweepConfigError, match="OEMEphem"):
+        lazy_ephemerides(with_failure, out)
+    frame = lazy_ephemerides(with_failure, out, name="OEMEphem")
+    assert list(frame.index.names) == ["run_id", "time"]
+    assert pd.api.types.is_datetime64_any_dtype(frame.index.get_level_values("time"))
+    ok = frame.xs(0, level="run_id")
+    assert len(ok) > 1
+    assert ok.index.notna().all()
+    row = frame.xs(1, level="run_id")
+    assert len(row) == 1
+    assert pd.isna(row.index[0])
+    assert row["__status"].iloc[0] == "failed"
+    pd.testing.assert_frame_equal(
+        lazy_ephemerides(with_failure, out, name="OEMEphem", spool=False), frame
+    )
+    stk = lazy_ephemerides(manifest, out, name="STKEphem")
+    assert stk.index.get_level_values("time").notna().all()
+
+
+# --------------------------------------------------------------------------- contacts
+
+
+def _contact_sweep(root: Path) -> Manifest:
+    """A sweep's manifest written by hand: contacts come from no GMAT in the wheel."""
+    root.mkdir()
+    (root / "run-000000").mkdir()
+    starts = [T0 + timedelta(hours=hour) for hour in (1, 5)]
+    table = pa.table(
+        {
+            "Target": ["Station", "Station"],
+            "StartUTC": pa.array(starts, type=pa.timestamp("ns")),
+            "StopUTC": pa.array([s + timedelta(minutes=9) for s in starts], type=pa.timestamp("ns")),
+            "Duration": [540.0, 540.0],
+            "interval_id": pa.array([0, 1], type=pa.int64()),
+        }
+    )
+    pq.write_table(table, root / "run-000000" / "contact__CL.parquet")
+    manifest = _header(run_count=3)
+    manifest.save(root / "manifest.jsonl")
+    manifest.append_entry(
+        _entry(0, output_paths={"contact__CL": Path("run-000000/contact__CL.parquet")})
+    )
+    manifest.append_entry(_entry(1, "failed"))
+    manifest.append_entry(
+        _entry(2, output_paths={"report__RF": Path("run-000002/report__RF.parquet")})
+    )
+    return Manifest.load(root / "manifest.jsonl")
+
+
+def test_lazy_contacts_index_and_rows_for_runs_without_contacts(tmp_path: Path) -> None:
+    root = tmp_path / "contacts"
+    manifest = _contact_sweep(root)
+    frame = lazy_contacts(manifest, root)
+    assert list(frame.index.names) == ["run_id", "interval_id"]
+    assert str(frame.index.get_level_values("interval_id").dtype) == "Int64"
+    assert list(frame.xs(0, level="run_id").index) == [0, 1]
+    for run_id, status in ((1, "failed"), (2, "ok")):
+        row = frame.xs(run_id, level="run_id")
+        assert len(row) == 1
+        assert row.index[0] is pd.NA
+        assert row["__status"].iloc[0] == status
+        assert row["Duration"].isna().all()
+    assert (frame.xs(0, level="run_id")["__status"] == "ok").all()
+    pd.testing.assert_frame_equal(lazy_contacts(manifest, root, name="CL"), frame)
+    with pytest.raises(SweepConfigError, match="CL"):
+        lazy_contacts(manifest, root, name="Other")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_entry_point_and_module() -> None:
+    from importlib.metadata import entry_points
+
+    (script,) = [point for point in entry_points(group="console_scripts") if point.name == "gmat-sweep"]
+    assert script.value == "gmat_sweep.cli:main"
+    done = subprocess.run(
+        [sys.executable, "-m", "gmat_sweep", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    for command in ("run", "monte-carlo", "lhs", "resume"):
+        assert command in done.stdout
