@@ -19,7 +19,9 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import as_completed as futures_completed
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import scipy.stats
 
 import gmat_sweep
 from gmat_sweep import (
@@ -227,9 +230,7 @@ def test_pool_signatures() -> None:
     assert Pool.__abstractmethods__ == {"submit", "as_completed"}
     _starts_with(Pool.submit, [("spec", POS, EMPTY)])
     _starts_with(Pool.as_completed, [("futures", POS, EMPTY)])
-    _starts_with(
-        LocalJoblibPool.__init__, [("workers", POS, -1), ("reuse_gmat_context", KW, True)]
-    )
+    _starts_with(LocalJoblibPool.__init__, [("workers", POS, -1), ("reuse_gmat_context", KW, True)])
     _starts_with(
         gmat_sweep.DaskPool.__init__,
         [
@@ -387,6 +388,34 @@ def test_local_joblib_pool_stores_reuse_gmat_context() -> None:
         assert pool._reuse_gmat_context is False
 
 
+def test_every_pool_takes_reuse_gmat_context_keyword_only() -> None:
+    for pool in (
+        Pool,
+        LocalJoblibPool,
+        gmat_sweep.LocalPool,
+        gmat_sweep.DaskPool,
+        gmat_sweep.RayPool,
+    ):
+        parameter = inspect.signature(pool.__init__).parameters["reuse_gmat_context"]
+        assert (parameter.kind, parameter.default) == (KW, True), pool
+
+
+def test_dask_pool_with_a_client_leaves_the_client_running(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        with gmat_sweep.DaskPool(client=client) as pool:
+            result = gmat_sweep.sweep(
+                FAILS, {"Idx.Value": [2, 5]}, backend=pool, out=tmp_path / "s", progress=False
+            )
+        assert result.manifest.find_failed() == [1]
+        assert client.status == "running"
+        assert client.submit(sum, [1, 2]).result() == 3
+
+
 # --------------------------------------------------------------------------- grids
 
 
@@ -427,7 +456,9 @@ def test_full_factorial_rejects_bad_grids(grid: Any) -> None:
 
 
 def test_expand_grid_to_run_specs(tmp_path: Path) -> None:
-    specs = expand_grid_to_run_specs({"Sat.SMA": [7000.0, 7100.0], "Sat.ECC": [0.01]}, LEO, tmp_path)
+    specs = expand_grid_to_run_specs(
+        {"Sat.SMA": [7000.0, 7100.0], "Sat.ECC": [0.01]}, LEO, tmp_path
+    )
     assert [spec.run_id for spec in specs] == [0, 1]
     assert [spec.overrides for spec in specs] == list(
         full_factorial({"Sat.SMA": [7000.0, 7100.0], "Sat.ECC": [0.01]})
@@ -568,11 +599,11 @@ def test_manifest_round_trip_and_json_field_names(tmp_path: Path) -> None:
     manifest.append_entry(_entry(1, "failed"))
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(lines) == 3
-    assert HEADER_KEYS <= set(lines[0])
+    assert set(lines[0]) >= HEADER_KEYS
     assert lines[0]["kind"] == "header"
     assert lines[0]["schema_version"] == MANIFEST_SCHEMA_VERSION
     for line in lines[1:]:
-        assert ENTRY_KEYS <= set(line)
+        assert set(line) >= ENTRY_KEYS
         assert line["kind"] == "entry"
     assert lines[2]["status"] == "failed"
     loaded = Manifest.load(path)
@@ -653,6 +684,15 @@ def test_last_entry_of_a_run_wins(tmp_path: Path) -> None:
         (2, {"Sat.SMA": ("normal", 7000.0, -1.0)}),
         (2, {"Sat.SMA": ("uniform", 7100.0, 7000.0)}),
         (2, {"Sat.SMA": "normal"}),
+        (2, {"Sat.SMA": None}),
+        (2, {"Sat.SMA": ("normal", "a", 1.0)}),
+        (2, {"Sat.SMA": ("normal", float("nan"), 1.0)}),
+        (2, {"Sat.SMA": ("lognormal", 1.0, 0.0)}),
+        (2, {"Sat.SMA": scipy.stats.norm}),
+        (2, {1: ("normal", 7000.0, 1.0)}),
+        (2, None),
+        (2.5, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
+        (True, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
     ],
 )
 def test_stochastic_entry_points_reject_bad_input_before_any_run(
@@ -665,7 +705,7 @@ def test_stochastic_entry_points_reject_bad_input_before_any_run(
 
 
 def test_missing_script_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(SweepConfigError, match="nope.script"):
+    with pytest.raises(SweepConfigError, match=r"nope\.script"):
         gmat_sweep.sweep(tmp_path / "nope.script", {}, out=tmp_path / "out", progress=False)
 
 
@@ -699,6 +739,17 @@ def test_sweep_returns_the_completed_sweep(failing_sweep: Sweep) -> None:
         assert by_run[run_id].stderr is None
         assert set(by_run[run_id].output_paths) == {"report__RF"}
     assert by_run[1].overrides == {"Idx.Value": 5}
+    for entry in manifest.entries:
+        # Relative to the sweep root, so the directory can move.
+        assert not any(Path(path).is_absolute() for path in entry.output_paths.values())
+        assert entry.log_path is None or not Path(entry.log_path).is_absolute()
+        assert all(isinstance(path, Path) for path in entry.output_paths.values())
+    assert [run.run_id for run in failing_sweep.spec.runs] == [0, 1, 2]
+    assert [run.overrides for run in failing_sweep.spec.runs] == [
+        {"Idx.Value": 2},
+        {"Idx.Value": 5},
+        {"Idx.Value": 3},
+    ]
 
 
 def test_failed_run_is_one_nan_row(failing_sweep: Sweep) -> None:
@@ -716,6 +767,7 @@ def test_failed_run_is_one_nan_row(failing_sweep: Sweep) -> None:
     assert (ok["__status"] == "ok").all()
     assert ok.index.get_level_values("time").notna().all()
     assert ok.groupby(level="run_id").size().min() > 1
+    assert frame.index.get_level_values("run_id").is_monotonic_increasing
 
 
 def test_lazy_multiindex_matches_the_sweep_frame(failing_sweep: Sweep) -> None:
@@ -786,9 +838,7 @@ def test_ok_entry_with_no_output_paths_is_a_value_error(failing_sweep: Sweep) ->
 def test_raise_on_failure_raises_run_failed_after_the_sweep(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     with pytest.raises(RunFailed) as caught:
-        gmat_sweep.sweep(
-            FAILS, {"Idx.Value": [5]}, out=out, progress=False, raise_on_failure=True
-        )
+        gmat_sweep.sweep(FAILS, {"Idx.Value": [5]}, out=out, progress=False, raise_on_failure=True)
     assert caught.value.run_id == 0
     assert caught.value.stderr
     assert Manifest.load(out / "manifest.jsonl").find_failed() == [0]
@@ -831,6 +881,7 @@ def test_resume_reruns_only_failed_and_missing_runs(failing_sweep: Sweep, tmp_pa
 
     with LocalJoblibPool(1) as pool:
         resumed = Sweep.from_manifest(manifest_path, FAILS, backend=pool, progress=False)
+        assert Path(resumed.output_dir) == copy
         assert resumed.resume() is resumed
 
     entries = [line for line in _lines(manifest_path) if line["kind"] == "entry"]
@@ -991,21 +1042,27 @@ def test_adding_a_parameter_leaves_the_other_draws_unchanged(
     assert alone_sma == both_sma
 
 
-def test_latin_hypercube_stratifies_each_axis(tmp_path: Path) -> None:
+def test_latin_hypercube_stratifies_each_axis_through_the_distribution(tmp_path: Path) -> None:
     n = 4
-    lhs = latin_hypercube(
-        LEO,
-        n=n,
-        perturb={"Sat.Cd": ("uniform", 2.0, 2.4)},
-        seed=3,
-        out=tmp_path / "lhs",
-        progress=False,
-        compute=False,
-    )
-    draws = sorted(spec.overrides["Sat.Cd"] for spec in lhs.spec.runs)
-    assert [spec.run_id for spec in lhs.spec.runs] == list(range(n))
-    strata = sorted(int((value - 2.0) / 0.4 * n) for value in draws)
+    draws = {}
+    for label, dist in (
+        ("tuple", ("uniform", 2.0, 2.4)),
+        ("frozen", scipy.stats.uniform(loc=2.0, scale=0.4)),
+    ):
+        lhs = latin_hypercube(
+            LEO,
+            n=n,
+            perturb={"Sat.Cd": dist},
+            seed=3,
+            out=tmp_path / label,
+            progress=False,
+            compute=False,
+        )
+        assert [spec.run_id for spec in lhs.spec.runs] == list(range(n))
+        draws[label] = [spec.overrides["Sat.Cd"] for spec in lhs.spec.runs]
+    strata = sorted(int((value - 2.0) / 0.4 * n) for value in draws["tuple"])
     assert strata == list(range(n))
+    assert draws["frozen"] == draws["tuple"]
 
 
 # --------------------------------------------------------------------------- several outputs
@@ -1051,6 +1108,8 @@ def test_lazy_ephemerides_with_a_failed_run(multi_sweep: Sweep) -> None:
     pd.testing.assert_frame_equal(
         lazy_ephemerides(with_failure, out, name="OEMEphem", spool=False), frame
     )
+    lazy = multi_sweep.to_ephemerides("OEMEphem").compute()
+    assert len(lazy) == len(lazy_ephemerides(manifest, out, name="OEMEphem"))
     stk = lazy_ephemerides(manifest, out, name="STKEphem")
     assert stk.index.get_level_values("time").notna().all()
 
@@ -1067,7 +1126,9 @@ def _contact_sweep(root: Path) -> Manifest:
         {
             "Target": ["Station", "Station"],
             "StartUTC": pa.array(starts, type=pa.timestamp("ns")),
-            "StopUTC": pa.array([s + timedelta(minutes=9) for s in starts], type=pa.timestamp("ns")),
+            "StopUTC": pa.array(
+                [s + timedelta(minutes=9) for s in starts], type=pa.timestamp("ns")
+            ),
             "Duration": [540.0, 540.0],
             "interval_id": pa.array([0, 1], type=pa.int64()),
         }
@@ -1104,13 +1165,97 @@ def test_lazy_contacts_index_and_rows_for_runs_without_contacts(tmp_path: Path) 
         lazy_contacts(manifest, root, name="Other")
 
 
+# --------------------------------------------------------------------------- hand-written reports
+
+
+def _report_sweep(root: Path, columns: list[dict[str, pa.Array]]) -> Manifest:
+    """A sweep whose run ``i`` wrote ``columns[i]`` as its report RF, arriving in reverse."""
+    root.mkdir()
+    manifest = _header(run_count=len(columns))
+    manifest.save(root / "manifest.jsonl")
+    for run_id in reversed(range(len(columns))):
+        path = Path(f"run-{run_id:06d}") / "report__RF.parquet"
+        (root / path.parent).mkdir()
+        pq.write_table(pa.table(columns[run_id]), root / path)
+        manifest.append_entry(_entry(run_id, output_paths={"report__RF": path}))
+    return Manifest.load(root / "manifest.jsonl")
+
+
+EPOCHS = pa.array([T0 + timedelta(minutes=k) for k in range(3)], type=pa.timestamp("ns"))
+
+
+def test_report_columns_get_one_dtype_across_runs_and_rows_sort_by_run(tmp_path: Path) -> None:
+    runs = [
+        {"Sat.UTCGregorian": EPOCHS, "time": EPOCHS, "Count": pa.array([1, 2, 3], pa.int64())},
+        {"Sat.UTCGregorian": EPOCHS, "time": EPOCHS, "Count": pa.array([1.5, 2.0, 3.0])},
+    ]
+    frame = lazy_multiindex(_report_sweep(tmp_path / "s", runs), tmp_path / "s")
+    assert list(frame.index.names) == ["run_id", "time"]
+    assert list(frame.index.get_level_values("run_id")) == [0, 0, 0, 1, 1, 1]
+    assert frame["Count"].dtype == "float64"
+    assert list(frame["Count"]) == [1.0, 2.0, 3.0, 1.5, 2.0, 3.0]
+
+
+def test_report_without_an_epoch_column_is_keyed_by_row(tmp_path: Path) -> None:
+    # DESIGN.md departure 7: (run_id, row) instead of (run_id, time).
+    runs = [{"Count": pa.array([1.0, 2.0])}, {"Count": pa.array([3.0, 4.0])}]
+    frame = lazy_multiindex(_report_sweep(tmp_path / "s", runs), tmp_path / "s")
+    assert list(frame.index.names) == ["run_id", "row"]
+    assert list(frame.index) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def test_report_file_missing_its_time_column_is_a_value_error(tmp_path: Path) -> None:
+    runs = [
+        {"Sat.UTCGregorian": EPOCHS, "time": EPOCHS, "Count": pa.array([1.0, 2.0, 3.0])},
+        {"Sat.UTCGregorian": EPOCHS, "Count": pa.array([1.0, 2.0, 3.0])},
+    ]
+    with pytest.raises(ValueError, match="time"):
+        lazy_multiindex(_report_sweep(tmp_path / "s", runs), tmp_path / "s")
+
+
+# --------------------------------------------------------------------------- a third-party pool
+
+
+class FreshInterpreterPool(Pool):
+    """A minimal third-party backend: only the two abstract methods, a fresh GMAT per run."""
+
+    def __init__(self) -> None:
+        super().__init__(reuse_gmat_context=False)
+        self._threads = ThreadPoolExecutor(2)
+
+    def submit(self, spec: RunSpec) -> Future[RunOutcome]:
+        from gmat_sweep.backends._subprocess import run_spec_in_subprocess
+
+        return self._threads.submit(run_spec_in_subprocess, spec)
+
+    def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
+        for future in futures_completed(list(futures)):
+            yield future.result()
+
+    def close(self) -> None:
+        self._threads.shutdown()
+
+
+def test_a_pool_with_only_submit_and_as_completed_runs_a_sweep_bit_for_bit(
+    failing_sweep: Sweep, tmp_path: Path
+) -> None:
+    with FreshInterpreterPool() as pool:
+        result = gmat_sweep.sweep(
+            FAILS, {"Idx.Value": [2, 5, 3]}, backend=pool, out=tmp_path / "s", progress=False
+        )
+    assert Manifest.load(tmp_path / "s" / "manifest.jsonl").find_failed() == [1]
+    pd.testing.assert_frame_equal(result.to_pandas(), failing_sweep.to_pandas(), check_exact=True)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
 def test_cli_entry_point_and_module() -> None:
     from importlib.metadata import entry_points
 
-    (script,) = [point for point in entry_points(group="console_scripts") if point.name == "gmat-sweep"]
+    (script,) = [
+        point for point in entry_points(group="console_scripts") if point.name == "gmat-sweep"
+    ]
     assert script.value == "gmat_sweep.cli:main"
     done = subprocess.run(
         [sys.executable, "-m", "gmat_sweep", "--help"],
@@ -1121,3 +1266,33 @@ def test_cli_entry_point_and_module() -> None:
     )
     for command in ("run", "monte-carlo", "lhs", "resume"):
         assert command in done.stdout
+
+
+def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gmat_sweep", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_cli_run_resume_and_exit_codes(tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    done = _cli("run", FAILS, "--param", "Idx.Value=2,5", "--out", out, "--no-progress", "-q")
+    assert done.returncode == 1, done.stderr
+    manifest = Manifest.load(out / "manifest.jsonl")
+    assert manifest.parameter_spec["_kind"] == "grid"
+    assert list(manifest.parameter_spec["grid"]) == ["Idx.Value"]
+    assert manifest.find_failed() == [1]
+
+    resumed = _cli("resume", out, "--no-progress", "-q")
+    assert resumed.returncode == 1, resumed.stderr
+    entries = [line for line in _lines(out / "manifest.jsonl") if line["kind"] == "entry"]
+    assert sorted(line["run_id"] for line in entries) == [0, 1, 1]
+
+    refused = _cli("run", LEO, "--param", "Sat.NoSuchField=1,2", "--out", tmp_path / "x", "-q")
+    assert refused.returncode == 2
+    assert "Sat.NoSuchField" in refused.stderr
+    assert "Traceback" not in refused.stderr
