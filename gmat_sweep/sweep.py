@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 from dask.base import DaskMethodsMixin
 
 from gmat_sweep import graph, plan, storage
-from gmat_sweep.backends import make_backend
+from gmat_sweep.backends import check_backend, make_backend
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import SweepConfigError
@@ -156,6 +156,7 @@ class Sweep(DaskMethodsMixin):
             )
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise SweepConfigError(f"retries={retries!r}: use a whole number >= 0")
+        check_backend(backend)
         self._runs: list[RunSpec] | None = list(runs)
         self._backend = backend
         self._manifest_path = manifest_path

@@ -1296,3 +1296,36 @@ def test_cli_run_resume_and_exit_codes(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert "Sat.NoSuchField" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+# --------------------------------------------------------------------------- backend=
+
+
+@pytest.mark.parametrize("backend", [3, ["local"], object()])
+def test_a_backend_that_is_no_pool_name_or_none_is_refused_naming_it(
+    backend: object, failing_sweep: Sweep, tmp_path: Path
+) -> None:
+    with pytest.raises(BackendError, match="Pool instance") as caught:
+        gmat_sweep.sweep(LEO, {}, backend=backend, out=tmp_path / "s", progress=False)
+    assert repr(backend) in str(caught.value)
+    with pytest.raises(BackendError, match="Pool instance"):
+        Sweep(
+            runs=expand_grid_to_run_specs({}, LEO, tmp_path / "c"),
+            backend=backend,  # type: ignore[arg-type]
+            manifest_path=tmp_path / "c" / "manifest.jsonl",
+            output_dir=tmp_path / "c",
+            script_path=LEO,
+            parameter_spec={"_kind": "grid", "grid": {}},
+            progress=False,
+        )
+    with pytest.raises(BackendError, match="Pool instance"):
+        Sweep.from_manifest(
+            Path(failing_sweep.manifest_path),
+            FAILS,
+            backend=backend,  # type: ignore[arg-type]
+        )
+
+
+def test_an_unknown_backend_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match="'nonsense'"):
+        gmat_sweep.sweep(LEO, {}, backend="nonsense", out=tmp_path / "s", progress=False)
