@@ -1329,3 +1329,142 @@ def test_a_backend_that_is_no_pool_name_or_none_is_refused_naming_it(
 def test_an_unknown_backend_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match="'nonsense'"):
         gmat_sweep.sweep(LEO, {}, backend="nonsense", out=tmp_path / "s", progress=False)
+
+
+# --------------------------------------------------------------------------- DESIGN.md contracts
+
+
+def test_manifest_paths_must_stay_inside_the_sweep(tmp_path: Path) -> None:
+    root = tmp_path / "sweep"
+    root.mkdir()
+    outside = tmp_path / "outside.parquet"
+    pq.write_table(pa.table({"Count": [1.0]}), outside)
+    for path in (Path("../outside.parquet"), outside):
+        manifest = _header(run_count=1, entries=[_entry(0, output_paths={"report__RF": path})])
+        with pytest.raises(ManifestCorruptError, match=r"outside\.parquet"):
+            lazy_multiindex(manifest, root)
+
+
+def test_keyboard_interrupt_propagates_and_leaves_the_finished_runs(tmp_path: Path) -> None:
+    class Interrupted(FreshInterpreterPool):
+        def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
+            yield next(iter(super().as_completed(futures)))
+            raise KeyboardInterrupt
+
+    out = tmp_path / "s"
+    with pytest.raises(KeyboardInterrupt), Interrupted() as pool:
+        gmat_sweep.sweep(FAILS, {"Idx.Value": [2, 3]}, backend=pool, out=out, progress=False)
+    manifest = Manifest.load(out / "manifest.jsonl")
+    assert len(manifest.entries) == 1
+    assert manifest.find_missing(range(2)) == [
+        run_id for run_id in range(2) if run_id != manifest.entries[0].run_id
+    ]
+
+
+def test_a_bare_grid_parameter_spec_is_resumable(tmp_path: Path) -> None:
+    # The reference's Sweep example records "the materialised grid" verbatim.
+    out = tmp_path / "s"
+    runs = expand_grid_to_run_specs({"Idx.Value": [2, 5]}, FAILS, out)
+    Sweep(
+        runs=runs,
+        backend="local",
+        manifest_path=out / "manifest.jsonl",
+        output_dir=out,
+        script_path=FAILS,
+        parameter_spec={"Idx.Value": [2, 5]},
+        progress=False,
+    ).run()
+    assert _lines(out / "manifest.jsonl")[0]["parameter_spec"] == {"Idx.Value": [2, 5]}
+    Sweep.from_manifest(out / "manifest.jsonl", FAILS, backend="local", progress=False).resume()
+    entries = [line["run_id"] for line in _lines(out / "manifest.jsonl") if line["kind"] == "entry"]
+    assert sorted(entries) == [0, 1, 1]
+
+
+def test_out_none_compute_false_and_dask_compute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dask
+
+    monkeypatch.chdir(tmp_path)
+    lazy = gmat_sweep.sweep(FAILS, {"Idx.Value": [2]}, progress=False, compute=False)
+    assert not list(tmp_path.rglob("*.parquet"))
+    (done,) = dask.compute(lazy)
+    (created,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    assert Path(done.output_dir).resolve() == created.resolve()
+    said = capsys.readouterr()
+    assert created.name in said.out + said.err
+    assert [entry.status for entry in Manifest.load(created / "manifest.jsonl").entries] == ["ok"]
+
+
+def test_to_dataframe_is_lazy_with_known_run_id_divisions(failing_sweep: Sweep) -> None:
+    lazy = failing_sweep.to_dataframe()
+    assert lazy.index.name == "run_id"
+    assert lazy.known_divisions
+    assert "time" in lazy.columns
+    one = lazy.loc[2].compute()
+    expected = failing_sweep.to_pandas().xs(2, level="run_id")
+    assert list(one["time"]) == list(expected.index)
+    assert set(one.index) == {2}
+
+
+def test_run_options_timeout_is_a_failed_run(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    gmat_sweep.sweep(
+        DATA / "slow.script",
+        {"Days.Value": [5.0]},
+        run_options={"timeout_s": 1.0},
+        out=out,
+        progress=False,
+    )
+    (entry,) = Manifest.load(out / "manifest.jsonl").entries
+    assert entry.status == "failed"
+    assert entry.stderr
+    assert "timeout" in entry.stderr.lower() or "timed out" in entry.stderr.lower()
+
+
+def test_overrides_take_effect_including_force_model_and_propagator_fields(
+    tmp_path: Path,
+) -> None:
+    grid = {"FM.SRP": ["On", "Off"], "Prop.Type": ["RungeKutta89", "PrinceDormand78"]}
+    frame = gmat_sweep.sweep(LEO, grid, out=tmp_path / "s", progress=False).to_pandas()
+    last = frame.groupby(level="run_id")["Sat.EarthMJ2000Eq.X"].last()
+    assert last.nunique() == 4, last
+
+
+def test_output_file_fields_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SweepConfigError, match=r"RF\.Filename"):
+        gmat_sweep.sweep(LEO, {"RF.Filename": ["x.txt"]}, out=tmp_path / "s", progress=False)
+
+
+def test_small_record_contracts(failing_sweep: Sweep) -> None:
+    assert {status.value for status in gmat_sweep.RunStatus} == {"ok", "failed", "skipped"}
+    assert isinstance(failing_sweep.spec.runs, tuple)
+    assert SweepConfigError("the message").args == ("the message",)
+    assert str(SweepConfigError("the message")) == "the message"
+
+
+def test_local_joblib_pool_default_uses_every_core() -> None:
+    import os
+
+    with LocalJoblibPool() as pool:
+        assert pool.workers == os.cpu_count()
+
+
+def test_monte_carlo_resume_rebuilds_the_same_draws(
+    monte_carlo_pair: tuple[Sweep, Sweep], tmp_path: Path
+) -> None:
+    copy = _copy(monte_carlo_pair[0], tmp_path)
+    manifest_path = copy / "manifest.jsonl"
+    lines = manifest_path.read_text().splitlines(keepends=True)
+    manifest_path.write_text("".join(lines[:-1]))
+    resumed = Sweep.from_manifest(manifest_path, LEO, backend="local", progress=False).resume()
+    pd.testing.assert_frame_equal(
+        resumed.to_pandas(), monte_carlo_pair[1].to_pandas(), check_exact=True
+    )
+
+
+def test_open_sweep_to_contacts_matches_lazy_contacts(tmp_path: Path) -> None:
+    root = tmp_path / "contacts"
+    manifest = _contact_sweep(root)
+    lazy = gmat_sweep.open_sweep(root).to_contacts().compute()
+    assert len(lazy) == len(lazy_contacts(manifest, root))
