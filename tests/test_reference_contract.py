@@ -388,6 +388,37 @@ def test_local_joblib_pool_stores_reuse_gmat_context() -> None:
         assert pool._reuse_gmat_context is False
 
 
+def test_a_subclass_of_a_concrete_pool_cannot_drop_isolation() -> None:
+    with pytest.raises(BackendError, match="subprocess_isolated"):
+
+        class Unsafe(LocalJoblibPool):
+            subprocess_isolated = False  # type: ignore[assignment]
+
+
+def test_joblib_pool_without_context_reuse_runs_a_cross_script_sweep(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    runs = [
+        RunSpec(LEO, {}, out / "run-000000", 0, None, {}),
+        RunSpec(FAILS, {}, out / "run-000001", 1, None, {}),
+    ]
+    with LocalJoblibPool(1, reuse_gmat_context=False) as pool:
+        Sweep(
+            runs=runs,
+            backend=pool,
+            manifest_path=out / "manifest.jsonl",
+            output_dir=out,
+            script_path=LEO,
+            parameter_spec={},
+            progress=False,
+        ).run()
+    entries = {entry.run_id: entry for entry in Manifest.load(out / "manifest.jsonl").entries}
+    assert [entries[run_id].status for run_id in (0, 1)] == ["ok", "ok"]
+    leo = pq.read_schema(out / entries[0].output_paths["report__RF"]).names
+    fails = pq.read_schema(out / entries[1].output_paths["report__RF"]).names
+    assert "Sat.Earth.SMA" in leo
+    assert "Sat.Earth.RMAG" in fails
+
+
 def test_every_pool_takes_reuse_gmat_context_keyword_only() -> None:
     for pool in (
         Pool,
@@ -719,6 +750,10 @@ def failing_sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     return gmat_sweep.sweep(FAILS, {"Idx.Value": [2, 5, 3]}, out=out, progress=False)
 
 
+def out_dir(sweep: Sweep) -> Path:
+    return Path(sweep.output_dir)
+
+
 REPORT_COLUMNS = ["Sat.UTCGregorian", "Sat.ElapsedSecs", "Sat.Earth.RMAG"]
 
 
@@ -739,6 +774,13 @@ def test_sweep_returns_the_completed_sweep(failing_sweep: Sweep) -> None:
         assert by_run[run_id].stderr is None
         assert set(by_run[run_id].output_paths) == {"report__RF"}
     assert by_run[1].overrides == {"Idx.Value": 5}
+    for entry in manifest.entries:
+        assert isinstance(entry.status, gmat_sweep.RunStatus)
+        assert isinstance(entry.started_at, datetime)
+        assert isinstance(entry.ended_at, datetime)
+    report = pq.read_table(out_dir(failing_sweep) / by_run[0].output_paths["report__RF"])
+    # The time key is a copy of the report's first datetime column.
+    assert report.column("time").to_pylist() == report.column("Sat.UTCGregorian").to_pylist()
     for entry in manifest.entries:
         # Relative to the sweep root, so the directory can move.
         assert not any(Path(path).is_absolute() for path in entry.output_paths.values())
@@ -1108,6 +1150,10 @@ def test_lazy_ephemerides_with_a_failed_run(multi_sweep: Sweep) -> None:
     pd.testing.assert_frame_equal(
         lazy_ephemerides(with_failure, out, name="OEMEphem", spool=False), frame
     )
+    for key in ("ephemeris__OEMEphem", "ephemeris__STKEphem"):
+        table = pq.read_table(out / manifest.entries[0].output_paths[key])
+        # The worker copies the first datetime column (Epoch for OEM and STK) to time.
+        assert table.column("time").to_pylist() == table.column("Epoch").to_pylist()
     lazy = multi_sweep.to_ephemerides("OEMEphem").compute()
     assert len(lazy) == len(lazy_ephemerides(manifest, out, name="OEMEphem"))
     stk = lazy_ephemerides(manifest, out, name="STKEphem")
