@@ -1514,3 +1514,26 @@ def test_open_sweep_to_contacts_matches_lazy_contacts(tmp_path: Path) -> None:
     manifest = _contact_sweep(root)
     lazy = gmat_sweep.open_sweep(root).to_contacts().compute()
     assert len(lazy) == len(lazy_contacts(manifest, root))
+
+
+def test_one_writer_per_sweep_and_a_dead_driver_does_not_block_resume(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    slow = DATA / "slow.script"
+    out = tmp_path / "s"
+    command = ["run", slow, "--param", "Days.Value=0.5", "--out", out, "--no-progress", "-q"]
+    driver = subprocess.Popen([sys.executable, "-m", "gmat_sweep", *map(str, command)])
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "manifest.jsonl").exists():
+            assert driver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        with pytest.raises(GmatSweepError, match=str(driver.pid)):
+            Sweep.from_manifest(out / "manifest.jsonl", slow, backend="local").resume()
+    finally:
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    rebuilt = Sweep.from_manifest(out / "manifest.jsonl", slow, backend="local", progress=False)
+    assert rebuilt.resume(only="failed") is rebuilt
