@@ -14,8 +14,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import importlib.metadata
 import inspect
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -763,12 +765,21 @@ def test_sweep_returns_the_completed_sweep(failing_sweep: Sweep) -> None:
     assert manifest.parameter_spec["grid"] == {"Idx.Value": [2, 5, 3]}
     assert manifest.run_count == 3
     assert manifest.script_sha256 == canonical_script_sha256(FAILS)
+    assert manifest.gmat_sweep_version == gmat_sweep.__version__
+    assert manifest.gmat_run_version == importlib.metadata.version("gmat-run")
+    assert manifest.python_version == platform.python_version()
+    assert manifest.os_platform
+    assert manifest.gmat_install_version
+    assert manifest.sweep_seed is None
     assert manifest.find_failed() == [1]
     assert manifest.find_missing(range(3)) == []
     by_run = {entry.run_id: entry for entry in manifest.entries}
     assert by_run[1].status == "failed"
     assert by_run[1].output_paths == {}
     assert by_run[1].stderr
+    # DESIGN.md: every run keeps its own GMAT log beside its outputs, failed runs too.
+    assert by_run[1].log_path is not None
+    assert (out_dir(failing_sweep) / by_run[1].log_path).is_file()
     for run_id in (0, 2):
         assert by_run[run_id].status == "ok"
         assert by_run[run_id].stderr is None
@@ -1094,16 +1105,17 @@ def test_latin_hypercube_stratifies_each_axis_through_the_distribution(tmp_path:
         lhs = latin_hypercube(
             LEO,
             n=n,
-            perturb={"Sat.Cd": dist},
+            perturb={"Sat.Cd": dist, "Sat.Cr": ("uniform", 1.0, 2.0)},
             seed=3,
             out=tmp_path / label,
             progress=False,
             compute=False,
         )
         assert [spec.run_id for spec in lhs.spec.runs] == list(range(n))
-        draws[label] = [spec.overrides["Sat.Cd"] for spec in lhs.spec.runs]
-    strata = sorted(int((value - 2.0) / 0.4 * n) for value in draws["tuple"])
-    assert strata == list(range(n))
+        draws[label] = [spec.overrides for spec in lhs.spec.runs]
+    for field, low, width in (("Sat.Cd", 2.0, 0.4), ("Sat.Cr", 1.0, 1.0)):
+        strata = sorted(int((row[field] - low) / width * n) for row in draws["tuple"])
+        assert strata == list(range(n)), field
     assert draws["frozen"] == draws["tuple"]
 
 
