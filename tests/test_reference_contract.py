@@ -421,6 +421,25 @@ def test_joblib_pool_without_context_reuse_runs_a_cross_script_sweep(tmp_path: P
     assert "Sat.Earth.RMAG" in fails
 
 
+@pytest.mark.parametrize("pool_class", [LocalJoblibPool, gmat_sweep.LocalPool])
+def test_pool_submit_and_as_completed_used_directly(pool_class: Any, tmp_path: Path) -> None:
+    specs = expand_grid_to_run_specs({"Idx.Value": [2, 5]}, FAILS, tmp_path / "s")
+    with pool_class(1) as pool:
+        futures = [pool.submit(spec) for spec in specs]
+        assert all(isinstance(future, Future) for future in futures)
+        outcomes = {outcome.run_id: outcome for outcome in pool.as_completed(futures)}
+    assert set(outcomes) == {0, 1}
+    ok, failed = outcomes[0], outcomes[1]
+    assert (ok.status, ok.stderr) == ("ok", None)
+    assert set(ok.output_paths) == {"report__RF"}
+    assert Path(ok.output_paths["report__RF"]).is_file()
+    assert Path(ok.output_paths["report__RF"]).parent == tmp_path / "s" / "run-000000"
+    assert (failed.status, failed.output_paths) == ("failed", {})
+    assert failed.stderr
+    for outcome in (ok, failed):
+        assert outcome.duration_s == (outcome.ended_at - outcome.started_at).total_seconds()
+
+
 def test_every_pool_takes_reuse_gmat_context_keyword_only() -> None:
     for pool in (
         Pool,
@@ -483,7 +502,7 @@ def test_full_factorial_of_nothing_is_one_empty_dict() -> None:
 )
 def test_full_factorial_rejects_bad_grids(grid: Any) -> None:
     with pytest.raises(SweepConfigError):
-        list(full_factorial(grid))
+        full_factorial(grid)  # materialised at entry: the call itself raises
     with pytest.raises(SweepConfigError):
         expand_grid_to_run_specs(grid, LEO, "/tmp/never-written")
 
@@ -1252,6 +1271,21 @@ def test_report_columns_get_one_dtype_across_runs_and_rows_sort_by_run(tmp_path:
     assert list(frame.index.get_level_values("run_id")) == [0, 0, 0, 1, 1, 1]
     assert frame["Count"].dtype == "float64"
     assert list(frame["Count"]) == [1.0, 2.0, 3.0, 1.5, 2.0, 3.0]
+
+
+def test_skipped_run_is_one_row_with_its_status(tmp_path: Path) -> None:
+    runs = [{"Sat.UTCGregorian": EPOCHS, "time": EPOCHS, "Count": pa.array([1.0, 2.0, 3.0])}]
+    manifest = _report_sweep(tmp_path / "s", runs)
+    skipped = _entry(1, "skipped", stderr=None)
+    frame = lazy_multiindex(
+        dataclasses.replace(manifest, entries=[*manifest.entries, skipped], run_count=2),
+        tmp_path / "s",
+    )
+    row = frame.xs(1, level="run_id")
+    assert len(row) == 1
+    assert pd.isna(row.index[0])
+    assert row["__status"].iloc[0] == "skipped"
+    assert row["Count"].isna().all()
 
 
 def test_report_without_an_epoch_column_is_keyed_by_row(tmp_path: Path) -> None:
