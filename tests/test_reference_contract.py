@@ -1050,6 +1050,9 @@ def test_sweep_constructor_run_creates_the_manifest_parent_and_returns_self(
             progress=False,
         )
         assert bound.run() is bound
+        # The sweep does not own the pool: it still runs the next sweep.
+        again = gmat_sweep.sweep(LEO, {}, backend=pool, out=tmp_path / "again", progress=False)
+        assert [entry.status for entry in again.manifest.entries] == ["ok"]
     manifest = Manifest.load(out / "manifest.jsonl")
     assert manifest.parameter_spec == spec
     assert manifest.sweep_seed == 11
@@ -1478,14 +1481,40 @@ def test_out_none_compute_false_and_dask_compute(
     import dask
 
     monkeypatch.chdir(tmp_path)
-    lazy = gmat_sweep.sweep(FAILS, {"Idx.Value": [2]}, progress=False, compute=False)
+    first = gmat_sweep.sweep(FAILS, {"Idx.Value": [2]}, progress=False, compute=False)
+    second = gmat_sweep.sweep(
+        FAILS, {"Idx.Value": [5]}, out=tmp_path / "named", progress=False, compute=False
+    )
     assert not list(tmp_path.rglob("*.parquet"))
-    (done,) = dask.compute(lazy)
-    (created,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    done, other = dask.compute(first, second)
+    (created,) = [path for path in tmp_path.iterdir() if path.is_dir() and path.name != "named"]
     assert Path(done.output_dir).resolve() == created.resolve()
     said = capsys.readouterr()
     assert created.name in said.out + said.err
     assert [entry.status for entry in Manifest.load(created / "manifest.jsonl").entries] == ["ok"]
+    assert other.manifest.find_failed() == [0]
+
+
+def test_sweep_works_from_an_unguarded_script_and_python_c(tmp_path: Path) -> None:
+    code = (
+        "import gmat_sweep\n"
+        f"s = gmat_sweep.sweep({str(FAILS)!r}, {{'Idx.Value': [2, 3]}}, progress=False,\n"
+        "                     out=__import__('sys').argv[1])\n"
+        "print(sorted(entry.status.value for entry in s.manifest.entries))\n"
+    )
+    script = tmp_path / "study.py"
+    script.write_text(code)
+    for command in ([str(script)], ["-c", code]):
+        out = tmp_path / f"out{len(command)}"
+        done = subprocess.run(
+            [sys.executable, *command, str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "['ok', 'ok']" in done.stdout
 
 
 def test_to_dataframe_is_lazy_with_known_run_id_divisions(failing_sweep: Sweep) -> None:
