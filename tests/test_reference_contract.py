@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import inspect
+import itertools
 import json
 import platform
 import shutil
@@ -33,6 +34,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gmat_sweep
 from gmat_sweep import (
@@ -1612,3 +1615,59 @@ def test_one_writer_per_sweep_and_a_dead_driver_does_not_block_resume(tmp_path: 
         driver.wait()
     rebuilt = Sweep.from_manifest(out / "manifest.jsonl", slow, backend="local", progress=False)
     assert rebuilt.resume(only="failed") is rebuilt
+
+
+# --------------------------------------------------------------------------- laws
+
+
+def test_append_after_a_torn_line_keeps_the_file_valid(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.jsonl"
+    _header(entries=[_entry(0)]).save(path)
+    with path.open("ab") as handle:
+        handle.write(b'{"kind":"entry","run_id":1,"ov')
+    loaded = Manifest.load(path)
+    loaded.append_entry(_entry(2))
+    assert [entry.run_id for entry in Manifest.load(path).entries] == [0, 2]
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+_VALUES = st.lists(st.integers(-5, 5), min_size=1, max_size=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.text("abcXYZ.", min_size=1, max_size=4), _VALUES, max_size=4))
+def test_full_factorial_law(grid: dict[str, list[int]]) -> None:
+    keys = sorted(grid)
+    expected = [
+        dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))
+    ]
+    rows = list(full_factorial(grid))
+    assert rows == expected
+    assert all(list(row) == keys for row in rows)
+    specs = expand_grid_to_run_specs(grid, LEO, "/tmp/never-written")
+    assert [spec.run_id for spec in specs] == list(range(len(expected)))
+    assert [spec.overrides for spec in specs] == expected
+
+
+_PLAIN = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(-(2**63), 2**63 - 1),
+    st.booleans(),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.text("abc.XYZ", min_size=1, max_size=6), _PLAIN, max_size=4))
+def test_manifest_round_trips_overrides_exactly(overrides: dict[str, Any]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "manifest.jsonl"
+        manifest = _header()
+        manifest.save(path)
+        manifest.append_entry(_entry(0, overrides=overrides))
+        (entry,) = Manifest.load(path).entries
+    assert entry.overrides == overrides
+    for key, value in overrides.items():
+        assert type(entry.overrides[key]) is type(value)
