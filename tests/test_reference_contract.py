@@ -1671,3 +1671,32 @@ def test_manifest_round_trips_overrides_exactly(overrides: dict[str, Any]) -> No
     assert entry.overrides == overrides
     for key, value in overrides.items():
         assert type(entry.overrides[key]) is type(value)
+
+
+def test_cli_monte_carlo_draws_what_the_python_call_draws(
+    monte_carlo_pair: tuple[Sweep, Sweep], tmp_path: Path
+) -> None:
+    out = tmp_path / "mc"
+    done = _cli(
+        "monte-carlo",
+        LEO,
+        "-n",
+        "2",
+        "--perturb",
+        "Sat.SMA=normal(6778.0,2.0)",
+        "--perturb",
+        "Sat.ECC=uniform(0.001,0.002)",
+        "--seed",
+        "42",
+        "--out",
+        out,
+        "--no-progress",
+        "-q",
+    )
+    assert done.returncode == 0, done.stderr
+    python = Manifest.load(Path(monte_carlo_pair[0].manifest_path))
+    cli = Manifest.load(out / "manifest.jsonl")
+    assert cli.parameter_spec == python.parameter_spec
+    assert {e.run_id: e.overrides for e in cli.entries} == {
+        e.run_id: e.overrides for e in python.entries
+    }
