@@ -1700,3 +1700,23 @@ def test_cli_monte_carlo_draws_what_the_python_call_draws(
     assert {e.run_id: e.overrides for e in cli.entries} == {
         e.run_id: e.overrides for e in python.entries
     }
+
+
+def test_runs_whose_output_dir_is_outside_the_sweep_root_are_refused(tmp_path: Path) -> None:
+    # The reference: output_dir is the sweep root "the per-run output directories live
+    # under". A run writing elsewhere would leave a manifest its own sweep cannot read.
+    out = tmp_path / "sweep"
+    inside = expand_grid_to_run_specs({"Sat.SMA": [7000.0, 7100.0]}, LEO, out)
+    elsewhere = dataclasses.replace(inside[1], output_dir=tmp_path / "elsewhere" / "run-000001")
+    with pytest.raises(SweepConfigError, match="elsewhere") as caught:
+        Sweep(
+            runs=[inside[0], elsewhere],
+            backend="local",
+            manifest_path=out / "manifest.jsonl",
+            output_dir=out,
+            script_path=LEO,
+            parameter_spec={"_kind": "grid", "grid": {"Sat.SMA": [7000.0, 7100.0]}},
+            progress=False,
+        )
+    assert "run 1" in str(caught.value)
+    assert not out.exists()
