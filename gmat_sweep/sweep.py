@@ -96,7 +96,7 @@ class Sweep(DaskMethodsMixin):
     ----------
     runs:
         The :class:`RunSpec` instances to dispatch; ``run_id`` values must be
-        unique.
+        unique, and each run's ``output_dir`` must lie under ``output_dir``.
     backend:
         A constructed :class:`Pool`. The caller owns its lifecycle —
         typically a ``with LocalJoblibPool(...) as pool:`` block. A backend
@@ -131,6 +131,14 @@ class Sweep(DaskMethodsMixin):
         Per-run metrics ``f(outputs, overrides) -> {name: scalar}`` (or an
         importable ``"module:function"``), computed on the worker that ran
         each run, after it (:mod:`gmat_sweep.metrics`); see :meth:`metrics`.
+
+    Raises
+    ------
+    SweepConfigError
+        Two runs share a ``run_id``, a run's ``output_dir`` is outside
+        ``output_dir``, or ``retries`` is not a whole number >= 0.
+    BackendError
+        ``backend`` is not a :class:`Pool`, a backend name or address, or ``None``.
     """
 
     def __init__(
