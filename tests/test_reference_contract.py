@@ -913,10 +913,15 @@ def test_ok_entry_with_no_output_paths_is_a_value_error(failing_sweep: Sweep) ->
 def test_raise_on_failure_raises_run_failed_after_the_sweep(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     with pytest.raises(RunFailed) as caught:
-        gmat_sweep.sweep(FAILS, {"Idx.Value": [5]}, out=out, progress=False, raise_on_failure=True)
+        gmat_sweep.sweep(
+            FAILS, {"Idx.Value": [5, 2]}, out=out, progress=False, raise_on_failure=True
+        )
     assert caught.value.run_id == 0
     assert caught.value.stderr
-    assert Manifest.load(out / "manifest.jsonl").find_failed() == [0]
+    manifest = Manifest.load(out / "manifest.jsonl")
+    # "after the sweep": the other run still ran and is recorded.
+    assert manifest.find_failed() == [0]
+    assert manifest.find_missing(range(2)) == []
 
 
 def test_unknown_field_path_is_rejected_before_any_run(tmp_path: Path) -> None:
