@@ -1725,3 +1725,15 @@ def test_runs_whose_output_dir_is_outside_the_sweep_root_are_refused(tmp_path: P
         )
     assert "run 1" in str(caught.value)
     assert not out.exists()
+
+
+def test_lazy_contacts_of_a_report_only_sweep_is_one_na_row_per_run(failing_sweep: Sweep) -> None:
+    out = out_dir(failing_sweep)
+    manifest = Manifest.load(out / "manifest.jsonl")
+    with pytest.warns(UserWarning, match="no contact outputs"):
+        frame = lazy_contacts(manifest, out)
+    assert list(frame.index.names) == ["run_id", "interval_id"]
+    assert list(frame.index.get_level_values("run_id")) == [0, 1, 2]
+    assert frame.index.get_level_values("interval_id").isna().all()
+    assert str(frame.index.get_level_values("interval_id").dtype) == "Int64"
+    assert list(frame["__status"]) == ["ok", "failed", "ok"]
