@@ -1737,3 +1737,17 @@ def test_lazy_contacts_of_a_report_only_sweep_is_one_na_row_per_run(failing_swee
     assert frame.index.get_level_values("interval_id").isna().all()
     assert str(frame.index.get_level_values("interval_id").dtype) == "Int64"
     assert list(frame["__status"]) == ["ok", "failed", "ok"]
+
+
+def test_from_manifest_refuses_drift_in_an_included_file(tmp_path: Path) -> None:
+    mission = tmp_path / "mission"
+    mission.mkdir()
+    for name in ("included_main.script", "included_spacecraft.script"):
+        shutil.copy(DATA / name, mission / name)
+    main = mission / "included_main.script"
+    out = tmp_path / "s"
+    gmat_sweep.sweep(main, {}, out=out, progress=False)
+    included = mission / "included_spacecraft.script"
+    included.write_text(included.read_text() + "% an edit\n")
+    with pytest.raises(SweepConfigError, match="included_spacecraft"):
+        Sweep.from_manifest(out / "manifest.jsonl", main, backend="local", progress=False)
