@@ -1751,3 +1751,11 @@ def test_from_manifest_refuses_drift_in_an_included_file(tmp_path: Path) -> None
     included.write_text(included.read_text() + "% an edit\n")
     with pytest.raises(SweepConfigError, match="included_spacecraft"):
         Sweep.from_manifest(out / "manifest.jsonl", main, backend="local", progress=False)
+
+
+def test_an_out_that_holds_a_sweep_is_refused_without_overwrite(failing_sweep: Sweep) -> None:
+    out = out_dir(failing_sweep)
+    before = (out / "manifest.jsonl").read_bytes()
+    with pytest.raises(SweepConfigError, match="already holds a sweep"):
+        gmat_sweep.sweep(FAILS, {"Idx.Value": [2]}, out=out, progress=False)
+    assert (out / "manifest.jsonl").read_bytes() == before
