@@ -2,11 +2,12 @@
 
 Each test checks one concrete statement of ``spec/api-reference.txt`` (or of
 DESIGN.md, which overrides the reference where it lists a deliberate
-departure), through the public names only: what is importable from where,
+departure), through the names the reference gives: what is importable from where,
 every documented signature, the documented exceptions for documented bad
 inputs, the manifest's records and JSON field names, the ordering and
 failure-as-row contracts, ``from_manifest``/``resume`` and the aggregation
-functions. GMAT runs are few and shared per module.
+functions. GMAT runs are few and shared per module; tests that run GMAT or
+start processes are marked ``slow``.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def test_exception_hierarchy() -> None:
     assert corrupt.path == Path("m.jsonl")
 
 
+@pytest.mark.slow
 def test_importing_the_package_imports_no_gmat_and_starts_nothing() -> None:
     code = (
         "import multiprocessing, sys, threading\n"
@@ -387,6 +389,7 @@ def test_local_joblib_pool_rejects_zero_and_other_negative_workers(workers: int)
         LocalJoblibPool(workers)
 
 
+@pytest.mark.slow
 def test_local_joblib_pool_stores_reuse_gmat_context() -> None:
     with LocalJoblibPool(1, reuse_gmat_context=False) as pool:
         assert pool.subprocess_isolated is True
@@ -400,6 +403,7 @@ def test_a_subclass_of_a_concrete_pool_cannot_drop_isolation() -> None:
             subprocess_isolated = False  # type: ignore[assignment]
 
 
+@pytest.mark.slow
 def test_joblib_pool_without_context_reuse_runs_a_cross_script_sweep(tmp_path: Path) -> None:
     out = tmp_path / "s"
     runs = [
@@ -424,6 +428,7 @@ def test_joblib_pool_without_context_reuse_runs_a_cross_script_sweep(tmp_path: P
     assert "Sat.Earth.RMAG" in fails
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pool_class", [LocalJoblibPool, gmat_sweep.LocalPool])
 def test_pool_submit_and_as_completed_used_directly(pool_class: Any, tmp_path: Path) -> None:
     specs = expand_grid_to_run_specs({"Idx.Value": [2, 5]}, FAILS, tmp_path / "s")
@@ -455,6 +460,7 @@ def test_every_pool_takes_reuse_gmat_context_keyword_only() -> None:
         assert (parameter.kind, parameter.default) == (KW, True), pool
 
 
+@pytest.mark.slow
 def test_dask_pool_with_a_client_leaves_the_client_running(tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
@@ -781,6 +787,7 @@ def out_dir(sweep: Sweep) -> Path:
 REPORT_COLUMNS = ["Sat.UTCGregorian", "Sat.ElapsedSecs", "Sat.Earth.RMAG"]
 
 
+@pytest.mark.slow
 def test_sweep_returns_the_completed_sweep(failing_sweep: Sweep) -> None:
     assert isinstance(failing_sweep, Sweep)
     manifest = Manifest.load(Path(failing_sweep.manifest_path))
@@ -827,6 +834,7 @@ def test_sweep_returns_the_completed_sweep(failing_sweep: Sweep) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_failed_run_is_one_nan_row(failing_sweep: Sweep) -> None:
     frame = failing_sweep.to_pandas()
     assert list(frame.index.names) == ["run_id", "time"]
@@ -845,6 +853,7 @@ def test_failed_run_is_one_nan_row(failing_sweep: Sweep) -> None:
     assert frame.index.get_level_values("run_id").is_monotonic_increasing
 
 
+@pytest.mark.slow
 def test_lazy_multiindex_matches_the_sweep_frame(failing_sweep: Sweep) -> None:
     out = Path(failing_sweep.output_dir)
     manifest = Manifest.load(out / "manifest.jsonl")
@@ -857,12 +866,14 @@ def test_lazy_multiindex_matches_the_sweep_frame(failing_sweep: Sweep) -> None:
     assert len(lazy.compute()) == len(frame)
 
 
+@pytest.mark.slow
 def test_lazy_multiindex_unknown_name_is_a_config_error(failing_sweep: Sweep) -> None:
     out = Path(failing_sweep.output_dir)
     with pytest.raises(SweepConfigError, match="RF"):
         lazy_multiindex(Manifest.load(out / "manifest.jsonl"), out, name="NoSuchReport")
 
 
+@pytest.mark.slow
 def test_absolute_output_paths_are_used_as_is(failing_sweep: Sweep, tmp_path: Path) -> None:
     out = Path(failing_sweep.output_dir)
     manifest = Manifest.load(out / "manifest.jsonl")
@@ -881,6 +892,7 @@ def _ok_entry(manifest: Manifest) -> ManifestEntry:
     return next(entry for entry in manifest.entries if entry.status == "ok")
 
 
+@pytest.mark.slow
 def test_ok_run_without_the_requested_report_is_a_row_with_ok_status(
     failing_sweep: Sweep,
 ) -> None:
@@ -901,6 +913,7 @@ def test_ok_run_without_the_requested_report_is_a_row_with_ok_status(
     assert row[REPORT_COLUMNS].isna().all(axis=None)
 
 
+@pytest.mark.slow
 def test_ok_entry_with_no_output_paths_is_a_value_error(failing_sweep: Sweep) -> None:
     out = Path(failing_sweep.output_dir)
     manifest = Manifest.load(out / "manifest.jsonl")
@@ -910,6 +923,7 @@ def test_ok_entry_with_no_output_paths_is_a_value_error(failing_sweep: Sweep) ->
         lazy_multiindex(extended, out)
 
 
+@pytest.mark.slow
 def test_raise_on_failure_raises_run_failed_after_the_sweep(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     with pytest.raises(RunFailed) as caught:
@@ -924,6 +938,7 @@ def test_raise_on_failure_raises_run_failed_after_the_sweep(tmp_path: Path) -> N
     assert manifest.find_missing(range(2)) == []
 
 
+@pytest.mark.slow
 def test_unknown_field_path_is_rejected_before_any_run(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     with pytest.raises(SweepConfigError, match=r"Sat\.NoSuchField"):
@@ -931,6 +946,7 @@ def test_unknown_field_path_is_rejected_before_any_run(tmp_path: Path) -> None:
     assert not list(out.glob("run-*/*.parquet"))
 
 
+@pytest.mark.slow
 def test_script_parse_error_is_rejected_before_any_run(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     with pytest.raises(SweepConfigError):
@@ -951,6 +967,7 @@ def _lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_resume_reruns_only_failed_and_missing_runs(failing_sweep: Sweep, tmp_path: Path) -> None:
     copy = _copy(failing_sweep, tmp_path)
     manifest_path = copy / "manifest.jsonl"
@@ -987,6 +1004,7 @@ def test_resume_on_a_sweep_not_from_a_manifest_is_a_runtime_error(tmp_path: Path
         fresh.resume()
 
 
+@pytest.mark.slow
 def test_from_manifest_refuses_script_drift_naming_both_hashes(
     failing_sweep: Sweep, tmp_path: Path
 ) -> None:
@@ -1008,6 +1026,7 @@ def test_from_manifest_refuses_script_drift_naming_both_hashes(
         )
 
 
+@pytest.mark.slow
 def test_from_manifest_accepts_a_script_with_other_line_endings(
     failing_sweep: Sweep, tmp_path: Path
 ) -> None:
@@ -1025,6 +1044,7 @@ def test_from_manifest_missing_directory_is_a_config_error(tmp_path: Path) -> No
         )
 
 
+@pytest.mark.slow
 def test_from_manifest_unknown_kind_is_a_config_error(failing_sweep: Sweep, tmp_path: Path) -> None:
     copy = _copy(failing_sweep, tmp_path)
     manifest_path = copy / "manifest.jsonl"
@@ -1039,6 +1059,7 @@ def test_from_manifest_unknown_kind_is_a_config_error(failing_sweep: Sweep, tmp_
 # --------------------------------------------------------------------------- Sweep constructor
 
 
+@pytest.mark.slow
 def test_sweep_constructor_run_creates_the_manifest_parent_and_returns_self(
     tmp_path: Path,
 ) -> None:
@@ -1098,6 +1119,7 @@ def monte_carlo_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Sweep, S
     )
 
 
+@pytest.mark.slow
 def test_monte_carlo_with_a_seed_is_bit_reproducible(monte_carlo_pair: tuple[Sweep, Sweep]) -> None:
     first, second = (sweep.to_pandas() for sweep in monte_carlo_pair)
     assert list(first.index.names) == ["run_id", "time"]
@@ -1107,6 +1129,7 @@ def test_monte_carlo_with_a_seed_is_bit_reproducible(monte_carlo_pair: tuple[Swe
     assert manifest.sweep_seed == 42
 
 
+@pytest.mark.slow
 def test_adding_a_parameter_leaves_the_other_draws_unchanged(
     monte_carlo_pair: tuple[Sweep, Sweep], tmp_path: Path
 ) -> None:
@@ -1125,6 +1148,7 @@ def test_adding_a_parameter_leaves_the_other_draws_unchanged(
     assert alone_sma == both_sma
 
 
+@pytest.mark.slow
 def test_latin_hypercube_stratifies_each_axis_through_the_distribution(tmp_path: Path) -> None:
     n = 4
     draws = {}
@@ -1159,6 +1183,7 @@ def multi_sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     return gmat_sweep.sweep(MULTI, {}, out=out, progress=False)
 
 
+@pytest.mark.slow
 def test_several_reports_need_a_name(multi_sweep: Sweep) -> None:
     out = Path(multi_sweep.output_dir)
     manifest = Manifest.load(out / "manifest.jsonl")
@@ -1172,6 +1197,7 @@ def test_several_reports_need_a_name(multi_sweep: Sweep) -> None:
     assert "Sat.Earth.SMA" in frame.columns
 
 
+@pytest.mark.slow
 def test_lazy_ephemerides_with_a_failed_run(multi_sweep: Sweep) -> None:
     out = Path(multi_sweep.output_dir)
     manifest = Manifest.load(out / "manifest.jsonl")
@@ -1339,6 +1365,7 @@ class FreshInterpreterPool(Pool):
         self._threads.shutdown()
 
 
+@pytest.mark.slow
 def test_a_pool_with_only_submit_and_as_completed_runs_a_sweep_bit_for_bit(
     failing_sweep: Sweep, tmp_path: Path
 ) -> None:
@@ -1353,6 +1380,7 @@ def test_a_pool_with_only_submit_and_as_completed_runs_a_sweep_bit_for_bit(
 # --------------------------------------------------------------------------- CLI
 
 
+@pytest.mark.slow
 def test_cli_entry_point_and_module() -> None:
     from importlib.metadata import entry_points
 
@@ -1381,6 +1409,7 @@ def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_run_resume_and_exit_codes(tmp_path: Path) -> None:
     out = tmp_path / "study"
     done = _cli("run", FAILS, "--param", "Idx.Value=2,5", "--out", out, "--no-progress", "-q")
@@ -1404,6 +1433,7 @@ def test_cli_run_resume_and_exit_codes(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- backend=
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", [3, ["local"], object()])
 def test_a_backend_that_is_no_pool_name_or_none_is_refused_naming_it(
     backend: object, failing_sweep: Sweep, tmp_path: Path
@@ -1448,6 +1478,7 @@ def test_manifest_paths_must_stay_inside_the_sweep(tmp_path: Path) -> None:
             lazy_multiindex(manifest, root)
 
 
+@pytest.mark.slow
 def test_keyboard_interrupt_propagates_and_leaves_the_finished_runs(tmp_path: Path) -> None:
     class Interrupted(FreshInterpreterPool):
         def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
@@ -1464,6 +1495,7 @@ def test_keyboard_interrupt_propagates_and_leaves_the_finished_runs(tmp_path: Pa
     ]
 
 
+@pytest.mark.slow
 def test_a_bare_grid_parameter_spec_is_resumable(tmp_path: Path) -> None:
     # The reference's Sweep example records "the materialised grid" verbatim.
     out = tmp_path / "s"
@@ -1483,6 +1515,7 @@ def test_a_bare_grid_parameter_spec_is_resumable(tmp_path: Path) -> None:
     assert sorted(entries) == [0, 1, 1]
 
 
+@pytest.mark.slow
 def test_out_none_compute_false_and_dask_compute(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1503,6 +1536,7 @@ def test_out_none_compute_false_and_dask_compute(
     assert other.manifest.find_failed() == [0]
 
 
+@pytest.mark.slow
 def test_sweep_works_from_an_unguarded_script_and_python_c(tmp_path: Path) -> None:
     code = (
         "import gmat_sweep\n"
@@ -1525,6 +1559,7 @@ def test_sweep_works_from_an_unguarded_script_and_python_c(tmp_path: Path) -> No
         assert "['ok', 'ok']" in done.stdout
 
 
+@pytest.mark.slow
 def test_to_dataframe_is_lazy_with_known_run_id_divisions(failing_sweep: Sweep) -> None:
     lazy = failing_sweep.to_dataframe()
     assert lazy.index.name == "run_id"
@@ -1536,6 +1571,7 @@ def test_to_dataframe_is_lazy_with_known_run_id_divisions(failing_sweep: Sweep) 
     assert set(one.index) == {2}
 
 
+@pytest.mark.slow
 def test_run_options_timeout_is_a_failed_run(tmp_path: Path) -> None:
     out = tmp_path / "s"
     gmat_sweep.sweep(
@@ -1551,6 +1587,7 @@ def test_run_options_timeout_is_a_failed_run(tmp_path: Path) -> None:
     assert "timeout" in entry.stderr.lower() or "timed out" in entry.stderr.lower()
 
 
+@pytest.mark.slow
 def test_overrides_take_effect_including_force_model_and_propagator_fields(
     tmp_path: Path,
 ) -> None:
@@ -1560,11 +1597,13 @@ def test_overrides_take_effect_including_force_model_and_propagator_fields(
     assert last.nunique() == 4, last
 
 
+@pytest.mark.slow
 def test_output_file_fields_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SweepConfigError, match=r"RF\.Filename"):
         gmat_sweep.sweep(LEO, {"RF.Filename": ["x.txt"]}, out=tmp_path / "s", progress=False)
 
 
+@pytest.mark.slow
 def test_small_record_contracts(failing_sweep: Sweep) -> None:
     assert {status.value for status in gmat_sweep.RunStatus} == {"ok", "failed", "skipped"}
     assert isinstance(failing_sweep.spec.runs, tuple)
@@ -1579,6 +1618,7 @@ def test_local_joblib_pool_default_uses_every_core() -> None:
         assert pool.workers == os.cpu_count()
 
 
+@pytest.mark.slow
 def test_monte_carlo_resume_rebuilds_the_same_draws(
     monte_carlo_pair: tuple[Sweep, Sweep], tmp_path: Path
 ) -> None:
@@ -1599,6 +1639,7 @@ def test_open_sweep_to_contacts_matches_lazy_contacts(tmp_path: Path) -> None:
     assert len(lazy) == len(lazy_contacts(manifest, root))
 
 
+@pytest.mark.slow
 def test_one_writer_per_sweep_and_a_dead_driver_does_not_block_resume(tmp_path: Path) -> None:
     import os
     import signal
@@ -1678,6 +1719,7 @@ def test_manifest_round_trips_overrides_exactly(overrides: dict[str, Any]) -> No
         assert type(entry.overrides[key]) is type(value)
 
 
+@pytest.mark.slow
 def test_cli_monte_carlo_draws_what_the_python_call_draws(
     monte_carlo_pair: tuple[Sweep, Sweep], tmp_path: Path
 ) -> None:
@@ -1727,6 +1769,7 @@ def test_runs_whose_output_dir_is_outside_the_sweep_root_are_refused(tmp_path: P
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_lazy_contacts_of_a_report_only_sweep_is_one_na_row_per_run(failing_sweep: Sweep) -> None:
     out = out_dir(failing_sweep)
     manifest = Manifest.load(out / "manifest.jsonl")
@@ -1739,6 +1782,7 @@ def test_lazy_contacts_of_a_report_only_sweep_is_one_na_row_per_run(failing_swee
     assert list(frame["__status"]) == ["ok", "failed", "ok"]
 
 
+@pytest.mark.slow
 def test_from_manifest_refuses_drift_in_an_included_file(tmp_path: Path) -> None:
     mission = tmp_path / "mission"
     mission.mkdir()
@@ -1753,6 +1797,7 @@ def test_from_manifest_refuses_drift_in_an_included_file(tmp_path: Path) -> None
         Sweep.from_manifest(out / "manifest.jsonl", main, backend="local", progress=False)
 
 
+@pytest.mark.slow
 def test_an_out_that_holds_a_sweep_is_refused_without_overwrite(failing_sweep: Sweep) -> None:
     out = out_dir(failing_sweep)
     before = (out / "manifest.jsonl").read_bytes()
