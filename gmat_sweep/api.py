@@ -30,7 +30,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, cast
 
 from gmat_sweep import plan, storage
-from gmat_sweep.backends import make_backend
+from gmat_sweep.backends import check_backend, make_backend
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.errors import ArgumentWarning, RunFailed, SweepConfigError
 from gmat_sweep.grid import materialise_grid, samples_to_rows
@@ -720,6 +720,7 @@ def _launch(
     script = checked_script(mission)
     options = _check_run_options(run_options)
     _check_retries(retries)
+    check_backend(backend)
     if options:
         parameter_spec = {**parameter_spec, "run_options": options}
     if postprocess is not None:

@@ -118,6 +118,29 @@ def locator(root: PathLike) -> Callable[[PathLike, int], str]:
     return resolve
 
 
+def escape_check(root: PathLike) -> Callable[[PathLike], bool]:
+    """Whether a location is neither the sweep root ``root`` nor under it: ``check(location)``.
+
+    The lexical check :func:`locate` applies to recorded paths, for places a
+    sweep is about to write (each run's ``output_dir``, relative to the
+    current directory like the root), so a run that would write outside its
+    sweep is refused before it runs instead of read back as a corrupt
+    manifest. Built once per root, like :func:`locator`.
+    """
+    base = sweep_root(root)
+    prefix = f"{base}/"
+
+    def escapes(location: PathLike) -> bool:
+        text = location if isinstance(location, str) else str(location)
+        # The common case, an absolute location under the root without "..", stays inside.
+        if text.startswith(prefix) and ".." not in text:
+            return False
+        target = sweep_root(location)
+        return target != base and _inside(base, target) is None
+
+    return escapes
+
+
 def _inside(base: str, text: str) -> str | None:
     """``text`` resolved against ``base`` (a :func:`sweep_root`), or ``None`` if it leaves it."""
     if not text:

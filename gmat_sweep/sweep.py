@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 from dask.base import DaskMethodsMixin
 
 from gmat_sweep import graph, plan, storage
-from gmat_sweep.backends import make_backend
+from gmat_sweep.backends import check_backend, make_backend
 from gmat_sweep.backends.base import Pool
+from gmat_sweep.containment import escape_check
 from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.lock import hold
@@ -96,7 +97,7 @@ class Sweep(DaskMethodsMixin):
     ----------
     runs:
         The :class:`RunSpec` instances to dispatch; ``run_id`` values must be
-        unique.
+        unique, and each run's ``output_dir`` must lie under ``output_dir``.
     backend:
         A constructed :class:`Pool`. The caller owns its lifecycle —
         typically a ``with LocalJoblibPool(...) as pool:`` block. A backend
@@ -131,6 +132,14 @@ class Sweep(DaskMethodsMixin):
         Per-run metrics ``f(outputs, overrides) -> {name: scalar}`` (or an
         importable ``"module:function"``), computed on the worker that ran
         each run, after it (:mod:`gmat_sweep.metrics`); see :meth:`metrics`.
+
+    Raises
+    ------
+    SweepConfigError
+        Two runs share a ``run_id``, a run's ``output_dir`` is outside
+        ``output_dir``, or ``retries`` is not a whole number >= 0.
+    BackendError
+        ``backend`` is not a :class:`Pool`, a backend name or address, or ``None``.
     """
 
     def __init__(
@@ -157,6 +166,8 @@ class Sweep(DaskMethodsMixin):
             )
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise SweepConfigError(f"retries={retries!r}: use a whole number >= 0")
+        check_backend(backend)
+        _refuse_runs_outside(runs, output_dir)
         self._runs: list[RunSpec] | None = list(runs)
         self._backend = backend
         self._manifest_path = manifest_path
@@ -1549,6 +1560,21 @@ def check_overrides(pool: Pool, script: Path, runs: Sequence[RunSpec]) -> None:
             "are 'Resource.Field' as written in the script, e.g. 'Sat.SMA' or 'MyVar.Value', or "
             "'A(2, 1)' for an Array element) "
             "or the script, then run again."
+        )
+
+
+def _refuse_runs_outside(runs: Sequence[RunSpec], output_dir: PathLike) -> None:
+    """Refuse runs that would write outside the sweep, where its manifest may not point."""
+    escapes = escape_check(output_dir)
+    outside = [spec for spec in runs if escapes(spec.output_dir)]
+    if outside:
+        spec = outside[0]
+        raise SweepConfigError(
+            f"run {spec.run_id}'s output_dir {str(spec.output_dir)!r} is not inside the "
+            f"sweep's output_dir {str(output_dir)!r} ({len(outside)} run(s) like it): every run "
+            "writes under the sweep root, whose manifest may only point at files inside it; "
+            "build the runs with expand_grid_to_run_specs(grid, script_path, output_dir), or "
+            "put each run's output_dir under output_dir"
         )
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from gmat_sweep.cli import main
-from gmat_sweep.containment import locate, sweep_root
+from gmat_sweep.containment import escape_check, locate, sweep_root
 from gmat_sweep.errors import ManifestCorruptError
 from gmat_sweep.manifest import Manifest, ManifestEntry
 from gmat_sweep.spec import RunStatus
@@ -127,3 +127,35 @@ def test_show_refuses_a_log_path_outside_the_sweep(
     captured = capsys.readouterr()
     assert "/etc/passwd" not in captured.out
     assert "run 2: the manifest records the path '../../../../etc/passwd'" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("root", "location", "escapes"),
+    [
+        ("/sweep", Path("/sweep/run-000001"), False),
+        ("/sweep", "/sweep", False),
+        ("/sweep/", Path("/sweep"), False),
+        ("/sweep", "/sweep/run-000001/../run-000002", False),
+        ("/sweep", "/sweep/../elsewhere/run-000001", True),
+        ("/sweep", "/sweeper/run-000001", True),
+        ("/sweep", "/", True),
+        ("s3://bucket/study", "s3://bucket/study/run-000001", False),
+        ("s3://bucket/study", "s3://bucket/other/run-000001", True),
+        ("s3://bucket/study", "gs://bucket/study/run-000001", True),
+        ("s3://bucket/study", "/study/run-000001", True),
+    ],
+)
+def test_escape_check_tells_where_a_sweep_may_write(
+    root: str, location: Any, escapes: bool
+) -> None:
+    assert escape_check(root)(location) is escapes
+
+
+def test_escape_check_resolves_relative_locations_like_the_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    check = escape_check("study")
+    assert check("study/run-000001") is False
+    assert check(tmp_path / "study" / "run-000001") is False
+    assert check("run-000001") is True

@@ -48,6 +48,27 @@ KNOWN_BACKENDS: dict[str, KnownBackend] = {
 
 _ADDRESS_SCHEMES = ("tcp://", "tls://", "ws://", "wss://", "inproc://", "ucx://")
 
+_CHOICES = (
+    f"use one of {', '.join(map(repr, KNOWN_BACKENDS))}, a Dask scheduler address such as "
+    "'tcp://host:8786', or a Pool instance"
+)
+
+
+def check_backend(backend: object) -> None:
+    """Refuse a ``backend=`` that is neither a pool, a name or address, nor ``None``.
+
+    Raises
+    ------
+    BackendError
+        ``backend`` is of another type (the message names it and the choices).
+    """
+    from gmat_sweep.backends.base import Pool
+
+    if backend is not None and not isinstance(backend, str | Pool):
+        raise BackendError(
+            f"backend={backend!r} of type {type(backend).__name__} is not a backend; {_CHOICES}"
+        )
+
 
 def backend_class(name: str) -> type[Pool]:
     """The pool class registered as ``name``.
@@ -60,10 +81,7 @@ def backend_class(name: str) -> type[Pool]:
     """
     known = KNOWN_BACKENDS.get(name)
     if known is None:
-        raise BackendError(
-            f"backend {name!r} is not known; use one of {', '.join(map(repr, KNOWN_BACKENDS))}, "
-            "a Dask scheduler address such as 'tcp://host:8786', or a Pool instance"
-        )
+        raise BackendError(f"backend {name!r} is not known; {_CHOICES}")
     module, _, attribute = known.target.partition(":")
     try:
         cls: type[Pool] = getattr(import_module(module), attribute)
