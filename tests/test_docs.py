@@ -29,13 +29,15 @@ Every executed block must exit 0.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import json
 import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -58,7 +60,7 @@ _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]
 _MARKER = re.compile(r"^\s*<!--\s*(?P<kind>not-executed|write-file):\s*(?P<value>.*?)\s*-->\s*$")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Block:
     """One fenced code block of a Markdown file."""
 
@@ -213,45 +215,97 @@ def test_public_names_import_in_the_order_the_examples_use() -> None:
 
 # -- the examples, executed ------------------------------------------------------------
 
+PAGES_AT_ONCE = 2
+"""Pages whose examples run at the same time (each in its own directory and runner).
 
-@pytest.fixture(scope="module")
-def environment() -> dict[str, str]:
+A page spends much of its time in one core (interpreters starting, imports,
+the docs build), so two pages keep this machine's two cores busy.
+"""
+
+EXAMPLE_PAGES = [d for d in DOCUMENTS if any(b.runs for b in blocks(d))]
+
+
+@dataclasses.dataclass(frozen=True)
+class PageRun:
+    """What running one page's examples (or the docs build) in ``directory`` printed."""
+
+    directory: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _environment() -> dict[str, str]:
     """The examples' environment: the venv's console scripts first on PATH."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-@pytest.mark.parametrize(
-    "document", [d for d in DOCUMENTS if any(b.runs for b in blocks(d))], ids=_id
-)
-def test_examples_run(document: Path, tmp_path: Path, environment: dict[str, str]) -> None:
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "data").symlink_to(ROOT / "tests" / "data")
+def _run(command: list[str], cwd: Path, env: dict[str, str], timeout: float) -> PageRun:
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    return PageRun(cwd, done.returncode, done.stdout, done.stderr)
+
+
+def _run_examples(document: Path, directory: Path) -> PageRun:
+    """Run ``document``'s executed blocks in order in ``directory`` (see the module docstring)."""
+    (directory / "tests").mkdir()
+    (directory / "tests" / "data").symlink_to(ROOT / "tests" / "data")
     steps: list[dict[str, str]] = []
     for block in blocks(document):
         if block.marker == "write-file":
             write = {"path": block.marker_value, "text": block.text}
             steps.append({"where": block.where, "kind": "write", **write})
         elif block.runs and RUNNABLE[block.lang] == "python":
-            script = tmp_path / f"example_line_{block.line}.py"
+            script = directory / f"example_line_{block.line}.py"
             script.write_text(block.text, encoding="utf-8")
             steps.append({"where": block.where, "kind": "python", "path": script.name})
         elif block.runs:
             steps.append({"where": block.where, "kind": "bash", "text": block.text})
-    plan = tmp_path / "examples.json"
+    plan = directory / "examples.json"
     plan.write_text(json.dumps(steps), encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, str(RUNNER), plan.name],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        check=False,
-    )
+    return _run([sys.executable, str(RUNNER), plan.name], directory, _environment(), 1500)
+
+
+def _build_site(directory: Path) -> PageRun:
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(directory / "site")]
+    return dataclasses.replace(_run(command, ROOT, env, 600), directory=directory)
+
+
+def _executed_lines(document: Path) -> int:
+    return sum(block.text.count("\n") for block in blocks(document) if block.runs)
+
+
+@pytest.fixture(scope="module")
+def page_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[PageRun]]]:
+    """Every selected page's examples (and the selected docs build), started at once.
+
+    They run :data:`PAGES_AT_ONCE` at a time, the longest pages first; each
+    test waits for its own. Keys: a page's id, or ``"mkdocs"`` for the build.
+    """
+    selected = {item.name for item in request.session.items if item.module is sys.modules[__name__]}
+    pages = [d for d in EXAMPLE_PAGES if f"test_examples_run[{_id(d)}]" in selected]
+    executor = ThreadPoolExecutor(PAGES_AT_ONCE, thread_name_prefix="docs-page")
+    runs: dict[str, Future[PageRun]] = {}
+    if "test_mkdocs_build_strict" in selected:
+        runs["mkdocs"] = executor.submit(_build_site, tmp_path_factory.mktemp("mkdocs"))
+    for document in sorted(pages, key=_executed_lines, reverse=True):
+        directory = tmp_path_factory.mktemp(document.stem)
+        runs[_id(document)] = executor.submit(_run_examples, document, directory)
+    yield runs
+    executor.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+@pytest.mark.parametrize("document", EXAMPLE_PAGES, ids=_id)
+def test_examples_run(document: Path, page_runs: dict[str, Future[PageRun]]) -> None:
+    done = page_runs[_id(document)].result()
     if done.returncode != 0:
         failed = done.stderr.rstrip().rsplit("FAILED ", 1)[-1] if "FAILED " in done.stderr else "?"
         example = next((b.text for b in blocks(document) if b.where == failed), "")
@@ -262,16 +316,8 @@ def test_examples_run(document: Path, tmp_path: Path, environment: dict[str, str
 
 
 @pytest.mark.slow
-def test_mkdocs_build_strict(tmp_path: Path) -> None:
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+@pytest.mark.timeout(1500)
+def test_mkdocs_build_strict(page_runs: dict[str, Future[PageRun]]) -> None:
+    done = page_runs["mkdocs"].result()
     assert done.returncode == 0, done.stderr[-6000:]
-    assert (tmp_path / "site" / "reference" / "api" / "index.html").is_file()
+    assert (done.directory / "site" / "reference" / "api" / "index.html").is_file()

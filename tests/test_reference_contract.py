@@ -1365,16 +1365,7 @@ class FreshInterpreterPool(Pool):
         self._threads.shutdown()
 
 
-@pytest.mark.slow
-def test_a_pool_with_only_submit_and_as_completed_runs_a_sweep_bit_for_bit(
-    failing_sweep: Sweep, tmp_path: Path
-) -> None:
-    with FreshInterpreterPool() as pool:
-        result = gmat_sweep.sweep(
-            FAILS, {"Idx.Value": [2, 5, 3]}, backend=pool, out=tmp_path / "s", progress=False
-        )
-    assert Manifest.load(tmp_path / "s" / "manifest.jsonl").find_failed() == [1]
-    pd.testing.assert_frame_equal(result.to_pandas(), failing_sweep.to_pandas(), check_exact=True)
+# Such a pool running whole sweeps bit for bit: tests/test_graph.py::TestThreadPerRun.
 
 
 # --------------------------------------------------------------------------- CLI
