@@ -327,27 +327,36 @@ def script_drift(manifest: Manifest, script: Path) -> list[str]:
             f"script {str(script)!r} changed since the sweep ran: manifest sha256 "
             f"{manifest.script_sha256}, file now {current}"
         )
-    includes = script_includes_sha256(script)
-    for name, recorded in sorted(manifest.script_includes.items()):
-        now = includes.get(name)
-        if now != recorded:
-            problems.append(
-                f"included file {name!r} changed since the sweep ran: manifest sha256 {recorded}, "
-                f"file now {now or 'missing'}"
-            )
-    for name in sorted(set(includes) - set(manifest.script_includes)):
-        problems.append(f"the script now includes {name!r}, which the sweep did not use")
+    problems += _files_drift(
+        "included file",
+        "the script now includes {!r}, which the sweep did not use",
+        manifest.script_includes,
+        script_includes_sha256(script),
+    )
     if manifest.script_inputs is not None:  # None: written before inputs were recorded
-        inputs = script_inputs_sha256(script)
-        for name, recorded in sorted(manifest.script_inputs.items()):
-            now = inputs.get(name)
-            if now != recorded:
-                problems.append(
-                    f"input file {name!r} changed since the sweep ran: manifest sha256 "
-                    f"{recorded}, file now {now or 'missing'}"
-                )
-        for name in sorted(set(inputs) - set(manifest.script_inputs)):
-            problems.append(f"the script now reads {name!r}, which the sweep did not read")
+        problems += _files_drift(
+            "input file",
+            "the script now reads {!r}, which the sweep did not read",
+            manifest.script_inputs,
+            script_inputs_sha256(script),
+        )
+    return problems
+
+
+def _files_drift(
+    kind: str, added: str, recorded: Mapping[str, str], current: Mapping[str, str]
+) -> list[str]:
+    """How the ``current`` files (name -> sha256) differ from the ``recorded`` ones.
+
+    ``added`` formats the problem of a file the sweep did not have.
+    """
+    problems = [
+        f"{kind} {name!r} changed since the sweep ran: manifest sha256 {sha}, "
+        f"file now {current.get(name) or 'missing'}"
+        for name, sha in sorted(recorded.items())
+        if current.get(name) != sha
+    ]
+    problems += [added.format(name) for name in sorted(set(current) - set(recorded))]
     return problems
 
 
