@@ -136,7 +136,8 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     matters: GMAT refuses a second ``Prop.Type`` assignment. A
     ``GroundTrackPlot`` created before a ``ReportFile`` is moved, with its
     settings, to just before ``BeginMissionSequence`` (see
-    :func:`needs_rendering`). Switching a
+    :func:`needs_rendering`), and a ``ReportFile`` saved with
+    ``WriteHeaders = false`` writes its header (:func:`headerless_reports`). Switching a
     force off (``FM.Drag.AtmosphereModel = None``, ``FM.Drag = None``,
     ``FM.SRP = Off``) removes the script's settings of that force
     (``FM.Drag.F107 = 150;``), which GMAT refuses once it is off. Relative
@@ -163,11 +164,16 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
         quote, a NaN, a nested mapping, ...), or a path has no ``.``.
     """
     lines, begin = _script_lines(script_path)
-    kinds = _created_types(_expanded(lines[:begin], set()))
+    section = _expanded(lines[:begin], set())
+    kinds = _created_types(section)
     directory = Path(os.path.abspath(script_path)).parent
     lines = [absolute_inputs(line, directory, kinds) for line in lines]
     if _silences_reports(kinds):
         _ground_tracks_last(lines, begin, kinds)
+    for report in headerless_reports(section, kinds):
+        if f"{report}.WriteHeaders" not in overrides:
+            begin = _place(lines, begin, f"{report}.WriteHeaders", f"{report}.WriteHeaders = true;",
+                           "ReportFile")  # fmt: skip
     for dotted in sorted(overrides):
         resource, field = _split(dotted)
         force = _SWITCHES_OFF.get((field, str(overrides[dotted])))
@@ -213,9 +219,30 @@ def needs_rendering(script_path: str | Path) -> bool:
 
     True when a ``GroundTrackPlot`` is created before a ``ReportFile``: the
     engine then writes no file for the ``ReportFile`` and reports success, so
-    the plot (which draws nothing without GMAT's GUI) is moved after it.
+    the plot (which draws nothing without GMAT's GUI) is moved after it. True
+    also when a ``ReportFile`` is saved with ``WriteHeaders = false``
+    (:func:`headerless_reports`).
     """
-    return _silences_reports(resources(script_path))
+    section = _resource_section(script_path)
+    kinds = _created_types(section)
+    return _silences_reports(kinds) or bool(headerless_reports(section, kinds))
+
+
+def headerless_reports(section: list[str], kinds: Mapping[str, str]) -> list[str]:
+    """The ``ReportFile`` resources of ``section`` (a resource section) set to write no header.
+
+    A report's columns are read by the names in its header line; without it
+    the first row of numbers is taken for the names and lost as data. Such a
+    report is loaded with ``WriteHeaders = true`` (:func:`render_script`): GMAT
+    writes the same rows, under a line naming their columns.
+    """
+    setting = re.compile(r"[ \t]*(?:GMAT[ \t]+)?(\w+)\.WriteHeaders[ \t]*=[ \t]*(\w+)")
+    writes: dict[str, bool] = {}
+    for line in section:
+        match = setting.match(line)
+        if match is not None and kinds.get(match[1]) == "ReportFile":
+            writes[match[1]] = match[2].lower() != "false"
+    return [name for name, headers in writes.items() if not headers]
 
 
 def _silences_reports(kinds: Mapping[str, str]) -> bool:
