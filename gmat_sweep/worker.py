@@ -35,8 +35,10 @@ from the engine itself:
   the engine's other Subscribers and EventLocators), when the mission
   sequence sets the value before reading it
   (:func:`gmat_sweep.script.overwritten_values`), when a value does not fit
-  the field's type, or when GMAT cannot load the script with a load-time
-  value written into it; :func:`check_fields` reports these before any run;
+  the field's type, when it would leave a report gmat-run cannot read (a
+  ReportFile's ``WriteHeaders`` or ``FixedWidth`` false), or when GMAT cannot
+  load the script with a load-time value written into it;
+  :func:`check_fields` reports these before any run;
 - **live** otherwise: written through the API after the load.
 
 Load-time overrides are written into the script text
@@ -86,6 +88,7 @@ from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import OverrideNotAppliedError, SweepConfigError
 from gmat_sweep.mission import MissionField
 from gmat_sweep.script import (
+    REPORT_LAYOUT,
     array_element,
     canonical_path,
     canonical_script_sha256,
@@ -627,6 +630,12 @@ def _check_one(
                 "a String with no text leaves its column of a report empty, so the report "
                 "cannot be read back; use a word such as 'none'"
             )
+        if problem is None and value is False and _report_layout(obj, name):
+            problem = (
+                "gmat_sweep reads a report by the column names of its header line, split "
+                "into fixed-width columns, so a ReportFile's WriteHeaders and FixedWidth stay "
+                "true (the values GMAT writes are the same); leave it out of the sweep"
+            )
         if problem is not None:
             return f"{path!r}={value!r}: {problem}"
     if _classify(loaded, path) == LIVE:
@@ -651,6 +660,11 @@ def _check_one(
             except SweepConfigError as exc:
                 return f"{path!r}={value!r}: {exc}"
     return None
+
+
+def _report_layout(obj: Any, name: str) -> bool:
+    """Whether ``name`` is a :data:`~gmat_sweep.script.REPORT_LAYOUT` field of a ReportFile."""
+    return name in REPORT_LAYOUT and obj.GetTypeName() == "ReportFile"
 
 
 def _accepted_beside(

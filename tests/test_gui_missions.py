@@ -11,18 +11,13 @@ ephemeris and a Code-500 one switched off.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
+import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from gmat_sweep import SweepConfigError, latin_hypercube, monte_carlo, open_sweep, sweep
-from gmat_sweep.cli import main
+from gmat_sweep import SweepConfigError, sweep
 
 
 @pytest.fixture(scope="module")
@@ -74,4 +69,32 @@ def test_an_unreadable_ephemeris_format_is_refused_before_any_run(
     with pytest.raises(SweepConfigError, match=r"C500Eph.FileFormat = Code-500") as refused:
         sweep(code500, {"Sat.INC": [30.0]}, out=tmp_path / "s", progress=False)
     assert "CCSDS-OEM" in str(refused.value) and "WriteEphemeris = false" in str(refused.value)
+    assert not (tmp_path / "s").exists()
+
+
+def test_an_spk_ephemeris_is_read_or_refused_before_any_run(gui_pair: Path, tmp_path: Path) -> None:
+    # gmat-run reads SPK (binary) files only with spiceypy installed.
+    spk = tmp_path / "spk.script"
+    spk.write_text(
+        gui_pair.read_text()
+        .replace("SatStk.FileFormat = STK-TimePosVel", "SatStk.FileFormat = SPK")
+        .replace("'pair_sat.e'", "'pair_sat.bsp'")
+    )
+    if importlib.util.find_spec("spiceypy") is None:
+        with pytest.raises(SweepConfigError, match=r"SatStk.FileFormat = SPK: .*spiceypy"):
+            sweep(spk, {"Sat.INC": [30.0]}, out=tmp_path / "s", progress=False)
+        return
+    study = sweep(spk, {"Sat.INC": [30.0]}, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    assert len(study.to_ephemerides(name="SatStk").compute()) > 10
+
+
+def test_a_report_layout_gmat_run_cannot_read_is_refused_as_an_override(
+    loop_reports: Path, tmp_path: Path
+) -> None:
+    # Without its header a report's first row is taken for column names; without fixed
+    # widths its rows cannot be split into columns.
+    for path in ("Passes.WriteHeaders", "Climb.FixedWidth"):
+        with pytest.raises(SweepConfigError, match=rf"'{path}'=False: .*leave it out"):
+            sweep(loop_reports, {path: [True, False]}, out=tmp_path / "s", progress=False)
     assert not (tmp_path / "s").exists()
