@@ -12,12 +12,17 @@ ephemeris and a Code-500 one switched off.
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from gmat_sweep import SweepConfigError, sweep
+from gmat_sweep import SweepConfigError, latin_hypercube, monte_carlo, open_sweep, sweep
+from gmat_sweep.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +103,70 @@ def test_a_report_layout_gmat_run_cannot_read_is_refused_as_an_override(
         with pytest.raises(SweepConfigError, match=rf"'{path}'=False: .*leave it out"):
             sweep(loop_reports, {path: [True, False]}, out=tmp_path / "s", progress=False)
     assert not (tmp_path / "s").exists()
+
+
+_BARE_RUN = textwrap.dedent(
+    """
+    import json, sys
+    from gmat_run import Mission
+    from gmat_sweep.engine import ensure_engine
+    mission = Mission.load(sys.argv[1], gmat_root=ensure_engine().root)
+    for path, value in json.loads(sys.argv[2]).items():
+        mission[path] = value
+    results = mission.run()
+    last = results.reports["Sep"].iloc[-1].drop("Sat.UTCGregorian")
+    print(json.dumps({name: float(value) for name, value in last.items()}))
+    """
+)
+
+
+def _bare_last_row(mission: Path, overrides: dict[str, float]) -> pd.Series:
+    """The last row of Sep from gmat-run alone, in a fresh process, with ``overrides`` written."""
+    done = subprocess.run(
+        [sys.executable, "-c", _BARE_RUN, str(mission), json.dumps(overrides)],
+        capture_output=True, text=True, timeout=240, check=True,
+    )  # fmt: skip
+    return pd.Series(json.loads(done.stdout))
+
+
+def test_small_true_anomalies_of_a_near_circular_orbit_are_dispersed(
+    gui_pair: Path, tmp_path: Path
+) -> None:
+    # ECC = 0.001: TA comes back from GMAT's Cartesian state up to ~1e-11 deg off, beyond
+    # a 1e-12 absolute tolerance for a small angle.
+    perturb = {"Sat.TA": ("uniform", 0.0, 1.0), "Chaser.EquinoctialP": ("normal", 0.1, 0.01)}
+    study = monte_carlo(gui_pair, n=4, perturb=perturb, seed=4, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    sep = study.to_pandas()
+    first = sep.groupby(level="run_id").head(1)
+    assert (first["Sat.Earth.TA"] - first["Sat.TA"]).abs().max() < 1e-8
+    last = sep.groupby(level="run_id").tail(1).droplevel("time").loc[3]
+    bare = _bare_last_row(gui_pair, {p: float(last[p]) for p in perturb})
+    assert last[bare.index].astype(float).tolist() == bare.tolist()  # bit for bit
+
+
+def test_two_spacecraft_study_is_resumed_and_exported(
+    gui_pair: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Chaser is in Equinoctial elements of an ecliptic frame: INC and RAAN are written there.
+    perturb = {"Chaser.INC": ("uniform", 10.0, 80.0), "Chaser.RAAN": ("uniform", 0.0, 360.0)}
+    out = tmp_path / "s"
+    study = latin_hypercube(gui_pair, n=3, perturb=perturb, seed=1, out=out, progress=False)
+    assert study.failed_run_ids == []
+    assert sorted(study.manifest.entries[0].output_paths) == [
+        "ephemeris__OemEph", "ephemeris__SatStk", "report__Sep"
+    ]  # fmt: skip
+    oem = study.to_ephemerides(name="OemEph").compute()
+    assert oem.groupby(level="run_id").size().tolist() == [101] * 3  # every 30 s for 3000 s
+    reference = study.to_pandas()
+    path = out / "manifest.jsonl"
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-1]))  # interrupted
+    resumed = open_sweep(out).resume()
+    pd.testing.assert_frame_equal(resumed.to_pandas(), reference)
+    assert main(["fields", str(gui_pair), "Chaser", "--match", "MLONG"]) == 0
+    assert "Chaser.MLONG" in capsys.readouterr().out
+    csv = tmp_path / "oem.csv"
+    assert (
+        main(["export", str(out), "--to", str(csv), "--kind", "ephemeris", "--name", "OemEph"]) == 0
+    )
+    assert len(pd.read_csv(csv)) == 303
