@@ -897,7 +897,7 @@ def same_angle(requested: Any, held: Any) -> bool:
     if not all(numbers):
         return same_value(requested, held)
     apart = (held - requested + _TURN / 2) % _TURN - _TURN / 2
-    return abs(apart) <= ORBIT_ANGLE_TOLERANCE
+    return bool(abs(apart) <= ORBIT_ANGLE_TOLERANCE)
 
 
 def _read_back(mission: Any, path: str) -> Any:
