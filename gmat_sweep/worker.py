@@ -27,9 +27,10 @@ from the engine itself:
   (a clone) of its resource (found through the engine's ``GetODEModel``,
   ``GetOwnedObject`` and ``GetRefObject``), when the field names a resource
   its object holds as a clone (``Prop.FM``), when the field's type is one the
-  API cannot write (On/Off), when it is a ``String``'s ``Value`` (see
-  :func:`_engine_field`), or when an API write is dropped (the field still
-  holds its old value afterwards);
+  API cannot write (On/Off), when it gives the frame of the state after it
+  in the script (``Sat.CoordinateSystem``, :data:`_FRAMES`), when it is a
+  ``String``'s ``Value`` (see :func:`_engine_field`), or when an API write is
+  dropped (the field still holds its old value afterwards);
 - **refused** when the field names a file the engine writes (a ``FILENAME``
   field of an output resource: ReportFile, EphemerisFile, ContactLocator and
   the engine's other Subscribers and EventLocators), when the mission
@@ -140,6 +141,13 @@ _ORBIT_ANGLES = frozenset(
     }
 )
 """The angles (degrees) of GMAT's orbit state representations, as a Spacecraft's fields."""
+_FRAMES = frozenset({("Spacecraft", "CoordinateSystem")})
+"""``(type, field)`` of fields that give the frame of the fields after them in a script.
+
+``Sat.CoordinateSystem = EarthEcliptic`` before ``Sat.INC = 28.5`` puts the
+orbit at 28.5 deg to the ecliptic; written through the API after the load, it
+only re-expresses the state already loaded, and the run is unchanged. Such a
+field is load-time: written into the script in place of its own assignment."""
 _PROBE_VALUES = 8
 _PRINTED_DIGITS = 1e-15
 """Relative tolerance of a number GMAT prints to 16 significant digits (a ModJulian epoch)."""
@@ -503,7 +511,8 @@ def _classify(loaded: _Loaded, path: str) -> str:
     Decided from the engine (see the module docstring): the resource is held
     as a clone by another object, the field names a resource its object holds
     as a clone, the field's type cannot be written through the API (On/Off),
-    it is a ``String``'s ``Value``, or an earlier write to it was dropped.
+    it gives the frame of the fields after it (:data:`_FRAMES`), it is a
+    ``String``'s ``Value``, or an earlier write to it was dropped.
 
     Raises
     ------
@@ -527,6 +536,7 @@ def _classify(loaded: _Loaded, path: str) -> str:
         or _engine_field(obj, name) != name
         or any(resource in held for held in clones.values())
         or kind == gmat.ON_OFF_TYPE
+        or (obj.GetTypeName(), name) in _FRAMES
         or (kind == gmat.OBJECT_TYPE and str(obj.GetField(name)) in clones.get(resource, set()))
     )
     script.classes[path] = LOAD_TIME if load_time else LIVE

@@ -23,6 +23,7 @@ import pytest
 
 from gmat_sweep import SweepConfigError, latin_hypercube, monte_carlo, open_sweep, sweep
 from gmat_sweep.cli import main
+from gmat_sweep.worker import same_angle
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +171,30 @@ def test_two_spacecraft_study_is_resumed_and_exported(
         main(["export", str(out), "--to", str(csv), "--kind", "ephemeris", "--name", "OemEph"]) == 0
     )
     assert len(pd.read_csv(csv)) == 303
+
+
+def test_a_spacecraft_coordinate_system_reinterprets_its_elements(
+    gui_pair: Path, tmp_path: Path
+) -> None:
+    # In the script the elements that follow are given in Sat.CoordinateSystem; an API
+    # write after the load would only re-express the same state (the runs would be equal).
+    grid = {"Sat.CoordinateSystem": ["EarthMJ2000Eq", "EarthEcliptic"]}
+    study = sweep(gui_pair, grid, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    last = study.to_pandas().groupby(level="run_id").tail(1).droplevel("time")
+    assert last["Sat.EarthMJ2000Eq.X"][0] != last["Sat.EarthMJ2000Eq.X"][1]
+    ecliptic = tmp_path / "ecliptic.script"
+    nominal = "GMAT Sat.CoordinateSystem = EarthMJ2000Eq;"
+    ecliptic.write_text(
+        gui_pair.read_text().replace(nominal, nominal.replace("MJ2000Eq", "Ecliptic"))
+    )
+    bare = _bare_last_row(ecliptic, {})
+    assert last.loc[1, bare.index].astype(float).tolist() == bare.tolist()
+
+
+def test_an_orbit_angle_is_compared_on_the_circle() -> None:
+    assert same_angle(359.99999999999994, 1e-13)
+    assert same_angle(0.42466211342026106, 0.4246621134189606)
+    assert same_angle(370.0, 10.000000000001)
+    assert not same_angle(10.0, 10.00001)
+    assert not same_angle(0.0, 180.0)
