@@ -292,8 +292,9 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
 
     A Variable's or String's ``V.Value`` is set before it is read when the
     first statement of the sequence that mentions ``V`` is an assignment to
-    it, outside any ``If``/``While``/``For``/``Target``/``Optimize`` block,
-    whose right side does not read it (``Seconds = Hours * 3600;``). An
+    it, or a ``For`` loop over it (``For V = 1:N;``), outside any
+    ``If``/``While``/``For``/``Target``/``Optimize`` block, whose right side
+    does not read it (``Seconds = Hours * 3600;``). An
     ``Array`` element ``A(2, 1)`` is when such an assignment to it (constant
     indices) comes before any statement that reads ``A``. An override of it
     sets a starting value nothing reads. A name the resource section uses
@@ -322,7 +323,10 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
         for name in sorted(pending):
             if _mention(name).search(code) is None:
                 continue
-            target = re.fullmatch(rf"(?:GMAT\s+)?({re.escape(name)}[^=]*?)\s*=(?!=)(.*)", code)
+            # "For I = 1:N" sets I as an assignment does
+            target = re.fullmatch(
+                rf"(?:GMAT\s+|For\s+)?({re.escape(name)}[^=]*?)\s*=(?!=)(.*)", code
+            )
             path = None
             if depth == 0 and target is not None and not _mention(name).search(target[2]):
                 if kinds[name] == "Array" and array_element(target[1]) is not None:

@@ -198,3 +198,10 @@ def test_an_orbit_angle_is_compared_on_the_circle() -> None:
     assert same_angle(370.0, 10.000000000001)
     assert not same_angle(10.0, 10.00001)
     assert not same_angle(0.0, 180.0)
+
+
+def test_a_for_loop_index_is_refused_as_an_override(loop_reports: Path, tmp_path: Path) -> None:
+    # "For I = 1:N" sets I before anything reads it: an override of I would change nothing.
+    with pytest.raises(SweepConfigError, match=r"'I.Value': the mission sequence sets it") as e:
+        sweep(loop_reports, {"I.Value": [3]}, out=tmp_path / "s", progress=False)
+    assert "For I = 1:N;" in str(e.value)
