@@ -162,6 +162,8 @@ _STOP_COMMAND = (
     "instead of Stop"
 )
 _DIAGNOSTIC_LINES = 4
+_RUN_LOG = "GmatLog.txt"
+"""The log gmat-run has GMAT write into a run's working directory."""
 
 
 @dataclass
@@ -249,7 +251,7 @@ def run_one(
     started = datetime.now(UTC)
     options = spec.run_options.get("storage_options") or {}
     scratch = Path(tempfile.mkdtemp(prefix=f"gmat-sweep-run-{spec.run_id}-"))
-    logs = (scratch / "load.log", scratch / "work" / "GmatLog.txt")
+    logs = (scratch / "load.log", scratch / "work" / _RUN_LOG)
     attempt = _Attempt()
     try:
         storage.make_dirs(spec.output_dir, options, durable=durable)
@@ -561,7 +563,7 @@ def _run(
         on_start()
     results = loaded.mission.run(working_dir=work)
     paths: dict[str, PathLike] = {}
-    for key, table in output_tables(results).items():
+    for key, table in output_tables(results, _read_logs((work / _RUN_LOG,))).items():
         target = storage.join(spec.output_dir, f"{key}.parquet")
         storage.atomic_write(target, _parquet_bytes(table), options, durable=durable)
         paths[key] = target
@@ -1086,7 +1088,7 @@ def _same_instant(a: str, b: str) -> bool:
         return False
 
 
-def output_tables(results: Any) -> dict[str, pa.Table]:
+def output_tables(results: Any, log: str = "") -> dict[str, pa.Table]:
     """Every output of a gmat-run ``Results`` as an Arrow table, keyed for the manifest.
 
     Reports and ephemerides get a ``time`` column (a copy of their first
@@ -1094,7 +1096,10 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
     (0..K-1 in file order). Each Solver's iteration log (gmat-run's
     ``solver_runs``: one row per nominal pass, its last row's ``status``
     ``converged``, ``max_iter`` or ``failed``) gets ``converged``, the same
-    bool on every row, so that convergence is one column to read. An output
+    bool on every row, so that convergence is one column to read. A Target
+    in a loop runs many times a run and GMAT's solver file keeps the last
+    execution only, so ``converged`` is true when that one converged and no
+    execution the run's GMAT log text ``log`` records failed to. An output
     GMAT wrote no file for is left out (an EphemerisFile with
     ``WriteEphemeris = false``, a ReportFile with ``WriteReport = false``, a
     Solver no Target or Optimize of this run executed), and so is a solver
@@ -1111,17 +1116,40 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
         contacts = _table(results.contacts[name], time=False)
         interval_id = pa.array(range(contacts.num_rows), type=pa.int64())
         tables[f"contact__{name}"] = contacts.append_column("interval_id", interval_id)
+    unconverged = _unconverged(log)
     for name in _written(results.solver_paths):
         try:
-            log = results.solver_runs[name]
+            passes = results.solver_runs[name]
         except GmatOutputParseError:
             # A solver type gmat-run cannot parse (it reads DifferentialCorrector
             # and Yukon logs): the mission ran, so the run keeps its other outputs
             # and this solver's convergence stays unknown (missing when aggregated).
             continue
-        converged = pa.array([bool(log.attrs["converged"])] * len(log), type=pa.bool_())
-        tables[f"solver__{name}"] = _table(log, time=False).append_column(CONVERGED, converged)
+        every = bool(passes.attrs["converged"]) and name not in unconverged
+        converged = pa.array([every] * len(passes), type=pa.bool_())
+        tables[f"solver__{name}"] = _table(passes, time=False).append_column(CONVERGED, converged)
     return tables
+
+
+_SOLVER_EXECUTION = re.compile(r'^\*\*\* Performing .*\(using "(?P<name>[^"]+)"\)', re.M)
+"""The line opening one execution of a solver in GMAT's log (a Target or Optimize block)."""
+_NOT_CONVERGED = re.compile(r"did not converge", re.I)
+
+
+def _unconverged(log: str) -> set[str]:
+    """The solvers with an execution GMAT's run ``log`` reports as not converged.
+
+    Each execution opens with ``*** Performing Differential Correction (using
+    "DC")`` and ends with ``*** The Targeter converged!`` or ``*** Targeting did
+    not converge in 25 iterations``.
+    """
+    starts = list(_SOLVER_EXECUTION.finditer(log))
+    ends = [start.start() for start in starts[1:]] + [len(log)]  # one too many with no start
+    return {
+        start["name"]
+        for start, end in zip(starts, ends, strict=False)
+        if _NOT_CONVERGED.search(log, start.end(), end)
+    }
 
 
 _SEGMENT_TIMES = re.compile(

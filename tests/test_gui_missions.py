@@ -205,3 +205,17 @@ def test_a_for_loop_index_is_refused_as_an_override(loop_reports: Path, tmp_path
     with pytest.raises(SweepConfigError, match=r"'I.Value': the mission sequence sets it") as e:
         sweep(loop_reports, {"I.Value": [3]}, out=tmp_path / "s", progress=False)
     assert "For I = 1:N;" in str(e.value)
+
+
+def test_a_target_in_a_loop_converges_only_when_every_execution_does(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # N = 3 targetings a run; with StepSMA = 5000 the first one stops at 25 iterations,
+    # the later ones (from the higher orbit it left) converge. GMAT's DC file keeps the last.
+    mission = data_dir / "target_loop.script"
+    study = sweep(mission, {"StepSMA.Value": [10, 5000]}, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    assert study.converged()["DC"].tolist() == [True, False]
+    burns = study.to_pandas(name="Burns")
+    assert burns.groupby(level="run_id").size().tolist() == [3, 3]
+    assert burns["Raise.Element1"].max() == 1.0  # the upper bound of the Vary
