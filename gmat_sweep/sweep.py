@@ -1366,7 +1366,9 @@ class Sweep(DaskMethodsMixin):
         Indexed by ``run_id``; ``<NA>`` for a failed or skipped run, or one that did not execute
         that solver; no columns for a mission without solvers. A run whose
         solver did not converge is still ``ok``, but its outputs follow the
-        solver's last iterate. See :func:`gmat_sweep.aggregate.converged_frame`.
+        solver's last iterate. A solver that ran several times in a run (a
+        Target in a loop) converged when every execution did. See
+        :func:`gmat_sweep.aggregate.converged_frame`.
 
         Raises
         ------
