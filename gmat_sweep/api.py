@@ -826,9 +826,9 @@ def _refuse_unreadable_ephemerides(script: Path) -> None:
     )
     raise SweepConfigError(
         f"mission {script.name}: {named}: gmat_sweep reads each run's ephemerides with "
-        f"gmat-run, which reads {', '.join(sorted(readable))} files, so every run would fail "
-        f"reading this one; {spk}set FileFormat = CCSDS-OEM (or STK-TimePosVel) to have it "
-        "read, or WriteEphemeris = false to leave it out of the runs"
+        f"gmat-run, which reads only {' and '.join(sorted(readable))} files, so every run "
+        f"would fail reading it; {spk}set FileFormat = CCSDS-OEM (or STK-TimePosVel) to have "
+        "it read, or WriteEphemeris = false to leave it out of the runs"
     )
 
 

@@ -1344,8 +1344,11 @@ def _describe_failure(exc: BaseException, log: str) -> str:
     """
     lines = log.splitlines()
     diagnostics = [
-        line.strip()
-        for line in lines
+        # GMAT quotes the script line it refuses on the log line after "... in line:"
+        f"{line.strip()} {following.strip()}"
+        if line.rstrip().endswith("in line:")
+        else line.strip()
+        for line, following in zip(lines, [*lines[1:], ""], strict=True)
         if "ERROR" in line
         or "exception" in line.lower()
         or "error occurred" in line

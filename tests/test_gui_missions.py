@@ -219,3 +219,18 @@ def test_a_target_in_a_loop_converges_only_when_every_execution_does(
     burns = study.to_pandas(name="Burns")
     assert burns.groupby(level="run_id").size().tolist() == [3, 3]
     assert burns["Raise.Element1"].max() == 1.0  # the upper bound of the Vary
+
+
+def test_a_script_gmat_cannot_load_is_refused_quoting_its_line(
+    gui_pair: Path, tmp_path: Path
+) -> None:
+    # GMAT logs the script line it refuses on the log line after "... in line:".
+    formation = tmp_path / "formation.script"
+    formation.write_text(
+        gui_pair.read_text().replace(
+            "Create CoordinateSystem EarthEcliptic;",
+            "Create Formation Pair;\nPair.Add = {Sat};\nCreate CoordinateSystem EarthEcliptic;",
+        )
+    )
+    with pytest.raises(SweepConfigError, match=r"Formation.* in line: .*Create Formation Pair;"):
+        sweep(formation, {"Sat.INC": [30.0]}, out=tmp_path / "s", progress=False)
