@@ -1100,8 +1100,9 @@ def output_tables(results: Any, log: str = "") -> dict[str, pa.Table]:
     in a loop runs many times a run and GMAT's solver file keeps the last
     execution only, so ``converged`` is true when that one converged and no
     execution the run's GMAT log text ``log`` records failed to. An output
-    GMAT wrote no file for is left out (an EphemerisFile with
-    ``WriteEphemeris = false``, a ReportFile with ``WriteReport = false``, a
+    GMAT wrote no file for, or an empty one, is left out (an EphemerisFile with
+    ``WriteEphemeris = false`` or a time window the run never reaches, a
+    ReportFile with ``WriteReport = false``, a
     Solver no Target or Optimize of this run executed), and so is a solver
     log gmat-run cannot parse: aggregation shows such a run as one without it.
     """
@@ -1184,8 +1185,15 @@ def _ephemeris(results: Any, name: str) -> pd.DataFrame:
 
 
 def _written(paths: Mapping[str, Path]) -> list[str]:
-    """The outputs of ``paths`` (gmat-run lists every output resource) whose file exists."""
-    return [name for name, path in paths.items() if Path(path).is_file()]
+    """The outputs of ``paths`` (gmat-run lists every output resource) with a file that has data.
+
+    GMAT leaves an EphemerisFile whose ``InitialEpoch``/``FinalEpoch`` window
+    the run never reaches empty: such an output is left out, as one GMAT
+    wrote no file for.
+    """
+    return [
+        name for name, path in paths.items() if Path(path).is_file() and Path(path).stat().st_size
+    ]
 
 
 def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None = None) -> _Loaded:

@@ -234,3 +234,17 @@ def test_a_script_gmat_cannot_load_is_refused_quoting_its_line(
     )
     with pytest.raises(SweepConfigError, match=r"Formation.* in line: .*Create Formation Pair;"):
         sweep(formation, {"Sat.INC": [30.0]}, out=tmp_path / "s", progress=False)
+
+
+def test_an_ephemeris_window_a_run_never_reaches_leaves_the_run_ok(
+    loop_reports: Path, tmp_path: Path
+) -> None:
+    # ClimbOem covers 06:00-07:00; with GoalSMA 7001 the climb ends at 02:17 and GMAT
+    # leaves the file empty.
+    study = sweep(loop_reports, {"GoalSMA.Value": [7001, 7030]}, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    assert "ephemeris__ClimbOem" not in study.manifest.entries[0].output_paths
+    oem = study.to_ephemerides(name="ClimbOem").compute()
+    assert oem.groupby(level="run_id").size().tolist() == [1, 13]  # run 0: one empty row
+    assert pd.isna(oem.loc[0, "time"]) and oem.loc[1, "X"].notna().all()
+    assert len(study.final(name="Climb")) == 2
