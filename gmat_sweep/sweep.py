@@ -1487,7 +1487,10 @@ class Sweep(DaskMethodsMixin):
         Loading the text in GMAT (or the GUI) with no overrides reproduces the
         run bit for bit: see :func:`gmat_sweep.script.render_replay`, whose
         spacecraft starting states are computed by loading the mission once in
-        a GMAT process.
+        a GMAT process. A spacecraft whose ``CoordinateSystem`` is not
+        ``EarthMJ2000Eq`` has its state written in that frame, which GMAT
+        converts each way with round-off: such a replay agrees with the run to
+        about 1e-10 relative, not bit for bit.
 
         Raises
         ------
