@@ -1279,11 +1279,7 @@ class Sweep(DaskMethodsMixin):
         from gmat_sweep import aggregate
 
         if lazy:
-            frame = self.to_dataframe(name, parameters=parameters)
-            # A partition never splits a run, and rows are ordered by time within a run.
-            rows = aggregate.last_row_of_each_run
-            last: dd.DataFrame = frame.map_partitions(rows)  # type: ignore[no-untyped-call]
-            return last
+            return self._lazy(aggregate.lazy_final_frame, name, parameters, None)
         return self._read(aggregate.final_frame, name, parameters)
 
     def to_ephemerides(

@@ -248,3 +248,24 @@ def test_an_ephemeris_window_a_run_never_reaches_leaves_the_run_ok(
     assert oem.groupby(level="run_id").size().tolist() == [1, 13]  # run 0: one empty row
     assert pd.isna(oem.loc[0, "time"]) and oem.loc[1, "X"].notna().all()
     assert len(study.final(name="Climb")) == 2
+
+
+def test_the_final_row_of_a_backward_propagation_is_its_end(
+    loop_reports: Path, tmp_path: Path
+) -> None:
+    # Rows are ordered by time; the state a run ends in is the row GMAT wrote last.
+    backward = tmp_path / "backward.script"
+    backward.write_text(
+        loop_reports.read_text().replace(
+            "Propagate DefaultProp(Sat) {Sat.ElapsedSecs = StepSecs};",
+            "Propagate BackProp DefaultProp(Sat) {Sat.ElapsedSecs = StepSecs};",
+        )
+    )
+    grid = {"N.Value": [2, 3], "StepSecs.Value": [-600], "GoalSMA.Value": [0]}
+    study = sweep(backward, grid, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    ends = [pd.Timestamp("2026-03-20 23:40"), pd.Timestamp("2026-03-20 23:30")]
+    assert study.final(name="Passes")["time"].tolist() == ends
+    assert study.final(name="Passes", lazy=True)["time"].compute().tolist() == ends
+    passes = study.to_pandas(name="Passes")
+    assert passes.loc[1, "I"].tolist() == [3, 2, 1]  # ordered by time
