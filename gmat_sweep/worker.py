@@ -80,6 +80,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -1145,10 +1146,10 @@ def _unconverged(log: str) -> set[str]:
     not converge in 25 iterations``.
     """
     starts = list(_SOLVER_EXECUTION.finditer(log))
-    ends = [start.start() for start in starts[1:]] + [len(log)]  # one too many with no start
+    bounds = [*(start.start() for start in starts), len(log)]
     return {
         start["name"]
-        for start, end in zip(starts, ends, strict=False)
+        for start, (_, end) in zip(starts, pairwise(bounds), strict=True)
         if _NOT_CONVERGED.search(log, start.end(), end)
     }
 
@@ -1356,7 +1357,7 @@ def _describe_failure(exc: BaseException, log: str) -> str:
         f"{line.strip()} {following.strip()}"
         if line.rstrip().endswith("in line:")
         else line.strip()
-        for line, following in zip(lines, [*lines[1:], ""], strict=True)
+        for line, following in pairwise([*lines, ""])
         if "ERROR" in line
         or "exception" in line.lower()
         or "error occurred" in line
