@@ -42,7 +42,7 @@ import numbers
 import pickle
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -215,6 +215,8 @@ class _Reader:
     layout: _Layout
     root: str
     storage_options: dict[str, Any]
+    last_only: bool = False
+    """Read the row each run wrote last, in file order, and no other (:func:`final_frame`)."""
 
     def __call__(self, runs: _Runs, columns: Sequence[str] | None = None) -> pd.DataFrame:
         return self.frame(runs, self.layout.columns if columns is None else list(columns))
@@ -226,10 +228,13 @@ class _Reader:
 
     def frame(self, runs: _Runs, wanted: Sequence[str]) -> pd.DataFrame:
         """The rows of ``runs`` as pandas, indexed by ``run_id``, columns ``wanted``."""
-        return _to_pandas(self.rows(runs, wanted), runs)
+        rows = self.rows(runs, wanted)
+        return _to_pandas(_last_rows(rows) if self.last_only else rows, runs)
 
     def rows(self, runs: _Runs, wanted: Sequence[str]) -> _Rows:
         """The rows of ``runs``: ordered by run, then key (ties keep file order).
+
+        With :attr:`last_only` each run's rows keep their file order.
 
         Each run contributes its file's rows, or one row of missing values
         when it has no file. The key is read even when not ``wanted``, so
@@ -264,7 +269,7 @@ class _Reader:
                 filler, data.num_rows, np.repeat(np.append(starts, 0)[codes], run_rows) + within
             )
             data = pa.concat_tables([data, nulls]).take(picks)
-        if key in schema.names and data.num_rows > 1:
+        if key in schema.names and data.num_rows > 1 and not self.last_only:
             data = _sorted_within_runs(data, key, run_of_row)
         arrays: list[pa.Array | pa.ChunkedArray] = []
         parameters = dict(
@@ -738,6 +743,8 @@ def _lazy(
     parameters: bool,
     storage_options: Mapping[str, Any] | None,
     partition_rows: int,
+    *,
+    last_only: bool = False,
 ) -> dd.DataFrame:
     import dask.dataframe as dd
 
@@ -751,6 +758,7 @@ def _lazy(
             f"positive integer; pass e.g. partition_rows={PARTITION_ROWS}"
         )
     reader, runs = _plan(kind, manifest, output_dir, name, parameters, storage_options)
+    reader = replace(reader, last_only=last_only)
     meta = reader.meta()
     if not len(runs):
         empty: dd.DataFrame = dd.from_pandas(meta, npartitions=1)  # type: ignore[no-untyped-call]
@@ -791,15 +799,31 @@ def final_frame(
     """The last row of one ReportFile in every run, indexed by ``run_id``.
 
     Answers "the final state of every run": each run's last row of the report
-    (in the order of :func:`lazy_multiindex`: by ``time``, ties in file
-    order) with the columns of :func:`report_frame`; the key (``time``, or
-    ``row`` for a report without an epoch column) stays a column. A failed or
-    skipped run, or an ok run without this report, is one row of missing
-    values with its parameters and status. Parameters and errors are those of
-    :func:`lazy_multiindex`.
+    in file order, the row GMAT wrote last (so the end of a backward
+    propagation, whose time is its earliest), with the columns of
+    :func:`report_frame`; the key (``time``, or ``row`` for a report without
+    an epoch column) stays a column. A failed or skipped run, or an ok run
+    without this report, is one row of missing values with its parameters and
+    status. Parameters and errors are those of :func:`lazy_multiindex`.
     """
     reader, runs = _plan(_REPORT, manifest, output_dir, name, parameters, storage_options)
-    return _to_pandas(_last_rows(reader.rows(runs, reader.layout.columns)), runs)
+    return replace(reader, last_only=True).frame(runs, reader.layout.columns)
+
+
+def lazy_final_frame(
+    manifest: Manifest,
+    output_dir: PathLike,
+    *,
+    name: str | None = None,
+    parameters: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    partition_rows: int = PARTITION_ROWS,
+) -> dd.DataFrame:
+    """:func:`final_frame` as a lazy Dask frame, partitioned as :func:`report_frame`."""
+    return _lazy(
+        _REPORT, manifest, output_dir, name, parameters, storage_options, partition_rows,
+        last_only=True,
+    )  # fmt: skip
 
 
 def _last_rows(rows: _Rows) -> _Rows:
@@ -852,11 +876,6 @@ def converged_frame(
         last = _to_pandas(_last_rows(reader.rows(runs, wanted)), runs)
         frame[solver] = last[CONVERGED].array if wanted else pd.NA  # one row per run, in order
     return frame.astype(pd.BooleanDtype())
-
-
-def last_row_of_each_run(part: pd.DataFrame) -> pd.DataFrame:
-    """The last row of every run in a partition of :func:`report_frame` (ordered by time)."""
-    return part[~part.index.duplicated(keep="last")]
 
 
 def unconverged_runs(converged: pd.DataFrame) -> dict[str, list[int]]:

@@ -16,6 +16,7 @@ from its directory.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import secrets
@@ -37,7 +38,7 @@ from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
 from gmat_sweep.mission import checked_script
-from gmat_sweep.script import file_outputs, output_filenames, resources
+from gmat_sweep.script import file_outputs, output_filenames, output_settings, resources
 from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
@@ -729,6 +730,7 @@ def _launch(
         if recorded is not None:  # resume computes the same metrics
             parameter_spec = {**parameter_spec, "postprocess": recorded}
     _refuse_shared_outputs(script)
+    _refuse_unreadable_ephemerides(script)
     root = _check_out(out, script, storage_options, overwrite=overwrite)
     owned = not isinstance(backend, Pool)
     # A named or default backend's pool checks the fields (warming its hosts) and runs
@@ -794,6 +796,41 @@ def _refuse_shared_outputs(script: Path) -> None:
             f"'{PurePath(next(iter(shared.values()))).name}'), which each run writes into "
             "its own run-NNNNNN directory; make the Filename relative in the script"
         )
+
+
+def _refuse_unreadable_ephemerides(script: Path) -> None:
+    """Refuse an ephemeris the script writes in a format gmat-run cannot read.
+
+    gmat-run reads CCSDS-OEM, STK-TimePosVel and (with its ``spiceypy``
+    extra) SPK files; a run whose ephemeris it cannot read fails after GMAT
+    ran, so every run of the sweep would fail the same way.
+    """
+    readable = {"CCSDS-OEM", "STK-TimePosVel"}
+    if importlib.util.find_spec("spiceypy") is not None:
+        readable.add("SPK")
+    kinds = resources(script)
+    writes = output_settings(script, "WriteEphemeris")
+    unreadable = {
+        name: file_format
+        for name, file_format in output_settings(script, "FileFormat").items()
+        if kinds[name] == "EphemerisFile"
+        and file_format not in readable
+        and writes.get(name, "true").lower() != "false"
+    }
+    if not unreadable:
+        return
+    named = ", ".join(f"{name}.FileFormat = {value}" for name, value in unreadable.items())
+    spk = (
+        "SPK needs spiceypy installed (pip install 'gmat-run[spiceypy]'); "
+        if "SPK" in unreadable.values()
+        else ""
+    )
+    raise SweepConfigError(
+        f"mission {script.name}: {named}: gmat_sweep reads each run's ephemerides with "
+        f"gmat-run, which reads only {' and '.join(sorted(readable))} files, so every run "
+        f"would fail reading it; {spk}set FileFormat = CCSDS-OEM (or STK-TimePosVel) to have "
+        "it read, or WriteEphemeris = false to leave it out of the runs"
+    )
 
 
 def _warn_without_file_outputs(script: Path) -> None:

@@ -137,7 +137,9 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     ``GroundTrackPlot`` created before a ``ReportFile`` is moved, with its
     settings, to just before ``BeginMissionSequence`` (see
     :func:`needs_rendering`); the ``#Include`` files of the resource section
-    are then written inline, so a plot created in one moves too. Switching a
+    are then written inline, so a plot created in one moves too. A
+    ``ReportFile`` saved with ``WriteHeaders`` or ``FixedWidth`` false has it
+    set true (:func:`unreadable_report_settings`). Switching a
     force off (``FM.Drag.AtmosphereModel = None``, ``FM.Drag = None``,
     ``FM.SRP = Off``) removes the script's settings of that force
     (``FM.Drag.F107 = 150;``), which GMAT refuses once it is off. Relative
@@ -174,6 +176,9 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     lines = [absolute_inputs(line, directory, kinds) for line in lines]
     if silenced:
         _ground_tracks_last(lines, begin, kinds)
+    for setting in unreadable_report_settings(section, kinds):
+        if setting not in overrides:
+            begin = _place(lines, begin, setting, f"{setting} = true;", "ReportFile")
     for dotted in sorted(overrides):
         resource, field = _split(dotted)
         force = _SWITCHES_OFF.get((field, str(overrides[dotted])))
@@ -219,9 +224,39 @@ def needs_rendering(script_path: str | Path) -> bool:
 
     True when a ``GroundTrackPlot`` is created before a ``ReportFile``: the
     engine then writes no file for the ``ReportFile`` and reports success, so
-    the plot (which draws nothing without GMAT's GUI) is moved after it.
+    the plot (which draws nothing without GMAT's GUI) is moved after it. True
+    also when a ``ReportFile`` is saved with ``WriteHeaders = false`` or
+    ``FixedWidth = false`` (:func:`unreadable_report_settings`).
     """
-    return _silences_reports(resources(script_path))
+    section = _resource_section(script_path)
+    kinds = _created_types(section)
+    return _silences_reports(kinds) or bool(unreadable_report_settings(section, kinds))
+
+
+REPORT_LAYOUT = ("WriteHeaders", "FixedWidth")
+"""``ReportFile`` settings a report needs ``true`` for gmat-run to read it.
+
+gmat-run reads a report's columns by the names in its header line, split at
+the runs of spaces between fixed-width columns: without a header the first
+row of numbers is taken for the names, and with ``FixedWidth = false`` the
+rows are written with the ``Delimiter`` alone and cannot be split."""
+
+
+def unreadable_report_settings(section: list[str], kinds: Mapping[str, str]) -> list[str]:
+    """The :data:`REPORT_LAYOUT` fields ``section`` (a resource section) sets false, as paths.
+
+    ``['Climb.WriteHeaders']`` for ``GMAT Climb.WriteHeaders = false;``. Such
+    a report is loaded with the field set true (:func:`render_script`): GMAT
+    writes the same values, in columns gmat-run can read.
+    """
+    fields = "|".join(REPORT_LAYOUT)
+    setting = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?(\w+)\.({fields})[ \t]*=[ \t]*(\w+)")
+    values: dict[str, str] = {}
+    for line in section:
+        match = setting.match(line)
+        if match is not None and kinds.get(match[1]) == "ReportFile":
+            values[f"{match[1]}.{match[2]}"] = match[3].lower()
+    return [path for path, value in values.items() if value == "false"]
 
 
 def _silences_reports(kinds: Mapping[str, str]) -> bool:
@@ -262,8 +297,9 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
 
     A Variable's or String's ``V.Value`` is set before it is read when the
     first statement of the sequence that mentions ``V`` is an assignment to
-    it, outside any ``If``/``While``/``For``/``Target``/``Optimize`` block,
-    whose right side does not read it (``Seconds = Hours * 3600;``). An
+    it, or a ``For`` loop over it (``For V = 1:N;``), outside any
+    ``If``/``While``/``For``/``Target``/``Optimize`` block, whose right side
+    does not read it (``Seconds = Hours * 3600;``). An
     ``Array`` element ``A(2, 1)`` is when such an assignment to it (constant
     indices) comes before any statement that reads ``A``. An override of it
     sets a starting value nothing reads. A name the resource section uses
@@ -292,7 +328,10 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
         for name in sorted(pending):
             if _mention(name).search(code) is None:
                 continue
-            target = re.fullmatch(rf"(?:GMAT\s+)?({re.escape(name)}[^=]*?)\s*=(?!=)(.*)", code)
+            # "For I = 1:N" sets I as an assignment does
+            target = re.fullmatch(
+                rf"(?:GMAT\s+|For\s+)?({re.escape(name)}[^=]*?)\s*=(?!=)(.*)", code
+            )
             path = None
             if depth == 0 and target is not None and not _mention(name).search(target[2]):
                 if kinds[name] == "Array" and array_element(target[1]) is not None:
@@ -452,9 +491,18 @@ def _beside(token: re.Match[str], directory: Path) -> Path | None:
 def output_filenames(script_path: str | Path) -> dict[str, str]:
     """``{resource: Filename as written}`` of the script's :func:`file_outputs` that set one.
 
-    Read from the ``R.Filename = ...`` assignments before
+    See :func:`output_settings`.
+    """
+    return output_settings(script_path, "Filename")
+
+
+def output_settings(script_path: str | Path, field: str) -> dict[str, str]:
+    """``{resource: value as written}`` of ``field`` for the script's :func:`file_outputs`.
+
+    Read from the ``R.<field> = ...`` assignments before
     ``BeginMissionSequence``, includes followed (the last assignment wins, as
-    in GMAT).
+    in GMAT), unquoted: ``{'Eph': 'CCSDS-OEM'}`` for ``FileFormat``. A
+    resource that does not set ``field`` is left out.
 
     Raises
     ------
@@ -462,14 +510,14 @@ def output_filenames(script_path: str | Path) -> dict[str, str]:
         The script or a file it includes cannot be read as UTF-8 text.
     """
     outputs = set(file_outputs(script_path))
-    names: dict[str, str] = {}
+    values: dict[str, str] = {}
     for line in _resource_section(script_path):
         match = _ASSIGNMENT.fullmatch(line)
-        if match is not None and match["field"] == "Filename" and match["resource"] in outputs:
+        if match is not None and match["field"] == field and match["resource"] in outputs:
             token = _PATH_TOKEN.search(match["value"])
             if token is not None:
-                names[match["resource"]] = _matched(token)
-    return names
+                values[match["resource"]] = _matched(token)
+    return values
 
 
 def file_outputs(script_path: str | Path) -> list[str]:

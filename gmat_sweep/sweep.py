@@ -1292,11 +1292,7 @@ class Sweep(DaskMethodsMixin):
         from gmat_sweep import aggregate
 
         if lazy:
-            frame = self.to_dataframe(name, parameters=parameters)
-            # A partition never splits a run, and rows are ordered by time within a run.
-            rows = aggregate.last_row_of_each_run
-            last: dd.DataFrame = frame.map_partitions(rows)  # type: ignore[no-untyped-call]
-            return last
+            return self._lazy(aggregate.lazy_final_frame, name, parameters, None)
         return self._read(aggregate.final_frame, name, parameters)
 
     def to_ephemerides(
@@ -1379,7 +1375,9 @@ class Sweep(DaskMethodsMixin):
         Indexed by ``run_id``; ``<NA>`` for a failed or skipped run, or one that did not execute
         that solver; no columns for a mission without solvers. A run whose
         solver did not converge is still ``ok``, but its outputs follow the
-        solver's last iterate. See :func:`gmat_sweep.aggregate.converged_frame`.
+        solver's last iterate. A solver that ran several times in a run (a
+        Target in a loop) converged when every execution did. See
+        :func:`gmat_sweep.aggregate.converged_frame`.
 
         Raises
         ------
@@ -1498,7 +1496,10 @@ class Sweep(DaskMethodsMixin):
         Loading the text in GMAT (or the GUI) with no overrides reproduces the
         run bit for bit: see :func:`gmat_sweep.script.render_replay`, whose
         spacecraft starting states are computed by loading the mission once in
-        a GMAT process.
+        a GMAT process. A spacecraft whose ``CoordinateSystem`` is not
+        ``EarthMJ2000Eq`` has its state written in that frame, which GMAT
+        converts each way with round-off: such a replay agrees with the run to
+        about 1e-10 relative, not bit for bit.
 
         Raises
         ------

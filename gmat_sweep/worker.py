@@ -31,16 +31,19 @@ from the engine itself:
   (a clone) of its resource (found through the engine's ``GetODEModel``,
   ``GetOwnedObject`` and ``GetRefObject``), when the field names a resource
   its object holds as a clone (``Prop.FM``), when the field's type is one the
-  API cannot write (On/Off), when it is a ``String``'s ``Value`` (see
-  :func:`_engine_field`), or when an API write is dropped (the field still
-  holds its old value afterwards);
+  API cannot write (On/Off), when it gives the frame of the state after it
+  in the script (``Sat.CoordinateSystem``, :data:`_FRAMES`), when it is a
+  ``String``'s ``Value`` (see :func:`_engine_field`), or when an API write is
+  dropped (the field still holds its old value afterwards);
 - **refused** when the field names a file the engine writes (a ``FILENAME``
   field of an output resource: ReportFile, EphemerisFile, ContactLocator and
   the engine's other Subscribers and EventLocators), when the mission
   sequence sets the value before reading it
   (:func:`gmat_sweep.script.overwritten_values`), when a value does not fit
-  the field's type, or when GMAT cannot load the script with a load-time
-  value written into it; :func:`check_fields` reports these before any run;
+  the field's type, when it would leave a report gmat-run cannot read (a
+  ReportFile's ``WriteHeaders`` or ``FixedWidth`` false), or when GMAT cannot
+  load the script with a load-time value written into it;
+  :func:`check_fields` reports these before any run;
 - **live** otherwise: written through the API after the load.
 
 Load-time overrides are written into the script text
@@ -54,8 +57,11 @@ did not take effect fails the run with the field, the requested value and the
 value the engine holds. Reals compare with a relative and absolute tolerance
 of 1e-12 (the engine stores orbits as Cartesian state, so ``Sat.SMA = 7000``
 reads back ``7000.000000000003``), also modulo whole turns of 360 (angles are
-normalised), Gregorian epochs compare as times and ModJulian epochs as numbers
-to the 16 significant digits GMAT prints them with.
+normalised); the angles of a spacecraft's orbit (``TA``, ``AOP``, ``MLONG``
+...) compare on the circle within :data:`ORBIT_ANGLE_TOLERANCE` degrees, as
+they lose digits on near-circular orbits. Gregorian epochs compare as times
+and ModJulian epochs as numbers to the 16 significant digits GMAT prints them
+with.
 
 Each run gets a private scratch directory for GMAT; the parsed outputs are
 written as Parquet under ``spec.output_dir`` (any fsspec URL) through
@@ -78,6 +84,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -90,6 +97,7 @@ from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import OverrideNotAppliedError, SweepConfigError
 from gmat_sweep.mission import MissionField
 from gmat_sweep.script import (
+    REPORT_LAYOUT,
     array_element,
     canonical_path,
     canonical_script_sha256,
@@ -117,6 +125,35 @@ REFUSED = "refused"
 READ_BACK_TOLERANCE = 1e-12
 """Relative and absolute tolerance of a real field's read-back."""
 
+ORBIT_ANGLE_TOLERANCE = 1e-8
+"""Absolute read-back tolerance, in degrees, of an angle of a spacecraft's orbit state.
+
+The engine keeps the orbit as Cartesian state and derives its angles from
+it, losing digits on near-circular orbits: ``TA`` reads back up to 5e-12 deg
+off at ``ECC = 0``, 5e-11 at 0.001 and 6e-9 at 1e-5. 1e-8 deg is about a
+millimetre along a low Earth orbit."""
+
+_ORBIT_ANGLES = frozenset(
+    {
+        *("INC", "RAAN", "AOP", "TA", "MA", "EA", "HA", "MLONG", "TLONG"),
+        *("RA", "DEC", "AZI", "FPA", "RAV", "DECV", "Delaunayl", "Delaunayg", "Delaunayh"),
+        *(f"Planetodetic{angle}" for angle in ("LON", "LAT", "AZI", "HFPA")),
+        *(f"{way}{angle}" for way in ("Incoming", "Outgoing") for angle in ("RHA", "DHA", "BVAZI")),
+        *(
+            f"Brouwer{mean}{angle}"
+            for mean in ("Short", "Long")
+            for angle in ("INC", "RAAN", "AOP", "MA")
+        ),
+    }
+)
+"""The angles (degrees) of GMAT's orbit state representations, as a Spacecraft's fields."""
+_FRAMES = frozenset({("Spacecraft", "CoordinateSystem")})
+"""``(type, field)`` of fields that give the frame of the fields after them in a script.
+
+``Sat.CoordinateSystem = EarthEcliptic`` before ``Sat.INC = 28.5`` puts the
+orbit at 28.5 deg to the ecliptic; written through the API after the load, it
+only re-expresses the state already loaded, and the run is unchanged. Such a
+field is load-time: written into the script in place of its own assignment."""
 _PROBE_VALUES = 8
 _PRINTED_DIGITS = 1e-15
 """Relative tolerance of a number GMAT prints to 16 significant digits (a ModJulian epoch)."""
@@ -131,6 +168,8 @@ _STOP_COMMAND = (
     "instead of Stop"
 )
 _DIAGNOSTIC_LINES = 4
+_RUN_LOG = "GmatLog.txt"
+"""The log gmat-run has GMAT write into a run's working directory."""
 
 
 @dataclass
@@ -233,7 +272,7 @@ def run_one(
     started = datetime.now(UTC)
     options = spec.run_options.get("storage_options") or {}
     scratch = Path(tempfile.mkdtemp(prefix=f"gmat-sweep-run-{spec.run_id}-"))
-    logs = (scratch / "load.log", scratch / "work" / "GmatLog.txt")
+    logs = (scratch / "load.log", scratch / "work" / _RUN_LOG)
     attempt = _Attempt()
     try:
         storage.make_dirs(spec.output_dir, options, durable=durable)
@@ -494,7 +533,8 @@ def _classify(loaded: _Loaded, path: str) -> str:
     Decided from the engine (see the module docstring): the resource is held
     as a clone by another object, the field names a resource its object holds
     as a clone, the field's type cannot be written through the API (On/Off),
-    it is a ``String``'s ``Value``, or an earlier write to it was dropped.
+    it gives the frame of the fields after it (:data:`_FRAMES`), it is a
+    ``String``'s ``Value``, or an earlier write to it was dropped.
 
     Raises
     ------
@@ -518,6 +558,7 @@ def _classify(loaded: _Loaded, path: str) -> str:
         or _engine_field(obj, name) != name
         or any(resource in held for held in clones.values())
         or kind == gmat.ON_OFF_TYPE
+        or (obj.GetTypeName(), name) in _FRAMES
         or (kind == gmat.OBJECT_TYPE and str(obj.GetField(name)) in clones.get(resource, set()))
     )
     script.classes[path] = LOAD_TIME if load_time else LIVE
@@ -542,7 +583,7 @@ def _run(
         on_start()
     results = loaded.mission.run(working_dir=work)
     paths: dict[str, PathLike] = {}
-    for key, table in output_tables(results).items():
+    for key, table in output_tables(results, _read_logs((work / _RUN_LOG,))).items():
         target = storage.join(spec.output_dir, f"{key}.parquet")
         storage.atomic_write(target, _parquet_bytes(table), options, durable=durable)
         paths[key] = target
@@ -646,6 +687,12 @@ def _check_one(
                 "a String with no text leaves its column of a report empty, so the report "
                 "cannot be read back; use a word such as 'none'"
             )
+        if problem is None and value is False and _report_layout(obj, name):
+            problem = (
+                "gmat_sweep reads a report by the column names of its header line, split "
+                "into fixed-width columns, so a ReportFile's WriteHeaders and FixedWidth stay "
+                "true (the values GMAT writes are the same); leave it out of the sweep"
+            )
         if problem is not None:
             return f"{path!r}={value!r}: {problem}"
     if _classify(loaded, path) == LIVE:
@@ -670,6 +717,11 @@ def _check_one(
             except SweepConfigError as exc:
                 return f"{path!r}={value!r}: {exc}"
     return None
+
+
+def _report_layout(obj: Any, name: str) -> bool:
+    """Whether ``name`` is a :data:`~gmat_sweep.script.REPORT_LAYOUT` field of a ReportFile."""
+    return name in REPORT_LAYOUT and obj.GetTypeName() == "ReportFile"
 
 
 def _accepted_beside(
@@ -843,7 +895,8 @@ def _verify(loaded: _Loaded, overrides: Mapping[str, Any]) -> None:
     wrong = []
     for path in sorted(overrides):
         held = _read_back(loaded.mission, path)
-        if not same_value(overrides[path], held):
+        same = same_angle if _orbit_angle(loaded.mission.gmat, path) else same_value
+        if not same(overrides[path], held):
             wrong.append(f"{path}: requested {overrides[path]!r}, the engine holds {held!r}")
     if wrong:
         raise OverrideNotAppliedError(
@@ -851,6 +904,32 @@ def _verify(loaded: _Loaded, overrides: Mapping[str, Any]) -> None:
             "the value, so the run was not made with the value asked for; choose a value the "
             "field accepts as given"
         )
+
+
+def _orbit_angle(gmat: Any, path: str) -> bool:
+    """Whether ``path`` names an angle of a spacecraft's orbit state (``Sat.TA``)."""
+    resource, _, name = path.partition(".")
+    if name not in _ORBIT_ANGLES:
+        return False
+    try:
+        obj = gmat.GetObject(resource)
+    except AttributeError:  # gmatpy raises it for a name it does not know
+        return False
+    return obj is not None and obj.GetTypeName() == "Spacecraft"
+
+
+def same_angle(requested: Any, held: Any) -> bool:
+    """Whether an orbit angle reading ``held`` holds ``requested`` (degrees).
+
+    They match within :data:`ORBIT_ANGLE_TOLERANCE` on the circle, whole
+    turns apart (``360`` is ``0``); values that are not both numbers are
+    compared by :func:`same_value`.
+    """
+    numbers = [isinstance(v, int | float) and not isinstance(v, bool) for v in (requested, held)]
+    if not all(numbers):
+        return same_value(requested, held)
+    apart = (held - requested + _TURN / 2) % _TURN - _TURN / 2
+    return bool(abs(apart) <= ORBIT_ANGLE_TOLERANCE)
 
 
 def _read_back(mission: Any, path: str) -> Any:
@@ -1029,7 +1108,7 @@ def _same_instant(a: str, b: str) -> bool:
         return False
 
 
-def output_tables(results: Any) -> dict[str, pa.Table]:
+def output_tables(results: Any, log: str = "") -> dict[str, pa.Table]:
     """Every output of a gmat-run ``Results`` as an Arrow table, keyed for the manifest.
 
     Reports and ephemerides get a ``time`` column (a copy of their first
@@ -1037,9 +1116,13 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
     (0..K-1 in file order). Each Solver's iteration log (gmat-run's
     ``solver_runs``: one row per nominal pass, its last row's ``status``
     ``converged``, ``max_iter`` or ``failed``) gets ``converged``, the same
-    bool on every row, so that convergence is one column to read. An output
-    GMAT wrote no file for is left out (an EphemerisFile with
-    ``WriteEphemeris = false``, a ReportFile with ``WriteReport = false``, a
+    bool on every row, so that convergence is one column to read. A Target
+    in a loop runs many times a run and GMAT's solver file keeps the last
+    execution only, so ``converged`` is true when that one converged and no
+    execution the run's GMAT log text ``log`` records failed to. An output
+    GMAT wrote no file for, or an empty one, is left out (an EphemerisFile with
+    ``WriteEphemeris = false`` or a time window the run never reaches, a
+    ReportFile with ``WriteReport = false``, a
     Solver no Target or Optimize of this run executed), and so is a solver
     log gmat-run cannot parse: aggregation shows such a run as one without it.
     """
@@ -1054,17 +1137,40 @@ def output_tables(results: Any) -> dict[str, pa.Table]:
         contacts = _table(results.contacts[name], time=False)
         interval_id = pa.array(range(contacts.num_rows), type=pa.int64())
         tables[f"contact__{name}"] = contacts.append_column("interval_id", interval_id)
+    unconverged = _unconverged(log)
     for name in _written(results.solver_paths):
         try:
-            log = results.solver_runs[name]
+            passes = results.solver_runs[name]
         except GmatOutputParseError:
             # A solver type gmat-run cannot parse (it reads DifferentialCorrector
             # and Yukon logs): the mission ran, so the run keeps its other outputs
             # and this solver's convergence stays unknown (missing when aggregated).
             continue
-        converged = pa.array([bool(log.attrs["converged"])] * len(log), type=pa.bool_())
-        tables[f"solver__{name}"] = _table(log, time=False).append_column(CONVERGED, converged)
+        every = bool(passes.attrs["converged"]) and name not in unconverged
+        converged = pa.array([every] * len(passes), type=pa.bool_())
+        tables[f"solver__{name}"] = _table(passes, time=False).append_column(CONVERGED, converged)
     return tables
+
+
+_SOLVER_EXECUTION = re.compile(r'^\*\*\* Performing .*\(using "(?P<name>[^"]+)"\)', re.M)
+"""The line opening one execution of a solver in GMAT's log (a Target or Optimize block)."""
+_NOT_CONVERGED = re.compile(r"did not converge", re.I)
+
+
+def _unconverged(log: str) -> set[str]:
+    """The solvers with an execution GMAT's run ``log`` reports as not converged.
+
+    Each execution opens with ``*** Performing Differential Correction (using
+    "DC")`` and ends with ``*** The Targeter converged!`` or ``*** Targeting did
+    not converge in 25 iterations``.
+    """
+    starts = list(_SOLVER_EXECUTION.finditer(log))
+    bounds = [*(start.start() for start in starts), len(log)]
+    return {
+        start["name"]
+        for start, (_, end) in zip(starts, pairwise(bounds), strict=True)
+        if _NOT_CONVERGED.search(log, start.end(), end)
+    }
 
 
 _SEGMENT_TIMES = re.compile(
@@ -1099,8 +1205,15 @@ def _ephemeris(results: Any, name: str) -> pd.DataFrame:
 
 
 def _written(paths: Mapping[str, Path]) -> list[str]:
-    """The outputs of ``paths`` (gmat-run lists every output resource) whose file exists."""
-    return [name for name, path in paths.items() if Path(path).is_file()]
+    """The outputs of ``paths`` (gmat-run lists every output resource) with a file that has data.
+
+    GMAT leaves an EphemerisFile whose ``InitialEpoch``/``FinalEpoch`` window
+    the run never reaches empty: such an output is left out, as one GMAT
+    wrote no file for.
+    """
+    return [
+        name for name, path in paths.items() if Path(path).is_file() and Path(path).stat().st_size
+    ]
 
 
 def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None = None) -> _Loaded:
@@ -1259,8 +1372,11 @@ def _describe_failure(exc: BaseException, log: str) -> str:
     """
     lines = log.splitlines()
     diagnostics = [
-        line.strip()
-        for line in lines
+        # GMAT quotes the script line it refuses on the log line after "... in line:"
+        f"{line.strip()} {following.strip()}"
+        if line.rstrip().endswith("in line:")
+        else line.strip()
+        for line, following in pairwise([*lines, ""])
         if "ERROR" in line
         or "exception" in line.lower()
         or "error occurred" in line

@@ -765,13 +765,15 @@ def test_final_frame_is_the_last_row_of_each_run(sweep: tuple[Manifest, Path]) -
     assert final.loc[1, "Sat.SMA [override]"] == 7001.0
 
 
-def test_final_frame_follows_time_not_file_order(tmp_path: Path) -> None:
+def test_final_frame_is_the_row_written_last_not_the_latest(tmp_path: Path) -> None:
+    # A mission that propagates backward ends at its earliest time.
     report = _report(0, rows=4).iloc[[0, 3, 1, 2]].reset_index(drop=True)
     _write(report, tmp_path / "r0.parquet")
     manifest = _manifest([_entry(0, OK, {"report__RF": "r0.parquet"})])
     final = final_frame(manifest, tmp_path, parameters=False)
-    assert final["time"].tolist() == [report["time"].max()]
-    assert final["Sat.X"].tolist() == [report["Sat.X"].max()]
+    assert final["time"].tolist() == [report["time"].iloc[-1]]
+    assert final["Sat.X"].tolist() == [report["Sat.X"].iloc[-1]]
+    assert report["time"].iloc[-1] < report["time"].max()
 
 
 def test_summary_and_epoch_reports_in_one_sweep(tmp_path: Path) -> None:
@@ -850,18 +852,20 @@ def test_any_sweep_reads_like_each_file_by_hand(
             # Only other outputs: every run is a row of missing values, with a warning.
             stack.enter_context(pytest.warns(UserWarning, match="produced no report outputs"))
         eager = lazy_multiindex(manifest, root)
-        pieces = []
+        pieces, lasts = [], []  # each run's rows by time; the row it wrote last
         for run_id, (kind, *_) in enumerate(runs):
             if kind == "ok":
-                piece = pd.read_parquet(root / f"r{run_id}.parquet")
-                piece = piece.sort_values("time", kind="stable")
-                piece = piece[["time", *(c for c in piece.columns if c != "time")]]
+                written = pd.read_parquet(root / f"r{run_id}.parquet")
+                written = written[["time", *(c for c in written.columns if c != "time")]]
+                piece = written.sort_values("time", kind="stable")
             else:
-                piece = pd.DataFrame({"time": [pd.NaT]})
-            piece["P"] = float(run_id)
-            piece["__status"] = "failed" if kind == "failed" else "ok"
-            piece.index = pd.Index([run_id] * len(piece), dtype="int64", name="run_id")
+                written = piece = pd.DataFrame({"time": [pd.NaT]})
+            for frame in (piece, written):
+                frame["P"] = float(run_id)
+                frame["__status"] = "failed" if kind == "failed" else "ok"
+                frame.index = pd.Index([run_id] * len(frame), dtype="int64", name="run_id")
             pieces.append(piece)
+            lasts.append(written.tail(1) if len(written) else piece.tail(1))
         expected = pd.concat(pieces)
         expected = expected.astype(eager.dtypes.to_dict() | {"time": "datetime64[ns]"})
         expected = expected[["time", *eager.columns]].set_index("time", append=True)
@@ -869,7 +873,8 @@ def test_any_sweep_reads_like_each_file_by_hand(
         lazy = report_frame(manifest, root, partition_rows=partition_rows)
         pd.testing.assert_frame_equal(lazy.compute().set_index("time", append=True), eager)
         final = final_frame(manifest, root)
-        pd.testing.assert_frame_equal(final, eager.reset_index("time").groupby(level=0).tail(1))
+        last = pd.concat(lasts).astype(eager.dtypes.to_dict() | {"time": "datetime64[ns]"})
+        pd.testing.assert_frame_equal(final, last[["time", *eager.columns]])
 
 
 def test_an_empty_first_file_does_not_decide_the_column_types(tmp_path: Path) -> None:

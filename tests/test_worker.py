@@ -239,3 +239,10 @@ def test_a_process_loads_a_mission_once_for_its_runs(
     for i, overrides in enumerate(sequence):
         assert run_one(_spec(leo_basic, overrides, tmp_path / f"r{i}")).status is RunStatus.OK
     assert len(loaded) == 2 and loaded[0] == leo_basic, loaded
+
+
+def test_a_failure_with_no_gmat_log_is_described_by_its_error() -> None:
+    # A cached mission's run logs nothing at load: the log can be empty.
+    from gmat_sweep.worker import _describe_failure
+
+    assert _describe_failure(ValueError("bad"), "").splitlines()[0] == "ValueError: bad"
