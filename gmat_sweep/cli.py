@@ -596,8 +596,8 @@ def _parser() -> argparse.ArgumentParser:
 
     show = command(
         "show",
-        "Summarise a sweep: runs ok/failed/missing, timing, each distinct failure, outputs. "
-        "Exits 1 when runs failed or are missing.",
+        "Summarise a sweep: runs ok/failed/missing, timing, each distinct failure, outputs, "
+        "the SHA-256 of each file the mission reads. Exits 1 when runs failed or are missing.",
         sweep_dir=True,
     )
     show.add_argument(
@@ -765,7 +765,10 @@ def _existing_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-script-drift",
         action="store_true",
-        help="go on although the mission (or a file it #Includes) changed since the sweep",
+        help=(
+            "go on although the mission (or a file it #Includes, or a file it reads such as "
+            "a gravity model) changed since the sweep"
+        ),
     )
     parser.add_argument(
         "--allow-version-drift",
