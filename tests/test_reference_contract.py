@@ -1414,11 +1414,7 @@ def test_cli_run_resume_and_exit_codes(tmp_path: Path) -> None:
     assert resumed.returncode == 1, resumed.stderr
     entries = [line for line in _lines(out / "manifest.jsonl") if line["kind"] == "entry"]
     assert sorted(line["run_id"] for line in entries) == [0, 1, 1]
-
-    refused = _cli("run", LEO, "--param", "Sat.NoSuchField=1,2", "--out", tmp_path / "x", "-q")
-    assert refused.returncode == 2
-    assert "Sat.NoSuchField" in refused.stderr
-    assert "Traceback" not in refused.stderr
+    # Exit code 2 for a field the mission lacks: test_cli's dry-run and usage tests.
 
 
 # --------------------------------------------------------------------------- backend=
@@ -1504,50 +1500,6 @@ def test_a_bare_grid_parameter_spec_is_resumable(tmp_path: Path) -> None:
     Sweep.from_manifest(out / "manifest.jsonl", FAILS, backend="local", progress=False).resume()
     entries = [line["run_id"] for line in _lines(out / "manifest.jsonl") if line["kind"] == "entry"]
     assert sorted(entries) == [0, 1, 1]
-
-
-@pytest.mark.slow
-def test_out_none_compute_false_and_dask_compute(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import dask
-
-    monkeypatch.chdir(tmp_path)
-    first = gmat_sweep.sweep(FAILS, {"Idx.Value": [2]}, progress=False, compute=False)
-    second = gmat_sweep.sweep(
-        FAILS, {"Idx.Value": [5]}, out=tmp_path / "named", progress=False, compute=False
-    )
-    assert not list(tmp_path.rglob("*.parquet"))
-    done, other = dask.compute(first, second)
-    (created,) = [path for path in tmp_path.iterdir() if path.is_dir() and path.name != "named"]
-    assert Path(done.output_dir).resolve() == created.resolve()
-    said = capsys.readouterr()
-    assert created.name in said.out + said.err
-    assert [entry.status for entry in Manifest.load(created / "manifest.jsonl").entries] == ["ok"]
-    assert other.manifest.find_failed() == [0]
-
-
-@pytest.mark.slow
-def test_sweep_works_from_an_unguarded_script_and_python_c(tmp_path: Path) -> None:
-    code = (
-        "import gmat_sweep\n"
-        f"s = gmat_sweep.sweep({str(FAILS)!r}, {{'Idx.Value': [2, 3]}}, progress=False,\n"
-        "                     out=__import__('sys').argv[1])\n"
-        "print(sorted(entry.status.value for entry in s.manifest.entries))\n"
-    )
-    script = tmp_path / "study.py"
-    script.write_text(code)
-    for command in ([str(script)], ["-c", code]):
-        out = tmp_path / f"out{len(command)}"
-        done = subprocess.run(
-            [sys.executable, *command, str(out)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        assert "['ok', 'ok']" in done.stdout
 
 
 @pytest.mark.slow
