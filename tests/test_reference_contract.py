@@ -1515,22 +1515,6 @@ def test_to_dataframe_is_lazy_with_known_run_id_divisions(failing_sweep: Sweep) 
 
 
 @pytest.mark.slow
-def test_run_options_timeout_is_a_failed_run(tmp_path: Path) -> None:
-    out = tmp_path / "s"
-    gmat_sweep.sweep(
-        DATA / "slow.script",
-        {"Days.Value": [5.0]},
-        run_options={"timeout_s": 1.0},
-        out=out,
-        progress=False,
-    )
-    (entry,) = Manifest.load(out / "manifest.jsonl").entries
-    assert entry.status == "failed"
-    assert entry.stderr
-    assert "timeout" in entry.stderr.lower() or "timed out" in entry.stderr.lower()
-
-
-@pytest.mark.slow
 def test_overrides_take_effect_including_force_model_and_propagator_fields(
     tmp_path: Path,
 ) -> None:
