@@ -37,12 +37,32 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _copy_mission(data_dir: Path, directory: Path) -> Path:
+    """custom_gravity.script with its own gravity file, copied to ``directory / "m"``."""
+    (directory / "m" / "gravity").mkdir(parents=True)
+    shutil.copy(data_dir / COF, directory / "m" / COF)
+    return Path(shutil.copy(data_dir / "custom_gravity.script", directory / "m"))
+
+
 @pytest.fixture
 def mission(data_dir: Path, tmp_path: Path) -> Path:
     """A copy of custom_gravity.script with its own gravity file, free to edit."""
-    (tmp_path / "m" / "gravity").mkdir(parents=True)
-    shutil.copy(data_dir / COF, tmp_path / "m" / COF)
-    return Path(shutil.copy(data_dir / "custom_gravity.script", tmp_path / "m"))
+    return _copy_mission(data_dir, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def swept(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with a copy of the mission (``m/``) and a one-run sweep of it (``s/``)."""
+    root = tmp_path_factory.mktemp("swept")
+    sweep(_copy_mission(data_dir, root), {"Sat.Cd": [2.2]}, out=root / "s", progress=False)
+    return root
+
+
+@pytest.fixture
+def swept_copy(swept: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """``(mission, sweep directory)``: a copy of :func:`swept`, free to edit."""
+    shutil.copytree(swept, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "m" / "custom_gravity.script", tmp_path / "s"
 
 
 def test_the_inputs_are_hashed_as_gmat_resolves_them(tmp_path: Path) -> None:
@@ -71,12 +91,12 @@ def test_the_inputs_are_hashed_as_gmat_resolves_them(tmp_path: Path) -> None:
 
 
 def test_an_edited_input_file_is_recorded_shown_and_refused_on_resume(
-    mission: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    swept_copy: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    mission, out = swept_copy
     cof = mission.parent / COF
     recorded = _sha256(cof)
-    out = tmp_path / "s"
-    study = sweep(mission, {"Sat.Cd": [2.2]}, out=out, progress=False)
+    study = Sweep.from_manifest(out / "manifest.jsonl", mission, backend=None)
     assert study.manifest.script_inputs == {COF: recorded}
     header = json.loads((out / "manifest.jsonl").read_text().splitlines()[0])
     assert header["script_inputs"] == {COF: recorded}
@@ -105,10 +125,9 @@ def test_an_edited_input_file_is_recorded_shown_and_refused_on_resume(
 
 
 def test_a_manifest_from_before_inputs_were_recorded_resumes_without_comparing_them(
-    mission: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    swept_copy: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "s"
-    sweep(mission, {"Sat.Cd": [2.2]}, out=out, progress=False)
+    mission, out = swept_copy
     path = out / "manifest.jsonl"
     lines = path.read_text().splitlines(keepends=True)
     header = json.loads(lines[0])
