@@ -1231,9 +1231,11 @@ def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None 
     global _loaded
     from gmat_run import Mission
 
-    key = canonical_script_sha256(script_path) if text is None else text_sha256(text)
-    path = Path(os.path.abspath(script_path)) if text is None else _rendered_path(key)
-    if _loaded is not None and (_loaded.key, _loaded.base, _loaded.source) == (key, base, path):
+    rendered = None if text is None else text_sha256(text)
+    path = Path(os.path.abspath(script_path)) if rendered is None else _rendered_path(rendered)
+    # ``base`` pins the script's text and a rendering's path its hash: with the path
+    # loaded from, it names the text loaded, so the script is not hashed again per run.
+    if _loaded is not None and (_loaded.base, _loaded.source) == (base, path):
         return _loaded
     if text is not None and not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -1242,6 +1244,7 @@ def _mission_for(script_path: Path, base: str, log_path: Path, text: str | None 
     _point_log_at(engine.root, log_path)
     _loaded = None  # a failed load breaks every older handle
     mission = Mission.load(path, gmat_root=engine.root)
+    key = canonical_script_sha256(script_path) if rendered is None else rendered
     _loaded = _Loaded(key=key, base=base, mission=mission, source=path)
     return _loaded
 
