@@ -38,7 +38,7 @@ from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
 from gmat_sweep.mission import checked_script
-from gmat_sweep.script import file_outputs, output_filenames, output_settings, resources
+from gmat_sweep.script import file_outputs, output_settings, resources
 from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
@@ -784,7 +784,7 @@ def _refuse_shared_outputs(script: Path) -> None:
     """
     shared = {
         name: filename
-        for name, filename in output_filenames(script).items()
+        for name, filename in output_settings(script, "Filename").items()
         if PurePath(filename).is_absolute()
     }
     if shared:

@@ -139,7 +139,7 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     :func:`needs_rendering`); the ``#Include`` files of the resource section
     are then written inline, so a plot created in one moves too. A
     ``ReportFile`` saved with ``WriteHeaders`` or ``FixedWidth`` false has it
-    set true (:func:`unreadable_report_settings`). Switching a
+    set true (:data:`REPORT_LAYOUT`). Switching a
     force off (``FM.Drag.AtmosphereModel = None``, ``FM.Drag = None``,
     ``FM.SRP = Off``) removes the script's settings of that force
     (``FM.Drag.F107 = 150;``), which GMAT refuses once it is off. Relative
@@ -176,7 +176,7 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     lines = [absolute_inputs(line, directory, kinds) for line in lines]
     if silenced:
         _ground_tracks_last(lines, begin, kinds)
-    for setting in unreadable_report_settings(section, kinds):
+    for setting in _unreadable_report_settings(section, kinds):
         if setting not in overrides:
             begin = _place(lines, begin, setting, f"{setting} = true;", "ReportFile")
     for dotted in sorted(overrides):
@@ -226,11 +226,11 @@ def needs_rendering(script_path: str | Path) -> bool:
     engine then writes no file for the ``ReportFile`` and reports success, so
     the plot (which draws nothing without GMAT's GUI) is moved after it. True
     also when a ``ReportFile`` is saved with ``WriteHeaders = false`` or
-    ``FixedWidth = false`` (:func:`unreadable_report_settings`).
+    ``FixedWidth = false`` (:data:`REPORT_LAYOUT`).
     """
     section = _resource_section(script_path)
     kinds = _created_types(section)
-    return _silences_reports(kinds) or bool(unreadable_report_settings(section, kinds))
+    return _silences_reports(kinds) or bool(_unreadable_report_settings(section, kinds))
 
 
 REPORT_LAYOUT = ("WriteHeaders", "FixedWidth")
@@ -242,7 +242,7 @@ row of numbers is taken for the names, and with ``FixedWidth = false`` the
 rows are written with the ``Delimiter`` alone and cannot be split."""
 
 
-def unreadable_report_settings(section: list[str], kinds: Mapping[str, str]) -> list[str]:
+def _unreadable_report_settings(section: list[str], kinds: Mapping[str, str]) -> list[str]:
     """The :data:`REPORT_LAYOUT` fields ``section`` (a resource section) sets false, as paths.
 
     ``['Climb.WriteHeaders']`` for ``GMAT Climb.WriteHeaders = false;``. Such
@@ -486,14 +486,6 @@ def _beside(token: re.Match[str], directory: Path) -> Path | None:
     if not written or _is_absolute(written) or not target.exists():
         return None
     return Path(os.path.abspath(target))
-
-
-def output_filenames(script_path: str | Path) -> dict[str, str]:
-    """``{resource: Filename as written}`` of the script's :func:`file_outputs` that set one.
-
-    See :func:`output_settings`.
-    """
-    return output_settings(script_path, "Filename")
 
 
 def output_settings(script_path: str | Path, field: str) -> dict[str, str]:

@@ -102,7 +102,7 @@ from gmat_sweep.script import (
     canonical_path,
     canonical_script_sha256,
     needs_rendering,
-    output_filenames,
+    output_settings,
     overwritten_values,
     render_script,
     resource_of,
@@ -609,7 +609,8 @@ def _output_subdirectories(script_path: Path, base: str) -> list[str]:
     """
     script = _script(base)
     if script.output_dirs is None:
-        parents = {PurePath(name).parent for name in output_filenames(script_path).values()}
+        names = output_settings(script_path, "Filename").values()
+        parents = {PurePath(name).parent for name in names}
         script.output_dirs = sorted(
             str(parent)
             for parent in parents
@@ -687,7 +688,7 @@ def _check_one(
                 "a String with no text leaves its column of a report empty, so the report "
                 "cannot be read back; use a word such as 'none'"
             )
-        if problem is None and value is False and _report_layout(obj, name):
+        if problem is None and value is False and _is_report_layout(obj, name):
             problem = (
                 "gmat_sweep reads a report by the column names of its header line, split "
                 "into fixed-width columns, so a ReportFile's WriteHeaders and FixedWidth stay "
@@ -719,7 +720,7 @@ def _check_one(
     return None
 
 
-def _report_layout(obj: Any, name: str) -> bool:
+def _is_report_layout(obj: Any, name: str) -> bool:
     """Whether ``name`` is a :data:`~gmat_sweep.script.REPORT_LAYOUT` field of a ReportFile."""
     return name in REPORT_LAYOUT and obj.GetTypeName() == "ReportFile"
 

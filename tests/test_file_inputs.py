@@ -18,7 +18,7 @@ import pytest
 
 from gmat_sweep import LocalPool, SweepConfigError, sweep
 from gmat_sweep.archive import write_archive
-from gmat_sweep.script import output_filenames, render_script
+from gmat_sweep.script import output_settings, render_script
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.worker import run_one
 
@@ -118,7 +118,7 @@ def test_an_absolute_output_filename_is_refused_before_any_run(
         leo_basic.read_text().replace("'leo_basic.txt'", f"'{target}'"),
         encoding="utf-8",
     )
-    assert output_filenames(mission) == {"RF": str(target)}
+    assert output_settings(mission, "Filename") == {"RF": str(target)}
     with pytest.raises(SweepConfigError) as refused:
         sweep(mission, {"Sat.Cd": [2.0, 2.4]}, out=tmp_path / "s", progress=False)
     message = str(refused.value)
