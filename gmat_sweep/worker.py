@@ -582,8 +582,10 @@ def _run(
     if on_start is not None:
         on_start()
     results = loaded.mission.run(working_dir=work)
+    # Only a solver's convergence reads GMAT's log here (run_one keeps the log anyway).
+    log = _read_logs((work / _RUN_LOG,)) if results.solver_paths else ""
     paths: dict[str, PathLike] = {}
-    for key, table in output_tables(results, _read_logs((work / _RUN_LOG,))).items():
+    for key, table in output_tables(results, log).items():
         target = storage.join(spec.output_dir, f"{key}.parquet")
         storage.atomic_write(target, _parquet_bytes(table), options, durable=durable)
         paths[key] = target
