@@ -16,7 +16,6 @@ from its directory.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import secrets
@@ -38,7 +37,12 @@ from gmat_sweep.grid import materialise_grid, samples_to_rows
 from gmat_sweep.manifest import ENTRIES_DIR
 from gmat_sweep.metrics import Postprocess, describe, resolve
 from gmat_sweep.mission import checked_script
-from gmat_sweep.script import file_outputs, output_settings, resources
+from gmat_sweep.script import (
+    file_outputs,
+    output_settings,
+    readable_ephemeris_formats,
+    resources,
+)
 from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
 from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
 
@@ -805,9 +809,7 @@ def _refuse_unreadable_ephemerides(script: Path) -> None:
     extra) SPK files; a run whose ephemeris it cannot read fails after GMAT
     ran, so every run of the sweep would fail the same way.
     """
-    readable = {"CCSDS-OEM", "STK-TimePosVel"}
-    if importlib.util.find_spec("spiceypy") is not None:
-        readable.add("SPK")
+    readable = readable_ephemeris_formats()
     kinds = resources(script)
     writes = output_settings(script, "WriteEphemeris")
     unreadable = {

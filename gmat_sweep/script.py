@@ -15,6 +15,7 @@ standalone script, so a run can be replayed in GMAT with no overrides.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import math
 import os
 import re
@@ -240,6 +241,18 @@ gmat-run reads a report's columns by the names in its header line, split at
 the runs of spaces between fixed-width columns: without a header the first
 row of numbers is taken for the names, and with ``FixedWidth = false`` the
 rows are written with the ``Delimiter`` alone and cannot be split."""
+
+
+def readable_ephemeris_formats() -> set[str]:
+    """The ``EphemerisFile`` formats gmat-run reads in this interpreter.
+
+    CCSDS-OEM and STK-TimePosVel always; SPK (binary) only with ``spiceypy``
+    installed. A run writing any other format (Code-500) fails reading it back.
+    """
+    readable = {"CCSDS-OEM", "STK-TimePosVel"}
+    if importlib.util.find_spec("spiceypy") is not None:
+        readable.add("SPK")
+    return readable
 
 
 def _unreadable_report_settings(section: list[str], kinds: Mapping[str, str]) -> list[str]:

@@ -104,6 +104,7 @@ from gmat_sweep.script import (
     needs_rendering,
     output_settings,
     overwritten_values,
+    readable_ephemeris_formats,
     render_script,
     resource_of,
     resources,
@@ -696,6 +697,8 @@ def _check_one(
                 "into fixed-width columns, so a ReportFile's WriteHeaders and FixedWidth stay "
                 "true (the values GMAT writes are the same); leave it out of the sweep"
             )
+        if problem is None and obj.GetTypeName() == "EphemerisFile":
+            problem = _unreadable_ephemeris(mission, path, value, sweep)
         if problem is not None:
             return f"{path!r}={value!r}: {problem}"
     if _classify(loaded, path) == LIVE:
@@ -725,6 +728,38 @@ def _check_one(
 def _is_report_layout(obj: Any, name: str) -> bool:
     """Whether ``name`` is a :data:`~gmat_sweep.script.REPORT_LAYOUT` field of a ReportFile."""
     return name in REPORT_LAYOUT and obj.GetTypeName() == "ReportFile"
+
+
+def _unreadable_ephemeris(
+    mission: Any, path: str, value: Any, sweep: Mapping[str, Sequence[Any]]
+) -> str | None:
+    """Why an EphemerisFile override would leave every run taking it unreadable (or ``None``).
+
+    The rule :func:`gmat_sweep.api.sweep` applies to the script's own settings: a
+    written ephemeris must be in a format gmat-run reads
+    (:func:`~gmat_sweep.script.readable_ephemeris_formats`).
+    """
+    readable = readable_ephemeris_formats()
+    resource, name = path.rsplit(".", 1)
+    if name == "FileFormat" and value not in readable:
+        switch = f"{resource}.WriteEphemeris"
+        if switch not in sweep and str(_value(mission, switch)).lower() == "false":
+            return None
+        return (
+            f"gmat-run reads only {' and '.join(sorted(readable))} ephemerides, so every run "
+            "taking it would fail reading its file; sweep those formats only (SPK needs "
+            "spiceypy: pip install 'gmat-run[spiceypy]')"
+        )
+    file_format = f"{resource}.FileFormat"
+    if name == "WriteEphemeris" and value is True and file_format not in sweep:
+        held = str(_value(mission, file_format))
+        if held not in readable:
+            return (
+                f"the ephemeris is a {held} file, which gmat-run cannot read, so every run "
+                f"taking it would fail reading it; set {file_format} = CCSDS-OEM (or "
+                "STK-TimePosVel) in the script, or leave it out of the sweep"
+            )
+    return None
 
 
 def _accepted_beside(

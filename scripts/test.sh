@@ -21,8 +21,11 @@ echo "== ruff check";  .venv/bin/ruff check .
 echo "== ruff format"; .venv/bin/ruff format --check .
 echo "== mypy";        .venv/bin/mypy --strict gmat_sweep
 echo "== pytest"
+# Two worker processes, each taking whole test files (their module-scoped sweeps are shared
+# within a file): the GMAT runs of one keep both cores busy while the other starts
+# processes, imports or waits. Pass -n 0 to run in one process.
 status=0
-.venv/bin/python -m pytest "$@" || status=$?
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@" || status=$?
 if [ "$status" -eq 5 ]; then
   echo "scripts/test.sh: pytest collected no tests — that is a failure, not a pass" >&2
 fi

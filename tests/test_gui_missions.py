@@ -101,6 +101,21 @@ def test_an_spk_ephemeris_is_read_or_refused_before_any_run(gui_pair: Path, tmp_
     assert len(study.to_ephemerides(name="SatStk").compute()) > 10
 
 
+def test_an_override_to_an_unreadable_ephemeris_is_refused_before_any_run(
+    gui_pair: Path, tmp_path: Path
+) -> None:
+    # The same rule as for the script's own settings: a swept FileFormat gmat-run cannot
+    # read, or switching on the Code-500 ephemeris, would fail every run that takes it.
+    grid = {"OemEph.FileFormat": ["CCSDS-OEM", "Code-500"], "C500Eph.WriteEphemeris": [True]}
+    with pytest.raises(SweepConfigError) as refused:
+        sweep(gui_pair, grid, out=tmp_path / "s", progress=False)
+    message = str(refused.value)
+    assert re.search(r"'OemEph.FileFormat'='Code-500': [^;]*CCSDS-OEM", message)
+    assert re.search(r"'C500Eph.WriteEphemeris'=True: [^;]*Code-500", message)
+    assert "'CCSDS-OEM'" not in message
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_report_layout_and_a_for_loop_index_are_refused_as_overrides(
     loop_reports: Path, tmp_path: Path
 ) -> None:
