@@ -33,8 +33,11 @@ from the engine itself:
   its object holds as a clone (``Prop.FM``), when the field's type is one the
   API cannot write (On/Off), when it gives the frame of the state after it
   in the script (``Sat.CoordinateSystem``, :data:`_FRAMES`), when it is a
-  ``String``'s ``Value`` (see :func:`_engine_field`), or when an API write is
-  dropped (the field still holds its old value afterwards);
+  ``String``'s ``Value`` (see :func:`_engine_field`), when an API write is
+  dropped (the field still holds its old value afterwards), or when the
+  script converts a spacecraft's state through the field (see
+  :func:`_converts_state`: a central body's ``Mu``, the ``Origin`` of the
+  frame the state is given in);
 - **refused** when the field names a file the engine writes (a ``FILENAME``
   field of an output resource: ReportFile, EphemerisFile, ContactLocator and
   the engine's other Subscribers and EventLocators), when the mission
@@ -198,15 +201,19 @@ class _Script:
 
     ``classes`` holds each override path's class, decided on the script as
     written (a rendering can lack a field: drag switched off has no
-    ``FM.Drag.AtmosphereModel``); ``dropped`` the paths whose API writes the
-    engine dropped; ``output_dirs`` the subdirectories its outputs are written
-    into, and ``always_rendered`` whether its runs load the rendered text even
-    with no load-time override (:func:`gmat_sweep.script.needs_rendering`),
+    ``FM.Drag.AtmosphereModel``); ``dropped`` the paths whose API writes do
+    not take effect as the script's text does (the engine dropped the write,
+    or the script converts a spacecraft's state through the field);
+    ``probed`` the live paths :func:`_converts_state` has decided;
+    ``output_dirs`` the subdirectories its outputs are written into, and
+    ``always_rendered`` whether its runs load the rendered text even with no
+    load-time override (:func:`gmat_sweep.script.needs_rendering`),
     ``rendering`` that text; each ``None`` until a run needs it.
     """
 
     classes: dict[str, str] = field(default_factory=dict)
     dropped: set[str] = field(default_factory=set)
+    probed: set[str] = field(default_factory=set)
     output_dirs: list[str] | None = None
     always_rendered: bool | None = None
     rendering: str | None = None
@@ -363,7 +370,12 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
             _restore(loaded)
             if problems:
                 return problems
-            load_time = {p: v for p, v in values.items() if _classify(loaded, p) == LOAD_TIME}
+            classes = {path: _classify(loaded, path) for path in values}
+        for path, path_values in values.items():
+            if classes[path] == LIVE:
+                _probe_state(script_path, path, list(path_values))
+        script = _script(_mission_sha256(script_path))
+        load_time = {p: v for p, v in values.items() if script.classes[p] == LOAD_TIME}
         return [
             problem
             for path, path_values in load_time.items()
@@ -535,7 +547,8 @@ def _classify(loaded: _Loaded, path: str) -> str:
     as a clone by another object, the field names a resource its object holds
     as a clone, the field's type cannot be written through the API (On/Off),
     it gives the frame of the fields after it (:data:`_FRAMES`), it is a
-    ``String``'s ``Value``, or an earlier write to it was dropped.
+    ``String``'s ``Value``, or an earlier write to it was dropped or did not
+    convert a spacecraft's state as the script's text does (:func:`_probe_state`).
 
     Raises
     ------
@@ -626,7 +639,9 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
     """The mission loaded for ``spec`` with every override applied and read back.
 
     Load-time overrides are rendered into the text; live ones are written
-    after restoring the load-time state. A live write the engine drops makes
+    after restoring the load-time state. A live path is first probed, once per
+    process, for a spacecraft state the script converts through it
+    (:func:`_probe_state`). A live write the engine drops makes
     its path load-time for good and the run is prepared again (each pass
     moves at least one path, so this ends).
     """
@@ -639,6 +654,9 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
             as_written = _mission_for(spec.script_path, base, log_path)
             for path in unknown:
                 _classify(as_written, path)  # fills script.classes
+        for path, value in overrides.items():
+            if script.classes[path] == LIVE and path not in script.probed:
+                _probe_state(spec.script_path, path, [value])
         load_time = {p: v for p, v in overrides.items() if script.classes[p] == LOAD_TIME}
         text = render_script(spec.script_path, load_time) if load_time else _plain(spec, script)
         loaded = _mission_for(spec.script_path, base, log_path, text)
@@ -926,6 +944,78 @@ def _forget_dropped(loaded: _Loaded, dropped: set[str]) -> None:
     script.dropped.update(dropped)
     for path in dropped:
         script.classes.pop(path, None)
+
+
+def _probe_state(script_path: Path, path: str, values: list[Any]) -> None:
+    """Decide whether live ``path`` is load-time because the script converts a state through it.
+
+    The first few of ``values`` are tried with :func:`_converts_state` until
+    one decides; a path it finds is load-time from then on, in this process.
+    """
+    script = _script(_mission_sha256(script_path))
+    for value in values[:_PROBE_VALUES]:
+        converts = _converts_state(script_path, path, _as_written(path, value))
+        if converts is None:
+            continue
+        script.probed.add(path)
+        if converts:
+            script.dropped.add(path)
+            script.classes[path] = LOAD_TIME
+        return
+
+
+def _converts_state(script_path: Path, path: str, value: Any) -> bool | None:
+    """Whether the script's text with ``value`` gives a spacecraft another starting state.
+
+    GMAT converts a spacecraft's state, as the script gives it (Keplerian
+    elements in a Moon-centred frame ...), to its internal Cartesian state
+    when the script is loaded, through other resources' fields: the central
+    body's ``Mu``, the frame's ``Origin``. An API write of such a field after
+    the load leaves the state converted with the old value, so the run would
+    start elsewhere than the same value written into the script. This loads
+    the script, writes ``value`` through the API and compares every
+    spacecraft's internal state and epoch with those of the script loaded
+    with ``value`` written into it (:func:`gmat_sweep.script.render_script`).
+
+    Returns
+    -------
+    bool | None
+        ``False`` also when the write itself changes a state (an orbit
+        element: its API write is the state); ``None`` when ``value`` cannot
+        decide: the field already holds it, the engine refuses it, or GMAT
+        cannot load the text with it.
+    """
+    with _inspected(script_path, "gmat-sweep-state-") as loaded:
+        _restore(loaded)  # an earlier run's writes
+        before = _states(loaded.mission)
+        try:
+            if same_value(value, _value(loaded.mission, path)):
+                return None
+            _write(loaded, {path: value})
+            written = _states(loaded.mission)
+        except Exception:  # the engine refuses the value: the run's own write will say so
+            return None
+        finally:
+            _restore(loaded)
+    if written != before:
+        return False
+    try:
+        text = render_script(script_path, {path: value})
+        with _inspected(script_path, "gmat-sweep-state-", text) as rendered:
+            return _states(rendered.mission) != before
+    except (_LoadFailed, SweepConfigError):
+        return None
+
+
+def _states(mission: Any) -> dict[str, tuple[list[float], float]]:
+    """Every spacecraft's internal state (Cartesian, Earth MJ2000 equator) and epoch."""
+    gmat = mission.gmat
+    names = gmat.Moderator.Instance().GetListOfObjects(gmat.SPACECRAFT)
+    states = {}
+    for name in names:
+        state = gmat.GetObject(name).GetState()
+        states[name] = (list(state.GetState()), float(state.GetEpoch()))
+    return states
 
 
 def _verify(loaded: _Loaded, overrides: Mapping[str, Any]) -> None:

@@ -240,3 +240,36 @@ def test_latin_hypercube_of_load_time_and_live_fields_equals_bare_gmat_runs(
         assert last.loc[run_id, LOW].astype(float).tolist() == list(
             json.loads(done.stdout).values()
         )
+
+
+@pytest.mark.parametrize(
+    ("mission", "path", "value"),
+    [
+        (TWO, "Earth.Mu", 398000.0),  # Low's Keplerian elements become a state through it
+        (LUNAR, "Luna.Mu", 4900.0),
+        (LUNAR, "LunaInertial.Origin", "Earth"),  # the frame Orbiter's elements are given in
+    ],
+)
+def test_a_field_the_scripts_state_is_converted_through_equals_the_hand_edited_script(
+    data_dir: Path,
+    tmp_path: Path,
+    plain: dict[str, pd.DataFrame],
+    mission: str,
+    path: str,
+    value: Any,
+) -> None:
+    # GMAT converts a spacecraft's elements to its internal state when the script
+    # is loaded: an API write afterwards would leave the state of the old value.
+    script = data_dir / mission
+    swept = _report(script, {path: value}, tmp_path)
+    text = script.read_text()
+    own = [line for line in text.splitlines() if line.startswith(f"GMAT {path} = ")]
+    setting = _line(path, script_value(value))
+    if own:
+        text = text.replace(own[0], setting)
+    else:
+        text = text.replace("BeginMissionSequence;", f"{setting}\nBeginMissionSequence;")
+    edited = tmp_path / f"edited-{mission}"
+    edited.write_text(text)
+    pd.testing.assert_frame_equal(swept, _report(edited, {}, tmp_path), check_exact=True)
+    assert not swept.equals(plain[mission])
