@@ -36,7 +36,7 @@ from the engine itself:
   ``String``'s ``Value`` (see :func:`_engine_field`), when an API write is
   dropped (the field still holds its old value afterwards), or when the
   script converts a spacecraft's state through the field (see
-  :func:`_converts_state`: a central body's ``Mu``, the ``Origin`` of the
+  :func:`_probe_states`: a central body's ``Mu``, the ``Origin`` of the
   frame the state is given in);
 - **refused** when the field names a file the engine writes (a ``FILENAME``
   field of an output resource: ReportFile, EphemerisFile, ContactLocator and
@@ -204,7 +204,7 @@ class _Script:
     ``FM.Drag.AtmosphereModel``); ``dropped`` the paths whose API writes do
     not take effect as the script's text does (the engine dropped the write,
     or the script converts a spacecraft's state through the field);
-    ``probed`` the live paths :func:`_converts_state` has decided;
+    ``probed`` the live paths :func:`_probe_states` has decided;
     ``output_dirs`` the subdirectories its outputs are written into, and
     ``always_rendered`` whether its runs load the rendered text even with no
     load-time override (:func:`gmat_sweep.script.needs_rendering`),
@@ -371,9 +371,7 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
             if problems:
                 return problems
             classes = {path: _classify(loaded, path) for path in values}
-        for path, path_values in values.items():
-            if classes[path] == LIVE:
-                _probe_state(script_path, path, list(path_values))
+        _probe_states(script_path, {p: v for p, v in values.items() if classes[p] == LIVE})
         script = _script(_mission_sha256(script_path))
         load_time = {p: v for p, v in values.items() if script.classes[p] == LOAD_TIME}
         return [
@@ -394,8 +392,10 @@ def list_fields(script_path: Path) -> list[MissionField]:
     ``String`` has its ``Value``. A field whose value cannot be read is left
     out (a sweep could not read an override of it back). Each field is
     classified as :func:`_classify` would classify an override of it, before
-    any value is written: a write the engine drops (``Propagator.Type``) is
-    found only when a sweep's values are checked, and is then load-time.
+    any value is written: a write the engine drops (``Propagator.Type``), or a
+    field the script converts a spacecraft's state through
+    (:func:`_probe_states`), is found only when a sweep's values are checked,
+    and is then load-time.
 
     Raises
     ------
@@ -548,7 +548,7 @@ def _classify(loaded: _Loaded, path: str) -> str:
     as a clone, the field's type cannot be written through the API (On/Off),
     it gives the frame of the fields after it (:data:`_FRAMES`), it is a
     ``String``'s ``Value``, or an earlier write to it was dropped or did not
-    convert a spacecraft's state as the script's text does (:func:`_probe_state`).
+    convert a spacecraft's state as the script's text does (:func:`_probe_states`).
 
     Raises
     ------
@@ -641,7 +641,7 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
     Load-time overrides are rendered into the text; live ones are written
     after restoring the load-time state. A live path is first probed, once per
     process, for a spacecraft state the script converts through it
-    (:func:`_probe_state`). A live write the engine drops makes
+    (:func:`_probe_states`). A live write the engine drops makes
     its path load-time for good and the run is prepared again (each pass
     moves at least one path, so this ends).
     """
@@ -654,9 +654,10 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
             as_written = _mission_for(spec.script_path, base, log_path)
             for path in unknown:
                 _classify(as_written, path)  # fills script.classes
-        for path, value in overrides.items():
-            if script.classes[path] == LIVE and path not in script.probed:
-                _probe_state(spec.script_path, path, [value])
+        unprobed = {p: [v] for p, v in overrides.items() if script.classes[p] == LIVE}
+        unprobed = {p: v for p, v in unprobed.items() if p not in script.probed}
+        if unprobed:
+            _probe_states(spec.script_path, unprobed)
         load_time = {p: v for p, v in overrides.items() if script.classes[p] == LOAD_TIME}
         text = render_script(spec.script_path, load_time) if load_time else _plain(spec, script)
         loaded = _mission_for(spec.script_path, base, log_path, text)
@@ -946,63 +947,66 @@ def _forget_dropped(loaded: _Loaded, dropped: set[str]) -> None:
         script.classes.pop(path, None)
 
 
-def _probe_state(script_path: Path, path: str, values: list[Any]) -> None:
-    """Decide whether live ``path`` is load-time because the script converts a state through it.
-
-    The first few of ``values`` are tried with :func:`_converts_state` until
-    one decides; a path it finds is load-time from then on, in this process.
-    """
-    script = _script(_mission_sha256(script_path))
-    for value in values[:_PROBE_VALUES]:
-        converts = _converts_state(script_path, path, _as_written(path, value))
-        if converts is None:
-            continue
-        script.probed.add(path)
-        if converts:
-            script.dropped.add(path)
-            script.classes[path] = LOAD_TIME
-        return
-
-
-def _converts_state(script_path: Path, path: str, value: Any) -> bool | None:
-    """Whether the script's text with ``value`` gives a spacecraft another starting state.
+def _probe_states(script_path: Path, values: Mapping[str, Sequence[Any]]) -> None:
+    """Find the live paths of ``values`` the script converts a spacecraft's state through.
 
     GMAT converts a spacecraft's state, as the script gives it (Keplerian
     elements in a Moon-centred frame ...), to its internal Cartesian state
     when the script is loaded, through other resources' fields: the central
     body's ``Mu``, the frame's ``Origin``. An API write of such a field after
     the load leaves the state converted with the old value, so the run would
-    start elsewhere than the same value written into the script. This loads
-    the script, writes ``value`` through the API and compares every
-    spacecraft's internal state and epoch with those of the script loaded
-    with ``value`` written into it (:func:`gmat_sweep.script.render_script`).
+    start elsewhere than with the same value written into the script.
 
-    Returns
-    -------
-    bool | None
-        ``False`` also when the write itself changes a state (an orbit
-        element: its API write is the state); ``None`` when ``value`` cannot
-        decide: the field already holds it, the engine refuses it, or GMAT
-        cannot load the text with it.
+    For each path, the first of its ``values`` (at most :data:`_PROBE_VALUES`)
+    that the field does not already hold and the engine takes is written
+    through the API; a write that changes a state is the state itself (an
+    orbit element) and stays live. The script is then loaded with the others'
+    values written into it (:func:`gmat_sweep.script.render_script`): when
+    every spacecraft's internal state and epoch are those of the API writes,
+    all stay live; otherwise each is loaded alone, and a path whose text
+    gives another state is load-time from then on, in this process. A path
+    with no such value stays undecided, for a later run's value to decide.
     """
+    script = _script(_mission_sha256(script_path))
+    chosen: dict[str, Any] = {}
     with _inspected(script_path, "gmat-sweep-state-") as loaded:
         _restore(loaded)  # an earlier run's writes
         before = _states(loaded.mission)
-        try:
-            if same_value(value, _value(loaded.mission, path)):
-                return None
-            _write(loaded, {path: value})
-            written = _states(loaded.mission)
-        except Exception:  # the engine refuses the value: the run's own write will say so
-            return None
-        finally:
-            _restore(loaded)
-    if written != before:
-        return False
+        for path, path_values in values.items():
+            for value in [_as_written(path, value) for value in path_values[:_PROBE_VALUES]]:
+                try:
+                    if same_value(value, _value(loaded.mission, path)):
+                        continue
+                    _write(loaded, {path: value})
+                    written = _states(loaded.mission)
+                except Exception:  # the engine refuses the value: try the next
+                    continue
+                finally:
+                    _restore(loaded)
+                if written == before:
+                    chosen[path] = value
+                else:
+                    script.probed.add(path)
+                break
+    if chosen and _loaded_states(script_path, chosen) != before:
+        for path, value in chosen.items():
+            if (states := _loaded_states(script_path, {path: value})) is not None:
+                script.probed.add(path)
+                if states != before:
+                    script.dropped.add(path)
+                    script.classes[path] = LOAD_TIME
+    else:
+        script.probed.update(chosen)
+
+
+def _loaded_states(
+    script_path: Path, overrides: Mapping[str, Any]
+) -> dict[str, tuple[list[float], float]] | None:
+    """:func:`_states` of the script loaded with ``overrides`` written in; None if it cannot be."""
     try:
-        text = render_script(script_path, {path: value})
+        text = render_script(script_path, overrides)
         with _inspected(script_path, "gmat-sweep-state-", text) as rendered:
-            return _states(rendered.mission) != before
+            return _states(rendered.mission)
     except (_LoadFailed, SweepConfigError):
         return None
 
