@@ -210,6 +210,19 @@ def _resource_section(script_path: str | Path) -> list[str]:
     return _expanded(lines[:begin], set())
 
 
+def assigned_fields(script_path: str | Path, resource: str) -> list[str]:
+    """The paths ``resource.Field`` the script assigns before ``BeginMissionSequence``, in order.
+
+    Includes are followed; each path is listed once, at its first assignment.
+    """
+    paths = []
+    for line in _resource_section(script_path):
+        match = _ASSIGNMENT.fullmatch(line)
+        if match is not None and match["resource"] == resource:
+            paths.append(f"{resource}.{match['field']}")
+    return list(dict.fromkeys(paths))
+
+
 def _script_lines(script_path: str | Path) -> tuple[list[str], int]:
     """The script's lines (absolute ``#Include`` paths), and where ``BeginMissionSequence`` is."""
     path = Path(os.path.abspath(script_path))

@@ -102,6 +102,7 @@ from gmat_sweep.mission import MissionField
 from gmat_sweep.script import (
     REPORT_LAYOUT,
     array_element,
+    assigned_fields,
     canonical_path,
     canonical_script_sha256,
     needs_rendering,
@@ -818,26 +819,63 @@ def _as_written(path: str, value: Any) -> Any:
 
 
 def _unloadable(script_path: Path, path: str, values: list[Any]) -> str | None:
-    """Why GMAT cannot load the script with one of the first few ``values`` of ``path``.
+    """Why the script cannot take one of the first few ``values`` of load-time ``path`` as text.
 
     A load-time value is only seen by GMAT's script parser, which refuses
     what the sweep's own checks let through (an unknown atmosphere model, a
     gravity file that does not exist): each value is written alone into the
-    script, which is loaded once.
+    script, which is loaded once. A path the script does not assign is added
+    after the resource's own settings (:func:`gmat_sweep.script.render_script`),
+    where GMAT may reset them (a Propagator's ``Type`` makes a new integrator,
+    whose ``MaxStep`` is GMAT's default, not the script's): every setting of
+    the resource must then read as it does in the script as written.
     """
+    resource = resource_of(path)
+    settings = [p for p in assigned_fields(script_path, resource) if p != path]
+    own = None
+    now = "..."
+    if path not in assigned_fields(script_path, resource) and settings:
+        with _inspected(script_path, "gmat-sweep-probe-") as loaded:
+            own = _readable(loaded.mission, settings)
+            with contextlib.suppress(Exception):  # a value with no script form keeps '...'
+                now = script_value(_value(loaded.mission, path))
     for value in values[:_PROBE_VALUES]:
         text = render_script(script_path, {path: value})
         try:
-            with _inspected(script_path, "gmat-sweep-probe-", text):
-                pass
+            with _inspected(script_path, "gmat-sweep-probe-", text) as rendered:
+                held = {} if own is None else _readable(rendered.mission, list(own))
         except _LoadFailed as failed:
-            rendered = str(_rendered_path(text_sha256(text)))
-            lines = str(failed).replace(rendered, script_path.name).splitlines()
+            rendered_path = str(_rendered_path(text_sha256(text)))
+            lines = str(failed).replace(rendered_path, script_path.name).splitlines()
             return (
                 f"{path!r}={value!r}: GMAT cannot load the mission with this value "
                 f"({'; '.join(lines[1:] or lines)}); use a value GMAT accepts in the script"
             )
+        reset = [  # a setting the value removes (a force switched off) is not read
+            f"{setting} = {own[setting]!r} becomes {held[setting]!r}"
+            for setting in held
+            if own is not None and not same_value(own[setting], held[setting])
+        ]
+        if reset:
+            return (
+                f"{path!r}={value!r}: the script does not set {path}, so the sweep adds it "
+                f"after {resource}'s own settings, where GMAT resets them ({'; '.join(reset)}); "
+                f"add '{path} = {now};' (its value now) to the script before {resource}'s "
+                "other settings (where GMAT's GUI saves it), so that the sweep replaces it "
+                "in place"
+            )
     return None
+
+
+def _readable(mission: Any, paths: list[str]) -> dict[str, Any]:
+    """``{path: value}`` of those of ``paths`` the engine can read."""
+    values = {}
+    for path in paths:
+        try:
+            values[path] = _value(mission, path)
+        except Exception:  # a setting the engine cannot read back (GUI geometry)
+            continue
+    return values
 
 
 def _output_file_refusal(gmat: Any, obj: Any, kind: int, path: str) -> str | None:

@@ -274,3 +274,16 @@ def test_a_field_the_scripts_state_is_converted_through_equals_the_hand_edited_s
     edited.write_text(_set(script.read_text(), path, script_value(value)))
     pd.testing.assert_frame_equal(swept, _report(edited, {}, tmp_path), check_exact=True)
     assert not swept.equals(plain[mission])
+
+
+def test_an_added_setting_that_would_reset_the_scripts_own_is_refused(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    # With no Prop.Type line the sweep adds one after Prop's settings, and GMAT's new
+    # integrator drops Prop.MaxStep = 120 for its default: a run of another mission.
+    script = tmp_path / "no_type.script"
+    script.write_text(leo_basic.read_text().replace("Prop.Type = RungeKutta89;\n", ""))
+    out = tmp_path / "s"
+    with pytest.raises(SweepConfigError, match=r"'Prop.Type'.*Prop\.MaxStep.*120.*2700"):
+        sweep(script, grid={"Prop.Type": ["PrinceDormand78"]}, out=out, progress=False)
+    assert not out.exists()
