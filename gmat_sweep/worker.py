@@ -831,10 +831,10 @@ def _unloadable(script_path: Path, path: str, values: list[Any]) -> str | None:
     the resource must then read as it does in the script as written.
     """
     resource = resource_of(path)
-    settings = [p for p in assigned_fields(script_path, resource) if p != path]
+    settings = assigned_fields(script_path, resource)
     own = None
     now = "..."
-    if path not in assigned_fields(script_path, resource) and settings:
+    if path not in settings and settings:
         with _inspected(script_path, "gmat-sweep-probe-") as loaded:
             own = _readable(loaded.mission, settings)
             with contextlib.suppress(Exception):  # a value with no script form keeps '...'
