@@ -21,6 +21,7 @@ the archive is a sweep directory again (``manifest.jsonl`` and the
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import zipfile
@@ -80,7 +81,9 @@ def write_archive(
     """
     target = storage.local_file(path, "archive")
     manifest = sweep.manifest
-    mission = _mission_files(sweep, Path(script) if script is not None else _script(sweep))
+    if script is None:
+        script = sweep.runs[0].script_path if sweep.runs else manifest.script_path
+    mission = _mission_files(sweep, Path(script))
     files = dict(_sweep_files(sweep.output_dir, storage_options))
     for name, data in mission.items():
         files[f"mission/{name}"] = data
@@ -94,19 +97,15 @@ def write_archive(
     files["SHA256SUMS"] = "".join(
         f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
     ).encode("utf-8")
-    temporary = target.with_name(f".{target.name}.partial")
-    try:
-        with zipfile.ZipFile(temporary, "w") as archive:
-            for name in sorted(files):
-                info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-                info.external_attr = _MODE
-                info.create_system = 3
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, files[name], compresslevel=6)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.external_attr = _MODE
+            info.create_system = 3
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, files[name], compresslevel=6)
+    storage.atomic_write(target, buffer.getvalue())
     return target
 
 
@@ -191,11 +190,6 @@ def _cli_spec(spec: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
-def _script(sweep: Sweep) -> Path:
-    runs = sweep.runs
-    return Path(runs[0].script_path if runs else sweep.manifest.script_path)
 
 
 def _mission_files(sweep: Sweep, script: Path) -> dict[str, bytes]:
