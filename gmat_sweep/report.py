@@ -29,7 +29,6 @@ import pandas as pd
 
 from gmat_sweep import storage
 from gmat_sweep.aggregate import ROW, TIME, describe_unconverged, unconverged_runs
-from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.spec import RunStatus
 
 if TYPE_CHECKING:
@@ -282,12 +281,7 @@ def _outcomes(sweep: Sweep, name: str | None, columns: Sequence[str] | None) -> 
         ][:KEY_OUTCOMES]
     else:
         chosen = list(columns)
-        missing = [c for c in chosen if c not in final.columns]
-        if missing:
-            raise SweepConfigError(
-                f"columns {missing} are not in the report; its columns are "
-                f"{[c for c in final.columns if c != plot.STATUS]}"
-            )
+        plot._check_columns(final, chosen)
     ok = final[final[plot.STATUS] == "ok"]
     rows = []
     for column in chosen:
