@@ -115,9 +115,6 @@ class _Kind:
     lazy_function: str
     pandas_function: str
 
-    def output_key(self, name: str) -> str:
-        return f"{self.prefix}__{name}"
-
 
 _REPORT = _Kind("report", TIME, "report_frame", "lazy_multiindex")
 _EPHEMERIS = _Kind("ephemeris", TIME, "ephemeris_frame", "lazy_ephemerides")
@@ -625,9 +622,9 @@ def _plan(
             dtype, values = _parameter_column([entry.overrides.get(path) for entry in entries])
             dtypes.append(dtype)
             columns.append(tuple(values))
-    output_key = kind.output_key(name) if first is not None and name is not None else None
     locations: list[str | None] = [None] * len(entries)
-    if output_key is not None:
+    if first is not None:
+        output_key = f"{kind.prefix}__{name}"
         for position, entry in enumerate(entries):
             recorded = entry.output_paths.get(output_key)
             if recorded is not None and entry.status == RunStatus.OK:
@@ -638,9 +635,8 @@ def _plan(
         statuses=tuple(_STATUS_TEXT[entry.status] for entry in entries),
         parameters=tuple(columns),
     )
-    if first is None or output_key is None:
-        layout = _layout(kind, name, None, fields, dtypes)
-        return _Reader(layout, root, options), runs
+    if first is None:
+        return _Reader(_layout(kind, name, None, fields, dtypes), root, options), runs
     opened = _filesystem(root, options)
     source = None
     for run_id, location in zip(runs.run_ids, locations, strict=True):
