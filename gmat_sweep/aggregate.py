@@ -1023,13 +1023,9 @@ def lazy_multiindex(
 ) -> pd.DataFrame:
     """Assemble the ``(run_id, time)``-indexed report DataFrame from a sweep's outputs.
 
-    The contents of :func:`report_frame` computed, read with one pyarrow
-    dataset scan, with ``time`` moved into the index: one row per (run,
-    report line), and one NaN-filled row with ``time = NaT`` and the run's
-    ``__status`` for each failed or skipped run and each ok run that did not
-    write this report. A report without an epoch column (a per-run summary)
-    is indexed ``(run_id, row)`` instead, ``row`` being the row's position in
-    its run.
+    The rows of :func:`report_frame`, read with one pyarrow dataset scan,
+    with the key moved into the index: ``time``, or ``row`` for a report
+    without an epoch column (a per-run summary).
 
     Parameters
     ----------

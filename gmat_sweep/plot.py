@@ -173,8 +173,10 @@ def corner(sweep: Sweep, columns: Sequence[str], *, name: str | None = None) -> 
         A column is not in the report.
     """
     final = sweep.final(name)
-    parameters = _parameters(sweep, final)
     _check_columns(final, columns)
+    fields = sorted({field for spec in sweep.runs for field in spec.overrides})
+    numeric = pd.api.types.is_numeric_dtype
+    parameters = [f for f in fields if f in final.columns and numeric(final[f])]
     variables = [*parameters, *(c for c in columns if c not in parameters)]
     ok = final[final[STATUS] == "ok"]
     failed = final[final[STATUS] == "failed"]
@@ -442,12 +444,6 @@ def _levels(bound: tuple[float, float]) -> tuple[float, float]:
             "e.g. (0.95, 0.95)"
         )
     return coverage, confidence
-
-
-def _parameters(sweep: Sweep, final: pd.DataFrame) -> list[str]:
-    """The swept fields that are numeric columns of ``final``, sorted."""
-    fields = sorted({field for spec in sweep.runs for field in spec.overrides})
-    return [f for f in fields if f in final.columns and pd.api.types.is_numeric_dtype(final[f])]
 
 
 def _failed_ids(frame: pd.DataFrame) -> list[int]:
