@@ -519,17 +519,6 @@ def _resolve_name(
     each run is one row of missing values. So is each run, with a warning
     naming the outputs there are, when ``name`` is ``None`` and no run wrote
     an output of this kind.
-
-    Raises
-    ------
-    OutputNameError
-        No ``name`` while the sweep has several outputs of this kind, or a
-        ``name`` that is not one of them (a ``SweepConfigError``).
-    SweepConfigError
-        ``name`` was not produced, and the sweep has no output of this kind.
-    NoOutputFilesError
-        An ok run recorded no output files (a ``SweepConfigError`` and a
-        ``ValueError``).
     """
     produced = produced_outputs(entries)
     silent = [

@@ -193,13 +193,8 @@ def compute_stored(
 def _recorded_dir(entry: ManifestEntry, root: PathLike) -> str:
     """The ok run's directory as its entry records it: where its outputs, or its GMAT log, are.
 
-    A run that wrote no output file (``unwritten``) still has its log there.
-
-    Raises
-    ------
-    ManifestCorruptError
-        The entry records neither (no version of this library writes such an ok entry);
-        its ``path`` is the sweep root ``root``.
+    A run that wrote no output file (``unwritten``) still has its log there; an
+    entry that records neither (no version of this library writes one) is corrupt.
     """
     recorded = next(iter(entry.output_paths.values()), entry.log_path)
     if recorded is None:

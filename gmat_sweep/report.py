@@ -161,12 +161,8 @@ def _summary_rows(sweep: Sweep) -> list[tuple[str, str]]:
         wall = max(e.ended_at for e in entries) - min(e.started_at for e in entries)
         rows.append(("wall time", f"{wall.total_seconds():.1f} s"))
         durations = np.array([e.duration_s for e in entries], dtype=np.float64)
-        rows.append(
-            (
-                "run time p5 / p50 / p95 / max",
-                " / ".join(f"{v:.3f}" for v in np.percentile(durations, _PERCENTILES)) + " s",
-            )
-        )
+        percentiles = " / ".join(f"{v:.3f}" for v in np.percentile(durations, _PERCENTILES))
+        rows.append(("run time p5 / p50 / p95 / max", f"{percentiles} s"))
     if failed:
         rows.append(("failed run_ids", _e(_ids(failed))))
     rows.append(("location", _e(str(sweep.output_dir))))
