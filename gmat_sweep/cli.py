@@ -946,12 +946,24 @@ def _plan_and_run(
 
 def _cmd_continue(args: argparse.Namespace) -> int:
     """``resume`` and ``extend``: the sweep in ``out_dir``, rebuilt from its manifest, goes on."""
+    from gmat_sweep.sweep import Sweep
+
     root = as_location(args.out_dir)
     manifest = _load_manifest(root, args.storage_options)
     script = args.script or _recorded_script(manifest)
+    retries = getattr(args, "retries", None)
     started = time.monotonic()
     with _pool(args) as pool:
-        rebuilt = _rebuild(args, script, pool)
+        rebuilt = Sweep.from_manifest(
+            _manifest_location(root),
+            script,
+            backend=pool,
+            allow_script_drift=args.allow_script_drift,
+            allow_version_drift=args.allow_version_drift,
+            progress=_progress(args),
+            storage_options=args.storage_options,
+            **({} if retries is None else {"retries": retries}),
+        )
         if args.command == "resume":
             result = _run(root, lambda: rebuilt.resume(only=args.only, timeout_s=args.timeout))
         else:
@@ -1023,23 +1035,6 @@ def _interrupted(args: argparse.Namespace, stop: _Interrupted) -> int:
         facts = _facts(_load_manifest(root, options), root, options, rows=False)
         _print_json(facts, stop.wall_s, _INTERRUPTED_EXIT)
     return _INTERRUPTED_EXIT
-
-
-def _rebuild(args: argparse.Namespace, script: Path, pool: Any) -> Any:
-    """The sweep in ``args.out_dir``, rebuilt from its manifest to run on ``pool``."""
-    from gmat_sweep.sweep import Sweep
-
-    retries = getattr(args, "retries", None)
-    return Sweep.from_manifest(
-        _manifest_location(as_location(args.out_dir)),
-        script,
-        backend=pool,
-        allow_script_drift=args.allow_script_drift,
-        allow_version_drift=args.allow_version_drift,
-        progress=_progress(args),
-        storage_options=args.storage_options,
-        **({} if retries is None else {"retries": retries}),
-    )
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
