@@ -268,19 +268,14 @@ class _Reader:
         if key in schema.names and data.num_rows > 1 and not self.last_only:
             data = _sorted_within_runs(data, key, run_of_row)
         arrays: list[pa.Array | pa.ChunkedArray] = []
-        parameters = dict(
-            zip(
-                layout.parameter_columns,
-                zip(layout.parameter_dtypes, runs.parameters, strict=True),
-                strict=True,
-            )
-        )
+        dtypes = dict(zip(layout.parameter_columns, layout.parameter_dtypes, strict=True))
+        values = dict(zip(layout.parameter_columns, runs.parameters, strict=True))
         for column in wanted:
             if column == STATUS:
                 arrays.append(pa.array(runs.statuses, pa.large_string()).take(run_of_row))
-            elif column in parameters:
-                dtype, values = parameters[column]
-                arrays.append(pa.array(values, _ARROW_TYPES[dtype]).take(run_of_row))
+            elif column in values:
+                kind = _ARROW_TYPES[dtypes[column]]
+                arrays.append(pa.array(values[column], kind).take(run_of_row))
             elif column == ROW:
                 arrays.append(pa.array(within, mask=filler))
             else:
