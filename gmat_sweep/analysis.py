@@ -1015,16 +1015,3 @@ def _interpolate(x: np.ndarray, y: np.ndarray, grid: np.ndarray, method: str) ->
     from scipy.interpolate import CubicSpline
 
     return np.asarray(CubicSpline(x, y)(grid), dtype=np.float64)
-
-
-__all__ = [
-    "Reduce",
-    "Stopping",
-    "ToleranceBound",
-    "convergence",
-    "order_statistic_bound",
-    "resample",
-    "sensitivity",
-    "tolerance_bound",
-    "wilks_n",
-]
