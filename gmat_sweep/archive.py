@@ -89,9 +89,11 @@ def write_archive(
         files[f"mission/{name}"] = data
     spec = manifest.parameter_spec
     files["parameter_spec.json"] = _json(spec)
-    cli_spec = _cli_spec(spec)
-    if cli_spec is not None:
-        files["spec.json"] = _json(cli_spec)
+    kind = spec.get("_kind", "grid")
+    if kind == "grid":
+        files["spec.json"] = _json({"grid": recorded_grid(spec)})
+    elif kind == "samples":
+        files["spec.json"] = _json({"samples": spec["rows"]})
     script_name = f"mission/{next(iter(mission))}"
     files["REPRODUCE.md"] = reproduce_text(spec, script_name).encode("utf-8")
     files["SHA256SUMS"] = "".join(
@@ -177,15 +179,6 @@ def _python_call(spec: Mapping[str, Any], script: str, kind: str) -> str:
         call += ', run_options=spec["run_options"]'
     lines.append(call + ', out="rerun")')
     return "\n".join(lines)
-
-
-def _cli_spec(spec: Mapping[str, Any]) -> dict[str, Any] | None:
-    kind = spec.get("_kind", "grid")
-    if kind == "grid":
-        return {"grid": recorded_grid(spec)}
-    if kind == "samples":
-        return {"samples": spec["rows"]}
-    return None
 
 
 def _json(value: Any) -> bytes:

@@ -213,7 +213,8 @@ def _failures(entries: Iterable[ManifestEntry]) -> str:
     groups: dict[str, list[int]] = defaultdict(list)
     for entry in entries:
         if entry.status is RunStatus.FAILED:
-            groups[_first_line(entry.stderr)].append(entry.run_id)
+            lines = (line.strip() for line in (entry.stderr or "").splitlines())
+            groups[next((line for line in lines if line), "(no error text)")].append(entry.run_id)
     if not groups:
         return "<p>No run failed.</p>"
     ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
@@ -314,13 +315,6 @@ def _table(rows: Sequence[tuple[str, ...]], *, header: tuple[str, ...] | bool) -
         for row in rows
     )
     return f"<table>\n{head}{body}</table>\n"
-
-
-def _first_line(stderr: str | None) -> str:
-    for line in (stderr or "").splitlines():
-        if line.strip():
-            return line.strip()
-    return "(no error text)"
 
 
 def _ids(run_ids: Sequence[int]) -> str:
