@@ -205,7 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("gmat-sweep: interrupted", file=sys.stderr)
             return _INTERRUPTED_EXIT
         except Exception as exc:
-            if _from_pyarrow(exc):
+            pyarrow = sys.modules.get("pyarrow")  # a pyarrow error, checked without importing it
+            if pyarrow is not None and isinstance(exc, pyarrow.ArrowException):
                 resume = _command("resume", getattr(args, "out_dir", None) or "OUT_DIR")
                 _error(
                     f"a results file cannot be read ({type(exc).__name__}: {_one_line(str(exc))}); "
@@ -361,12 +362,6 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _from_pyarrow(exc: Exception) -> bool:
-    """Whether ``exc`` is a pyarrow error (checked without importing pyarrow)."""
-    pyarrow = sys.modules.get("pyarrow")
-    return pyarrow is not None and isinstance(exc, pyarrow.ArrowException)
 
 
 def _command(*words: object) -> str:
