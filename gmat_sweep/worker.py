@@ -1353,13 +1353,27 @@ def _clone(mission: Any, resource: str) -> Any:
 
 
 def _restore(loaded: _Loaded) -> None:
-    """Copy each resource an earlier run wrote back to its state at load time."""
+    """Copy each resource an earlier run wrote back to its state at load time.
+
+    GMAT checks a resource's own state before it copies onto it, and an
+    override can leave one in a state the engine accepts field by field but
+    refuses as a whole (a ChemicalTank ``Volume`` below its fuel's volume:
+    "Fuel volume exceeds tank capacity"). Such a mission cannot be restored,
+    so it is loaded again from the same file.
+    """
+    from gmat_run import Mission
+
     gmat = loaded.mission.gmat
-    for resource in sorted(loaded.dirty):
-        snapshot = loaded.snapshots.get(resource)
-        obj = gmat.GetObject(resource)
-        if snapshot is not None and obj is not None:
-            obj.Copy(snapshot)
+    try:
+        for resource in sorted(loaded.dirty):
+            snapshot = loaded.snapshots.get(resource)
+            obj = gmat.GetObject(resource)
+            if snapshot is not None and obj is not None:
+                obj.Copy(snapshot)
+    except Exception:  # gmatpy raises its APIException for the engine's refusal
+        loaded.mission = Mission.load(loaded.source, gmat_root=ensure_engine().root)
+        loaded.snapshots.clear()
+        loaded.clones = None
     loaded.dirty.clear()
 
 
