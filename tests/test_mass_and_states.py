@@ -170,3 +170,27 @@ def test_uncommon_state_types_are_dispersed(state_types: Path, tmp_path: Path) -
     final = spread.final(name="Ends")
     inclination = final["Meo.DelaunayH"].map(lambda h: math.degrees(math.acos(h / 102800.0)))
     assert final["Meo.EarthMJ2000Eq.INC"].tolist() == pytest.approx(inclination.tolist())
+
+
+def test_brouwer_mean_elements_are_swept(leo_basic: Path, tmp_path: Path) -> None:
+    # GMAT turns mean elements into its Cartesian state by iteration: they read back to
+    # about 1e-11 (BrouwerMeanShort) and 1e-8 (BrouwerMeanLong) relative, 1e-4 deg.
+    nominal = "Sat.DisplayStateType = Keplerian;"
+    studies = []
+    with LocalPool(workers=1) as pool:
+        for kind, grid in (
+            ("Short", {"Sat.BrouwerShortSMA": [6800.0, 7000.0], "Sat.BrouwerShortECC": [0.01]}),
+            ("Long", {"Sat.BrouwerLongSMA": [6800.0], "Sat.BrouwerLongMA": [10.0, 200.0]}),
+        ):
+            mission = tmp_path / f"brouwer_{kind.lower()}.script"
+            mission.write_text(
+                leo_basic.read_text().replace(
+                    nominal, f"{nominal}\nSat.DisplayStateType = BrouwerMean{kind};"
+                )
+            )
+            study = sweep(mission, grid, out=tmp_path / kind, backend=pool, progress=False)
+            studies.append(study)
+    assert [study.failed_run_ids for study in studies] == [[], []]
+    short, long = (study.to_pandas().groupby(level="run_id").head(1) for study in studies)
+    assert short["Sat.Earth.SMA"].tolist() == pytest.approx([6800.0, 7000.0], abs=15.0)
+    assert long["Sat.Earth.SMA"].tolist() == pytest.approx([6800.0] * 2, abs=15.0)
