@@ -32,7 +32,8 @@ from the engine itself:
   ``GetOwnedObject`` and ``GetRefObject``), when the field names a resource
   its object holds as a clone (``Prop.FM``), when the field's type is one the
   API cannot write (On/Off), when it gives the frame of the state after it
-  in the script (``Sat.CoordinateSystem``, :data:`_FRAMES`), when it is a
+  in the script (``Sat.CoordinateSystem``, ``Sat.DateFormat``,
+  :data:`_FRAMES`), when it is a
   ``String``'s ``Value`` (see :func:`_engine_field`), or when an API write is
   dropped (the field still holds its old value afterwards);
 - **refused** when the field names a file the engine writes (a ``FILENAME``
@@ -173,13 +174,15 @@ _MEAN_ELEMENTS = frozenset(
     for element in ("SMA", "ECC", "INC", "RAAN", "AOP", "MA")
 )
 """A Spacecraft's Brouwer-Lyddane mean elements (BrouwerMeanShort, BrouwerMeanLong states)."""
-_FRAMES = frozenset({("Spacecraft", "CoordinateSystem")})
+_FRAMES = frozenset({("Spacecraft", "CoordinateSystem"), ("Spacecraft", "DateFormat")})
 """``(type, field)`` of fields that give the frame of the fields after them in a script.
 
 ``Sat.CoordinateSystem = EarthEcliptic`` before ``Sat.INC = 28.5`` puts the
-orbit at 28.5 deg to the ecliptic; written through the API after the load, it
-only re-expresses the state already loaded, and the run is unchanged. Such a
-field is load-time: written into the script in place of its own assignment."""
+orbit at 28.5 deg to the ecliptic, and ``Sat.DateFormat = TTGregorian``
+before ``Sat.Epoch = '01 Jun 2026 00:00:00.000'`` puts the epoch on the TT
+scale; written through the API after the load, either only re-expresses the
+state already loaded, and the run is unchanged. Such a field is load-time:
+written into the script in place of its own assignment."""
 _PROBE_VALUES = 8
 _PRINTED_DIGITS = 1e-15
 """Relative tolerance of a number GMAT prints to 16 significant digits (a ModJulian epoch)."""
@@ -389,10 +392,11 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
             if problems:
                 return problems
             load_time = {p: v for p, v in values.items() if _classify(loaded, p) == LOAD_TIME}
+        firsts = {path: _as_written(path, path_values[0]) for path, path_values in values.items()}
         return [
             problem
             for path, path_values in load_time.items()
-            if (problem := _unloadable(script_path, path, list(path_values))) is not None
+            if (problem := _unloadable(script_path, path, list(path_values), firsts)) is not None
         ]
     except _LoadFailed as failed:
         return [str(failed)]
@@ -664,7 +668,9 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
             as_written = _mission_for(spec.script_path, base, log_path)
             for path in unknown:
                 _classify(as_written, path)  # fills script.classes
-        load_time = {p: v for p, v in overrides.items() if script.classes[p] == LOAD_TIME}
+        load_time = _with_epochs(
+            overrides, {p: v for p, v in overrides.items() if script.classes[p] == LOAD_TIME}
+        )
         text = render_script(spec.script_path, load_time) if load_time else _plain(spec, script)
         loaded = _mission_for(spec.script_path, base, log_path, text)
         attempt.script_sha256 = loaded.key
@@ -823,16 +829,20 @@ def _as_written(path: str, value: Any) -> Any:
     return repr(float(value)) if number and path.endswith(".Epoch") else value
 
 
-def _unloadable(script_path: Path, path: str, values: list[Any]) -> str | None:
+def _unloadable(
+    script_path: Path, path: str, values: list[Any], firsts: Mapping[str, Any]
+) -> str | None:
     """Why GMAT cannot load the script with one of the first few ``values`` of ``path``.
 
     A load-time value is only seen by GMAT's script parser, which refuses
     what the sweep's own checks let through (an unknown atmosphere model, a
     gravity file that does not exist): each value is written alone into the
-    script, which is loaded once.
+    script (a ``DateFormat`` with the first swept ``Epoch`` of its spacecraft,
+    :func:`_with_epochs`; ``firsts`` holds each swept path's first value),
+    which is loaded once.
     """
     for value in values[:_PROBE_VALUES]:
-        text = render_script(script_path, {path: value})
+        text = render_script(script_path, _with_epochs(firsts, {path: value}))
         try:
             with _inspected(script_path, "gmat-sweep-probe-", text):
                 pass
@@ -844,6 +854,22 @@ def _unloadable(script_path: Path, path: str, values: list[Any]) -> str | None:
                 f"({'; '.join(lines[1:] or lines)}); use a value GMAT accepts in the script"
             )
     return None
+
+
+def _with_epochs(overrides: Mapping[str, Any], load_time: Mapping[str, Any]) -> dict[str, Any]:
+    """``load_time`` plus the ``Epoch`` override of each spacecraft it sets a ``DateFormat`` of.
+
+    The script's own epoch may not parse in a swept ``DateFormat`` (a
+    Gregorian date under ``UTCModJulian``); the epoch the run asks for does, so
+    it is written into the text beside it.
+    """
+    rendered = dict(load_time)
+    for path in load_time:
+        resource, _, name = path.partition(".")
+        epoch = f"{resource}.Epoch"
+        if name == "DateFormat" and epoch in overrides:
+            rendered[epoch] = overrides[epoch]
+    return rendered
 
 
 def _output_file_refusal(gmat: Any, obj: Any, kind: int, path: str) -> str | None:

@@ -194,3 +194,23 @@ def test_brouwer_mean_elements_are_swept(leo_basic: Path, tmp_path: Path) -> Non
     short, long = (study.to_pandas().groupby(level="run_id").head(1) for study in studies)
     assert short["Sat.Earth.SMA"].tolist() == pytest.approx([6800.0, 7000.0], abs=15.0)
     assert long["Sat.Earth.SMA"].tolist() == pytest.approx([6800.0] * 2, abs=15.0)
+
+
+def test_a_date_format_sets_the_time_scale_of_the_epoch_after_it(
+    impulsive_tank: Path, tmp_path: Path
+) -> None:
+    # As in the script, the Epoch that follows is read on the swept scale (TT = UTC + 69.184
+    # s); written after the load, DateFormat would only re-express the same instant.
+    # A ModJulian format needs an epoch of its own: the script's Gregorian one does not parse.
+    scales = {"Sat.DateFormat": ["UTCGregorian", "TTGregorian"]}
+    days = {"Sat.DateFormat": ["UTCModJulian"], "Sat.Epoch": [29000.5]}
+    with LocalPool(workers=1) as pool:
+        study = sweep(impulsive_tank, scales, out=tmp_path / "s", backend=pool, progress=False)
+        modjulian = sweep(impulsive_tank, days, out=tmp_path / "d", backend=pool, progress=False)
+    assert study.failed_run_ids == [] and modjulian.failed_run_ids == []
+    starts = study.to_pandas().groupby(level="run_id").head(1)["Sat.UTCGregorian"]
+    assert starts.tolist() == [pd.Timestamp("2026-06-01"), pd.Timestamp("2026-05-31 23:58:50.816")]
+    start = modjulian.to_pandas()["Sat.UTCGregorian"].iloc[0]
+    assert start == pd.Timestamp("1941-01-05 12:00") + pd.Timedelta(days=29000.5)
+    replay = study.script(1)
+    assert replay.index("Sat.DateFormat = TTGregorian;") < replay.index("Sat.Epoch = ")
