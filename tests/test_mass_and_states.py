@@ -214,3 +214,16 @@ def test_a_date_format_sets_the_time_scale_of_the_epoch_after_it(
     assert start == pd.Timestamp("1941-01-05 12:00") + pd.Timedelta(days=29000.5)
     replay = study.script(1)
     assert replay.index("Sat.DateFormat = TTGregorian;") < replay.index("Sat.Epoch = ")
+
+
+def test_an_eccentric_orbit_starts_at_its_periapsis_or_apoapsis(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    # GMAT derives TA from the Cartesian state with an arccosine, which loses half its
+    # digits at 0 and 180 deg: a GTO's TA = 0 reads back 359.9999988.
+    grid = {"Sat.ECC": [0.73], "Sat.SMA": [24400.0], "Sat.TA": [0.0, 180.0]}
+    study = sweep(leo_basic, grid, out=tmp_path / "s", progress=False)
+    assert study.failed_run_ids == []
+    first = study.to_pandas().groupby(level="run_id").head(1)
+    radius = first[["Sat.EarthMJ2000Eq.X", "Sat.EarthMJ2000Eq.Y", "Sat.EarthMJ2000Eq.Z"]] ** 2
+    assert (radius.sum(axis=1) ** 0.5).tolist() == pytest.approx([24400 * 0.27, 24400 * 1.73])
