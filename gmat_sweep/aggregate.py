@@ -43,7 +43,6 @@ import pickle
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import fsspec
@@ -115,9 +114,6 @@ class _Kind:
     key: str
     lazy_function: str
     pandas_function: str
-
-    def output_key(self, name: str) -> str:
-        return f"{self.prefix}__{name}"
 
 
 _REPORT = _Kind("report", TIME, "report_frame", "lazy_multiindex")
@@ -272,19 +268,14 @@ class _Reader:
         if key in schema.names and data.num_rows > 1 and not self.last_only:
             data = _sorted_within_runs(data, key, run_of_row)
         arrays: list[pa.Array | pa.ChunkedArray] = []
-        parameters = dict(
-            zip(
-                layout.parameter_columns,
-                zip(layout.parameter_dtypes, runs.parameters, strict=True),
-                strict=True,
-            )
-        )
+        dtypes = dict(zip(layout.parameter_columns, layout.parameter_dtypes, strict=True))
+        values = dict(zip(layout.parameter_columns, runs.parameters, strict=True))
         for column in wanted:
             if column == STATUS:
                 arrays.append(pa.array(runs.statuses, pa.large_string()).take(run_of_row))
-            elif column in parameters:
-                dtype, values = parameters[column]
-                arrays.append(pa.array(values, _ARROW_TYPES[dtype]).take(run_of_row))
+            elif column in values:
+                kind = _ARROW_TYPES[dtypes[column]]
+                arrays.append(pa.array(values[column], kind).take(run_of_row))
             elif column == ROW:
                 arrays.append(pa.array(within, mask=filler))
             else:
@@ -341,25 +332,28 @@ class _Reader:
         self, table: pa.Table, files: list[str], counts: np.ndarray, runs: _Runs, codes: np.ndarray
     ) -> None:
         """Raise if a file with missing times has no ``time`` column at all (the layout's has)."""
+        layout = self.layout
         missing = table.column(TIME).is_null().to_numpy(zero_copy_only=False)
         suspects = np.unique(np.repeat(np.arange(len(files)), counts)[missing])
-        filesystem, path_of = _filesystem(self.root, self.storage_options)
+        opened = _filesystem(self.root, self.storage_options)
         for file in suspects:
-            with filesystem.open_input_file(path_of(files[file])) as handle:
-                names = pq.read_schema(handle).names
-            if TIME not in names:
+            run, location = self._first_run(file, runs, codes), files[file]
+            if TIME not in _read_file(opened, layout.label, run, location, pq.read_schema).names:
                 raise RunOutputError(
-                    _no_time_message(self.layout, self._first_run(file, runs, codes), files[file])
+                    f"{layout.label} has no epoch column in run {run}'s file {location} (no "
+                    f"'time' column), while run {layout.schema_run}'s file, whose layout the "
+                    "frame follows, has one; re-run that run so gmat_sweep's worker rewrites the "
+                    "file with its epoch, or keep the epoch parameter (such as Sat.UTCGregorian) "
+                    "in the output's Add list in every run"
                 )
 
     def _explain(self, error: Exception, files: list[str], runs: _Runs, codes: np.ndarray) -> None:
         """Raise a message naming the run (and column) the scan failed on, if one is found."""
         layout = self.layout
-        filesystem, path_of = _filesystem(self.root, self.storage_options)
+        opened = _filesystem(self.root, self.storage_options)
         for file, location in enumerate(files):
             run = self._first_run(file, runs, codes)
-            read = partial(_read_table, filesystem, path_of(location))
-            table = _read_checked(layout.label, run, location, read)
+            table = _read_file(opened, layout.label, run, location, pq.read_table)
             for column, kind in layout.sources:
                 if column not in table.column_names:
                     continue
@@ -375,15 +369,18 @@ class _Reader:
                     ) from error
 
 
-def _read_table(filesystem: pafs.FileSystem, path: str) -> pa.Table:
-    with filesystem.open_input_file(path) as handle:
-        return pq.read_table(handle)
+type _Opened = tuple[pafs.FileSystem, Callable[[str], str]]
+"""A sweep's filesystem and a location's path on it (:func:`_filesystem`)."""
 
 
-def _read_checked[T](label: str, run_id: int, location: str, read: Callable[[], T]) -> T:
-    """``read()``, with a file that is not valid Parquet reported as run ``run_id``'s."""
+def _read_file[T](
+    opened: _Opened, label: str, run_id: int, location: str, read: Callable[[Any], T]
+) -> T:
+    """``read`` of run ``run_id``'s file; a file that is not valid Parquet is reported as its."""
+    filesystem, path_of = opened
     try:
-        return read()
+        with filesystem.open_input_file(path_of(location)) as handle:
+            return read(handle)
     except pa.ArrowInvalid as error:
         raise RunOutputError(
             f"{label} of run {run_id}: the file {location} cannot be read as Parquet "
@@ -392,9 +389,7 @@ def _read_checked[T](label: str, run_id: int, location: str, read: Callable[[], 
         ) from error
 
 
-def _filesystem(
-    root: str, storage_options: Mapping[str, Any]
-) -> tuple[pafs.FileSystem, Callable[[str], str]]:
+def _filesystem(root: str, storage_options: Mapping[str, Any]) -> _Opened:
     """The filesystem the sweep's files are read from, and a location's path on it."""
     if not is_url(root):
         return pafs.LocalFileSystem(), str
@@ -456,24 +451,6 @@ def _frame_type(kind: pa.DataType) -> pa.DataType:
     return kind
 
 
-def _no_time_message(layout: _Layout, run_id: int, location: str) -> str:
-    return (
-        f"{layout.label} has no epoch column in run {run_id}'s file {location} (no 'time' "
-        f"column), while run {layout.schema_run}'s file, whose layout the frame follows, has "
-        "one; re-run that run so gmat_sweep's worker rewrites the file with its epoch, or keep "
-        "the epoch parameter (such as Sat.UTCGregorian) in the output's Add list in every run"
-    )
-
-
-_NO_FILE_OUTPUTS = (
-    "the sweep's {ok} ok runs wrote no output files, so there is no {kind} to read: the mission "
-    "has no ReportFile, EphemerisFile or ContactLocator (GUI subscribers such as OrbitView and "
-    "XYPlot write no files). Add a ReportFile with the values you need to the script, e.g. "
-    "Create ReportFile RF; RF.Add = {{Sat.UTCGregorian, Sat.Earth.SMA}}; then run the sweep "
-    "again (overwrite=True, or gmat-sweep run ... --overwrite)"
-)
-
-
 def _latest_entries(manifest: Manifest) -> list[ManifestEntry]:
     """Entries sorted by run_id; should a run appear twice, its last entry wins."""
     latest = {entry.run_id: entry for entry in manifest.entries}
@@ -508,7 +485,14 @@ def _silent_runs_message(
         for name, entry in names.items()
     ]
     if not writers:
-        return _NO_FILE_OUTPUTS.format(ok=len(silent), kind=kind.prefix)
+        return (
+            f"the sweep's {len(silent)} ok runs wrote no output files, so there is no "
+            f"{kind.prefix} to read: the mission has no ReportFile, EphemerisFile or "
+            "ContactLocator (GUI subscribers such as OrbitView and XYPlot write no files). Add a "
+            "ReportFile with the values you need to the script, e.g. Create ReportFile RF; "
+            "RF.Add = {Sat.UTCGregorian, Sat.Earth.SMA}; then run the sweep again "
+            "(overwrite=True, or gmat-sweep run ... --overwrite)"
+        )
     run_id, prefix, name = min(writers)
     runs = f"runs {silent[:10]}" if len(silent) > 1 else f"run {silent[0]}"
     return (
@@ -530,17 +514,6 @@ def _resolve_name(
     each run is one row of missing values. So is each run, with a warning
     naming the outputs there are, when ``name`` is ``None`` and no run wrote
     an output of this kind.
-
-    Raises
-    ------
-    OutputNameError
-        No ``name`` while the sweep has several outputs of this kind, or a
-        ``name`` that is not one of them (a ``SweepConfigError``).
-    SweepConfigError
-        ``name`` was not produced, and the sweep has no output of this kind.
-    NoOutputFilesError
-        An ok run recorded no output files (a ``SweepConfigError`` and a
-        ``ValueError``).
     """
     produced = produced_outputs(entries)
     silent = [
@@ -633,9 +606,9 @@ def _plan(
             dtype, values = _parameter_column([entry.overrides.get(path) for entry in entries])
             dtypes.append(dtype)
             columns.append(tuple(values))
-    output_key = kind.output_key(name) if first is not None and name is not None else None
     locations: list[str | None] = [None] * len(entries)
-    if output_key is not None:
+    if first is not None:
+        output_key = f"{kind.prefix}__{name}"
         for position, entry in enumerate(entries):
             recorded = entry.output_paths.get(output_key)
             if recorded is not None and entry.status == RunStatus.OK:
@@ -646,41 +619,18 @@ def _plan(
         statuses=tuple(_STATUS_TEXT[entry.status] for entry in entries),
         parameters=tuple(columns),
     )
-    if first is None or output_key is None:
-        layout = _layout(kind, name, None, fields, dtypes)
-        return _Reader(layout, root, options), runs
-    filesystem, path_of = _filesystem(root, options)
-    label = f"{kind.prefix} {name!r}"
-    written = [
-        (run_id, location)
-        for run_id, location in zip(runs.run_ids, locations, strict=True)
-        if location is not None
-    ]
-    read = partial(_footer, label, filesystem, path_of)
-    source = read(*written[0])
-    for run_id, location in written[1:]:
-        if source.rows:
+    if first is None:
+        return _Reader(_layout(kind, name, None, fields, dtypes), root, options), runs
+    opened = _filesystem(root, options)
+    source = None
+    for run_id, location in zip(runs.run_ids, locations, strict=True):
+        if location is None:
+            continue
+        footer = _read_file(opened, f"{kind.prefix} {name!r}", run_id, location, pq.ParquetFile)
+        source = _Source(run_id, location, footer.schema_arrow, footer.metadata.num_rows)
+        if source.rows:  # an empty file may not know its columns' types (pandas writes null)
             break
-        # An empty file may not know its columns' types (pandas writes them as null).
-        source = read(run_id, location)
     return _Reader(_layout(kind, name, source, fields, dtypes), root, options), runs
-
-
-def _footer(
-    label: str,
-    filesystem: pafs.FileSystem,
-    path_of: Callable[[str], str],
-    run_id: int,
-    location: str,
-) -> _Source:
-    """The schema and row count of run ``run_id``'s file, from its footer alone."""
-
-    def read() -> _Source:
-        with filesystem.open_input_file(path_of(location)) as handle:
-            footer = pq.ParquetFile(handle)
-            return _Source(run_id, location, footer.schema_arrow, footer.metadata.num_rows)
-
-    return _read_checked(label, run_id, location, read)
 
 
 class _Source(NamedTuple):
@@ -1057,13 +1007,9 @@ def lazy_multiindex(
 ) -> pd.DataFrame:
     """Assemble the ``(run_id, time)``-indexed report DataFrame from a sweep's outputs.
 
-    The contents of :func:`report_frame` computed, read with one pyarrow
-    dataset scan, with ``time`` moved into the index: one row per (run,
-    report line), and one NaN-filled row with ``time = NaT`` and the run's
-    ``__status`` for each failed or skipped run and each ok run that did not
-    write this report. A report without an epoch column (a per-run summary)
-    is indexed ``(run_id, row)`` instead, ``row`` being the row's position in
-    its run.
+    The rows of :func:`report_frame`, read with one pyarrow dataset scan,
+    with the key moved into the index: ``time``, or ``row`` for a report
+    without an epoch column (a per-run summary).
 
     Parameters
     ----------

@@ -293,36 +293,30 @@ def _run_values(
     """
     from gmat_sweep import aggregate
 
-    if reduce == "last":
-        frame = aggregate.final_frame(
-            sweep.manifest,
-            sweep.output_dir,
-            name=name,
-            storage_options=sweep._storage_options,
-        )
-        status = frame["__status"].astype(object)
-        if _check_column(frame, column):
-            values = _numeric(frame[column], column)
-        else:
-            values = pd.Series(math.nan, index=status.index, dtype=np.float64)
-    elif callable(reduce) or reduce in _REDUCERS:
-        frame = sweep.to_pandas(name)
-        grouped = frame.groupby(level="run_id", sort=True)
-        status = grouped["__status"].first().astype(object)
-        if not _check_column(frame, column):
-            values = pd.Series(math.nan, index=status.index, dtype=np.float64)
-        elif callable(reduce):
-            ok = frame[frame["__status"] == "ok"].groupby(level="run_id", sort=True)
-            values = pd.Series(
-                {run_id: float(reduce(rows)) for run_id, rows in ok}, dtype=np.float64
-            )
-        else:
-            values = _numeric(grouped[column].agg(reduce), column)
-    else:
+    if not (callable(reduce) or reduce in _REDUCERS):
         raise SweepConfigError(
             f"reduce={reduce!r}: use one of {', '.join(_REDUCERS)} or a callable taking a "
             "run's frame and returning one number"
         )
+    if reduce == "last":
+        options = sweep._storage_options
+        frame = aggregate.final_frame(
+            sweep.manifest, sweep.output_dir, name=name, storage_options=options
+        )
+        status = frame["__status"].astype(object)
+    else:
+        frame = sweep.to_pandas(name)
+        grouped = frame.groupby(level="run_id", sort=True)
+        status = grouped["__status"].first().astype(object)
+    if not _check_column(frame, column):  # every run failed: no values (NaN once reindexed)
+        values = pd.Series(dtype=np.float64)
+    elif reduce == "last":
+        values = _numeric(frame[column], column)
+    elif callable(reduce):
+        ok = frame[frame["__status"] == "ok"].groupby(level="run_id", sort=True)
+        values = pd.Series({run_id: float(reduce(rows)) for run_id, rows in ok}, dtype=np.float64)
+    else:
+        values = _numeric(grouped[column].agg(reduce), column)
     every = pd.RangeIndex(len(sweep.runs), name="run_id")
     return (
         values.reindex(every).astype(np.float64),
@@ -766,14 +760,8 @@ def _checked_until(rule: dict[str, Any]) -> dict[str, Any]:
             "recorded in the manifest so that resume continues it, and a function cannot be "
             "recorded; to watch a derived value, add it as a report column in the mission"
         )
-    return {
-        "column": column,
-        "half_width": float(half_width),
-        "stat": rule["stat"],
-        "confidence": float(rule["confidence"]),
-        "name": name,
-        "reduce": reduce,
-    }
+    checked = {key: rule[key] for key in _UNTIL_KEYS}
+    return checked | {"half_width": float(half_width), "confidence": float(rule["confidence"])}
 
 
 def grow_until(sweep: Sweep, grow: Callable[[int], None]) -> Stopping:
@@ -805,23 +793,16 @@ def grow_until(sweep: Sweep, grow: Callable[[int], None]) -> Stopping:
         ) from None
     rule, batch, max_n = recorded["until"], recorded["batch"], recorded["max_n"]
     while True:
-        running = convergence(
-            sweep,
-            rule["column"],
-            stat=rule["stat"],
-            confidence=rule["confidence"],
-            name=rule["name"],
-            reduce=rule["reduce"],
-        )
+        # The rule's stat, confidence, name and reduce are convergence()'s keywords.
+        running = convergence(sweep, rule["column"], **{key: rule[key] for key in _UNTIL_DEFAULTS})
         last = running.iloc[-1] if len(running) else None
         width = math.nan if last is None else float(last["half_width"])
         estimate = math.nan if last is None else float(last["estimate"])
         count = len(sweep.runs)
-        if width < rule["half_width"] or count >= max_n:
-            reason: Literal["half_width", "max_n"] = (
-                "half_width" if width < rule["half_width"] else "max_n"
-            )
-            return Stopping(reason, count, estimate, width)
+        if width < rule["half_width"]:
+            return Stopping("half_width", count, estimate, width)
+        if count >= max_n:
+            return Stopping("max_n", count, estimate, width)
         grow(min(batch, max_n - count))
 
 
@@ -1034,16 +1015,3 @@ def _interpolate(x: np.ndarray, y: np.ndarray, grid: np.ndarray, method: str) ->
     from scipy.interpolate import CubicSpline
 
     return np.asarray(CubicSpline(x, y)(grid), dtype=np.float64)
-
-
-__all__ = [
-    "Reduce",
-    "Stopping",
-    "ToleranceBound",
-    "convergence",
-    "order_statistic_bound",
-    "resample",
-    "sensitivity",
-    "tolerance_bound",
-    "wilks_n",
-]

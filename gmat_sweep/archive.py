@@ -21,6 +21,7 @@ the archive is a sweep directory again (``manifest.jsonl`` and the
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import zipfile
@@ -80,33 +81,33 @@ def write_archive(
     """
     target = storage.local_file(path, "archive")
     manifest = sweep.manifest
-    mission = _mission_files(sweep, Path(script) if script is not None else _script(sweep))
+    if script is None:
+        script = sweep.runs[0].script_path if sweep.runs else manifest.script_path
+    mission = _mission_files(sweep, Path(script))
     files = dict(_sweep_files(sweep.output_dir, storage_options))
     for name, data in mission.items():
         files[f"mission/{name}"] = data
     spec = manifest.parameter_spec
     files["parameter_spec.json"] = _json(spec)
-    cli_spec = _cli_spec(spec)
-    if cli_spec is not None:
-        files["spec.json"] = _json(cli_spec)
+    kind = spec.get("_kind", "grid")
+    if kind == "grid":
+        files["spec.json"] = _json({"grid": recorded_grid(spec)})
+    elif kind == "samples":
+        files["spec.json"] = _json({"samples": spec["rows"]})
     script_name = f"mission/{next(iter(mission))}"
     files["REPRODUCE.md"] = reproduce_text(spec, script_name).encode("utf-8")
     files["SHA256SUMS"] = "".join(
         f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
     ).encode("utf-8")
-    temporary = target.with_name(f".{target.name}.partial")
-    try:
-        with zipfile.ZipFile(temporary, "w") as archive:
-            for name in sorted(files):
-                info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-                info.external_attr = _MODE
-                info.create_system = 3
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, files[name], compresslevel=6)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.external_attr = _MODE
+            info.create_system = 3
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, files[name], compresslevel=6)
+    storage.atomic_write(target, buffer.getvalue())
     return target
 
 
@@ -180,22 +181,8 @@ def _python_call(spec: Mapping[str, Any], script: str, kind: str) -> str:
     return "\n".join(lines)
 
 
-def _cli_spec(spec: Mapping[str, Any]) -> dict[str, Any] | None:
-    kind = spec.get("_kind", "grid")
-    if kind == "grid":
-        return {"grid": recorded_grid(spec)}
-    if kind == "samples":
-        return {"samples": spec["rows"]}
-    return None
-
-
 def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
-def _script(sweep: Sweep) -> Path:
-    runs = sweep.runs
-    return Path(runs[0].script_path if runs else sweep.manifest.script_path)
 
 
 def _mission_files(sweep: Sweep, script: Path) -> dict[str, bytes]:

@@ -205,7 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("gmat-sweep: interrupted", file=sys.stderr)
             return _INTERRUPTED_EXIT
         except Exception as exc:
-            if _from_pyarrow(exc):
+            pyarrow = sys.modules.get("pyarrow")  # a pyarrow error, checked without importing it
+            if pyarrow is not None and isinstance(exc, pyarrow.ArrowException):
                 resume = _command("resume", getattr(args, "out_dir", None) or "OUT_DIR")
                 _error(
                     f"a results file cannot be read ({type(exc).__name__}: {_one_line(str(exc))}); "
@@ -363,12 +364,6 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _from_pyarrow(exc: Exception) -> bool:
-    """Whether ``exc`` is a pyarrow error (checked without importing pyarrow)."""
-    pyarrow = sys.modules.get("pyarrow")
-    return pyarrow is not None and isinstance(exc, pyarrow.ArrowException)
-
-
 def _command(*words: object) -> str:
     """A ``gmat-sweep`` command line to suggest, its words quoted for a shell (spaces in paths)."""
     return " ".join(["gmat-sweep", *(shlex.quote(str(word)) for word in words)])
@@ -427,7 +422,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help_text: str, *, sweep_dir: bool = False) -> argparse.ArgumentParser:
+    def command(
+        name: str, help_text: str, *, sweep_dir: bool = False, mission: bool = False
+    ) -> argparse.ArgumentParser:
         lines = _EXAMPLES[name]
         aliases = _ALIASES.get(name, [])
         parsed = sub.add_parser(
@@ -442,10 +439,11 @@ def _parser() -> argparse.ArgumentParser:
         )
         if sweep_dir:
             parsed.add_argument("out_dir", help="the sweep directory or URL (holds manifest.jsonl)")
+        if mission:
+            parsed.add_argument("mission", type=Path, help="the GMAT .script every run loads")
         return parsed
 
-    run = command("run", "Run a full-factorial grid sweep.")
-    run.add_argument("mission", type=Path, help="the GMAT .script every run loads")
+    run = command("run", "Run a full-factorial grid sweep.", mission=True)
     run.add_argument(
         "--param",
         action="append",
@@ -469,8 +467,7 @@ def _parser() -> argparse.ArgumentParser:
         ("monte-carlo", "Run a Monte Carlo dispersion."),
         ("lhs", "Run a Latin-hypercube study."),
     ):
-        stochastic = command(name, help_text)
-        stochastic.add_argument("mission", type=Path, help="the GMAT .script every run loads")
+        stochastic = command(name, help_text, mission=True)
         stochastic.add_argument(
             "-n", "--runs", dest="n", type=_positive_int, required=True, help="number of runs"
         )
@@ -498,40 +495,40 @@ def _parser() -> argparse.ArgumentParser:
         _execution_options(stochastic)
         stochastic.set_defaults(handler=_cmd_stochastic, kind=name)
 
-    sobol = command(
-        "sobol",
-        "Run the Saltelli design for Sobol' sensitivity indices: N * (D + 2) runs for D fields "
-        "(N * (2 D + 2) with --second-order); analyse it with `gmat-sweep sensitivity`.",
-    )
-    _design_arguments(sobol)
-    sobol.add_argument(
-        "-n", "--runs", dest="n", type=_positive_int, required=True,
-        help="base sample size N, a power of two (64, 128, ...)",
-    )  # fmt: skip
-    sobol.add_argument(
-        "--second-order", action="store_true", help="also run the points S2 indices need"
-    )
-    sobol.add_argument("--seed", type=int, help="scrambling seed (default: drawn, recorded)")
-    _execution_options(sobol)
-    sobol.set_defaults(handler=_cmd_design)
-
-    morris = command(
-        "morris",
-        "Run a Morris elementary-effects screening design: T * (D + 1) runs for D fields; "
-        "analyse it with `gmat-sweep sensitivity`.",
-    )
-    _design_arguments(morris)
-    morris.add_argument(
-        "--trajectories", type=_positive_int, required=True, metavar="T",
-        help="number of trajectories, at least 2 (10 to 20 are usual)",
-    )  # fmt: skip
-    morris.add_argument(
-        "--levels", type=_positive_int, default=4, metavar="L",
-        help="grid levels per field, an even number (default 4)",
-    )  # fmt: skip
-    morris.add_argument("--seed", type=int, help="seed (default: drawn, recorded)")
-    _execution_options(morris)
-    morris.set_defaults(handler=_cmd_design)
+    for name, help_text in (
+        ("sobol", "Run the Saltelli design for Sobol' sensitivity indices: N * (D + 2) runs for "
+                  "D fields (N * (2 D + 2) with --second-order); analyse it with `gmat-sweep "
+                  "sensitivity`."),
+        ("morris", "Run a Morris elementary-effects screening design: T * (D + 1) runs for D "
+                   "fields; analyse it with `gmat-sweep sensitivity`."),
+    ):  # fmt: skip
+        design = command(name, help_text, mission=True)
+        design.add_argument(
+            "--bounds", action="append", required=True, metavar="PATH=LO:HI",
+            help="a field and its range, uniform on LO..HI (both in the field's GMAT units); "
+            "repeat for each field",
+        )  # fmt: skip
+        if name == "sobol":
+            design.add_argument(
+                "-n", "--runs", dest="n", type=_positive_int, required=True,
+                help="base sample size N, a power of two (64, 128, ...)",
+            )  # fmt: skip
+            design.add_argument(
+                "--second-order", action="store_true", help="also run the points S2 indices need"
+            )
+        else:
+            design.add_argument(
+                "--trajectories", type=_positive_int, required=True, metavar="T",
+                help="number of trajectories, at least 2 (10 to 20 are usual)",
+            )  # fmt: skip
+            design.add_argument(
+                "--levels", type=_positive_int, default=4, metavar="L",
+                help="grid levels per field, an even number (default 4)",
+            )  # fmt: skip
+        seeds = "scrambling seed" if name == "sobol" else "seed"
+        design.add_argument("--seed", type=int, help=f"{seeds} (default: drawn, recorded)")
+        _execution_options(design)
+        design.set_defaults(handler=_cmd_design)
 
     resume = command(
         "resume",
@@ -696,19 +693,6 @@ def _parser() -> argparse.ArgumentParser:
     example.add_argument("--overwrite", action="store_true", help="replace a file of that name")
     example.set_defaults(handler=_cmd_example)
     return parser
-
-
-def _design_arguments(parser: argparse.ArgumentParser) -> None:
-    """A sensitivity design's mission and ``--bounds``."""
-    parser.add_argument("mission", type=Path, help="the GMAT .script every run loads")
-    parser.add_argument(
-        "--bounds",
-        action="append",
-        required=True,
-        metavar="PATH=LO:HI",
-        help="a field and its range, uniform on LO..HI (both in the field's GMAT units); repeat "
-        "for each field",
-    )
 
 
 def _adaptive_arguments(parser: argparse.ArgumentParser) -> None:
@@ -943,27 +927,10 @@ def _plan_and_run(
     note: str | None = None,
     **options: Any,
 ) -> int:
-    """The run commands' shared path: validate, plan ``entry(mission, *design, ...)``, run it.
-
-    ``entry`` is an API entry point (:func:`gmat_sweep.sweep` and its
-    siblings), called with ``compute=False`` and the execution options
-    (``--out``, ``--timeout``, backend, progress); ``--dry-run`` then only
-    reports the checked plan.
-    """
+    """The run commands' shared path: validate, plan (:func:`_planned`), run; or ``--dry-run``."""
     _check_new_sweep(args)
     with _pool(args) as pool:
-        planned = entry(
-            args.mission,
-            *design,
-            backend=pool,
-            out=_out(args, args.mission),
-            storage_options=args.storage_options,
-            run_options=_run_options(args),
-            progress=_progress(args),
-            overwrite=args.overwrite,
-            compute=False,
-            **options,
-        )
+        planned = _planned(args, pool, entry, args.mission, *design, **options)
         _preview(args, axes, len(planned.runs), note)
         if args.dry_run:
             return _dry_run_report(planned, args, axes)
@@ -974,12 +941,24 @@ def _plan_and_run(
 
 def _cmd_continue(args: argparse.Namespace) -> int:
     """``resume`` and ``extend``: the sweep in ``out_dir``, rebuilt from its manifest, goes on."""
+    from gmat_sweep.sweep import Sweep
+
     root = as_location(args.out_dir)
     manifest = _load_manifest(root, args.storage_options)
     script = args.script or _recorded_script(manifest)
+    retries = getattr(args, "retries", None)
     started = time.monotonic()
     with _pool(args) as pool:
-        rebuilt = _rebuild(args, script, pool)
+        rebuilt = Sweep.from_manifest(
+            _manifest_location(root),
+            script,
+            backend=pool,
+            allow_script_drift=args.allow_script_drift,
+            allow_version_drift=args.allow_version_drift,
+            progress=_progress(args),
+            storage_options=args.storage_options,
+            **({} if retries is None else {"retries": retries}),
+        )
         if args.command == "resume":
             result = _run(root, lambda: rebuilt.resume(only=args.only, timeout_s=args.timeout))
         else:
@@ -996,11 +975,29 @@ class _Interrupted(KeyboardInterrupt):
         self.wall_s = wall_s
 
 
-def _out(args: argparse.Namespace, mission: Path) -> PathLike:
-    """``--out``, or the new directory :func:`~gmat_sweep.api.default_out_dir` names for it."""
+def _planned(
+    args: argparse.Namespace, pool: Any, entry: Any, mission: Path, *design: Any, **options: Any
+) -> Any:
+    """``entry(mission, *design, **options)``, not run yet, with the execution options.
+
+    ``entry`` is an API entry point (:func:`gmat_sweep.sweep` and its
+    siblings); ``--out`` defaults to the new directory
+    :func:`~gmat_sweep.api.default_out_dir` names for ``mission``.
+    """
     from gmat_sweep.api import default_out_dir
 
-    return args.out if args.out is not None else default_out_dir(mission)
+    return entry(
+        mission,
+        *design,
+        backend=pool,
+        out=args.out if args.out is not None else default_out_dir(mission),
+        storage_options=args.storage_options,
+        run_options={} if args.timeout is None else {"timeout_s": args.timeout},
+        progress=_progress(args),
+        overwrite=args.overwrite,
+        compute=False,
+        **options,
+    )
 
 
 def _run_new(args: argparse.Namespace, planned: Any) -> Any:
@@ -1035,23 +1032,6 @@ def _interrupted(args: argparse.Namespace, stop: _Interrupted) -> int:
     return _INTERRUPTED_EXIT
 
 
-def _rebuild(args: argparse.Namespace, script: Path, pool: Any) -> Any:
-    """The sweep in ``args.out_dir``, rebuilt from its manifest to run on ``pool``."""
-    from gmat_sweep.sweep import Sweep
-
-    retries = getattr(args, "retries", None)
-    return Sweep.from_manifest(
-        _manifest_location(as_location(args.out_dir)),
-        script,
-        backend=pool,
-        allow_script_drift=args.allow_script_drift,
-        allow_version_drift=args.allow_version_drift,
-        progress=_progress(args),
-        storage_options=args.storage_options,
-        **({} if retries is None else {"retries": retries}),
-    )
-
-
 def _cmd_show(args: argparse.Namespace) -> int:
     from gmat_sweep.manifest import read_all_entries
 
@@ -1069,7 +1049,6 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-
     target: Path = args.to
     if target.suffix not in (".parquet", ".csv"):
         raise SweepConfigError(f"--to {target}: use a file name ending in .parquet or .csv")
@@ -1115,7 +1094,6 @@ def _check_export_kind(manifest: Any, kind: str, name: str | None) -> None:
 
 
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
-
     study = _open_sweep(args)
     table = study.sensitivity(args.column, name=args.name, reduce=args.reduce)
     attrs = table.attrs
@@ -1127,7 +1105,6 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def _cmd_bound(args: argparse.Namespace) -> int:
-
     study = _open_sweep(args)
     found = study.tolerance_bound(
         args.column,
@@ -1282,20 +1259,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"gmat-sweep demo: sweeping {script.name} (one LEO orbit, drag and SRP) over "
                   "5 altitudes x 4 inclinations = 20 real GMAT runs", file=text)  # fmt: skip
-        planned = sweep(
-            script,
-            {
-                "Sat.SMA": [6678.137, 6778.137, 6878.137, 6978.137, 7078.137],
-                "Sat.INC": [28.5, 51.6, 82.0, 97.8],
-            },
-            backend=pool,
-            out=_out(args, script),
-            storage_options=args.storage_options,
-            run_options=_run_options(args),
-            progress=_progress(args),
-            overwrite=args.overwrite,
-            compute=False,
-        )
+        grid = {
+            "Sat.SMA": [6678.137, 6778.137, 6878.137, 6978.137, 7078.137],
+            "Sat.INC": [28.5, 51.6, 82.0, 97.8],
+        }
+        planned = _planned(args, pool, sweep, script, grid)
         result = _run_new(args, planned)
         if not args.quiet:
             last = result.final().reset_index()
@@ -1374,10 +1342,6 @@ def _cluster_pool(args: argparse.Namespace) -> Any:
     return jobqueue_pool(args.cluster, minimum=int(low), maximum=int(high))
 
 
-def _run_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {} if args.timeout is None else {"timeout_s": args.timeout}
-
-
 def _storage_options(texts: Sequence[str]) -> dict[str, Any]:
     """``--storage-option KEY=VALUE`` entries as fsspec options: dotted keys nest."""
     options: dict[str, Any] = {}
@@ -1386,7 +1350,7 @@ def _storage_options(texts: Sequence[str]) -> dict[str, Any]:
         parts = key.strip().split(".")
         if not equals or not all(parts):
             raise SweepConfigError(
-                f"--storage-option {_redacted(text)}: write KEY=VALUE, e.g. --storage-option "
+                f"--storage-option {_unvalued(text)!r}: write KEY=VALUE, e.g. --storage-option "
                 "client_kwargs.endpoint_url=http://localhost:9000"
             )
         try:
@@ -1398,17 +1362,12 @@ def _storage_options(texts: Sequence[str]) -> dict[str, Any]:
             nested = target.setdefault(part, {})
             if not isinstance(nested, dict):
                 raise SweepConfigError(
-                    f"--storage-option {_redacted(text)}: {part} already has a value, so it "
+                    f"--storage-option {_unvalued(text)!r}: {part} already has a value, so it "
                     f"cannot also hold {parts[-1]}; give {part} either a value or sub-keys"
                 )
             target = nested
         target[parts[-1]] = value
     return options
-
-
-def _redacted(text: str) -> str:
-    """A ``--storage-option`` argument for a message, quoted: its key only (:func:`_unvalued`)."""
-    return repr(_unvalued(text))
 
 
 def _unvalued(text: str) -> str:

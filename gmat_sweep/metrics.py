@@ -31,6 +31,7 @@ from gmat_sweep.spec import PathLike, RunOptions, RunOutcome, RunSpec, RunStatus
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from gmat_sweep.manifest import Manifest, ManifestEntry
 
@@ -100,7 +101,7 @@ def apply(outcome: RunOutcome, spec: RunSpec, postprocess: Postprocess) -> RunOu
     try:
         function = resolve(postprocess)
         outputs = {
-            key.partition("__")[2]: _read_frame(location, options)
+            key.partition("__")[2]: _read_table(location, options).to_pandas(use_threads=False)
             for key, location in outcome.output_paths.items()
         }
         values = _scalars(function(outputs, dict(spec.overrides)))
@@ -111,14 +112,12 @@ def apply(outcome: RunOutcome, spec: RunSpec, postprocess: Postprocess) -> RunOu
     return dataclasses.replace(outcome, metrics_path=location, metrics_error=None)
 
 
-def _read_frame(location: Any, options: Mapping[str, Any]) -> pd.DataFrame:
+def _read_table(location: Any, options: Mapping[str, Any] | None) -> pa.Table:
     import pyarrow.parquet as pq
 
     # One small file, read on an executor thread: Arrow's own thread pool would add
     # nothing, and its threads must not be started from threads that come and go.
-    table = pq.read_table(io.BytesIO(storage.read_bytes(location, options)), use_threads=False)
-    frame: pd.DataFrame = table.to_pandas(use_threads=False)
-    return frame
+    return pq.read_table(io.BytesIO(storage.read_bytes(location, options)), use_threads=False)
 
 
 def _scalars(values: Any) -> dict[str, Any]:
@@ -194,13 +193,8 @@ def compute_stored(
 def _recorded_dir(entry: ManifestEntry, root: PathLike) -> str:
     """The ok run's directory as its entry records it: where its outputs, or its GMAT log, are.
 
-    A run that wrote no output file (``unwritten``) still has its log there.
-
-    Raises
-    ------
-    ManifestCorruptError
-        The entry records neither (no version of this library writes such an ok entry);
-        its ``path`` is the sweep root ``root``.
+    A run that wrote no output file (``unwritten``) still has its log there; an
+    entry that records neither (no version of this library writes one) is corrupt.
     """
     recorded = next(iter(entry.output_paths.values()), entry.log_path)
     if recorded is None:
@@ -221,7 +215,6 @@ def metrics_frame(
     The table behind :meth:`gmat_sweep.sweep.Sweep.metrics`; see there.
     """
     import pandas as pd
-    import pyarrow.parquet as pq
 
     from gmat_sweep.containment import locator
 
@@ -238,9 +231,8 @@ def metrics_frame(
         elif entry.metrics_error is not None:
             status, error = "failed", entry.metrics_error
         elif entry.metrics_path is not None:
-            data = storage.read_bytes(locate(entry.metrics_path, run_id), storage_options)
-            row.update(pq.read_table(io.BytesIO(data), use_threads=False).to_pylist()[0])
-            status = "ok"
+            status, location = "ok", locate(entry.metrics_path, run_id)
+            row = _read_table(location, storage_options).to_pylist()[0]
         else:
             status = "missing"
         rows.append(

@@ -98,7 +98,7 @@ def fan(
             "e.g. (0.05, 0.5, 0.95)"
         )
     frame = sweep.to_pandas(name, parameters=False)
-    _check_columns(frame, [column], "the report")
+    _check_columns(frame, [column])
     key = frame.index.names[1]
     failed = _failed_ids(frame)
     ok = frame[frame[STATUS] == "ok"]
@@ -173,8 +173,10 @@ def corner(sweep: Sweep, columns: Sequence[str], *, name: str | None = None) -> 
         A column is not in the report.
     """
     final = sweep.final(name)
-    parameters = _parameters(sweep, final)
-    _check_columns(final, columns, "the report")
+    _check_columns(final, columns)
+    fields = sorted({field for spec in sweep.runs for field in spec.overrides})
+    numeric = pd.api.types.is_numeric_dtype
+    parameters = [f for f in fields if f in final.columns and numeric(final[f])]
     variables = [*parameters, *(c for c in columns if c not in parameters)]
     ok = final[final[STATUS] == "ok"]
     failed = final[final[STATUS] == "failed"]
@@ -245,7 +247,7 @@ def hist(
 
 
 def _hist(final: pd.DataFrame, column: str, *, bound: tuple[float, float] | None) -> Figure:
-    _check_columns(final, [column], "the report")
+    _check_columns(final, [column])
     ok = final[final[STATUS] == "ok"]
     values = _numeric(ok[column])
     values = np.sort(values[np.isfinite(values)])
@@ -309,7 +311,7 @@ def ellipse(
     if not sigmas or any(float(s) <= 0 for s in sigmas):
         raise SweepConfigError(f"sigmas={tuple(sigmas)!r}: give positive numbers, e.g. (1, 2, 3)")
     final = sweep.final(name)
-    _check_columns(final, [x, y], "the report")
+    _check_columns(final, [x, y])
     ok = final[final[STATUS] == "ok"]
     points = np.column_stack([_numeric(ok[x]), _numeric(ok[y])])
     points = points[np.all(np.isfinite(points), axis=1)]
@@ -444,12 +446,6 @@ def _levels(bound: tuple[float, float]) -> tuple[float, float]:
     return coverage, confidence
 
 
-def _parameters(sweep: Sweep, final: pd.DataFrame) -> list[str]:
-    """The swept fields that are numeric columns of ``final``, sorted."""
-    fields = sorted({field for spec in sweep.runs for field in spec.overrides})
-    return [f for f in fields if f in final.columns and pd.api.types.is_numeric_dtype(final[f])]
-
-
 def _failed_ids(frame: pd.DataFrame) -> list[int]:
     failed = frame[frame[STATUS] == "failed"]
     return sorted({int(run_id) for run_id in failed.index.get_level_values(0)})
@@ -462,11 +458,11 @@ def _title(text: str, failed: Sequence[int]) -> str:
     return f"{text}; {len(failed)} failed (run_id {shown})"
 
 
-def _check_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:
+def _check_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         known = [c for c in frame.columns if c != STATUS]
-        raise SweepConfigError(f"{missing} not in {where}; its columns are {known}")
+        raise SweepConfigError(f"columns {missing} are not in the report; its columns are {known}")
 
 
 def _numeric(values: pd.Series[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:

@@ -29,7 +29,6 @@ import pandas as pd
 
 from gmat_sweep import storage
 from gmat_sweep.aggregate import ROW, TIME, describe_unconverged, unconverged_runs
-from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.spec import RunStatus
 
 if TYPE_CHECKING:
@@ -162,12 +161,8 @@ def _summary_rows(sweep: Sweep) -> list[tuple[str, str]]:
         wall = max(e.ended_at for e in entries) - min(e.started_at for e in entries)
         rows.append(("wall time", f"{wall.total_seconds():.1f} s"))
         durations = np.array([e.duration_s for e in entries], dtype=np.float64)
-        rows.append(
-            (
-                "run time p5 / p50 / p95 / max",
-                " / ".join(f"{v:.3f}" for v in np.percentile(durations, _PERCENTILES)) + " s",
-            )
-        )
+        percentiles = " / ".join(f"{v:.3f}" for v in np.percentile(durations, _PERCENTILES))
+        rows.append(("run time p5 / p50 / p95 / max", f"{percentiles} s"))
     if failed:
         rows.append(("failed run_ids", _e(_ids(failed))))
     rows.append(("location", _e(str(sweep.output_dir))))
@@ -218,7 +213,8 @@ def _failures(entries: Iterable[ManifestEntry]) -> str:
     groups: dict[str, list[int]] = defaultdict(list)
     for entry in entries:
         if entry.status is RunStatus.FAILED:
-            groups[_first_line(entry.stderr)].append(entry.run_id)
+            lines = (line.strip() for line in (entry.stderr or "").splitlines())
+            groups[next((line for line in lines if line), "(no error text)")].append(entry.run_id)
     if not groups:
         return "<p>No run failed.</p>"
     ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
@@ -282,12 +278,7 @@ def _outcomes(sweep: Sweep, name: str | None, columns: Sequence[str] | None) -> 
         ][:KEY_OUTCOMES]
     else:
         chosen = list(columns)
-        missing = [c for c in chosen if c not in final.columns]
-        if missing:
-            raise SweepConfigError(
-                f"columns {missing} are not in the report; its columns are "
-                f"{[c for c in final.columns if c != plot.STATUS]}"
-            )
+        plot._check_columns(final, chosen)
     ok = final[final[plot.STATUS] == "ok"]
     rows = []
     for column in chosen:
@@ -324,13 +315,6 @@ def _table(rows: Sequence[tuple[str, ...]], *, header: tuple[str, ...] | bool) -
         for row in rows
     )
     return f"<table>\n{head}{body}</table>\n"
-
-
-def _first_line(stderr: str | None) -> str:
-    for line in (stderr or "").splitlines():
-        if line.strip():
-            return line.strip()
-    return "(no error text)"
 
 
 def _ids(run_ids: Sequence[int]) -> str:

@@ -313,9 +313,12 @@ def _ground_tracks_last(lines: list[str], begin: int, kinds: Mapping[str, str]) 
     lines[begin:begin] = moved
 
 
-_OPENS = frozenset({"If", "While", "For", "Target", "Optimize", "BeginScript"})
-_CLOSES = frozenset({"EndIf", "EndWhile", "EndFor", "EndTarget", "EndOptimize", "EndScript"})
-"""Mission-sequence commands that open and close a block (its statements may not run)."""
+_OPENS = frozenset({"If", "While", "For", "Target", "Optimize"})
+_CLOSES = frozenset({"EndIf", "EndWhile", "EndFor", "EndTarget", "EndOptimize"})
+"""Mission-sequence commands that open and close a block (its statements may not run).
+
+A ScriptEvent (``BeginScript ... EndScript``) is not one: GMAT runs its commands in order.
+"""
 
 
 def overwritten_values(script_path: str | Path) -> dict[str, str]:
@@ -324,8 +327,9 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
     A Variable's or String's ``V.Value`` is set before it is read when the
     first statement of the sequence that mentions ``V`` is an assignment to
     it, or a ``For`` loop over it (``For V = 1:N;``), outside any
-    ``If``/``While``/``For``/``Target``/``Optimize`` block, whose right side
-    does not read it (``Seconds = Hours * 3600;``). An
+    ``If``/``While``/``For``/``Target``/``Optimize`` block (a ``BeginScript``
+    ScriptEvent is no such block: GMAT runs its commands in order), whose
+    right side does not read it (``Seconds = Hours * 3600;``). An
     ``Array`` element ``A(2, 1)`` is when such an assignment to it (constant
     indices) comes before any statement that reads ``A``. An override of it
     sets a starting value nothing reads. A name the resource section uses

@@ -32,12 +32,12 @@ from the engine itself:
   ``GetOwnedObject`` and ``GetRefObject``), when the field names a resource
   its object holds as a clone (``Prop.FM``), when the field's type is one the
   API cannot write (On/Off), when it gives the frame of the state after it
-  in the script (``Sat.CoordinateSystem``, :data:`_FRAMES`), when it is a
-  ``String``'s ``Value`` (see :func:`_engine_field`), when an API write is
-  dropped (the field still holds its old value afterwards), or when the
-  script converts a spacecraft's state through the field (see
-  :func:`_probe_states`: a central body's ``Mu``, the ``Origin`` of the
-  frame the state is given in);
+  in the script (``Sat.CoordinateSystem``, ``Sat.DateFormat``,
+  :data:`_FRAMES`), when it is a ``String``'s ``Value`` (see
+  :func:`_engine_field`), when an API write is dropped (the field still
+  holds its old value afterwards), or when the script converts a
+  spacecraft's state through the field (see :func:`_probe_states`: a
+  central body's ``Mu``, the ``Origin`` of the frame the state is given in);
 - **refused** when the field names a file the engine writes (a ``FILENAME``
   field of an output resource: ReportFile, EphemerisFile, ContactLocator and
   the engine's other Subscribers and EventLocators), when the mission
@@ -62,7 +62,9 @@ of 1e-12 (the engine stores orbits as Cartesian state, so ``Sat.SMA = 7000``
 reads back ``7000.000000000003``), also modulo whole turns of 360 (angles are
 normalised); the angles of a spacecraft's orbit (``TA``, ``AOP``, ``MLONG``
 ...) compare on the circle within :data:`ORBIT_ANGLE_TOLERANCE` degrees, as
-they lose digits on near-circular orbits. Gregorian epochs compare as times
+they lose digits on near-circular orbits, and Brouwer mean elements, which
+GMAT converts by iteration, within :data:`MEAN_ELEMENT_TOLERANCE` and
+:data:`MEAN_ANGLE_TOLERANCE`. Gregorian epochs compare as times
 and ModJulian epochs as numbers to the 16 significant digits GMAT prints them
 with.
 
@@ -77,6 +79,7 @@ the engine log; :func:`run_one` never raises for it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 import os
@@ -130,13 +133,32 @@ REFUSED = "refused"
 READ_BACK_TOLERANCE = 1e-12
 """Relative and absolute tolerance of a real field's read-back."""
 
-ORBIT_ANGLE_TOLERANCE = 1e-8
+ORBIT_ANGLE_TOLERANCE = 5e-6
 """Absolute read-back tolerance, in degrees, of an angle of a spacecraft's orbit state.
 
 The engine keeps the orbit as Cartesian state and derives its angles from
-it, losing digits on near-circular orbits: ``TA`` reads back up to 5e-12 deg
-off at ``ECC = 0``, 5e-11 at 0.001 and 6e-9 at 1e-5. 1e-8 deg is about a
-millimetre along a low Earth orbit."""
+it, losing digits on near-circular orbits (``TA`` reads back up to 5e-12 deg
+off at ``ECC = 0``, 5e-11 at 0.001 and 6e-9 at 1e-5) and at periapsis and
+apoapsis of an eccentric or hyperbolic one, where its arccosine loses half
+the digits (``TA = 0`` reads back 1.2e-6 deg off at ``ECC = 0.73``, up to
+1.5e-6 measured over ``ECC`` 0.5-20). 5e-6 deg is about half a metre along a
+low Earth orbit."""
+
+MEAN_ELEMENT_TOLERANCE = 1e-7
+"""Relative and absolute read-back tolerance of a Brouwer mean ``SMA`` or ``ECC``.
+
+GMAT turns mean elements into its Cartesian state by iteration, which stops
+short of an exact inverse: ``BrouwerLongSMA`` reads back up to 9e-9 relative
+off and ``BrouwerLongECC`` 1e-8 (``BrouwerShort*`` 3e-11), measured over LEO
+to 30000 km orbits with ``ECC`` from 1e-5 to 0.5."""
+
+MEAN_ANGLE_TOLERANCE = 1e-3
+"""Absolute read-back tolerance, in degrees, of a Brouwer mean ``INC``, ``RAAN``, ``AOP``, ``MA``.
+
+Measured like :data:`MEAN_ELEMENT_TOLERANCE`: up to 1.1e-4 deg (``BrouwerLongAOP``
+and ``MA`` at ``ECC`` 0.001-0.01), 6e-7 for ``INC`` and ``RAAN``. Below ``ECC``
+1e-4 the BrouwerMeanLong iteration leaves ``AOP`` and ``MA`` up to 0.04 deg off
+(their sum holds): such a run fails as an override that did not take effect."""
 
 _ORBIT_ANGLES = frozenset(
     {
@@ -152,13 +174,21 @@ _ORBIT_ANGLES = frozenset(
     }
 )
 """The angles (degrees) of GMAT's orbit state representations, as a Spacecraft's fields."""
-_FRAMES = frozenset({("Spacecraft", "CoordinateSystem")})
+_MEAN_ELEMENTS = frozenset(
+    f"Brouwer{mean}{element}"
+    for mean in ("Short", "Long")
+    for element in ("SMA", "ECC", "INC", "RAAN", "AOP", "MA")
+)
+"""A Spacecraft's Brouwer-Lyddane mean elements (BrouwerMeanShort, BrouwerMeanLong states)."""
+_FRAMES = frozenset({("Spacecraft", "CoordinateSystem"), ("Spacecraft", "DateFormat")})
 """``(type, field)`` of fields that give the frame of the fields after them in a script.
 
 ``Sat.CoordinateSystem = EarthEcliptic`` before ``Sat.INC = 28.5`` puts the
-orbit at 28.5 deg to the ecliptic; written through the API after the load, it
-only re-expresses the state already loaded, and the run is unchanged. Such a
-field is load-time: written into the script in place of its own assignment."""
+orbit at 28.5 deg to the ecliptic, and ``Sat.DateFormat = TTGregorian``
+before ``Sat.Epoch = '01 Jun 2026 00:00:00.000'`` puts the epoch on the TT
+scale; written through the API after the load, either only re-expresses the
+state already loaded, and the run is unchanged. Such a field is load-time:
+written into the script in place of its own assignment."""
 _PROBE_VALUES = 8
 _PRINTED_DIGITS = 1e-15
 """Relative tolerance of a number GMAT prints to 16 significant digits (a ModJulian epoch)."""
@@ -375,10 +405,11 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
         _probe_states(script_path, {p: v for p, v in values.items() if classes[p] == LIVE})
         script = _script(_mission_sha256(script_path))
         load_time = {p: v for p, v in values.items() if script.classes[p] == LOAD_TIME}
+        firsts = {path: _as_written(path, path_values[0]) for path, path_values in values.items()}
         return [
             problem
             for path, path_values in load_time.items()
-            if (problem := _unloadable(script_path, path, list(path_values))) is not None
+            if (problem := _unloadable(script_path, path, list(path_values), firsts)) is not None
         ]
     except _LoadFailed as failed:
         return [str(failed)]
@@ -659,7 +690,9 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
         unprobed = {p: v for p, v in unprobed.items() if p not in script.probed}
         if unprobed:
             _probe_states(spec.script_path, unprobed)
-        load_time = {p: v for p, v in overrides.items() if script.classes[p] == LOAD_TIME}
+        load_time = _with_epochs(
+            overrides, {p: v for p, v in overrides.items() if script.classes[p] == LOAD_TIME}
+        )
         text = render_script(spec.script_path, load_time) if load_time else _plain(spec, script)
         loaded = _mission_for(spec.script_path, base, log_path, text)
         attempt.script_sha256 = loaded.key
@@ -818,14 +851,18 @@ def _as_written(path: str, value: Any) -> Any:
     return repr(float(value)) if number and path.endswith(".Epoch") else value
 
 
-def _unloadable(script_path: Path, path: str, values: list[Any]) -> str | None:
+def _unloadable(
+    script_path: Path, path: str, values: list[Any], firsts: Mapping[str, Any]
+) -> str | None:
     """Why the script cannot take one of the first few ``values`` of load-time ``path`` as text.
 
     A load-time value is only seen by GMAT's script parser, which refuses
     what the sweep's own checks let through (an unknown atmosphere model, a
     gravity file that does not exist): each value is written alone into the
-    script, which is loaded once. A path the script does not assign is added
-    after the resource's own settings (:func:`gmat_sweep.script.render_script`),
+    script (a ``DateFormat`` with the first swept ``Epoch`` of its spacecraft,
+    :func:`_with_epochs`; ``firsts`` holds each swept path's first value),
+    which is loaded once. A path the script does not assign is added after
+    the resource's own settings (:func:`gmat_sweep.script.render_script`),
     where GMAT may reset them (a Propagator's ``Type`` makes a new integrator,
     whose ``MaxStep`` is GMAT's default, not the script's): every setting of
     the resource must then read as it does in the script as written.
@@ -840,10 +877,12 @@ def _unloadable(script_path: Path, path: str, values: list[Any]) -> str | None:
             with contextlib.suppress(Exception):  # a value with no script form keeps '...'
                 now = script_value(_value(loaded.mission, path))
     for value in values[:_PROBE_VALUES]:
-        text = render_script(script_path, {path: value})
+        written = _with_epochs(firsts, {path: value})
+        text = render_script(script_path, written)
         try:
             with _inspected(script_path, "gmat-sweep-probe-", text) as rendered:
-                held = {} if own is None else _readable(rendered.mission, list(own))
+                kept = [setting for setting in own or {} if setting not in written]
+                held = _readable(rendered.mission, kept)
         except _LoadFailed as failed:
             rendered_path = str(_rendered_path(text_sha256(text)))
             lines = str(failed).replace(rendered_path, script_path.name).splitlines()
@@ -876,6 +915,22 @@ def _readable(mission: Any, paths: list[str]) -> dict[str, Any]:
         except Exception:  # a setting the engine cannot read back (GUI geometry)
             continue
     return values
+
+
+def _with_epochs(overrides: Mapping[str, Any], load_time: Mapping[str, Any]) -> dict[str, Any]:
+    """``load_time`` plus the ``Epoch`` override of each spacecraft it sets a ``DateFormat`` of.
+
+    The script's own epoch may not parse in a swept ``DateFormat`` (a
+    Gregorian date under ``UTCModJulian``); the epoch the run asks for does, so
+    it is written into the text beside it.
+    """
+    rendered = dict(load_time)
+    for path in load_time:
+        resource, _, name = path.partition(".")
+        epoch = f"{resource}.Epoch"
+        if name == "DateFormat" and epoch in overrides:
+            rendered[epoch] = overrides[epoch]
+    return rendered
 
 
 def _output_file_refusal(gmat: Any, obj: Any, kind: int, path: str) -> str | None:
@@ -1065,8 +1120,7 @@ def _verify(loaded: _Loaded, overrides: Mapping[str, Any]) -> None:
     wrong = []
     for path in sorted(overrides):
         held = _read_back(loaded.mission, path)
-        same = same_angle if _orbit_angle(loaded.mission.gmat, path) else same_value
-        if not same(overrides[path], held):
+        if not _comparison(loaded.mission.gmat, path)(overrides[path], held):
             wrong.append(f"{path}: requested {overrides[path]!r}, the engine holds {held!r}")
     if wrong:
         raise OverrideNotAppliedError(
@@ -1076,30 +1130,41 @@ def _verify(loaded: _Loaded, overrides: Mapping[str, Any]) -> None:
         )
 
 
-def _orbit_angle(gmat: Any, path: str) -> bool:
-    """Whether ``path`` names an angle of a spacecraft's orbit state (``Sat.TA``)."""
+def _comparison(gmat: Any, path: str) -> Callable[[Any, Any], bool]:
+    """How the value ``path`` holds is compared with the override asked for.
+
+    An angle of a spacecraft's orbit state (``Sat.TA``) compares on the
+    circle; a Brouwer mean element within the tolerances of GMAT's iterative
+    conversion (:data:`MEAN_ELEMENT_TOLERANCE`, :data:`MEAN_ANGLE_TOLERANCE`).
+    """
     resource, _, name = path.partition(".")
-    if name not in _ORBIT_ANGLES:
-        return False
+    if name not in _ORBIT_ANGLES | _MEAN_ELEMENTS:
+        return same_value
     try:
         obj = gmat.GetObject(resource)
     except AttributeError:  # gmatpy raises it for a name it does not know
-        return False
-    return obj is not None and obj.GetTypeName() == "Spacecraft"
+        return same_value
+    if obj is None or obj.GetTypeName() != "Spacecraft":
+        return same_value
+    if name not in _MEAN_ELEMENTS:
+        return same_angle
+    if name in _ORBIT_ANGLES:
+        return functools.partial(same_angle, tolerance=MEAN_ANGLE_TOLERANCE)
+    return functools.partial(same_value, tolerance=MEAN_ELEMENT_TOLERANCE)
 
 
-def same_angle(requested: Any, held: Any) -> bool:
+def same_angle(requested: Any, held: Any, *, tolerance: float = ORBIT_ANGLE_TOLERANCE) -> bool:
     """Whether an orbit angle reading ``held`` holds ``requested`` (degrees).
 
-    They match within :data:`ORBIT_ANGLE_TOLERANCE` on the circle, whole
-    turns apart (``360`` is ``0``); values that are not both numbers are
-    compared by :func:`same_value`.
+    They match within ``tolerance`` on the circle, whole turns apart (``360``
+    is ``0``); values that are not both numbers are compared by
+    :func:`same_value`.
     """
     numbers = [isinstance(v, int | float) and not isinstance(v, bool) for v in (requested, held)]
     if not all(numbers):
         return same_value(requested, held)
     apart = (held - requested + _TURN / 2) % _TURN - _TURN / 2
-    return bool(abs(apart) <= ORBIT_ANGLE_TOLERANCE)
+    return bool(abs(apart) <= tolerance)
 
 
 def _read_back(mission: Any, path: str) -> Any:
@@ -1235,10 +1300,10 @@ def _force_field(gmat: Any, path: str) -> tuple[Any, str] | None:
     return None
 
 
-def same_value(requested: Any, held: Any) -> bool:
+def same_value(requested: Any, held: Any, *, tolerance: float = READ_BACK_TOLERANCE) -> bool:
     """Whether a field reading ``held`` holds ``requested``, within the read-back tolerance.
 
-    Reals match within :data:`READ_BACK_TOLERANCE` (relative and absolute);
+    Reals match within ``tolerance`` (relative and absolute);
     a requested real outside ``[0, 360)`` also matches a read-back that differs
     by whole turns of 360 (the engine normalises angles). Strings match after
     trimming, or as the same instant when both parse as epochs (ModJulian
@@ -1252,8 +1317,8 @@ def same_value(requested: Any, held: Any) -> bool:
         return math.isclose(
             held,
             requested + _TURN * turns,
-            rel_tol=READ_BACK_TOLERANCE,
-            abs_tol=READ_BACK_TOLERANCE,
+            rel_tol=tolerance,
+            abs_tol=tolerance,
         )
     if isinstance(requested, str) and isinstance(held, str):
         return requested.strip() == held.strip() or _same_instant(requested, held)
@@ -1485,13 +1550,27 @@ def _clone(mission: Any, resource: str) -> Any:
 
 
 def _restore(loaded: _Loaded) -> None:
-    """Copy each resource an earlier run wrote back to its state at load time."""
+    """Copy each resource an earlier run wrote back to its state at load time.
+
+    GMAT checks a resource's own state before it copies onto it, and an
+    override can leave one in a state the engine accepts field by field but
+    refuses as a whole (a ChemicalTank ``Volume`` below its fuel's volume:
+    "Fuel volume exceeds tank capacity"). Such a mission cannot be restored,
+    so it is loaded again from the same file.
+    """
+    from gmat_run import Mission
+
     gmat = loaded.mission.gmat
-    for resource in sorted(loaded.dirty):
-        snapshot = loaded.snapshots.get(resource)
-        obj = gmat.GetObject(resource)
-        if snapshot is not None and obj is not None:
-            obj.Copy(snapshot)
+    try:
+        for resource in sorted(loaded.dirty):
+            snapshot = loaded.snapshots.get(resource)
+            obj = gmat.GetObject(resource)
+            if snapshot is not None and obj is not None:
+                obj.Copy(snapshot)
+    except Exception:  # gmatpy raises its APIException for the engine's refusal
+        loaded.mission = Mission.load(loaded.source, gmat_root=ensure_engine().root)
+        loaded.snapshots.clear()
+        loaded.clones = None
     loaded.dirty.clear()
 
 

@@ -98,8 +98,16 @@ class DaskPool(Pool):
             workers = n_workers or os.cpu_count() or 1
             # Its workers' profiler would sample every thread of this process every 10 ms:
             # 1 ms or so of CPU per run for profiles of threads that only wait on their
-            # GMAT hosts, where the runs are.
-            quiet = {"distributed.worker.profile.enabled": False}
+            # GMAT hosts, where the runs are. The scheduler and every worker would also
+            # measure this same process (CPU, memory, disk and network counters) twice a
+            # second and time their event loops 50 times a second: together about as much
+            # again, taken from the GMAT hosts.
+            quiet = {
+                "distributed.worker.profile.enabled": False,
+                "distributed.admin.system-monitor.interval": "5s",
+                "distributed.admin.system-monitor.disk": False,
+                "distributed.admin.tick.interval": "1s",
+            }
             try:
                 with dask.config.set(quiet):
                     self._owned = distributed.LocalCluster(  # type: ignore[no-untyped-call]
