@@ -686,8 +686,11 @@ def _prepared(spec: RunSpec, log_path: Path, attempt: _Attempt) -> _Loaded:
             as_written = _mission_for(spec.script_path, base, log_path)
             for path in unknown:
                 _classify(as_written, path)  # fills script.classes
-        unprobed = {p: [v] for p, v in overrides.items() if script.classes[p] == LIVE}
-        unprobed = {p: v for p, v in unprobed.items() if p not in script.probed}
+        unprobed = {
+            p: [v]
+            for p, v in overrides.items()
+            if script.classes[p] == LIVE and p not in script.probed
+        }
         if unprobed:
             _probe_states(spec.script_path, unprobed)
         load_time = _with_epochs(
@@ -1138,7 +1141,7 @@ def _comparison(gmat: Any, path: str) -> Callable[[Any, Any], bool]:
     conversion (:data:`MEAN_ELEMENT_TOLERANCE`, :data:`MEAN_ANGLE_TOLERANCE`).
     """
     resource, _, name = path.partition(".")
-    if name not in _ORBIT_ANGLES | _MEAN_ELEMENTS:
+    if name not in _ORBIT_ANGLES and name not in _MEAN_ELEMENTS:
         return same_value
     try:
         obj = gmat.GetObject(resource)
