@@ -275,13 +275,15 @@ def _unreadable_report_settings(section: list[str], kinds: Mapping[str, str]) ->
     a report is loaded with the field set true (:func:`render_script`): GMAT
     writes the same values, in columns gmat-run can read.
     """
-    fields = "|".join(REPORT_LAYOUT)
-    setting = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?(\w+)\.({fields})[ \t]*=[ \t]*(\w+)")
     values: dict[str, str] = {}
     for line in section:
-        match = setting.match(line)
-        if match is not None and kinds.get(match[1]) == "ReportFile":
-            values[f"{match[1]}.{match[2]}"] = match[3].lower()
+        match = _ASSIGNMENT.fullmatch(line)
+        if (
+            match is not None
+            and match["field"] in REPORT_LAYOUT
+            and kinds.get(match["resource"]) == "ReportFile"
+        ):
+            values[f"{match['resource']}.{match['field']}"] = match["value"].strip().lower()
     return [path for path, value in values.items() if value == "false"]
 
 
