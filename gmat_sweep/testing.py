@@ -170,10 +170,10 @@ def tagged_processes(tag: str) -> list[str]:
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes()
             status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # it ended while we looked
             continue
         if marker in environ.split(b"\0") and "\nState:\tZ" not in status:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             found.append(f"{pid}: {cmdline.replace(b'\0', b' ').decode(errors='replace')[:160]}")
     return found
 
