@@ -62,6 +62,7 @@ from gmat_sweep import (
     lazy_multiindex,
     monte_carlo,
 )
+from gmat_sweep.testing import ENDLESS_DAYS
 
 DATA = Path(__file__).parent / "data"
 LEO = DATA / "leo_basic.script"
@@ -1574,7 +1575,9 @@ def test_one_writer_per_sweep_and_a_dead_driver_does_not_block_resume(tmp_path: 
 
     slow = DATA / "slow.script"
     out = tmp_path / "s"
-    command = ["run", slow, "--param", "Days.Value=0.5", "--out", out, "--no-progress", "-q"]
+    # The driver's run cannot end before it is killed, so it holds the sweep throughout.
+    days = f"Days.Value={ENDLESS_DAYS:g}"
+    command = ["run", slow, "--param", days, "--out", out, "--no-progress", "-q"]
     driver = subprocess.Popen([sys.executable, "-m", "gmat_sweep", *map(str, command)])
     try:
         deadline = time.monotonic() + 120
