@@ -484,13 +484,14 @@ def test_local_pools_built_and_closed_again_and_again_leave_nothing_behind() -> 
 
     from gmat_sweep.backends import _subprocess
 
-    threads = threading.active_count()
+    # Threads of earlier tests in this process may still be ending: only new ones count.
+    threads = set(threading.enumerate())
     registered = len(_subprocess._all_hosts)
     for _ in range(3):
         with LocalPool(2, reuse_gmat_context=False):
             assert len(_subprocess._all_hosts) == registered + 2
     assert len(_subprocess._all_hosts) == registered
-    assert threading.active_count() == threads
+    assert set(threading.enumerate()) <= threads
 
 
 def test_closing_a_local_pool_while_it_checks_a_mission_does_not_wait_for_the_check(
@@ -501,13 +502,25 @@ def test_closing_a_local_pool_while_it_checks_a_mission_does_not_wait_for_the_ch
     import threading
 
     from gmat_sweep.backends import local
+    from gmat_sweep.backends._subprocess import GmatHost
 
     monkeypatch.setattr(local, "_GATHER_TIMEOUT_S", 600.0)
+    check_fields = GmatHost.check_fields
+    checked_a_host = threading.Event()
+
+    def signalled(host: GmatHost, *args: Any) -> list[str]:
+        problems = check_fields(host, *args)
+        checked_a_host.set()  # its task now waits for the other one
+        return problems
+
+    monkeypatch.setattr(GmatHost, "check_fields", signalled)
     with LocalPool(2) as pool:
         assert pool.check_fields(leo_basic, {"Sat.SMA": [7000.0]}) == []  # both hosts warm
+        checked_a_host.clear()
         executor = pool._running()
-        for _ in range(3):  # three of the four threads busy for a moment
-            executor.submit(threading.Event().wait, 2.0)
+        release = threading.Event()
+        for _ in range(3):  # three of the four threads busy until the check has ended
+            executor.submit(release.wait, 120.0)
         failures: list[BaseException] = []
 
         def check() -> None:
@@ -518,12 +531,19 @@ def test_closing_a_local_pool_while_it_checks_a_mission_does_not_wait_for_the_ch
 
         checking = threading.Thread(target=check)
         checking.start()
-        threading.Event().wait(0.5)  # one check task runs, the other is queued
+        # One check task has checked on the fourth thread, the other is queued behind the busy
+        # ones.
+        assert checked_a_host.wait(60.0)
+        while executor._work_queue.qsize() < 1:
+            assert checking.is_alive()
+            threading.Event().wait(0.01)
         closing = threading.Thread(target=pool.close)
         closing.start()
-        closing.join(60.0)
         checking.join(60.0)
-        assert not closing.is_alive(), "close() waits for a check task that was cancelled"
+        release.set()
+        closing.join(60.0)
+        assert not checking.is_alive(), "close() waits for a check task that was cancelled"
+        assert not closing.is_alive()
     assert len(failures) == 1
     assert isinstance(failures[0], BackendError), failures
     assert "closed" in str(failures[0])
