@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -170,16 +171,26 @@ def test_s3_lease_is_renewed_and_a_lost_lease_is_reported(
 
     with hold(root, options):
         first = expiry()
-        time.sleep(0.6)
-        assert expiry() > first  # renewed while held
+        deadline = time.monotonic() + 60  # a renewal is due every 0.2 s; a loaded machine lags
+        while expiry() <= first:
+            assert time.monotonic() < deadline, "the lease was not renewed while held"
+            time.sleep(0.05)
     stolen = {"pid": 1, "host": "elsewhere", "expires_at": time.time() + 300}
     held = hold(root, options)
     held.__enter__()
     client.put_object(Bucket=s3_server.bucket, Key=key, Body=json.dumps(stolen).encode())
-    time.sleep(0.6)
+    deadline = time.monotonic() + 60
+    while _lease_renewer_alive():  # its next renewal finds the lease taken and stops
+        assert time.monotonic() < deadline, "the renewer did not notice the stolen lease"
+        time.sleep(0.05)
     with pytest.raises(SweepLockedError, match="lost while this driver held it"):
         held.__exit__(None, None, None)
     assert json.loads(client.get_object(Bucket=s3_server.bucket, Key=key)["Body"].read()) == stolen
+
+
+def _lease_renewer_alive() -> bool:
+    """Whether a lease renewer thread of this process is running (it ends once lost)."""
+    return any(thread.name == "gmat-sweep-lease" for thread in threading.enumerate())
 
 
 # --------------------------------------------------------------------------- wired into the drivers
