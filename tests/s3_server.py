@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import shutil
 import socket
 import subprocess
@@ -32,6 +33,8 @@ import pytest
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 _START_TIMEOUT_S = 60.0
+_START_ATTEMPTS = 3  # a port taken between choosing it and binding it: start again
+_LOWEST_PORT = 20_000
 _SERVICES = ("master", "volume", "filer", "s3")
 
 
@@ -98,17 +101,26 @@ def weed_binary() -> Path:
 
 
 def _free_ports(count: int) -> list[int]:
-    """``count`` distinct ports that are free on 127.0.0.1 right now."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind((HOST, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """``count`` distinct ports free on 127.0.0.1 right now, below the ephemeral range.
+
+    The ports ``bind(0)`` hands out come from the range the kernel also takes the
+    source ports of outgoing connections from, so in the seconds between choosing
+    one and SeaweedFS binding it, any connection (SeaweedFS's own services dialling
+    each other, the other test worker) could take it. Below that range only an
+    explicit bind takes a port; a random pick keeps two test workers apart.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    chosen: list[int] = []
+    for port in random.SystemRandom().sample(range(_LOWEST_PORT, low), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    raise RuntimeError(f"found no {count} free ports on {HOST} in {_LOWEST_PORT}..{low - 1}")
 
 
 @contextlib.contextmanager
@@ -126,6 +138,26 @@ def seaweedfs(bucket: str = "gmat-sweep") -> Iterator[S3Server]:
         Endpoint and credentials; the server runs until the block exits.
     """
     binary = weed_binary()
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        running = contextlib.ExitStack()
+        try:
+            server = running.enter_context(_seaweedfs(binary, bucket))
+        except _PortTaken:
+            if attempt == _START_ATTEMPTS:
+                raise
+            continue
+        with running:
+            yield server
+        return
+
+
+class _PortTaken(RuntimeError):
+    """SeaweedFS could not bind a port chosen for it: another process took it meanwhile."""
+
+
+@contextlib.contextmanager
+def _seaweedfs(binary: Path, bucket: str) -> Iterator[S3Server]:
+    """One attempt of :func:`seaweedfs`, on newly chosen ports."""
     ports = _free_ports(2 * len(_SERVICES))
     http_port = dict(zip(_SERVICES, ports[::2], strict=True))
     grpc_port = dict(zip(_SERVICES, ports[1::2], strict=True))
@@ -202,24 +234,29 @@ def _create_bucket(server: S3Server, process: subprocess.Popen[bytes], log: Path
     import botocore.config
     import botocore.exceptions
 
-    client = server.client(botocore.config.Config(connect_timeout=1, retries={"max_attempts": 1}))
+    config = botocore.config.Config(connect_timeout=1, read_timeout=10, retries={"max_attempts": 1})
+    client = server.client(config)
     deadline = time.monotonic() + _START_TIMEOUT_S
     while True:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"SeaweedFS exited with code {process.returncode} while starting; its log:\n"
-                + log.read_text(errors="replace")[-3000:]
-            )
         try:
             client.create_bucket(Bucket=server.bucket)
             return
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"SeaweedFS did not accept a bucket within {_START_TIMEOUT_S:.0f} s "
-                    f"(last error: {exc}); its log:\n" + log.read_text(errors="replace")[-3000:]
-                ) from exc
-            time.sleep(0.2)
+            last = exc
+        text = log.read_text(errors="replace")
+        if "address already in use" in text:  # it may exit, or run on without that service
+            raise _PortTaken(f"SeaweedFS could not bind one of its ports; its log:\n{text[-3000:]}")
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"SeaweedFS exited with code {process.returncode} while starting; its log:\n"
+                + text[-3000:]
+            )
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"SeaweedFS did not accept a bucket within {_START_TIMEOUT_S:.0f} s "
+                f"(last error: {last}); its log:\n{text[-3000:]}"
+            ) from last
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")
