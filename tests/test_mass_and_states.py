@@ -90,7 +90,7 @@ def test_an_impulsive_burn_spends_the_swept_tank_at_the_swept_isp(
     # 5 kg cannot pay for 0.1 km/s: GMAT stops the run when the tank would go negative.
     grid = {"Burn.Isp": [250.0, 300.0], "Tank.FuelMass": [5.0, 100.0]}
     study = sweep(impulsive_tank, grid, out=tmp_path / "s", progress=False)
-    assert study.failed_run_ids == [0, 2]
+    assert sorted(study.failed_run_ids) == [0, 2]  # in arrival order: two hosts race
     entries = {entry.run_id: entry for entry in study.manifest.entries}
     assert 'for field "FuelMass" on object "Tank" is not an allowed value' in str(entries[0].stderr)
     masses = study.to_pandas()  # the ReportFile has no Add list: two Report commands
