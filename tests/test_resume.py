@@ -68,16 +68,19 @@ _ADAPTIVE_DRIVER = _DIE_AT_APPEND + textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, leo_basic: Path) -> pd.DataFrame:
-    """The uninterrupted sweep every resumed one must equal bit for bit."""
-    out = tmp_path_factory.mktemp("reference")
-    return sweep(leo_basic, GRID, out=out, progress=False).to_pandas()
+def pool() -> Iterator[LocalPool]:
+    """The module's GMAT hosts, started once (tests that kill a host have their own)."""
+    with LocalPool(2) as local:
+        yield local
 
 
 @pytest.fixture(scope="module")
-def pool() -> Iterator[LocalPool]:
-    with LocalPool(2) as local:
-        yield local
+def reference(
+    tmp_path_factory: pytest.TempPathFactory, leo_basic: Path, pool: LocalPool
+) -> pd.DataFrame:
+    """The uninterrupted sweep every resumed one must equal bit for bit."""
+    out = tmp_path_factory.mktemp("reference")
+    return sweep(leo_basic, GRID, backend=pool, out=out, progress=False).to_pandas()
 
 
 def _hosts(tag: str | None = None) -> set[int]:
@@ -278,43 +281,47 @@ def test_drift_in_an_included_file_is_named(tmp_path: Path, leo_basic: Path) -> 
     assert any("forces.script" in problem for problem in problems)
 
 
-def test_manifest_problems_surface_with_the_path(tmp_path: Path, leo_basic: Path) -> None:
+def test_manifest_problems_surface_with_the_path(
+    tmp_path: Path, leo_basic: Path, pool: LocalPool
+) -> None:
     out = tmp_path / "s"
-    sweep(leo_basic, {"Sat.Cd": [2.0, 2.1, 2.2]}, out=out, progress=False)
+    sweep(leo_basic, {"Sat.Cd": [2.0, 2.1, 2.2]}, backend=pool, out=out, progress=False)
     path = out / "manifest.jsonl"
     lines = path.read_text().splitlines(keepends=True)
     path.write_text(lines[0] + "{not json\n" + "".join(lines[2:]))
-    with LocalPool(1) as local, pytest.raises(ManifestCorruptError) as info:
-        Sweep.from_manifest(path, leo_basic, backend=local)
+    with pytest.raises(ManifestCorruptError) as info:
+        Sweep.from_manifest(path, leo_basic, backend=pool)
     assert Path(info.value.path) == path
     header = json.loads(lines[0])
     header["schema_version"] = 99
     path.write_text(json.dumps(header) + "\n")
-    with LocalPool(1) as local, pytest.raises(ManifestCorruptError, match="newer gmat_sweep"):
-        Sweep.from_manifest(path, leo_basic, backend=local)
+    with pytest.raises(ManifestCorruptError, match="newer gmat_sweep"):
+        Sweep.from_manifest(path, leo_basic, backend=pool)
 
 
-def test_resume_needs_a_sweep_from_a_manifest(leo_basic: Path, tmp_path: Path) -> None:
-    result = sweep(leo_basic, {"Sat.Cd": [2.0]}, out=tmp_path / "s", progress=False)
+def test_resume_needs_a_sweep_from_a_manifest(
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    result = sweep(leo_basic, {"Sat.Cd": [2.0]}, backend=pool, out=tmp_path / "s", progress=False)
     with pytest.raises(RuntimeError, match="from_manifest"):
         result.resume()
 
 
-def test_unknown_kind_is_a_config_error(leo_basic: Path, tmp_path: Path) -> None:
+def test_unknown_kind_is_a_config_error(leo_basic: Path, tmp_path: Path, pool: LocalPool) -> None:
     out = tmp_path / "s"
-    sweep(leo_basic, {"Sat.Cd": [2.0]}, out=out, progress=False)
+    sweep(leo_basic, {"Sat.Cd": [2.0]}, backend=pool, out=out, progress=False)
     path = out / "manifest.jsonl"
     header, *rest = path.read_text().splitlines(keepends=True)
     data = json.loads(header)
     data["parameter_spec"]["_kind"] = "bayesian"
     path.write_text(json.dumps(data) + "\n" + "".join(rest))
-    with LocalPool(1) as local, pytest.raises(SweepConfigError, match="bayesian"):
-        Sweep.from_manifest(path, leo_basic, backend=local)
+    with pytest.raises(SweepConfigError, match="bayesian"):
+        Sweep.from_manifest(path, leo_basic, backend=pool)
     # A known kind whose record lacks a field is refused with the field's name.
     data["parameter_spec"]["_kind"] = "sobol"
     path.write_text(json.dumps(data) + "\n" + "".join(rest))
-    with LocalPool(1) as local, pytest.raises(SweepConfigError, match="lacks 'bounds'"):
-        Sweep.from_manifest(path, leo_basic, backend=local)
+    with pytest.raises(SweepConfigError, match="lacks 'bounds'"):
+        Sweep.from_manifest(path, leo_basic, backend=pool)
 
 
 def test_timeout_is_a_failed_row_and_the_sweep_goes_on(
