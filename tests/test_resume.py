@@ -394,8 +394,11 @@ def test_worker_death_is_a_failed_row_or_a_retry(retries: int, slow: Path, tmp_p
 def test_ctrl_c_stops_the_driver_and_leaves_no_process(leo_basic: Path, tmp_path: Path) -> None:
     out = tmp_path / "s"
     env, tag = _tagged_env()
+    # Ctrl-C raises KeyboardInterrupt, as at a terminal, even where this test runs with SIGINT
+    # ignored (a background job of a script), which the driver would inherit.
     code = (
-        "import sys; from gmat_sweep import sweep\n"
+        "import signal, sys; from gmat_sweep import sweep\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "sweep(sys.argv[1], {'Sat.SMA': [6800.0 + i for i in range(400)]}, out=sys.argv[2],"
         " progress=False)\n"
     )
