@@ -1539,6 +1539,7 @@ def _facts(
         "stopped": manifest.parameter_spec.get("stopped"),
         "seed": manifest.sweep_seed,
         "inputs": manifest.script_inputs,
+        "mission_changed": manifest.mission_changed,
         "versions": {
             "gmat_sweep": manifest.gmat_sweep_version,
             "gmat-run": manifest.gmat_run_version,
@@ -1569,6 +1570,8 @@ def _summary(facts: Mapping[str, Any], attempts: int) -> str:
         lines.append("input files: not recorded (the manifest predates their record)")
     for name, digest in (facts["inputs"] or {}).items():
         lines.append(f"input file {name}: sha256 {digest}")
+    for problem in facts["mission_changed"]:
+        lines.append(f"WARNING: {problem}; the runs may mix two missions")
     if facts["seed"] is not None:
         lines.append(f"seed: {facts['seed']}")
     stopped = _stopped_text(facts["stopped"])
