@@ -8,9 +8,13 @@ the archive is a sweep directory again (``manifest.jsonl`` and the
 ``run-NNNNNN/`` directories at its root), next to:
 
 * ``mission/``: the script, every file it ``#Include``\\ s and every file it
-  reads by a path relative to its directory (a gravity model, SPICE kernels:
-  :func:`gmat_sweep.script.input_files`), laid out as they were relative to
-  each other, so the includes and those paths still resolve;
+  reads (a gravity model, SPICE kernels:
+  :func:`gmat_sweep.script.script_inputs_sha256`), laid out as they were
+  relative to each other, so the includes and relative paths still resolve;
+  a file named by an absolute path is copied under ``mission/external/``
+  at that path, and the files naming it are rewritten to name the copy;
+* ``external_files.json`` (only then): each copy's original path and the
+  files rewritten;
 * ``parameter_spec.json``: the manifest's record of how the runs were chosen;
 * ``spec.json`` (grid and sample sweeps): the same runs as a
   ``gmat-sweep run --spec`` file;
@@ -25,14 +29,21 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from gmat_sweep import storage
+from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.plan import CLI_DISTRIBUTIONS, recorded_grid, script_drift
-from gmat_sweep.script import input_files, script_includes_sha256
+from gmat_sweep.script import (
+    canonical_text,
+    repoint,
+    resources,
+    script_includes_sha256,
+    script_inputs_sha256,
+)
 
 if TYPE_CHECKING:
     from gmat_sweep.sweep import Sweep
@@ -83,10 +94,12 @@ def write_archive(
     manifest = sweep.manifest
     if script is None:
         script = sweep.runs[0].script_path if sweep.runs else manifest.script_path
-    mission = _mission_files(sweep, Path(script))
+    mission, external = _mission_files(sweep, Path(script))
     files = dict(_sweep_files(sweep.output_dir, storage_options))
     for name, data in mission.items():
         files[f"mission/{name}"] = data
+    if external["copies"]:
+        files[EXTERNAL] = _json(external)
     spec = manifest.parameter_spec
     files["parameter_spec.json"] = _json(spec)
     kind = spec.get("_kind", "grid")
@@ -95,7 +108,7 @@ def write_archive(
     elif kind == "samples":
         files["spec.json"] = _json({"samples": spec["rows"]})
     script_name = f"mission/{next(iter(mission))}"
-    files["REPRODUCE.md"] = reproduce_text(spec, script_name).encode("utf-8")
+    files["REPRODUCE.md"] = reproduce_text(spec, script_name, external).encode("utf-8")
     files["SHA256SUMS"] = "".join(
         f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items())
     ).encode("utf-8")
@@ -111,12 +124,16 @@ def write_archive(
     return target
 
 
-def reproduce_text(parameter_spec: Mapping[str, Any], script: str) -> str:
+def reproduce_text(
+    parameter_spec: Mapping[str, Any], script: str, external: Mapping[str, Any] | None = None
+) -> str:
     """The ``REPRODUCE.md`` of an archive: how to rerun the study ``parameter_spec`` records.
 
     Markdown with the ``gmat-sweep`` command (when the CLI can express the
     design) and the equivalent Python call, both run from the extracted
-    archive's directory, where the mission is ``script``.
+    archive's directory, where the mission is ``script``. ``external`` is the
+    archive's record of the files the mission names by an absolute path
+    (:data:`EXTERNAL`), explained when there are any.
     """
     kind = parameter_spec.get("_kind", "grid")
     options = dict(parameter_spec.get("run_options") or {})
@@ -137,6 +154,20 @@ def reproduce_text(parameter_spec: Mapping[str, Any], script: str) -> str:
     if command is not None:
         lines += ["With the command line:", "", "```bash", command, "```", "", "Or in Python:", ""]
     lines += ["```python", python, "```", ""]
+    if external and external["copies"]:
+        lines += [
+            "The mission names files by an absolute path. Their copies are under",
+            f"`mission/` ({', '.join(f'`{name}`' for name in external['copies'])}),",
+            f"and `{EXTERNAL}` maps each to its original path. These files of the",
+            "mission name the copies instead, by relative paths, and so differ from",
+            "the files the manifest's hashes record by those names only:",
+            "",
+            *(f"- `{name}`" for name in external["rewritten"]),
+            "",
+            "To resume this sweep (rather than rerun it) with the archived mission,",
+            "pass `allow_script_drift=True` (CLI: `--allow-script-drift`).",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -185,10 +216,26 @@ def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def _mission_files(sweep: Sweep, script: Path) -> dict[str, bytes]:
-    """The script (first), its includes and input files, keyed by path under a common directory.
+EXTERNAL = "external_files.json"
+"""The archive's record of the files a mission names by an absolute path (see below)."""
 
-    They must be the files the sweep ran: the archive's recipe reruns them.
+
+def _mission_files(sweep: Sweep, script: Path) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The mission's files keyed by their path under ``mission/`` (the script first).
+
+    The script, its includes and the files it reads by a relative name are
+    laid out as they are relative to each other. A file named by an absolute
+    path (``#Include '/abs/x.script'``, ``PotentialFile = '/data/x.cof'``) is
+    copied under ``external/`` at that path, and the script and its includes
+    are rewritten to name the copy by a relative path
+    (:func:`gmat_sweep.script.repoint`), so the mission reruns from the
+    archive anywhere; the files an include named so includes by relative
+    names go with it. A file of the engine's own data directory
+    (:attr:`gmat_sweep.engine.Engine.data`) is the engine's, not the
+    mission's: it is neither copied nor renamed. The second value records
+    the rest for :data:`EXTERNAL`: each copy's original path, and the files
+    rewritten (empty when none is). They must be the files the sweep ran:
+    the archive's recipe reruns them.
     """
     top = Path(os.path.abspath(script))
     if not top.is_file():
@@ -203,15 +250,72 @@ def _mission_files(sweep: Sweep, script: Path) -> dict[str, bytes]:
             "recipe reruns it: restore those files, or pass the path of an unchanged copy "
             "(script=, CLI: --script PATH)"
         )
-    paths = [top]
-    for name in script_includes_sha256(top):
-        included = PurePosixPath(name)
-        paths.append(
-            Path(name) if included.is_absolute() else Path(os.path.abspath(top.parent / name))
-        )
-    paths += input_files(top)
-    root = Path(os.path.commonpath([path.parent for path in paths]))
-    return {path.relative_to(root).as_posix(): path.read_bytes() for path in paths}
+    includes = script_includes_sha256(top)
+    names = [*includes, *script_inputs_sha256(top)]
+    engine = ensure_engine().data.resolve()
+    # A file of the engine's own data (named by its path in this install) ships with the
+    # engine, which the manifest identifies: it is not the mission's to copy.
+    absolute = [
+        Path(name)
+        for name in names
+        if _absolute(name) and not Path(name).resolve().is_relative_to(engine)
+    ]
+    # An include named by an absolute path may include files beside itself: they go with it.
+    nested = [
+        Path(os.path.abspath(path.parent / name))
+        for path in absolute
+        if path.as_posix() in includes
+        for name in script_includes_sha256(path)
+        if not _absolute(name)
+    ]
+    beside = [top]
+    for name in names:
+        path = Path(os.path.abspath(top.parent / name))
+        if not _absolute(name) and path not in nested:
+            beside.append(path)
+    root = Path(os.path.commonpath([path.parent for path in beside]))
+    placed = {path: path.relative_to(root).as_posix() for path in beside}
+    external = _free_directory(placed.values())
+    for path in [*absolute, *nested]:
+        placed.setdefault(path, f"{external}/{PurePosixPath(path).relative_to(path.anchor)}")
+    elsewhere = {path.as_posix(): placed[path] for path in absolute}
+    texts = [top, *(Path(os.path.abspath(top.parent / name)) for name in includes)]
+    files = {placed[path]: path.read_bytes() for path in placed}
+    kinds = resources(top)
+    inputs = {name: _relative(target, placed[top]) for name, target in elsewhere.items()}
+    rewritten = []
+    for path in texts:
+        text = canonical_text(path)
+        here = {name: _relative(target, placed[path]) for name, target in elsewhere.items()}
+        moved = repoint(text, kinds, here, inputs)
+        if moved != text:
+            files[placed[path]] = moved.encode("utf-8")
+            rewritten.append(f"mission/{placed[path]}")
+    record = {
+        "copies": {f"mission/{target}": name for name, target in sorted(elsewhere.items())},
+        "rewritten": sorted(rewritten),
+    }
+    return files, record
+
+
+def _absolute(name: str) -> bool:
+    return PurePosixPath(name).is_absolute()
+
+
+def _relative(target: str, beside: str) -> str:
+    """The POSIX path of ``target`` from the directory of ``beside`` (both under ``mission/``)."""
+    directory = PurePosixPath(beside).parent.as_posix()
+    return PurePosixPath(os.path.relpath(target, directory)).as_posix()
+
+
+def _free_directory(taken: Iterable[str]) -> str:
+    """``external`` (or ``external-2`` ...): a top directory no file of the mission uses."""
+    used = {name.split("/", 1)[0] for name in taken}
+    return next(
+        name
+        for name in ("external", *(f"external-{n}" for n in range(2, len(used) + 3)))
+        if name not in used
+    )
 
 
 def _sweep_files(root: str | Path, storage_options: Mapping[str, Any] | None) -> dict[str, bytes]:

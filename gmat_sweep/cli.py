@@ -1187,10 +1187,12 @@ def _cmd_example(args: argparse.Namespace) -> int:
 _OVERRIDE_LEGEND = """\
 override: live = written through GMAT's API after the script is loaded; load-time = written into
 the script text before it is loaded (GMAT ignores API writes to it); refused = a file GMAT writes,
-or a value the mission sequence sets before reading it. A live write GMAT turns out to drop
-(such as Propagator.Type) becomes load-time when a sweep checks its values. Values are what GMAT
-holds once the script is loaded: orbital elements are read from its Cartesian state, so their last
-digits can differ from the script."""
+or a value the mission sequence sets before reading it. Propagator.Type and the fields of the
+frame a spacecraft's state is given in are load-time, as a sweep applies them. Only a value can
+show the rest: a live write GMAT turns out to drop, or that leaves a spacecraft's state converted
+with the old value (a body's Mu), becomes load-time when a sweep checks its values. Values are
+what GMAT holds once the script is loaded: orbital elements are read from its Cartesian state, so
+their last digits can differ from the script."""
 
 _SHOWN_WIDTH = 40
 """Longest value ``fields`` prints in its table (longer ones are cut with an ellipsis)."""
@@ -1537,6 +1539,7 @@ def _facts(
         "stopped": manifest.parameter_spec.get("stopped"),
         "seed": manifest.sweep_seed,
         "inputs": manifest.script_inputs,
+        "mission_changed": manifest.mission_changed,
         "versions": {
             "gmat_sweep": manifest.gmat_sweep_version,
             "gmat-run": manifest.gmat_run_version,
@@ -1567,6 +1570,8 @@ def _summary(facts: Mapping[str, Any], attempts: int) -> str:
         lines.append("input files: not recorded (the manifest predates their record)")
     for name, digest in (facts["inputs"] or {}).items():
         lines.append(f"input file {name}: sha256 {digest}")
+    for problem in facts["mission_changed"]:
+        lines.append(f"WARNING: {problem}; the runs may mix two missions")
     if facts["seed"] is not None:
         lines.append(f"seed: {facts['seed']}")
     stopped = _stopped_text(facts["stopped"])

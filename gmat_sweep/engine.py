@@ -158,11 +158,16 @@ class Engine:
     version:
         Human-readable identity recorded in every manifest, e.g.
         ``"gmatpy 0.2.1 (GMAT R2026a, embedded)"``.
+    data:
+        The directory of the engine's own data files (gravity models,
+        ephemerides, EOP), its ``DATA_PATH``: they ship with the engine,
+        which ``version`` identifies.
     """
 
     root: Path
     kind: str
     version: str
+    data: Path
 
 
 def cache_root() -> Path:
@@ -207,7 +212,12 @@ def _desktop_engine(root: Path) -> Engine:
         (p.name.rsplit(".", 1)[-1] for p in (root / "lib").glob("libGmatBase.so.*")),
         "unknown release",
     )
-    return Engine(root=root.resolve(), kind="GMAT_ROOT", version=f"GMAT {version} at {root}")
+    return Engine(
+        root=root.resolve(),
+        kind="GMAT_ROOT",
+        version=f"GMAT {version} at {root}",
+        data=root.resolve() / "data",
+    )
 
 
 def _wheel() -> tuple[str, Path]:
@@ -241,7 +251,10 @@ def _embedded_engine() -> Engine:
     if not _is_valid(root, expected):
         _build(root, wheel_dir, expected)
     return Engine(
-        root=root, kind="embedded", version=f"gmatpy {version} (GMAT {release}, embedded)"
+        root=root,
+        kind="embedded",
+        version=f"gmatpy {version} (GMAT {release}, embedded)",
+        data=wheel_dir / "data",
     )
 
 

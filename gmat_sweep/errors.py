@@ -203,6 +203,18 @@ class SweepLockedError(GmatSweepError):
     """
 
 
+class MissionChangedError(GmatSweepError):
+    """Raised when a sweep's mission changed on disk while its runs were running.
+
+    Runs load the script (and its ``#Include`` files, and the files it reads)
+    as they start, so runs started after an edit ran another mission than the
+    one the manifest's hashes record. The sweep's runs are all recorded, and
+    the manifest header keeps the problems (``mission_changed``); the message
+    names each changed file with its hash before and after, and says how to
+    get a sweep of one mission.
+    """
+
+
 class NoOutputFilesError(SweepConfigError, ValueError):
     """Raised when a sweep's results are read and an ``ok`` run recorded no output files.
 

@@ -247,6 +247,13 @@ class Manifest:
         the SHA-256 of each file it reads (a gravity model, SPICE kernels);
         ``None`` when not recorded (manifests written before this field
         existed), ``{}`` when the script reads no file of its own.
+    mission_changed:
+        One problem per file of the mission (the script, an included file, an
+        input file) found changed when a computation of the sweep ended, as
+        :func:`gmat_sweep.plan.mission_changes` words it: runs loaded after
+        the edit ran another mission than the hashes above. Empty when none
+        changed (and in manifests written before this field existed); a
+        resume refuses a sweep with any unless ``allow_script_drift=True``.
 
     Notes
     -----
@@ -275,6 +282,7 @@ class Manifest:
     numpy_version: str = ""
     scipy_version: str = ""
     script_inputs: dict[str, str] | None = None
+    mission_changed: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # State of this object, not of the record: attributes rather than fields, so

@@ -117,10 +117,16 @@ def fields(mission: str | Path) -> pd.DataFrame:
         the load), ``"load-time"`` (written into the script text before the
         load, because GMAT ignores API writes to it, as for a ForceModel a
         Propagator uses) or ``"refused"`` (a file name GMAT writes). The
-        class is read from the mission's structure before any value is
-        written: a field whose API writes GMAT drops (``Propagator.Type``)
-        is listed as live, and a sweep makes it load-time when it checks its
-        values. Either way the override takes effect.
+        class is the one a sweep gives an override of the field, decided
+        from the mission's structure before any value is written: a
+        ``Propagator.Type`` (GMAT drops its API writes) and every field of a
+        frame a spacecraft's state is given in (``LunaInertial.Origin``) are
+        load-time. What only a value can show is listed as live and made
+        load-time when a sweep checks its values: an API write GMAT drops
+        that is not known beforehand, or a field the script converts a
+        spacecraft's state through when written (a created body's ``Mu``;
+        the built-in bodies, such as ``Earth.Mu``, are not listed). Either
+        way the override takes effect.
 
     Raises
     ------

@@ -15,6 +15,7 @@ import functools
 import json
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -312,6 +313,33 @@ def refuse_or_warn(problems: list[str], *, allowed: bool, refusal: str, flag: st
     )
 
 
+@dataclass(frozen=True)
+class MissionHashes:
+    """The SHA-256 of every file of a mission: what a manifest header records of it.
+
+    ``inputs`` is ``None`` for a manifest written before input files were
+    recorded (then they are not compared).
+    """
+
+    script: str
+    includes: Mapping[str, str]
+    inputs: Mapping[str, str] | None
+
+    @classmethod
+    def of(cls, script: Path) -> MissionHashes:
+        """The hashes of ``script``, the files it ``#Include``\\ s and the files it reads, now."""
+        return cls(
+            canonical_script_sha256(script),
+            script_includes_sha256(script),
+            script_inputs_sha256(script),
+        )
+
+    @classmethod
+    def recorded(cls, manifest: Manifest) -> MissionHashes:
+        """The hashes ``manifest``'s header recorded when the sweep started."""
+        return cls(manifest.script_sha256, manifest.script_includes, manifest.script_inputs)
+
+
 def script_drift(manifest: Manifest, script: Path) -> list[str]:
     """Describe every file of the mission whose hash differs from what the manifest recorded.
 
@@ -320,38 +348,52 @@ def script_drift(manifest: Manifest, script: Path) -> list[str]:
     manifest predates their record); an empty list when the mission is the
     one the sweep ran.
     """
+    return mission_changes(
+        MissionHashes.recorded(manifest), script, when="since the sweep ran", was="manifest"
+    )
+
+
+def mission_changes(recorded: MissionHashes, script: Path, *, when: str, was: str) -> list[str]:
+    """Describe every file of the mission ``script`` whose hash differs from ``recorded``.
+
+    Each problem reads "``<file>`` changed ``<when>``: ``<was>`` sha256 ...,
+    file now ...".
+    """
     problems = []
-    current = canonical_script_sha256(script)
-    if current != manifest.script_sha256:
+    current = MissionHashes.of(script)
+    if current.script != recorded.script:
         problems.append(
-            f"script {str(script)!r} changed since the sweep ran: manifest sha256 "
-            f"{manifest.script_sha256}, file now {current}"
+            f"script {str(script)!r} changed {when}: {was} sha256 {recorded.script}, "
+            f"file now {current.script}"
         )
     problems += _files_drift(
-        "included file",
+        ("included file", when, was),
         "the script now includes {!r}, which the sweep did not use",
-        manifest.script_includes,
-        script_includes_sha256(script),
+        recorded.includes,
+        current.includes,
     )
-    if manifest.script_inputs is not None:  # None: written before inputs were recorded
+    if recorded.inputs is not None and current.inputs is not None:
         problems += _files_drift(
-            "input file",
+            ("input file", when, was),
             "the script now reads {!r}, which the sweep did not read",
-            manifest.script_inputs,
-            script_inputs_sha256(script),
+            recorded.inputs,
+            current.inputs,
         )
     return problems
 
 
 def _files_drift(
-    kind: str, added: str, recorded: Mapping[str, str], current: Mapping[str, str]
+    what: tuple[str, str, str], added: str, recorded: Mapping[str, str], current: Mapping[str, str]
 ) -> list[str]:
     """How the ``current`` files (name -> sha256) differ from the ``recorded`` ones.
 
-    ``added`` formats the problem of a file the sweep did not have.
+    ``what`` is the kind of file, when it changed and what recorded it (as
+    :func:`mission_changes` words them); ``added`` formats the problem of a
+    file the sweep did not have.
     """
+    kind, when, was = what
     problems = [
-        f"{kind} {name!r} changed since the sweep ran: manifest sha256 {sha}, "
+        f"{kind} {name!r} changed {when}: {was} sha256 {sha}, "
         f"file now {current.get(name) or 'missing'}"
         for name, sha in sorted(recorded.items())
         if current.get(name) != sha

@@ -429,29 +429,52 @@ def absolute_inputs(line: str, directory: Path, kinds: Mapping[str, str]) -> str
     return line if value == match["value"] else f"{match['head']}{value}{match['tail']}"
 
 
-def input_files(script_path: str | Path) -> list[Path]:
-    """The files the script reads that :func:`absolute_inputs` finds beside it, in script order.
+def repoint(
+    text: str, kinds: Mapping[str, str], includes: Mapping[str, str], inputs: Mapping[str, str]
+) -> str:
+    """``text`` (a script or a file it includes) with files it names absolutely named anew.
 
-    Absolute paths; only the assignments before ``BeginMissionSequence`` are
-    read (includes followed), and only files (a ``FunctionPath`` may name a
-    directory).
-
-    Raises
-    ------
-    SweepConfigError
-        The script or a file it includes cannot be read as UTF-8 text.
+    ``includes`` maps the absolute path of an ``#Include`` file, and
+    ``inputs`` that of a file the script reads (:func:`absolute_inputs`'s
+    file fields), to the name to write instead; an absolute name that is
+    neither is kept. ``kinds`` is the script's :func:`resources`. An archive
+    uses it to point a mission at the copies it holds of such files.
     """
-    return [path for written, path in _read_files(script_path) if not _is_absolute(written)]
+
+    def renamed(written: str, names: Mapping[str, str]) -> str | None:
+        if not _is_absolute(written):
+            return None
+        return names.get(Path(os.path.abspath(written)).as_posix())
+
+    lines = []
+    for line in text.split("\n"):
+        include = _INCLUDE.match(line)
+        match = None if include is not None else _file_assignment(line, kinds)
+        if include is not None and (name := renamed(_matched(include), includes)) is not None:
+            line = f"#Include '{name}'"
+        elif match is not None:
+
+            def swap(token: re.Match[str]) -> str:
+                name = renamed(_matched(token), inputs)
+                return token[0] if name is None else f"'{name}'"
+
+            value = _PATH_TOKEN.sub(swap, match["value"])
+            line = line if value == match["value"] else f"{match['head']}{value}{match['tail']}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def script_inputs_sha256(script_path: str | Path) -> dict[str, str]:
     """SHA-256 of the bytes of every file the script reads, as GMAT finds it.
 
-    These are :func:`input_files` (a name relative to the script's directory,
-    where GMAT looks first) and the files the script names by an absolute
-    path. A name that is not a file beside the script is one GMAT looks up
-    in its own data directory (``'JGM2.cof'``): that file ships with the
-    engine, whose version the manifest records, and is not listed.
+    These are the files :func:`absolute_inputs` finds beside the script (a
+    name relative to the script's directory, where GMAT looks first) and the
+    files the script names by an absolute path, in the assignments before
+    ``BeginMissionSequence`` (includes followed); only files (a
+    ``FunctionPath`` may name a directory). A name that is not a file beside
+    the script is one GMAT looks up in its own data directory
+    (``'JGM2.cof'``, ``'../data/gravity/earth/JGM2.cof'``): that file ships
+    with the engine, whose version the manifest records, and is not listed.
 
     Returns
     -------

@@ -43,18 +43,15 @@ from gmat_sweep.backends import check_backend, make_backend
 from gmat_sweep.backends.base import Pool
 from gmat_sweep.containment import escape_check
 from gmat_sweep.engine import ensure_engine
-from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.errors import MissionChangedError, SweepConfigError
 from gmat_sweep.lock import hold
 from gmat_sweep.manifest import (
     Manifest,
     ManifestEntry,
-    canonical_script_sha256,
-    script_includes_sha256,
     unreadable_ok_runs,
 )
 from gmat_sweep.metrics import Postprocess
 from gmat_sweep.plan import installed_version as _version
-from gmat_sweep.script import script_inputs_sha256
 from gmat_sweep.spec import (
     LOG_NAME,
     PathLike,
@@ -190,6 +187,9 @@ class Sweep(DaskMethodsMixin):
         self._recorded: set[int] = set()
         self._held: contextlib.ExitStack | None = None
         self._begun_hold = False
+        self._mission: plan.MissionHashes | None = None
+        """The mission's files as the runs of this sweep must find them (see :meth:`_end`)."""
+        self._changed: MissionChangedError | None = None
         self._plan(self._runs)
 
     # -- the graph -----------------------------------------------------------
@@ -269,6 +269,9 @@ class Sweep(DaskMethodsMixin):
                     recorder.record(outcome)
             finally:
                 self._end()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            raise changed
         return self
 
     def _rebuild(self, dsk: Any, *, rename: Any = None) -> Sweep:
@@ -468,8 +471,9 @@ class Sweep(DaskMethodsMixin):
             return self._recorder
         self._begun_hold = self._acquire("run")
         if self._manifest is None:
+            mission = self._mission = plan.MissionHashes.of(self._script_path)
             manifest = Manifest(
-                script_sha256=canonical_script_sha256(self._script_path),
+                script_sha256=mission.script,
                 gmat_sweep_version=_version("gmat_sweep"),
                 gmat_run_version=_version("gmat-run"),
                 gmat_install_version=ensure_engine().version,
@@ -479,8 +483,8 @@ class Sweep(DaskMethodsMixin):
                 parameter_spec=self._parameter_spec,
                 run_count=len(self._all_runs()),
                 backend=_backend_name(self._backend),
-                script_includes=script_includes_sha256(self._script_path),
-                script_inputs=script_inputs_sha256(self._script_path),
+                script_includes=dict(mission.includes),
+                script_inputs=None if mission.inputs is None else dict(mission.inputs),
                 script_path=str(self._script_path.resolve()),
                 numpy_version=_version("numpy"),
                 scipy_version=_version("scipy"),
@@ -491,6 +495,8 @@ class Sweep(DaskMethodsMixin):
             storage.make_dirs(self._output_dir, self._storage_options)
             manifest.save(self._manifest_path, storage_options=self._storage_options)
             self._manifest = manifest
+        elif self._mission is None:
+            self._mission = plan.MissionHashes.of(self._script_path)
         self._recorded = set()
         self._recorder = _Recorder(self, len(self._graph.runs))
         return self._recorder
@@ -501,12 +507,45 @@ class Sweep(DaskMethodsMixin):
         if recorder is None:
             return
         try:
+            self._check_mission()
             self.manifest.compact()
         finally:
             recorder.close()
             self._wall_s = recorder.wall_s()
             if self._begun_hold:
                 self._release()
+
+    def _check_mission(self) -> None:
+        """Record in the manifest, and raise from the computation, a mission edited mid-sweep.
+
+        Workers load the script, its includes and the files it reads as each
+        run starts, so a run started after an edit runs the edited mission.
+        The files are hashed again when a computation ends and compared with
+        :attr:`_mission`: each change is added to the header's
+        ``mission_changed`` and :meth:`_finish` raises it.
+        """
+        if self._mission is None:
+            return
+        try:
+            problems = plan.mission_changes(
+                self._mission, self._script_path, when="while the sweep ran", was="at the start"
+            )
+        except SweepConfigError as exc:  # deleted or unreadable now
+            problems = [str(exc)]
+        manifest = self.manifest
+        new = [problem for problem in problems if problem not in manifest.mission_changed]
+        if not new:
+            return
+        manifest.mission_changed = [*manifest.mission_changed, *new]
+        manifest.rewrite_header()
+        self._changed = MissionChangedError(
+            "; ".join(new) + ". Runs load the mission as they start, so the runs started after "
+            "the edit ran the edited files: this sweep's results may mix two missions under "
+            "the hashes its manifest records (its header now lists the change, and a resume "
+            "refuses it). Restore the files and run the sweep again from the start "
+            "(Sweep.run(), or gmat-sweep run into a new --out), or keep the edit and start a "
+            "new sweep of it in another directory"
+        )
 
     def _acquire(self, what: str) -> bool:
         """Hold the sweep (one writer per sweep) unless this sweep holds it already."""
@@ -709,6 +748,16 @@ class Sweep(DaskMethodsMixin):
             "change cannot affect results.",
             flag="allow_script_drift",
         )
+        plan.refuse_or_warn(
+            [f"{problem} (a change the sweep recorded)" for problem in manifest.mission_changed],
+            allowed=allow_script_drift,
+            refusal=". The mission changed while the sweep ran, so its finished runs may be of "
+            "two missions, and a resume would add to them. Run the sweep again from the start "
+            "(Sweep.run(), or a new sweep in another directory), or pass "
+            "allow_script_drift=True (CLI: --allow-script-drift) to resume anyway.",
+            flag="allow_script_drift",
+        )
+        self._mission = plan.MissionHashes.of(script)
         self._script_path = script
         self._runs = runs = self._expand(self._parameter_spec, script.resolve())
         plan.check_recorded(

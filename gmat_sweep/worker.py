@@ -34,10 +34,12 @@ from the engine itself:
   API cannot write (On/Off), when it gives the frame of the state after it
   in the script (``Sat.CoordinateSystem``, ``Sat.DateFormat``,
   :data:`_FRAMES`), when it is a ``String``'s ``Value`` (see
-  :func:`_engine_field`), when an API write is dropped (the field still
-  holds its old value afterwards), or when the script converts a
-  spacecraft's state through the field (see :func:`_probe_states`: a
-  central body's ``Mu``, the ``Origin`` of the frame the state is given in);
+  :func:`_engine_field`), when it belongs to the frame a spacecraft's state
+  is given in (its ``Origin``, ``Axes``: :data:`_STATE_FRAME`), when an API
+  write is dropped (``Propagator.Type``, :data:`_DROPPED`, or found at run
+  time: the field still holds its old value afterwards), or when the script
+  converts a spacecraft's state through the field (see
+  :func:`_probe_states`: a central body's ``Mu``);
 - **refused** when the field names a file the engine writes (a ``FILENAME``
   field of an output resource: ReportFile, EphemerisFile, ContactLocator and
   the engine's other Subscribers and EventLocators), when the mission
@@ -189,6 +191,21 @@ before ``Sat.Epoch = '01 Jun 2026 00:00:00.000'`` puts the epoch on the TT
 scale; written through the API after the load, either only re-expresses the
 state already loaded, and the run is unchanged. Such a field is load-time:
 written into the script in place of its own assignment."""
+_DROPPED = frozenset({("PropSetup", "Type")})
+"""``(type, field)`` of fields whose API writes the engine drops after the load.
+
+``Prop.Type = PrinceDormand78`` written through the API reads back the old
+integrator and the run uses it (measured with the wheel's GMAT R2026a
+engine). Known before any write, so ``gmat-sweep fields`` lists it as
+load-time; a write found dropped at run time (:func:`_write`) is made
+load-time the same way."""
+_STATE_FRAME = "CoordinateSystem"
+"""The type of the frame a script gives a spacecraft's state in (``Sat.CoordinateSystem = F``).
+
+GMAT converts the state the script gives in that frame to its internal
+Cartesian state as the script is loaded: a frame's ``Origin`` or ``Axes``
+written through the API afterwards leaves the state converted in the old
+frame. Every field of such a frame is load-time (:func:`_state_frames`)."""
 _PROBE_VALUES = 8
 _PRINTED_DIGITS = 1e-15
 """Relative tolerance of a number GMAT prints to 16 significant digits (a ModJulian epoch)."""
@@ -423,11 +440,11 @@ def list_fields(script_path: Path) -> list[MissionField]:
     and a Propagator's integrator settings are included; a ``Variable`` or
     ``String`` has its ``Value``. A field whose value cannot be read is left
     out (a sweep could not read an override of it back). Each field is
-    classified as :func:`_classify` would classify an override of it, before
-    any value is written: a write the engine drops (``Propagator.Type``), or a
-    field the script converts a spacecraft's state through
-    (:func:`_probe_states`), is found only when a sweep's values are checked,
-    and is then load-time.
+    classified by :func:`_classify`, as a sweep's override of it is, before
+    any value is written: a write the engine drops that is not in
+    :data:`_DROPPED`, or a field the script converts a spacecraft's state
+    through when written (:func:`_probe_states`), is found only when a
+    sweep's values are checked, and is then load-time.
 
     Raises
     ------
@@ -578,7 +595,9 @@ def _classify(loaded: _Loaded, path: str) -> str:
     Decided from the engine (see the module docstring): the resource is held
     as a clone by another object, the field names a resource its object holds
     as a clone, the field's type cannot be written through the API (On/Off),
-    it gives the frame of the fields after it (:data:`_FRAMES`), it is a
+    it gives the frame of the fields after it (:data:`_FRAMES`), the engine
+    drops its API writes (:data:`_DROPPED`), it belongs to the frame a
+    spacecraft's state is given in (:data:`_STATE_FRAME`), it is a
     ``String``'s ``Value``, or an earlier write to it was dropped or did not
     convert a spacecraft's state as the script's text does (:func:`_probe_states`).
 
@@ -599,16 +618,25 @@ def _classify(loaded: _Loaded, path: str) -> str:
         raise SweepConfigError(refusal)
     clones = _clones(loaded)
     resource = obj.GetName()
+    type_name = obj.GetTypeName()
     load_time = (
         path in script.dropped
         or _engine_field(obj, name) != name
         or any(resource in held for held in clones.values())
         or kind == gmat.ON_OFF_TYPE
-        or (obj.GetTypeName(), name) in _FRAMES
+        or (type_name, name) in _FRAMES
+        or (type_name, name) in _DROPPED
+        or (type_name == _STATE_FRAME and resource in _state_frames(gmat))
         or (kind == gmat.OBJECT_TYPE and str(obj.GetField(name)) in clones.get(resource, set()))
     )
     script.classes[path] = LOAD_TIME if load_time else LIVE
     return script.classes[path]
+
+
+def _state_frames(gmat: Any) -> set[str]:
+    """The frames the script gives a spacecraft's state in (see :data:`_STATE_FRAME`)."""
+    names = gmat.Moderator.Instance().GetListOfObjects(gmat.SPACECRAFT)
+    return {str(gmat.GetObject(name).GetField("CoordinateSystem")) for name in names}
 
 
 def _run(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,7 +18,9 @@ import pytest
 from gmat_sweep import Manifest, Sweep, monte_carlo, open_sweep, sweep
 from gmat_sweep.aggregate import lazy_multiindex
 from gmat_sweep.archive import ZIP_EPOCH, reproduce_text, write_archive
+from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.spec import RunStatus
 
 pytestmark = pytest.mark.slow
 
@@ -194,3 +198,67 @@ def test_archive_refuses_a_mission_that_changed_and_takes_a_moved_one(
     with pytest.raises(SweepConfigError, match=r"included file 'leo\.script' changed since"):
         write_archive(study, tmp_path / "b.zip", script=moved)
     assert not (tmp_path / "b.zip").exists()
+
+
+def test_archive_copies_files_named_by_absolute_paths_and_reruns_without_them(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    # The mission includes its spacecraft and reads its gravity model by absolute paths.
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "parts").mkdir(parents=True)
+    cof = elsewhere / "jgm2_4x4.cof"
+    shutil.copy(data_dir / "gravity" / "jgm2_4x4.cof", cof)
+    text = (data_dir / "custom_gravity.script").read_text(encoding="utf-8")
+    spacecraft, rest = text.split("Create ForceModel FM;")
+    state, body = spacecraft.split("Sat.DryMass")
+    # The included file includes another beside it, by a relative name.
+    (elsewhere / "parts" / "body.script").write_text("Sat.DryMass" + body, encoding="utf-8")
+    (elsewhere / "parts" / "sat.script").write_text(
+        state + "#Include 'body.script'\n", encoding="utf-8"
+    )
+    # GMAT's own data file named by its path in this engine: the engine's, not copied.
+    jgm3 = ensure_engine().data / "gravity" / "earth" / "JGM3.cof"
+    top = tmp_path / "mission" / "main.script"
+    top.parent.mkdir()
+    top.write_text(
+        f"#Include '{(elsewhere / 'parts' / 'sat.script').as_posix()}'\n"
+        f"Create ForceModel Unused;\nUnused.GravityField.Earth.PotentialFile = '{jgm3}';\n"
+        "Create ForceModel FM;" + rest.replace("'gravity/jgm2_4x4.cof'", f"'{cof.as_posix()}'"),
+        encoding="utf-8",
+    )
+    original = sweep(top, {"Sat.Cd": [2.0, 2.4]}, out=tmp_path / "out", progress=False)
+    root = _extract(write_archive(original, tmp_path / "abs.zip"), tmp_path / "x")
+
+    copies = {
+        "mission/external" + cof.as_posix(): cof.as_posix(),
+        "mission/external" + (elsewhere / "parts" / "sat.script").as_posix(): (
+            elsewhere / "parts" / "sat.script"
+        ).as_posix(),
+    }
+    record = json.loads((root / "external_files.json").read_text(encoding="utf-8"))
+    assert record == {"copies": copies, "rewritten": ["mission/main.script"]}
+    for archived, source in copies.items():
+        assert (root / archived).read_bytes() == Path(source).read_bytes()
+    beside = root / f"mission/external{elsewhere.as_posix()}/parts/body.script"
+    assert beside.read_bytes() == (elsewhere / "parts" / "body.script").read_bytes()
+    archived_top = (root / "mission" / "main.script").read_text(encoding="utf-8")
+    assert f"'{elsewhere.as_posix()}" not in archived_top  # no absolute name left
+    assert f"#Include 'external{elsewhere.as_posix()}/parts/sat.script'" in archived_top
+    assert str(jgm3) in archived_top and not list(root.rglob("JGM3.cof"))
+    reproduce = (root / "REPRODUCE.md").read_text(encoding="utf-8")
+    assert "external_files.json" in reproduce and "allow_script_drift=True" in reproduce
+
+    # An edit of a file named by an absolute path is drift, as for any input.
+    cof.write_text(
+        cof.read_text(encoding="utf-8").replace("RECOEF    2  0   -4.8", "RECOEF    2  0   -4.7")
+    )
+    with pytest.raises(SweepConfigError, match=re.escape(f"input file {cof.as_posix()!r} changed")):
+        write_archive(original, tmp_path / "edited.zip")
+
+    # The archive reruns to the same numbers with the originals gone.
+    shutil.rmtree(elsewhere)
+    command = _block(reproduce, "bash").strip()
+    _run(["bash", "-c", command + " --quiet --no-progress"], root)
+    rerun = Manifest.load(root / "rerun" / "manifest.jsonl")
+    assert [entry.status for entry in rerun.entries] == [RunStatus.OK, RunStatus.OK]
+    pd.testing.assert_frame_equal(lazy_multiindex(rerun, root / "rerun"), original.to_pandas())

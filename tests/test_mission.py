@@ -39,7 +39,39 @@ def test_fields_lists_resources_in_script_order_with_values_and_classes(
     # A solver writes its progress report: moving that file is refused like a ReportFile's.
     assert targeting.loc["DC.ReportFile", "override"] == "refused"
 
+    # GMAT drops API writes of an integrator type: a sweep writes it into the script.
+    assert table.loc["Prop.Type", "override"] == "load-time"
+
     with pytest.raises(SweepConfigError, match=r"(?s)GMAT cannot load parse_error.script: .*SMAX"):
         fields(parse_error)
     with pytest.raises(SweepConfigError, match=r"'nowhere.script' is not a file"):
         fields("nowhere.script")
+
+
+def test_fields_lists_the_frame_a_state_is_given_in_as_a_sweep_applies_it(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # GMAT converts Orbiter's Keplerian elements through LunaInertial as it loads the
+    # script: an API write of its Origin afterwards would leave the state where it was.
+    lunar = data_dir / "lunar_fm.script"
+    table = fields(lunar)
+    frame = table.loc[table["resource"] == "LunaInertial", "override"]
+    assert frame.to_dict() == {"LunaInertial.Origin": "load-time", "LunaInertial.Axes": "load-time"}
+    # A frame no spacecraft's state is given in is written through the API.
+    text = lunar.read_text().replace(
+        "Create ReportFile",
+        "Create CoordinateSystem Spare;\nSpare.Origin = Luna;\n"
+        "Spare.Axes = MJ2000Eq;\n\nCreate ReportFile",
+        1,
+    )
+    spare = tmp_path / "spare.script"
+    spare.write_text(text)
+    assert fields(spare).loc["Spare.Origin", "override"] == "live"
+    # The class a sweep gives the override is the listed one.
+    from gmat_sweep import worker
+
+    worker._scripts.clear()
+    assert worker.check_fields(lunar, {"LunaInertial.Origin": ["Earth"]}) == []
+    assert worker._script(worker._mission_sha256(lunar)).classes == {
+        "LunaInertial.Origin": worker.LOAD_TIME
+    }

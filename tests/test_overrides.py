@@ -330,10 +330,12 @@ def test_runs_sharing_a_rendered_text_share_one_load(leo_basic: Path, tmp_path: 
 
 
 def test_a_dropped_write_found_at_run_time_becomes_load_time(
-    leo_basic: Path, tmp_path: Path
+    leo_basic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gmat_sweep import worker
 
+    # Prop.Type is known dropped beforehand; without that record the run finds it.
+    monkeypatch.setattr(worker, "_DROPPED", frozenset())
     worker._loaded = None
     worker._scripts.clear()  # as on a host that did not check the sweep
     spec = RunSpec(leo_basic, {"Prop.Type": "PrinceDormand78"}, tmp_path / "a", 0, None)

@@ -13,18 +13,21 @@ import json
 import re
 import shutil
 import zipfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from dask.callbacks import Callback
 
 from gmat_sweep import LocalPool, Manifest, Sweep, SweepConfigError, sweep
 from gmat_sweep.archive import write_archive
 from gmat_sweep.cli import main
 from gmat_sweep.engine import ensure_engine
-from gmat_sweep.script import script_inputs_sha256
-from gmat_sweep.spec import RunSpec, RunStatus
+from gmat_sweep.errors import MissionChangedError
+from gmat_sweep.script import canonical_script_sha256, script_inputs_sha256
+from gmat_sweep.spec import RunOutcome, RunSpec, RunStatus
 from gmat_sweep.worker import run_one
 
 COF = "gravity/jgm2_4x4.cof"
@@ -237,3 +240,72 @@ def test_a_ground_track_plot_in_an_included_file_does_not_silence_the_report(
         assert outcome.unwritten == ()
         report = pd.read_parquet(outcome.output_paths["report__LunarReport"])
         assert report["LunaSat.ElapsedSecs"].iloc[-1] == pytest.approx(3600)
+
+
+def _edit_after_first_run(edit: Callable[[], None]) -> Callback:
+    """A Dask callback that calls ``edit`` once, when the sweep's first run has finished."""
+    done: list[bool] = []
+
+    def posttask(key: object, result: object, *_: object) -> None:
+        if isinstance(result, RunOutcome) and not done:
+            done.append(True)
+            edit()
+
+    return Callback(posttask=posttask)
+
+
+def test_a_script_edited_while_the_sweep_runs_is_recorded_raised_and_refused_on_resume(
+    slow: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Runs load the script as they start: those after the edit run the edited mission.
+    script = Path(shutil.copy(slow, tmp_path / "slow.script"))
+    before = canonical_script_sha256(script)
+
+    def edit() -> None:
+        script.write_text(script.read_text().replace("Sat.Cd = 2.2;", "Sat.Cd = 2.3;"))
+
+    out = tmp_path / "s"
+    grid = {"Days.Value": [0.002, 0.003, 0.004]}
+    with (
+        _edit_after_first_run(edit),
+        LocalPool(workers=1) as pool,
+        pytest.raises(MissionChangedError) as raised,
+    ):
+        sweep(script, grid, out=out, backend=pool, progress=False)
+    after = canonical_script_sha256(script)
+    message = str(raised.value)
+    for part in (f"script {str(script)!r} changed while the sweep ran", before, after, "run()"):
+        assert part in message
+    # Every run is recorded, and the manifest keeps the change for later readers.
+    manifest = Manifest.load(out / "manifest.jsonl")
+    assert sorted(entry.run_id for entry in manifest.entries) == [0, 1, 2]
+    assert manifest.script_sha256 == before
+    assert len(manifest.mission_changed) == 1 and after in manifest.mission_changed[0]
+    assert main(["show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert f"WARNING: script {str(script)!r} changed while the sweep ran" in shown
+
+    # Restoring the script does not make the mixed runs one mission again.
+    script.write_text(script.read_text().replace("Sat.Cd = 2.3;", "Sat.Cd = 2.2;"))
+    with pytest.raises(SweepConfigError, match=r"changed while the sweep ran.*Run the sweep again"):
+        Sweep.from_manifest(out / "manifest.jsonl", script, backend=None)
+    with pytest.warns(RuntimeWarning, match="changed while the sweep ran"):
+        Sweep.from_manifest(out / "manifest.jsonl", script, backend=None, allow_script_drift=True)
+
+
+def test_an_input_file_edited_while_the_sweep_runs_is_named(mission: Path, tmp_path: Path) -> None:
+    cof = mission.parent / COF
+
+    def edit() -> None:
+        cof.write_text(cof.read_text().replace(J2, NO_J2))
+
+    with _edit_after_first_run(edit), pytest.raises(MissionChangedError) as raised:
+        sweep(mission, {"Sat.Cd": [2.0, 2.2]}, out=tmp_path / "s", progress=False)
+    assert f"input file {COF!r} changed while the sweep ran" in str(raised.value)
+    assert _sha256(cof) in str(raised.value)
+
+
+def test_a_sweep_whose_mission_did_not_change_records_no_change(
+    swept: Path,
+) -> None:
+    assert Manifest.load(swept / "s" / "manifest.jsonl").mission_changed == []
