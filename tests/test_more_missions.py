@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gmat_sweep import Sweep, monte_carlo, sweep
+from gmat_sweep import Sweep, SweepConfigError, monte_carlo, sweep
 
 _BARE_RUN = textwrap.dedent(
     """
@@ -145,3 +145,23 @@ def test_a_toggled_off_report_skips_its_rows_and_back_propagation_fills_them(
     off = (times > pd.Timestamp("2026-01-01 12:10")) & (times < pd.Timestamp("2026-01-01 12:15"))
     assert not off.any()
     assert (times == pd.Timestamp("2026-01-01 12:20")).sum() == 2  # BackProp start, final row
+
+
+@pytest.mark.parametrize("parameters", ["Sat.UTCGregorian Sat.Earth.SMA", "Sat.ElapsedSecs Flag"])
+def test_a_report_command_into_a_report_file_with_an_add_list_is_refused(
+    burn_sequence: Path, tmp_path: Path, parameters: str
+) -> None:
+    # GMAT writes a second header line into RF: every run would fail to read it (and a
+    # report with as many columns and no epoch would read one parameter as another).
+    mixed = tmp_path / "mixed.script"
+    mixed.write_text(
+        burn_sequence.read_text().replace(
+            "Report Sum Sat.UTCGregorian Sat.Earth.SMA Flag;", f"Report RF {parameters};"
+        )
+    )
+    with pytest.raises(SweepConfigError) as refused:
+        sweep(mixed, {"DV.Element1": [0.1]}, out=tmp_path / "s", progress=False)
+    message = str(refused.value)
+    assert f"line 51: Report RF {parameters};" in message
+    assert "RF.Add" in message and "a ReportFile of its own" in message
+    assert not (tmp_path / "s").exists()
