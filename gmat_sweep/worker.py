@@ -506,9 +506,14 @@ def _missing_types_hint(log: str) -> str:
     missing = sorted(set(_UNKNOWN_TYPE.findall(log)))
     if not missing or ensure_engine().kind != "embedded":
         return ""
+    named = (
+        f"{missing[0]} is"
+        if len(missing) == 1
+        else f"{', '.join(missing[:-1])} and {missing[-1]} are"
+    )
     return (
-        f"\n{', '.join(missing)} is not part of the GMAT engine bundled with gmat_sweep (the "
-        "gmatpy wheel leaves out GMAT functions, FileInterface and other plugins); run the "
+        f"\n{named} not part of the GMAT engine bundled with gmat_sweep (the gmatpy wheel "
+        "leaves out GMAT functions, FileInterface and other plugins); run the "
         "sweep with a full GMAT install: set GMAT_ROOT to its directory"
     )
 

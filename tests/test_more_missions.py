@@ -165,3 +165,35 @@ def test_a_report_command_into_a_report_file_with_an_add_list_is_refused(
     assert f"line 51: Report RF {parameters};" in message
     assert "RF.Add" in message and "a ReportFile of its own" in message
     assert not (tmp_path / "s").exists()
+
+
+_UNSUPPORTED = {
+    "EclipseLocator": (
+        "Create EclipseLocator Shadows;\nShadows.Spacecraft = Sat;\n"
+        "Shadows.Filename = 'eclipses.txt';\nShadows.OccultingBodies = {Earth};\n",
+        "EclipseLocator is not part",
+    ),
+    "ContactLocator": (
+        "Create GroundStation Cape;\nCape.Location1 = 28.5;\nCape.Location2 = -80.6;\n"
+        "Create ContactLocator Passes;\nPasses.Target = Sat;\nPasses.Observers = {Cape};\n"
+        "Passes.Filename = 'passes.txt';\n",
+        "ContactLocator and GroundStation are not part",
+    ),
+    "Optimize": ("Create Yukon Opt;\n", "Yukon is not part"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_UNSUPPORTED))
+def test_a_resource_the_bundled_engine_lacks_is_refused_before_any_run(
+    leo_basic: Path, tmp_path: Path, kind: str
+) -> None:
+    created, said = _UNSUPPORTED[kind]
+    script = tmp_path / f"{kind}.script"
+    script.write_text(
+        leo_basic.read_text().replace("Create ReportFile RF;", f"{created}Create ReportFile RF;")
+    )
+    with pytest.raises(SweepConfigError) as refused:
+        sweep(script, {"Sat.SMA": [7000.0]}, out=tmp_path / "s", progress=False)
+    message = str(refused.value)
+    assert said in message and "set GMAT_ROOT to its directory" in message
+    assert not (tmp_path / "s").exists()
