@@ -223,6 +223,17 @@ def assigned_fields(script_path: str | Path, resource: str) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
+def assignment(script_path: str | Path, path: str) -> str | None:
+    """The last statement assigning ``path`` before ``BeginMissionSequence`` (includes followed)."""
+    resource, _, name = path.partition(".")
+    found = None
+    for line in _resource_section(script_path):
+        match = _ASSIGNMENT.fullmatch(line)
+        if match is not None and (match["resource"], match["field"]) == (resource, name):
+            found = f"{match['head'].strip()} {match['value']};"
+    return found
+
+
 def _script_lines(script_path: str | Path) -> tuple[list[str], int]:
     """The script's lines (absolute ``#Include`` paths), and where ``BeginMissionSequence`` is."""
     path = Path(os.path.abspath(script_path))

@@ -106,6 +106,7 @@ from gmat_sweep.script import (
     REPORT_LAYOUT,
     array_element,
     assigned_fields,
+    assignment,
     canonical_path,
     canonical_script_sha256,
     needs_rendering,
@@ -740,7 +741,15 @@ def _check_one(
     try:
         _value(mission, path)
     except Exception as exc:
-        return f"{path!r}: {exc}"
+        statement = assignment(loaded.source, path) if array_element(path) is None else None
+        if statement is None:
+            return f"{path!r}: {exc}"
+        return (
+            f"{path!r}: the script sets it ({statement}), but GMAT keeps the value where "
+            "its API cannot read or write it (a CoordinateSystem's axes hold Primary, "
+            "Secondary and XAxis..ZAxis), so a sweep cannot override it; make one script per "
+            "value and sweep each"
+        )
     obj, name, kind = _field(gmat, path)
     refusal = _output_file_refusal(gmat, obj, kind, path)
     if refusal is not None:

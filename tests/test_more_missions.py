@@ -197,3 +197,16 @@ def test_a_resource_the_bundled_engine_lacks_is_refused_before_any_run(
     message = str(refused.value)
     assert said in message and "set GMAT_ROOT to its directory" in message
     assert not (tmp_path / "s").exists()
+
+
+def test_a_field_of_a_frame_s_axes_is_refused_as_one_the_api_cannot_reach(
+    frames_points: Path, tmp_path: Path
+) -> None:
+    # The script sets RotFrame.Secondary, but GMAT keeps it on the frame's ObjectReferenced
+    # axes, which the API does not reach: "unknown field" would send the user looking for a typo.
+    with pytest.raises(SweepConfigError) as refused:
+        sweep(frames_points, {"RotFrame.Secondary": ["Sun"]}, out=tmp_path / "s", progress=False)
+    message = str(refused.value)
+    assert "'RotFrame.Secondary': the script sets it (RotFrame.Secondary = Luna;)" in message
+    assert "one script per value" in message and "unknown field" not in message
+    assert not (tmp_path / "s").exists()
