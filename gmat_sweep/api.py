@@ -41,6 +41,7 @@ from gmat_sweep.script import (
     file_outputs,
     output_settings,
     readable_ephemeris_formats,
+    reports_into_subscribers,
     resources,
 )
 from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
@@ -735,6 +736,7 @@ def _launch(
             parameter_spec = {**parameter_spec, "postprocess": recorded}
     _refuse_shared_outputs(script)
     _refuse_unreadable_ephemerides(script)
+    _refuse_reports_into_subscribers(script)
     root = _check_out(out, script, storage_options, overwrite=overwrite)
     owned = not isinstance(backend, Pool)
     # A named or default backend's pool checks the fields (warming its hosts) and runs
@@ -832,6 +834,28 @@ def _refuse_unreadable_ephemerides(script: Path) -> None:
         f"gmat-run, which reads only {' and '.join(sorted(readable))} files, so every run "
         f"would fail reading it; {spk}set FileFormat = CCSDS-OEM (or STK-TimePosVel) to have "
         "it read, or WriteEphemeris = false to leave it out of the runs"
+    )
+
+
+def _refuse_reports_into_subscribers(script: Path) -> None:
+    """Refuse a ``Report`` command into a ReportFile that also writes its ``Add`` list.
+
+    GMAT writes the command's header line into the middle of the file
+    (:func:`gmat_sweep.script.reports_into_subscribers`): gmat-run fails to
+    read it after every run, or, with as many columns and no epoch column,
+    reads one parameter's values under another's name.
+    """
+    mixed = reports_into_subscribers(script)
+    if not mixed:
+        return
+    name, statement = next(iter(mixed.items()))
+    raise SweepConfigError(
+        f"mission {script.name}: {statement} writes into ReportFile {name}, which also "
+        f"writes its own columns ({name}.Add) at every step; GMAT then starts a second "
+        "header line in the middle of the file, so its rows cannot be read as one table "
+        "(every run would fail reading it, or read one parameter's values under another's "
+        "name); give the Report command a ReportFile of its own, with no Add list (e.g. "
+        f"Create ReportFile {name}Summary;), and write into that"
     )
 
 

@@ -223,6 +223,17 @@ def assigned_fields(script_path: str | Path, resource: str) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
+def assignment(script_path: str | Path, path: str) -> str | None:
+    """The last statement assigning ``path`` before ``BeginMissionSequence`` (includes followed)."""
+    resource, _, name = path.partition(".")
+    found = None
+    for line in _resource_section(script_path):
+        match = _ASSIGNMENT.fullmatch(line)
+        if match is not None and (match["resource"], match["field"]) == (resource, name):
+            found = f"{match['head'].strip()} {match['value']};"
+    return found
+
+
 def _script_lines(script_path: str | Path) -> tuple[list[str], int]:
     """The script's lines (absolute ``#Include`` paths), and where ``BeginMissionSequence`` is."""
     path = Path(os.path.abspath(script_path))
@@ -375,6 +386,29 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
             if path is not None:
                 found.setdefault(path, f"line {number}: {code}")
         depth += (first in _OPENS) - (first in _CLOSES)
+    return found
+
+
+_REPORT_COMMAND = re.compile(r"[ \t]*Report[ \t]+(\w+)\b")
+
+
+def reports_into_subscribers(script_path: str | Path) -> dict[str, str]:
+    """``{ReportFile: statement}`` of each ``Report`` command into a ReportFile that has ``Add``.
+
+    Such a ReportFile writes its ``Add`` list's columns at every step and the
+    ``Report`` command its own, and GMAT puts a second header line into the
+    file before them (measured with the wheel's GMAT R2026a engine, also for
+    the same parameters), so the file is no longer one table. The first such
+    statement of each ReportFile is given as ``line N: text``.
+    """
+    lines, begin = _script_lines(script_path)
+    subscribed = output_settings(script_path, "Add")  # left out when the list is empty
+    found: dict[str, str] = {}
+    for number, line in enumerate(lines[begin + 1 :], start=begin + 2):
+        code = line.split("%", 1)[0].strip()
+        match = _REPORT_COMMAND.match(code)
+        if match is not None and match[1] in subscribed:
+            found.setdefault(match[1], f"line {number}: {code}")
     return found
 
 

@@ -108,6 +108,7 @@ from gmat_sweep.script import (
     REPORT_LAYOUT,
     array_element,
     assigned_fields,
+    assignment,
     canonical_path,
     canonical_script_sha256,
     needs_rendering,
@@ -523,9 +524,14 @@ def _missing_types_hint(log: str) -> str:
     missing = sorted(set(_UNKNOWN_TYPE.findall(log)))
     if not missing or ensure_engine().kind != "embedded":
         return ""
+    named = (
+        f"{missing[0]} is"
+        if len(missing) == 1
+        else f"{', '.join(missing[:-1])} and {missing[-1]} are"
+    )
     return (
-        f"\n{', '.join(missing)} is not part of the GMAT engine bundled with gmat_sweep (the "
-        "gmatpy wheel leaves out GMAT functions, FileInterface and other plugins); run the "
+        f"\n{named} not part of the GMAT engine bundled with gmat_sweep (the gmatpy wheel "
+        "leaves out GMAT functions, FileInterface and other plugins); run the "
         "sweep with a full GMAT install: set GMAT_ROOT to its directory"
     )
 
@@ -763,7 +769,15 @@ def _check_one(
     try:
         _value(mission, path)
     except Exception as exc:
-        return f"{path!r}: {exc}"
+        statement = assignment(loaded.source, path) if array_element(path) is None else None
+        if statement is None:
+            return f"{path!r}: {exc}"
+        return (
+            f"{path!r}: the script sets it ({statement}), but GMAT keeps the value where "
+            "its API cannot read or write it (a CoordinateSystem's axes hold Primary, "
+            "Secondary and XAxis..ZAxis), so a sweep cannot override it; make one script per "
+            "value and sweep each"
+        )
     obj, name, kind = _field(gmat, path)
     refusal = _output_file_refusal(gmat, obj, kind, path)
     if refusal is not None:
