@@ -12,15 +12,12 @@ ephemeris and a Code-500 one switched off.
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from bare_gmat import bare_last_row
 
 from gmat_sweep import Sweep, SweepConfigError, latin_hypercube, monte_carlo, open_sweep, sweep
 from gmat_sweep.cli import main
@@ -133,30 +130,6 @@ def test_a_report_layout_and_a_for_loop_index_are_refused_as_overrides(
     assert not (tmp_path / "s").exists()
 
 
-_BARE_RUN = textwrap.dedent(
-    """
-    import json, sys
-    from gmat_run import Mission
-    from gmat_sweep.engine import ensure_engine
-    mission = Mission.load(sys.argv[1], gmat_root=ensure_engine().root)
-    for path, value in json.loads(sys.argv[2]).items():
-        mission[path] = value
-    results = mission.run()
-    last = results.reports["Sep"].iloc[-1].drop("Sat.UTCGregorian")
-    print(json.dumps({name: float(value) for name, value in last.items()}))
-    """
-)
-
-
-def _bare_last_row(mission: Path, overrides: dict[str, float]) -> pd.Series:
-    """The last row of Sep from gmat-run alone, in a fresh process, with ``overrides`` written."""
-    done = subprocess.run(
-        [sys.executable, "-c", _BARE_RUN, str(mission), json.dumps(overrides)],
-        capture_output=True, text=True, timeout=240, check=True,
-    )  # fmt: skip
-    return pd.Series(json.loads(done.stdout))
-
-
 def test_small_true_anomalies_of_a_near_circular_orbit_are_dispersed(
     gui_pair: Path, tmp_path: Path
 ) -> None:
@@ -169,7 +142,7 @@ def test_small_true_anomalies_of_a_near_circular_orbit_are_dispersed(
     first = sep.groupby(level="run_id").head(1)
     assert (first["Sat.Earth.TA"] - first["Sat.TA"]).abs().max() < 1e-8
     last = sep.groupby(level="run_id").tail(1).droplevel("time").loc[3]
-    bare = _bare_last_row(gui_pair, {p: float(last[p]) for p in perturb})
+    bare = bare_last_row(gui_pair, "Sep", tmp_path, {p: float(last[p]) for p in perturb})
     assert last[bare.index].astype(float).tolist() == bare.tolist()  # bit for bit
 
 
@@ -215,7 +188,7 @@ def test_a_spacecraft_coordinate_system_reinterprets_its_elements(
     ecliptic.write_text(
         gui_pair.read_text().replace(nominal, nominal.replace("MJ2000Eq", "Ecliptic"))
     )
-    bare = _bare_last_row(ecliptic, {})
+    bare = bare_last_row(ecliptic, "Sep", tmp_path)
     assert last.loc[1, bare.index].astype(float).tolist() == bare.tolist()
 
 

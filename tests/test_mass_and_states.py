@@ -10,40 +10,16 @@ its own stopping condition, one of them an altitude held in a Variable.
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from bare_gmat import bare_last_row
 
 from gmat_sweep import latin_hypercube, monte_carlo, open_sweep, sweep
 from gmat_sweep.backends.local import LocalPool
 from gmat_sweep.cli import main
-
-_BARE_RUN = textwrap.dedent(
-    """
-    import json, sys
-    from gmat_run import Mission
-    from gmat_sweep.engine import ensure_engine
-    results = Mission.load(sys.argv[1], gmat_root=ensure_engine().root).run()
-    frame = results.reports[sys.argv[2]]
-    last = frame.iloc[-1][frame.select_dtypes("number").columns]
-    print(json.dumps({name: float(value) for name, value in last.items()}))
-    """
-)
-
-
-def _bare_last_row(script: Path, report: str) -> pd.Series:
-    """The numbers of the last row of ``report`` from gmat-run alone, in a fresh process."""
-    done = subprocess.run(
-        [sys.executable, "-c", _BARE_RUN, str(script), report],
-        capture_output=True, text=True, timeout=240, check=True,
-    )  # fmt: skip
-    return pd.Series(json.loads(done.stdout))
 
 
 def _burned(isp: float, dv: float = 0.1, mass: float = 600.0) -> float:
@@ -125,7 +101,7 @@ def test_a_burn_swept_into_local_axes_from_the_cli_matches_the_edited_script(
             "GMAT Burn.CoordinateSystem = Local;\nGMAT Burn.Origin = Earth;\nGMAT Burn.Axes = VNB;",
         )
     )
-    bare = _bare_last_row(vnb, "Masses")
+    bare = bare_last_row(vnb, "Masses", tmp_path)
     assert final.loc[0, bare.index].astype(float).tolist() == bare.tolist()  # bit for bit
     assert final["Raise"][0] < 20.0 < final["Raise"][1]  # a plane change raises little
 
@@ -150,7 +126,7 @@ def test_elements_of_uncommon_state_types_are_swept_and_replayed(
     assert last["Flyby.Earth.Altitude"].tolist() == pytest.approx([20000.0] * 2, abs=1e-4)
     replay = tmp_path / "run1.script"
     replay.write_text(study.script(1))
-    bare = _bare_last_row(replay, "Ends")
+    bare = bare_last_row(replay, "Ends", tmp_path)
     assert last.loc[1, bare.index].astype(float).tolist() == bare.tolist()  # bit for bit
 
 

@@ -13,25 +13,13 @@ script run by gmat-run alone. Resource types the bundled engine leaves out
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from bare_gmat import bare_report
 
 from gmat_sweep import Sweep, SweepConfigError, monte_carlo, sweep
-
-_BARE_RUN = textwrap.dedent(
-    """
-    import sys
-    from gmat_run import Mission
-    from gmat_sweep.engine import ensure_engine
-    results = Mission.load(sys.argv[1], gmat_root=ensure_engine().root).run()
-    results.reports[sys.argv[2]].to_parquet(sys.argv[3])
-    """
-)
 
 
 def _bare_report(script: Path, edits: dict[str, str], report: str, tmp_path: Path) -> pd.DataFrame:
@@ -46,12 +34,7 @@ def _bare_report(script: Path, edits: dict[str, str], report: str, tmp_path: Pat
         assert count == 1, path
     edited = tmp_path / script.name  # beside nothing it reads: the script names no input file
     edited.write_text(text)
-    frame = tmp_path / "bare.parquet"
-    subprocess.run(
-        [sys.executable, "-c", _BARE_RUN, str(edited), report, str(frame)],
-        capture_output=True, text=True, timeout=240, check=True,
-    )  # fmt: skip
-    bare = pd.read_parquet(frame)
+    bare = bare_report(edited, report, tmp_path)
     return bare.sort_values(bare.columns[0], kind="stable").reset_index(drop=True)
 
 

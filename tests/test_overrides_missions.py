@@ -9,16 +9,13 @@ compared bit for bit with the script edited by hand.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from itertools import count
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from bare_gmat import bare_last_row
 
 from gmat_sweep import latin_hypercube, monte_carlo, sweep
 from gmat_sweep.errors import SweepConfigError
@@ -212,18 +209,6 @@ def test_monte_carlo_draws_of_drag_and_srp_properties_equal_hand_edited_scripts(
         )
 
 
-_BARE_RUN = textwrap.dedent(
-    """
-    import json, sys
-    from gmat_run import Mission
-    from gmat_sweep.engine import ensure_engine
-    results = Mission.load(sys.argv[1], gmat_root=ensure_engine().root).run()
-    last = results.reports["Both"].iloc[-1]
-    print(json.dumps({name: float(last[name]) for name in json.loads(sys.argv[2])}))
-    """
-)
-
-
 def test_latin_hypercube_of_load_time_and_live_fields_equals_bare_gmat_runs(
     data_dir: Path, tmp_path: Path
 ) -> None:
@@ -241,13 +226,8 @@ def test_latin_hypercube_of_load_time_and_live_fields_equals_bare_gmat_runs(
     assert last["Low.Earth.SMA"].nunique() == 2
     for run_id, spec in enumerate(study.runs):
         edited = _hand_edited(script, tmp_path, dict(spec.overrides))
-        done = subprocess.run(
-            [sys.executable, "-c", _BARE_RUN, str(edited), json.dumps(LOW)],
-            capture_output=True, text=True, timeout=240, check=True,
-        )  # fmt: skip
-        assert last.loc[run_id, LOW].astype(float).tolist() == list(
-            json.loads(done.stdout).values()
-        )
+        bare = bare_last_row(edited, "Both", tmp_path)
+        assert last.loc[run_id, LOW].astype(float).tolist() == bare[LOW].tolist()
 
 
 @pytest.mark.parametrize(
