@@ -231,6 +231,11 @@ class PoolTests:
     run and the clean-up check use a fresh interpreter, because one process
     can hold only one runtime of some executors (Ray) and because processes a
     pool leaks would outlive it.
+
+    The run of the timeout test is endless: only ``run_options["timeout_s"]``
+    can end it, so a pool that ignores timeouts hangs that test. Run the suite
+    with a per-test timeout (pytest-timeout, e.g. ``timeout = 300`` in the
+    ``[tool.pytest.ini_options]`` table, as this project does).
     """
 
     def make_pool(self, workers: int, *, reuse_gmat_context: bool = True) -> Pool:
