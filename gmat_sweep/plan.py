@@ -340,27 +340,43 @@ class MissionHashes:
         return cls(manifest.script_sha256, manifest.script_includes, manifest.script_inputs)
 
 
-def script_drift(manifest: Manifest, script: Path) -> list[str]:
+def script_drift(
+    manifest: Manifest, script: Path, current: MissionHashes | None = None
+) -> list[str]:
     """Describe every file of the mission whose hash differs from what the manifest recorded.
 
     The script, the files it ``#Include``\\ s and the files it reads
     (:func:`gmat_sweep.script.script_inputs_sha256`; not compared when the
     manifest predates their record); an empty list when the mission is the
-    one the sweep ran.
+    one the sweep ran. ``current`` is ``MissionHashes.of(script)`` when the
+    caller has it already (hashed here otherwise).
     """
     return mission_changes(
-        MissionHashes.recorded(manifest), script, when="since the sweep ran", was="manifest"
+        MissionHashes.recorded(manifest),
+        script,
+        when="since the sweep ran",
+        was="manifest",
+        current=current,
     )
 
 
-def mission_changes(recorded: MissionHashes, script: Path, *, when: str, was: str) -> list[str]:
+def mission_changes(
+    recorded: MissionHashes,
+    script: Path,
+    *,
+    when: str,
+    was: str,
+    current: MissionHashes | None = None,
+) -> list[str]:
     """Describe every file of the mission ``script`` whose hash differs from ``recorded``.
 
     Each problem reads "``<file>`` changed ``<when>``: ``<was>`` sha256 ...,
-    file now ...".
+    file now ...". ``current`` is ``MissionHashes.of(script)`` when the
+    caller has it already (hashed here otherwise).
     """
     problems = []
-    current = MissionHashes.of(script)
+    if current is None:
+        current = MissionHashes.of(script)
     if current.script != recorded.script:
         problems.append(
             f"script {str(script)!r} changed {when}: {was} sha256 {recorded.script}, "

@@ -740,8 +740,10 @@ class Sweep(DaskMethodsMixin):
             raise SweepConfigError(
                 f"script {str(script)!r} does not exist; pass the .script the sweep ran"
             )
+        # Hashed once (the input files can be large kernels): compared here, kept for _end.
+        current = plan.MissionHashes.of(script)
         plan.refuse_or_warn(
-            plan.script_drift(manifest, script),
+            plan.script_drift(manifest, script, current),
             allowed=allow_script_drift,
             refusal=". Resuming would mix results of two different missions. Restore the "
             "original files, or pass allow_script_drift=True (CLI: --allow-script-drift) if the "
@@ -757,7 +759,7 @@ class Sweep(DaskMethodsMixin):
             "allow_script_drift=True (CLI: --allow-script-drift) to resume anyway.",
             flag="allow_script_drift",
         )
-        self._mission = plan.MissionHashes.of(script)
+        self._mission = current
         self._script_path = script
         self._runs = runs = self._expand(self._parameter_spec, script.resolve())
         plan.check_recorded(
