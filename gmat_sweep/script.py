@@ -19,7 +19,7 @@ import importlib.util
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -215,11 +215,11 @@ def assigned_fields(script_path: str | Path, resource: str) -> list[str]:
 
     Includes are followed; each path is listed once, at its first assignment.
     """
-    paths = []
-    for line in _resource_section(script_path):
-        match = _ASSIGNMENT.fullmatch(line)
-        if match is not None and match["resource"] == resource:
-            paths.append(f"{resource}.{match['field']}")
+    paths = [
+        f"{resource}.{match['field']}"
+        for match in _assignments(_resource_section(script_path))
+        if match["resource"] == resource
+    ]
     return list(dict.fromkeys(paths))
 
 
@@ -227,11 +227,18 @@ def assignment(script_path: str | Path, path: str) -> str | None:
     """The last statement assigning ``path`` before ``BeginMissionSequence`` (includes followed)."""
     resource, _, name = path.partition(".")
     found = None
-    for line in _resource_section(script_path):
-        match = _ASSIGNMENT.fullmatch(line)
-        if match is not None and (match["resource"], match["field"]) == (resource, name):
+    for match in _assignments(_resource_section(script_path)):
+        if (match["resource"], match["field"]) == (resource, name):
             found = f"{match['head'].strip()} {match['value']};"
     return found
+
+
+def _assignments(lines: Iterable[str]) -> Iterator[re.Match[str]]:
+    """The ``resource.field = value`` assignments among ``lines`` (:data:`_ASSIGNMENT`)."""
+    for line in lines:
+        match = _ASSIGNMENT.fullmatch(line)
+        if match is not None:
+            yield match
 
 
 def _script_lines(script_path: str | Path) -> tuple[list[str], int]:
@@ -287,13 +294,8 @@ def _unreadable_report_settings(section: list[str], kinds: Mapping[str, str]) ->
     writes the same values, in columns gmat-run can read.
     """
     values: dict[str, str] = {}
-    for line in section:
-        match = _ASSIGNMENT.fullmatch(line)
-        if (
-            match is not None
-            and match["field"] in REPORT_LAYOUT
-            and kinds.get(match["resource"]) == "ReportFile"
-        ):
+    for match in _assignments(section):
+        if match["field"] in REPORT_LAYOUT and kinds.get(match["resource"]) == "ReportFile":
             values[f"{match['resource']}.{match['field']}"] = match["value"].strip().lower()
     return [path for path, value in values.items() if value == "false"]
 
@@ -592,9 +594,8 @@ def output_settings(script_path: str | Path, field: str) -> dict[str, str]:
     """
     outputs = set(file_outputs(script_path))
     values: dict[str, str] = {}
-    for line in _resource_section(script_path):
-        match = _ASSIGNMENT.fullmatch(line)
-        if match is not None and match["field"] == field and match["resource"] in outputs:
+    for match in _assignments(_resource_section(script_path)):
+        if match["field"] == field and match["resource"] in outputs:
             token = _PATH_TOKEN.search(match["value"])
             if token is not None:
                 values[match["resource"]] = _matched(token)
