@@ -36,13 +36,12 @@ from typing import TYPE_CHECKING, Any
 from gmat_sweep import storage
 from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import SweepConfigError
-from gmat_sweep.plan import CLI_DISTRIBUTIONS, recorded_grid, script_drift
+from gmat_sweep.plan import CLI_DISTRIBUTIONS, MissionHashes, recorded_grid, script_drift
 from gmat_sweep.script import (
     canonical_text,
     repoint,
     resources,
     script_includes_sha256,
-    script_inputs_sha256,
 )
 
 if TYPE_CHECKING:
@@ -243,15 +242,16 @@ def _mission_files(sweep: Sweep, script: Path) -> tuple[dict[str, bytes], dict[s
             f"mission script {str(top)!r} does not exist (moved or deleted since the sweep "
             "ran); an archive holds the mission: pass its new path (script=, CLI: --script PATH)"
         )
-    drift = script_drift(sweep.manifest, top)
+    mission = MissionHashes.of(top)  # hashed once: the drift check, then the names
+    drift = script_drift(sweep.manifest, top, mission)
     if drift:
         raise SweepConfigError(
             "; ".join(drift) + "; an archive holds the mission the sweep ran, so that its "
             "recipe reruns it: restore those files, or pass the path of an unchanged copy "
             "(script=, CLI: --script PATH)"
         )
-    includes = script_includes_sha256(top)
-    names = [*includes, *script_inputs_sha256(top)]
+    includes = mission.includes
+    names = [*includes, *(mission.inputs or {})]
     engine = ensure_engine().data.resolve()
     # A file of the engine's own data (named by its path in this install) ships with the
     # engine, which the manifest identifies: it is not the mission's to copy.
