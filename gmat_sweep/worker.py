@@ -229,7 +229,7 @@ _LOAD_LOG = "load.log"
 """The log GMAT writes while a run loads its script, in the run directory."""
 _WORK = "work"
 """The run directory's subdirectory gmat-run has GMAT write a run's files into."""
-RUN_DIRECTORY_PREFIX = "gmat-sweep-run-"
+_RUN_DIRECTORY_PREFIX = "gmat-sweep-run-"
 """Name prefix of a process's run directory, in its temporary directory (:func:`_run_directory`)."""
 
 
@@ -384,7 +384,7 @@ def _run_directory() -> Path:
     """
     global _run_dir
     if _run_dir is None:
-        _run_dir = Path(tempfile.mkdtemp(prefix=RUN_DIRECTORY_PREFIX))
+        _run_dir = Path(tempfile.mkdtemp(prefix=_RUN_DIRECTORY_PREFIX))
         atexit.register(shutil.rmtree, _run_dir, ignore_errors=True)
     return _run_dir
 
@@ -433,7 +433,7 @@ def running_in(temporary_directory: Path) -> bool:
     return any(
         (temporary_directory / name / _WORK / _RUN_LOG).exists()
         for name in names
-        if name.startswith(RUN_DIRECTORY_PREFIX)
+        if name.startswith(_RUN_DIRECTORY_PREFIX)
     )
 
 
