@@ -44,6 +44,7 @@ from gmat_sweep.grid import expand_grid_to_run_specs
 from gmat_sweep.manifest import read_all_entries
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.sweep import Sweep
+from gmat_sweep.worker import running_in
 
 GRID = {"Sat.SMA": [6900.0, 7000.0], "Sat.ECC": [0.001, 0.02]}
 """The swept grid: four fast runs of the bundled ``leo_basic`` mission."""
@@ -119,20 +120,13 @@ def gmat_hosts() -> list[int]:
 
 
 def running_a_mission(pid: int) -> bool:
-    """Whether host ``pid`` is inside a run (it keeps a ``gmat-sweep-run-*`` scratch dir)."""
+    """Whether host ``pid`` is inside a run (GMAT's run log is in its run directory)."""
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return False
     tmpdirs = [item[len(b"TMPDIR=") :] for item in environ if item.startswith(b"TMPDIR=")]
-    if not tmpdirs:
-        return False
-    try:
-        return any(
-            name.startswith("gmat-sweep-run-") for name in os.listdir(os.fsdecode(tmpdirs[0]))
-        )
-    except OSError:
-        return False
+    return bool(tmpdirs) and running_in(Path(os.fsdecode(tmpdirs[0])))
 
 
 class HostKiller(threading.Thread):

@@ -70,7 +70,8 @@ GMAT converts by iteration, within :data:`MEAN_ELEMENT_TOLERANCE` and
 and ModJulian epochs as numbers to the 16 significant digits GMAT prints them
 with.
 
-Each run gets a private scratch directory for GMAT; the parsed outputs are
+GMAT writes a run's files into the process's run directory, emptied after
+each run (:func:`_run_directory`); the parsed outputs are
 written as Parquet under ``spec.output_dir`` (any fsspec URL) through
 :func:`gmat_sweep.storage.atomic_write`, next to the run's own GMAT log
 ``gmat.log``. A run's own failure (load, override, read-back or run error)
@@ -80,6 +81,7 @@ the engine log; :func:`run_one` never raises for it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import io
@@ -223,6 +225,12 @@ _STOP_COMMAND = (
 _DIAGNOSTIC_LINES = 4
 _RUN_LOG = "GmatLog.txt"
 """The log gmat-run has GMAT write into a run's working directory."""
+_LOAD_LOG = "load.log"
+"""The log GMAT writes while a run loads its script, in the run directory."""
+_WORK = "work"
+"""The run directory's subdirectory gmat-run has GMAT write a run's files into."""
+_RUN_DIRECTORY_PREFIX = "gmat-sweep-run-"
+"""Name prefix of a process's run directory, in its temporary directory (:func:`_run_directory`)."""
 
 
 @dataclass
@@ -328,8 +336,8 @@ def run_one(
     """
     started = datetime.now(UTC)
     options = spec.run_options.get("storage_options") or {}
-    scratch = Path(tempfile.mkdtemp(prefix=f"gmat-sweep-run-{spec.run_id}-"))
-    logs = (scratch / "load.log", scratch / "work" / _RUN_LOG)
+    scratch = _run_directory()
+    logs = (scratch / _LOAD_LOG, scratch / _WORK / _RUN_LOG)
     attempt = _Attempt()
     try:
         storage.make_dirs(spec.output_dir, options, durable=durable)
@@ -357,7 +365,76 @@ def run_one(
             script_sha256=attempt.script_sha256,
         )
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        _empty(scratch)
+
+
+_run_dir: Path | None = None
+"""This process's run directory (:func:`_run_directory`), once a run has made it."""
+
+
+def _run_directory() -> Path:
+    """This process's scratch directory for GMAT's runs: made once, emptied after each run.
+
+    One directory for every run of the process, rather than one made and
+    removed per run, spares each run a ``mkdtemp``, a ``mkdir`` and two
+    ``rmdir`` (a journalled metadata write each). It holds the log of a load
+    (:data:`_LOAD_LOG`) and the run's working directory (:data:`_WORK`); it is
+    removed when the process exits (a GMAT host's whole temporary directory
+    is removed with it anyway).
+    """
+    global _run_dir
+    if _run_dir is None:
+        _run_dir = Path(tempfile.mkdtemp(prefix=_RUN_DIRECTORY_PREFIX))
+        atexit.register(shutil.rmtree, _run_dir, ignore_errors=True)
+    return _run_dir
+
+
+def _empty(directory: Path) -> None:
+    """Remove what a run left in run directory ``directory``; it stays for the next run.
+
+    The working directory keeps no file of a run, so the next run's outputs
+    and log are its own (gmat-run refuses a run whose output file exists).
+    Should a file resist, the directory is dropped and the next run makes a
+    new one.
+    """
+    try:
+        _remove_contents(directory / _WORK)
+        (directory / _LOAD_LOG).unlink(missing_ok=True)
+    except OSError:
+        global _run_dir
+        _run_dir = None
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _remove_contents(directory: Path) -> None:
+    """Remove every file and subdirectory of ``directory`` (which may not exist), keeping it."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+
+
+def running_in(temporary_directory: Path) -> bool:
+    """Whether a process whose temporary directory is ``temporary_directory`` is inside a run.
+
+    GMAT's run log is in the process's run directory from the moment gmat-run
+    points the engine's log at it, just before the mission runs, until the
+    run's files are removed after its outputs are written.
+    """
+    try:
+        names = os.listdir(temporary_directory)
+    except OSError:
+        return False
+    return any(
+        (temporary_directory / name / _WORK / _RUN_LOG).exists()
+        for name in names
+        if name.startswith(_RUN_DIRECTORY_PREFIX)
+    )
 
 
 CARTESIAN = ("X", "Y", "Z", "VX", "VY", "VZ")
@@ -656,7 +733,7 @@ def _run(
 ) -> tuple[dict[str, PathLike], tuple[str, ...]]:
     """Run ``spec``; its written outputs' paths, and the keys of the outputs it did not write."""
     loaded = _prepared(spec, log_path, attempt)
-    work = scratch / "work"
+    work = scratch / _WORK
     for directory in _output_subdirectories(spec.script_path, loaded.base):
         (work / directory).mkdir(parents=True, exist_ok=True)
     if on_start is not None:

@@ -246,3 +246,49 @@ def test_a_failure_with_no_gmat_log_is_described_by_its_error() -> None:
     from gmat_sweep.worker import _describe_failure
 
     assert _describe_failure(ValueError("bad"), "").splitlines()[0] == "ValueError: bad"
+
+
+def _run_directories(temporary: Path) -> list[Path]:
+    return sorted(temporary.glob("gmat-sweep-run-*"))
+
+
+def test_a_process_runs_in_one_run_directory_emptied_after_each_run(
+    leo_basic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One scratch directory per process, not one made and removed per run.
+    import tempfile
+
+    from gmat_sweep import worker
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    monkeypatch.setattr(worker, "_run_dir", None, raising=False)
+    seen = []
+    for i in range(2):
+        outcome = run_one(_spec(leo_basic, {"Sat.SMA": 7000.0 + i}, tmp_path / f"r{i}"))
+        assert outcome.status is RunStatus.OK
+        seen.append(_run_directories(temporary))
+        assert len(seen[-1]) == 1, seen
+        assert [p for p in seen[-1][0].rglob("*") if not p.is_dir()] == []
+    assert seen[0] == seen[1]
+    assert not worker.running_in(temporary)
+
+
+def test_a_run_keeps_no_file_of_the_run_before(multi_output: Path, tmp_path: Path) -> None:
+    # The run directory is reused: a run's log and outputs must still be its own.
+    from gmat_sweep import worker
+
+    worker._loaded = None
+    switch = "OEMEphem.WriteEphemeris"  # load-time: "b" loads its own text, "c" reuses it
+    runs = {"a": True, "b": False, "c": False}
+    outcomes = {
+        run: run_one(_spec(multi_output, {switch: on}, tmp_path / run)) for run, on in runs.items()
+    }
+    assert "ephemeris__OEMEphem" in outcomes["a"].output_paths
+    for run in "bc":
+        assert "ephemeris__OEMEphem" not in outcomes[run].output_paths
+        assert "ephemeris__OEMEphem" in outcomes[run].unwritten
+    # A load's log opens with GMAT's banner, as the run's own log does.
+    banners = [(tmp_path / run / "gmat.log").read_text().count("GMAT Build Date") for run in runs]
+    assert banners == [2, 2, 1]
