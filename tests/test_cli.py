@@ -1228,7 +1228,7 @@ def test_sampler_sensitivity_and_bound_commands(tmp_path: Path) -> None:
     mission = Path(__file__).parent / "data" / "leo_basic.script"
     out = tmp_path / "qmc"
     ran = gmat_sweep(
-        "monte-carlo", mission, "-n", "64", "--sampler", "sobol", "--seed", "3",
+        "monte-carlo", mission, "-n", "32", "--sampler", "sobol", "--seed", "3",
         "--perturb", "Sat.Cd=uniform(2.0,2.4)", "--perturb", "Sat.DryMass=uniform(400,600)",
         "--out", out, "--quiet", cwd=tmp_path,
     )  # fmt: skip
@@ -1237,12 +1237,12 @@ def test_sampler_sensitivity_and_bound_commands(tmp_path: Path) -> None:
     assert header["parameter_spec"]["sampler"] == "sobol"
     table = gmat_sweep("sensitivity", out, "Sat.Earth.SMA", cwd=tmp_path)
     assert table.code == 0, table.stderr
-    assert table.stdout.startswith("pawn sensitivity of Sat.Earth.SMA (last row of each run): 64")
+    assert table.stdout.startswith("pawn sensitivity of Sat.Earth.SMA (last row of each run): 32")
     assert "Sat.Cd" in table.stdout and "Sat.DryMass" in table.stdout
     bound = gmat_sweep("bound", out, "Sat.Earth.SMA", "--coverage", "0.9", "--confidence", "0.9",
                        cwd=tmp_path)  # fmt: skip
     assert bound.code == 0, bound.stderr
-    assert "upper" in bound.stdout and "order statistic 64 of 64" in bound.stdout
+    assert "upper" in bound.stdout and "order statistic 32 of 32" in bound.stdout
     too_few = gmat_sweep("bound", out, "Sat.Earth.SMA", "--coverage", "0.99", "--confidence",
                          "0.99", cwd=tmp_path)  # fmt: skip
     assert too_few.code == 2, too_few.stderr
