@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +25,6 @@ def _edited(leo_basic: Path, tmp_path: Path, name: str, old: str, new: str) -> P
     target = tmp_path / f"{name}.script"
     target.write_text(text.replace(old, new))
     return target
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[LocalPool]:
-    """One pool for the sweeps compared bit for bit: its hosts start once, not per sweep.
-
-    A host keeps a loaded mission per script text and restores it before each
-    run, so a sweep's frame does not depend on what the hosts ran before.
-    """
-    with LocalPool() as local:
-        yield local
 
 
 def _frame(script: Path, out: Path, pool: LocalPool, **grid: list[Any]) -> pd.DataFrame:
