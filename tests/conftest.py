@@ -1,10 +1,13 @@
-"""Shared fixtures: the test missions carried in tests/data/."""
+"""Shared fixtures: the test missions carried in tests/data/, and a module's GMAT hosts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from gmat_sweep import LocalPool
 
 DATA = Path(__file__).parent / "data"
 
@@ -43,3 +46,16 @@ def parse_error() -> Path:
 def slow() -> Path:
     """Run time ~0.3 s + 4-10 s per Days.Value (machine speed); for timeouts and kills."""
     return DATA / "slow.script"
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[LocalPool]:
+    """Two GMAT hosts for a test module, started once rather than per sweep.
+
+    A host's start-up costs far more than a small mission's run, and a host
+    restores a loaded mission before each run, so a sweep's results do not
+    depend on what the hosts ran before. Tests that kill or time out a host,
+    or count its loads, use a pool of their own.
+    """
+    with LocalPool(2) as local:
+        yield local

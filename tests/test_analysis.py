@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -199,12 +198,6 @@ def test_design_arguments_are_checked(call: Any, match: str) -> None:
 
 
 # -- real GMAT sweeps ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[LocalPool]:
-    with LocalPool(2) as local:
-        yield local
 
 
 @pytest.fixture(scope="module")

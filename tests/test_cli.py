@@ -1,12 +1,19 @@
-"""The ``gmat-sweep`` command, end to end: real GMAT runs in ``python -m gmat_sweep`` subprocesses.
+"""The ``gmat-sweep`` command, end to end, with real GMAT runs.
 
-Each subprocess pays a few seconds of interpreter and import start-up, so the
-sweeps are small and one grid sweep (a module fixture) feeds the show, export
-and resume tests. Argument parsing and help text are checked in-process.
+Commands run in this process through :func:`gmat_sweep.cli.main` (its exit
+code, stdout and stderr captured), with the current directory set as a shell
+would: a subprocess would pay a few seconds of interpreter and import
+start-up per command and check nothing more. The console script itself
+(``python -m gmat_sweep``), what only a fresh process shows (a signal,
+credentials and completion read from its environment) and commands that must
+run at the same time run as subprocesses. The sweeps are small and one grid
+sweep (a module fixture) feeds the show, export and resume tests.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import platform
@@ -20,6 +27,7 @@ import tempfile
 import time
 import uuid
 import zipfile
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,15 +58,26 @@ COMMANDS = (
 
 @dataclass(frozen=True)
 class Result:
-    """A finished ``python -m gmat_sweep`` subprocess."""
+    """A finished ``gmat-sweep`` command: its exit code and what it printed."""
 
     code: int
     stdout: str
     stderr: str
 
 
-def gmat_sweep(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> Result:
-    """Run ``python -m gmat_sweep ARGS`` in ``cwd`` and wait for it."""
+def gmat_sweep(*args: str | Path, cwd: Path) -> Result:
+    """Run ``gmat-sweep ARGS`` in this process, in ``cwd``, as :func:`console` would."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), redirect_stdout(stdout), redirect_stderr(stderr):
+        try:
+            code = main([str(arg) for arg in args])
+        except SystemExit as exit_:  # the parser's usage errors and --help
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return Result(code, stdout.getvalue(), stderr.getvalue())
+
+
+def console(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> Result:
+    """Run ``python -m gmat_sweep ARGS`` in ``cwd`` (with ``env``) and wait for it."""
     done = subprocess.run(
         [sys.executable, "-m", "gmat_sweep", *map(str, args)],
         cwd=cwd,
@@ -549,7 +568,7 @@ def test_spec_files(tmp_path: Path) -> None:
             _read_spec_file(bad)
 
 
-# -- subprocesses with real GMAT runs ----------------------------------------------
+# -- commands with real GMAT runs ------------------------------------------------
 
 
 @pytest.mark.slow
@@ -621,14 +640,14 @@ def run_side_by_side(
 
 @pytest.mark.slow
 def test_version_and_no_arguments(tmp_path: Path) -> None:
-    version = gmat_sweep("--version", cwd=tmp_path)
+    version = console("--version", cwd=tmp_path)
     assert version.code == 0, version.stderr
     lines = version.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["gmat_sweep", "gmat-run", "engine", "python"]
     assert lines[2].startswith("engine gmatpy ")
     assert lines[3] == f"python {platform.python_version()}"
 
-    bare = gmat_sweep(cwd=tmp_path)
+    bare = console(cwd=tmp_path)
     assert bare.code == 2
     assert bare.stdout == ""
     assert bare.stderr.startswith("usage: gmat-sweep")
@@ -647,7 +666,7 @@ def test_shell_completion_with_argcomplete(tmp_path: Path) -> None:
         COMP_POINT=str(len(line)),
         _ARGCOMPLETE_STDOUT_FILENAME=str(answers),
     )
-    result = gmat_sweep(cwd=tmp_path, env=env)
+    result = console(cwd=tmp_path, env=env)
     assert result.code == 0, result.stderr
     assert answers.read_text().split() == ["--only"]
 
@@ -1208,15 +1227,15 @@ def test_sweep_on_s3_with_credentials_from_the_environment(
         AWS_DEFAULT_REGION="us-east-1",
     )
     out = s3_server.url(f"cli-{uuid.uuid4().hex[:8]}")
-    ran = gmat_sweep(
+    ran = console(
         "run", leo_basic, "--param", "Sat.SMA=7000,7100", "--out", out, "--no-progress",
         cwd=tmp_path, env=env,
     )  # fmt: skip
     assert ran.code == 0, ran.stderr
-    shown = gmat_sweep("show", out, cwd=tmp_path, env=env)
+    shown = console("show", out, cwd=tmp_path, env=env)
     assert shown.code == 0, shown.stderr
     assert "2 runs — ok 2, failed 0, missing 0" in shown.stdout
-    exported = gmat_sweep("export", out, "--to", "s3.csv", cwd=tmp_path, env=env)
+    exported = console("export", out, "--to", "s3.csv", cwd=tmp_path, env=env)
     assert exported.code == 0, exported.stderr
     rows = re.search(r"output report__RF: 2 runs, (\d+) rows", shown.stdout)
     assert rows is not None
@@ -1228,7 +1247,7 @@ def test_sampler_sensitivity_and_bound_commands(tmp_path: Path) -> None:
     mission = Path(__file__).parent / "data" / "leo_basic.script"
     out = tmp_path / "qmc"
     ran = gmat_sweep(
-        "monte-carlo", mission, "-n", "64", "--sampler", "sobol", "--seed", "3",
+        "monte-carlo", mission, "-n", "32", "--sampler", "sobol", "--seed", "3",
         "--perturb", "Sat.Cd=uniform(2.0,2.4)", "--perturb", "Sat.DryMass=uniform(400,600)",
         "--out", out, "--quiet", cwd=tmp_path,
     )  # fmt: skip
@@ -1237,12 +1256,12 @@ def test_sampler_sensitivity_and_bound_commands(tmp_path: Path) -> None:
     assert header["parameter_spec"]["sampler"] == "sobol"
     table = gmat_sweep("sensitivity", out, "Sat.Earth.SMA", cwd=tmp_path)
     assert table.code == 0, table.stderr
-    assert table.stdout.startswith("pawn sensitivity of Sat.Earth.SMA (last row of each run): 64")
+    assert table.stdout.startswith("pawn sensitivity of Sat.Earth.SMA (last row of each run): 32")
     assert "Sat.Cd" in table.stdout and "Sat.DryMass" in table.stdout
     bound = gmat_sweep("bound", out, "Sat.Earth.SMA", "--coverage", "0.9", "--confidence", "0.9",
                        cwd=tmp_path)  # fmt: skip
     assert bound.code == 0, bound.stderr
-    assert "upper" in bound.stdout and "order statistic 64 of 64" in bound.stdout
+    assert "upper" in bound.stdout and "order statistic 32 of 32" in bound.stdout
     too_few = gmat_sweep("bound", out, "Sat.Earth.SMA", "--coverage", "0.99", "--confidence",
                          "0.99", cwd=tmp_path)  # fmt: skip
     assert too_few.code == 2, too_few.stderr

@@ -19,7 +19,15 @@ import pandas as pd
 import pytest
 from bare_gmat import bare_last_row
 
-from gmat_sweep import Sweep, SweepConfigError, latin_hypercube, monte_carlo, open_sweep, sweep
+from gmat_sweep import (
+    LocalPool,
+    Sweep,
+    SweepConfigError,
+    latin_hypercube,
+    monte_carlo,
+    open_sweep,
+    sweep,
+)
 from gmat_sweep.cli import main
 from gmat_sweep.worker import same_angle
 
@@ -35,10 +43,12 @@ def gui_pair(data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def climbs(loop_reports: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+def climbs(pool: LocalPool, loop_reports: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     """Two climbs of loop_reports: to SMA 7001 (one burn, ending before ClimbOem's window), 7030."""
     out = tmp_path_factory.mktemp("climbs") / "s"
-    return sweep(loop_reports, {"GoalSMA.Value": [7001, 7030]}, out=out, progress=False)
+    return sweep(
+        loop_reports, {"GoalSMA.Value": [7001, 7030]}, out=out, backend=pool, progress=False
+    )
 
 
 def test_a_report_saved_without_headers_keeps_its_columns_and_first_row(climbs: Sweep) -> None:
@@ -55,9 +65,9 @@ def test_a_report_saved_without_headers_keeps_its_columns_and_first_row(climbs: 
     assert "Climb.WriteHeaders = true;" in study.script(0)
 
 
-def test_a_for_loop_count_is_swept(loop_reports: Path, tmp_path: Path) -> None:
+def test_a_for_loop_count_is_swept(pool: LocalPool, loop_reports: Path, tmp_path: Path) -> None:
     study = sweep(loop_reports, {"N.Value": [2, 5], "StepSecs.Value": [300]}, out=tmp_path / "s",
-                  progress=False)  # fmt: skip
+                  backend=pool, progress=False)  # fmt: skip
     assert study.failed_run_ids == []
     passes = study.to_pandas(name="Passes")
     assert passes.groupby(level="run_id").size().tolist() == [2, 5]
@@ -67,7 +77,7 @@ def test_a_for_loop_count_is_swept(loop_reports: Path, tmp_path: Path) -> None:
 
 
 def test_an_unreadable_ephemeris_format_is_refused_before_any_run(
-    gui_pair: Path, tmp_path: Path
+    pool: LocalPool, gui_pair: Path, tmp_path: Path
 ) -> None:
     # gmat-run cannot read a Code-500 file (binary): every run would fail reading it.
     text = gui_pair.read_text()
@@ -76,12 +86,14 @@ def test_an_unreadable_ephemeris_format_is_refused_before_any_run(
         text.replace("C500Eph.WriteEphemeris = false", "C500Eph.WriteEphemeris = true")
     )
     with pytest.raises(SweepConfigError, match=r"C500Eph.FileFormat = Code-500") as refused:
-        sweep(code500, {"Sat.INC": [30.0]}, out=tmp_path / "s", progress=False)
+        sweep(code500, {"Sat.INC": [30.0]}, out=tmp_path / "s", backend=pool, progress=False)
     assert "CCSDS-OEM" in str(refused.value) and "WriteEphemeris = false" in str(refused.value)
     assert not (tmp_path / "s").exists()
 
 
-def test_an_spk_ephemeris_is_read_or_refused_before_any_run(gui_pair: Path, tmp_path: Path) -> None:
+def test_an_spk_ephemeris_is_read_or_refused_before_any_run(
+    pool: LocalPool, gui_pair: Path, tmp_path: Path
+) -> None:
     # gmat-run reads SPK (binary) files only with spiceypy installed.
     spk = tmp_path / "spk.script"
     spk.write_text(
@@ -91,21 +103,21 @@ def test_an_spk_ephemeris_is_read_or_refused_before_any_run(gui_pair: Path, tmp_
     )
     if importlib.util.find_spec("spiceypy") is None:
         with pytest.raises(SweepConfigError, match=r"SatStk.FileFormat = SPK: .*spiceypy"):
-            sweep(spk, {"Sat.INC": [30.0]}, out=tmp_path / "s", progress=False)
+            sweep(spk, {"Sat.INC": [30.0]}, out=tmp_path / "s", backend=pool, progress=False)
         return
-    study = sweep(spk, {"Sat.INC": [30.0]}, out=tmp_path / "s", progress=False)
+    study = sweep(spk, {"Sat.INC": [30.0]}, out=tmp_path / "s", backend=pool, progress=False)
     assert study.failed_run_ids == []
     assert len(study.to_ephemerides(name="SatStk").compute()) > 10
 
 
 def test_an_override_to_an_unreadable_ephemeris_is_refused_before_any_run(
-    gui_pair: Path, tmp_path: Path
+    pool: LocalPool, gui_pair: Path, tmp_path: Path
 ) -> None:
     # The same rule as for the script's own settings: a swept FileFormat gmat-run cannot
     # read, or switching on the Code-500 ephemeris, would fail every run that takes it.
     grid = {"OemEph.FileFormat": ["CCSDS-OEM", "Code-500"], "C500Eph.WriteEphemeris": [True]}
     with pytest.raises(SweepConfigError) as refused:
-        sweep(gui_pair, grid, out=tmp_path / "s", progress=False)
+        sweep(gui_pair, grid, out=tmp_path / "s", backend=pool, progress=False)
     message = str(refused.value)
     assert re.search(r"'OemEph.FileFormat'='Code-500': [^;]*CCSDS-OEM", message)
     assert re.search(r"'C500Eph.WriteEphemeris'=True: [^;]*Code-500", message)
@@ -114,14 +126,14 @@ def test_an_override_to_an_unreadable_ephemeris_is_refused_before_any_run(
 
 
 def test_a_report_layout_and_a_for_loop_index_are_refused_as_overrides(
-    loop_reports: Path, tmp_path: Path
+    pool: LocalPool, loop_reports: Path, tmp_path: Path
 ) -> None:
     # Without its header a report's first row is taken for column names; without fixed
     # widths its rows cannot be split into columns. "For I = 1:N" sets I before anything
     # reads it: an override of I would change nothing. One check reports all three.
     grid = {"Passes.WriteHeaders": [True, False], "Climb.FixedWidth": [False], "I.Value": [3]}
     with pytest.raises(SweepConfigError) as refused:
-        sweep(loop_reports, grid, out=tmp_path / "s", progress=False)
+        sweep(loop_reports, grid, out=tmp_path / "s", backend=pool, progress=False)
     message = str(refused.value)
     for path in ("Passes.WriteHeaders", "Climb.FixedWidth"):
         assert re.search(rf"'{path}'=False: [^;]*fixed-width[^;]*; leave it out", message)
@@ -131,12 +143,14 @@ def test_a_report_layout_and_a_for_loop_index_are_refused_as_overrides(
 
 
 def test_small_true_anomalies_of_a_near_circular_orbit_are_dispersed(
-    gui_pair: Path, tmp_path: Path
+    pool: LocalPool, gui_pair: Path, tmp_path: Path
 ) -> None:
     # ECC = 0.001: TA comes back from GMAT's Cartesian state up to ~1e-11 deg off, beyond
     # a 1e-12 absolute tolerance for a small angle.
     perturb = {"Sat.TA": ("uniform", 0.0, 1.0), "Chaser.EquinoctialP": ("normal", 0.1, 0.01)}
-    study = monte_carlo(gui_pair, n=4, perturb=perturb, seed=4, out=tmp_path / "s", progress=False)
+    study = monte_carlo(
+        gui_pair, n=4, perturb=perturb, seed=4, out=tmp_path / "s", backend=pool, progress=False
+    )
     assert study.failed_run_ids == []
     sep = study.to_pandas()
     first = sep.groupby(level="run_id").head(1)
@@ -147,12 +161,14 @@ def test_small_true_anomalies_of_a_near_circular_orbit_are_dispersed(
 
 
 def test_two_spacecraft_study_is_resumed_and_exported(
-    gui_pair: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    pool: LocalPool, gui_pair: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Chaser is in Equinoctial elements of an ecliptic frame: INC and RAAN are written there.
     perturb = {"Chaser.INC": ("uniform", 10.0, 80.0), "Chaser.RAAN": ("uniform", 0.0, 360.0)}
     out = tmp_path / "s"
-    study = latin_hypercube(gui_pair, n=3, perturb=perturb, seed=1, out=out, progress=False)
+    study = latin_hypercube(
+        gui_pair, n=3, perturb=perturb, seed=1, out=out, backend=pool, progress=False
+    )
     assert study.failed_run_ids == []
     assert sorted(study.manifest.entries[0].output_paths) == [
         "ephemeris__OemEph", "ephemeris__SatStk", "report__Sep"
@@ -174,12 +190,12 @@ def test_two_spacecraft_study_is_resumed_and_exported(
 
 
 def test_a_spacecraft_coordinate_system_reinterprets_its_elements(
-    gui_pair: Path, tmp_path: Path
+    pool: LocalPool, gui_pair: Path, tmp_path: Path
 ) -> None:
     # In the script the elements that follow are given in Sat.CoordinateSystem; an API
     # write after the load would only re-express the same state (the runs would be equal).
     grid = {"Sat.CoordinateSystem": ["EarthMJ2000Eq", "EarthEcliptic"]}
-    study = sweep(gui_pair, grid, out=tmp_path / "s", progress=False)
+    study = sweep(gui_pair, grid, out=tmp_path / "s", backend=pool, progress=False)
     assert study.failed_run_ids == []
     last = study.to_pandas().groupby(level="run_id").tail(1).droplevel("time")
     assert last["Sat.EarthMJ2000Eq.X"][0] != last["Sat.EarthMJ2000Eq.X"][1]
@@ -201,12 +217,14 @@ def test_an_orbit_angle_is_compared_on_the_circle() -> None:
 
 
 def test_a_target_in_a_loop_converges_only_when_every_execution_does(
-    data_dir: Path, tmp_path: Path
+    pool: LocalPool, data_dir: Path, tmp_path: Path
 ) -> None:
     # N = 3 targetings a run; with StepSMA = 5000 the first one stops at 25 iterations,
     # the later ones (from the higher orbit it left) converge. GMAT's DC file keeps the last.
     mission = data_dir / "target_loop.script"
-    study = sweep(mission, {"StepSMA.Value": [10, 5000]}, out=tmp_path / "s", progress=False)
+    study = sweep(
+        mission, {"StepSMA.Value": [10, 5000]}, out=tmp_path / "s", backend=pool, progress=False
+    )
     assert study.failed_run_ids == []
     assert study.converged()["DC"].tolist() == [True, False]
     burns = study.to_pandas(name="Burns")
@@ -215,7 +233,7 @@ def test_a_target_in_a_loop_converges_only_when_every_execution_does(
 
 
 def test_a_script_gmat_cannot_load_is_refused_quoting_its_line(
-    gui_pair: Path, tmp_path: Path
+    pool: LocalPool, gui_pair: Path, tmp_path: Path
 ) -> None:
     # GMAT logs the script line it refuses on the log line after "... in line:".
     formation = tmp_path / "formation.script"
@@ -226,7 +244,7 @@ def test_a_script_gmat_cannot_load_is_refused_quoting_its_line(
         )
     )
     with pytest.raises(SweepConfigError, match=r"Formation.* in line: .*Create Formation Pair;"):
-        sweep(formation, {"Sat.INC": [30.0]}, out=tmp_path / "s", progress=False)
+        sweep(formation, {"Sat.INC": [30.0]}, out=tmp_path / "s", backend=pool, progress=False)
 
 
 def test_an_ephemeris_window_a_run_never_reaches_leaves_the_run_ok(climbs: Sweep) -> None:
@@ -244,7 +262,7 @@ def test_an_ephemeris_window_a_run_never_reaches_leaves_the_run_ok(climbs: Sweep
 
 
 def test_the_final_row_of_a_backward_propagation_is_its_end(
-    loop_reports: Path, tmp_path: Path
+    pool: LocalPool, loop_reports: Path, tmp_path: Path
 ) -> None:
     # Rows are ordered by time; the state a run ends in is the row GMAT wrote last.
     backward = tmp_path / "backward.script"
@@ -255,7 +273,7 @@ def test_the_final_row_of_a_backward_propagation_is_its_end(
         )
     )
     grid = {"N.Value": [2, 3], "StepSecs.Value": [-600], "GoalSMA.Value": [0]}
-    study = sweep(backward, grid, out=tmp_path / "s", progress=False)
+    study = sweep(backward, grid, out=tmp_path / "s", backend=pool, progress=False)
     assert study.failed_run_ids == []
     ends = [pd.Timestamp("2026-03-20 23:40"), pd.Timestamp("2026-03-20 23:30")]
     assert study.final(name="Passes")["time"].tolist() == ends

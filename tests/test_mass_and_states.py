@@ -61,11 +61,11 @@ def test_a_tank_too_small_for_its_fuel_fails_its_own_run_only(
 
 
 def test_an_impulsive_burn_spends_the_swept_tank_at_the_swept_isp(
-    impulsive_tank: Path, tmp_path: Path
+    pool: LocalPool, impulsive_tank: Path, tmp_path: Path
 ) -> None:
     # 5 kg cannot pay for 0.1 km/s: GMAT stops the run when the tank would go negative.
     grid = {"Burn.Isp": [250.0, 300.0], "Tank.FuelMass": [5.0, 100.0]}
-    study = sweep(impulsive_tank, grid, out=tmp_path / "s", progress=False)
+    study = sweep(impulsive_tank, grid, out=tmp_path / "s", backend=pool, progress=False)
     assert sorted(study.failed_run_ids) == [0, 2]  # in arrival order: two hosts race
     entries = {entry.run_id: entry for entry in study.manifest.entries}
     assert 'for field "FuelMass" on object "Tank" is not an allowed value' in str(entries[0].stderr)
@@ -107,14 +107,14 @@ def test_a_burn_swept_into_local_axes_from_the_cli_matches_the_edited_script(
 
 
 def test_elements_of_uncommon_state_types_are_swept_and_replayed(
-    state_types: Path, tmp_path: Path
+    pool: LocalPool, state_types: Path, tmp_path: Path
 ) -> None:
     # Delaunay G may not exceed L: raising both needs L written first (sorted order is G, L).
     grid = {
         "Flyby.OutgoingC3Energy": [3.0, 20.0], "Meo.DelaunayG": [105000.0],
         "Meo.DelaunayL": [110000.0], "Probe.RMagnitude": [6700.0], "StopAlt.Value": [20000.0],
     }  # fmt: skip
-    study = sweep(state_types, grid, out=tmp_path / "s", progress=False)
+    study = sweep(state_types, grid, out=tmp_path / "s", backend=pool, progress=False)
     assert study.failed_run_ids == []
     ends = study.to_pandas(name="Ends")
     by_run = ends.droplevel("time").groupby(level="run_id")
@@ -130,13 +130,15 @@ def test_elements_of_uncommon_state_types_are_swept_and_replayed(
     assert last.loc[1, bare.index].astype(float).tolist() == bare.tolist()  # bit for bit
 
 
-def test_uncommon_state_types_are_dispersed(state_types: Path, tmp_path: Path) -> None:
+def test_uncommon_state_types_are_dispersed(
+    pool: LocalPool, state_types: Path, tmp_path: Path
+) -> None:
     perturb = {"Probe.FPA": ("uniform", 80.0, 95.0), "Flyby.OutgoingRadPer": ("normal", 7000, 50)}
     drawn = monte_carlo(state_types, n=2, perturb=perturb, seed=5, out=tmp_path / "mc",
-                        progress=False)  # fmt: skip
+                        backend=pool, progress=False)  # fmt: skip
     tilts = {"Meo.DelaunayH": ("uniform", -100000.0, 100000.0)}
     spread = latin_hypercube(state_types, n=2, perturb=tilts, seed=6, out=tmp_path / "lhs",
-                             progress=False)  # fmt: skip
+                             backend=pool, progress=False)  # fmt: skip
     assert drawn.failed_run_ids == [] and spread.failed_run_ids == []
     first = drawn.to_dataframe(name="Ends").compute().groupby(level="run_id").head(1)
     assert first["Probe.EarthMJ2000Eq.FPA"].tolist() == pytest.approx(first["Probe.FPA"].tolist())
@@ -193,12 +195,12 @@ def test_a_date_format_sets_the_time_scale_of_the_epoch_after_it(
 
 
 def test_an_eccentric_orbit_starts_at_its_periapsis_or_apoapsis(
-    leo_basic: Path, tmp_path: Path
+    pool: LocalPool, leo_basic: Path, tmp_path: Path
 ) -> None:
     # GMAT derives TA from the Cartesian state with an arccosine, which loses half its
     # digits at 0 and 180 deg: a GTO's TA = 0 reads back 359.9999988.
     grid = {"Sat.ECC": [0.73], "Sat.SMA": [24400.0], "Sat.TA": [0.0, 180.0]}
-    study = sweep(leo_basic, grid, out=tmp_path / "s", progress=False)
+    study = sweep(leo_basic, grid, out=tmp_path / "s", backend=pool, progress=False)
     assert study.failed_run_ids == []
     first = study.to_pandas().groupby(level="run_id").head(1)
     radius = first[["Sat.EarthMJ2000Eq.X", "Sat.EarthMJ2000Eq.Y", "Sat.EarthMJ2000Eq.Z"]] ** 2

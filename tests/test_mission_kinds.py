@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gmat_sweep import SweepConfigError, monte_carlo, open_sweep, sweep
+from gmat_sweep import LocalPool, SweepConfigError, monte_carlo, open_sweep, sweep
 from gmat_sweep.script import overwritten_values
 from gmat_sweep.worker import LIVE, LOAD_TIME, REFUSED, list_fields
 
@@ -32,10 +32,12 @@ def strings_arrays(data_dir: Path) -> Path:
 
 
 def test_a_string_value_is_swept_and_reaches_the_report(
-    strings_arrays: Path, tmp_path: Path
+    pool: LocalPool, strings_arrays: Path, tmp_path: Path
 ) -> None:
     labels = ["alpha", "two words", "42"]
-    study = sweep(strings_arrays, {"Label.Value": labels}, out=tmp_path / "s", progress=False)
+    study = sweep(
+        strings_arrays, {"Label.Value": labels}, out=tmp_path / "s", backend=pool, progress=False
+    )
     assert study.failed_run_ids == []
     final = study.final(name="Summary")
     assert final["Label"].astype(str).tolist() == labels
@@ -43,10 +45,18 @@ def test_a_string_value_is_swept_and_reaches_the_report(
     assert "Label = 'two words';" in study.script(1)  # the replay script sets it too
 
 
-def test_an_empty_string_is_refused_before_any_run(strings_arrays: Path, tmp_path: Path) -> None:
+def test_an_empty_string_is_refused_before_any_run(
+    pool: LocalPool, strings_arrays: Path, tmp_path: Path
+) -> None:
     # GMAT writes nothing in its report column: the report's columns no longer line up.
     with pytest.raises(SweepConfigError, match=r"'Label.Value'='  ': a String with no text"):
-        sweep(strings_arrays, {"Label.Value": ["a", "  "]}, out=tmp_path / "s", progress=False)
+        sweep(
+            strings_arrays,
+            {"Label.Value": ["a", "  "]},
+            out=tmp_path / "s",
+            backend=pool,
+            progress=False,
+        )
 
 
 def test_a_string_field_is_listed_with_its_text(strings_arrays: Path) -> None:
@@ -56,11 +66,11 @@ def test_a_string_field_is_listed_with_its_text(strings_arrays: Path) -> None:
 
 
 def test_an_array_element_and_a_duration_variable_are_swept(
-    strings_arrays: Path, tmp_path: Path
+    pool: LocalPool, strings_arrays: Path, tmp_path: Path
 ) -> None:
     # Dv = Gains(2, 1) is the burn; Seconds is the Propagate stopping value.
     grid = {"Gains(2, 1)": [0.01, 0.05], "Seconds.Value": [300, 600]}
-    study = sweep(strings_arrays, grid, out=tmp_path / "s", progress=False)
+    study = sweep(strings_arrays, grid, out=tmp_path / "s", backend=pool, progress=False)
     assert study.failed_run_ids == []
     final = study.final(name="Summary")
     assert final["Dv"].tolist() == [0.01, 0.01, 0.05, 0.05]
@@ -70,10 +80,12 @@ def test_an_array_element_and_a_duration_variable_are_swept(
 
 
 def test_an_array_element_outside_the_array_is_refused_before_any_run(
-    strings_arrays: Path, tmp_path: Path
+    pool: LocalPool, strings_arrays: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(SweepConfigError, match=r"Gains is 3x2, so rows run 1\.\.3"):
-        sweep(strings_arrays, {"Gains(4,1)": [0.1]}, out=tmp_path / "s", progress=False)
+        sweep(
+            strings_arrays, {"Gains(4,1)": [0.1]}, out=tmp_path / "s", backend=pool, progress=False
+        )
     assert not (tmp_path / "s").exists()
 
 
@@ -86,11 +98,11 @@ def test_array_elements_are_listed_as_fields(strings_arrays: Path) -> None:
 
 
 def test_a_report_created_after_a_ground_track_plot_is_written(
-    lunar_gui: Path, tmp_path: Path
+    pool: LocalPool, lunar_gui: Path, tmp_path: Path
 ) -> None:
     # The headless engine writes no file for a ReportFile created after a GroundTrackPlot.
     grid = {"LunaSat.ECC": [0.01, 0.05], "LunaSat.TA": [90.0], "LunaSat.Epoch": ["31001.25"]}
-    study = sweep(lunar_gui, grid, out=tmp_path / "s", progress=False)
+    study = sweep(lunar_gui, grid, out=tmp_path / "s", backend=pool, progress=False)
     assert study.failed_run_ids == []
     assert list(study.manifest.entries[0].output_paths) == ["report__LunarReport"]  # no plots
     frame = study.to_pandas()
@@ -103,10 +115,14 @@ def test_a_report_created_after_a_ground_track_plot_is_written(
     assert replay.index("Create ReportFile LunarReport") < replay.index("Create GroundTrackPlot")
 
 
-def test_a_modjulian_epoch_is_dispersed_as_a_number(lunar_gui: Path, tmp_path: Path) -> None:
+def test_a_modjulian_epoch_is_dispersed_as_a_number(
+    pool: LocalPool, lunar_gui: Path, tmp_path: Path
+) -> None:
     # LunaSat.DateFormat is TAIModJulian: a draw of the epoch is a number of days.
     perturb = {"LunaSat.Epoch": ("uniform", 31000.5, 31001.5)}
-    study = monte_carlo(lunar_gui, n=2, perturb=perturb, seed=3, out=tmp_path / "s", progress=False)
+    study = monte_carlo(
+        lunar_gui, n=2, perturb=perturb, seed=3, out=tmp_path / "s", backend=pool, progress=False
+    )
     assert study.failed_run_ids == []
     first = study.to_pandas().groupby(level="run_id").head(1)
     mjd_zero = pd.Timestamp("1941-01-05 12:00:00")  # GMAT's ModJulian day 0
@@ -122,10 +138,14 @@ def test_the_fields_of_resources_from_an_include_are_listed(data_dir: Path) -> N
     assert listed["Hours.Value"].value == 2
 
 
-def test_a_finite_burn_uses_the_swept_thrust_and_masses(data_dir: Path, tmp_path: Path) -> None:
+def test_a_finite_burn_uses_the_swept_thrust_and_masses(
+    pool: LocalPool, data_dir: Path, tmp_path: Path
+) -> None:
     # A 300 s burn at Isp K1 = 300 s burns C1 * 300 / (300 * 9.81) kg of the tank's fuel.
     grid = {"Thruster.C1": [400.0, 800.0], "Tank.FuelMass": [150.0], "Sat.DryMass": [500.0]}
-    study = sweep(data_dir / "finite_burn.script", grid, out=tmp_path / "s", progress=False)
+    study = sweep(
+        data_dir / "finite_burn.script", grid, out=tmp_path / "s", backend=pool, progress=False
+    )
     assert study.failed_run_ids == []
     final = study.final()
     burned = 150.0 - final["Sat.Tank.FuelMass"]
@@ -135,12 +155,12 @@ def test_a_finite_burn_uses_the_swept_thrust_and_masses(data_dir: Path, tmp_path
 
 
 def test_a_mission_with_an_include_is_resumed_replayed_and_archived(
-    data_dir: Path, tmp_path: Path
+    pool: LocalPool, data_dir: Path, tmp_path: Path
 ) -> None:
     mission = data_dir / "included_main.script"
     grid = {"J2Only.GravityField.Earth.Degree": [0, 2], "Probe.INC": [50.0, 63.4]}
     out = tmp_path / "s"
-    reference = sweep(mission, grid, out=out, progress=False).to_pandas()
+    reference = sweep(mission, grid, out=out, backend=pool, progress=False).to_pandas()
     raan = reference.groupby(level="run_id")["Probe.EarthMJ2000Eq.RAAN"].last()
     assert raan[0] == pytest.approx(10.0) and raan[2] < 10.0  # J2 turns the node westward
     path = out / "manifest.jsonl"
@@ -155,34 +175,42 @@ def test_a_mission_with_an_include_is_resumed_replayed_and_archived(
 
 
 def test_apoapsis_and_periapsis_lowered_together_are_applied(
-    leo_basic: Path, tmp_path: Path
+    pool: LocalPool, leo_basic: Path, tmp_path: Path
 ) -> None:
     # GMAT refuses RadApo below the current RadPer: lowering both needs RadPer written first.
     grid = {"Sat.RadApo": [6700.0, 6800.0], "Sat.RadPer": [6650.0]}
-    study = sweep(leo_basic, grid, out=tmp_path / "s", progress=False)
+    study = sweep(leo_basic, grid, out=tmp_path / "s", backend=pool, progress=False)
     assert study.failed_run_ids == []
     first = study.to_pandas().groupby(level="run_id").head(1)
     assert first["Sat.Earth.SMA"].tolist() == pytest.approx([6675.0, 6725.0], rel=1e-12)
 
 
 def test_an_apoapsis_below_every_periapsis_is_refused_before_any_run(
-    leo_basic: Path, tmp_path: Path
+    pool: LocalPool, leo_basic: Path, tmp_path: Path
 ) -> None:
     grid = {"Sat.RadApo": [6600.0], "Sat.RadPer": [6650.0, 6700.0]}
     with pytest.raises(SweepConfigError, match=r"'Sat.RadApo'=6600.0: the engine refused"):
-        sweep(leo_basic, grid, out=tmp_path / "s", progress=False)
+        sweep(leo_basic, grid, out=tmp_path / "s", backend=pool, progress=False)
 
 
 def test_a_variable_the_sequence_sets_before_reading_is_refused(
-    strings_arrays: Path, data_dir: Path, tmp_path: Path
+    pool: LocalPool, strings_arrays: Path, data_dir: Path, tmp_path: Path
 ) -> None:
     # "Dv = Gains(2, 1);" opens the sequence: a swept Dv would never reach the burn.
     with pytest.raises(SweepConfigError, match=r"'Dv.Value': the mission sequence sets it") as e:
-        sweep(strings_arrays, {"Dv.Value": [0.02, 0.05]}, out=tmp_path / "s", progress=False)
+        sweep(
+            strings_arrays,
+            {"Dv.Value": [0.02, 0.05]},
+            out=tmp_path / "s",
+            backend=pool,
+            progress=False,
+        )
     assert "line 112: Dv = Gains(2, 1);" in str(e.value)
     assert not (tmp_path / "s").exists()
     with pytest.raises(SweepConfigError, match=r"'Gains\(3, 2\)': the mission sequence sets it"):
-        sweep(strings_arrays, {"Gains(3,2)": [1.0]}, out=tmp_path / "s", progress=False)
+        sweep(
+            strings_arrays, {"Gains(3,2)": [1.0]}, out=tmp_path / "s", backend=pool, progress=False
+        )
     listed = {f.path: f.override for f in list_fields(data_dir / "included_main.script")}
     assert listed["Seconds.Value"] == REFUSED  # Seconds = Hours * 3600;
     assert listed["Hours.Value"] == LIVE

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gmat_sweep import Sweep, SweepConfigError, sweep
+from gmat_sweep import LocalPool, Sweep, SweepConfigError, sweep
 from gmat_sweep.errors import RunOutputError
 from gmat_sweep.script import script_value
 from gmat_sweep.spec import RunSpec, RunStatus
@@ -37,12 +37,12 @@ def test_a_whole_float_is_written_as_an_integer() -> None:
 
 
 def test_an_integer_field_swept_with_whole_floats_runs_like_integers(
-    drag_pd78: Path, tmp_path: Path
+    pool: LocalPool, drag_pd78: Path, tmp_path: Path
 ) -> None:
     # What `--param FM.GravityField.Earth.Degree=2:8:2` and numpy.linspace produce.
     path = f"{FM}.GravityField.Earth.Degree"
-    floats = sweep(drag_pd78, {path: [2.0, 4.0]}, out=tmp_path / "f", progress=False)
-    ints = sweep(drag_pd78, {path: [2, 4]}, out=tmp_path / "i", progress=False)
+    floats = sweep(drag_pd78, {path: [2.0, 4.0]}, out=tmp_path / "f", backend=pool, progress=False)
+    ints = sweep(drag_pd78, {path: [2, 4]}, out=tmp_path / "i", backend=pool, progress=False)
     assert floats.failed_run_ids == []
     pd.testing.assert_frame_equal(floats.to_pandas(), ints.to_pandas(), check_exact=True)
     final = floats.final()["Sat.Earth.SMA"]
@@ -50,11 +50,13 @@ def test_an_integer_field_swept_with_whole_floats_runs_like_integers(
 
 
 def test_an_output_switched_off_in_the_script_is_left_out_not_a_failure(
-    data_dir: Path, tmp_path: Path
+    pool: LocalPool, data_dir: Path, tmp_path: Path
 ) -> None:
     # FixedEph has WriteEphemeris = false: GMAT writes no file for it.
     mission = data_dir / "burn_ephemeris.script"
-    study = sweep(mission, {"Kick.Element1": [0.0, 0.02]}, out=tmp_path / "s", progress=False)
+    study = sweep(
+        mission, {"Kick.Element1": [0.0, 0.02]}, out=tmp_path / "s", backend=pool, progress=False
+    )
     assert study.failed_run_ids == []
     assert sorted(study.manifest.entries[0].output_paths) == ["ephemeris__Oem", "report__Track"]
     oem = study.to_ephemerides(name="Oem").compute()
@@ -65,7 +67,9 @@ def test_an_output_switched_off_in_the_script_is_left_out_not_a_failure(
         study.to_ephemerides(name="FixedEph")
 
 
-def test_an_stk_ephemeris_split_at_a_burn_is_read(data_dir: Path, tmp_path: Path) -> None:
+def test_an_stk_ephemeris_split_at_a_burn_is_read(
+    pool: LocalPool, data_dir: Path, tmp_path: Path
+) -> None:
     # A burn splits GMAT's STK ephemeris into segments, listed in a
     # "BEGIN SegmentBoundaryTimes" block that gmat-run 0.6's parser refuses.
     text = (data_dir / "burn_ephemeris.script").read_text()
@@ -73,7 +77,9 @@ def test_an_stk_ephemeris_split_at_a_burn_is_read(data_dir: Path, tmp_path: Path
     mission.write_text(
         text.replace("FixedEph.WriteEphemeris = false", "FixedEph.WriteEphemeris = true")
     )
-    study = sweep(mission, {"Kick.Element1": [0.0, 0.02]}, out=tmp_path / "s", progress=False)
+    study = sweep(
+        mission, {"Kick.Element1": [0.0, 0.02]}, out=tmp_path / "s", backend=pool, progress=False
+    )
     assert study.failed_run_ids == []
     stk = study.to_ephemerides(name="FixedEph").compute()
     oem = study.to_ephemerides(name="Oem").compute()
@@ -90,13 +96,14 @@ def test_an_stk_ephemeris_split_at_a_burn_is_read(data_dir: Path, tmp_path: Path
 
 
 def test_a_modjulian_epoch_given_to_more_digits_than_gmat_prints_is_applied(
-    data_dir: Path, tmp_path: Path
+    pool: LocalPool, data_dir: Path, tmp_path: Path
 ) -> None:
     # Geo's epoch is TAIModJulian; GMAT prints it back to 16 significant digits.
     study = sweep(
         data_dir / "two_sats.script",
         {"Geo.Epoch": ["31041.500428240741"], "Leo.Epoch": ["01 Jan 2026 00:00:00.000"]},
         out=tmp_path / "s",
+        backend=pool,
         progress=False,
     )
     assert study.failed_run_ids == []
@@ -113,7 +120,7 @@ def test_same_value_compares_modjulian_epochs_as_numbers() -> None:
 
 
 def test_drag_and_srp_numbers_of_a_force_model_can_be_swept(
-    drag_pd78: Path, tmp_path: Path
+    pool: LocalPool, drag_pd78: Path, tmp_path: Path
 ) -> None:
     # GMAT's ForceModel does not route reads of these to its drag and SRP forces.
     listed = {f.path: f for f in list_fields(drag_pd78)}
@@ -121,7 +128,7 @@ def test_drag_and_srp_numbers_of_a_force_model_can_be_swept(
         assert listed[f"{FM}.{field}"].value == nominal
         assert listed[f"{FM}.{field}"].override == LOAD_TIME
     grid = {f"{FM}.Drag.F107": [100.0, 250.0], f"{FM}.Drag.MagneticIndex": [3]}
-    study = sweep(drag_pd78, grid, out=tmp_path / "s", progress=False)
+    study = sweep(drag_pd78, grid, out=tmp_path / "s", backend=pool, progress=False)
     assert study.failed_run_ids == []
     final = study.final()["Sat.Earth.SMA"]
     assert final[1] < final[0]  # more solar flux, denser air, faster decay
@@ -135,24 +142,27 @@ def test_drag_and_srp_numbers_of_a_force_model_can_be_swept(
     ],
 )
 def test_a_load_time_value_gmat_cannot_load_is_refused_before_any_run(
-    drag_pd78: Path, tmp_path: Path, field: str, value: str, diagnostic: str
+    pool: LocalPool, drag_pd78: Path, tmp_path: Path, field: str, value: str, diagnostic: str
 ) -> None:
     path = f"{FM}.{field}"
     good = "MSISE90" if "Atmosphere" in field else "JGM2.cof"
     with pytest.raises(SweepConfigError) as refused:
-        sweep(drag_pd78, {path: [good, value]}, out=tmp_path / "s", progress=False)
+        sweep(drag_pd78, {path: [good, value]}, out=tmp_path / "s", backend=pool, progress=False)
     message = str(refused.value)
     assert f"{path!r}={value!r}" in message and diagnostic in message
     assert "gmat-sweep-rendered" not in message  # no temporary file names
     assert not (tmp_path / "s").exists()
 
 
-def test_the_html_report_of_a_per_run_summary_report(data_dir: Path, tmp_path: Path) -> None:
+def test_the_html_report_of_a_per_run_summary_report(
+    pool: LocalPool, data_dir: Path, tmp_path: Path
+) -> None:
     # Result is written once by a Report command after a Target loop: no epoch column.
     lazy = sweep(
         data_dir / "plane_change.script",
         {"TargetApo.Value": [7400, 7600]},
         out=tmp_path / "s",
+        backend=pool,
         progress=False,
         compute=False,
     )
@@ -164,12 +174,12 @@ def test_the_html_report_of_a_per_run_summary_report(data_dir: Path, tmp_path: P
 
 
 def test_drag_and_srp_switched_off_drop_their_settings_from_the_script(
-    drag_pd78: Path, tmp_path: Path
+    pool: LocalPool, drag_pd78: Path, tmp_path: Path
 ) -> None:
     # GMAT refuses FM.Drag.F107 (or FM.SRP.Flux) once drag (or SRP) is off, as a GUI-saved
     # script has them: turning a force off removes its settings, as GMAT's GUI does.
     grid = {f"{FM}.Drag.AtmosphereModel": ["None", "JacchiaRoberts"], f"{FM}.SRP": ["Off", "On"]}
-    study = sweep(drag_pd78, grid, out=tmp_path / "s", progress=False)
+    study = sweep(drag_pd78, grid, out=tmp_path / "s", backend=pool, progress=False)
     assert study.failed_run_ids == []
     final = study.final()["Sat.Earth.SMA"]
     assert final[0] > final[2] and final[1] > final[3]  # without drag the orbit decays less
@@ -189,11 +199,11 @@ def test_one_process_runs_drag_off_then_on(leo_basic: Path, tmp_path: Path) -> N
 
 
 @pytest.fixture(scope="module")
-def branches(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+def branches(pool: LocalPool, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     """branches.script at every Mode: what each run writes depends on the branch it takes."""
     out = tmp_path_factory.mktemp("branches") / "s"
     return sweep(data_dir / "branches.script", {"Mode.Value": [0, 1, 2, 3, 4]}, out=out,
-                 progress=False)  # fmt: skip
+                 backend=pool, progress=False)  # fmt: skip
 
 
 def test_a_run_that_writes_no_file_is_a_row_of_missing_values(branches: Sweep) -> None:

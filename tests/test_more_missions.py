@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from bare_gmat import bare_report
 
-from gmat_sweep import Sweep, SweepConfigError, monte_carlo, sweep
+from gmat_sweep import LocalPool, Sweep, SweepConfigError, monte_carlo, sweep
 
 
 def _bare_report(script: Path, edits: dict[str, str], report: str, tmp_path: Path) -> pd.DataFrame:
@@ -53,17 +53,17 @@ def burn_sequence(data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def frames(frames_points: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+def frames(pool: LocalPool, frames_points: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     grid = {"SEL.Point": ["L1", "L2"], "LFrame.Axes": ["MJ2000Eq", "MJ2000Ec"]}
     out = tmp_path_factory.mktemp("frames") / "s"
-    return sweep(frames_points, grid, out=out, progress=False)
+    return sweep(frames_points, grid, out=out, backend=pool, progress=False)
 
 
 @pytest.fixture(scope="module")
-def burns(burn_sequence: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+def burns(pool: LocalPool, burn_sequence: Path, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     grid = {"DV.Axes": ["VNB", "MJ2000Eq"], "Flag.Value": [1, 2]}
     out = tmp_path_factory.mktemp("burns") / "s"
-    return sweep(burn_sequence, grid, out=out, progress=False)
+    return sweep(burn_sequence, grid, out=out, backend=pool, progress=False)
 
 
 def test_a_state_in_a_libration_point_frame_follows_the_swept_point(
@@ -92,11 +92,17 @@ def test_two_spacecraft_propagated_synchronized_share_every_row(frames: Sweep) -
 
 
 def test_a_state_in_an_object_referenced_barycentric_frame_is_dispersed(
-    frames_points: Path, tmp_path: Path
+    pool: LocalPool, frames_points: Path, tmp_path: Path
 ) -> None:
     perturb = {"Moonish.X": ("uniform", 90000.0, 110000.0), "Moonish.VY": ("normal", 0.5, 0.01)}
     study = monte_carlo(
-        frames_points, n=2, perturb=perturb, seed=5, out=tmp_path / "s", progress=False
+        frames_points,
+        n=2,
+        perturb=perturb,
+        seed=5,
+        out=tmp_path / "s",
+        backend=pool,
+        progress=False,
     )
     assert study.failed_run_ids == []
     first = study.to_pandas().groupby(level="run_id").head(1)
@@ -132,7 +138,7 @@ def test_a_toggled_off_report_skips_its_rows_and_back_propagation_fills_them(
 
 @pytest.mark.parametrize("parameters", ["Sat.UTCGregorian Sat.Earth.SMA", "Sat.ElapsedSecs Flag"])
 def test_a_report_command_into_a_report_file_with_an_add_list_is_refused(
-    burn_sequence: Path, tmp_path: Path, parameters: str
+    pool: LocalPool, burn_sequence: Path, tmp_path: Path, parameters: str
 ) -> None:
     # GMAT writes a second header line into RF: every run would fail to read it (and a
     # report with as many columns and no epoch would read one parameter as another).
@@ -143,7 +149,7 @@ def test_a_report_command_into_a_report_file_with_an_add_list_is_refused(
         )
     )
     with pytest.raises(SweepConfigError) as refused:
-        sweep(mixed, {"DV.Element1": [0.1]}, out=tmp_path / "s", progress=False)
+        sweep(mixed, {"DV.Element1": [0.1]}, out=tmp_path / "s", backend=pool, progress=False)
     message = str(refused.value)
     assert f"line 51: Report RF {parameters};" in message
     assert "RF.Add" in message and "a ReportFile of its own" in message
@@ -168,7 +174,7 @@ _UNSUPPORTED = {
 
 @pytest.mark.parametrize("kind", sorted(_UNSUPPORTED))
 def test_a_resource_the_bundled_engine_lacks_is_refused_before_any_run(
-    leo_basic: Path, tmp_path: Path, kind: str
+    pool: LocalPool, leo_basic: Path, tmp_path: Path, kind: str
 ) -> None:
     created, said = _UNSUPPORTED[kind]
     script = tmp_path / f"{kind}.script"
@@ -176,19 +182,25 @@ def test_a_resource_the_bundled_engine_lacks_is_refused_before_any_run(
         leo_basic.read_text().replace("Create ReportFile RF;", f"{created}Create ReportFile RF;")
     )
     with pytest.raises(SweepConfigError) as refused:
-        sweep(script, {"Sat.SMA": [7000.0]}, out=tmp_path / "s", progress=False)
+        sweep(script, {"Sat.SMA": [7000.0]}, out=tmp_path / "s", backend=pool, progress=False)
     message = str(refused.value)
     assert said in message and "set GMAT_ROOT to its directory" in message
     assert not (tmp_path / "s").exists()
 
 
 def test_a_field_of_a_frame_s_axes_is_refused_as_one_the_api_cannot_reach(
-    frames_points: Path, tmp_path: Path
+    pool: LocalPool, frames_points: Path, tmp_path: Path
 ) -> None:
     # The script sets RotFrame.Secondary, but GMAT keeps it on the frame's ObjectReferenced
     # axes, which the API does not reach: "unknown field" would send the user looking for a typo.
     with pytest.raises(SweepConfigError) as refused:
-        sweep(frames_points, {"RotFrame.Secondary": ["Sun"]}, out=tmp_path / "s", progress=False)
+        sweep(
+            frames_points,
+            {"RotFrame.Secondary": ["Sun"]},
+            out=tmp_path / "s",
+            backend=pool,
+            progress=False,
+        )
     message = str(refused.value)
     assert "'RotFrame.Secondary': the script sets it (RotFrame.Secondary = Luna;)" in message
     assert "one script per value" in message and "unknown field" not in message

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from gmat_sweep import sweep
+from gmat_sweep import LocalPool, sweep
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.manifest import Manifest
 from gmat_sweep.script import canonical_script_sha256, file_outputs, render_script, resources
@@ -27,8 +27,17 @@ def _edited(leo_basic: Path, tmp_path: Path, name: str, old: str, new: str) -> P
     return target
 
 
-def _frame(script: Path, out: Path, **grid: list[Any]) -> pd.DataFrame:
-    return sweep(script, grid=grid or {"Sat.Cd": [2.2]}, out=out, progress=False).to_pandas()
+def _frame(script: Path, out: Path, pool: LocalPool, **grid: list[Any]) -> pd.DataFrame:
+    grid = grid or {"Sat.Cd": [2.2]}
+    return sweep(script, grid=grid, backend=pool, out=out, progress=False).to_pandas()
+
+
+@pytest.fixture(scope="module")
+def plain(
+    leo_basic: Path, pool: LocalPool, tmp_path_factory: pytest.TempPathFactory
+) -> pd.DataFrame:
+    """The unedited mission's frame, which every load-time case's default run must equal."""
+    return _frame(leo_basic, tmp_path_factory.mktemp("plain"), pool)
 
 
 def _run_frame(frame: pd.DataFrame, run_id: int) -> pd.DataFrame:
@@ -88,11 +97,17 @@ CASES = [
 
 @pytest.mark.parametrize(("path", "values", "old", "new"), CASES)
 def test_load_time_override_equals_the_hand_edited_script(
-    leo_basic: Path, tmp_path: Path, path: str, values: list[Any], old: str, new: str
+    leo_basic: Path,
+    tmp_path: Path,
+    pool: LocalPool,
+    plain: pd.DataFrame,
+    path: str,
+    values: list[Any],
+    old: str,
+    new: str,
 ) -> None:
-    swept = _frame(leo_basic, tmp_path / "swept", **{path: values})
-    edited = _frame(_edited(leo_basic, tmp_path, "edited", old, new), tmp_path / "edited")
-    plain = _frame(leo_basic, tmp_path / "plain")
+    swept = _frame(leo_basic, tmp_path / "swept", pool, **{path: values})
+    edited = _frame(_edited(leo_basic, tmp_path, "edited", old, new), tmp_path / "edited", pool)
     changed, default = _run_frame(swept, 0), _run_frame(swept, 1)
     pd.testing.assert_frame_equal(changed, _run_frame(edited, 0), check_exact=True)
     pd.testing.assert_frame_equal(default, _run_frame(plain, 0), check_exact=True)
@@ -116,10 +131,10 @@ def test_gravity_degree_sweep_from_the_issue_shows_different_results(
 
 
 def test_mixed_load_time_and_live_grid_matches_edited_scripts(
-    leo_basic: Path, tmp_path: Path
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
 ) -> None:
     grid = {"FM.GravityField.Earth.Degree": [2, 4], "Sat.Cd": [2.2, 3.0]}
-    swept = sweep(leo_basic, grid=grid, out=tmp_path / "s", progress=False)
+    swept = sweep(leo_basic, grid=grid, backend=pool, out=tmp_path / "s", progress=False)
     frame = swept.to_pandas()
     edited = _edited(
         leo_basic,
@@ -128,7 +143,7 @@ def test_mixed_load_time_and_live_grid_matches_edited_scripts(
         "FM.GravityField.Earth.Degree = 4;",
         "FM.GravityField.Earth.Degree = 2;",
     )
-    expected = _frame(edited, tmp_path / "e", **{"Sat.Cd": [2.2, 3.0]})
+    expected = _frame(edited, tmp_path / "e", pool, **{"Sat.Cd": [2.2, 3.0]})
     for run_id, spec in enumerate(swept.runs):
         if spec.overrides["FM.GravityField.Earth.Degree"] == 2:
             other = 0 if spec.overrides["Sat.Cd"] == 2.2 else 1

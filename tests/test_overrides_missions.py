@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from bare_gmat import bare_last_row
 
-from gmat_sweep import latin_hypercube, monte_carlo, sweep
+from gmat_sweep import LocalPool, latin_hypercube, monte_carlo, sweep
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.script import script_value
 from gmat_sweep.spec import RunSpec, RunStatus
@@ -159,12 +159,12 @@ def test_overriding_one_force_model_leaves_the_other_propagator_alone(
     ],
 )
 def test_what_the_engine_cannot_take_is_refused_before_any_run(
-    data_dir: Path, tmp_path: Path, path: str, value: Any, rule: str
+    pool: LocalPool, data_dir: Path, tmp_path: Path, path: str, value: Any, rule: str
 ) -> None:
     mission = data_dir / (LUNAR if path.startswith(LUNAR_FM) else TWO)
     out = tmp_path / "s"
     with pytest.raises(SweepConfigError, match=rf"{path}.*{rule}"):
-        sweep(mission, grid={path: [value]}, out=out, progress=False)
+        sweep(mission, grid={path: [value]}, out=out, backend=pool, progress=False)
     assert not out.exists()
 
 
@@ -196,10 +196,12 @@ def _hand_edited(script: Path, tmp_path: Path, values: dict[str, float]) -> Path
 
 
 def test_monte_carlo_draws_of_drag_and_srp_properties_equal_hand_edited_scripts(
-    data_dir: Path, tmp_path: Path
+    pool: LocalPool, data_dir: Path, tmp_path: Path
 ) -> None:
     script = data_dir / TWO
-    study = monte_carlo(script, n=2, perturb=PHYSICAL, seed=7, out=tmp_path / "s", progress=False)
+    study = monte_carlo(
+        script, n=2, perturb=PHYSICAL, seed=7, out=tmp_path / "s", backend=pool, progress=False
+    )
     frame = study.to_pandas()
     for run_id, spec in enumerate(study.runs):
         expected = _report(_hand_edited(script, tmp_path, dict(spec.overrides)), {}, tmp_path)
@@ -210,7 +212,7 @@ def test_monte_carlo_draws_of_drag_and_srp_properties_equal_hand_edited_scripts(
 
 
 def test_latin_hypercube_of_load_time_and_live_fields_equals_bare_gmat_runs(
-    data_dir: Path, tmp_path: Path
+    pool: LocalPool, data_dir: Path, tmp_path: Path
 ) -> None:
     script = data_dir / TWO
     perturb = {
@@ -220,7 +222,7 @@ def test_latin_hypercube_of_load_time_and_live_fields_equals_bare_gmat_runs(
         "Earth.Mu": ("uniform", 398500.0, 398700.0),  # Low's elements are converted through it
     }
     study = latin_hypercube(
-        script, n=2, perturb=perturb, seed=3, out=tmp_path / "s", progress=False
+        script, n=2, perturb=perturb, seed=3, out=tmp_path / "s", backend=pool, progress=False
     )
     last = study.to_pandas().groupby(level="run_id").tail(1).droplevel("time")
     assert last["Low.Earth.SMA"].nunique() == 2
@@ -257,7 +259,7 @@ def test_a_field_the_scripts_state_is_converted_through_equals_the_hand_edited_s
 
 
 def test_an_added_setting_that_would_reset_the_scripts_own_is_refused(
-    leo_basic: Path, tmp_path: Path
+    pool: LocalPool, leo_basic: Path, tmp_path: Path
 ) -> None:
     # With no Prop.Type line the sweep adds one after Prop's settings, and GMAT's new
     # integrator drops Prop.MaxStep = 120 for its default: a run of another mission.
@@ -265,5 +267,7 @@ def test_an_added_setting_that_would_reset_the_scripts_own_is_refused(
     script.write_text(leo_basic.read_text().replace("Prop.Type = RungeKutta89;\n", ""))
     out = tmp_path / "s"
     with pytest.raises(SweepConfigError, match=r"'Prop.Type'.*Prop\.MaxStep.*120.*2700"):
-        sweep(script, grid={"Prop.Type": ["PrinceDormand78"]}, out=out, progress=False)
+        sweep(
+            script, grid={"Prop.Type": ["PrinceDormand78"]}, out=out, backend=pool, progress=False
+        )
     assert not out.exists()

@@ -12,7 +12,6 @@ import textwrap
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -65,13 +64,6 @@ _ADAPTIVE_DRIVER = _DIE_AT_APPEND + textwrap.dedent(
     monte_carlo(script, out=out, progress=False, **options)
     """
 )
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[LocalPool]:
-    """The module's GMAT hosts, started once (tests that kill a host have their own)."""
-    with LocalPool(2) as local:
-        yield local
 
 
 @pytest.fixture(scope="module")

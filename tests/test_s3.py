@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,12 +57,6 @@ _DRIVER = textwrap.dedent(
     sweep(script, json.loads(grid), out=out, storage_options=json.loads(options), progress=False)
     """
 )
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[LocalPool]:
-    with LocalPool(2) as local:
-        yield local
 
 
 @pytest.fixture(scope="module")

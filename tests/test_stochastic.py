@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,6 @@ PERTURB: dict[Any, Any] = {
     "Sat.SMA": ("normal", 6900.0, 5.0),
     "Sat.Cd": ("uniform", 2.0, 2.4),
 }
-
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[LocalPool]:
-    with LocalPool(2) as local:
-        yield local
 
 
 def _drawn(result: Sweep, column: str) -> list[float]:
