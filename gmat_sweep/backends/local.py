@@ -15,8 +15,8 @@ manifest writer and any of the user's (``ProgressBar``, ``Profiler``) — sees
 every run's task.
 
 A thread waiting on its host holds no GIL, so the driver stays free to write
-the manifest. It reaches 0.89-0.94 of the engine limit, start-up included
-(``benchmarks/throughput.py``, 2 cores), and needs no
+the manifest. It measures 0.83-0.94 of the engine limit, start-up included
+(``benchmarks/throughput.py``, 2 noisy cores), and needs no
 ``if __name__ == "__main__"`` guard: hosts are started with ``subprocess``,
 never by re-importing the caller's script.
 """
