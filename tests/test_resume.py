@@ -131,6 +131,9 @@ def test_driver_sigkill_then_resume_is_bit_identical(
 ) -> None:
     out = tmp_path / "study"
     env, tag = _tagged_env()
+    scratch = tmp_path / "tmp"  # where the driver's hosts make their scratch directories
+    scratch.mkdir()
+    env["TMPDIR"] = str(scratch)
     driver = subprocess.run(
         [sys.executable, "-c", _DRIVER, str(kill_at), str(leo_basic), str(out), json.dumps(GRID)],
         capture_output=True,
@@ -141,6 +144,10 @@ def test_driver_sigkill_then_resume_is_bit_identical(
     assert driver.returncode == -signal.SIGKILL, driver.stderr.decode()[-2000:]
     orphans = _wait_gone(_hosts(tag))
     assert not orphans, f"GMAT hosts outlived their driver: {orphans}"
+    # A host that finishes its run after the driver died finds no one to answer: it must
+    # still remove its scratch directory (a rendered copy of the mission) as it exits.
+    left = [path.name for path in scratch.glob("gmat-sweep-host-*")]
+    assert not left, f"hosts of the killed driver left their scratch directories: {left}"
 
     manifest = Manifest.load(out / "manifest.jsonl")
     assert len(manifest.entries) == kill_at

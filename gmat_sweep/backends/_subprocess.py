@@ -700,7 +700,9 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     """Child side: run every spec received until the parent closes the pipe.
 
     ``scratch`` is the host's private directory (also its TMPDIR); the child
-    removes it when its parent goes away without cleaning up. A watchdog
+    removes it when its parent goes away without cleaning up: the pipe closes
+    under a read (``EOFError``), or under the answer to a run the parent did
+    not live to receive (``BrokenPipeError``). A watchdog
     (:func:`_watch_parent`) kills this process and removes ``scratch`` when the
     parent dies while a run is in progress.
     """
@@ -709,24 +711,30 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     recv = Connection(read_fd, writable=False)
     send = Connection(write_fd, readable=False)
     try:
+        import gmat_sweep.worker  # noqa: F401  (pay the imports before the first run)
         from gmat_sweep.engine import ensure_engine
-        from gmat_sweep.worker import check_fields, initial_states, list_fields, run_one
 
         ensure_engine()
-        import gmat_run  # noqa: F401  (pay the import before the first timed run)
+        import gmat_run  # noqa: F401
     except Exception as exc:
         send.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
         return 1
-    send.send_bytes(json.dumps({"ready": os.getpid(), "watchdog": watchdog}).encode())
+    try:
+        send.send_bytes(json.dumps({"ready": os.getpid(), "watchdog": watchdog}).encode())
+        _answer(recv, send)
+    except (EOFError, BrokenPipeError):
+        # The parent closed the pipe or died without closing us: remove our
+        # scratch directory (it is our TMPDIR) ourselves, or nobody will.
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+def _answer(recv: Connection, send: Connection) -> None:
+    """Answer the parent's requests until its pipe closes (``EOFError``, ``BrokenPipeError``)."""
+    from gmat_sweep.worker import check_fields, initial_states, list_fields, run_one
+
     while True:
-        try:
-            message = recv.recv_bytes()
-        except EOFError:
-            # The parent closed the pipe or died without closing us: remove our
-            # scratch directory (it is our TMPDIR) ourselves, or nobody will.
-            shutil.rmtree(scratch, ignore_errors=True)
-            return 0
-        request = json.loads(message)
+        request = json.loads(recv.recv_bytes())
         if request["op"] == "check":
             problems = check_fields(Path(request["script"]), request["values"])
             send.send_bytes(json.dumps({"problems": problems}).encode())
