@@ -711,11 +711,11 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     recv = Connection(read_fd, writable=False)
     send = Connection(write_fd, readable=False)
     try:
-        import gmat_sweep.worker  # noqa: F401  (pay the imports before the first run)
+        import gmat_sweep.worker  # noqa: F401  (pay the import before the first request)
         from gmat_sweep.engine import ensure_engine
 
         ensure_engine()
-        import gmat_run  # noqa: F401
+        import gmat_run  # noqa: F401  (the worker imports it lazily: pay it before the first run)
     except Exception as exc:
         send.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
         return 1
