@@ -196,3 +196,32 @@ def test_a_grouped_run_that_times_out_is_retried_and_the_group_goes_on(
     assert timed_out.failure is FailureKind.TIMEOUT
     assert len(timed_out.previous) == 1  # tried again once, on a fresh host
     assert (tmp_path / "run-2" / "report__RF.parquet").exists()
+
+
+def test_a_host_whose_start_up_fails_after_its_parent_died_removes_its_scratch(
+    tmp_path: Path,
+) -> None:
+    """The engine error cannot reach a dead parent (BrokenPipeError): the host cleans up itself."""
+    import subprocess
+    import sys
+
+    scratch = tmp_path / "gmat-sweep-host-x"
+    scratch.mkdir()
+    (scratch / "mission.script").write_text("% a rendered copy\n")
+    child = (
+        "import os, sys\n"
+        "import gmat_sweep.engine\n"
+        "def broken():\n"
+        "    raise RuntimeError('no engine here')\n"
+        "gmat_sweep.engine.ensure_engine = broken\n"
+        "from gmat_sweep.backends._subprocess import serve\n"
+        "requests, _ = os.pipe()\n"
+        "gone, answers = os.pipe()\n"
+        "os.close(gone)  # the parent that would read the answer is dead\n"
+        "sys.exit(serve(requests, answers, sys.argv[1]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child, str(scratch)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stderr
+    assert not scratch.exists(), f"the host left its scratch directory: {done.stderr}"

@@ -701,8 +701,8 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
 
     ``scratch`` is the host's private directory (also its TMPDIR); the child
     removes it when its parent goes away without cleaning up: the pipe closes
-    under a read (``EOFError``), or under the answer to a run the parent did
-    not live to receive (``BrokenPipeError``). A watchdog
+    under a read (``EOFError``), or under an answer (a run's outcome, a
+    start-up error) the parent did not live to receive (``BrokenPipeError``). A watchdog
     (:func:`_watch_parent`) kills this process and removes ``scratch`` when the
     parent dies while a run is in progress.
     """
@@ -710,23 +710,31 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     recv = Connection(read_fd, writable=False)
     send = Connection(write_fd, readable=False)
+    status = 0
     try:
-        import gmat_sweep.worker  # noqa: F401  (pay the import before the first request)
-        from gmat_sweep.engine import ensure_engine
-
-        ensure_engine()
-        import gmat_run  # noqa: F401  (the worker imports it lazily: pay it before the first run)
-    except Exception as exc:
-        send.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
-        return 1
-    try:
+        try:
+            _start_engine()
+        except Exception as exc:
+            status = 1
+            send.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+            return status
         send.send_bytes(json.dumps({"ready": os.getpid(), "watchdog": watchdog}).encode())
         _answer(recv, send)
     except (EOFError, BrokenPipeError):
-        # The parent closed the pipe or died without closing us: remove our
-        # scratch directory (it is our TMPDIR) ourselves, or nobody will.
+        # The parent closed the pipe or died without closing us (even before
+        # it heard our start-up error): remove our scratch directory (it is
+        # our TMPDIR) ourselves, or nobody will.
         shutil.rmtree(scratch, ignore_errors=True)
-    return 0
+    return status
+
+
+def _start_engine() -> None:
+    """Pay the imports and the engine's start-up before the first request."""
+    import gmat_sweep.worker  # noqa: F401
+    from gmat_sweep.engine import ensure_engine
+
+    ensure_engine()
+    import gmat_run  # noqa: F401  (the worker imports it lazily: pay it before the first run)
 
 
 def _answer(recv: Connection, send: Connection) -> None:
