@@ -846,6 +846,12 @@ def _check_one(
     try:
         _value(mission, path)
     except Exception as exc:
+        field = _field_of_bare_name(gmat, path)
+        if field is not None:
+            return (
+                f"{path!r} names a resource, not one of its fields; a sweep sets a field: "
+                f"write {field} instead"
+            )
         statement = assignment(loaded.source, path) if array_element(path) is None else None
         if statement is None:
             return f"{path!r}: {exc}"
@@ -1376,6 +1382,28 @@ def _array_cell(gmat: Any, path: str) -> tuple[Any, int, int] | None:
             f"so rows run 1..{rows} and columns 1..{columns} (counted from 1, as in the script)"
         )
     return array, row - 1, column - 1
+
+
+def _field_of_bare_name(gmat: Any, path: str) -> str | None:
+    """The path to write for ``path`` when it is a bare resource name (``Seconds``), if any.
+
+    A ``Variable`` or ``String`` holds its value in ``Value``, an ``Array``
+    in its elements; any other resource has several fields, so none is named.
+    """
+    if "." in path or array_element(path) is not None:
+        return None
+    try:
+        obj = gmat.GetObject(path)
+    except AttributeError:  # gmatpy raises it for a name it does not know
+        return None
+    if obj is None:
+        return None
+    kind = obj.GetTypeName()
+    if kind in ("Variable", "String"):
+        return f"'{path}.Value'"
+    if kind == "Array":
+        return f"an element, e.g. '{path}(1, 1)'"
+    return f"one of its fields, e.g. '{path}.<Field>' (gmat-sweep fields SCRIPT lists them)"
 
 
 def _field(gmat: Any, path: str) -> tuple[Any, str, int]:

@@ -89,6 +89,20 @@ def test_an_array_element_outside_the_array_is_refused_before_any_run(
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize(
+    ("bare", "meant"),
+    [("Seconds", "'Seconds.Value'"), ("Label", "'Label.Value'"), ("Gains", "'Gains(1, 1)'")],
+)
+def test_a_variable_named_without_its_field_is_refused_with_the_path_to_write(
+    pool: LocalPool, strings_arrays: Path, tmp_path: Path, bare: str, meant: str
+) -> None:
+    # A newcomer writes the Variable's name, as the script assigns it (`Seconds = 600`).
+    with pytest.raises(SweepConfigError) as refused:
+        sweep(strings_arrays, {bare: [1]}, out=tmp_path / "s", backend=pool, progress=False)
+    assert meant in str(refused.value), str(refused.value)
+    assert not (tmp_path / "s").exists()
+
+
 def test_array_elements_are_listed_as_fields(strings_arrays: Path) -> None:
     listed = {f.path: f for f in list_fields(strings_arrays)}
     assert listed["Gains(2, 1)"].value == 0.01
