@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gmat_sweep import Manifest, Sweep, monte_carlo, open_sweep, sweep
+from gmat_sweep import LocalPool, Manifest, Sweep, monte_carlo, open_sweep, sweep
 from gmat_sweep.aggregate import lazy_multiindex
 from gmat_sweep.archive import ZIP_EPOCH, reproduce_text, write_archive
 from gmat_sweep.engine import ensure_engine
@@ -113,11 +113,11 @@ def test_the_reproduce_command_reruns_the_grid_bit_for_bit(study: Sweep, tmp_pat
 
 
 def test_the_reproduce_python_reruns_a_monte_carlo_bit_for_bit(
-    tmp_path: Path, leo_basic: Path
+    tmp_path: Path, leo_basic: Path, pool: LocalPool
 ) -> None:
     perturb = {"Sat.SMA": ("normal", 7000.0, 5.0), "Sat.Cd": ("uniform", 2.0, 2.4)}
     original = monte_carlo(
-        leo_basic, n=3, perturb=perturb, seed=11, out=tmp_path / "mc", progress=False
+        leo_basic, n=3, perturb=perturb, seed=11, out=tmp_path / "mc", backend=pool, progress=False
     )
     root = _extract(write_archive(original, tmp_path / "mc.zip"), tmp_path / "x")
     text = (root / "REPRODUCE.md").read_text(encoding="utf-8")
@@ -155,14 +155,14 @@ def test_reproduce_text_without_a_cli_form_gives_python_and_the_timeout() -> Non
 
 
 def test_archive_holds_included_files_where_the_script_finds_them(
-    tmp_path: Path, leo_basic: Path
+    tmp_path: Path, leo_basic: Path, pool: LocalPool
 ) -> None:
     (tmp_path / "mission").mkdir()
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "leo.script").write_bytes(leo_basic.read_bytes())
     top = tmp_path / "mission" / "main.script"
     top.write_text("% the body lives beside\n#Include '../shared/leo.script'\n", encoding="utf-8")
-    original = sweep(top, {"Sat.SMA": [7000]}, out=tmp_path / "out", progress=False)
+    original = sweep(top, {"Sat.SMA": [7000]}, out=tmp_path / "out", backend=pool, progress=False)
     root = _extract(write_archive(original, tmp_path / "inc.zip"), tmp_path / "x")
     assert (root / "mission" / "mission" / "main.script").read_bytes() == top.read_bytes()
     assert (root / "mission" / "shared" / "leo.script").read_bytes() == leo_basic.read_bytes()
@@ -178,14 +178,14 @@ def test_archive_into_a_missing_directory_is_refused(study: Sweep, tmp_path: Pat
 
 
 def test_archive_refuses_a_mission_that_changed_and_takes_a_moved_one(
-    tmp_path: Path, leo_basic: Path
+    tmp_path: Path, leo_basic: Path, pool: LocalPool
 ) -> None:
     # The archive's recipe reruns its mission: it must hold the files the sweep ran.
     (tmp_path / "mission").mkdir()
     (tmp_path / "mission" / "leo.script").write_bytes(leo_basic.read_bytes())
     top = tmp_path / "mission" / "main.script"
     top.write_text("#Include 'leo.script'\n", encoding="utf-8")
-    study = sweep(top, {"Sat.SMA": [7000]}, out=tmp_path / "out", progress=False)
+    study = sweep(top, {"Sat.SMA": [7000]}, out=tmp_path / "out", backend=pool, progress=False)
     (tmp_path / "mission").rename(tmp_path / "moved")
     moved = tmp_path / "moved" / "main.script"
     with pytest.raises(SweepConfigError, match=r"does not exist \(moved or deleted.*--script PATH"):
@@ -201,7 +201,7 @@ def test_archive_refuses_a_mission_that_changed_and_takes_a_moved_one(
 
 
 def test_archive_copies_files_named_by_absolute_paths_and_reruns_without_them(
-    tmp_path: Path, data_dir: Path
+    tmp_path: Path, data_dir: Path, pool: LocalPool
 ) -> None:
     # The mission includes its spacecraft and reads its gravity model by absolute paths.
     elsewhere = tmp_path / "elsewhere"
@@ -226,7 +226,9 @@ def test_archive_copies_files_named_by_absolute_paths_and_reruns_without_them(
         "Create ForceModel FM;" + rest.replace("'gravity/jgm2_4x4.cof'", f"'{cof.as_posix()}'"),
         encoding="utf-8",
     )
-    original = sweep(top, {"Sat.Cd": [2.0, 2.4]}, out=tmp_path / "out", progress=False)
+    original = sweep(
+        top, {"Sat.Cd": [2.0, 2.4]}, out=tmp_path / "out", backend=pool, progress=False
+    )
     root = _extract(write_archive(original, tmp_path / "abs.zip"), tmp_path / "x")
 
     copies = {

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from dask.callbacks import Callback
 
-from gmat_sweep import Pool, Sweep, sweep
+from gmat_sweep import LocalPool, Pool, Sweep, sweep
 from gmat_sweep.backends import KNOWN_BACKENDS, make_backend
 from gmat_sweep.backends._subprocess import run_node
 from gmat_sweep.backends.base import drain
@@ -40,9 +40,11 @@ class RunKeys(Callback):  # type: ignore[misc]
 
 
 @pytest.fixture(scope="module")
-def reference(leo_basic: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+def reference(
+    leo_basic: Path, tmp_path_factory: pytest.TempPathFactory, pool: LocalPool
+) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("reference") / "s"
-    return sweep(leo_basic, GRID, out=out, progress=False).to_pandas()
+    return sweep(leo_basic, GRID, backend=pool, out=out, progress=False).to_pandas()
 
 
 @pytest.mark.slow
@@ -140,8 +142,15 @@ def test_dask_compute_under_a_default_distributed_client_says_how_to_run_a_sweep
 
 
 @pytest.mark.slow
-def test_compute_false_then_compute(leo_basic: Path, tmp_path: Path) -> None:
-    lazy = sweep(leo_basic, {"Sat.Cd": [2.0]}, out=tmp_path / "s", progress=False, compute=False)
+def test_compute_false_then_compute(leo_basic: Path, tmp_path: Path, pool: LocalPool) -> None:
+    lazy = sweep(
+        leo_basic,
+        {"Sat.Cd": [2.0]},
+        backend=pool,
+        out=tmp_path / "s",
+        progress=False,
+        compute=False,
+    )
     assert not (tmp_path / "s").exists()
     assert lazy.compute() is lazy
     assert [e.status for e in lazy.manifest.entries] == [RunStatus.OK]
@@ -153,9 +162,10 @@ def test_a_new_directory_is_announced_when_runs_start_not_when_planned(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    pool: LocalPool,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    lazy = sweep(leo_basic, {"Sat.Cd": [2.0]}, progress=False, compute=False)
+    lazy = sweep(leo_basic, {"Sat.Cd": [2.0]}, backend=pool, progress=False, compute=False)
     assert "writing results to" not in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
     lazy.compute()
@@ -184,13 +194,13 @@ def test_sweep_keys_carry_a_token_of_the_sweep(leo_basic: Path, tmp_path: Path) 
 
 @pytest.mark.slow
 def test_resume_runs_only_the_missing_runs_under_their_original_keys(
-    leo_basic: Path, tmp_path: Path
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
 ) -> None:
     out = tmp_path / "s"
-    full = sweep(leo_basic, GRID, out=out, progress=False)
+    full = sweep(leo_basic, GRID, backend=pool, out=out, progress=False)
     lines = (out / "manifest.jsonl").read_text().splitlines()
     (out / "manifest.jsonl").write_text("\n".join(lines[:3]) + "\n")  # header + 2 runs
-    resumed = Sweep.from_manifest(out / "manifest.jsonl", leo_basic, backend=None, progress=False)
+    resumed = Sweep.from_manifest(out / "manifest.jsonl", leo_basic, backend=pool, progress=False)
     planned = resumed.__dask_keys__()
     assert set(planned) < set(full.__dask_keys__())
     assert len(planned) == 2

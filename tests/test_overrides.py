@@ -247,9 +247,9 @@ def test_monte_carlo_over_a_load_time_parameter_is_reproducible(
     ],
 )
 def test_replayed_script_reproduces_the_run_bit_for_bit(
-    leo_basic: Path, tmp_path: Path, grid: dict[str, list[Any]]
+    leo_basic: Path, tmp_path: Path, grid: dict[str, list[Any]], pool: LocalPool
 ) -> None:
-    swept = sweep(leo_basic, grid=grid, out=tmp_path / "s", progress=False)
+    swept = sweep(leo_basic, grid=grid, backend=pool, out=tmp_path / "s", progress=False)
     replay = tmp_path / "replay.script"
     replay.write_text(swept.script(0))
     entry = swept.manifest.entry_for(0)
@@ -317,12 +317,12 @@ def test_resources_follow_includes_and_name_arrays_without_their_dimensions(
 
 
 def test_cli_script_prints_the_run_as_a_script(
-    leo_basic: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    leo_basic: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], pool: LocalPool
 ) -> None:
     from gmat_sweep.cli import main
 
     grid = {"Prop.Type": ["PrinceDormand78"], "Sat.Cd": [3.0]}
-    result = sweep(leo_basic, grid=grid, out=tmp_path / "s", progress=False)
+    result = sweep(leo_basic, grid=grid, backend=pool, out=tmp_path / "s", progress=False)
     assert main(["script", str(tmp_path / "s"), "0"]) == 0
     printed = capsys.readouterr().out
     assert printed == result.script(0)

@@ -44,6 +44,7 @@ from gmat_sweep import (
     BackendError,
     GmatSweepError,
     LocalJoblibPool,
+    LocalPool,
     Manifest,
     ManifestCorruptError,
     ManifestEntry,
@@ -1132,7 +1133,7 @@ def test_monte_carlo_with_a_seed_is_bit_reproducible(monte_carlo_pair: tuple[Swe
 
 @pytest.mark.slow
 def test_adding_a_parameter_leaves_the_other_draws_unchanged(
-    monte_carlo_pair: tuple[Sweep, Sweep], tmp_path: Path
+    monte_carlo_pair: tuple[Sweep, Sweep], tmp_path: Path, pool: LocalPool
 ) -> None:
     both = Manifest.load(Path(monte_carlo_pair[0].manifest_path))
     alone = monte_carlo(
@@ -1141,6 +1142,7 @@ def test_adding_a_parameter_leaves_the_other_draws_unchanged(
         perturb={"Sat.SMA": ("normal", 6778.0, 2.0)},
         seed=42,
         out=tmp_path / "alone",
+        backend=pool,
         progress=False,
         compute=False,
     )
@@ -1150,7 +1152,9 @@ def test_adding_a_parameter_leaves_the_other_draws_unchanged(
 
 
 @pytest.mark.slow
-def test_latin_hypercube_stratifies_each_axis_through_the_distribution(tmp_path: Path) -> None:
+def test_latin_hypercube_stratifies_each_axis_through_the_distribution(
+    tmp_path: Path, pool: LocalPool
+) -> None:
     n = 4
     draws = {}
     for label, dist in (
@@ -1163,6 +1167,7 @@ def test_latin_hypercube_stratifies_each_axis_through_the_distribution(tmp_path:
             perturb={"Sat.Cd": dist, "Sat.Cr": ("uniform", 1.0, 2.0)},
             seed=3,
             out=tmp_path / label,
+            backend=pool,
             progress=False,
             compute=False,
         )
@@ -1178,10 +1183,10 @@ def test_latin_hypercube_stratifies_each_axis_through_the_distribution(tmp_path:
 
 
 @pytest.fixture(scope="module")
-def multi_sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+def multi_sweep(tmp_path_factory: pytest.TempPathFactory, pool: LocalPool) -> Sweep:
     """One run of multi_output: two reports and two ephemerides."""
     out = tmp_path_factory.mktemp("multi") / "sweep"
-    return gmat_sweep.sweep(MULTI, {}, out=out, progress=False)
+    return gmat_sweep.sweep(MULTI, {}, out=out, backend=pool, progress=False)
 
 
 @pytest.mark.slow
@@ -1517,18 +1522,20 @@ def test_to_dataframe_is_lazy_with_known_run_id_divisions(failing_sweep: Sweep) 
 
 @pytest.mark.slow
 def test_overrides_take_effect_including_force_model_and_propagator_fields(
-    tmp_path: Path,
+    tmp_path: Path, pool: LocalPool
 ) -> None:
     grid = {"FM.SRP": ["On", "Off"], "Prop.Type": ["RungeKutta89", "PrinceDormand78"]}
-    frame = gmat_sweep.sweep(LEO, grid, out=tmp_path / "s", progress=False).to_pandas()
-    last = frame.groupby(level="run_id")["Sat.EarthMJ2000Eq.X"].last()
+    frame = gmat_sweep.sweep(LEO, grid, out=tmp_path / "s", backend=pool, progress=False)
+    last = frame.to_pandas().groupby(level="run_id")["Sat.EarthMJ2000Eq.X"].last()
     assert last.nunique() == 4, last
 
 
 @pytest.mark.slow
-def test_output_file_fields_are_refused(tmp_path: Path) -> None:
+def test_output_file_fields_are_refused(tmp_path: Path, pool: LocalPool) -> None:
     with pytest.raises(SweepConfigError, match=r"RF\.Filename"):
-        gmat_sweep.sweep(LEO, {"RF.Filename": ["x.txt"]}, out=tmp_path / "s", progress=False)
+        gmat_sweep.sweep(
+            LEO, {"RF.Filename": ["x.txt"]}, out=tmp_path / "s", backend=pool, progress=False
+        )
 
 
 @pytest.mark.slow

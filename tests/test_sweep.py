@@ -169,11 +169,11 @@ def test_out_holding_a_sweep_is_refused(
     ],
 )
 def test_bad_grids_are_rejected_before_any_run(
-    leo_basic: Path, tmp_path: Path, grid: dict[str, object], message: str
+    leo_basic: Path, tmp_path: Path, grid: dict[str, object], message: str, local_pool: LocalPool
 ) -> None:
     out = tmp_path / "never"
     with pytest.raises(SweepConfigError, match=message):
-        sweep(leo_basic, grid, out=out, progress=False)  # type: ignore[arg-type]
+        sweep(leo_basic, grid, backend=local_pool, out=out, progress=False)  # type: ignore[arg-type]
     assert not out.exists()
 
 
@@ -187,12 +187,12 @@ def test_non_finite_sample_values_are_rejected_before_any_run(
 
 
 def test_missing_and_unparsable_missions_are_config_errors(
-    tmp_path: Path, parse_error: Path
+    tmp_path: Path, parse_error: Path, local_pool: LocalPool
 ) -> None:
     with pytest.raises(SweepConfigError, match="is not a file"):
         sweep(tmp_path / "nope.script", {"Sat.SMA": [7000.0]}, out=tmp_path / "a")
     with pytest.raises(SweepConfigError, match="SMAX"):
-        sweep(parse_error, {"Sat.SMA": [7000.0]}, out=tmp_path / "b")
+        sweep(parse_error, {"Sat.SMA": [7000.0]}, backend=local_pool, out=tmp_path / "b")
     assert not (tmp_path / "a").exists()
     assert not (tmp_path / "b").exists()
 
@@ -206,10 +206,14 @@ def test_explicit_samples(leo_basic: Path, tmp_path: Path, local_pool: LocalPool
     assert got.to_dict("list") == rows.to_dict("list")
 
 
-def test_to_delayed_gives_one_node_per_run(leo_basic: Path, tmp_path: Path) -> None:
+def test_to_delayed_gives_one_node_per_run(
+    leo_basic: Path, tmp_path: Path, local_pool: LocalPool
+) -> None:
     import dask
 
-    result = sweep(leo_basic, {"Sat.Cd": [2.0, 2.4]}, out=tmp_path / "s", progress=False)
+    result = sweep(
+        leo_basic, {"Sat.Cd": [2.0, 2.4]}, backend=local_pool, out=tmp_path / "s", progress=False
+    )
     nodes = result.to_delayed()
     assert len(nodes) == 2
     outcomes = dask.compute(*nodes, scheduler="threads")
