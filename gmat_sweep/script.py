@@ -134,7 +134,9 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     assignment, or after its ``Create`` line, or (for a resource created in
     an included file) just before ``BeginMissionSequence``. ``V.Value`` of a
     ``Variable`` or ``String`` is written as ``V = value``. Replacing in place
-    matters: GMAT refuses a second ``Prop.Type`` assignment. A
+    matters: GMAT refuses a second ``Prop.Type`` assignment, so when an
+    ``#Include`` file assigns an overridden field, the resource section's
+    include files are written inline and the override replaces it there. A
     ``GroundTrackPlot`` created before a ``ReportFile`` is moved, with its
     settings, to just before ``BeginMissionSequence`` (see
     :func:`needs_rendering`); the ``#Include`` files of the resource section
@@ -170,7 +172,9 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     section = _expanded(lines[:begin], set())
     kinds = _created_types(section)
     silenced = _silences_reports(kinds)
-    if silenced:  # a plot created in an #Include file moves too: the files are inlined
+    if silenced or _set_in_includes(lines[:begin], section, overrides, kinds):
+        # a plot created in an #Include file moves too, and an override replaces the
+        # included file's own assignment: the files are inlined
         lines[:begin] = section
         begin = len(section)
     directory = Path(os.path.abspath(script_path)).parent
@@ -822,10 +826,31 @@ def _drop_settings(lines: list[str], begin: int, force: str) -> int:
     return len(kept)
 
 
+def _set_in_includes(
+    own: list[str], section: list[str], overrides: Mapping[str, Any], kinds: Mapping[str, str]
+) -> bool:
+    """Whether an ``#Include`` file of the resource section ``own`` assigns a path of ``overrides``.
+
+    ``section`` is ``own`` with its includes inlined. The override must then
+    replace that assignment where it stands: GMAT refuses a second
+    ``Prop.Type`` assignment, wherever it is written.
+    """
+    for dotted in overrides:
+        assigns = _assigns(dotted, kinds.get(resource_of(dotted)))
+        if len(list(filter(assigns.match, section))) > len(list(filter(assigns.match, own))):
+            return True
+    return False
+
+
+def _assigns(dotted: str, kind: str | None) -> re.Pattern[str]:
+    """A pattern matching a line of the script's own assignment to ``dotted``."""
+    return re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{_assigned(dotted, kind)}[ \t]*=")
+
+
 def _place(lines: list[str], begin: int, dotted: str, statement: str, kind: str | None) -> int:
     """Write ``statement`` for ``dotted`` into ``lines[:begin]``; return the new ``begin``."""
     resource, _ = _split(dotted)
-    assigns = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{_assigned(dotted, kind)}[ \t]*=")
+    assigns = _assigns(dotted, kind)
     touches = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{re.escape(resource)}(?:\.|\(|[ \t]*=)")
     creates = re.compile(rf"[ \t]*Create[ \t]+\w+[ \t]+(?:[^;%]*[\s,])?{re.escape(resource)}\b")
     own: int | None = None
