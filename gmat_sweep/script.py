@@ -353,7 +353,14 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
     indices) comes before any statement that reads ``A``. An override of it
     sets a starting value nothing reads. A name the resource section uses
     elsewhere (a ``ReportFile``'s ``Add`` list publishes it during a
-    ``Propagate``) is left out. The statement is given as ``line N: text``.
+    ``Propagate``) is left out. Any other resource's field ``R.F`` (``Sat.Cd``)
+    is set before it is read when the sequence opens with assignments (no
+    command runs before them, so nothing is published) and the first of them
+    that mentions ``R`` sets ``R.F`` from a right side that does not read
+    ``R``; fields that give the frame a spacecraft's state is read in
+    (:data:`_READ_FRAME`) are left out: their value at load converts the
+    state, which a later assignment does not undo. The statement is given
+    as ``line N: text``.
     """
     lines, begin = _script_lines(script_path)
     expanded = _expanded(lines[:begin], set())
@@ -371,9 +378,24 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
             pending.add(name)
     found: dict[str, str] = {}
     depth = 0
+    leading = True  # only assignments have run so far
+    mentioned: set[str] = set()
     for number, line in enumerate(lines[begin + 1 :], start=begin + 2):
         code = line.split("%", 1)[0].strip()
         first = code.split(maxsplit=1)[0].rstrip(";") if code else ""
+        if code and first not in _IN_ORDER:
+            leading = leading and _SEQUENCE_ASSIGNMENT.fullmatch(code) is not None
+        setting = _FIELD_SETTING.fullmatch(code) if leading else None
+        if (
+            setting is not None
+            and setting["resource"] in kinds
+            and setting["resource"] not in mentioned
+            and (kinds[setting["resource"]], setting["field"]) not in _READ_FRAME
+            and kinds[setting["resource"]] != "CoordinateSystem"
+            and not _mention(setting["resource"]).search(setting["value"])
+        ):
+            found.setdefault(f"{setting['resource']}.{setting['field']}", f"line {number}: {code}")
+        mentioned.update(name for name in kinds if _mention(name).search(code))
         for name in sorted(pending):
             if _mention(name).search(code) is None:
                 continue
@@ -394,6 +416,19 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
         depth += (first in _OPENS) - (first in _CLOSES)
     return found
 
+
+_SEQUENCE_ASSIGNMENT = re.compile(r"(?:GMAT\s+)?[\w.]+(?:\([^)]*\))?\s*=(?!=).*")
+"""A mission-sequence statement that assigns a value (``Sat.Cd = 2.5;``, ``A(1, 2) = 3;``)."""
+_FIELD_SETTING = re.compile(
+    r"(?:GMAT\s+)?(?P<resource>[A-Za-z_]\w*)\.(?P<field>[\w.]+)\s*=(?!=)(?P<value>.*)"
+)
+"""A mission-sequence assignment to a resource's field."""
+_IN_ORDER = frozenset({"BeginScript", "EndScript"})
+"""Mission-sequence lines that run the commands between them in order (no command of their own)."""
+_READ_FRAME = frozenset(
+    ("Spacecraft", field) for field in ("CoordinateSystem", "DateFormat", "DisplayStateType")
+)
+"""``(type, field)`` of the fields that give the frame and form a spacecraft's state is read in."""
 
 _REPORT_COMMAND = re.compile(r"[ \t]*Report[ \t]+(\w+)\b")
 

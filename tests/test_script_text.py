@@ -22,8 +22,9 @@ import pandas as pd
 import pytest
 from bare_gmat import bare_report
 
-from gmat_sweep import LocalPool, Sweep, sweep
+from gmat_sweep import LocalPool, Sweep, SweepConfigError, sweep
 from gmat_sweep.cli import main
+from gmat_sweep.script import overwritten_values
 
 
 def _final(study: Sweep, report: str) -> pd.DataFrame:
@@ -151,3 +152,21 @@ def test_fields_lists_the_values_gmat_reads_not_commented_out_ones(
     values = {field["path"]: field["value"] for field in listed[script]}
     assert values["FM.GravityField.Earth.Degree"] == 4  # not the commented-out 8
     assert values["Prop.Type"] == "RungeKutta89"
+
+
+def test_a_field_the_sequence_sets_before_anything_reads_it_is_refused(
+    pool: LocalPool, leo_basic: Path, tmp_path: Path
+) -> None:
+    # Sweeping Sat.Cd changed nothing: every run took the sequence's 2.5.
+    script = tmp_path / "mission.script"
+    opening = "BeginMissionSequence;\nGMAT Sat.Cd = 2.5;\nSat.DateFormat = TAIGregorian;\n"
+    script.write_text(leo_basic.read_text().replace("BeginMissionSequence;\n", opening))
+    with pytest.raises(SweepConfigError, match=r"'Sat.Cd': the mission sequence sets it") as e:
+        sweep(script, {"Sat.Cd": [2.0, 3.0]}, out=tmp_path / "s", backend=pool, progress=False)
+    assert "(line 46: GMAT Sat.Cd = 2.5;)" in str(e.value)
+    assert not (tmp_path / "s").exists()
+    # The epoch was read in the script's DateFormat at load: that override reaches the run.
+    assert overwritten_values(script) == {"Sat.Cd": "line 46: GMAT Sat.Cd = 2.5;"}
+    later = leo_basic.read_text().replace("Sat.ElapsedSecs = 5560};", "Sat.ElapsedSecs = 60};")
+    script.write_text(later + "Sat.Cd = 2.5;\nPropagate Prop(Sat) {Sat.ElapsedSecs = 60};\n")
+    assert overwritten_values(script) == {}  # the first Propagate reads Sat.Cd
