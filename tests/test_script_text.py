@@ -170,3 +170,16 @@ def test_a_field_the_sequence_sets_before_anything_reads_it_is_refused(
     later = leo_basic.read_text().replace("Sat.ElapsedSecs = 5560};", "Sat.ElapsedSecs = 60};")
     script.write_text(later + "Sat.Cd = 2.5;\nPropagate Prop(Sat) {Sat.ElapsedSecs = 60};\n")
     assert overwritten_values(script) == {}  # the first Propagate reads Sat.Cd
+
+
+def test_a_percent_sign_inside_a_quoted_string_is_text_not_a_comment(
+    pool: LocalPool, data_dir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "strings.script"
+    text = (data_dir / "strings_arrays.script").read_text()
+    script.write_text(text.replace("GMAT Label = 'nominal';", "GMAT Label = 'up 5%';"))
+    labels = ["x%y z", "up 5%"]
+    study = sweep(script, {"Label.Value": labels}, out=tmp_path / "s", backend=pool, progress=False)
+    assert study.failed_run_ids == []
+    assert study.final(name="Summary")["Label"].astype(str).tolist() == labels
+    assert "Label = 'x%y z';" in study.script(0)
