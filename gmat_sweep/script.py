@@ -134,7 +134,9 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     assignment, or after its ``Create`` line, or (for a resource created in
     an included file) just before ``BeginMissionSequence``. ``V.Value`` of a
     ``Variable`` or ``String`` is written as ``V = value``. Replacing in place
-    matters: GMAT refuses a second ``Prop.Type`` assignment. A
+    matters: GMAT refuses a second ``Prop.Type`` assignment, so when an
+    ``#Include`` file assigns an overridden field, the resource section's
+    include files are written inline and the override replaces it there. A
     ``GroundTrackPlot`` created before a ``ReportFile`` is moved, with its
     settings, to just before ``BeginMissionSequence`` (see
     :func:`needs_rendering`); the ``#Include`` files of the resource section
@@ -170,7 +172,9 @@ def render_script(script_path: str | Path, overrides: Mapping[str, Any]) -> str:
     section = _expanded(lines[:begin], set())
     kinds = _created_types(section)
     silenced = _silences_reports(kinds)
-    if silenced:  # a plot created in an #Include file moves too: the files are inlined
+    if silenced or _set_in_includes(lines[:begin], section, overrides, kinds):
+        # a plot created in an #Include file moves too, and an override replaces the
+        # included file's own assignment: the files are inlined
         lines[:begin] = section
         begin = len(section)
     directory = Path(os.path.abspath(script_path)).parent
@@ -349,7 +353,14 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
     indices) comes before any statement that reads ``A``. An override of it
     sets a starting value nothing reads. A name the resource section uses
     elsewhere (a ``ReportFile``'s ``Add`` list publishes it during a
-    ``Propagate``) is left out. The statement is given as ``line N: text``.
+    ``Propagate``) is left out. Any other resource's field ``R.F`` (``Sat.Cd``)
+    is set before it is read when the sequence opens with assignments (no
+    command runs before them, so nothing is published) and the first of them
+    that mentions ``R`` sets ``R.F`` from a right side that does not read
+    ``R``; fields that give the frame a spacecraft's state is read in
+    (:data:`_READ_FRAME`) are left out: their value at load converts the
+    state, which a later assignment does not undo. The statement is given
+    as ``line N: text``.
     """
     lines, begin = _script_lines(script_path)
     expanded = _expanded(lines[:begin], set())
@@ -367,9 +378,24 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
             pending.add(name)
     found: dict[str, str] = {}
     depth = 0
+    leading = True  # only assignments have run so far
+    mentioned: set[str] = set()
     for number, line in enumerate(lines[begin + 1 :], start=begin + 2):
         code = line.split("%", 1)[0].strip()
         first = code.split(maxsplit=1)[0].rstrip(";") if code else ""
+        if code and first not in _IN_ORDER:
+            leading = leading and _SEQUENCE_ASSIGNMENT.fullmatch(code) is not None
+        setting = _FIELD_SETTING.fullmatch(code) if leading else None
+        if (
+            setting is not None
+            and setting["resource"] in kinds
+            and setting["resource"] not in mentioned
+            and (kinds[setting["resource"]], setting["field"]) not in _READ_FRAME
+            and kinds[setting["resource"]] != "CoordinateSystem"
+            and not _mention(setting["resource"]).search(setting["value"])
+        ):
+            found.setdefault(f"{setting['resource']}.{setting['field']}", f"line {number}: {code}")
+        mentioned.update(name for name in kinds if _mention(name).search(code))
         for name in sorted(pending):
             if _mention(name).search(code) is None:
                 continue
@@ -390,6 +416,19 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
         depth += (first in _OPENS) - (first in _CLOSES)
     return found
 
+
+_SEQUENCE_ASSIGNMENT = re.compile(r"(?:GMAT\s+)?[\w.]+(?:\([^)]*\))?\s*=(?!=).*")
+"""A mission-sequence statement that assigns a value (``Sat.Cd = 2.5;``, ``A(1, 2) = 3;``)."""
+_FIELD_SETTING = re.compile(
+    r"(?:GMAT\s+)?(?P<resource>[A-Za-z_]\w*)\.(?P<field>[\w.]+)\s*=(?!=)(?P<value>.*)"
+)
+"""A mission-sequence assignment to a resource's field."""
+_IN_ORDER = frozenset({"BeginScript", "EndScript"})
+"""Mission-sequence lines that run the commands between them in order (no command of their own)."""
+_READ_FRAME = frozenset(
+    ("Spacecraft", field) for field in ("CoordinateSystem", "DateFormat", "DisplayStateType")
+)
+"""``(type, field)`` of the fields that give the frame and form a spacecraft's state is read in."""
 
 _REPORT_COMMAND = re.compile(r"[ \t]*Report[ \t]+(\w+)\b")
 
@@ -822,10 +861,31 @@ def _drop_settings(lines: list[str], begin: int, force: str) -> int:
     return len(kept)
 
 
+def _set_in_includes(
+    own: list[str], section: list[str], overrides: Mapping[str, Any], kinds: Mapping[str, str]
+) -> bool:
+    """Whether an ``#Include`` file of the resource section ``own`` assigns a path of ``overrides``.
+
+    ``section`` is ``own`` with its includes inlined. The override must then
+    replace that assignment where it stands: GMAT refuses a second
+    ``Prop.Type`` assignment, wherever it is written.
+    """
+    for dotted in overrides:
+        assigns = _assigns(dotted, kinds.get(resource_of(dotted)))
+        if len(list(filter(assigns.match, section))) > len(list(filter(assigns.match, own))):
+            return True
+    return False
+
+
+def _assigns(dotted: str, kind: str | None) -> re.Pattern[str]:
+    """A pattern matching a line of the script's own assignment to ``dotted``."""
+    return re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{_assigned(dotted, kind)}[ \t]*=")
+
+
 def _place(lines: list[str], begin: int, dotted: str, statement: str, kind: str | None) -> int:
     """Write ``statement`` for ``dotted`` into ``lines[:begin]``; return the new ``begin``."""
     resource, _ = _split(dotted)
-    assigns = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{_assigned(dotted, kind)}[ \t]*=")
+    assigns = _assigns(dotted, kind)
     touches = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{re.escape(resource)}(?:\.|\(|[ \t]*=)")
     creates = re.compile(rf"[ \t]*Create[ \t]+\w+[ \t]+(?:[^;%]*[\s,])?{re.escape(resource)}\b")
     own: int | None = None

@@ -182,7 +182,10 @@ def test_a_mission_with_an_include_is_resumed_replayed_and_archived(
     path.write_bytes(b"".join(lines[:-2]))  # an interrupted sweep: two runs not recorded
     resumed = open_sweep(out).resume()
     pd.testing.assert_frame_equal(resumed.to_pandas(), reference)
-    assert f"#Include '{data_dir / 'included_spacecraft.script'}'" in resumed.script(3)
+    replay = resumed.script(3)  # the included file, inline: the overrides replace its settings
+    assert "\n#Include" not in replay and "\nCreate Spacecraft Probe;\n" in replay
+    assert replay.count("Earth.Degree =") == 1
+    assert "\nJ2Only.GravityField.Earth.Degree = 2;\n" in replay
     archive = resumed.archive(tmp_path / "study.zip")
     names = zipfile.ZipFile(archive).namelist()
     assert {"mission/included_main.script", "mission/included_spacecraft.script"} <= set(names)

@@ -205,3 +205,103 @@ def test_a_field_of_a_frame_s_axes_is_refused_as_one_the_api_cannot_reach(
     assert "'RotFrame.Secondary': the script sets it (RotFrame.Secondary = Luna;)" in message
     assert "one script per value" in message and "unknown field" not in message
     assert not (tmp_path / "s").exists()
+
+
+@pytest.fixture(scope="module")
+def srp_bodyfixed(data_dir: Path) -> Path:
+    return data_dir / "srp_bodyfixed.script"
+
+
+INTEGRATORS = ["RungeKutta68", "PrinceDormand45", "AdamsBashforthMoulton"]
+
+
+@pytest.fixture(scope="module")
+def integrators(
+    pool: LocalPool, srp_bodyfixed: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Sweep:
+    grid = {
+        "Prop.Type": INTEGRATORS,
+        "Prop.Accuracy": [1e-9],
+        "Prop.InitialStepSize": [30],
+        "Prop.MinStep": [0.01],
+    }
+    out = tmp_path_factory.mktemp("integrators") / "s"
+    return sweep(srp_bodyfixed, grid, out=out, backend=pool, progress=False)
+
+
+def test_each_integrator_with_swept_step_settings_matches_the_edited_script(
+    integrators: Sweep, srp_bodyfixed: Path, tmp_path: Path
+) -> None:
+    assert integrators.failed_run_ids == []
+    final = integrators.final(name="RF")
+    assert final["Sat.EarthMJ2000Eq.X"].round(9).nunique() == 3  # three integrators, three ends
+    assert final["Sat.EarthMJ2000Eq.X"].tolist() == pytest.approx(
+        [final["Sat.EarthMJ2000Eq.X"][0]] * 3, abs=1e-3
+    )
+    edits = {
+        "Prop.Type": "AdamsBashforthMoulton",
+        "Prop.Accuracy": "1e-09",
+        "Prop.InitialStepSize": "30",
+        "Prop.MinStep": "0.01",
+    }
+    bare = _bare_report(srp_bodyfixed, edits, "RF", tmp_path)
+    pd.testing.assert_frame_equal(_run_frame(integrators, 2, "RF", bare.columns), bare)
+
+
+def test_an_integrator_the_engine_lacks_is_refused_before_any_run(
+    pool: LocalPool, srp_bodyfixed: Path, tmp_path: Path
+) -> None:
+    grid = {"Prop.Type": ["RungeKutta68", "BulirschStoer"]}
+    with pytest.raises(SweepConfigError) as refused:
+        sweep(srp_bodyfixed, grid, out=tmp_path / "s", backend=pool, progress=False)
+    message = str(refused.value)
+    assert "'Prop.Type'='BulirschStoer': GMAT cannot load the mission with this value" in message
+    assert '"BulirschStoer" is an invalid value for field "Type"' in message
+    assert not (tmp_path / "s").exists()
+
+
+def test_swept_srp_with_point_masses_matches_the_edited_script_in_an_earth_fixed_frame(
+    pool: LocalPool, srp_bodyfixed: Path, tmp_path: Path
+) -> None:
+    grid = {"Sat.Cr": [1.0, 2.0], "Sat.SRPArea": [50]}
+    study = sweep(srp_bodyfixed, grid, out=tmp_path / "s", backend=pool, progress=False)
+    assert study.failed_run_ids == []
+    final = study.final(name="RF")
+    assert 1e-4 < abs(final["Sat.EarthFixedCS.X"][1] - final["Sat.EarthFixedCS.X"][0]) < 1.0
+    bare = _bare_report(srp_bodyfixed, {"Sat.Cr": "2", "Sat.SRPArea": "50"}, "RF", tmp_path)
+    pd.testing.assert_frame_equal(_run_frame(study, 1, "RF", bare.columns), bare)
+    # The ephemeris in the Earth-fixed frame starts and ends at the report's Earth-fixed state.
+    eph = study.to_pandas(name="Eph", kind="ephemeris").loc[1].iloc[[0, -1]]
+    rf = study.to_pandas(name="RF").loc[1].iloc[[0, -1]]
+    assert abs(eph.index - rf.index).max() < pd.Timedelta("1ms")
+    assert eph["X"].tolist() == pytest.approx(rf["Sat.EarthFixedCS.X"].tolist(), abs=1e-6)
+
+
+def test_a_swept_epoch_in_another_time_system_matches_the_edited_script(
+    pool: LocalPool, srp_bodyfixed: Path, tmp_path: Path
+) -> None:
+    # The script gives its epoch in UTCModJulian; the sweep gives it in A1ModJulian.
+    grid = {"Sat.DateFormat": ["A1ModJulian"], "Sat.Epoch": [30001.75, 30003.1]}
+    study = sweep(srp_bodyfixed, grid, out=tmp_path / "s", backend=pool, progress=False)
+    assert study.failed_run_ids == []
+    start = study.to_pandas(name="RF").loc[1].index[0]  # UTC
+    a1 = pd.Timestamp("2000-01-01 12:00") + pd.Timedelta(days=30003.1 - 21545)  # ModJulian 21545
+    assert (a1 - start).total_seconds() == pytest.approx(37.0343817, abs=1e-3)  # A1 - UTC
+    edits = {"Sat.DateFormat": "A1ModJulian", "Sat.Epoch": "30003.1"}
+    bare = _bare_report(srp_bodyfixed, edits, "RF", tmp_path)
+    pd.testing.assert_frame_equal(_run_frame(study, 1, "RF", bare.columns), bare)
+
+
+def test_an_ephemeris_format_swept_between_the_readable_ones_reads_both(
+    pool: LocalPool, srp_bodyfixed: Path, tmp_path: Path
+) -> None:
+    grid = {"Eph.FileFormat": ["CCSDS-OEM", "STK-TimePosVel"]}
+    study = sweep(srp_bodyfixed, grid, out=tmp_path / "s", backend=pool, progress=False)
+    assert study.failed_run_ids == []
+    eph = study.to_pandas(name="Eph", kind="ephemeris")
+    oem, stk = eph.loc[0], eph.loc[1]
+    assert len(oem) == len(stk) > 2
+    assert stk["X"].tolist() == pytest.approx(oem["X"].tolist(), abs=1e-6)
+    grid = {"Eph.FileFormat": ["CCSDS-OEM", "Code-500"]}
+    with pytest.raises(SweepConfigError, match=r"'Eph.FileFormat'='Code-500': gmat-run reads only"):
+        sweep(srp_bodyfixed, grid, out=tmp_path / "c", backend=pool, progress=False)

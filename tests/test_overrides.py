@@ -286,8 +286,10 @@ def test_render_replaces_inserts_and_keeps_includes_working(tmp_path: Path) -> N
         "BeginMissionSequence;\n"
         "Sat.Cd = 9;\n"
     )
+    # The included file sets Days: it is written inline, with the override in its place.
     variable = render_script(main, {"Days.Value": 2})
-    assert "FM.PrimaryBodies = {Earth};\nDays = 2;\nBeginMissionSequence;" in variable
+    assert variable.startswith("Create Variable Days;\nDays = 2;\n")
+    assert "#Include" not in variable and variable.count("Days =") == 1
 
 
 def test_resources_follow_includes_and_name_arrays_without_their_dimensions(
