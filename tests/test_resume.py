@@ -108,6 +108,14 @@ def _wait_gone(pids: set[int], timeout: float = 20.0) -> set[int]:
     return alive
 
 
+def _wait_removed(directory: Path, pattern: str, timeout: float = 20.0) -> list[str]:
+    """The names matching ``pattern`` still in ``directory`` once they are gone or time is up."""
+    deadline = time.monotonic() + timeout
+    while (left := sorted(p.name for p in directory.glob(pattern))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
 def _zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
@@ -146,7 +154,8 @@ def test_driver_sigkill_then_resume_is_bit_identical(
     assert not orphans, f"GMAT hosts outlived their driver: {orphans}"
     # A host that finishes its run after the driver died finds no one to answer: it must
     # still remove its scratch directory (a rendered copy of the mission) as it exits.
-    left = [path.name for path in scratch.glob("gmat-sweep-host-*")]
+    # A host killed by its watchdog has its directory removed by the watchdog just after.
+    left = _wait_removed(scratch, "gmat-sweep-host-*")
     assert not left, f"hosts of the killed driver left their scratch directories: {left}"
 
     manifest = Manifest.load(out / "manifest.jsonl")
