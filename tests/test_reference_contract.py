@@ -390,6 +390,26 @@ def test_local_joblib_pool_rejects_zero_and_other_negative_workers(workers: int)
         LocalJoblibPool(workers)
 
 
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("n_workers", 0),
+        ("n_workers", -1),
+        ("n_workers", 1.5),
+        ("n_workers", True),
+        ("n_workers", "2"),
+        ("threads_per_worker", 0),
+        ("threads_per_worker", -1),
+        ("threads_per_worker", None),
+    ],
+)
+def test_dask_pool_refuses_a_cluster_size_it_cannot_start(argument: str, value: object) -> None:
+    # n_workers=-1 used to start a cluster with no workers, on which a sweep waited for
+    # good; 0 and other values were silently replaced. No cluster starts before the refusal.
+    with pytest.raises(BackendError, match=f"{argument}={value!r}"):
+        gmat_sweep.DaskPool(**{argument: value})  # type: ignore[arg-type]
+
+
 @pytest.mark.slow
 def test_local_joblib_pool_stores_reuse_gmat_context() -> None:
     with LocalJoblibPool(1, reuse_gmat_context=False) as pool:

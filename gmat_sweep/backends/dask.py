@@ -61,11 +61,13 @@ class DaskPool(Pool):
     n_workers:
         Number of workers in the auto-spawned :class:`distributed.LocalCluster`.
         Ignored when ``client`` is supplied. ``None`` (default) uses
-        :func:`os.cpu_count`.
+        :func:`os.cpu_count`. Anything but ``None`` or a positive integer is
+        rejected with :class:`~gmat_sweep.errors.BackendError`.
     threads_per_worker:
         Threads per worker for the auto-spawned cluster. Ignored when
         ``client`` is supplied. Defaults to 1 so each worker runs one mission
-        at a time.
+        at a time. Anything but a positive integer is rejected with
+        :class:`~gmat_sweep.errors.BackendError`.
     reuse_gmat_context:
         ``True`` (default) lets each worker thread reuse one GMAT host process
         (and its loaded mission) across tasks. ``False`` runs each task in a
@@ -95,7 +97,9 @@ class DaskPool(Pool):
         self._owns_client = client is None
         self._planned_threads = 0
         if client is None:
-            workers = n_workers or os.cpu_count() or 1
+            workers = (os.cpu_count() or 1) if n_workers is None else n_workers
+            _check_positive("n_workers", workers, "or None for one per core (os.cpu_count())")
+            _check_positive("threads_per_worker", threads_per_worker, "e.g. 1 (the default)")
             # Its workers' profiler would sample every thread of this process every 10 ms:
             # 1 ms or so of CPU per run for profiles of threads that only wait on their
             # GMAT hosts, where the runs are. The scheduler and every worker would also
@@ -311,3 +315,16 @@ def _in_process_threads(cluster: Any) -> list[threading.Thread]:
     # too); were that to go, close would still end the runs, only without stopping them first.
     executors = [w.executor for w in workers.values() if isinstance(w, Worker)]
     return [thread for executor in executors for thread in getattr(executor, "_threads", ())]
+
+
+def _check_positive(argument: str, value: object, alternative: str) -> None:
+    """Refuse a cluster size LocalCluster would take and then never run anything on.
+
+    ``n_workers=-1`` starts a cluster with no workers, on which a sweep would
+    wait for good.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BackendError(
+            f"{argument}={value!r}: the Dask LocalCluster needs a positive whole number, "
+            f"{alternative}"
+        )
