@@ -116,7 +116,8 @@ class Sweep(DaskMethodsMixin):
         recorded verbatim in the manifest header for reproducibility.
     sweep_seed:
         Optional integer seed recorded on the manifest (the parent seed the
-        stochastic entry points drew ``runs`` from).
+        stochastic entry points drew ``runs`` from); anything else is refused
+        with :class:`~gmat_sweep.errors.SweepConfigError`.
     progress:
         Whether to draw a :mod:`tqdm` bar (ETA, failed count).
     retries:
@@ -163,6 +164,10 @@ class Sweep(DaskMethodsMixin):
             )
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise SweepConfigError(f"retries={retries!r}: use a whole number >= 0")
+        if sweep_seed is not None:  # recorded on the manifest, whose header reads int | null
+            from gmat_sweep.distributions import checked_integer  # scipy: only with a seed
+
+            sweep_seed = checked_integer("sweep_seed=", sweep_seed, "give an integer or None")
         check_backend(backend)
         _refuse_runs_outside(runs, output_dir)
         self._runs: list[RunSpec] | None = list(runs)

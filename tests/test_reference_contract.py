@@ -1127,6 +1127,27 @@ def test_sweep_constructor_rejects_duplicate_run_ids(tmp_path: Path) -> None:
     assert not (out / "manifest.jsonl").exists()
 
 
+@pytest.mark.parametrize("seed", ["7", 1.5, True, [7]])
+def test_sweep_constructor_rejects_a_sweep_seed_that_is_not_an_integer(
+    seed: object, tmp_path: Path
+) -> None:
+    # The seed is recorded on the manifest as an integer or null: before, a sweep ran
+    # and wrote a header that Manifest.load then refused, so it could not be resumed.
+    out = tmp_path / "sweep"
+    with pytest.raises(SweepConfigError, match=rf"sweep_seed={seed!r}".replace("[", r"\[")):
+        Sweep(
+            runs=expand_grid_to_run_specs({}, LEO, out),
+            backend="local",
+            manifest_path=out / "manifest.jsonl",
+            output_dir=out,
+            script_path=LEO,
+            parameter_spec={"_kind": "grid", "grid": {}},
+            sweep_seed=seed,  # type: ignore[arg-type]
+            progress=False,
+        )
+    assert not out.exists()
+
+
 # --------------------------------------------------------------------------- stochastic
 
 
