@@ -791,6 +791,30 @@ def test_missing_script_is_a_config_error(tmp_path: Path) -> None:
         gmat_sweep.sweep(tmp_path / "nope.script", {}, out=tmp_path / "out", progress=False)
 
 
+@pytest.mark.parametrize("mission", [None, 5, b"leo_basic.script", [LEO]])
+@pytest.mark.parametrize(
+    "entry_point",
+    [
+        lambda mission, out: gmat_sweep.sweep(mission, {}, out=out, progress=False),
+        lambda mission, out: monte_carlo(
+            mission, n=1, perturb={"Sat.SMA": ("normal", 7000.0, 1.0)}, out=out, progress=False
+        ),
+        lambda mission, out: latin_hypercube(
+            mission, n=1, perturb={"Sat.SMA": ("normal", 7000.0, 1.0)}, out=out, progress=False
+        ),
+    ],
+    ids=["sweep", "monte_carlo", "latin_hypercube"],
+)
+def test_a_mission_that_is_not_a_path_is_a_config_error(
+    entry_point: Any, mission: object, tmp_path: Path
+) -> None:
+    # mission: str | Path. Before, anything else escaped as a bare TypeError from pathlib.
+    out = tmp_path / "out"
+    with pytest.raises(SweepConfigError, match="mission"):
+        entry_point(mission, out)
+    assert not out.exists()
+
+
 # --------------------------------------------------------------------------- one sweep
 
 
