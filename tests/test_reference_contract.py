@@ -410,6 +410,26 @@ def test_dask_pool_refuses_a_cluster_size_it_cannot_start(argument: str, value: 
         gmat_sweep.DaskPool(**{argument: value})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("value", ["no", 0, None])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda value: LocalJoblibPool(1, reuse_gmat_context=value),
+        lambda value: gmat_sweep.LocalPool(1, reuse_gmat_context=value),
+        lambda value: gmat_sweep.DaskPool(n_workers=1, reuse_gmat_context=value),
+        lambda value: gmat_sweep.RayPool(num_cpus=1, reuse_gmat_context=value),
+    ],
+    ids=["joblib", "local", "dask", "ray"],
+)
+def test_every_pool_refuses_a_reuse_gmat_context_that_is_not_a_bool(
+    make: Any, value: object
+) -> None:
+    # reuse_gmat_context: bool. Before, "no" was truthy and silently meant reuse; the
+    # refusal comes before any process, cluster or Ray runtime starts.
+    with pytest.raises(BackendError, match=f"reuse_gmat_context={value!r}"):
+        make(value)
+
+
 @pytest.mark.slow
 def test_local_joblib_pool_stores_reuse_gmat_context() -> None:
     with LocalJoblibPool(1, reuse_gmat_context=False) as pool:

@@ -70,6 +70,11 @@ class Pool(ABC):
             )
 
     def __init__(self, *, reuse_gmat_context: bool = True) -> None:
+        if not isinstance(reuse_gmat_context, bool):  # "no" would be truthy: reuse
+            raise BackendError(
+                f"reuse_gmat_context={reuse_gmat_context!r}: use True (workers keep the mission "
+                "loaded between runs) or False (a fresh interpreter per run)"
+            )
         self._reuse_gmat_context = reuse_gmat_context
 
     @property
