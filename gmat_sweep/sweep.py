@@ -94,7 +94,9 @@ class Sweep(DaskMethodsMixin):
     ----------
     runs:
         The :class:`RunSpec` instances to dispatch; ``run_id`` values must be
-        unique, and each run's ``output_dir`` must lie under ``output_dir``.
+        unique and number the runs ``0..n-1`` (in any order; :meth:`resume`
+        rebuilds run ``i`` as the ``i``-th run of ``parameter_spec``), and each
+        run's ``output_dir`` must lie under ``output_dir``.
     backend:
         A constructed :class:`Pool`. The caller owns its lifecycle —
         typically a ``with LocalJoblibPool(...) as pool:`` block. A backend
@@ -161,6 +163,13 @@ class Sweep(DaskMethodsMixin):
             raise SweepConfigError(
                 f"run_id values must be unique; {duplicates[:10]} appear more than once. "
                 "Number the runs 0..n-1, as expand_grid_to_run_specs does."
+            )
+        outside = sorted(run_id for run_id in counts if not 0 <= run_id < len(runs))
+        if outside:  # from_manifest and resume rebuild run i as the i-th run of the spec
+            raise SweepConfigError(
+                f"run_id values must be 0..n-1 for a sweep of n={len(runs)} runs; "
+                f"{outside[:10]} are not. Number the runs 0..n-1, as "
+                "expand_grid_to_run_specs does."
             )
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise SweepConfigError(f"retries={retries!r}: use a whole number >= 0")

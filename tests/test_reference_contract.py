@@ -1171,6 +1171,31 @@ def test_sweep_constructor_rejects_duplicate_run_ids(tmp_path: Path) -> None:
     assert not (out / "manifest.jsonl").exists()
 
 
+@pytest.mark.parametrize("run_ids", [[0, 2], [1], [5, 7]])
+def test_sweep_constructor_rejects_run_ids_that_are_not_0_to_n_minus_1(
+    run_ids: list[int], tmp_path: Path
+) -> None:
+    # runs[i].run_id == i is the contract from_manifest and resume depend on: before, such
+    # a sweep ran, and from_manifest then called its manifest "edited or damaged".
+    out = tmp_path / "sweep"
+    grid = {"Sat.SMA": [7000.0 + 100 * i for i in range(len(run_ids))]}
+    runs = [
+        dataclasses.replace(spec, run_id=run_id, output_dir=out / f"run-{run_id:06d}")
+        for spec, run_id in zip(expand_grid_to_run_specs(grid, LEO, out), run_ids, strict=True)
+    ]
+    with pytest.raises(SweepConfigError, match=r"run_id.*0\.\.n-1"):
+        Sweep(
+            runs=runs,
+            backend="local",
+            manifest_path=out / "manifest.jsonl",
+            output_dir=out,
+            script_path=LEO,
+            parameter_spec={"_kind": "grid", "grid": grid},
+            progress=False,
+        )
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("seed", ["7", 1.5, True, [7]])
 def test_sweep_constructor_rejects_a_sweep_seed_that_is_not_an_integer(
     seed: object, tmp_path: Path
