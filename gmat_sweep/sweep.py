@@ -178,6 +178,7 @@ class Sweep(DaskMethodsMixin):
 
             sweep_seed = checked_integer("sweep_seed=", sweep_seed, "give an integer or None")
         check_backend(backend)
+        refuse_a_file(output_dir, "output_dir")
         _refuse_runs_outside(runs, output_dir)
         self._runs: list[RunSpec] | None = list(runs)
         self._backend = backend
@@ -1626,6 +1627,23 @@ def check_overrides(pool: Pool, script: Path, runs: Sequence[RunSpec]) -> None:
             "are 'Resource.Field' as written in the script, e.g. 'Sat.SMA' or 'MyVar.Value', or "
             "'A(2, 1)' for an Array element) "
             "or the script, then run again."
+        )
+
+
+def refuse_a_file(location: PathLike, argument: str) -> None:
+    """Refuse a local sweep directory that is, or lies below, an existing file.
+
+    Checked before anything starts: ``mkdir`` would fail there at the first
+    computation with a bare ``FileExistsError`` or ``NotADirectoryError``.
+    """
+    if is_url(location):
+        return
+    path = local_path(location).expanduser().absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise SweepConfigError(
+            f"{argument}={str(location)!r}: {existing} is an existing file, not a directory; "
+            "a sweep writes a directory of files: pass a directory path (new or existing)"
         )
 
 

@@ -1171,6 +1171,28 @@ def test_sweep_constructor_rejects_duplicate_run_ids(tmp_path: Path) -> None:
     assert not (out / "manifest.jsonl").exists()
 
 
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_an_output_dir_that_is_a_file_is_a_config_error(below: str, tmp_path: Path) -> None:
+    # Before, Sweep(...).run() raised a bare FileExistsError / NotADirectoryError from
+    # mkdir, and sweep(out=<file>/sub) got past the check that out is not a file.
+    existing = tmp_path / "notes.txt"
+    existing.write_text("not a directory\n")
+    out = existing / below if below else existing
+    with pytest.raises(SweepConfigError, match=r"notes\.txt.* is an existing file"):
+        Sweep(
+            runs=expand_grid_to_run_specs({}, LEO, out),
+            backend="local",
+            manifest_path=out / "manifest.jsonl",
+            output_dir=out,
+            script_path=LEO,
+            parameter_spec={"_kind": "grid", "grid": {}},
+            progress=False,
+        ).run()
+    with pytest.raises(SweepConfigError, match=r"notes\.txt.* is an existing file"):
+        gmat_sweep.sweep(LEO, {}, out=out, progress=False)
+    assert existing.read_text() == "not a directory\n"
+
+
 @pytest.mark.parametrize("run_ids", [[0, 2], [1], [5, 7]])
 def test_sweep_constructor_rejects_run_ids_that_are_not_0_to_n_minus_1(
     run_ids: list[int], tmp_path: Path
