@@ -32,7 +32,7 @@ import platform
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -157,6 +157,13 @@ class Sweep(DaskMethodsMixin):
         storage_options: Mapping[str, Any] | None = None,
         postprocess: Postprocess | None = None,
     ) -> None:
+        runs = _checked_runs(runs)
+        if not isinstance(parameter_spec, Mapping):
+            raise SweepConfigError(
+                f"parameter_spec={parameter_spec!r} of type {type(parameter_spec).__name__} is "
+                "not a mapping; pass the sweep's parameterisation, recorded in the manifest "
+                "header, e.g. {'_kind': 'grid', 'grid': grid}"
+            )
         counts = Counter(spec.run_id for spec in runs)
         duplicates = sorted(run_id for run_id, count in counts.items() if count > 1)
         if duplicates:
@@ -180,7 +187,7 @@ class Sweep(DaskMethodsMixin):
         check_backend(backend)
         refuse_a_file(output_dir, "output_dir")
         _refuse_runs_outside(runs, output_dir)
-        self._runs: list[RunSpec] | None = list(runs)
+        self._runs: list[RunSpec] | None = runs
         self._backend = backend
         self._manifest_path = manifest_path
         self._output_dir = output_dir
@@ -1628,6 +1635,23 @@ def check_overrides(pool: Pool, script: Path, runs: Sequence[RunSpec]) -> None:
             "'A(2, 1)' for an Array element) "
             "or the script, then run again."
         )
+
+
+def _checked_runs(runs: object) -> list[RunSpec]:
+    """``runs`` as a list, refused unless it is an iterable of :class:`RunSpec`."""
+    if isinstance(runs, str | bytes | Mapping) or not isinstance(runs, Iterable):
+        raise SweepConfigError(
+            f"runs={runs!r} of type {type(runs).__name__} is not a sequence of RunSpec; build "
+            "the runs with expand_grid_to_run_specs(grid, script_path, output_dir)"
+        )
+    checked = list(runs)
+    for index, spec in enumerate(checked):
+        if not isinstance(spec, RunSpec):
+            raise SweepConfigError(
+                f"runs[{index}]={spec!r} of type {type(spec).__name__} is not a RunSpec; build "
+                "the runs with expand_grid_to_run_specs(grid, script_path, output_dir)"
+            )
+    return checked
 
 
 def refuse_a_file(location: PathLike, argument: str) -> None:

@@ -1171,6 +1171,36 @@ def test_sweep_constructor_rejects_duplicate_run_ids(tmp_path: Path) -> None:
     assert not (out / "manifest.jsonl").exists()
 
 
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("runs", None),
+        ("runs", [1]),
+        ("runs", "run-0"),
+        ("parameter_spec", None),
+        ("parameter_spec", [1]),
+    ],
+)
+def test_sweep_constructor_refuses_runs_and_parameter_spec_of_the_wrong_type(
+    argument: str, value: object, tmp_path: Path
+) -> None:
+    # runs: Sequence[RunSpec], parameter_spec: Mapping. Before: a bare AttributeError
+    # ('int' object has no attribute 'run_id') or TypeError.
+    out = tmp_path / "sweep"
+    arguments: dict[str, Any] = {
+        "runs": expand_grid_to_run_specs({}, LEO, out),
+        "backend": "local",
+        "manifest_path": out / "manifest.jsonl",
+        "output_dir": out,
+        "script_path": LEO,
+        "parameter_spec": {"_kind": "grid", "grid": {}},
+        "progress": False,
+    }
+    with pytest.raises(SweepConfigError, match=argument):
+        Sweep(**{**arguments, argument: value})
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("below", ["", "sub"])
 def test_an_output_dir_that_is_a_file_is_a_config_error(below: str, tmp_path: Path) -> None:
     # Before, Sweep(...).run() raised a bare FileExistsError / NotADirectoryError from
