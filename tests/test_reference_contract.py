@@ -410,6 +410,14 @@ def test_dask_pool_refuses_a_cluster_size_it_cannot_start(argument: str, value: 
         gmat_sweep.DaskPool(**{argument: value})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("num_cpus", [0, -1, 1.5, True, "2"])
+def test_ray_pool_refuses_num_cpus_it_cannot_run_on(num_cpus: object) -> None:
+    # Every run asks Ray for one CPU: num_cpus=0 started a runtime on which a sweep
+    # waited for good ("No available node types can fulfill resource request").
+    with pytest.raises(BackendError, match=f"num_cpus={num_cpus!r}"):
+        gmat_sweep.RayPool(num_cpus=num_cpus)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("value", ["no", 0, None])
 @pytest.mark.parametrize(
     "make",

@@ -178,6 +178,17 @@ def resolve_workers(workers: int) -> int:
     return (os.cpu_count() or 1) if workers == -1 else workers
 
 
+def check_positive(argument: str, value: object, alternative: str) -> None:
+    """Refuse a worker or CPU count a backend would accept and then never run anything on.
+
+    ``DaskPool(n_workers=-1)`` starts a cluster with no workers and
+    ``RayPool(num_cpus=0)`` a runtime with no CPU for a run: a sweep on either
+    would wait for good.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BackendError(f"{argument}={value!r}: use a positive whole number, {alternative}")
+
+
 def field_problems(pool: Pool, task: Any) -> list[str]:
     """Wait for a :func:`~gmat_sweep.graph.check_node` task sent to ``pool``'s workers.
 

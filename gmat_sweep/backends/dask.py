@@ -44,7 +44,7 @@ from gmat_sweep.backends._subprocess import (
     run_node,
     run_nodes,
 )
-from gmat_sweep.backends.base import Pool, drain, field_problems
+from gmat_sweep.backends.base import Pool, check_positive, drain, field_problems
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
 
@@ -98,8 +98,8 @@ class DaskPool(Pool):
         self._planned_threads = 0
         if client is None:
             workers = (os.cpu_count() or 1) if n_workers is None else n_workers
-            _check_positive("n_workers", workers, "or None for one per core (os.cpu_count())")
-            _check_positive("threads_per_worker", threads_per_worker, "e.g. 1 (the default)")
+            check_positive("n_workers", workers, "or None for one per core (os.cpu_count())")
+            check_positive("threads_per_worker", threads_per_worker, "e.g. 1 (the default)")
             # Its workers' profiler would sample every thread of this process every 10 ms:
             # 1 ms or so of CPU per run for profiles of threads that only wait on their
             # GMAT hosts, where the runs are. The scheduler and every worker would also
@@ -315,16 +315,3 @@ def _in_process_threads(cluster: Any) -> list[threading.Thread]:
     # too); were that to go, close would still end the runs, only without stopping them first.
     executors = [w.executor for w in workers.values() if isinstance(w, Worker)]
     return [thread for executor in executors for thread in getattr(executor, "_threads", ())]
-
-
-def _check_positive(argument: str, value: object, alternative: str) -> None:
-    """Refuse a cluster size LocalCluster would take and then never run anything on.
-
-    ``n_workers=-1`` starts a cluster with no workers, on which a sweep would
-    wait for good.
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BackendError(
-            f"{argument}={value!r}: the Dask LocalCluster needs a positive whole number, "
-            f"{alternative}"
-        )
