@@ -803,6 +803,10 @@ def test_last_entry_of_a_run_wins(tmp_path: Path) -> None:
         (2, None),
         (2.5, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
         (True, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
+        # More runs than a manifest may describe (plan.MAX_RUNS): before, 2**70 escaped as
+        # numpy's bare ValueError, and up to it every row was drawn before the refusal.
+        (2**70, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
+        (10**12, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
     ],
 )
 def test_stochastic_entry_points_reject_bad_input_before_any_run(
