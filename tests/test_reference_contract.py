@@ -587,6 +587,34 @@ def test_expand_grid_accepts_str_paths(tmp_path: Path) -> None:
     assert spec.overrides == {}
 
 
+def _location_cases() -> list[Any]:
+    calls = {
+        "expand_grid_to_run_specs": lambda location: expand_grid_to_run_specs({}, LEO, location),
+        "Manifest.load": lambda location: Manifest.load(location),
+        "Sweep.from_manifest": lambda location: Sweep.from_manifest(
+            location, LEO, backend="local", progress=False
+        ),
+        "sweep": lambda location: gmat_sweep.sweep(LEO, {}, out=location, progress=False),
+    }
+    return [
+        pytest.param(call, location, id=f"{name}-{location!r}")
+        for name, call in calls.items()
+        for location in ([5] if name == "sweep" else [None, 5])  # out=None: a new directory
+    ]
+
+
+@pytest.mark.parametrize(("call", "location"), _location_cases())
+def test_a_location_that_is_not_a_path_or_url_is_a_config_error(
+    call: Any, location: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, None and 5 were read as the relative paths 'None' and '5': run directories
+    # 'None/run-000000', or "manifest .../None does not exist".
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SweepConfigError, match=rf"{location!r} of type {type(location).__name__}"):
+        call(location)
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- script hash
 
 
