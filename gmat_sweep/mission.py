@@ -78,17 +78,20 @@ def mission_fields(mission: str | Path) -> list[MissionField]:
         host.close()
 
 
-def checked_script(mission: str | Path) -> Path:
-    """``mission`` as an absolute path; :class:`SweepConfigError` when it is not a file."""
+def checked_script(mission: str | Path, argument: str = "mission") -> Path:
+    """``mission`` as an absolute path; :class:`SweepConfigError` when it is not a file.
+
+    ``argument`` is the name the caller gave the path, for the message.
+    """
     if not isinstance(mission, str | os.PathLike) or not isinstance(os.fspath(mission), str):
         raise SweepConfigError(
-            f"mission={mission!r} of type {type(mission).__name__} is not a path; pass the path "
-            "of a GMAT .script as a str or pathlib.Path"
+            f"{argument}={mission!r} of type {type(mission).__name__} is not a path; pass the "
+            "path of a GMAT .script as a str or pathlib.Path"
         )
     script = Path(mission).expanduser()
     if not script.is_file():
         raise SweepConfigError(
-            f"mission {str(mission)!r} is not a file; pass the path of a GMAT .script"
+            f"{argument} {str(mission)!r} is not a file; pass the path of a GMAT .script"
         )
     return script.resolve()
 

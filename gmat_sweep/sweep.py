@@ -51,6 +51,7 @@ from gmat_sweep.manifest import (
     unreadable_ok_runs,
 )
 from gmat_sweep.metrics import Postprocess
+from gmat_sweep.mission import checked_script
 from gmat_sweep.plan import installed_version as _version
 from gmat_sweep.spec import (
     LOG_NAME,
@@ -702,7 +703,7 @@ class Sweep(DaskMethodsMixin):
             retries=retries,
         )
         sweep._verify(
-            Path(script_path),
+            checked_script(script_path, "script_path"),
             allow_script_drift=allow_script_drift,
             allow_version_drift=allow_version_drift,
         )

@@ -1142,6 +1142,19 @@ def test_from_manifest_accepts_a_script_with_other_line_endings(
     assert isinstance(rebuilt, Sweep)
 
 
+@pytest.mark.parametrize("script", [None, 5, "directory"])
+def test_from_manifest_script_path_that_is_not_a_file_is_a_config_error(
+    failing_sweep: Sweep, script: object, tmp_path: Path
+) -> None:
+    # Before: a bare TypeError for None or 5, and "script '...' does not exist" for a
+    # directory that does exist.
+    script_path = tmp_path if script == "directory" else script
+    with pytest.raises(SweepConfigError, match=r"script_path\b.* is not a (path|file)"):
+        Sweep.from_manifest(
+            Path(failing_sweep.manifest_path), script_path, backend="local", progress=False
+        )
+
+
 def test_from_manifest_missing_directory_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(SweepConfigError):
         Sweep.from_manifest(
