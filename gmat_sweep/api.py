@@ -45,7 +45,13 @@ from gmat_sweep.script import (
     resources,
 )
 from gmat_sweep.spec import PathLike, RunOptions, as_location, is_url, local_path
-from gmat_sweep.sweep import DEFAULT_RETRIES, MANIFEST_NAME, Sweep, check_overrides
+from gmat_sweep.sweep import (
+    DEFAULT_RETRIES,
+    MANIFEST_NAME,
+    Sweep,
+    check_overrides,
+    refuse_a_file,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -1007,12 +1013,8 @@ def _check_out(
         _check_storage_options(storage_options)
         storage.check_writable(root, storage_options)
     else:
+        refuse_a_file(out, "out")
         root = local_path(out).expanduser().resolve()
-        if root.exists() and not root.is_dir():
-            raise SweepConfigError(
-                f"out={str(out)!r} is an existing file, not a directory; a sweep writes a "
-                "directory of files: pass a directory path (new or existing)"
-            )
     if not overwrite and storage.exists(storage.join(root, MANIFEST_NAME), storage_options):
         raise SweepConfigError(
             f"{root} already holds a sweep ({MANIFEST_NAME} exists). Resume it with "

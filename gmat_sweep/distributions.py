@@ -491,6 +491,11 @@ def _from_scipy(names: tuple[str, ...], label: str, correlated: bool, rv: Any) -
             "distribution, so the manifest could not rebuild it; use one from scipy.stats or "
             "pass the values as an explicit samples= table"
         )
+    if any(_is_nan(value) for value in (*rv.args, *rv.kwds.values())):
+        raise SweepConfigError(
+            f"{label}: {_scipy_repr(rv)} has a NaN parameter; give finite numbers (or an "
+            "infinite bound of a truncated distribution), e.g. scipy.stats.norm(7000, 5)"
+        )
     description = {
         "dist": "scipy",
         "name": name,
@@ -502,6 +507,10 @@ def _from_scipy(names: tuple[str, ...], label: str, correlated: bool, rv: Any) -
 
 _INFINITIES = {"inf": math.inf, "-inf": -math.inf}
 """How a scipy parameter's infinite bound is described: JSON has no infinity."""
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float | np.floating) and math.isnan(value)
 
 
 def _described(value: Any) -> Any:

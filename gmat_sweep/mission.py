@@ -12,6 +12,7 @@ way a sweep will treat an override of it (see :mod:`gmat_sweep.worker`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,12 +78,20 @@ def mission_fields(mission: str | Path) -> list[MissionField]:
         host.close()
 
 
-def checked_script(mission: str | Path) -> Path:
-    """``mission`` as an absolute path; :class:`SweepConfigError` when it is not a file."""
+def checked_script(mission: str | Path, argument: str = "mission") -> Path:
+    """``mission`` as an absolute path; :class:`SweepConfigError` when it is not a file.
+
+    ``argument`` is the name the caller gave the path, for the message.
+    """
+    if not isinstance(mission, str | os.PathLike) or not isinstance(os.fspath(mission), str):
+        raise SweepConfigError(
+            f"{argument}={mission!r} of type {type(mission).__name__} is not a path; pass the "
+            "path of a GMAT .script as a str or pathlib.Path"
+        )
     script = Path(mission).expanduser()
     if not script.is_file():
         raise SweepConfigError(
-            f"mission {str(mission)!r} is not a file; pass the path of a GMAT .script"
+            f"{argument} {str(mission)!r} is not a file; pass the path of a GMAT .script"
         )
     return script.resolve()
 

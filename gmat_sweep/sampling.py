@@ -36,6 +36,7 @@ from gmat_sweep.distributions import (
     parse_dist,
 )
 from gmat_sweep.errors import ArgumentError, SweepConfigError
+from gmat_sweep.plan import MAX_RUNS
 
 SAMPLERS = ("random", "sobol", "halton")
 """Point sets :func:`monte_carlo_rows` can draw from: pseudo-random streams, or a
@@ -242,6 +243,11 @@ def _check_n(n: object) -> int:
     count = checked_integer("n=", n, "give the number of runs, an integer >= 1")
     if count < 1:
         raise SweepConfigError(f"n={count} runs is too few; n must be an integer >= 1")
+    if count > MAX_RUNS:  # checked before drawing: a manifest may describe no more
+        raise SweepConfigError(
+            f"n={count} runs is more than the {MAX_RUNS} one sweep may have; split the study "
+            "into several sweeps"
+        )
     return count
 
 

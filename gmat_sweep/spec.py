@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,7 +112,14 @@ def as_location(value: PathLike) -> PathLike:
 
 def local_path(value: PathLike) -> Path:
     """A location already known to be local (a path or a ``file://`` URL) as a :class:`Path`."""
-    return value if isinstance(value, Path) else Path(str(value).removeprefix("file://"))
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str | os.PathLike):  # str() would read None as a path 'None'
+        raise SweepConfigError(
+            f"location {value!r} of type {type(value).__name__} is not a path or URL; pass a "
+            "str, a pathlib.Path or an fsspec URL such as 's3://bucket/prefix'"
+        )
+    return Path(os.fspath(value).removeprefix("file://"))
 
 
 def to_plain(value: Any) -> Any:

@@ -32,7 +32,7 @@ import platform
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -51,6 +51,7 @@ from gmat_sweep.manifest import (
     unreadable_ok_runs,
 )
 from gmat_sweep.metrics import Postprocess
+from gmat_sweep.mission import checked_script
 from gmat_sweep.plan import installed_version as _version
 from gmat_sweep.spec import (
     LOG_NAME,
@@ -94,7 +95,9 @@ class Sweep(DaskMethodsMixin):
     ----------
     runs:
         The :class:`RunSpec` instances to dispatch; ``run_id`` values must be
-        unique, and each run's ``output_dir`` must lie under ``output_dir``.
+        unique and number the runs ``0..n-1`` (in any order; :meth:`resume`
+        rebuilds run ``i`` as the ``i``-th run of ``parameter_spec``), and each
+        run's ``output_dir`` must lie under ``output_dir``.
     backend:
         A constructed :class:`Pool`. The caller owns its lifecycle —
         typically a ``with LocalJoblibPool(...) as pool:`` block. A backend
@@ -116,7 +119,8 @@ class Sweep(DaskMethodsMixin):
         recorded verbatim in the manifest header for reproducibility.
     sweep_seed:
         Optional integer seed recorded on the manifest (the parent seed the
-        stochastic entry points drew ``runs`` from).
+        stochastic entry points drew ``runs`` from); anything else is refused
+        with :class:`~gmat_sweep.errors.SweepConfigError`.
     progress:
         Whether to draw a :mod:`tqdm` bar (ETA, failed count).
     retries:
@@ -154,6 +158,13 @@ class Sweep(DaskMethodsMixin):
         storage_options: Mapping[str, Any] | None = None,
         postprocess: Postprocess | None = None,
     ) -> None:
+        runs = _checked_runs(runs)
+        if not isinstance(parameter_spec, Mapping):
+            raise SweepConfigError(
+                f"parameter_spec={parameter_spec!r} of type {type(parameter_spec).__name__} is "
+                "not a mapping; pass the sweep's parameterisation, recorded in the manifest "
+                "header, e.g. {'_kind': 'grid', 'grid': grid}"
+            )
         counts = Counter(spec.run_id for spec in runs)
         duplicates = sorted(run_id for run_id, count in counts.items() if count > 1)
         if duplicates:
@@ -161,11 +172,23 @@ class Sweep(DaskMethodsMixin):
                 f"run_id values must be unique; {duplicates[:10]} appear more than once. "
                 "Number the runs 0..n-1, as expand_grid_to_run_specs does."
             )
+        outside = sorted(run_id for run_id in counts if not 0 <= run_id < len(runs))
+        if outside:  # from_manifest and resume rebuild run i as the i-th run of the spec
+            raise SweepConfigError(
+                f"run_id values must be 0..n-1 for a sweep of n={len(runs)} runs; "
+                f"{outside[:10]} are not. Number the runs 0..n-1, as "
+                "expand_grid_to_run_specs does."
+            )
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise SweepConfigError(f"retries={retries!r}: use a whole number >= 0")
+        if sweep_seed is not None:  # recorded on the manifest, whose header reads int | null
+            from gmat_sweep.distributions import checked_integer  # scipy: only with a seed
+
+            sweep_seed = checked_integer("sweep_seed=", sweep_seed, "give an integer or None")
         check_backend(backend)
+        refuse_a_file(output_dir, "output_dir")
         _refuse_runs_outside(runs, output_dir)
-        self._runs: list[RunSpec] | None = list(runs)
+        self._runs: list[RunSpec] | None = runs
         self._backend = backend
         self._manifest_path = manifest_path
         self._output_dir = output_dir
@@ -680,7 +703,7 @@ class Sweep(DaskMethodsMixin):
             retries=retries,
         )
         sweep._verify(
-            Path(script_path),
+            checked_script(script_path, "script_path"),
             allow_script_drift=allow_script_drift,
             allow_version_drift=allow_version_drift,
         )
@@ -1612,6 +1635,40 @@ def check_overrides(pool: Pool, script: Path, runs: Sequence[RunSpec]) -> None:
             "are 'Resource.Field' as written in the script, e.g. 'Sat.SMA' or 'MyVar.Value', or "
             "'A(2, 1)' for an Array element) "
             "or the script, then run again."
+        )
+
+
+def _checked_runs(runs: object) -> list[RunSpec]:
+    """``runs`` as a list, refused unless it is an iterable of :class:`RunSpec`."""
+    if isinstance(runs, str | bytes | Mapping) or not isinstance(runs, Iterable):
+        raise SweepConfigError(
+            f"runs={runs!r} of type {type(runs).__name__} is not a sequence of RunSpec; build "
+            "the runs with expand_grid_to_run_specs(grid, script_path, output_dir)"
+        )
+    checked = list(runs)
+    for index, spec in enumerate(checked):
+        if not isinstance(spec, RunSpec):
+            raise SweepConfigError(
+                f"runs[{index}]={spec!r} of type {type(spec).__name__} is not a RunSpec; build "
+                "the runs with expand_grid_to_run_specs(grid, script_path, output_dir)"
+            )
+    return checked
+
+
+def refuse_a_file(location: PathLike, argument: str) -> None:
+    """Refuse a local sweep directory that is, or lies below, an existing file.
+
+    Checked before anything starts: ``mkdir`` would fail there at the first
+    computation with a bare ``FileExistsError`` or ``NotADirectoryError``.
+    """
+    if is_url(location):
+        return
+    path = local_path(location).expanduser().absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise SweepConfigError(
+            f"{argument}={str(location)!r}: {existing} is an existing file, not a directory; "
+            "a sweep writes a directory of files: pass a directory path (new or existing)"
         )
 
 

@@ -220,6 +220,16 @@ def label_errors() -> list[tuple[Any, Any, list[str]]]:
         ("Sat.SMA", scipy.stats.norm([0, 1], 1), [sma, "array-valued parameters"]),
         (
             "Sat.SMA",
+            scipy.stats.norm(math.nan, 1),
+            [sma, "scipy.stats.norm(nan, 1) has a NaN parameter", "scipy.stats.norm(7000, 5)"],
+        ),
+        (
+            "Sat.SMA",
+            scipy.stats.norm(7000, scale=np.float64(math.nan)),
+            [sma, "has a NaN parameter"],
+        ),
+        (
+            "Sat.SMA",
             (7000, 5),
             [sma, "(7000, 5) is not a distribution spec", "('normal', 7000.0, 5.0)"],
         ),

@@ -391,6 +391,54 @@ def test_local_joblib_pool_rejects_zero_and_other_negative_workers(workers: int)
         LocalJoblibPool(workers)
 
 
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("n_workers", 0),
+        ("n_workers", -1),
+        ("n_workers", 1.5),
+        ("n_workers", True),
+        ("n_workers", "2"),
+        ("threads_per_worker", 0),
+        ("threads_per_worker", -1),
+        ("threads_per_worker", None),
+    ],
+)
+def test_dask_pool_refuses_a_cluster_size_it_cannot_start(argument: str, value: object) -> None:
+    # n_workers=-1 used to start a cluster with no workers, on which a sweep waited for
+    # good; 0 and other values were silently replaced. No cluster starts before the refusal.
+    with pytest.raises(BackendError, match=f"{argument}={value!r}"):
+        gmat_sweep.DaskPool(**{argument: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("num_cpus", [0, -1, 1.5, True, "2"])
+def test_ray_pool_refuses_num_cpus_it_cannot_run_on(num_cpus: object) -> None:
+    # Every run asks Ray for one CPU: num_cpus=0 started a runtime on which a sweep
+    # waited for good ("No available node types can fulfill resource request").
+    with pytest.raises(BackendError, match=f"num_cpus={num_cpus!r}"):
+        gmat_sweep.RayPool(num_cpus=num_cpus)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["no", 0, None])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda value: LocalJoblibPool(1, reuse_gmat_context=value),
+        lambda value: gmat_sweep.LocalPool(1, reuse_gmat_context=value),
+        lambda value: gmat_sweep.DaskPool(n_workers=1, reuse_gmat_context=value),
+        lambda value: gmat_sweep.RayPool(num_cpus=1, reuse_gmat_context=value),
+    ],
+    ids=["joblib", "local", "dask", "ray"],
+)
+def test_every_pool_refuses_a_reuse_gmat_context_that_is_not_a_bool(
+    make: Any, value: object
+) -> None:
+    # reuse_gmat_context: bool. Before, "no" was truthy and silently meant reuse; the
+    # refusal comes before any process, cluster or Ray runtime starts.
+    with pytest.raises(BackendError, match=f"reuse_gmat_context={value!r}"):
+        make(value)
+
+
 @pytest.mark.slow
 def test_local_joblib_pool_stores_reuse_gmat_context() -> None:
     with LocalJoblibPool(1, reuse_gmat_context=False) as pool:
@@ -538,6 +586,34 @@ def test_expand_grid_accepts_str_paths(tmp_path: Path) -> None:
     (spec,) = expand_grid_to_run_specs({}, str(LEO), str(tmp_path))
     assert spec.run_id == 0
     assert spec.overrides == {}
+
+
+def _location_cases() -> list[Any]:
+    calls = {
+        "expand_grid_to_run_specs": lambda location: expand_grid_to_run_specs({}, LEO, location),
+        "Manifest.load": lambda location: Manifest.load(location),
+        "Sweep.from_manifest": lambda location: Sweep.from_manifest(
+            location, LEO, backend="local", progress=False
+        ),
+        "sweep": lambda location: gmat_sweep.sweep(LEO, {}, out=location, progress=False),
+    }
+    return [
+        pytest.param(call, location, id=f"{name}-{location!r}")
+        for name, call in calls.items()
+        for location in ([5] if name == "sweep" else [None, 5])  # out=None: a new directory
+    ]
+
+
+@pytest.mark.parametrize(("call", "location"), _location_cases())
+def test_a_location_that_is_not_a_path_or_url_is_a_config_error(
+    call: Any, location: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, None and 5 were read as the relative paths 'None' and '5': run directories
+    # 'None/run-000000', or "manifest .../None does not exist".
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SweepConfigError, match=rf"{location!r} of type {type(location).__name__}"):
+        call(location)
+    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- script hash
@@ -756,6 +832,10 @@ def test_last_entry_of_a_run_wins(tmp_path: Path) -> None:
         (2, None),
         (2.5, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
         (True, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
+        # More runs than a manifest may describe (plan.MAX_RUNS): before, 2**70 escaped as
+        # numpy's bare ValueError, and up to it every row was drawn before the refusal.
+        (2**70, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
+        (10**12, {"Sat.SMA": ("normal", 7000.0, 1.0)}),
     ],
 )
 def test_stochastic_entry_points_reject_bad_input_before_any_run(
@@ -770,6 +850,30 @@ def test_stochastic_entry_points_reject_bad_input_before_any_run(
 def test_missing_script_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(SweepConfigError, match=r"nope\.script"):
         gmat_sweep.sweep(tmp_path / "nope.script", {}, out=tmp_path / "out", progress=False)
+
+
+@pytest.mark.parametrize("mission", [None, 5, b"leo_basic.script", [LEO]])
+@pytest.mark.parametrize(
+    "entry_point",
+    [
+        lambda mission, out: gmat_sweep.sweep(mission, {}, out=out, progress=False),
+        lambda mission, out: monte_carlo(
+            mission, n=1, perturb={"Sat.SMA": ("normal", 7000.0, 1.0)}, out=out, progress=False
+        ),
+        lambda mission, out: latin_hypercube(
+            mission, n=1, perturb={"Sat.SMA": ("normal", 7000.0, 1.0)}, out=out, progress=False
+        ),
+    ],
+    ids=["sweep", "monte_carlo", "latin_hypercube"],
+)
+def test_a_mission_that_is_not_a_path_is_a_config_error(
+    entry_point: Any, mission: object, tmp_path: Path
+) -> None:
+    # mission: str | Path. Before, anything else escaped as a bare TypeError from pathlib.
+    out = tmp_path / "out"
+    with pytest.raises(SweepConfigError, match="mission"):
+        entry_point(mission, out)
+    assert not out.exists()
 
 
 # --------------------------------------------------------------------------- one sweep
@@ -1039,6 +1143,19 @@ def test_from_manifest_accepts_a_script_with_other_line_endings(
     assert isinstance(rebuilt, Sweep)
 
 
+@pytest.mark.parametrize("script", [None, 5, "directory"])
+def test_from_manifest_script_path_that_is_not_a_file_is_a_config_error(
+    failing_sweep: Sweep, script: object, tmp_path: Path
+) -> None:
+    # Before: a bare TypeError for None or 5, and "script '...' does not exist" for a
+    # directory that does exist.
+    script_path = tmp_path if script == "directory" else script
+    with pytest.raises(SweepConfigError, match=r"script_path\b.* is not a (path|file)"):
+        Sweep.from_manifest(
+            Path(failing_sweep.manifest_path), script_path, backend="local", progress=False
+        )
+
+
 def test_from_manifest_missing_directory_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(SweepConfigError):
         Sweep.from_manifest(
@@ -1106,6 +1223,104 @@ def test_sweep_constructor_rejects_duplicate_run_ids(tmp_path: Path) -> None:
             progress=False,
         ).run()
     assert not (out / "manifest.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("runs", None),
+        ("runs", [1]),
+        ("runs", "run-0"),
+        ("parameter_spec", None),
+        ("parameter_spec", [1]),
+    ],
+)
+def test_sweep_constructor_refuses_runs_and_parameter_spec_of_the_wrong_type(
+    argument: str, value: object, tmp_path: Path
+) -> None:
+    # runs: Sequence[RunSpec], parameter_spec: Mapping. Before: a bare AttributeError
+    # ('int' object has no attribute 'run_id') or TypeError.
+    out = tmp_path / "sweep"
+    arguments: dict[str, Any] = {
+        "runs": expand_grid_to_run_specs({}, LEO, out),
+        "backend": "local",
+        "manifest_path": out / "manifest.jsonl",
+        "output_dir": out,
+        "script_path": LEO,
+        "parameter_spec": {"_kind": "grid", "grid": {}},
+        "progress": False,
+    }
+    with pytest.raises(SweepConfigError, match=argument):
+        Sweep(**{**arguments, argument: value})
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_an_output_dir_that_is_a_file_is_a_config_error(below: str, tmp_path: Path) -> None:
+    # Before, Sweep(...).run() raised a bare FileExistsError / NotADirectoryError from
+    # mkdir, and sweep(out=<file>/sub) got past the check that out is not a file.
+    existing = tmp_path / "notes.txt"
+    existing.write_text("not a directory\n")
+    out = existing / below if below else existing
+    with pytest.raises(SweepConfigError, match=r"notes\.txt.* is an existing file"):
+        Sweep(
+            runs=expand_grid_to_run_specs({}, LEO, out),
+            backend="local",
+            manifest_path=out / "manifest.jsonl",
+            output_dir=out,
+            script_path=LEO,
+            parameter_spec={"_kind": "grid", "grid": {}},
+            progress=False,
+        ).run()
+    with pytest.raises(SweepConfigError, match=r"notes\.txt.* is an existing file"):
+        gmat_sweep.sweep(LEO, {}, out=out, progress=False)
+    assert existing.read_text() == "not a directory\n"
+
+
+@pytest.mark.parametrize("run_ids", [[0, 2], [1], [5, 7]])
+def test_sweep_constructor_rejects_run_ids_that_are_not_0_to_n_minus_1(
+    run_ids: list[int], tmp_path: Path
+) -> None:
+    # runs[i].run_id == i is the contract from_manifest and resume depend on: before, such
+    # a sweep ran, and from_manifest then called its manifest "edited or damaged".
+    out = tmp_path / "sweep"
+    grid = {"Sat.SMA": [7000.0 + 100 * i for i in range(len(run_ids))]}
+    runs = [
+        dataclasses.replace(spec, run_id=run_id, output_dir=out / f"run-{run_id:06d}")
+        for spec, run_id in zip(expand_grid_to_run_specs(grid, LEO, out), run_ids, strict=True)
+    ]
+    with pytest.raises(SweepConfigError, match=r"run_id.*0\.\.n-1"):
+        Sweep(
+            runs=runs,
+            backend="local",
+            manifest_path=out / "manifest.jsonl",
+            output_dir=out,
+            script_path=LEO,
+            parameter_spec={"_kind": "grid", "grid": grid},
+            progress=False,
+        )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("seed", ["7", 1.5, True, [7]])
+def test_sweep_constructor_rejects_a_sweep_seed_that_is_not_an_integer(
+    seed: object, tmp_path: Path
+) -> None:
+    # The seed is recorded on the manifest as an integer or null: before, a sweep ran
+    # and wrote a header that Manifest.load then refused, so it could not be resumed.
+    out = tmp_path / "sweep"
+    with pytest.raises(SweepConfigError, match=rf"sweep_seed={seed!r}".replace("[", r"\[")):
+        Sweep(
+            runs=expand_grid_to_run_specs({}, LEO, out),
+            backend="local",
+            manifest_path=out / "manifest.jsonl",
+            output_dir=out,
+            script_path=LEO,
+            parameter_spec={"_kind": "grid", "grid": {}},
+            sweep_seed=seed,  # type: ignore[arg-type]
+            progress=False,
+        )
+    assert not out.exists()
 
 
 # --------------------------------------------------------------------------- stochastic

@@ -70,6 +70,11 @@ class Pool(ABC):
             )
 
     def __init__(self, *, reuse_gmat_context: bool = True) -> None:
+        if not isinstance(reuse_gmat_context, bool):  # "no" would be truthy: reuse
+            raise BackendError(
+                f"reuse_gmat_context={reuse_gmat_context!r}: use True (workers keep the mission "
+                "loaded between runs) or False (a fresh interpreter per run)"
+            )
         self._reuse_gmat_context = reuse_gmat_context
 
     @property
@@ -171,6 +176,17 @@ def resolve_workers(workers: int) -> int:
             "per core"
         )
     return (os.cpu_count() or 1) if workers == -1 else workers
+
+
+def check_positive(argument: str, value: object, alternative: str) -> None:
+    """Refuse a worker or CPU count a backend would accept and then never run anything on.
+
+    ``DaskPool(n_workers=-1)`` starts a cluster with no workers and
+    ``RayPool(num_cpus=0)`` a runtime with no CPU for a run: a sweep on either
+    would wait for good.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BackendError(f"{argument}={value!r}: use a positive whole number, {alternative}")
 
 
 def field_problems(pool: Pool, task: Any) -> list[str]:

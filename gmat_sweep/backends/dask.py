@@ -44,7 +44,7 @@ from gmat_sweep.backends._subprocess import (
     run_node,
     run_nodes,
 )
-from gmat_sweep.backends.base import Pool, drain, field_problems
+from gmat_sweep.backends.base import Pool, check_positive, drain, field_problems
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
 
@@ -61,11 +61,13 @@ class DaskPool(Pool):
     n_workers:
         Number of workers in the auto-spawned :class:`distributed.LocalCluster`.
         Ignored when ``client`` is supplied. ``None`` (default) uses
-        :func:`os.cpu_count`.
+        :func:`os.cpu_count`. Anything but ``None`` or a positive integer is
+        rejected with :class:`~gmat_sweep.errors.BackendError`.
     threads_per_worker:
         Threads per worker for the auto-spawned cluster. Ignored when
         ``client`` is supplied. Defaults to 1 so each worker runs one mission
-        at a time.
+        at a time. Anything but a positive integer is rejected with
+        :class:`~gmat_sweep.errors.BackendError`.
     reuse_gmat_context:
         ``True`` (default) lets each worker thread reuse one GMAT host process
         (and its loaded mission) across tasks. ``False`` runs each task in a
@@ -95,7 +97,9 @@ class DaskPool(Pool):
         self._owns_client = client is None
         self._planned_threads = 0
         if client is None:
-            workers = n_workers or os.cpu_count() or 1
+            workers = (os.cpu_count() or 1) if n_workers is None else n_workers
+            check_positive("n_workers", workers, "or None for one per core (os.cpu_count())")
+            check_positive("threads_per_worker", threads_per_worker, "e.g. 1 (the default)")
             # Its workers' profiler would sample every thread of this process every 10 ms:
             # 1 ms or so of CPU per run for profiles of threads that only wait on their
             # GMAT hosts, where the runs are. The scheduler and every worker would also

@@ -32,7 +32,7 @@ from typing import Any
 
 from gmat_sweep import graph
 from gmat_sweep.backends._subprocess import check_node, run_node, run_nodes
-from gmat_sweep.backends.base import Pool, drain, field_problems
+from gmat_sweep.backends.base import Pool, check_positive, drain, field_problems
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
 
@@ -50,7 +50,9 @@ class RayPool(Pool):
     num_cpus:
         CPUs of the local runtime, i.e. runs executed at once. ``None``
         (default) lets Ray use every core. Ignored when connecting to an
-        existing cluster via ``address`` (the cluster has its own size).
+        existing cluster via ``address`` (the cluster has its own size);
+        otherwise anything but ``None`` or a positive integer is rejected with
+        :class:`~gmat_sweep.errors.BackendError`.
     reuse_gmat_context:
         ``True`` (default) gives each Ray worker one persistent GMAT host that
         keeps its loaded mission between runs. The host's mission cache is
@@ -88,6 +90,8 @@ class RayPool(Pool):
         **ray_init_kwargs: Any,
     ) -> None:
         super().__init__(reuse_gmat_context=reuse_gmat_context)
+        if num_cpus is not None and address is None:
+            check_positive("num_cpus", num_cpus, "or None for every core")
         try:
             import ray
         except ImportError as exc:
