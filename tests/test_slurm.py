@@ -269,6 +269,18 @@ def test_jobqueue_pool_rejects_bad_sizing(kwargs: dict[str, Any], message: str) 
         jobqueue_pool(**kwargs)
 
 
+def test_jobqueue_pool_refuses_a_bad_reuse_gmat_context_before_making_a_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dask_jobqueue
+
+    made: list[object] = []
+    monkeypatch.setattr(dask_jobqueue, "PBSCluster", lambda **kwargs: made.append(kwargs))
+    with pytest.raises(BackendError, match=re.escape("reuse_gmat_context='no'")):
+        jobqueue_pool("pbs", jobs=1, cores=1, memory="1GB", reuse_gmat_context="no")  # type: ignore[arg-type]
+    assert made == [], "a cluster (and its client) was made for a pool that was then refused"
+
+
 def test_jobqueue_pool_without_dask_jobqueue_says_how_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -70,12 +70,7 @@ class Pool(ABC):
             )
 
     def __init__(self, *, reuse_gmat_context: bool = True) -> None:
-        if not isinstance(reuse_gmat_context, bool):  # "no" would be truthy: reuse
-            raise BackendError(
-                f"reuse_gmat_context={reuse_gmat_context!r}: use True (workers keep the mission "
-                "loaded between runs) or False (a fresh interpreter per run)"
-            )
-        self._reuse_gmat_context = reuse_gmat_context
+        self._reuse_gmat_context = check_reuse(reuse_gmat_context)
 
     @property
     def reuse_gmat_context(self) -> bool:
@@ -166,6 +161,20 @@ class Pool(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def check_reuse(reuse_gmat_context: object) -> bool:
+    """``reuse_gmat_context`` if it is a bool; a :class:`BackendError` otherwise.
+
+    Called before a pool starts anything (a cluster, a client), so a bad
+    value leaves nothing behind.
+    """
+    if not isinstance(reuse_gmat_context, bool):  # "no" would be truthy: reuse
+        raise BackendError(
+            f"reuse_gmat_context={reuse_gmat_context!r}: use True (workers keep the mission "
+            "loaded between runs) or False (a fresh interpreter per run)"
+        )
+    return reuse_gmat_context
 
 
 def resolve_workers(workers: int) -> int:

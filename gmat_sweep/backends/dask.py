@@ -44,7 +44,7 @@ from gmat_sweep.backends._subprocess import (
     run_node,
     run_nodes,
 )
-from gmat_sweep.backends.base import Pool, check_positive, drain, field_problems
+from gmat_sweep.backends.base import Pool, check_positive, check_reuse, drain, field_problems
 from gmat_sweep.errors import BackendError
 from gmat_sweep.spec import RunOutcome, RunSpec
 
@@ -150,6 +150,7 @@ class DaskPool(Pool):
         """
         import distributed
 
+        check_reuse(reuse_gmat_context)  # before a client is made that would then leak
         try:
             client = distributed.Client(cluster, set_as_default=False)  # type: ignore[no-untyped-call]
         except Exception:
@@ -174,6 +175,7 @@ class DaskPool(Pool):
         """
         import distributed
 
+        check_reuse(reuse_gmat_context)
         try:
             client = distributed.Client(  # type: ignore[no-untyped-call]
                 address, timeout="30s", set_as_default=False

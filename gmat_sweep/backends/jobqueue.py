@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gmat_sweep.backends.base import check_reuse
 from gmat_sweep.backends.dask import DaskPool
 from gmat_sweep.errors import BackendError
 
@@ -101,6 +102,7 @@ def jobqueue_pool(
             "or build any Dask cluster yourself and pass DaskPool(client=Client(cluster))"
         )
     _check_sizing(minimum, maximum, jobs, cluster_kwargs)
+    check_reuse(reuse_gmat_context)
     try:
         import dask
         import dask_jobqueue
