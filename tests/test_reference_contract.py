@@ -76,6 +76,28 @@ POS = inspect.Parameter.POSITIONAL_OR_KEYWORD
 EMPTY = inspect.Parameter.empty
 
 
+def _direct(
+    out: Path,
+    runs: Any,
+    *,
+    backend: Any = "local",
+    script: Path = LEO,
+    parameter_spec: Any = None,
+    sweep_seed: Any = None,
+) -> Sweep:
+    """The reference's ``Sweep(...)`` constructor, its manifest at ``out/manifest.jsonl``."""
+    return Sweep(
+        runs=runs,
+        backend=backend,
+        manifest_path=out / "manifest.jsonl",
+        output_dir=out,
+        script_path=script,
+        parameter_spec={"_kind": "grid", "grid": {}} if parameter_spec is None else parameter_spec,
+        sweep_seed=sweep_seed,
+        progress=False,
+    )
+
+
 # --------------------------------------------------------------------------- names
 
 
@@ -461,15 +483,7 @@ def test_joblib_pool_without_context_reuse_runs_a_cross_script_sweep(tmp_path: P
         RunSpec(FAILS, {}, out / "run-000001", 1, None, {}),
     ]
     with LocalJoblibPool(1, reuse_gmat_context=False) as pool:
-        Sweep(
-            runs=runs,
-            backend=pool,
-            manifest_path=out / "manifest.jsonl",
-            output_dir=out,
-            script_path=LEO,
-            parameter_spec={},
-            progress=False,
-        ).run()
+        _direct(out, runs, backend=pool, parameter_spec={}).run()
     entries = {entry.run_id: entry for entry in Manifest.load(out / "manifest.jsonl").entries}
     assert [entries[run_id].status for run_id in (0, 1)] == ["ok", "ok"]
     leo = pq.read_schema(out / entries[0].output_paths["report__RF"]).names
@@ -1097,15 +1111,7 @@ def test_resume_reruns_only_failed_and_missing_runs(failing_sweep: Sweep, tmp_pa
 
 def test_resume_on_a_sweep_not_from_a_manifest_is_a_runtime_error(tmp_path: Path) -> None:
     runs = expand_grid_to_run_specs({}, LEO, tmp_path / "sweep")
-    fresh = Sweep(
-        runs=runs,
-        backend="local",
-        manifest_path=tmp_path / "sweep" / "manifest.jsonl",
-        output_dir=tmp_path / "sweep",
-        script_path=LEO,
-        parameter_spec={"_kind": "grid", "grid": {}},
-        progress=False,
-    )
+    fresh = _direct(tmp_path / "sweep", runs)
     with pytest.raises(RuntimeError):
         fresh.resume()
 
@@ -1187,16 +1193,7 @@ def test_sweep_constructor_run_creates_the_manifest_parent_and_returns_self(
     runs = expand_grid_to_run_specs(grid, LEO, out)
     spec = {"_kind": "grid", "grid": {"Sat.SMA": [7000.0]}}
     with LocalJoblibPool(1) as pool:
-        bound = Sweep(
-            runs=runs,
-            backend=pool,
-            manifest_path=out / "manifest.jsonl",
-            output_dir=out,
-            script_path=LEO,
-            parameter_spec=spec,
-            sweep_seed=11,
-            progress=False,
-        )
+        bound = _direct(out, runs, backend=pool, parameter_spec=spec, sweep_seed=11)
         assert bound.run() is bound
         # The sweep does not own the pool: it still runs the next sweep.
         again = gmat_sweep.sweep(LEO, {}, backend=pool, out=tmp_path / "again", progress=False)
@@ -1213,15 +1210,7 @@ def test_sweep_constructor_rejects_duplicate_run_ids(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     (run,) = expand_grid_to_run_specs({}, LEO, out)
     with pytest.raises(SweepConfigError, match="run_id"):
-        Sweep(
-            runs=[run, run],
-            backend="local",
-            manifest_path=out / "manifest.jsonl",
-            output_dir=out,
-            script_path=LEO,
-            parameter_spec={"_kind": "grid", "grid": {}},
-            progress=False,
-        ).run()
+        _direct(out, [run, run]).run()
     assert not (out / "manifest.jsonl").exists()
 
 
@@ -1263,15 +1252,7 @@ def test_an_output_dir_that_is_a_file_is_a_config_error(below: str, tmp_path: Pa
     existing.write_text("not a directory\n")
     out = existing / below if below else existing
     with pytest.raises(SweepConfigError, match=r"notes\.txt.* is an existing file"):
-        Sweep(
-            runs=expand_grid_to_run_specs({}, LEO, out),
-            backend="local",
-            manifest_path=out / "manifest.jsonl",
-            output_dir=out,
-            script_path=LEO,
-            parameter_spec={"_kind": "grid", "grid": {}},
-            progress=False,
-        ).run()
+        _direct(out, expand_grid_to_run_specs({}, LEO, out)).run()
     with pytest.raises(SweepConfigError, match=r"notes\.txt.* is an existing file"):
         gmat_sweep.sweep(LEO, {}, out=out, progress=False)
     assert existing.read_text() == "not a directory\n"
@@ -1290,15 +1271,7 @@ def test_sweep_constructor_rejects_run_ids_that_are_not_0_to_n_minus_1(
         for spec, run_id in zip(expand_grid_to_run_specs(grid, LEO, out), run_ids, strict=True)
     ]
     with pytest.raises(SweepConfigError, match=r"run_id.*0\.\.n-1"):
-        Sweep(
-            runs=runs,
-            backend="local",
-            manifest_path=out / "manifest.jsonl",
-            output_dir=out,
-            script_path=LEO,
-            parameter_spec={"_kind": "grid", "grid": grid},
-            progress=False,
-        )
+        _direct(out, runs, parameter_spec={"_kind": "grid", "grid": grid})
     assert not out.exists()
 
 
@@ -1310,16 +1283,7 @@ def test_sweep_constructor_rejects_a_sweep_seed_that_is_not_an_integer(
     # and wrote a header that Manifest.load then refused, so it could not be resumed.
     out = tmp_path / "sweep"
     with pytest.raises(SweepConfigError, match=rf"sweep_seed={seed!r}".replace("[", r"\[")):
-        Sweep(
-            runs=expand_grid_to_run_specs({}, LEO, out),
-            backend="local",
-            manifest_path=out / "manifest.jsonl",
-            output_dir=out,
-            script_path=LEO,
-            parameter_spec={"_kind": "grid", "grid": {}},
-            sweep_seed=seed,  # type: ignore[arg-type]
-            progress=False,
-        )
+        _direct(out, expand_grid_to_run_specs({}, LEO, out), sweep_seed=seed)
     assert not out.exists()
 
 
@@ -1650,15 +1614,7 @@ def test_a_backend_that_is_no_pool_name_or_none_is_refused_naming_it(
         gmat_sweep.sweep(LEO, {}, backend=backend, out=tmp_path / "s", progress=False)
     assert repr(backend) in str(caught.value)
     with pytest.raises(BackendError, match="Pool instance"):
-        Sweep(
-            runs=expand_grid_to_run_specs({}, LEO, tmp_path / "c"),
-            backend=backend,  # type: ignore[arg-type]
-            manifest_path=tmp_path / "c" / "manifest.jsonl",
-            output_dir=tmp_path / "c",
-            script_path=LEO,
-            parameter_spec={"_kind": "grid", "grid": {}},
-            progress=False,
-        )
+        _direct(tmp_path / "c", expand_grid_to_run_specs({}, LEO, tmp_path / "c"), backend=backend)
     with pytest.raises(BackendError, match="Pool instance"):
         Sweep.from_manifest(
             Path(failing_sweep.manifest_path),
@@ -1708,15 +1664,7 @@ def test_a_bare_grid_parameter_spec_is_resumable(tmp_path: Path) -> None:
     # The reference's Sweep example records "the materialised grid" verbatim.
     out = tmp_path / "s"
     runs = expand_grid_to_run_specs({"Idx.Value": [2, 5]}, FAILS, out)
-    Sweep(
-        runs=runs,
-        backend="local",
-        manifest_path=out / "manifest.jsonl",
-        output_dir=out,
-        script_path=FAILS,
-        parameter_spec={"Idx.Value": [2, 5]},
-        progress=False,
-    ).run()
+    _direct(out, runs, script=FAILS, parameter_spec={"Idx.Value": [2, 5]}).run()
     assert _lines(out / "manifest.jsonl")[0]["parameter_spec"] == {"Idx.Value": [2, 5]}
     Sweep.from_manifest(out / "manifest.jsonl", FAILS, backend="local", progress=False).resume()
     entries = [line["run_id"] for line in _lines(out / "manifest.jsonl") if line["kind"] == "entry"]
@@ -1908,14 +1856,10 @@ def test_runs_whose_output_dir_is_outside_the_sweep_root_are_refused(tmp_path: P
     inside = expand_grid_to_run_specs({"Sat.SMA": [7000.0, 7100.0]}, LEO, out)
     elsewhere = dataclasses.replace(inside[1], output_dir=tmp_path / "elsewhere" / "run-000001")
     with pytest.raises(SweepConfigError, match="elsewhere") as caught:
-        Sweep(
-            runs=[inside[0], elsewhere],
-            backend="local",
-            manifest_path=out / "manifest.jsonl",
-            output_dir=out,
-            script_path=LEO,
+        _direct(
+            out,
+            [inside[0], elsewhere],
             parameter_spec={"_kind": "grid", "grid": {"Sat.SMA": [7000.0, 7100.0]}},
-            progress=False,
         )
     assert "run 1" in str(caught.value)
     assert not out.exists()
