@@ -101,6 +101,12 @@ def _materialise(key: str, values: object) -> list[Any]:
             f"{label} is a set, whose iteration order can change between Python processes "
             "and would reorder the runs; give a list such as sorted(...)"
         )
+    if isinstance(values, Mapping):
+        keys = ", ".join(map(repr, list(values)[:3])) + (", ..." if len(values) > 3 else "")
+        raise SweepConfigError(
+            f"{label} is a dict, which would sweep over its keys ({keys}) and drop its "
+            "values; give a list of values, e.g. list(...values())"
+        )
     if not isinstance(values, Iterable):
         raise SweepConfigError(
             f"{label} is {values!r} of type {type(values).__name__}, which is not iterable; "

@@ -103,6 +103,10 @@ def test_numpy_values_are_kept_as_given() -> None:
         ({"Sat.SMA": b"70"}, ["grid['Sat.SMA'] is the string b'70'"]),
         ({"Sat.SMA": 7000}, ["grid['Sat.SMA'] is 7000", "not iterable", "[7000]"]),
         ({"Sat.SMA": {7000, 7100}}, ["grid['Sat.SMA'] is a set", "sorted"]),
+        (
+            {"Sat.SMA": {"low": 7000, "high": 7100}},
+            ["grid['Sat.SMA'] is a dict", "keys", "list(...values())"],
+        ),
     ],
 )
 def test_grid_errors(grid: dict[Any, Any], fragments: list[str]) -> None:
