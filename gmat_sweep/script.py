@@ -395,7 +395,8 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
             and not _mention(setting["resource"]).search(setting["value"])
         ):
             found.setdefault(f"{setting['resource']}.{setting['field']}", f"line {number}: {code}")
-        mentioned.update(name for name in kinds if _mention(name).search(code))
+        if leading:  # only read while the sequence still opens with assignments
+            mentioned.update(name for name in kinds if _mention(name).search(code))
         for name in sorted(pending):
             if _mention(name).search(code) is None:
                 continue

@@ -616,10 +616,7 @@ def _missing_types_hint(log: str) -> str:
 def _settable(loaded: _Loaded, name: str) -> list[str]:
     """The field paths GMAT writes for resource ``name`` when it saves the script."""
     gmat = loaded.mission.gmat
-    try:
-        obj = gmat.GetObject(name)
-    except AttributeError:  # gmatpy raises it for a name it does not know
-        return []
+    obj = _named(gmat, name)
     if obj is None:
         return []
     if obj.GetTypeName() == "Array":
@@ -1268,10 +1265,7 @@ def _comparison(gmat: Any, path: str) -> Callable[[Any, Any], bool]:
     resource, _, name = path.partition(".")
     if name not in _ORBIT_ANGLES and name not in _MEAN_ELEMENTS:
         return same_value
-    try:
-        obj = gmat.GetObject(resource)
-    except AttributeError:  # gmatpy raises it for a name it does not know
-        return same_value
+    obj = _named(gmat, resource)
     if obj is None or obj.GetTypeName() != "Spacecraft":
         return same_value
     if name not in _MEAN_ELEMENTS:
@@ -1327,10 +1321,7 @@ def _value(mission: Any, path: str) -> Any:
         return array.GetRealParameter("SingleValue", row, column)
     resource, _, name = path.partition(".")
     if name == "Value":  # only a Value can be held under another name: look the object up
-        try:
-            obj = mission.gmat.GetObject(resource)
-        except AttributeError:  # gmatpy raises it for a name it does not know
-            obj = None
+        obj = _named(mission.gmat, resource)
         if obj is not None and _engine_field(obj, name) != name:
             return mission[f"{resource}.{_engine_field(obj, name)}"]
     try:
@@ -1366,10 +1357,7 @@ def _array_cell(gmat: Any, path: str) -> tuple[Any, int, int] | None:
     if element is None:
         return None
     name, row, column = element
-    try:
-        array = gmat.GetObject(name)
-    except AttributeError:  # gmatpy raises it for a name it does not know
-        array = None
+    array = _named(gmat, name)
     if array is None or array.GetTypeName() != "Array":
         raise SweepConfigError(
             f"{name!r} is not an Array of the mission, so the path names no element; "
@@ -1384,6 +1372,14 @@ def _array_cell(gmat: Any, path: str) -> tuple[Any, int, int] | None:
     return array, row - 1, column - 1
 
 
+def _named(gmat: Any, name: str) -> Any | None:
+    """The mission's resource called ``name``, or ``None`` when there is none."""
+    try:
+        return gmat.GetObject(name)
+    except AttributeError:  # gmatpy raises it for a name it does not know
+        return None
+
+
 def _field_of_bare_name(gmat: Any, path: str) -> str | None:
     """The path to write for ``path`` when it is a bare resource name (``Seconds``), if any.
 
@@ -1392,10 +1388,7 @@ def _field_of_bare_name(gmat: Any, path: str) -> str | None:
     """
     if "." in path or array_element(path) is not None:
         return None
-    try:
-        obj = gmat.GetObject(path)
-    except AttributeError:  # gmatpy raises it for a name it does not know
-        return None
+    obj = _named(gmat, path)
     if obj is None:
         return None
     kind = obj.GetTypeName()
@@ -1432,10 +1425,7 @@ def _force_field(gmat: Any, path: str) -> tuple[Any, str] | None:
     """The force of a ForceModel and the real field ``path`` names on it, if it names one."""
     resource, _, rest = path.partition(".")
     force_name, _, name = rest.rpartition(".")
-    try:
-        model = gmat.GetObject(resource)
-    except AttributeError:  # gmatpy raises it for a name it does not know
-        return None
+    model = _named(gmat, resource)
     if model is None or not force_name or not model.IsOfType("ODEModel"):
         return None
     for index in range(model.GetNumForces()):

@@ -710,22 +710,22 @@ def serve(read_fd: int, write_fd: int, scratch: str) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     recv = Connection(read_fd, writable=False)
     send = Connection(write_fd, readable=False)
-    status = 0
     try:
-        try:
-            _start_engine()
-        except Exception as exc:
-            status = 1
-            send.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
-            return status
-        send.send_bytes(json.dumps({"ready": os.getpid(), "watchdog": watchdog}).encode())
-        _answer(recv, send)
+        _start_engine()
+    except Exception as exc:
+        hello: dict[str, Any] = {"error": f"{type(exc).__name__}: {exc}"}
+    else:
+        hello = {"ready": os.getpid(), "watchdog": watchdog}
+    try:
+        send.send_bytes(json.dumps(hello).encode())
+        if "ready" in hello:
+            _answer(recv, send)
     except (EOFError, BrokenPipeError):
         # The parent closed the pipe or died without closing us (even before
         # it heard our start-up error): remove our scratch directory (it is
         # our TMPDIR) ourselves, or nobody will.
         shutil.rmtree(scratch, ignore_errors=True)
-    return status
+    return 0 if "ready" in hello else 1
 
 
 def _start_engine() -> None:
