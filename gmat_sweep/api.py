@@ -787,18 +787,16 @@ def _launch(
 
 
 def _refuse_shared_outputs(script: Path) -> None:
-    """Refuse output files the script names by absolute path: every run would write that one file.
+    """Refuse output files a run could not keep inside its own directory.
 
     gmat-run redirects a relative ``Filename`` into each run's own directory
     and leaves an absolute one where the script puts it, so parallel runs
     would overwrite one another's output and each run would read back
-    whichever wrote last.
+    whichever wrote last. A relative name with a ``..`` segment could climb
+    out of the run's directory, so gmat-run fails every such run.
     """
-    shared = {
-        name: filename
-        for name, filename in output_settings(script, "Filename").items()
-        if PurePath(filename).is_absolute()
-    }
+    filenames = output_settings(script, "Filename")
+    shared = {name: value for name, value in filenames.items() if PurePath(value).is_absolute()}
     if shared:
         named = ", ".join(f"{name}.Filename = '{filename}'" for name, filename in shared.items())
         raise SweepConfigError(
@@ -807,6 +805,16 @@ def _refuse_shared_outputs(script: Path) -> None:
             "named by a relative path (e.g. "
             f"'{PurePath(next(iter(shared.values()))).name}'), which each run writes into "
             "its own run-NNNNNN directory; make the Filename relative in the script"
+        )
+    climbing = {name: value for name, value in filenames.items() if ".." in PurePath(value).parts}
+    if climbing:
+        named = ", ".join(f"{name}.Filename = '{filename}'" for name, filename in climbing.items())
+        raise SweepConfigError(
+            f"mission {script.name}: {named} has a '..' segment, so it could point outside "
+            "the run's own directory, where gmat-run refuses to write and every run would "
+            "fail; a sweep keeps each output file inside the run's own run-NNNNNN directory: "
+            "name it without '..' in the script (e.g. "
+            f"'{PurePath(next(iter(climbing.values()))).name}')"
         )
 
 

@@ -9,9 +9,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from gmat_sweep import sweep
 from gmat_sweep.cli import main
 from gmat_sweep.containment import escape_check, locate, sweep_root
-from gmat_sweep.errors import ManifestCorruptError
+from gmat_sweep.errors import ManifestCorruptError, SweepConfigError
 from gmat_sweep.manifest import Manifest, ManifestEntry
 from gmat_sweep.spec import RunStatus
 
@@ -159,3 +160,21 @@ def test_escape_check_resolves_relative_locations_like_the_root(
     assert check("study/run-000001") is False
     assert check(tmp_path / "study" / "run-000001") is False
     assert check("run-000001") is True
+
+
+@pytest.mark.parametrize("filename", ["../escape.txt", "sub/../../escape.txt", "sub/../out.txt"])
+def test_an_output_filename_climbing_out_of_its_run_directory_is_refused_before_any_run(
+    leo_basic: Path, tmp_path: Path, filename: str
+) -> None:
+    # gmat-run refuses a '..' in an output path at run time: every run would fail the same way.
+    mission = tmp_path / "m.script"
+    mission.write_text(
+        leo_basic.read_text().replace("'leo_basic.txt'", f"'{filename}'"), encoding="utf-8"
+    )
+    with pytest.raises(SweepConfigError) as refused:
+        sweep(mission, {"Sat.Cd": [2.0]}, out=tmp_path / "s", progress=False)
+    message = str(refused.value)
+    assert f"RF.Filename = '{filename}'" in message and "'..'" in message
+    assert "inside the run's own run-NNNNNN directory" in message
+    assert not (tmp_path / "s").exists()
+    assert not list(tmp_path.rglob("escape.txt"))
