@@ -359,32 +359,59 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
     that mentions ``R`` sets ``R.F`` from a right side that does not read
     ``R``; fields that give the frame a spacecraft's state is read in
     (:data:`_READ_FRAME`) are left out: their value at load converts the
-    state, which a later assignment does not undo. The statement is given
-    as ``line N: text``.
+    state, which a later assignment does not undo. Such an opening
+    assignment that copies another resource over ``R`` (``Sat2 = Sat;``)
+    sets every field of ``R``: it is listed as ``R.*``. A field, Variable or
+    Array element a ``Vary`` varies (``Vary DC(TOI.Element1 = 1.0, ...)``)
+    is set to the Vary's initial value when the first statement of the
+    sequence that mentions its resource is that Vary, inside
+    ``Target``/``Optimize`` blocks only (a solver pass always runs it), with
+    an initial value that does not read it, and no other resource of the
+    resource section names it. The statement is given as ``line N: text``.
     """
     lines, begin = _script_lines(script_path)
     expanded = _expanded(lines[:begin], set())
     kinds = _created_types(expanded)
     section = [line.split("%", 1)[0] for line in expanded]
     pending = set()
+    unnamed = set()  # resources no other resource of the resource section names
     for name, kind in kinds.items():
         mention = _mention(name)
         own = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{re.escape(name)}(?:\([^)]*\))?[ \t]*=")
-        used = any(
-            mention.search(line) and not _CREATE.match(line) and not own.match(line)
-            for line in section
-        )
-        if kind in (*_VALUE_RESOURCES, "Array") and not used:
+        setting_own = re.compile(rf"[ \t]*(?:GMAT[ \t]+)?{re.escape(name)}\.[\w.]+[ \t]*=")
+        others = [line for line in section if mention.search(line) and not _CREATE.match(line)]
+        if kind in (*_VALUE_RESOURCES, "Array") and not any(not own.match(x) for x in others):
             pending.add(name)
+        if not any(not own.match(x) and not setting_own.match(x) for x in others):
+            unnamed.add(name)
     found: dict[str, str] = {}
-    depth = 0
+    blocks: list[str] = []  # the blocks the current statement is in, outermost first
     leading = True  # only assignments have run so far
     mentioned: set[str] = set()
+    seen: set[str] = set()  # resources an earlier statement of the sequence mentions
     for number, line in enumerate(lines[begin + 1 :], start=begin + 2):
         code = line.split("%", 1)[0].strip()
         first = code.split(maxsplit=1)[0].rstrip(";") if code else ""
         if code and first not in _IN_ORDER:
             leading = leading and _SEQUENCE_ASSIGNMENT.fullmatch(code) is not None
+        varied = _varied(code, kinds) if first == "Vary" else None
+        if (
+            varied is not None
+            and varied[0] in unnamed
+            and varied[0] not in seen
+            and set(blocks) <= _SOLVER_BLOCKS
+        ):
+            found.setdefault(varied[1], f"line {number}: {code}")
+        copy = _OBJECT_COPY.fullmatch(code) if leading else None
+        if (
+            copy is not None
+            and copy["resource"] in kinds
+            and copy["source"] in kinds
+            and copy["resource"] != copy["source"]
+            and copy["resource"] not in mentioned
+            and kinds[copy["resource"]] not in (*_VALUE_RESOURCES, "Array")
+        ):
+            found.setdefault(f"{copy['resource']}.*", f"line {number}: {code}")
         setting = _FIELD_SETTING.fullmatch(code) if leading else None
         if (
             setting is not None
@@ -405,7 +432,7 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
                 rf"(?:GMAT\s+|For\s+)?({re.escape(name)}[^=]*?)\s*=(?!=)(.*)", code
             )
             path = None
-            if depth == 0 and target is not None and not _mention(name).search(target[2]):
+            if not blocks and target is not None and not _mention(name).search(target[2]):
                 if kinds[name] == "Array" and array_element(target[1]) is not None:
                     path = canonical_path(target[1])
                 elif target[1] == name:
@@ -414,8 +441,43 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
                 pending.discard(name)  # read (or set in a way it may not be): decided
             if path is not None:
                 found.setdefault(path, f"line {number}: {code}")
-        depth += (first in _OPENS) - (first in _CLOSES)
+        seen.update(word for word in _BARE_WORD.findall(code) if word in kinds)
+        if first in _OPENS:
+            blocks.append(first)
+        elif first in _CLOSES and blocks:
+            blocks.pop()
     return found
+
+
+def _varied(code: str, kinds: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(resource, override path)`` a ``Vary`` statement sets from an initial value not reading it.
+
+    ``('TOI', 'TOI.Element1')`` for ``Vary DC(TOI.Element1 = 1.0, {...});``,
+    ``('V', 'V.Value')`` for a Variable ``V``; ``None`` when the statement
+    reads the resource after its ``=`` or varies something else.
+    """
+    match = _VARY.fullmatch(code)
+    if match is None:
+        return None
+    variable = match["variable"]
+    resource = resource_of(variable)
+    if resource not in kinds or _mention(resource).search(match["rest"]):
+        return None
+    if kinds[resource] in _VALUE_RESOURCES and variable == resource:
+        return resource, f"{resource}.Value"
+    if kinds[resource] == "Array":
+        return (resource, canonical_path(variable)) if array_element(variable) else None
+    return (resource, variable) if "." in variable else None
+
+
+_VARY = re.compile(r"Vary\s+\w+\s*\(\s*(?P<variable>[^=]+?)\s*=(?!=)(?P<rest>.*)")
+"""A ``Vary`` command: the variable it varies, then its initial value and options."""
+_SOLVER_BLOCKS = frozenset({"Target", "Optimize"})
+"""Blocks whose first pass runs every statement in them."""
+_OBJECT_COPY = re.compile(
+    r"(?:GMAT\s+)?(?P<resource>[A-Za-z_]\w*)\s*=(?!=)\s*(?P<source>[A-Za-z_]\w*)\s*;?"
+)
+"""A mission-sequence assignment copying one resource over another (``Sat2 = Sat;``)."""
 
 
 _SEQUENCE_ASSIGNMENT = re.compile(r"(?:GMAT\s+)?[\w.]+(?:\([^)]*\))?\s*=(?!=).*")

@@ -481,14 +481,14 @@ def check_fields(script_path: Path, values: Mapping[str, Sequence[Any]]) -> list
         cannot load the script. A script GMAT cannot parse yields a single
         message with GMAT's own diagnostic lines.
     """
-    overwritten = _overwritten(script_path)
+    overwritten = overwritten_values(script_path)
     try:
         with _inspected(script_path, "gmat-sweep-check-") as loaded:
             problems = [
                 problem
                 for path, path_values in values.items()
                 if (
-                    problem := overwritten.get(canonical_path(path))
+                    problem := _overwriting(overwritten, path)
                     or _check_one(loaded, path, list(path_values), values)
                 )
                 is not None
@@ -530,34 +530,42 @@ def list_fields(script_path: Path) -> list[MissionField]:
         GMAT cannot load the script; the message carries GMAT's diagnostic.
     """
     try:
-        overwritten = _overwritten(script_path)
+        overwritten = overwritten_values(script_path)
         with _inspected(script_path, "gmat-sweep-fields-") as loaded:
             found = []
             for name, kind in resources(script_path).items():
                 for path in _settable(loaded, name):
                     field_type, value = _typed_value(loaded, path)
                     if field_type is not None:
-                        override = REFUSED if path in overwritten else _override(loaded, path)
+                        overridden = _overwriting(overwritten, path) is None
+                        override = _override(loaded, path) if overridden else REFUSED
                         found.append(MissionField(name, kind, path, field_type, value, override))
             return found
     except _LoadFailed as failed:
         raise SweepConfigError(f"GMAT cannot load {script_path.name}: {failed}") from None
 
 
-def _overwritten(script_path: Path) -> dict[str, str]:
-    """``{path: why it is refused}`` for each value the mission sequence sets before reading it.
+def _overwriting(overwritten: Mapping[str, str], path: str) -> str | None:
+    """Why an override of ``path`` is refused, given ``overwritten``; ``None`` if it is not.
 
-    See :func:`gmat_sweep.script.overwritten_values`: an override of it would
-    be a silent no-op.
+    ``overwritten`` is :func:`gmat_sweep.script.overwritten_values` of the
+    mission: an override of a value it lists would be a silent no-op.
+    ``path`` is listed itself, or its whole resource is (``Sat2.*``: the
+    sequence copies another resource over it).
     """
-    return {
-        path: (
-            f"{path!r}: the mission sequence sets it before reading it ({statement}), so an "
-            "override of its starting value never reaches the run; override what it is "
-            "computed from, or remove that assignment from the sequence"
-        )
-        for path, statement in overwritten_values(script_path).items()
-    }
+    path = canonical_path(path)
+    statement = overwritten.get(path) or overwritten.get(f"{resource_of(path)}.*")
+    if statement is None:
+        return None
+    instead = (
+        "give the Vary an initial value read from a Variable and override that Variable"
+        if statement.partition(": ")[2].startswith("Vary")
+        else "override what it is computed from, or remove that assignment from the sequence"
+    )
+    return (
+        f"{path!r}: the mission sequence sets it before reading it ({statement}), so an "
+        f"override of its starting value never reaches the run; {instead}"
+    )
 
 
 class _LoadFailed(Exception):

@@ -11,7 +11,13 @@ import pytest
 from gmat_sweep import LocalPool, sweep
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.manifest import Manifest
-from gmat_sweep.script import canonical_script_sha256, file_outputs, render_script, resources
+from gmat_sweep.script import (
+    canonical_script_sha256,
+    file_outputs,
+    overwritten_values,
+    render_script,
+    resources,
+)
 from gmat_sweep.spec import RunSpec, RunStatus
 from gmat_sweep.worker import LIVE, LOAD_TIME, _classify, _mission_for, check_fields, run_one
 
@@ -406,3 +412,67 @@ def test_script_sha256_round_trips_through_outcome_and_entry() -> None:
     assert decode(encode(entry), ManifestEntry) == entry
     unknown = ManifestEntry.from_outcome(RunOutcome.ok(4, {}, now, now), overrides={})
     assert unknown.script_sha256 is None
+
+
+_VARY_TOI = (
+    "Vary DC(TOI.Element1 = 1.0, {Perturbation = 1e-4, Lower = 0.0, Upper = 5.0, MaxStep = 0.5});"
+)
+
+
+def test_a_field_a_vary_sets_before_anything_reads_it_is_refused(
+    pool: LocalPool, data_dir: Path, tmp_path: Path
+) -> None:
+    # Sweeping TOI.Element1 changed nothing: the Vary starts every run from its guess of 1.0.
+    hohmann = data_dir / "hohmann_target.script"
+    with pytest.raises(SweepConfigError) as refused:
+        sweep(hohmann, {"TOI.Element1": [2.0]}, out=tmp_path / "s", backend=pool, progress=False)
+    message = str(refused.value)
+    assert "'TOI.Element1': the mission sequence sets it before reading it" in message
+    assert f"(line 69: {_VARY_TOI})" in message and "initial value" in message
+    assert not (tmp_path / "s").exists()
+    varied = {"TOI.Element1", "GOI.Element1"}
+    assert varied <= set(overwritten_values(hohmann))  # with TotalDV.Value, set by the sequence
+    # A guess read from a Variable is that Variable's to override; a burn applied before the
+    # Target reads the override; a Target inside an If may not run.
+    text = hohmann.read_text()
+    guessed = tmp_path / "guessed.script"
+    guessed.write_text(
+        text.replace(
+            "Create Variable TotalDV;",
+            "Create Variable Guess;\nGuess = 1.0;\nCreate Variable TotalDV;",
+        ).replace("TOI.Element1 = 1.0,", "TOI.Element1 = Guess,")
+    )
+    assert "Guess.Value" not in overwritten_values(guessed)  # the override the message suggests
+    early = tmp_path / "early.script"
+    early.write_text(text.replace("Target DC", "Maneuver GOI(Sat);\nTarget DC"))
+    assert set(overwritten_values(early)) & varied == {"TOI.Element1"}
+    branch = tmp_path / "branch.script"
+    branch.write_text(
+        text.replace("Target DC", "If TargetRadius > 1\nTarget DC").replace(
+            "EndTarget;", "EndTarget;\nEndIf;"
+        )
+    )
+    assert not set(overwritten_values(branch)) & varied  # the Target may not run
+
+
+def test_every_field_of_a_spacecraft_the_sequence_copies_over_is_refused(
+    pool: LocalPool, leo_basic: Path, tmp_path: Path
+) -> None:
+    # 'Sat2 = Sat;' replaces all of Sat2 before the run reads it: Sat2.Cd changed nothing.
+    script = tmp_path / "copy.script"
+    script.write_text(
+        leo_basic.read_text()
+        .replace(
+            "Create ForceModel FM;",
+            "Create Spacecraft Sat2;\nSat2.Cd = 2.2;\nCreate ForceModel FM;",
+        )
+        .replace("Propagate Prop(Sat)", "Sat2 = Sat;\nPropagate Prop(Sat2)")
+        .replace("Sat.ElapsedSecs = 5560", "Sat2.ElapsedSecs = 5560")
+    )
+    with pytest.raises(SweepConfigError) as refused:
+        sweep(script, {"Sat2.Cd": [3.0]}, out=tmp_path / "s", backend=pool, progress=False)
+    assert "'Sat2.Cd': the mission sequence sets it before reading it" in str(refused.value)
+    assert "Sat2 = Sat;)" in str(refused.value)
+    assert not (tmp_path / "s").exists()
+    copied = sweep(script, {"Sat.Cd": [3.0]}, out=tmp_path / "t", backend=pool, progress=False)
+    assert copied.failed_run_ids == []  # the source of the copy is read by it
