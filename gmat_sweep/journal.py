@@ -117,6 +117,19 @@ class FileJournal(Journal):
         self.repair = None
 
     def append(self, line: bytes) -> None:
+        try:
+            self._append(line)
+        except OSError as failed:
+            # ENOSPC, a removed sweep directory, a read-only disk: say which file, what is kept.
+            raise type(failed)(
+                failed.errno,
+                f"cannot record a finished run in the manifest {self.location}: "
+                f"{failed.strerror or failed}; every run recorded before is kept: free space "
+                "or restore the sweep directory, then resume the sweep (gmat-sweep resume "
+                f"{self.location.parent}) to run again what was not recorded",
+            ) from failed
+
+    def _append(self, line: bytes) -> None:
         flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0)
         descriptor = os.open(self.location, flags)
         try:

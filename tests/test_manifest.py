@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import math
@@ -1033,3 +1034,27 @@ def test_a_header_run_count_beyond_the_cap_is_refused_at_load(
     path.write_text(json.dumps(header) + "\n")
     with pytest.raises(ManifestCorruptError, match=f"run_count {run_count} is outside 0..10000000"):
         Manifest.load(path)
+
+
+def test_an_append_the_disk_refuses_names_the_manifest_and_says_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest, path = saved(tmp_path, [make_entry(0)])
+
+    def full(descriptor: int, data: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", full)
+        with pytest.raises(OSError, match="No space left on device") as refused:
+            manifest.append_entry(make_entry(1))
+    message = str(refused.value)
+    assert refused.value.errno == errno.ENOSPC
+    assert str(path) in message and "No space left on device" in message
+    assert "resume" in message
+    assert [entry.run_id for entry in Manifest.load(path).entries] == [0]
+    # The sweep directory removed while the sweep runs: the same, not a bare FileNotFoundError.
+    path.unlink()
+    with pytest.raises(FileNotFoundError) as gone:
+        manifest.append_entry(make_entry(1))
+    assert str(path) in str(gone.value) and "resume" in str(gone.value)
