@@ -363,8 +363,9 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
     assignment that copies another resource over ``R`` (``Sat2 = Sat;``)
     sets every field of ``R``: it is listed as ``R.*``. A field, Variable or
     Array element a ``Vary`` varies (``Vary DC(TOI.Element1 = 1.0, ...)``)
-    is set to the Vary's initial value when the first statement of the
-    sequence that mentions its resource is that Vary, inside
+    is set to the Vary's initial value when no statement of the sequence
+    before that Vary mentions its resource (other than a Vary of another of
+    its fields that does not read it), inside
     ``Target``/``Optimize`` blocks only (a solver pass always runs it), with
     an initial value that does not read it, and no other resource of the
     resource section names it. The statement is given as ``line N: text``.
@@ -441,7 +442,9 @@ def overwritten_values(script_path: str | Path) -> dict[str, str]:
                 pending.discard(name)  # read (or set in a way it may not be): decided
             if path is not None:
                 found.setdefault(path, f"line {number}: {code}")
-        seen.update(word for word in _BARE_WORD.findall(code) if word in kinds)
+        # A Vary that does not read its own resource leaves the resource's other fields unread.
+        unread = varied[0] if varied is not None else None
+        seen.update(word for word in _BARE_WORD.findall(code) if word in kinds and word != unread)
         if first in _OPENS:
             blocks.append(first)
         elif first in _CLOSES and blocks:

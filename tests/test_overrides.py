@@ -455,6 +455,15 @@ def test_a_field_a_vary_sets_before_anything_reads_it_is_refused(
     assert not set(overwritten_values(branch)) & varied  # the Target may not run
 
 
+def test_each_field_of_a_burn_two_varies_set_is_refused(data_dir: Path) -> None:
+    # plane_change varies Burn.Element1 from a Variable, then Burn.Element2 from 0.0: the first
+    # Vary does not read Burn.Element2, so sweeping it changes nothing either.
+    overwritten = overwritten_values(data_dir / "plane_change.script")
+    assert overwritten["Burn.Element2"].startswith("line 68: Vary DC(Burn.Element2 = 0.0")
+    assert overwritten["Burn.Element1"].startswith("line 67: Vary DC(Burn.Element1 = DVGuess")
+    assert "DVGuess.Value" not in overwritten  # the guess to sweep instead
+
+
 def test_every_field_of_a_spacecraft_the_sequence_copies_over_is_refused(
     pool: LocalPool, leo_basic: Path, tmp_path: Path
 ) -> None:
