@@ -1285,7 +1285,8 @@ class Sweep(DaskMethodsMixin):
         Raises
         ------
         SweepConfigError
-            ``path``'s directory does not exist, or ``name`` does not pick one report.
+            ``path`` is a directory or its directory does not exist, or ``name``
+            does not pick one report.
         RuntimeError
             The sweep has not run yet.
         ImportError
@@ -1315,8 +1316,8 @@ class Sweep(DaskMethodsMixin):
         Raises
         ------
         SweepConfigError
-            ``path``'s directory does not exist, or the mission (or a file it
-            includes) cannot be read or changed since the sweep ran.
+            ``path`` is a directory or its directory does not exist, or the
+            mission (or a file it includes) cannot be read or changed since the sweep ran.
         RuntimeError
             The sweep has not run yet.
         OSError
