@@ -1184,6 +1184,10 @@ class Sweep(DaskMethodsMixin):
         The function runs as a Dask graph (one task per run, on threads),
         each run's metrics are written beside its outputs, and one manifest
         line per run records them (the sweep is held while they are written).
+        They replace the metrics recorded before, and ``postprocess`` becomes
+        the sweep's: the manifest header records it (when it is an importable
+        ``"module:function"``), so runs a later :meth:`resume` or
+        :meth:`extend` makes get the same metrics.
         Returns ``self``; read the result with :meth:`metrics`.
 
         Raises
@@ -1204,7 +1208,7 @@ class Sweep(DaskMethodsMixin):
         --------
         >>> study.add_metrics(final_radius).metrics()["radius_km"]  # doctest: +SKIP
         """
-        from gmat_sweep.metrics import compute_stored, resolve
+        from gmat_sweep.metrics import compute_stored, describe, resolve
 
         resolve(postprocess)  # a bad function or name fails before any task
         manifest = self.manifest
@@ -1216,6 +1220,14 @@ class Sweep(DaskMethodsMixin):
             ):
                 manifest.append_entry(entry)
             manifest.compact()
+            # The runs' metrics are now this function's: resume and extend compute it too.
+            spec = {k: v for k, v in manifest.parameter_spec.items() if k != "postprocess"}
+            recorded = describe(postprocess)
+            if recorded is not None:
+                spec["postprocess"] = recorded
+            if spec != manifest.parameter_spec:
+                self._rewrite_spec(spec)
+            self._postprocess = postprocess
         finally:
             if acquired:
                 self._release()
