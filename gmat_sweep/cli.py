@@ -1492,14 +1492,24 @@ def _facts(
 ) -> dict[str, Any]:
     """A sweep's state as plain data: what ``show`` prints and ``--json`` emits.
 
-    ``rows`` also counts each output's rows (one Parquet footer read per file).
+    ``rows`` (``show``) also counts each output's rows (one Parquet footer
+    read per file); an ok run one of whose output files is gone then counts
+    as missing (``lost``), as it does for ``resume``, which runs it again.
     """
     from gmat_sweep.aggregate import converged_frame, produced_outputs, unconverged_runs
     from gmat_sweep.containment import locate
 
     entries = manifest.entries
-    status = Counter(str(e.status) for e in entries)
-    missing = manifest.find_missing(range(manifest.run_count))
+    counted: dict[int, dict[str, int | None]] = {
+        e.run_id: {
+            key: _rows(locate(root, rel, e.run_id), storage_options) if rows else 0
+            for key, rel in e.output_paths.items()
+        }
+        for e in entries
+    }
+    lost = {run_id for run_id, found in counted.items() if None in found.values()}
+    status = Counter(str(e.status) for e in entries if e.run_id not in lost)
+    missing = sorted({*manifest.find_missing(range(manifest.run_count)), *lost})
     failures: dict[str, list[Any]] = defaultdict(list)
     for entry in entries:
         if str(entry.status) == "failed":
@@ -1520,12 +1530,14 @@ def _facts(
         spans = max(e.ended_at for e in entries) - min(e.started_at for e in entries)
         wall_s = round(spans.total_seconds(), 3)
     outputs: dict[str, dict[str, int]] = {}
-    for entry in entries:
-        for key, rel in entry.output_paths.items():
+    for run_id, found in counted.items():
+        if run_id in lost:
+            continue
+        for key, row_count in found.items():
             counts = outputs.setdefault(key, {"runs": 0, "rows": 0} if rows else {"runs": 0})
             counts["runs"] += 1
             if rows:
-                counts["rows"] += _rows(locate(root, rel, entry.run_id), storage_options)
+                counts["rows"] += row_count or 0
     return {
         "output_dir": str(root),
         "manifest": str(_manifest_location(root)),
@@ -1533,7 +1545,8 @@ def _facts(
         "ok": status["ok"],
         "failed": status["failed"],
         "missing": len(missing),
-        "missing_run_ids": list(missing),
+        "missing_run_ids": missing,
+        "lost": len(lost),
         "failures": groups,
         "parameters": _describe_parameters(manifest.parameter_spec),
         "stopped": manifest.parameter_spec.get("stopped"),
@@ -1586,7 +1599,11 @@ def _summary(facts: Mapping[str, Any], attempts: int) -> str:
     missing = facts["missing_run_ids"]
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-        lines.append(f"missing ({len(missing)}): run_ids {shown}")
+        lost = facts.get("lost", 0)
+        gone = (
+            f" ({lost} ok run{'s' if lost > 1 else ''} whose output files are gone)" if lost else ""
+        )
+        lines.append(f"missing ({len(missing)}): run_ids {shown}{gone}")
     for group in facts["failures"]:
         ids = group["run_ids"]
         shown = ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else "")
@@ -1960,7 +1977,8 @@ def _run_times(ordered: list[float]) -> dict[str, float] | None:
     return {point: round(seconds, 3) for point, seconds in points.items()}
 
 
-def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int:
+def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int | None:
+    """The Parquet file's row count; ``None`` when the file is gone."""
     import pyarrow.parquet as pq
 
     from gmat_sweep import storage
@@ -1969,5 +1987,7 @@ def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int:
         fs, path = storage.filesystem(location, storage_options)
         with fs.open(path, "rb") as handle:
             return int(pq.ParquetFile(handle).metadata.num_rows)
+    except FileNotFoundError:
+        return None
     except OSError:
         return 0

@@ -853,6 +853,26 @@ def test_show_summarises_the_sweep(grid_sweep: tuple[Path, Result]) -> None:
 
 
 @pytest.mark.slow
+def test_show_counts_an_ok_run_whose_output_is_gone_as_missing(
+    grid_sweep: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """As resume does: ``--only missing`` re-runs it, so show does not call the sweep complete."""
+    out, _ = grid_sweep
+    copy = tmp_path / "study"
+    shutil.copytree(out, copy)
+    (copy / "run-000004" / "report__RF.parquet").unlink()
+    result = gmat_sweep("show", copy, "--json", cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    facts = json.loads(result.stdout)
+    assert (facts["ok"], facts["missing"], facts["missing_run_ids"]) == (5, 1, [4])
+    assert facts["outputs"]["report__RF"]["runs"] == 5
+    text = gmat_sweep("show", copy, cwd=tmp_path)
+    assert text.code == 1
+    assert "6 runs — ok 5, failed 0, missing 1" in text.stdout, text.stdout
+    assert "missing (1): run_ids 4 (1 ok run whose output files are gone)" in text.stdout
+
+
+@pytest.mark.slow
 def test_a_reader_that_stops_early_ends_the_command_quietly(
     grid_sweep: tuple[Path, Result],
 ) -> None:
