@@ -273,6 +273,18 @@ def test_cli_reference_describes_every_json_key(tmp_path: Path) -> None:
     )
 
 
+def test_every_exit_code_is_listed_where_exit_codes_are_listed() -> None:
+    """``--help``'s epilog, the exit-codes page and the README name the same codes."""
+    from gmat_sweep.cli import _EXIT_CODES
+
+    codes = re.findall(r"^  (\d+) ", _EXIT_CODES, flags=re.MULTILINE)
+    page = (DOCS / "reference" / "exit-codes.md").read_text(encoding="utf-8")
+    assert re.findall(r"^\| (\d+) \|", page, flags=re.MULTILINE) == codes
+    sentence = re.search(r"Exit codes: (.*?)every error", README.read_text(encoding="utf-8"), re.S)
+    assert sentence is not None
+    assert re.findall(r"\b(\d+)\s+[a-z]", sentence[1]) == codes, sentence[1]
+
+
 # -- the examples, executed ------------------------------------------------------------
 
 PAGES_AT_ONCE = 2
