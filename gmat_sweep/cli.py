@@ -1341,6 +1341,11 @@ def _cluster_pool(args: argparse.Namespace) -> Any:
     low, sep, high = args.adapt.partition(":")
     if not (sep and low.strip().isdigit() and high.strip().isdigit()):
         raise SweepConfigError(f"--adapt {args.adapt!r}: write MIN:MAX workers, e.g. 0:16")
+    if int(high) < max(1, int(low)):
+        raise SweepConfigError(
+            f"--adapt {args.adapt!r}: MAX must be at least 1 and at least MIN (the cluster "
+            "scales between them), e.g. 0:16"
+        )
     return jobqueue_pool(args.cluster, minimum=int(low), maximum=int(high))
 
 

@@ -149,6 +149,17 @@ def test_an_unknown_cluster_kind_is_a_usage_error_listing_the_kinds(
         assert kind in err
 
 
+@pytest.mark.parametrize("adapt", ["5:1", "0:0"])
+def test_an_adapt_range_that_is_not_min_to_max_is_a_usage_error(
+    adapt: str, leo_basic: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", str(leo_basic), "--param", "Sat.SMA=7000", "--out", str(tmp_path / "s")]
+    assert main([*argv, "--cluster", "slurm", "--adapt", adapt, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"--adapt {adapt!r}: " in err and "e.g. 0:16" in err, err
+    assert not (tmp_path / "s").exists()
+
+
 def _crash(*_: object, **__: object) -> None:
     raise KeyError("a bug")
 
