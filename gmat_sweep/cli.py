@@ -214,7 +214,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "whose files are unreadable"
                 )
                 return 3
+            store = _object_store_error(exc, args)
+            if store is not None:
+                _error(store)
+                return 3
             return _bug(exc, argv)
+
+
+def _object_store_error(exc: Exception, args: argparse.Namespace) -> str | None:
+    """An object store's client error (botocore, under s3fs) for people; ``None`` for others.
+
+    s3fs turns most of the store's answers into ``OSError``s, but not a
+    client that cannot sign its request (no credentials) or cannot be built.
+    """
+    botocore = sys.modules.get("botocore.exceptions")  # checked without importing it
+    if botocore is None or not isinstance(exc, botocore.BotoCoreError):
+        return None
+    where = getattr(args, "out_dir", None) or getattr(args, "out", None) or "the object store"
+    what = f"cannot reach {where} ({type(exc).__name__}: {_one_line(str(exc))})"
+    if "Credentials" in type(exc).__name__:
+        return (
+            f"{what}: give credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+            "AWS_PROFILE), or --storage-option key=... --storage-option secret=..., or "
+            "--storage-option anon=true for a public bucket"
+        )
+    return (
+        f"{what}: check the endpoint (AWS_ENDPOINT_URL or --storage-option "
+        "client_kwargs.endpoint_url=...) and the network"
+    )
 
 
 def _bug(exc: Exception, argv: Sequence[str]) -> int:

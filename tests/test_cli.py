@@ -160,6 +160,23 @@ def test_an_adapt_range_that_is_not_min_to_max_is_a_usage_error(
     assert not (tmp_path / "s").exists()
 
 
+def test_an_object_store_without_credentials_is_exit_3_not_a_bug(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [n for n in os.environ if n.startswith("AWS_") and n != "AWS_CA_BUNDLE"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where a crash report would go
+    endpoint = "client_kwargs.endpoint_url=http://127.0.0.1:9"
+    assert main(["show", "s3://bucket/study", "--storage-option", endpoint]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bug" not in err, err
+    assert "s3://bucket/study" in err and "NoCredentialsError" in err, err
+    assert "--storage-option key=" in err and "AWS_ACCESS_KEY_ID" in err, err
+
+
 def _crash(*_: object, **__: object) -> None:
     raise KeyError("a bug")
 
