@@ -1200,6 +1200,11 @@ def _cmd_example(args: argparse.Namespace) -> int:
         print("copy one out with `gmat-sweep example NAME --to DIR`", file=sys.stderr)
         return 0
     source = examples.path(args.name)
+    if args.to.exists() and not args.to.is_dir():
+        raise SweepConfigError(
+            f"--to {args.to} is a file, not a directory; the example is copied into a "
+            "directory: pass a directory (created if need be)"
+        )
     target = args.to / source.name
     if target.exists() and not args.overwrite:
         raise SweepConfigError(

@@ -251,6 +251,13 @@ def test_example_lists_the_bundled_missions_and_copies_one_out(
     assert err.count("\n") == 1
     assert "no bundled mission named 'leo'; the examples are fails_at_runtime" in err
 
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    assert main(["example", "leo_basic", "--to", str(a_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"--to {a_file} is a file, not a directory" in err and "Errno" not in err, err
+    assert a_file.read_text() == "mine"
+
 
 def test_help_lists_exit_codes_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
