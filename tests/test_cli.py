@@ -168,7 +168,6 @@ def test_an_object_store_without_credentials_is_exit_3_not_a_bug(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where a crash report would go
     endpoint = "client_kwargs.endpoint_url=http://127.0.0.1:9"
     assert main(["show", "s3://bucket/study", "--storage-option", endpoint]) == 3
     err = capsys.readouterr().err
