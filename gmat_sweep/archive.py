@@ -86,8 +86,8 @@ def write_archive(
     Raises
     ------
     SweepConfigError
-        ``path``'s directory does not exist, or the mission script (or a file
-        it includes) cannot be read or changed since the sweep ran.
+        ``path`` is a directory or its directory does not exist, or the
+        mission script (or a file it includes) cannot be read or changed since the sweep ran.
     """
     target = storage.local_file(path, "archive")
     manifest = sweep.manifest

@@ -214,7 +214,34 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "whose files are unreadable"
                 )
                 return 3
+            store = _object_store_error(exc, args)
+            if store is not None:
+                _error(store)
+                return 3
             return _bug(exc, argv)
+
+
+def _object_store_error(exc: Exception, args: argparse.Namespace) -> str | None:
+    """An object store's client error (botocore, under s3fs) for people; ``None`` for others.
+
+    s3fs turns most of the store's answers into ``OSError``s, but not a
+    client that cannot sign its request (no credentials) or cannot be built.
+    """
+    botocore = sys.modules.get("botocore.exceptions")  # checked without importing it
+    if botocore is None or not isinstance(exc, botocore.BotoCoreError):
+        return None
+    where = getattr(args, "out_dir", None) or getattr(args, "out", None) or "the object store"
+    what = f"cannot reach {where} ({type(exc).__name__}: {_one_line(str(exc))})"
+    if "Credentials" in type(exc).__name__:
+        return (
+            f"{what}: give credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+            "AWS_PROFILE), or --storage-option key=... --storage-option secret=..., or "
+            "--storage-option anon=true for a public bucket"
+        )
+    return (
+        f"{what}: check the endpoint (AWS_ENDPOINT_URL or --storage-option "
+        "client_kwargs.endpoint_url=...) and the network"
+    )
 
 
 def _bug(exc: Exception, argv: Sequence[str]) -> int:
@@ -1173,6 +1200,11 @@ def _cmd_example(args: argparse.Namespace) -> int:
         print("copy one out with `gmat-sweep example NAME --to DIR`", file=sys.stderr)
         return 0
     source = examples.path(args.name)
+    if args.to.exists() and not args.to.is_dir():
+        raise SweepConfigError(
+            f"--to {args.to} is a file, not a directory; the example is copied into a "
+            "directory: pass a directory (created if need be)"
+        )
     target = args.to / source.name
     if target.exists() and not args.overwrite:
         raise SweepConfigError(
@@ -1341,6 +1373,11 @@ def _cluster_pool(args: argparse.Namespace) -> Any:
     low, sep, high = args.adapt.partition(":")
     if not (sep and low.strip().isdigit() and high.strip().isdigit()):
         raise SweepConfigError(f"--adapt {args.adapt!r}: write MIN:MAX workers, e.g. 0:16")
+    if int(high) < max(1, int(low)):
+        raise SweepConfigError(
+            f"--adapt {args.adapt!r}: MAX must be at least 1 and at least MIN (the cluster "
+            "scales between them), e.g. 0:16"
+        )
     return jobqueue_pool(args.cluster, minimum=int(low), maximum=int(high))
 
 
@@ -1492,14 +1529,24 @@ def _facts(
 ) -> dict[str, Any]:
     """A sweep's state as plain data: what ``show`` prints and ``--json`` emits.
 
-    ``rows`` also counts each output's rows (one Parquet footer read per file).
+    ``rows`` (``show``) also counts each output's rows (one Parquet footer
+    read per file); an ok run one of whose output files is gone then counts
+    as missing (``lost``), as it does for ``resume``, which runs it again.
     """
     from gmat_sweep.aggregate import converged_frame, produced_outputs, unconverged_runs
     from gmat_sweep.containment import locate
 
     entries = manifest.entries
-    status = Counter(str(e.status) for e in entries)
-    missing = manifest.find_missing(range(manifest.run_count))
+    counted: dict[int, dict[str, int | None]] = {
+        e.run_id: {
+            key: _rows(locate(root, rel, e.run_id), storage_options) if rows else 0
+            for key, rel in e.output_paths.items()
+        }
+        for e in entries
+    }
+    lost = {run_id for run_id, found in counted.items() if None in found.values()}
+    status = Counter(str(e.status) for e in entries if e.run_id not in lost)
+    missing = sorted({*manifest.find_missing(range(manifest.run_count)), *lost})
     failures: dict[str, list[Any]] = defaultdict(list)
     for entry in entries:
         if str(entry.status) == "failed":
@@ -1520,12 +1567,14 @@ def _facts(
         spans = max(e.ended_at for e in entries) - min(e.started_at for e in entries)
         wall_s = round(spans.total_seconds(), 3)
     outputs: dict[str, dict[str, int]] = {}
-    for entry in entries:
-        for key, rel in entry.output_paths.items():
+    for run_id, found in counted.items():
+        if run_id in lost:
+            continue
+        for key, row_count in found.items():
             counts = outputs.setdefault(key, {"runs": 0, "rows": 0} if rows else {"runs": 0})
             counts["runs"] += 1
             if rows:
-                counts["rows"] += _rows(locate(root, rel, entry.run_id), storage_options)
+                counts["rows"] += row_count or 0
     return {
         "output_dir": str(root),
         "manifest": str(_manifest_location(root)),
@@ -1533,7 +1582,8 @@ def _facts(
         "ok": status["ok"],
         "failed": status["failed"],
         "missing": len(missing),
-        "missing_run_ids": list(missing),
+        "missing_run_ids": missing,
+        "lost": len(lost),
         "failures": groups,
         "parameters": _describe_parameters(manifest.parameter_spec),
         "stopped": manifest.parameter_spec.get("stopped"),
@@ -1586,7 +1636,11 @@ def _summary(facts: Mapping[str, Any], attempts: int) -> str:
     missing = facts["missing_run_ids"]
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-        lines.append(f"missing ({len(missing)}): run_ids {shown}")
+        lost = facts.get("lost", 0)
+        gone = (
+            f" ({lost} ok run{'s' if lost > 1 else ''} whose output files are gone)" if lost else ""
+        )
+        lines.append(f"missing ({len(missing)}): run_ids {shown}{gone}")
     for group in facts["failures"]:
         ids = group["run_ids"]
         shown = ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else "")
@@ -1960,7 +2014,8 @@ def _run_times(ordered: list[float]) -> dict[str, float] | None:
     return {point: round(seconds, 3) for point, seconds in points.items()}
 
 
-def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int:
+def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int | None:
+    """The Parquet file's row count; ``None`` when the file is gone."""
     import pyarrow.parquet as pq
 
     from gmat_sweep import storage
@@ -1969,5 +2024,7 @@ def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int:
         fs, path = storage.filesystem(location, storage_options)
         with fs.open(path, "rb") as handle:
             return int(pq.ParquetFile(handle).metadata.num_rows)
+    except FileNotFoundError:
+        return None
     except OSError:
         return 0

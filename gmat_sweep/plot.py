@@ -8,6 +8,8 @@ until the caller shows or saves them. Styles are fixed (colours, markers,
 sizes) and nothing is random, so the same sweep draws the same figure.
 Failed runs are always marked: drawn in red crosses where they have
 parameters to place them, and counted in the title where they have no values.
+A sweep whose every run failed draws them alone (no run wrote the report,
+so its columns cannot be checked).
 
 matplotlib is an optional dependency (the ``plot`` extra): ``pip install matplotlib``.
 """
@@ -98,13 +100,13 @@ def fan(
             "e.g. (0.05, 0.5, 0.95)"
         )
     frame = sweep.to_pandas(name, parameters=False)
-    _check_columns(frame, [column])
+    frame = _check_columns(frame, [column])
     key = frame.index.names[1]
     failed = _failed_ids(frame)
     ok = frame[frame[STATUS] == "ok"]
     runs = ok.index.get_level_values(0).to_numpy()
     keys = ok.index.get_level_values(1)
-    if key == "time":
+    if key == "time" and len(keys):
         x_all = (keys - keys[0]).total_seconds().to_numpy(dtype=np.float64)
     else:
         x_all = np.asarray(keys, dtype=np.float64)
@@ -173,7 +175,7 @@ def corner(sweep: Sweep, columns: Sequence[str], *, name: str | None = None) -> 
         A column is not in the report.
     """
     final = sweep.final(name)
-    _check_columns(final, columns)
+    final = _check_columns(final, columns)
     fields = sorted({field for spec in sweep.runs for field in spec.overrides})
     numeric = pd.api.types.is_numeric_dtype
     parameters = [f for f in fields if f in final.columns and numeric(final[f])]
@@ -247,7 +249,7 @@ def hist(
 
 
 def _hist(final: pd.DataFrame, column: str, *, bound: tuple[float, float] | None) -> Figure:
-    _check_columns(final, [column])
+    final = _check_columns(final, [column])
     ok = final[final[STATUS] == "ok"]
     values = _numeric(ok[column])
     values = np.sort(values[np.isfinite(values)])
@@ -311,7 +313,7 @@ def ellipse(
     if not sigmas or any(float(s) <= 0 for s in sigmas):
         raise SweepConfigError(f"sigmas={tuple(sigmas)!r}: give positive numbers, e.g. (1, 2, 3)")
     final = sweep.final(name)
-    _check_columns(final, [x, y])
+    final = _check_columns(final, [x, y])
     ok = final[final[STATUS] == "ok"]
     points = np.column_stack([_numeric(ok[x]), _numeric(ok[y])])
     points = points[np.all(np.isfinite(points), axis=1)]
@@ -458,11 +460,19 @@ def _title(text: str, failed: Sequence[int]) -> str:
     return f"{text}; {len(failed)} failed (run_id {shown})"
 
 
-def _check_columns(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+def _check_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with ``columns``, refusing a column the report does not have.
+
+    When no run is ok, no run wrote the report, so its columns are unknown:
+    they are added empty and the figure shows the failed runs alone.
+    """
     missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        known = [c for c in frame.columns if c != STATUS]
-        raise SweepConfigError(f"columns {missing} are not in the report; its columns are {known}")
+    if not missing:
+        return frame
+    if not (frame[STATUS] == "ok").any():
+        return frame.assign(**dict.fromkeys(missing, np.nan))
+    known = [c for c in frame.columns if c != STATUS]
+    raise SweepConfigError(f"columns {missing} are not in the report; its columns are {known}")
 
 
 def _numeric(values: pd.Series[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:

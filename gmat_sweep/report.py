@@ -113,8 +113,8 @@ def write_report(
     Raises
     ------
     SweepConfigError
-        ``path``'s directory does not exist, a column is not in the report, or
-        ``name`` does not pick one report.
+        ``path`` is a directory or its directory does not exist, a column is
+        not in the report, or ``name`` does not pick one report.
     ImportError
         matplotlib is not installed (``pip install matplotlib``, the ``plot`` extra).
     """

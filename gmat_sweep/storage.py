@@ -37,6 +37,10 @@ _S3_PROBE_CONFIG: dict[str, Any] = {
 """botocore settings of :func:`check_writable`'s probe (the user's own win): fail in seconds."""
 
 
+_SUFFIXES = {"archive": "zip", "report": "html"}
+"""The file name ending :func:`local_file`'s example names, per kind of file."""
+
+
 def local_file(path: str | Path, what: str) -> Path:
     """``path`` as a local file to write one ``what`` (an archive, a report) into.
 
@@ -46,9 +50,14 @@ def local_file(path: str | Path, what: str) -> Path:
     Raises
     ------
     SweepConfigError
-        The directory does not exist.
+        The directory does not exist, or ``path`` is itself a directory.
     """
     target = Path(path)
+    if target.is_dir():
+        raise SweepConfigError(
+            f"{what} path {str(target)!r} is a directory; the {what} is one file: "
+            f"name the file to write, e.g. {str(target / f'study.{_SUFFIXES[what]}')!r}"
+        )
     if not target.parent.is_dir():
         raise SweepConfigError(
             f"{what} path {str(target)!r}: directory {str(target.parent)!r} does not exist; "

@@ -1184,6 +1184,10 @@ class Sweep(DaskMethodsMixin):
         The function runs as a Dask graph (one task per run, on threads),
         each run's metrics are written beside its outputs, and one manifest
         line per run records them (the sweep is held while they are written).
+        They replace the metrics recorded before, and ``postprocess`` becomes
+        the sweep's: the manifest header records it (when it is an importable
+        ``"module:function"``), so runs a later :meth:`resume` or
+        :meth:`extend` makes get the same metrics.
         Returns ``self``; read the result with :meth:`metrics`.
 
         Raises
@@ -1204,7 +1208,7 @@ class Sweep(DaskMethodsMixin):
         --------
         >>> study.add_metrics(final_radius).metrics()["radius_km"]  # doctest: +SKIP
         """
-        from gmat_sweep.metrics import compute_stored, resolve
+        from gmat_sweep.metrics import compute_stored, describe, resolve
 
         resolve(postprocess)  # a bad function or name fails before any task
         manifest = self.manifest
@@ -1216,6 +1220,14 @@ class Sweep(DaskMethodsMixin):
             ):
                 manifest.append_entry(entry)
             manifest.compact()
+            # The runs' metrics are now this function's: resume and extend compute it too.
+            spec = {k: v for k, v in manifest.parameter_spec.items() if k != "postprocess"}
+            recorded = describe(postprocess)
+            if recorded is not None:
+                spec["postprocess"] = recorded
+            if spec != manifest.parameter_spec:
+                self._rewrite_spec(spec)
+            self._postprocess = postprocess
         finally:
             if acquired:
                 self._release()
@@ -1285,7 +1297,8 @@ class Sweep(DaskMethodsMixin):
         Raises
         ------
         SweepConfigError
-            ``path``'s directory does not exist, or ``name`` does not pick one report.
+            ``path`` is a directory or its directory does not exist, or ``name``
+            does not pick one report.
         RuntimeError
             The sweep has not run yet.
         ImportError
@@ -1315,8 +1328,8 @@ class Sweep(DaskMethodsMixin):
         Raises
         ------
         SweepConfigError
-            ``path``'s directory does not exist, or the mission (or a file it
-            includes) cannot be read or changed since the sweep ran.
+            ``path`` is a directory or its directory does not exist, or the
+            mission (or a file it includes) cannot be read or changed since the sweep ran.
         RuntimeError
             The sweep has not run yet.
         OSError

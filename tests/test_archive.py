@@ -177,6 +177,21 @@ def test_archive_into_a_missing_directory_is_refused(study: Sweep, tmp_path: Pat
         write_archive(study, tmp_path / "nowhere" / "study.zip")
 
 
+def test_archive_onto_a_directory_is_refused_and_the_cli_exits_2(
+    study: Sweep, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gmat_sweep.cli import main
+
+    taken = tmp_path / "archives"
+    taken.mkdir()
+    with pytest.raises(SweepConfigError, match=r"archive path .*archives.* is a directory"):
+        write_archive(study, taken)
+    assert main(["archive", str(study.output_dir), "--to", str(taken), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "is a directory" in err and "Errno" not in err, err
+    assert list(taken.iterdir()) == []
+
+
 def test_archive_refuses_a_mission_that_changed_and_takes_a_moved_one(
     tmp_path: Path, leo_basic: Path, pool: LocalPool
 ) -> None:

@@ -149,6 +149,33 @@ def test_an_unknown_cluster_kind_is_a_usage_error_listing_the_kinds(
         assert kind in err
 
 
+@pytest.mark.parametrize("adapt", ["5:1", "0:0"])
+def test_an_adapt_range_that_is_not_min_to_max_is_a_usage_error(
+    adapt: str, leo_basic: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", str(leo_basic), "--param", "Sat.SMA=7000", "--out", str(tmp_path / "s")]
+    assert main([*argv, "--cluster", "slurm", "--adapt", adapt, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"--adapt {adapt!r}: " in err and "e.g. 0:16" in err, err
+    assert not (tmp_path / "s").exists()
+
+
+def test_an_object_store_without_credentials_is_exit_3_not_a_bug(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [n for n in os.environ if n.startswith("AWS_") and n != "AWS_CA_BUNDLE"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata lookup
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    endpoint = "client_kwargs.endpoint_url=http://127.0.0.1:9"
+    assert main(["show", "s3://bucket/study", "--storage-option", endpoint]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bug" not in err, err
+    assert "s3://bucket/study" in err and "NoCredentialsError" in err, err
+    assert "--storage-option key=" in err and "AWS_ACCESS_KEY_ID" in err, err
+
+
 def _crash(*_: object, **__: object) -> None:
     raise KeyError("a bug")
 
@@ -222,6 +249,13 @@ def test_example_lists_the_bundled_missions_and_copies_one_out(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "no bundled mission named 'leo'; the examples are fails_at_runtime" in err
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    assert main(["example", "leo_basic", "--to", str(a_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"--to {a_file} is a file, not a directory" in err and "Errno" not in err, err
+    assert a_file.read_text() == "mine"
 
 
 def test_help_lists_exit_codes_and_environment(capsys: pytest.CaptureFixture[str]) -> None:
@@ -850,6 +884,26 @@ def test_show_summarises_the_sweep(grid_sweep: tuple[Path, Result]) -> None:
     assert "grid Sat.INC (2) x Sat.SMA (3)" in text
     assert re.search(r"wall \d+\.\d s; per run min .* p50 .* p90 .* p99 .* max", text), text
     assert f"output report__RF: 6 runs, {rows} rows" in text
+
+
+@pytest.mark.slow
+def test_show_counts_an_ok_run_whose_output_is_gone_as_missing(
+    grid_sweep: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """As resume does: ``--only missing`` re-runs it, so show does not call the sweep complete."""
+    out, _ = grid_sweep
+    copy = tmp_path / "study"
+    shutil.copytree(out, copy)
+    (copy / "run-000004" / "report__RF.parquet").unlink()
+    result = gmat_sweep("show", copy, "--json", cwd=tmp_path)
+    assert result.code == 1, result.stderr
+    facts = json.loads(result.stdout)
+    assert (facts["ok"], facts["missing"], facts["missing_run_ids"]) == (5, 1, [4])
+    assert facts["outputs"]["report__RF"]["runs"] == 5
+    text = gmat_sweep("show", copy, cwd=tmp_path)
+    assert text.code == 1
+    assert "6 runs — ok 5, failed 0, missing 1" in text.stdout, text.stdout
+    assert "missing (1): run_ids 4 (1 ok run whose output files are gone)" in text.stdout
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ Every executed block must exit 0.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import importlib
@@ -211,6 +212,77 @@ def test_public_names_import_in_the_order_the_examples_use() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+# -- the command-line reference against the parser and the --json object -------------
+
+CLI_PAGE = DOCS / "reference" / "cli.md"
+
+
+def _table_after(text: str, header: str) -> list[str]:
+    """The first cell of each row of the Markdown table whose header row starts with ``header``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(line.split("|")[1].strip())
+    return rows
+
+
+def test_cli_reference_lists_every_command() -> None:
+    from gmat_sweep.cli import _parser
+
+    action = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    commands = {name for name, parser in action.choices.items() if parser.prog.endswith(name)}
+    listed = {
+        re.match(r"`([\w-]+)", cell)[1]  # type: ignore[index]
+        for cell in _table_after(CLI_PAGE.read_text(encoding="utf-8"), "| command | does |")
+    }
+    assert commands - listed == set(), (
+        f"docs/reference/cli.md's command table lacks {commands - listed}"
+    )
+    assert listed - commands == set(), f"docs/reference/cli.md lists unknown {listed - commands}"
+
+
+def test_cli_reference_describes_every_json_key(tmp_path: Path) -> None:
+    """``show --json`` of the schema page's example manifest (no GMAT): each key has a row."""
+    header = next(
+        b.text
+        for b in blocks(DOCS / "reference" / "manifest-schema.md")
+        if b.marker == "write-file"
+    )
+    (tmp_path / "manifest.jsonl").write_text(header, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "gmat_sweep", "show", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr  # its ok runs wrote no files here: missing
+    keys = set(json.loads(done.stdout))
+    described = {
+        key
+        for cell in _table_after(CLI_PAGE.read_text(encoding="utf-8"), "| key | value |")
+        for key in re.findall(r"`(\w[\w-]*)`", cell)
+    }
+    assert keys - described == set(), (
+        f"docs/reference/cli.md's --json table lacks {keys - described}"
+    )
+
+
+def test_every_exit_code_is_listed_where_exit_codes_are_listed() -> None:
+    """``--help``'s epilog, the exit-codes page and the README name the same codes."""
+    from gmat_sweep.cli import _EXIT_CODES
+
+    codes = re.findall(r"^  (\d+) ", _EXIT_CODES, flags=re.MULTILINE)
+    page = (DOCS / "reference" / "exit-codes.md").read_text(encoding="utf-8")
+    assert re.findall(r"^\| (\d+) \|", page, flags=re.MULTILINE) == codes
+    sentence = re.search(r"Exit codes: (.*?)every error", README.read_text(encoding="utf-8"), re.S)
+    assert sentence is not None
+    assert re.findall(r"\b(\d+)\s+[a-z]", sentence[1]) == codes, sentence[1]
 
 
 # -- the examples, executed ------------------------------------------------------------

@@ -106,6 +106,31 @@ def test_add_metrics_with_a_callable(measured: Path, tmp_path: Path) -> None:
     assert final_sma is not None
 
 
+def test_resume_after_add_metrics_computes_the_added_function(
+    measured: Path, tmp_path: Path
+) -> None:
+    """add_metrics replaces the metrics, so the rule a resume follows is the added one."""
+    copy = tmp_path / "copy"
+    shutil.copytree(measured, copy)
+    open_sweep(copy).add_metrics("test_metrics:outputs_read")
+    assert open_sweep(copy).manifest.parameter_spec["postprocess"] == ("test_metrics:outputs_read")
+    lines = (copy / "manifest.jsonl").read_text().splitlines()
+    (copy / "manifest.jsonl").write_text("\n".join(lines[:3]) + "\n")  # runs 2 and 3 lost
+    metrics = open_sweep(copy).resume().metrics()
+    assert list(metrics.columns) == ["outputs", "Sat.Cd", "Sat.SMA", "__status", "__error"]
+    assert metrics["outputs"].tolist() == [1, 1, 1, 1]
+
+
+def test_add_metrics_with_an_unrecordable_function_forgets_the_recorded_one(
+    measured: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(measured, copy)
+    study = open_sweep(copy).add_metrics(lambda outputs, overrides: {"one": 1})
+    assert "postprocess" not in open_sweep(copy).manifest.parameter_spec
+    assert study.metrics()["one"].tolist() == [1, 1, 1, 1]
+
+
 def test_a_postprocess_that_cannot_be_imported_is_refused_before_any_run(
     leo_basic: Path, tmp_path: Path
 ) -> None:

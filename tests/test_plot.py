@@ -141,6 +141,25 @@ def test_status_on_a_partial_sweep(study: Sweep, tmp_path: Path, leo_basic: Path
     _png(plot.fan(rebuilt, "Sat.Earth.SMA"))
 
 
+def test_every_figure_draws_a_sweep_where_every_run_failed(tmp_path: Path, leo_basic: Path) -> None:
+    """No ok run wrote the report, so its columns are unknown: the figures name the failed."""
+    failed = sweep(leo_basic, {"Sat.SMA": [6000, 6100]}, out=tmp_path / "s", progress=False)
+    assert sorted(failed.failed_run_ids) == [0, 1]
+    figures = [
+        plot.fan(failed, "Sat.Earth.SMA"),
+        plot.corner(failed, ["Sat.Earth.SMA"]),
+        plot.hist(failed, "Sat.Earth.SMA", bound=(0.9, 0.9)),
+        plot.ellipse(failed, "Sat.Earth.SMA", "Sat.Earth.ECC"),
+        plot.status(failed),
+    ]
+    for figure in figures[:4]:
+        title = figure.axes[0].get_title() or figure.get_suptitle()
+        assert "2 failed (run_id 0, 1)" in title, title
+        _png(figure)
+    corner = figures[1].axes[2]  # Sat.Earth.SMA against Sat.SMA: empty, no run has an outcome
+    assert (corner.get_xlabel(), corner.get_ylabel()) == ("Sat.SMA", "Sat.Earth.SMA")
+
+
 def test_figures_are_reproducible(study: Sweep) -> None:
     import matplotlib
 

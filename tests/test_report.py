@@ -128,6 +128,13 @@ def test_report_of_a_sweep_where_every_run_failed(tmp_path: Path, leo_basic: Pat
     assert "<td>1</td><td>0</td></tr>" in text  # the failure group: 1 run, run_id 0
 
 
+def test_report_onto_a_directory_is_refused_before_any_work(study: Sweep, tmp_path: Path) -> None:
+    taken = tmp_path / "reports"
+    taken.mkdir()
+    with pytest.raises(SweepConfigError, match=r"report path .*reports.* is a directory"):
+        write_report(study, taken)
+
+
 def test_report_ignores_the_callers_matplotlib_settings(study: Sweep, tmp_path: Path) -> None:
     import matplotlib
 
