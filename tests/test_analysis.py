@@ -7,6 +7,7 @@ mission sequence) and compare with its analytic Sobol' indices.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from pathlib import Path
@@ -526,3 +527,23 @@ def test_sweep_methods_give_the_analysis_functions_results(qmc_sweep: Sweep) -> 
     pd.testing.assert_frame_equal(qmc_sweep.sensitivity("Y"), sensitivity(qmc_sweep, "Y"))
     assert qmc_sweep.tolerance_bound("Y") == tolerance_bound(qmc_sweep, "Y")
     pd.testing.assert_frame_equal(qmc_sweep.convergence("Y"), convergence(qmc_sweep, "Y"))
+
+
+@pytest.mark.parametrize(
+    ("method", "function"),
+    [
+        (Sweep.sensitivity, sensitivity),
+        (Sweep.tolerance_bound, tolerance_bound),
+        (Sweep.convergence, convergence),
+        (Sweep.resample, resample),
+    ],
+    ids=lambda f: getattr(f, "__qualname__", ""),
+)
+def test_sweep_methods_have_the_analysis_functions_signatures(method: Any, function: Any) -> None:
+    # Issue 18 names the methods' keywords (Sweep.sensitivity(column, *, name=None,
+    # reduce="last"), ...); inspect.signature and help() must show them, not **options.
+    own = list(inspect.signature(method).parameters.values())[1:]
+    documented = list(inspect.signature(function).parameters.values())[1:]
+    assert [(p.name, p.kind, p.default) for p in own] == [
+        (p.name, p.kind, p.default) for p in documented
+    ]
