@@ -1562,7 +1562,7 @@ class Sweep(DaskMethodsMixin):
         """:meth:`_read` of a lazy frame, ``partition_rows`` defaulting to the aggregate's."""
         from gmat_sweep import aggregate
 
-        rows = partition_rows or aggregate.PARTITION_ROWS
+        rows = aggregate.PARTITION_ROWS if partition_rows is None else partition_rows
         return self._read(reader, name, parameters, partition_rows=rows)
 
     def _read[F](

@@ -125,3 +125,16 @@ def test_reading_an_opened_sweep_writes_nothing(
     assert list(study.final().index) == [0, 1, 2, 3]
     assert study.to_dataframe().npartitions >= 1
     assert "ok: 4" in repr(study)
+
+
+@pytest.mark.parametrize("wrong", [0, False, -1, 2.5])
+def test_lazy_readers_refuse_a_partition_size_that_is_not_a_positive_integer(
+    finished: Path, wrong: object
+) -> None:
+    # 0 and False used to fall back to the default partition size without a word.
+    study = open_sweep(finished)
+    readers = (study.to_dataframe, study.to_ephemerides, study.to_contacts, study.to_solver_runs)
+    message = rf"partition_rows={wrong!r}: .*positive integer"
+    for reader in readers:
+        with pytest.raises(SweepConfigError, match=message):
+            reader(partition_rows=wrong)  # type: ignore[arg-type]
