@@ -606,6 +606,7 @@ def convergence(
     from scipy import stats
 
     _check_probability("confidence", confidence)
+    quantile = _quantile_level(stat)
     values, status = _run_values(sweep, column, name=name, reduce=reduce)
     good = (status == "ok").to_numpy() & np.isfinite(values.to_numpy())
     data = values.to_numpy()[good]
@@ -613,7 +614,6 @@ def convergence(
     n_failed = np.cumsum(~good)[good]
     n = np.arange(1, len(data) + 1)
     alpha = 1.0 - confidence
-    quantile = _quantile_level(stat)
     with np.errstate(divide="ignore", invalid="ignore"):
         if stat == "mean":
             estimate = np.cumsum(data) / n
@@ -826,10 +826,10 @@ def recorded_stopping(parameter_spec: Mapping[str, Any]) -> Stopping | None:
     return Stopping(record["reason"], int(record["n"]), estimate, half_width)
 
 
-def _quantile_level(stat: str) -> float:
+def _quantile_level(stat: object) -> float:
     if stat in ("mean", "std"):
         return math.nan
-    match = re.fullmatch(r"q(\d+(?:\.\d+)?)", stat)
+    match = re.fullmatch(r"q(\d+(?:\.\d+)?)", stat) if isinstance(stat, str) else None
     level = float(match.group(1)) / 100 if match else math.nan
     if not 0 < level < 1:
         rule = "use mean, std or a quantile q<percent> with 0 < percent < 100"

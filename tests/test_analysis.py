@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -547,3 +548,11 @@ def test_sweep_methods_have_the_analysis_functions_signatures(method: Any, funct
     assert [(p.name, p.kind, p.default) for p in own] == [
         (p.name, p.kind, p.default) for p in documented
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stat", [5, None, ["mean"]])
+def test_convergence_refuses_a_stat_that_is_not_a_string(qmc_sweep: Sweep, stat: Any) -> None:
+    # Before, re.fullmatch raised a bare TypeError ("expected string or bytes-like object").
+    with pytest.raises(SweepConfigError, match=rf"stat={re.escape(repr(stat))}: use mean, std"):
+        convergence(qmc_sweep, "Y", stat=stat)
