@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -138,3 +140,18 @@ def test_lazy_readers_refuse_a_partition_size_that_is_not_a_positive_integer(
     for reader in readers:
         with pytest.raises(SweepConfigError, match=message):
             reader(partition_rows=wrong)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("options", [[1], "key=abc", 5])
+def test_storage_options_that_are_not_a_mapping_are_refused_by_name(
+    options: Any, finished: Path, leo_basic: Path, tmp_path: Path
+) -> None:
+    # Before, dict(options) raised a bare TypeError or ValueError, in open_sweep from
+    # deep inside fsspec.
+    message = rf"storage_options={re.escape(repr(options))}: pass a dict"
+    with pytest.raises(SweepConfigError, match=message):
+        open_sweep(finished, storage_options=options)
+    new = tmp_path / "new"
+    with pytest.raises(SweepConfigError, match=message):
+        sweep(leo_basic, {"Sat.SMA": [7000.0]}, out=new, storage_options=options)
+    assert not new.exists()
