@@ -999,6 +999,8 @@ def _resampled(
     result = result.reindex(columns=columns)
     for c in numeric:
         result[c] = result[c].astype(np.float64)
+    for c in carried:  # a run's scalar would take pandas' default dtype, not the frame's
+        result[c] = result[c].astype(part[c].dtype)
     return result
 
 

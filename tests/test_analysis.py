@@ -391,6 +391,10 @@ def test_resample_matches_a_fixed_step_truth(pool: LocalPool, tmp_path: Path) ->
         knots = result.to_pandas("StateReport").loc[0][column].to_numpy()
         np.testing.assert_allclose(coarse[column].to_numpy()[::3], knots, rtol=0, atol=1e-6)
         assert set(coarse["Prop.MaxStep"]) == {360}
+        # The rows have the dtypes the lazy frame promises, as to_pandas has them (every
+        # run ok: __status was once pandas' default str dtype, not the meta's).
+        pd.testing.assert_series_equal(frame.dtypes, lazy.dtypes)
+        assert frame["__status"].dtype == result.to_pandas("StateReport")["__status"].dtype
     # Interpolation error bounds for x = R cos(w t), R = 7200 km, w = 2 pi / 6080 s,
     # h = 360 s: linear h^2 w^2 R / 8 = 124 km, cubic spline 5 h^4 w^4 R / 384 = 1.8 km.
     assert errors["linear"] < 124.0
