@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 
 Reduce = Literal["last", "first", "min", "max", "mean"] | Callable[[pd.DataFrame], float]
 """How one run's report becomes one number: a named reduction or a callable on the run's
-frame (its rows of the ``(run_id, time)`` frame, one run only)."""
+frame (its rows of the ``(run_id, time)`` frame, one run only). ``"first"`` and ``"last"``
+are the rows GMAT wrote first and last (as :meth:`~gmat_sweep.sweep.Sweep.final` reads
+them), which for a backward propagation are its latest and earliest times."""
 
 _REDUCERS = ("last", "first", "min", "max", "mean")
 
@@ -298,10 +300,10 @@ def _run_values(
             f"reduce={reduce!r}: use one of {', '.join(_REDUCERS)} or a callable taking a "
             "run's frame and returning one number"
         )
-    if reduce == "last":
+    if reduce in ("first", "last"):  # the row GMAT wrote first or last, as final() reads it
         options = sweep._storage_options
-        frame = aggregate.final_frame(
-            sweep.manifest, sweep.output_dir, name=name, storage_options=options
+        frame = aggregate.end_frame(
+            reduce, sweep.manifest, sweep.output_dir, name=name, storage_options=options
         )
         status = frame["__status"].astype(object)
     else:
@@ -310,7 +312,7 @@ def _run_values(
         status = grouped["__status"].first().astype(object)
     if not _check_column(frame, column):  # every run failed: no values (NaN once reindexed)
         values = pd.Series(dtype=np.float64)
-    elif reduce == "last":
+    elif reduce in ("first", "last"):
         values = _numeric(frame[column], column)
     elif callable(reduce):
         ok = frame[frame["__status"] == "ok"].groupby(level="run_id", sort=True)

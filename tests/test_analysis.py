@@ -560,3 +560,30 @@ def test_convergence_refuses_a_stat_that_is_not_a_string(qmc_sweep: Sweep, stat:
     # Before, re.fullmatch raised a bare TypeError ("expected string or bytes-like object").
     with pytest.raises(SweepConfigError, match=rf"stat={re.escape(repr(stat))}: use mean, std"):
         convergence(qmc_sweep, "Y", stat=stat)
+
+
+@pytest.mark.slow
+def test_reduce_first_is_the_row_a_run_wrote_first(pool: LocalPool, tmp_path: Path) -> None:
+    # A backward propagation writes its rows latest time first. "first" and "last" are the
+    # rows GMAT wrote first and last (final()'s rule), not the earliest and latest times;
+    # "first" was the earliest time, so here the same row as "last".
+    backward = tmp_path / "backward.script"
+    backward.write_text(
+        (DATA / "loop_reports.script")
+        .read_text()
+        .replace(
+            "Propagate DefaultProp(Sat) {Sat.ElapsedSecs = StepSecs};",
+            "Propagate BackProp DefaultProp(Sat) {Sat.ElapsedSecs = StepSecs};",
+        )
+    )
+    grid = {"N.Value": [2, 3], "StepSecs.Value": [-600], "GoalSMA.Value": [0]}
+    study = sweep(backward, grid, out=tmp_path / "s", backend=pool, progress=False)
+
+    def running_mean(reduce: Any) -> list[float]:
+        frame = convergence(study, "I", name="Passes", reduce=reduce)
+        return [float(value) for value in frame["estimate"]]
+
+    # Pass I = 1, 2 in run 0 and I = 1, 2, 3 in run 1, in that order.
+    assert running_mean("first") == [1.0, 1.0]
+    assert running_mean("last") == [2.0, 2.5]
+    assert running_mean("min") == [1.0, 1.0]
