@@ -700,22 +700,14 @@ def _lazy(
 ) -> dd.DataFrame:
     import dask.dataframe as dd
 
-    if (
-        isinstance(partition_rows, bool)
-        or not isinstance(partition_rows, int)
-        or partition_rows < 1
-    ):
-        raise SweepConfigError(
-            f"partition_rows={partition_rows!r}: the target rows per partition must be a "
-            f"positive integer; pass e.g. partition_rows={PARTITION_ROWS}"
-        )
+    rows = _checked_partition_rows(partition_rows)
     reader, runs = _plan(kind, manifest, output_dir, name, parameters, storage_options)
     reader = replace(reader, only=only)
     meta = reader.meta()
     if not len(runs):
         empty: dd.DataFrame = dd.from_pandas(meta, npartitions=1)  # type: ignore[no-untyped-call]
         return empty
-    step = max(1, partition_rows // reader.layout.rows_per_run)
+    step = max(1, rows // reader.layout.rows_per_run)
     starts = range(0, len(runs), step)
     frame: dd.DataFrame = dd.from_map(  # type: ignore[no-untyped-call]
         reader,
@@ -725,6 +717,20 @@ def _lazy(
         label=f"gmat-sweep-{kind.prefix}",
     )
     return frame
+
+
+def _checked_partition_rows(partition_rows: object) -> int:
+    """``partition_rows`` as an ``int``: a positive integer, numpy's (from an array) included."""
+    if (
+        isinstance(partition_rows, numbers.Integral)
+        and not isinstance(partition_rows, bool)
+        and int(partition_rows) >= 1
+    ):
+        return int(partition_rows)
+    raise SweepConfigError(
+        f"partition_rows={partition_rows!r}: the target rows per partition must be a "
+        f"positive integer; pass e.g. partition_rows={PARTITION_ROWS}"
+    )
 
 
 def _eager(

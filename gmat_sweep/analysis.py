@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import bisect
 import math
+import numbers
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -178,6 +179,7 @@ def order_statistic_bound(
     """
     if sided not in ("upper", "lower", "two"):
         raise SweepConfigError(f"sided={sided!r}: use 'upper', 'lower' or 'two'")
+    order = _check_order(order)
     array = np.asarray(values, dtype=np.float64).ravel()
     if not np.isfinite(array).all():
         bad = np.flatnonzero(~np.isfinite(array))[:10].tolist()
@@ -264,16 +266,26 @@ def _confidence(n: int, successes: int, coverage: float) -> float:
 
 
 def _check_probability(label: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+    if not _real(value) or not 0 < value < 1:
         raise SweepConfigError(f"{label}={value!r}: use a probability strictly between 0 and 1")
 
 
 def _check_order(order: object) -> int:
-    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+    if not _whole(order) or order < 1:
         raise SweepConfigError(
             f"order={order!r}: use a whole number >= 1 (1 bounds by the extreme value)"
         )
-    return order
+    return int(order)
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    """An integer, numpy's included (``np.int64`` from an array), but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _real(value: object) -> TypeGuard[float]:
+    """A real number, numpy's included (``np.float32``), but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _sides(sided: str) -> int:
@@ -720,14 +732,14 @@ def stop_rule(
             "that is never reached cannot run forever; e.g. max_n=2000"
         )
     batch = n if batch is None else batch
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+    if not _whole(batch) or batch < 1:
         raise SweepConfigError(f"batch={batch!r}: use a whole number of runs >= 1 per batch")
-    if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < n:
+    if not _whole(max_n) or max_n < n:
         raise SweepConfigError(
             f"max_n={max_n!r}: use a whole number of runs >= n={n}, the first batch (max_n is "
             "the most runs the sweep may grow to)"
         )
-    return {"until": _checked_until(rule), "batch": batch, "max_n": max_n}
+    return {"until": _checked_until(rule), "batch": int(batch), "max_n": int(max_n)}
 
 
 def _checked_until(rule: dict[str, Any]) -> dict[str, Any]:
@@ -736,11 +748,7 @@ def _checked_until(rule: dict[str, Any]) -> dict[str, Any]:
         raise SweepConfigError(
             f"until['column']={column!r}: use the name of a report column, e.g. 'Sat.Earth.SMA'"
         )
-    if (
-        isinstance(half_width, bool)
-        or not isinstance(half_width, int | float)
-        or not (math.isfinite(half_width) and half_width > 0)
-    ):
+    if not _real(half_width) or not (math.isfinite(half_width) and half_width > 0):
         raise SweepConfigError(
             f"until['half_width']={half_width!r}: use a positive, finite number in the "
             "column's unit (the widest acceptable half-width of the confidence interval)"
@@ -953,7 +961,7 @@ def _seconds(label: str, value: float | pd.Timedelta | None) -> float | None:
         return None
     if isinstance(value, pd.Timedelta):
         return float(value.total_seconds())
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not _real(value) or not math.isfinite(value):
         raise SweepConfigError(
             f"{label}={value!r}: use a finite number of seconds or a pandas.Timedelta"
         )

@@ -26,6 +26,7 @@ from gmat_sweep.analysis import (
     order_statistic_bound,
     resample,
     sensitivity,
+    stop_rule,
     tolerance_bound,
 )
 from gmat_sweep.backends.local import LocalPool
@@ -107,6 +108,23 @@ def test_too_few_runs_states_the_number_needed() -> None:
         order_statistic_bound(np.arange(92.0), sided="two")
     with pytest.raises(SweepConfigError, match="not finite"):
         order_statistic_bound([*range(60), math.nan])
+
+
+def test_numpy_numbers_are_numbers() -> None:
+    # A value from an array (np.int64, np.float32) keeps the rule: before, order=np.int64(2)
+    # was refused as not "a whole number >= 1", and max_n=np.int64(16) as not ">= n".
+    assert wilks_n(np.float32(0.95), np.float64(0.95), order=np.int64(2)) == 93
+    bound = order_statistic_bound(np.arange(93.0), order=np.int64(2))
+    assert (bound.upper, bound.upper_rank) == (91.0, 92) and type(bound.order) is int
+    rule = stop_rule(
+        {"column": "Y", "half_width": np.float32(0.5), "confidence": np.float64(0.9)},
+        n=4, batch=np.int64(4), max_n=np.int64(16),
+    )  # fmt: skip
+    assert json.loads(json.dumps(rule)) == rule  # recorded in the manifest as plain JSON
+    assert (rule["batch"], rule["max_n"], rule["until"]["half_width"]) == (4, 16, 0.5)
+    for wrong in (np.bool_(True), np.int64(0)):
+        with pytest.raises(SweepConfigError, match="order="):
+            wilks_n(order=wrong)
 
 
 # -- quasi-Monte Carlo draws ---------------------------------------------------
@@ -425,6 +443,8 @@ def test_resample_keeps_failed_runs_as_rows(pool: LocalPool, tmp_path: Path) -> 
         out=tmp_path, progress=False,
     )  # fmt: skip
     frame = resample(result, 300, start=0, stop=900).compute()
+    by_numpy = resample(result, np.int64(300), start=np.int64(0), stop=np.float32(900))
+    pd.testing.assert_frame_equal(by_numpy.compute(), frame)
     ok, failed = frame.loc[[0]], frame.loc[[1]]
     assert list(ok["time"]) == [pd.Timedelta(seconds=s) for s in (0, 300, 600, 900)]
     assert len(failed) == 1 and pd.isna(failed["time"].iloc[0])

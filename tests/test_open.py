@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -140,6 +141,12 @@ def test_lazy_readers_refuse_a_partition_size_that_is_not_a_positive_integer(
     for reader in readers:
         with pytest.raises(SweepConfigError, match=message):
             reader(partition_rows=wrong)  # type: ignore[arg-type]
+
+
+def test_a_numpy_partition_size_is_a_partition_size(finished: Path) -> None:
+    study = open_sweep(finished)
+    by_numpy = study.to_dataframe(partition_rows=np.int64(80))
+    assert by_numpy.divisions == study.to_dataframe(partition_rows=80).divisions
 
 
 @pytest.mark.parametrize("options", [[1], "key=abc", 5])
