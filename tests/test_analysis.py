@@ -127,6 +127,22 @@ def test_numpy_numbers_are_numbers() -> None:
             wilks_n(order=wrong)
 
 
+def test_designs_take_numpy_integers_and_record_plain_ones() -> None:
+    # The in-memory header (sweep.manifest.parameter_spec) held np.int64 n and seed, which
+    # json.dumps refuses; and morris(levels=np.int64(4)) was refused as not even and >= 2.
+    bounds = {"X1.Value": (0.0, 1.0), "X2.Value": (0.0, 1.0)}
+    four, seed = np.int64(4), np.int64(7)
+    assert morris_rows(bounds, four, four, seed) == morris_rows(bounds, 4, 4, 7)
+    perturb = {"X1.Value": ("uniform", 0.0, 1.0)}
+    records = [
+        plan.stochastic_spec("monte_carlo", perturb, four, seed, sampler="sobol"),
+        plan.sobol_spec(bounds, four, seed, second_order=False),
+        plan.morris_spec(bounds, four, four, seed),
+    ]
+    for record in records:
+        assert json.loads(json.dumps(record)) == record
+
+
 # -- quasi-Monte Carlo draws ---------------------------------------------------
 
 
