@@ -43,7 +43,7 @@ import pickle
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import fsspec
 import numpy as np
@@ -104,6 +104,8 @@ _STATUS_TEXT = {status.value: status.value for status in RunStatus}
 _ARROW_TYPES = {_FLOAT: pa.float64(), _BOOLEAN: pa.bool_(), "string": pa.large_string()}
 _NO_TIME = np.iinfo(np.int64).max
 """Sort value of a missing key: missing times and intervals sort last within their run."""
+End = Literal["first", "last"]
+"""Which of a run's rows, in the order GMAT wrote them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +213,8 @@ class _Reader:
     layout: _Layout
     root: str
     storage_options: dict[str, Any]
-    last_only: bool = False
-    """Read the row each run wrote last, in file order, and no other (:func:`final_frame`)."""
+    only: End | None = None
+    """Read only the row each run wrote first or last, in file order (:func:`end_frame`)."""
 
     def __call__(self, runs: _Runs, columns: Sequence[str] | None = None) -> pd.DataFrame:
         return self.frame(runs, self.layout.columns if columns is None else list(columns))
@@ -225,12 +227,12 @@ class _Reader:
     def frame(self, runs: _Runs, wanted: Sequence[str]) -> pd.DataFrame:
         """The rows of ``runs`` as pandas, indexed by ``run_id``, columns ``wanted``."""
         rows = self.rows(runs, wanted)
-        return _to_pandas(_last_rows(rows) if self.last_only else rows, runs)
+        return _to_pandas(_end_rows(rows, self.only) if self.only else rows, runs)
 
     def rows(self, runs: _Runs, wanted: Sequence[str]) -> _Rows:
         """The rows of ``runs``: ordered by run, then key (ties keep file order).
 
-        With :attr:`last_only` each run's rows keep their file order.
+        With :attr:`only` each run's rows keep their file order.
 
         Each run contributes its file's rows, or one row of missing values
         when it has no file. The key is read even when not ``wanted``, so
@@ -265,7 +267,7 @@ class _Reader:
                 filler, data.num_rows, np.repeat(np.append(starts, 0)[codes], run_rows) + within
             )
             data = pa.concat_tables([data, nulls]).take(picks)
-        if key in schema.names and data.num_rows > 1 and not self.last_only:
+        if key in schema.names and data.num_rows > 1 and not self.only:
             data = _sorted_within_runs(data, key, run_of_row)
         arrays: list[pa.Array | pa.ChunkedArray] = []
         dtypes = dict(zip(layout.parameter_columns, layout.parameter_dtypes, strict=True))
@@ -694,26 +696,18 @@ def _lazy(
     storage_options: Mapping[str, Any] | None,
     partition_rows: int,
     *,
-    last_only: bool = False,
+    only: End | None = None,
 ) -> dd.DataFrame:
     import dask.dataframe as dd
 
-    if (
-        isinstance(partition_rows, bool)
-        or not isinstance(partition_rows, int)
-        or partition_rows < 1
-    ):
-        raise SweepConfigError(
-            f"partition_rows={partition_rows!r}: the target rows per partition must be a "
-            f"positive integer; pass e.g. partition_rows={PARTITION_ROWS}"
-        )
+    rows = _checked_partition_rows(partition_rows)
     reader, runs = _plan(kind, manifest, output_dir, name, parameters, storage_options)
-    reader = replace(reader, last_only=last_only)
+    reader = replace(reader, only=only)
     meta = reader.meta()
     if not len(runs):
         empty: dd.DataFrame = dd.from_pandas(meta, npartitions=1)  # type: ignore[no-untyped-call]
         return empty
-    step = max(1, partition_rows // reader.layout.rows_per_run)
+    step = max(1, rows // reader.layout.rows_per_run)
     starts = range(0, len(runs), step)
     frame: dd.DataFrame = dd.from_map(  # type: ignore[no-untyped-call]
         reader,
@@ -723,6 +717,20 @@ def _lazy(
         label=f"gmat-sweep-{kind.prefix}",
     )
     return frame
+
+
+def _checked_partition_rows(partition_rows: object) -> int:
+    """``partition_rows`` as an ``int``: a positive integer, numpy's (from an array) included."""
+    if (
+        isinstance(partition_rows, numbers.Integral)
+        and not isinstance(partition_rows, bool)
+        and int(partition_rows) >= 1
+    ):
+        return int(partition_rows)
+    raise SweepConfigError(
+        f"partition_rows={partition_rows!r}: the target rows per partition must be a "
+        f"positive integer; pass e.g. partition_rows={PARTITION_ROWS}"
+    )
 
 
 def _eager(
@@ -756,8 +764,30 @@ def final_frame(
     without this report, is one row of missing values with its parameters and
     status. Parameters and errors are those of :func:`lazy_multiindex`.
     """
+    return end_frame(
+        "last", manifest, output_dir, name=name, parameters=parameters,
+        storage_options=storage_options,
+    )  # fmt: skip
+
+
+def end_frame(
+    which: End,
+    manifest: Manifest,
+    output_dir: PathLike,
+    *,
+    name: str | None = None,
+    parameters: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The row of one ReportFile each run wrote ``which`` (``"first"`` or ``"last"``), by run_id.
+
+    In file order, not time order: :func:`final_frame` is ``"last"``, and the
+    analysis functions' ``reduce="first"`` reads ``"first"`` (a run's
+    starting row, also when it propagates backward). Otherwise as
+    :func:`final_frame`.
+    """
     reader, runs = _plan(_REPORT, manifest, output_dir, name, parameters, storage_options)
-    return replace(reader, last_only=True).frame(runs, reader.layout.columns)
+    return replace(reader, only=which).frame(runs, reader.layout.columns)
 
 
 def lazy_final_frame(
@@ -772,16 +802,17 @@ def lazy_final_frame(
     """:func:`final_frame` as a lazy Dask frame, partitioned as :func:`report_frame`."""
     return _lazy(
         _REPORT, manifest, output_dir, name, parameters, storage_options, partition_rows,
-        last_only=True,
+        only="last",
     )  # fmt: skip
 
 
-def _last_rows(rows: _Rows) -> _Rows:
-    """The last of each run's rows (every run has at least one)."""
+def _end_rows(rows: _Rows, which: End) -> _Rows:
+    """The first or last of each run's rows (every run has at least one)."""
     run_of_row = rows.runs
-    ends = run_of_row[1:] != run_of_row[:-1]
-    last = np.flatnonzero(np.append(ends, True)) if len(run_of_row) else run_of_row
-    return _Rows(rows.table.take(last), run_of_row[last])
+    changes = run_of_row[1:] != run_of_row[:-1]
+    marks = np.insert(changes, 0, True) if which == "first" else np.append(changes, True)
+    picked = np.flatnonzero(marks) if len(run_of_row) else run_of_row
+    return _Rows(rows.table.take(picked), run_of_row[picked])
 
 
 def converged_frame(
@@ -823,7 +854,7 @@ def converged_frame(
     for solver in names:
         reader, runs = _plan(_SOLVER, manifest, output_dir, solver, False, storage_options)
         wanted = [CONVERGED] if CONVERGED in reader.layout.columns else []
-        last = _to_pandas(_last_rows(reader.rows(runs, wanted)), runs)
+        last = _to_pandas(_end_rows(reader.rows(runs, wanted), "last"), runs)
         frame[solver] = last[CONVERGED].array if wanted else pd.NA  # one row per run, in order
     return frame.astype(pd.BooleanDtype())
 

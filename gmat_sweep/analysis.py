@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import bisect
 import math
+import numbers
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,9 @@ if TYPE_CHECKING:
 
 Reduce = Literal["last", "first", "min", "max", "mean"] | Callable[[pd.DataFrame], float]
 """How one run's report becomes one number: a named reduction or a callable on the run's
-frame (its rows of the ``(run_id, time)`` frame, one run only)."""
+frame (its rows of the ``(run_id, time)`` frame, one run only). ``"first"`` and ``"last"``
+are the rows GMAT wrote first and last (as :meth:`~gmat_sweep.sweep.Sweep.final` reads
+them), which for a backward propagation are its latest and earliest times."""
 
 _REDUCERS = ("last", "first", "min", "max", "mean")
 
@@ -176,6 +179,7 @@ def order_statistic_bound(
     """
     if sided not in ("upper", "lower", "two"):
         raise SweepConfigError(f"sided={sided!r}: use 'upper', 'lower' or 'two'")
+    order = _check_order(order)
     array = np.asarray(values, dtype=np.float64).ravel()
     if not np.isfinite(array).all():
         bad = np.flatnonzero(~np.isfinite(array))[:10].tolist()
@@ -262,16 +266,26 @@ def _confidence(n: int, successes: int, coverage: float) -> float:
 
 
 def _check_probability(label: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+    if not _real(value) or not 0 < value < 1:
         raise SweepConfigError(f"{label}={value!r}: use a probability strictly between 0 and 1")
 
 
 def _check_order(order: object) -> int:
-    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+    if not _whole(order) or order < 1:
         raise SweepConfigError(
             f"order={order!r}: use a whole number >= 1 (1 bounds by the extreme value)"
         )
-    return order
+    return int(order)
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    """An integer, numpy's included (``np.int64`` from an array), but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _real(value: object) -> TypeGuard[float]:
+    """A real number, numpy's included (``np.float32``), but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _sides(sided: str) -> int:
@@ -298,10 +312,10 @@ def _run_values(
             f"reduce={reduce!r}: use one of {', '.join(_REDUCERS)} or a callable taking a "
             "run's frame and returning one number"
         )
-    if reduce == "last":
+    if reduce in ("first", "last"):  # the row GMAT wrote first or last, as final() reads it
         options = sweep._storage_options
-        frame = aggregate.final_frame(
-            sweep.manifest, sweep.output_dir, name=name, storage_options=options
+        frame = aggregate.end_frame(
+            reduce, sweep.manifest, sweep.output_dir, name=name, storage_options=options
         )
         status = frame["__status"].astype(object)
     else:
@@ -310,7 +324,7 @@ def _run_values(
         status = grouped["__status"].first().astype(object)
     if not _check_column(frame, column):  # every run failed: no values (NaN once reindexed)
         values = pd.Series(dtype=np.float64)
-    elif reduce == "last":
+    elif reduce in ("first", "last"):
         values = _numeric(frame[column], column)
     elif callable(reduce):
         ok = frame[frame["__status"] == "ok"].groupby(level="run_id", sort=True)
@@ -606,6 +620,7 @@ def convergence(
     from scipy import stats
 
     _check_probability("confidence", confidence)
+    quantile = _quantile_level(stat)
     values, status = _run_values(sweep, column, name=name, reduce=reduce)
     good = (status == "ok").to_numpy() & np.isfinite(values.to_numpy())
     data = values.to_numpy()[good]
@@ -613,7 +628,6 @@ def convergence(
     n_failed = np.cumsum(~good)[good]
     n = np.arange(1, len(data) + 1)
     alpha = 1.0 - confidence
-    quantile = _quantile_level(stat)
     with np.errstate(divide="ignore", invalid="ignore"):
         if stat == "mean":
             estimate = np.cumsum(data) / n
@@ -718,14 +732,14 @@ def stop_rule(
             "that is never reached cannot run forever; e.g. max_n=2000"
         )
     batch = n if batch is None else batch
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+    if not _whole(batch) or batch < 1:
         raise SweepConfigError(f"batch={batch!r}: use a whole number of runs >= 1 per batch")
-    if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < n:
+    if not _whole(max_n) or max_n < n:
         raise SweepConfigError(
             f"max_n={max_n!r}: use a whole number of runs >= n={n}, the first batch (max_n is "
             "the most runs the sweep may grow to)"
         )
-    return {"until": _checked_until(rule), "batch": batch, "max_n": max_n}
+    return {"until": _checked_until(rule), "batch": int(batch), "max_n": int(max_n)}
 
 
 def _checked_until(rule: dict[str, Any]) -> dict[str, Any]:
@@ -734,11 +748,7 @@ def _checked_until(rule: dict[str, Any]) -> dict[str, Any]:
         raise SweepConfigError(
             f"until['column']={column!r}: use the name of a report column, e.g. 'Sat.Earth.SMA'"
         )
-    if (
-        isinstance(half_width, bool)
-        or not isinstance(half_width, int | float)
-        or not (math.isfinite(half_width) and half_width > 0)
-    ):
+    if not _real(half_width) or not (math.isfinite(half_width) and half_width > 0):
         raise SweepConfigError(
             f"until['half_width']={half_width!r}: use a positive, finite number in the "
             "column's unit (the widest acceptable half-width of the confidence interval)"
@@ -826,10 +836,10 @@ def recorded_stopping(parameter_spec: Mapping[str, Any]) -> Stopping | None:
     return Stopping(record["reason"], int(record["n"]), estimate, half_width)
 
 
-def _quantile_level(stat: str) -> float:
+def _quantile_level(stat: object) -> float:
     if stat in ("mean", "std"):
         return math.nan
-    match = re.fullmatch(r"q(\d+(?:\.\d+)?)", stat)
+    match = re.fullmatch(r"q(\d+(?:\.\d+)?)", stat) if isinstance(stat, str) else None
     level = float(match.group(1)) / 100 if match else math.nan
     if not 0 < level < 1:
         rule = "use mean, std or a quantile q<percent> with 0 < percent < 100"
@@ -951,7 +961,7 @@ def _seconds(label: str, value: float | pd.Timedelta | None) -> float | None:
         return None
     if isinstance(value, pd.Timedelta):
         return float(value.total_seconds())
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not _real(value) or not math.isfinite(value):
         raise SweepConfigError(
             f"{label}={value!r}: use a finite number of seconds or a pandas.Timedelta"
         )
@@ -999,6 +1009,8 @@ def _resampled(
     result = result.reindex(columns=columns)
     for c in numeric:
         result[c] = result[c].astype(np.float64)
+    for c in carried:  # a run's scalar would take pandas' default dtype, not the frame's
+        result[c] = result[c].astype(part[c].dtype)
     return result
 
 

@@ -935,6 +935,7 @@ def open_sweep(path_or_url: PathLike, *, storage_options: Mapping[str, Any] | No
     []
     >>> study.resume()  # re-runs failed and missing runs  # doctest: +SKIP
     """
+    _check_storage_mapping(storage_options)
     text = str(path_or_url).rstrip("/")
     if text.endswith(".jsonl"):
         location = as_location(text)
@@ -1008,6 +1009,7 @@ def _check_out(
     access fails here, before any GMAT process starts. A directory that
     already holds a sweep is refused unless ``overwrite`` is set.
     """
+    _check_storage_mapping(storage_options)
     if out is None:
         root: PathLike = default_out_dir(script)
     elif is_url(out):
@@ -1051,6 +1053,16 @@ def _prepare_out(
     if overwrite and storage.exists(storage.join(root, MANIFEST_NAME), storage_options):
         _clear(root, storage_options)
     storage.make_dirs(root, storage_options)
+
+
+def _check_storage_mapping(storage_options: object) -> None:
+    """``storage_options`` is ``None`` or a mapping of fsspec options."""
+    if storage_options is not None and not isinstance(storage_options, Mapping):
+        raise SweepConfigError(
+            f"storage_options={storage_options!r}: pass a dict of fsspec options for the URL "
+            "(e.g. {'key': ..., 'secret': ..., 'client_kwargs': {'endpoint_url': ...}}), or "
+            "leave it out for a local directory"
+        )
 
 
 def _check_storage_options(storage_options: Mapping[str, Any] | None) -> None:

@@ -69,7 +69,8 @@ def stochastic_spec(
     """
     from gmat_sweep.sampling import describe_perturb
 
-    record = {"_kind": kind, "n": n, "seed": seed, "perturb": describe_perturb(perturb)}
+    # int(): an np.int64 from an array is a valid n or seed, but not JSON.
+    record = {"_kind": kind, "n": int(n), "seed": int(seed), "perturb": describe_perturb(perturb)}
     if sampler != "random":
         record["sampler"] = sampler
     return record
@@ -81,8 +82,8 @@ def sobol_spec(
     """Record of a Saltelli design for Sobol' indices (see :func:`gmat_sweep.sobol`)."""
     return {
         "_kind": "sobol",
-        "n": n,
-        "seed": seed,
+        "n": int(n),
+        "seed": int(seed),
         "second_order": second_order,
         "bounds": _plain_bounds(bounds),
     }
@@ -94,9 +95,9 @@ def morris_spec(
     """Record of a Morris design (see :func:`gmat_sweep.morris`)."""
     return {
         "_kind": "morris",
-        "trajectories": trajectories,
-        "levels": levels,
-        "seed": seed,
+        "trajectories": int(trajectories),
+        "levels": int(levels),
+        "seed": int(seed),
         "bounds": _plain_bounds(bounds),
     }
 

@@ -18,6 +18,7 @@ back, so a sweep can be rebuilt with identical rows.
 from __future__ import annotations
 
 import importlib
+import numbers
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -372,6 +373,8 @@ def morris_rows(
             "trajectories; 10 to 20 are usual",
             10,
         )
+    if isinstance(levels, numbers.Integral) and not isinstance(levels, bool):
+        levels = int(levels)  # np.int64 from an array too
     if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2 or levels % 2:
         raise ArgumentError(
             "levels",

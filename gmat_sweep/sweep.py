@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 
 from dask.base import DaskMethodsMixin
 
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     import dask.dataframe as dd
     import pandas as pd
 
-    from gmat_sweep.analysis import Stopping
+    from gmat_sweep.analysis import Reduce, Stopping, ToleranceBound
 
 DEFAULT_RETRIES = 1
 """Automatic re-runs of a run whose worker died or that timed out."""
@@ -1233,7 +1233,9 @@ class Sweep(DaskMethodsMixin):
                 self._release()
         return self
 
-    def sensitivity(self, column: str, **options: Any) -> pd.DataFrame:
+    def sensitivity(
+        self, column: str, *, name: str | None = None, reduce: Reduce = "last"
+    ) -> pd.DataFrame:
         """Which inputs matter for ``column``; see :func:`gmat_sweep.analysis.sensitivity`.
 
         Raises :class:`SweepConfigError` and :class:`ImportError` as that
@@ -1245,9 +1247,19 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep.analysis import sensitivity
 
-        return sensitivity(self, column, **options)
+        return sensitivity(self, column, name=name, reduce=reduce)
 
-    def tolerance_bound(self, column: str, **options: Any) -> Any:
+    def tolerance_bound(
+        self,
+        column: str,
+        *,
+        coverage: float = 0.95,
+        confidence: float = 0.95,
+        sided: Literal["upper", "lower", "two"] = "upper",
+        order: int = 1,
+        name: str | None = None,
+        reduce: Reduce = "last",
+    ) -> ToleranceBound:
         """A Wilks bound on ``column``; see :func:`gmat_sweep.analysis.tolerance_bound`.
 
         Raises :class:`SweepConfigError` as that function does (too few runs
@@ -1259,9 +1271,26 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep.analysis import tolerance_bound
 
-        return tolerance_bound(self, column, **options)
+        return tolerance_bound(
+            self,
+            column,
+            coverage=coverage,
+            confidence=confidence,
+            sided=sided,
+            order=order,
+            name=name,
+            reduce=reduce,
+        )
 
-    def convergence(self, column: str, **options: Any) -> pd.DataFrame:
+    def convergence(
+        self,
+        column: str,
+        *,
+        stat: str = "mean",
+        confidence: float = 0.95,
+        name: str | None = None,
+        reduce: Reduce = "last",
+    ) -> pd.DataFrame:
         """A running estimate and its interval; see :func:`gmat_sweep.analysis.convergence`.
 
         Raises :class:`SweepConfigError` as that function does.
@@ -1272,9 +1301,17 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep.analysis import convergence
 
-        return convergence(self, column, **options)
+        return convergence(self, column, stat=stat, confidence=confidence, name=name, reduce=reduce)
 
-    def resample(self, step: Any, **options: Any) -> dd.DataFrame:
+    def resample(
+        self,
+        step: float | pd.Timedelta,
+        *,
+        name: str | None = None,
+        start: float | pd.Timedelta | None = None,
+        stop: float | pd.Timedelta | None = None,
+        method: Literal["linear", "cubic"] = "linear",
+    ) -> dd.DataFrame:
         """Every run on one elapsed-time grid; see :func:`gmat_sweep.analysis.resample`.
 
         Raises :class:`SweepConfigError` as that function does.
@@ -1285,7 +1322,7 @@ class Sweep(DaskMethodsMixin):
         """
         from gmat_sweep.analysis import resample
 
-        return resample(self, step, **options)
+        return resample(self, step, name=name, start=start, stop=stop, method=method)
 
     def report(self, path: str | Path, *, name: str | None = None) -> Path:
         """Write one self-contained, reproducible HTML report of the sweep to ``path``.
@@ -1538,7 +1575,7 @@ class Sweep(DaskMethodsMixin):
         """:meth:`_read` of a lazy frame, ``partition_rows`` defaulting to the aggregate's."""
         from gmat_sweep import aggregate
 
-        rows = partition_rows or aggregate.PARTITION_ROWS
+        rows = aggregate.PARTITION_ROWS if partition_rows is None else partition_rows
         return self._read(reader, name, parameters, partition_rows=rows)
 
     def _read[F](

@@ -7,8 +7,10 @@ mission sequence) and compare with its analytic Sobol' indices.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from gmat_sweep.analysis import (
     order_statistic_bound,
     resample,
     sensitivity,
+    stop_rule,
     tolerance_bound,
 )
 from gmat_sweep.backends.local import LocalPool
@@ -107,6 +110,39 @@ def test_too_few_runs_states_the_number_needed() -> None:
         order_statistic_bound([*range(60), math.nan])
 
 
+def test_numpy_numbers_are_numbers() -> None:
+    # A value from an array (np.int64, np.float32) keeps the rule: before, order=np.int64(2)
+    # was refused as not "a whole number >= 1", and max_n=np.int64(16) as not ">= n".
+    assert wilks_n(np.float32(0.95), np.float64(0.95), order=np.int64(2)) == 93
+    bound = order_statistic_bound(np.arange(93.0), order=np.int64(2))
+    assert (bound.upper, bound.upper_rank) == (91.0, 92) and type(bound.order) is int
+    rule = stop_rule(
+        {"column": "Y", "half_width": np.float32(0.5), "confidence": np.float64(0.9)},
+        n=4, batch=np.int64(4), max_n=np.int64(16),
+    )  # fmt: skip
+    assert json.loads(json.dumps(rule)) == rule  # recorded in the manifest as plain JSON
+    assert (rule["batch"], rule["max_n"], rule["until"]["half_width"]) == (4, 16, 0.5)
+    for wrong in (np.bool_(True), np.int64(0)):
+        with pytest.raises(SweepConfigError, match="order="):
+            wilks_n(order=wrong)
+
+
+def test_designs_take_numpy_integers_and_record_plain_ones() -> None:
+    # The in-memory header (sweep.manifest.parameter_spec) held np.int64 n and seed, which
+    # json.dumps refuses; and morris(levels=np.int64(4)) was refused as not even and >= 2.
+    bounds = {"X1.Value": (0.0, 1.0), "X2.Value": (0.0, 1.0)}
+    four, seed = np.int64(4), np.int64(7)
+    assert morris_rows(bounds, four, four, seed) == morris_rows(bounds, 4, 4, 7)
+    perturb = {"X1.Value": ("uniform", 0.0, 1.0)}
+    records = [
+        plan.stochastic_spec("monte_carlo", perturb, four, seed, sampler="sobol"),
+        plan.sobol_spec(bounds, four, seed, second_order=False),
+        plan.morris_spec(bounds, four, four, seed),
+    ]
+    for record in records:
+        assert json.loads(json.dumps(record)) == record
+
+
 # -- quasi-Monte Carlo draws ---------------------------------------------------
 
 
@@ -132,6 +168,22 @@ def test_qmc_is_seeded_reproducible_and_extends(sampler: str) -> None:
     assert monte_carlo_rows(perturb, 64, 3, sampler=sampler) == first
     assert monte_carlo_rows(perturb, 64, 4, sampler=sampler) != first
     assert monte_carlo_rows(perturb, 128, 3, sampler=sampler)[:64] == first
+
+
+@pytest.mark.parametrize("sampler", ["sobol", "halton"])
+def test_qmc_draws_are_scipys_scrambled_sequence_through_each_inverse_cdf(sampler: str) -> None:
+    # The documented construction, computed independently: one scrambled scipy engine of
+    # dimension D seeded with numpy.random.default_rng(seed), fields in sorted order.
+    perturb = {"B.Value": ("uniform", 500.0, 1000.0), "A.Value": ("normal", 2.2, 0.1)}
+    engine = {"sobol": qmc.Sobol, "halton": qmc.Halton}[sampler]
+    unit = engine(d=2, scramble=True, rng=np.random.default_rng(5)).random(16)
+    expected = {
+        "A.Value": stats.norm(2.2, 0.1).ppf(unit[:, 0]),
+        "B.Value": stats.uniform(500.0, 500.0).ppf(unit[:, 1]),
+    }
+    rows = monte_carlo_rows(perturb, 16, 5, sampler=sampler)
+    for field, values in expected.items():
+        np.testing.assert_array_equal([row[field] for row in rows], values)
 
 
 def test_qmc_normal_draws_are_never_infinite() -> None:
@@ -389,6 +441,10 @@ def test_resample_matches_a_fixed_step_truth(pool: LocalPool, tmp_path: Path) ->
         knots = result.to_pandas("StateReport").loc[0][column].to_numpy()
         np.testing.assert_allclose(coarse[column].to_numpy()[::3], knots, rtol=0, atol=1e-6)
         assert set(coarse["Prop.MaxStep"]) == {360}
+        # The rows have the dtypes the lazy frame promises, as to_pandas has them (every
+        # run ok: __status was once pandas' default str dtype, not the meta's).
+        pd.testing.assert_series_equal(frame.dtypes, lazy.dtypes)
+        assert frame["__status"].dtype == result.to_pandas("StateReport")["__status"].dtype
     # Interpolation error bounds for x = R cos(w t), R = 7200 km, w = 2 pi / 6080 s,
     # h = 360 s: linear h^2 w^2 R / 8 = 124 km, cubic spline 5 h^4 w^4 R / 384 = 1.8 km.
     assert errors["linear"] < 124.0
@@ -403,6 +459,8 @@ def test_resample_keeps_failed_runs_as_rows(pool: LocalPool, tmp_path: Path) -> 
         out=tmp_path, progress=False,
     )  # fmt: skip
     frame = resample(result, 300, start=0, stop=900).compute()
+    by_numpy = resample(result, np.int64(300), start=np.int64(0), stop=np.float32(900))
+    pd.testing.assert_frame_equal(by_numpy.compute(), frame)
     ok, failed = frame.loc[[0]], frame.loc[[1]]
     assert list(ok["time"]) == [pd.Timedelta(seconds=s) for s in (0, 300, 600, 900)]
     assert len(failed) == 1 and pd.isna(failed["time"].iloc[0])
@@ -526,3 +584,58 @@ def test_sweep_methods_give_the_analysis_functions_results(qmc_sweep: Sweep) -> 
     pd.testing.assert_frame_equal(qmc_sweep.sensitivity("Y"), sensitivity(qmc_sweep, "Y"))
     assert qmc_sweep.tolerance_bound("Y") == tolerance_bound(qmc_sweep, "Y")
     pd.testing.assert_frame_equal(qmc_sweep.convergence("Y"), convergence(qmc_sweep, "Y"))
+
+
+@pytest.mark.parametrize(
+    ("method", "function"),
+    [
+        (Sweep.sensitivity, sensitivity),
+        (Sweep.tolerance_bound, tolerance_bound),
+        (Sweep.convergence, convergence),
+        (Sweep.resample, resample),
+    ],
+    ids=lambda f: getattr(f, "__qualname__", ""),
+)
+def test_sweep_methods_have_the_analysis_functions_signatures(method: Any, function: Any) -> None:
+    # Issue 18 names the methods' keywords (Sweep.sensitivity(column, *, name=None,
+    # reduce="last"), ...); inspect.signature and help() must show them, not **options.
+    own = list(inspect.signature(method).parameters.values())[1:]
+    documented = list(inspect.signature(function).parameters.values())[1:]
+    assert [(p.name, p.kind, p.default) for p in own] == [
+        (p.name, p.kind, p.default) for p in documented
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stat", [5, None, ["mean"]])
+def test_convergence_refuses_a_stat_that_is_not_a_string(qmc_sweep: Sweep, stat: Any) -> None:
+    # Before, re.fullmatch raised a bare TypeError ("expected string or bytes-like object").
+    with pytest.raises(SweepConfigError, match=rf"stat={re.escape(repr(stat))}: use mean, std"):
+        convergence(qmc_sweep, "Y", stat=stat)
+
+
+@pytest.mark.slow
+def test_reduce_first_is_the_row_a_run_wrote_first(pool: LocalPool, tmp_path: Path) -> None:
+    # A backward propagation writes its rows latest time first. "first" and "last" are the
+    # rows GMAT wrote first and last (final()'s rule), not the earliest and latest times;
+    # "first" was the earliest time, so here the same row as "last".
+    backward = tmp_path / "backward.script"
+    backward.write_text(
+        (DATA / "loop_reports.script")
+        .read_text()
+        .replace(
+            "Propagate DefaultProp(Sat) {Sat.ElapsedSecs = StepSecs};",
+            "Propagate BackProp DefaultProp(Sat) {Sat.ElapsedSecs = StepSecs};",
+        )
+    )
+    grid = {"N.Value": [2, 3], "StepSecs.Value": [-600], "GoalSMA.Value": [0]}
+    study = sweep(backward, grid, out=tmp_path / "s", backend=pool, progress=False)
+
+    def running_mean(reduce: Any) -> list[float]:
+        frame = convergence(study, "I", name="Passes", reduce=reduce)
+        return [float(value) for value in frame["estimate"]]
+
+    # Pass I = 1, 2 in run 0 and I = 1, 2, 3 in run 1, in that order.
+    assert running_mean("first") == [1.0, 1.0]
+    assert running_mean("last") == [2.0, 2.5]
+    assert running_mean("min") == [1.0, 1.0]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -125,3 +128,37 @@ def test_reading_an_opened_sweep_writes_nothing(
     assert list(study.final().index) == [0, 1, 2, 3]
     assert study.to_dataframe().npartitions >= 1
     assert "ok: 4" in repr(study)
+
+
+@pytest.mark.parametrize("wrong", [0, False, -1, 2.5])
+def test_lazy_readers_refuse_a_partition_size_that_is_not_a_positive_integer(
+    finished: Path, wrong: object
+) -> None:
+    # 0 and False used to fall back to the default partition size without a word.
+    study = open_sweep(finished)
+    readers = (study.to_dataframe, study.to_ephemerides, study.to_contacts, study.to_solver_runs)
+    message = rf"partition_rows={wrong!r}: .*positive integer"
+    for reader in readers:
+        with pytest.raises(SweepConfigError, match=message):
+            reader(partition_rows=wrong)  # type: ignore[arg-type]
+
+
+def test_a_numpy_partition_size_is_a_partition_size(finished: Path) -> None:
+    study = open_sweep(finished)
+    by_numpy = study.to_dataframe(partition_rows=np.int64(80))
+    assert by_numpy.divisions == study.to_dataframe(partition_rows=80).divisions
+
+
+@pytest.mark.parametrize("options", [[1], "key=abc", 5])
+def test_storage_options_that_are_not_a_mapping_are_refused_by_name(
+    options: Any, finished: Path, leo_basic: Path, tmp_path: Path
+) -> None:
+    # Before, dict(options) raised a bare TypeError or ValueError, in open_sweep from
+    # deep inside fsspec.
+    message = rf"storage_options={re.escape(repr(options))}: pass a dict"
+    with pytest.raises(SweepConfigError, match=message):
+        open_sweep(finished, storage_options=options)
+    new = tmp_path / "new"
+    with pytest.raises(SweepConfigError, match=message):
+        sweep(leo_basic, {"Sat.SMA": [7000.0]}, out=new, storage_options=options)
+    assert not new.exists()
