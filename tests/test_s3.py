@@ -387,3 +387,25 @@ def test_storage_problems_are_config_errors_before_anything_is_written(
     assert s3_server.keys(prefix) == []
     buckets = [b["Name"] for b in s3_server.client().list_buckets()["Buckets"]]
     assert buckets == [s3_server.bucket]  # gmat_sweep never creates a bucket
+
+
+def test_resuming_an_s3_manifest_with_a_torn_last_line_keeps_it_loadable(
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+) -> None:
+    # A local sweep torn by a crash, then copied to the bucket: its last line is cut short.
+    prefix = _prefix()
+    options = s3_server.storage_options()
+    out, key = s3_server.url(prefix), f"{prefix}/manifest.jsonl"
+    sweep(leo_basic, {"Sat.Cd": [2.0, 2.2]}, backend=pool, out=out, storage_options=options)
+    client = s3_server.client()
+    lines = client.get_object(Bucket=s3_server.bucket, Key=key)["Body"].read().splitlines()
+    torn = b"\n".join(lines[:-1]) + b"\n" + lines[-1][: len(lines[-1]) // 2]
+    client.put_object(Bucket=s3_server.bucket, Key=key, Body=torn)
+    study = open_sweep(out, storage_options=options)
+    assert [entry.run_id for entry in study.manifest.entries] == [0]
+    study.resume()  # re-runs run 1, then folds its entry into manifest.jsonl
+    reloaded = Manifest.load(s3_server.url(key), storage_options=options)
+    assert sorted(entry.run_id for entry in reloaded.entries) == [0, 1]
+    assert reloaded.entry_for(1) is not None
