@@ -409,3 +409,50 @@ def test_resuming_an_s3_manifest_with_a_torn_last_line_keeps_it_loadable(
     reloaded = Manifest.load(s3_server.url(key), storage_options=options)
     assert sorted(entry.run_id for entry in reloaded.entries) == [0, 1]
     assert reloaded.entry_for(1) is not None
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "message"),
+    [
+        ("wrong secret", PermissionError, r"cannot read s3://\S+: access denied"),
+        (
+            "unreachable endpoint",
+            ConnectionError,
+            r"cannot read s3://\S+: the object store did not",
+        ),
+    ],
+)
+def test_reading_an_s3_sweep_the_store_refuses_names_the_url_and_the_fix(
+    case: str,
+    error: type[OSError],
+    message: str,
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = s3_server.url(_prefix())
+    sweep(
+        leo_basic,
+        {"Sat.Cd": [2.0]},
+        backend=pool,
+        out=out,
+        storage_options=s3_server.storage_options(),
+    )
+    if case == "wrong secret":
+        options = s3_server.storage_options(secret="not-the-secret")
+    else:
+        options = s3_server.storage_options(endpoint=f"http://127.0.0.1:{_unused_port()}")
+    options["config_kwargs"] = {"connect_timeout": 1, "retries": {"max_attempts": 1}}
+    with pytest.raises(error, match=message) as info:
+        open_sweep(out, storage_options=options)
+    assert out in str(info.value) and s3_server.secret not in str(info.value)
+    with pytest.raises(error, match=message):
+        Manifest.load(f"{out}/manifest.jsonl", storage_options=options)
+    flags = ["--storage-option", f"secret={options['secret']}", "--storage-option",
+             f"client_kwargs.endpoint_url={options['client_kwargs']['endpoint_url']}"]  # fmt: skip
+    for name, value in [("key", options["key"]), ("client_kwargs.region_name", "us-east-1"),
+                        ("config_kwargs.connect_timeout", "1")]:  # fmt: skip
+        flags += ["--storage-option", f"{name}={value}"]
+    assert main(["show", out, *flags]) == 3  # a storage problem, not "a bug in gmat_sweep"
+    assert out in capsys.readouterr().err
