@@ -83,11 +83,7 @@ class Journal:
 
     def rewrite_header(self, header: bytes) -> None:
         """Replace the first line with ``header``, keeping every complete line after it."""
-        data = self._main_bytes()
-        if self.repair is not None:
-            _check_unchanged(len(data), self.location, self.repair)
-            data = data[: self.repair.keep_bytes] + (b"\n" if self.repair.add_newline else b"")
-        _, _, rest = data.partition(b"\n")
+        _, _, rest = self._valid_bytes().partition(b"\n")
         storage.atomic_write(self.location, header + rest, self._options())
         self.repair = None
 
@@ -96,6 +92,14 @@ class Journal:
 
     def _main_bytes(self) -> bytes:
         raise NotImplementedError
+
+    def _valid_bytes(self) -> bytes:
+        """The main file without a torn last line (the bytes a later write may build on)."""
+        data = self._main_bytes()
+        if self.repair is None:
+            return data
+        _check_unchanged(len(data), self.location, self.repair)
+        return data[: self.repair.keep_bytes] + (b"\n" if self.repair.add_newline else b"")
 
     def _options(self) -> dict[str, Any]:
         return {}
@@ -212,20 +216,23 @@ class ObjectJournal(Journal):
     def compact(self) -> None:
         """Fold the entry objects into ``manifest.jsonl``, then delete them.
 
-        Every attempt is kept, in arrival order; the objects are deleted (in one
+        A torn last line of ``manifest.jsonl`` (one copied from a crashed local
+        sweep) is cut off first, as a local append would. Every attempt is
+        kept, in arrival order; the objects are deleted (in one
         batch where the store allows) only after the rewritten file is in
         place, so a crash at any point loses nothing (a leftover object
         duplicates a line, and last wins).
         """
         if not self.objects:
             return
-        history = self._main_bytes()
+        history = self._valid_bytes()
         if history and not history.endswith(b"\n"):
             history += b"\n"
         extra = b"".join(line for _, line in self.objects)
         storage.atomic_write(self.location, history + extra, self.storage_options)
         storage.remove([name for name, _ in self.objects], self.storage_options)
         self.objects = []
+        self.repair = None
 
     def _main_bytes(self) -> bytes:
         try:

@@ -19,7 +19,7 @@ import contextlib
 import os
 import sys
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -266,12 +266,58 @@ def _parquet_tail(tail: bytes) -> bool:
     return len(tail) == 8 and tail[4:] == _PARQUET_MAGIC and tail[:4] != b"\0\0\0\0"
 
 
+def _access_denied(exc: OSError, allowed: str) -> str:
+    return (
+        f"access denied ({exc}); the credentials in storage_options (or the environment) must "
+        f"be allowed to {allowed} objects under this prefix: fix the key/secret or the bucket "
+        "policy"
+    )
+
+
+def _no_answer(exc: BaseException) -> str:
+    return (
+        f"the object store did not answer ({type(exc).__name__}: {exc}); check the endpoint "
+        "(storage_options={'client_kwargs': {'endpoint_url': ...}} for S3-compatible servers), "
+        "that the server is running and reachable from this machine"
+    )
+
+
+def _unanswered(exc: BaseException) -> bool:
+    """Whether ``exc`` is botocore's word that the store could not be reached or timed out."""
+    botocore = sys.modules.get("botocore.exceptions")  # loaded by s3fs, if anything uses it
+    return botocore is not None and isinstance(exc, botocore.BotoCoreError)
+
+
+@contextlib.contextmanager
+def _reading(location: PathLike) -> Iterator[None]:
+    """Name ``location`` and the fix when an object store refuses a read or does not answer.
+
+    s3fs reports a wrong secret as a bare ``PermissionError('Forbidden')`` and an
+    unreachable endpoint as botocore's own exception; both become the ``OSError``
+    kind a reader expects (``PermissionError``, ``ConnectionError``), naming the
+    URL. Local paths and a missing file pass through unchanged.
+    """
+    try:
+        yield
+    except PermissionError as exc:
+        if not is_url(location):
+            raise
+        raise PermissionError(
+            f"cannot read {location}: {_access_denied(exc, 'read and list')}"
+        ) from None
+    except Exception as exc:
+        if not _unanswered(exc):
+            raise
+        raise ConnectionError(f"cannot read {location}: {_no_answer(exc)}") from None
+
+
 def read_bytes(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> bytes:
     """Read a whole file from a local path or URL."""
     if not is_url(location):
         return Path(location).read_bytes()
     fs, path = filesystem(location, storage_options)
-    data: bytes = fs.cat_file(path)
+    with _reading(location):
+        data: bytes = fs.cat_file(path)
     return data
 
 
@@ -286,7 +332,8 @@ def read_many(
         return []
     fs, _ = filesystem(locations[0], storage_options)
     paths = [fs._strip_protocol(location) for location in locations]
-    contents = fs.cat(paths, on_error="raise")
+    with _reading(locations[0]):
+        contents = fs.cat(paths, on_error="raise")
     missing = [path for path in paths if path not in contents]
     if missing:  # some filesystems leave a vanished file out instead of raising
         raise FileNotFoundError(missing[0])
@@ -298,7 +345,8 @@ def exists(location: PathLike, storage_options: Mapping[str, Any] | None = None)
     if not is_url(location):
         return Path(location).exists()
     fs, path = filesystem(location, storage_options)
-    return bool(fs.exists(path))
+    with _reading(location):
+        return bool(fs.exists(path))
 
 
 def remove(locations: list[str], storage_options: Mapping[str, Any] | None = None) -> None:
@@ -314,8 +362,9 @@ def list_files(location: PathLike, storage_options: Mapping[str, Any] | None = N
     """Full URLs of the files directly under ``location``, sorted by name; [] if none."""
     fs, path = filesystem(location, storage_options)
     try:
-        # refresh: other processes add files here, so a cached listing would be stale
-        listing = fs.ls(path, detail=True, refresh=True)
+        with _reading(location):
+            # refresh: other processes add files here, so a cached listing would be stale
+            listing = fs.ls(path, detail=True, refresh=True)
     except FileNotFoundError:
         return []
     # Some S3 servers list an emptied folder as a "name/" marker: not a file.
@@ -368,20 +417,12 @@ def check_writable(location: PathLike, storage_options: Mapping[str, Any] | None
         fs.pipe_file(probe, b"")
         fs.rm_file(probe)
     except PermissionError as exc:
-        raise SweepConfigError(
-            f"cannot write to {url}: access denied ({exc}); the credentials in storage_options "
-            "(or the environment) must be allowed to write, read, list and delete objects "
-            "under this prefix: fix the key/secret or the bucket policy"
-        ) from None
+        allowed = "write, read, list and delete"
+        raise SweepConfigError(f"cannot write to {url}: {_access_denied(exc, allowed)}") from None
     except FileNotFoundError as exc:
         raise SweepConfigError(
             f"cannot write to {url}: the bucket does not exist ({exc}); gmat_sweep never "
             "creates buckets: create it first (e.g. `aws s3 mb`), or fix the bucket name"
         ) from None
     except Exception as exc:
-        raise SweepConfigError(
-            f"cannot write to {url}: the object store did not answer "
-            f"({type(exc).__name__}: {exc}); check the endpoint (storage_options="
-            "{'client_kwargs': {'endpoint_url': ...}} for S3-compatible servers), that the "
-            "server is running and reachable from this machine"
-        ) from None
+        raise SweepConfigError(f"cannot write to {url}: {_no_answer(exc)}") from None

@@ -387,3 +387,72 @@ def test_storage_problems_are_config_errors_before_anything_is_written(
     assert s3_server.keys(prefix) == []
     buckets = [b["Name"] for b in s3_server.client().list_buckets()["Buckets"]]
     assert buckets == [s3_server.bucket]  # gmat_sweep never creates a bucket
+
+
+def test_resuming_an_s3_manifest_with_a_torn_last_line_keeps_it_loadable(
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+) -> None:
+    # A local sweep torn by a crash, then copied to the bucket: its last line is cut short.
+    prefix = _prefix()
+    options = s3_server.storage_options()
+    out, key = s3_server.url(prefix), f"{prefix}/manifest.jsonl"
+    sweep(leo_basic, {"Sat.Cd": [2.0, 2.2]}, backend=pool, out=out, storage_options=options)
+    client = s3_server.client()
+    lines = client.get_object(Bucket=s3_server.bucket, Key=key)["Body"].read().splitlines()
+    torn = b"\n".join(lines[:-1]) + b"\n" + lines[-1][: len(lines[-1]) // 2]
+    client.put_object(Bucket=s3_server.bucket, Key=key, Body=torn)
+    study = open_sweep(out, storage_options=options)
+    kept = [entry.run_id for entry in study.manifest.entries]  # lines are in completion order
+    assert len(kept) == 1
+    study.resume()  # re-runs the torn line's run, then folds its entry into manifest.jsonl
+    reloaded = Manifest.load(s3_server.url(key), storage_options=options)
+    assert sorted(entry.run_id for entry in reloaded.entries) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "message"),
+    [
+        ("wrong secret", PermissionError, r"cannot read s3://\S+: access denied"),
+        (
+            "unreachable endpoint",
+            ConnectionError,
+            r"cannot read s3://\S+: the object store did not",
+        ),
+    ],
+)
+def test_reading_an_s3_sweep_the_store_refuses_names_the_url_and_the_fix(
+    case: str,
+    error: type[OSError],
+    message: str,
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = s3_server.url(_prefix())
+    sweep(
+        leo_basic,
+        {"Sat.Cd": [2.0]},
+        backend=pool,
+        out=out,
+        storage_options=s3_server.storage_options(),
+    )
+    if case == "wrong secret":
+        options = s3_server.storage_options(secret="not-the-secret")
+    else:
+        options = s3_server.storage_options(endpoint=f"http://127.0.0.1:{_unused_port()}")
+    options["config_kwargs"] = {"connect_timeout": 1, "retries": {"max_attempts": 1}}
+    with pytest.raises(error, match=message) as info:
+        open_sweep(out, storage_options=options)
+    assert out in str(info.value) and s3_server.secret not in str(info.value)
+    with pytest.raises(error, match=message):
+        Manifest.load(f"{out}/manifest.jsonl", storage_options=options)
+    flags = ["--storage-option", f"secret={options['secret']}", "--storage-option",
+             f"client_kwargs.endpoint_url={options['client_kwargs']['endpoint_url']}"]  # fmt: skip
+    for name, value in [("key", options["key"]), ("client_kwargs.region_name", "us-east-1"),
+                        ("config_kwargs.connect_timeout", "1")]:  # fmt: skip
+        flags += ["--storage-option", f"{name}={value}"]
+    assert main(["show", out, *flags]) == 3  # a storage problem, not "a bug in gmat_sweep"
+    assert out in capsys.readouterr().err
