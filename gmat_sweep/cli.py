@@ -222,26 +222,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _object_store_error(exc: Exception, args: argparse.Namespace) -> str | None:
-    """An object store's client error (botocore, under s3fs) for people; ``None`` for others.
+    """An object store's client error (:func:`gmat_sweep.storage.client_error`) for people.
 
-    s3fs turns most of the store's answers into ``OSError``s, but not a
-    client that cannot sign its request (no credentials) or cannot be built.
+    ``None`` for any other exception.
     """
-    botocore = sys.modules.get("botocore.exceptions")  # checked without importing it
-    if botocore is None or not isinstance(exc, botocore.BotoCoreError):
+    from gmat_sweep.storage import client_error, client_problem
+
+    if not client_error(exc):
         return None
     where = getattr(args, "out_dir", None) or getattr(args, "out", None) or "the object store"
-    what = f"cannot reach {where} ({type(exc).__name__}: {_one_line(str(exc))})"
-    if "Credentials" in type(exc).__name__:
-        return (
-            f"{what}: give credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
-            "AWS_PROFILE), or --storage-option key=... --storage-option secret=..., or "
-            "--storage-option anon=true for a public bucket"
-        )
-    return (
-        f"{what}: check the endpoint (AWS_ENDPOINT_URL or --storage-option "
-        "client_kwargs.endpoint_url=...) and the network"
-    )
+    return f"cannot reach {where}: {_one_line(client_problem(exc))}"
 
 
 def _bug(exc: Exception, argv: Sequence[str]) -> int:

@@ -277,13 +277,36 @@ def _access_denied(exc: OSError, allowed: str) -> str:
 def _no_answer(exc: BaseException) -> str:
     return (
         f"the object store did not answer ({type(exc).__name__}: {exc}); check the endpoint "
-        "(storage_options={'client_kwargs': {'endpoint_url': ...}} for S3-compatible servers), "
-        "that the server is running and reachable from this machine"
+        "(storage_options={'client_kwargs': {'endpoint_url': ...}} for S3-compatible servers, "
+        "--storage-option client_kwargs.endpoint_url=... or AWS_ENDPOINT_URL on the command "
+        "line), that the server is running and reachable from this machine"
     )
 
 
-def _unanswered(exc: BaseException) -> bool:
-    """Whether ``exc`` is botocore's word that the store could not be reached or timed out."""
+def client_problem(exc: BaseException) -> str:
+    """What a :func:`client_error` means and what to do: give credentials, or check the endpoint."""
+    return _no_credentials(exc) if _lacks_credentials(exc) else _no_answer(exc)
+
+
+def _lacks_credentials(exc: BaseException) -> bool:
+    return "Credentials" in type(exc).__name__  # botocore's NoCredentialsError, Partial...
+
+
+def _no_credentials(exc: BaseException) -> str:
+    return (
+        f"no credentials ({type(exc).__name__}: {exc}); give them in the environment "
+        "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) or as storage options "
+        "key and secret (--storage-option key=... --storage-option secret=... on the command "
+        "line), or anon=true for a public bucket"
+    )
+
+
+def client_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is botocore's own error (no answer, a timeout, no credentials).
+
+    s3fs turns most of an object store's answers into ``OSError``s, but not a
+    client that cannot reach the store, sign its request or be built.
+    """
     botocore = sys.modules.get("botocore.exceptions")  # loaded by s3fs, if anything uses it
     return botocore is not None and isinstance(exc, botocore.BotoCoreError)
 
@@ -292,10 +315,10 @@ def _unanswered(exc: BaseException) -> bool:
 def _reading(location: PathLike) -> Iterator[None]:
     """Name ``location`` and the fix when an object store refuses a read or does not answer.
 
-    s3fs reports a wrong secret as a bare ``PermissionError('Forbidden')`` and an
-    unreachable endpoint as botocore's own exception; both become the ``OSError``
-    kind a reader expects (``PermissionError``, ``ConnectionError``), naming the
-    URL. Local paths and a missing file pass through unchanged.
+    s3fs reports a wrong secret as a bare ``PermissionError('Forbidden')``, and
+    missing credentials or an unreachable endpoint as botocore's own exception;
+    each becomes the ``OSError`` kind a reader expects (``PermissionError``,
+    ``ConnectionError``), naming the URL. Local paths and a missing file pass through unchanged.
     """
     try:
         yield
@@ -306,9 +329,10 @@ def _reading(location: PathLike) -> Iterator[None]:
             f"cannot read {location}: {_access_denied(exc, 'read and list')}"
         ) from None
     except Exception as exc:
-        if not _unanswered(exc):
+        if not client_error(exc):
             raise
-        raise ConnectionError(f"cannot read {location}: {_no_answer(exc)}") from None
+        kind = PermissionError if _lacks_credentials(exc) else ConnectionError
+        raise kind(f"cannot read {location}: {client_problem(exc)}") from None
 
 
 def read_bytes(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> bytes:
