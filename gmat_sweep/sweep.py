@@ -53,6 +53,7 @@ from gmat_sweep.manifest import (
 from gmat_sweep.metrics import Postprocess
 from gmat_sweep.mission import checked_script
 from gmat_sweep.plan import installed_version as _version
+from gmat_sweep.progress import progress_bar
 from gmat_sweep.spec import (
     LOG_NAME,
     PathLike,
@@ -1747,14 +1748,12 @@ class _Recorder:
     """The manifest writer of one computation of a sweep: thread-safe, on the driver."""
 
     def __init__(self, sweep: Sweep, total: int) -> None:
-        from tqdm.auto import tqdm
-
         self._sweep = sweep
         self._by_id = {spec.run_id: spec for spec in sweep.run_graph.runs}
         self._lock = threading.Lock()
         self._failed = 0
         self._started = time.perf_counter()
-        self._bar = tqdm(total=total, unit="run", disable=not sweep._progress, dynamic_ncols=True)
+        self._bar = progress_bar(total, enabled=sweep._progress)
 
     def record(self, outcome: RunOutcome, *, final: bool = True) -> None:
         """Append ``outcome``'s earlier attempts, then ``outcome``, to the manifest."""
