@@ -45,7 +45,7 @@ from gmat_sweep.errors import (
     OutputNameError,
     SweepConfigError,
 )
-from gmat_sweep.plan import CLI_DISTRIBUTIONS
+from gmat_sweep.plan import CLI_DISTRIBUTIONS, DISTRIBUTION_EXAMPLES
 from gmat_sweep.spec import PathLike, as_location
 
 if TYPE_CHECKING:
@@ -1902,7 +1902,7 @@ def _parse_perturb(text: str) -> tuple[ParamName, DistSpec]:
     if len(numbers) != 2:
         raise SweepConfigError(
             f"--perturb {text!r}: {name} takes two numbers, {CLI_DISTRIBUTIONS[name]}, e.g. "
-            f"{match['path']}={name}(2.0,2.4)"
+            + _spelled("perturb", match["path"], (name, *DISTRIBUTION_EXAMPLES[name]))
         )
     spec: DistSpec = (name, *numbers)
     return match["path"], spec

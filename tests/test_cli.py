@@ -458,6 +458,21 @@ def test_parse_perturb() -> None:
 
 
 @pytest.mark.parametrize(
+    ("bad", "example"),
+    [
+        ("Sat.SMA=normal(7000)", "e.g. --perturb 'Sat.SMA=normal(7000,5)'"),
+        ("Sat.Cd=uniform(2.0)", "e.g. --perturb 'Sat.Cd=uniform(6900,7100)'"),
+        ("Sat.DryMass=lognormal(1,2,3)", "e.g. --perturb 'Sat.DryMass=lognormal(0,0.1)'"),
+    ],
+)
+def test_parse_perturb_arity_example_is_the_distributions_own(bad: str, example: str) -> None:
+    # The example a wrong count of numbers gets is the one every other message about that
+    # distribution gives, in the command line's spelling (not uniform's numbers for all).
+    with pytest.raises(SweepConfigError, match=re.escape(example)):
+        _parse_perturb(bad)
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (
