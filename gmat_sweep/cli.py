@@ -1893,8 +1893,15 @@ def _parse_perturb(text: str) -> tuple[ParamName, DistSpec]:
             f"{', '.join(first)} or {last} (truncated, correlated and other scipy.stats "
             "distributions need Python: monte_carlo(perturb=...))"
         )
+    arguments = match["args"].split(",") if match["args"].strip() else []
+    for position, argument in enumerate(arguments, start=1):
+        if not argument.strip():
+            raise SweepConfigError(
+                f"--perturb {text!r}: argument {position} is empty; e.g. "
+                + _spelled("perturb", match["path"], (name, *DISTRIBUTION_EXAMPLES[name]))
+            )
     try:
-        numbers = tuple(float(a) for a in match["args"].split(",") if a.strip())
+        numbers = tuple(float(a) for a in arguments)
     except ValueError:
         raise SweepConfigError(
             f"--perturb {text!r}: distribution arguments must be numbers, e.g. normal(7000,5)"

@@ -473,6 +473,21 @@ def test_parse_perturb_arity_example_is_the_distributions_own(bad: str, example:
 
 
 @pytest.mark.parametrize(
+    ("bad", "position"),
+    [
+        ("Sat.SMA=normal(7000,,5)", 2),
+        ("Sat.SMA=normal(7000,5,)", 3),
+        ("Sat.SMA=normal( ,7000,5)", 1),
+    ],
+)
+def test_parse_perturb_refuses_an_empty_argument(bad: str, position: int) -> None:
+    # A stray comma is a typo, not a number to skip: the spec must be written as meant.
+    expected = f"--perturb {bad!r}: argument {position} is empty; e.g. --perturb 'Sat.SMA=normal("
+    with pytest.raises(SweepConfigError, match=re.escape(expected)):
+        _parse_perturb(bad)
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (
