@@ -45,7 +45,7 @@ from gmat_sweep.errors import (
     OutputNameError,
     SweepConfigError,
 )
-from gmat_sweep.plan import CLI_DISTRIBUTIONS
+from gmat_sweep.plan import CLI_DISTRIBUTIONS, DISTRIBUTION_EXAMPLES
 from gmat_sweep.spec import PathLike, as_location
 
 if TYPE_CHECKING:
@@ -1893,8 +1893,15 @@ def _parse_perturb(text: str) -> tuple[ParamName, DistSpec]:
             f"{', '.join(first)} or {last} (truncated, correlated and other scipy.stats "
             "distributions need Python: monte_carlo(perturb=...))"
         )
+    arguments = match["args"].split(",") if match["args"].strip() else []
+    for position, argument in enumerate(arguments, start=1):
+        if not argument.strip():
+            raise SweepConfigError(
+                f"--perturb {text!r}: argument {position} is empty; e.g. "
+                + _spelled("perturb", match["path"], (name, *DISTRIBUTION_EXAMPLES[name]))
+            )
     try:
-        numbers = tuple(float(a) for a in match["args"].split(",") if a.strip())
+        numbers = tuple(float(a) for a in arguments)
     except ValueError:
         raise SweepConfigError(
             f"--perturb {text!r}: distribution arguments must be numbers, e.g. normal(7000,5)"
@@ -1902,7 +1909,7 @@ def _parse_perturb(text: str) -> tuple[ParamName, DistSpec]:
     if len(numbers) != 2:
         raise SweepConfigError(
             f"--perturb {text!r}: {name} takes two numbers, {CLI_DISTRIBUTIONS[name]}, e.g. "
-            f"{match['path']}={name}(2.0,2.4)"
+            + _spelled("perturb", match["path"], (name, *DISTRIBUTION_EXAMPLES[name]))
         )
     spec: DistSpec = (name, *numbers)
     return match["path"], spec

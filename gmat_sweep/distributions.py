@@ -40,6 +40,7 @@ from scipy.stats._distn_infrastructure import (
 )
 
 from gmat_sweep.errors import ArgumentError, SweepConfigError
+from gmat_sweep.plan import DISTRIBUTION_EXAMPLES
 from gmat_sweep.spec import to_plain
 
 type FloatArray = NDArray[np.float64]
@@ -90,14 +91,8 @@ _ACCEPTED = (
     "use 'normal', 'uniform', 'lognormal', 'mvnormal' or a frozen scipy.stats distribution "
     "such as scipy.stats.norm(7000, 5)"
 )
-_EXAMPLE_PARAMETERS = {
-    "normal": (7000.0, 5.0),
-    "uniform": (6900.0, 7100.0),
-    "lognormal": (0.0, 0.1),
-}
-"""Parameters of each one-field distribution that an error message gives as an example."""
 _EXAMPLES = {
-    **{kind: repr((kind, *params)) for kind, params in _EXAMPLE_PARAMETERS.items()},
+    **{kind: repr((kind, *params)) for kind, params in DISTRIBUTION_EXAMPLES.items()},
     "mvnormal": "('mvnormal', [0.0, 0.0], [[1.0, 0.5], [0.5, 1.0]])",
 }
 # Draws of exactly 0 (or 1) would map to infinite values under unbounded
@@ -450,7 +445,7 @@ def _refused(
     fixed: tuple[float, float] | None = None,
 ) -> ArgumentError:
     """A one-field distribution's parameters break ``rule``; the example is ``fixed`` or generic."""
-    example = fixed if fixed is not None else _EXAMPLE_PARAMETERS[kind]
+    example = fixed if fixed is not None else DISTRIBUTION_EXAMPLES[kind]
     return ArgumentError("perturb", names[0], (kind, *params), rule, (kind, *example))
 
 

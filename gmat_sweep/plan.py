@@ -47,6 +47,14 @@ CLI_DISTRIBUTIONS = {
 }
 """The distributions ``gmat-sweep monte-carlo --perturb`` spells, and their arguments."""
 
+DISTRIBUTION_EXAMPLES = {
+    "normal": (7000.0, 5.0),
+    "uniform": (6900.0, 7100.0),
+    "lognormal": (0.0, 0.1),
+}
+"""Parameters of each one-field distribution that an error message gives as an example,
+in Python (:mod:`gmat_sweep.distributions`) and on the command line alike."""
+
 
 def grid_spec(grid: Mapping[str, Any]) -> dict[str, Any]:
     """Record of a full-factorial grid (values materialised)."""

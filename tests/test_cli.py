@@ -458,6 +458,36 @@ def test_parse_perturb() -> None:
 
 
 @pytest.mark.parametrize(
+    ("bad", "example"),
+    [
+        ("Sat.SMA=normal(7000)", "e.g. --perturb 'Sat.SMA=normal(7000,5)'"),
+        ("Sat.Cd=uniform(2.0)", "e.g. --perturb 'Sat.Cd=uniform(6900,7100)'"),
+        ("Sat.DryMass=lognormal(1,2,3)", "e.g. --perturb 'Sat.DryMass=lognormal(0,0.1)'"),
+    ],
+)
+def test_parse_perturb_arity_example_is_the_distributions_own(bad: str, example: str) -> None:
+    # The example a wrong count of numbers gets is the one every other message about that
+    # distribution gives, in the command line's spelling (not uniform's numbers for all).
+    with pytest.raises(SweepConfigError, match=re.escape(example)):
+        _parse_perturb(bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "position"),
+    [
+        ("Sat.SMA=normal(7000,,5)", 2),
+        ("Sat.SMA=normal(7000,5,)", 3),
+        ("Sat.SMA=normal( ,7000,5)", 1),
+    ],
+)
+def test_parse_perturb_refuses_an_empty_argument(bad: str, position: int) -> None:
+    # A stray comma is a typo, not a number to skip: the spec must be written as meant.
+    expected = f"--perturb {bad!r}: argument {position} is empty; e.g. --perturb 'Sat.SMA=normal("
+    with pytest.raises(SweepConfigError, match=re.escape(expected)):
+        _parse_perturb(bad)
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (
