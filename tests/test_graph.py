@@ -370,6 +370,33 @@ def test_a_user_written_pool_runs_sweeps(
     pd.testing.assert_frame_equal(result.to_pandas(), reference, check_exact=True)
 
 
+class OwnInit(Pool):
+    """A user's pool with an ``__init__`` of its own that never calls ``Pool.__init__``."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(1)
+
+    def submit(self, spec: RunSpec) -> Future[RunOutcome]:
+        return self._executor.submit(run_node, spec, False)
+
+    def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
+        return drain(self, futures)
+
+
+def test_a_user_pool_that_does_not_call_pool_init_reuses_the_gmat_context(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    pool = OwnInit()
+    try:
+        assert pool.reuse_gmat_context is True
+        result = sweep(
+            leo_basic, {"Sat.Cd": [2.0]}, backend=pool, out=tmp_path / "s", progress=False
+        )
+    finally:
+        pool._executor.shutdown()
+    assert [entry.status for entry in result.manifest.entries] == [RunStatus.OK]
+
+
 def test_visualize_draws_the_graph_of_a_sweep(leo_basic: Path, tmp_path: Path) -> None:
     lazy = Sweep(
         runs=[RunSpec(leo_basic, {"Sat.Cd": cd}, tmp_path / f"run-{i:06d}", i, None, {})
