@@ -142,6 +142,18 @@ def test_dask_compute_under_a_default_distributed_client_says_how_to_run_a_sweep
 
 
 @pytest.mark.slow
+def test_dask_compute_of_sweeps_on_different_backends_names_them(
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    on_pool = sweep(leo_basic, GRID, backend=pool, out=tmp_path / "a", compute=False)
+    on_default = sweep(leo_basic, GRID, out=tmp_path / "b", compute=False)
+    with pytest.raises(BackendError, match="different backends") as caught:
+        dask.compute(on_pool, on_default)
+    assert "LocalPool" in str(caught.value)
+    assert "the default" in str(caught.value)
+    assert not (tmp_path / "a" / "manifest.jsonl").exists()
+
+
 def test_compute_false_then_compute(leo_basic: Path, tmp_path: Path, pool: LocalPool) -> None:
     lazy = sweep(
         leo_basic,
