@@ -142,7 +142,7 @@ class DaskPool(Pool):
             except BaseException:
                 self._owned.close()
                 raise
-        self._client = client
+        self._client: Any = client
 
     @classmethod
     def adopt(
