@@ -320,9 +320,13 @@ def get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
     run_keys = [key for key in mine if key[0] in sweeps]  # type: ignore[index]
     backends = {repr(sweep.backend): sweep.backend for sweep in sweeps.values()}
     if len(backends) > 1:
+        described = ", ".join(
+            "the default" if b is None else repr(b) if isinstance(b, str) else type(b).__name__
+            for b in backends.values()
+        )
         raise BackendError(
-            "these sweeps run on different backends, so one computation cannot run them "
-            "together; compute them one by one, or build them with the same backend="
+            f"these sweeps run on different backends ({described}), so one computation cannot "
+            "run them together; compute them one by one, or build them with the same backend="
         )
     backend = next(iter(backends.values()), None)
     if not run_keys:  # sweeps of no runs: no pool to start

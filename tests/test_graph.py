@@ -142,6 +142,18 @@ def test_dask_compute_under_a_default_distributed_client_says_how_to_run_a_sweep
 
 
 @pytest.mark.slow
+def test_dask_compute_of_sweeps_on_different_backends_names_them(
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    on_pool = sweep(leo_basic, GRID, backend=pool, out=tmp_path / "a", compute=False)
+    on_default = sweep(leo_basic, GRID, out=tmp_path / "b", compute=False)
+    with pytest.raises(BackendError, match="different backends") as caught:
+        dask.compute(on_pool, on_default)
+    assert "LocalPool" in str(caught.value)
+    assert "the default" in str(caught.value)
+    assert not (tmp_path / "a" / "manifest.jsonl").exists()
+
+
 def test_compute_false_then_compute(leo_basic: Path, tmp_path: Path, pool: LocalPool) -> None:
     lazy = sweep(
         leo_basic,
@@ -368,6 +380,33 @@ def test_a_user_written_pool_runs_sweeps(
         result = sweep(leo_basic, GRID, backend=pool, out=tmp_path / "s", progress=False)
     assert result.manifest.backend == "thread-per-run"
     pd.testing.assert_frame_equal(result.to_pandas(), reference, check_exact=True)
+
+
+class OwnInit(Pool):
+    """A user's pool with an ``__init__`` of its own that never calls ``Pool.__init__``."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(1)
+
+    def submit(self, spec: RunSpec) -> Future[RunOutcome]:
+        return self._executor.submit(run_node, spec, False)
+
+    def as_completed(self, futures: Iterable[Future[RunOutcome]]) -> Iterator[RunOutcome]:
+        return drain(self, futures)
+
+
+def test_a_user_pool_that_does_not_call_pool_init_reuses_the_gmat_context(
+    leo_basic: Path, tmp_path: Path
+) -> None:
+    pool = OwnInit()
+    try:
+        assert pool.reuse_gmat_context is True
+        result = sweep(
+            leo_basic, {"Sat.Cd": [2.0]}, backend=pool, out=tmp_path / "s", progress=False
+        )
+    finally:
+        pool._executor.shutdown()
+    assert [entry.status for entry in result.manifest.entries] == [RunStatus.OK]
 
 
 def test_visualize_draws_the_graph_of_a_sweep(leo_basic: Path, tmp_path: Path) -> None:

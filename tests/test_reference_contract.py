@@ -433,6 +433,15 @@ def test_dask_pool_refuses_a_cluster_size_it_cannot_start(argument: str, value: 
         gmat_sweep.DaskPool(**{argument: value})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("client", ["tcp://127.0.0.1:8786", object()])
+def test_dask_pool_refuses_a_client_that_is_not_a_distributed_client(client: object) -> None:
+    # It was accepted, and the sweep then failed inside the pool with
+    # "AttributeError: 'str' object has no attribute 'submit'".
+    with pytest.raises(BackendError, match=r"client=.* is not a distributed\.Client") as caught:
+        gmat_sweep.DaskPool(client=client)
+    assert "DaskPool.connect" in str(caught.value)
+
+
 @pytest.mark.parametrize("num_cpus", [0, -1, 1.5, True, "2"])
 def test_ray_pool_refuses_num_cpus_it_cannot_run_on(num_cpus: object) -> None:
     # Every run asks Ray for one CPU: num_cpus=0 started a runtime on which a sweep

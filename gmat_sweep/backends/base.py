@@ -59,6 +59,8 @@ class Pool(ABC):
 
     subprocess_isolated: ClassVar[bool] = True
     name: ClassVar[str] = "pool"
+    _reuse_gmat_context: bool = True
+    """The default for a user's pool whose ``__init__`` does not call ``Pool.__init__``."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

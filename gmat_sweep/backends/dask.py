@@ -93,6 +93,12 @@ class DaskPool(Pool):
             raise BackendError(
                 "DaskPool needs dask.distributed: pip install 'dask[distributed]'"
             ) from exc
+        if client is not None and not isinstance(client, distributed.Client):
+            raise BackendError(
+                f"client={client!r} of type {type(client).__name__} is not a distributed.Client; "
+                "pass Client(address) or Client(cluster), or for a scheduler address use "
+                "DaskPool.connect(address) or backend='tcp://host:8786'"
+            )
         self._owned: Any | None = None
         self._owns_client = client is None
         self._planned_threads = 0
@@ -136,7 +142,7 @@ class DaskPool(Pool):
             except BaseException:
                 self._owned.close()
                 raise
-        self._client = client
+        self._client: Any = client
 
     @classmethod
     def adopt(
