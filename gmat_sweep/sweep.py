@@ -214,6 +214,7 @@ class Sweep(DaskMethodsMixin):
         self._mission: plan.MissionHashes | None = None
         """The mission's files as the runs of this sweep must find them (see :meth:`_end`)."""
         self._changed: MissionChangedError | None = None
+        self._allow_script_drift = False  # as from_manifest was given it
         self._plan(self._runs)
 
     # -- the graph -----------------------------------------------------------
@@ -784,6 +785,7 @@ class Sweep(DaskMethodsMixin):
             flag="allow_script_drift",
         )
         self._mission = current
+        self._allow_script_drift = allow_script_drift
         self._script_path = script
         self._runs = runs = self._expand(self._parameter_spec, script.resolve())
         plan.check_recorded(
@@ -796,6 +798,33 @@ class Sweep(DaskMethodsMixin):
         wanted = set(manifest.find_failed())
         wanted.update(manifest.find_missing(spec.run_id for spec in runs))
         self._plan([spec for spec in runs if spec.run_id in wanted])
+
+    def _recheck_mission(self) -> None:
+        """Refuse (or, with ``allow_script_drift``, warn about) an edit since :meth:`_verify`.
+
+        The runs of a resume load the files as they start, so an edit between
+        :meth:`from_manifest` and :meth:`resume` would run a mission the checks
+        never saw; caught here, before any run, instead of after them.
+        """
+        if self._mission is None:
+            return
+        current = plan.MissionHashes.of(self._script_path)
+        plan.refuse_or_warn(
+            plan.mission_changes(
+                self._mission,
+                self._script_path,
+                when="since from_manifest checked it",
+                was="then",
+                current=current,
+            ),
+            allowed=self._allow_script_drift,
+            refusal=". Resuming would run the edited mission under the checks of the old one. "
+            "Restore the files and call resume() again, or call Sweep.from_manifest again to "
+            "check the edited files (allow_script_drift=True if the change cannot affect "
+            "results).",
+            flag="allow_script_drift",
+        )
+        self._mission = current
 
     def _expand(self, parameter_spec: Mapping[str, Any], script: Path) -> list[RunSpec]:
         """The runs ``parameter_spec`` describes, as workers receive them."""
@@ -871,6 +900,8 @@ class Sweep(DaskMethodsMixin):
             )
         if not self._verified:  # opened with open_sweep: the recorded script is the mission
             self._verify(self._script_path, allow_script_drift=False, allow_version_drift=False)
+        else:
+            self._recheck_mission()
         storage.check_writable(self._output_dir, self._storage_options)
         acquired = self._acquire("resume")
         try:

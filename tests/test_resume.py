@@ -518,3 +518,25 @@ def test_sigterm_stops_the_cli_like_ctrl_c(slow: Path, tmp_path: Path) -> None:
     assert b"interrupted; finished runs are in the manifest" in err
     assert not _wait_gone(_hosts(tag), timeout=10)
     assert not list(scratch.glob("gmat-sweep-host-*"))
+
+
+def test_a_script_edited_between_from_manifest_and_resume_is_refused_before_any_run(
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    # resume() documents a drifted script as a SweepConfigError "checked before any run";
+    # an edit after from_manifest checked the hashes must not run the edited mission.
+    script = tmp_path / "mission.script"
+    script.write_text(leo_basic.read_text())
+    out = tmp_path / "s"
+    sweep(script, {"Sat.Cd": [2.0, 2.1]}, backend=pool, out=out, progress=False)
+    path = out / "manifest.jsonl"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:2]))  # run 1 missing
+    resumed = Sweep.from_manifest(path, script, backend=pool, progress=False)
+    script.write_text(leo_basic.read_text() + "\n% an edit after from_manifest\n")
+    with pytest.raises(SweepConfigError, match="since from_manifest") as info:
+        resumed.resume()
+    assert "allow_script_drift=True" in str(info.value)
+    manifest = Manifest.load(path)
+    assert len(read_all_entries(path)) == 1 and manifest.mission_changed == []
+    script.write_text(leo_basic.read_text())  # restored: the resume goes on
+    assert len(resumed.resume().manifest.entries) == 2
