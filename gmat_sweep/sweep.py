@@ -802,7 +802,7 @@ class Sweep(DaskMethodsMixin):
     def _recheck_mission(self) -> None:
         """Refuse (or, with ``allow_script_drift``, warn about) an edit since :meth:`_verify`.
 
-        The runs of a resume load the files as they start, so an edit between
+        The runs of a resume (or extend) load the files as they start, so an edit between
         :meth:`from_manifest` and :meth:`resume` would run a mission the checks
         never saw; caught here, before any run, instead of after them.
         """
@@ -992,6 +992,8 @@ class Sweep(DaskMethodsMixin):
             raise SweepConfigError(f"n_more={n_more!r}: use a whole number of runs >= 1")
         if self._from_manifest and not self._verified:  # as resume: the recorded script
             self._verify(self._script_path, allow_script_drift=False, allow_version_drift=False)
+        elif self._from_manifest:
+            self._recheck_mission()
         storage.check_writable(self._output_dir, self._storage_options)
         if backend is not None:
             self._backend = backend

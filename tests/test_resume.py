@@ -540,3 +540,19 @@ def test_a_script_edited_between_from_manifest_and_resume_is_refused_before_any_
     assert len(read_all_entries(path)) == 1 and manifest.mission_changed == []
     script.write_text(leo_basic.read_text())  # restored: the resume goes on
     assert len(resumed.resume().manifest.entries) == 2
+
+
+def test_a_script_edited_between_from_manifest_and_extend_is_refused_before_any_run(
+    leo_basic: Path, tmp_path: Path, pool: LocalPool
+) -> None:
+    script = tmp_path / "mission.script"
+    script.write_text(leo_basic.read_text())
+    out = tmp_path / "s"
+    perturb = {"Sat.Cd": ("uniform", 2.0, 2.4)}
+    monte_carlo(script, n=1, perturb=perturb, seed=3, backend=pool, out=out, progress=False)
+    opened = Sweep.from_manifest(out / "manifest.jsonl", script, backend=pool, progress=False)
+    script.write_text(leo_basic.read_text() + "\n% an edit after from_manifest\n")
+    with pytest.raises(SweepConfigError, match="since from_manifest"):
+        opened.extend(1)
+    assert len(read_all_entries(out / "manifest.jsonl")) == 1
+    assert Manifest.load(out / "manifest.jsonl").run_count == 1
