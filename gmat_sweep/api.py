@@ -796,26 +796,27 @@ def _refuse_shared_outputs(script: Path) -> None:
     out of the run's directory, so gmat-run fails every such run.
     """
     filenames = output_settings(script, "Filename")
-    shared = {name: value for name, value in filenames.items() if PurePath(value).is_absolute()}
-    if shared:
-        named = ", ".join(f"{name}.Filename = '{filename}'" for name, filename in shared.items())
-        raise SweepConfigError(
-            f"mission {script.name}: {named} is an absolute path, so every run would write "
-            "the same file and overwrite the others' output; a sweep needs each output file "
-            "named by a relative path (e.g. "
-            f"'{PurePath(next(iter(shared.values()))).name}'), which each run writes into "
-            "its own run-NNNNNN directory; make the Filename relative in the script"
-        )
-    climbing = {name: value for name, value in filenames.items() if ".." in PurePath(value).parts}
-    if climbing:
-        named = ", ".join(f"{name}.Filename = '{filename}'" for name, filename in climbing.items())
-        raise SweepConfigError(
-            f"mission {script.name}: {named} has a '..' segment, so it could point outside "
-            "the run's own directory, where gmat-run refuses to write and every run would "
-            "fail; a sweep keeps each output file inside the run's own run-NNNNNN directory: "
-            "name it without '..' in the script (e.g. "
-            f"'{PurePath(next(iter(climbing.values()))).name}')"
-        )
+    rules = (
+        (
+            lambda path: path.is_absolute(),
+            "is an absolute path, so every run would write the same file and overwrite the "
+            "others' output; a sweep needs each output file named by a relative path, which "
+            "each run writes into its own run-NNNNNN directory: make the Filename relative in "
+            "the script",
+        ),
+        (
+            lambda path: ".." in path.parts,
+            "has a '..' segment, so it could point outside the run's own directory, where "
+            "gmat-run refuses to write and every run would fail; a sweep keeps each output "
+            "file inside the run's own run-NNNNNN directory: name it without '..' in the script",
+        ),
+    )
+    for breaks, reason in rules:
+        broken = {name: value for name, value in filenames.items() if breaks(PurePath(value))}
+        if broken:
+            named = ", ".join(f"{name}.Filename = '{value}'" for name, value in broken.items())
+            example = PurePath(next(iter(broken.values()))).name
+            raise SweepConfigError(f"mission {script.name}: {named} {reason} (e.g. '{example}')")
 
 
 def _refuse_unreadable_ephemerides(script: Path) -> None:

@@ -799,19 +799,24 @@ class Sweep(DaskMethodsMixin):
         wanted.update(manifest.find_missing(spec.run_id for spec in runs))
         self._plan([spec for spec in runs if spec.run_id in wanted])
 
-    def _recheck_mission(self) -> None:
-        """Refuse (or, with ``allow_script_drift``, warn about) an edit since :meth:`_verify`.
+    def _check_mission_files(self) -> None:
+        """Check the mission's files before a resume or an extend of a manifest's sweep adds runs.
 
-        The runs of a resume (or extend) load the files as they start, so an edit between
-        :meth:`from_manifest` and :meth:`resume` would run a mission the checks
-        never saw; caught here, before any run, instead of after them.
+        A sweep opened with :func:`open_sweep` is verified now, against the
+        script its manifest records. One that :meth:`from_manifest` verified
+        is checked again: its runs load the files as they start, so an edit
+        since then would run a mission the checks never saw. Either is
+        refused (or, with ``allow_script_drift``, warned about) before any run.
         """
-        if self._mission is None:
+        if not self._verified:
+            self._verify(self._script_path, allow_script_drift=False, allow_version_drift=False)
             return
+        verified = self._mission
+        assert verified is not None  # _verify hashed it
         current = plan.MissionHashes.of(self._script_path)
         plan.refuse_or_warn(
             plan.mission_changes(
-                self._mission,
+                verified,
                 self._script_path,
                 when="since from_manifest checked it",
                 was="then",
@@ -898,10 +903,7 @@ class Sweep(DaskMethodsMixin):
                 "Sweep.from_manifest(manifest_path, script_path, backend=...).resume() or "
                 "open_sweep(path).resume()"
             )
-        if not self._verified:  # opened with open_sweep: the recorded script is the mission
-            self._verify(self._script_path, allow_script_drift=False, allow_version_drift=False)
-        else:
-            self._recheck_mission()
+        self._check_mission_files()
         storage.check_writable(self._output_dir, self._storage_options)
         acquired = self._acquire("resume")
         try:
@@ -990,10 +992,8 @@ class Sweep(DaskMethodsMixin):
             raise SweepConfigError(f"cannot extend a {kind!r} sweep: {hint}")
         if isinstance(n_more, bool) or not isinstance(n_more, int) or n_more < 1:
             raise SweepConfigError(f"n_more={n_more!r}: use a whole number of runs >= 1")
-        if self._from_manifest and not self._verified:  # as resume: the recorded script
-            self._verify(self._script_path, allow_script_drift=False, allow_version_drift=False)
-        elif self._from_manifest:
-            self._recheck_mission()
+        if self._from_manifest:
+            self._check_mission_files()
         storage.check_writable(self._output_dir, self._storage_options)
         if backend is not None:
             self._backend = backend
