@@ -1717,13 +1717,35 @@ def _recorded_script(manifest: Any) -> Path:
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def _value(text: str) -> Any:
+def _value(text: str, argument: str) -> Any:
+    """One ``--param`` list item of ``argument``: an int, a finite float or a text value."""
     text = text.strip()
     if re.fullmatch(r"[+-]?\d+", text):
         return int(text)
     if _NUMBER.match(text):
-        return float(text)
+        return _finite("--param", argument, text)
     return text.strip("'\"")
+
+
+def _finite(option: str, argument: str, number: str) -> float:
+    """``number``, a number written inside ``option``'s ``argument``, as a finite float.
+
+    Raises
+    ------
+    ValueError
+        ``number`` is not a number (the caller words that with its own syntax).
+    SweepConfigError
+        It is one a float cannot hold (``1e400`` reads as ``inf``), or nan or
+        infinity: quoted as the user wrote it, not as the ``inf`` it became.
+    """
+    value = float(number)
+    if not math.isfinite(value):
+        raise SweepConfigError(
+            f"{option} {argument!r}: {number.strip()!r} is not a finite number (a float holds "
+            "at most about 1.8e308, and no GMAT field takes NaN or infinity); write it as a "
+            "finite number"
+        )
+    return value
 
 
 def _parse_param(text: str) -> tuple[str, list[Any]]:
@@ -1744,7 +1766,8 @@ def _parse_param(text: str) -> tuple[str, list[Any]]:
         try:
             if len(parts) != 3:
                 raise ValueError
-            start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+            start, stop = (_finite("--param", text, part) for part in parts[:2])
+            count = int(parts[2])
         except ValueError:
             raise SweepConfigError(
                 f"--param {text!r}: a range is START:STOP:COUNT (numbers, COUNT a whole number), "
@@ -1768,7 +1791,7 @@ def _parse_param(text: str) -> tuple[str, list[Any]]:
             f"--param {text!r}: empty value in the list; write comma-separated values such as "
             "Sat.INC=28.5,51.6,98"
         )
-    return path, [_value(item) for item in items]
+    return path, [_value(item, text) for item in items]
 
 
 def _warn_other_readings(text: str, start: float, stop: float, count: int) -> None:
@@ -1811,7 +1834,7 @@ def _parse_bounds(text: str) -> tuple[str, tuple[float, float]]:
     try:
         if not (sep and path and colon):
             raise ValueError
-        return path, (float(low), float(high))
+        return path, (_finite("--bounds", text, low), _finite("--bounds", text, high))
     except ValueError:
         raise SweepConfigError(
             f"--bounds {text!r}: write PATH=LO:HI with two numbers, e.g. Sat.Cd=1.8:2.6 (the "
@@ -1901,7 +1924,7 @@ def _parse_perturb(text: str) -> tuple[ParamName, DistSpec]:
                 + _spelled("perturb", match["path"], (name, *DISTRIBUTION_EXAMPLES[name]))
             )
     try:
-        numbers = tuple(float(a) for a in arguments)
+        numbers = tuple(_finite("--perturb", text, a) for a in arguments)
     except ValueError:
         raise SweepConfigError(
             f"--perturb {text!r}: distribution arguments must be numbers, e.g. normal(7000,5)"

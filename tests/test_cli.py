@@ -27,6 +27,7 @@ import tempfile
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -488,6 +489,31 @@ def test_parse_perturb_refuses_an_empty_argument(bad: str, position: int) -> Non
 
 
 @pytest.mark.parametrize(
+    ("parse", "option", "text", "number"),
+    [
+        (_parse_perturb, "--perturb", "Sat.Cd=normal(1e400,1)", "1e400"),
+        (_parse_perturb, "--perturb", "Sat.Cd=uniform(2,-1E999)", "-1E999"),
+        (_parse_perturb, "--perturb", "Sat.Cd=uniform(nan,2)", "nan"),
+        (_parse_bounds, "--bounds", "Sat.Cd=1e400:2", "1e400"),
+        (_parse_bounds, "--bounds", "Sat.Cd=1:inf", "inf"),
+        (_parse_param, "--param", "Sat.Cd=2,1e400", "1e400"),
+        (_parse_param, "--param", "Sat.Cd=1:1e309:2", "1e309"),
+    ],
+)
+def test_a_number_too_large_for_a_float_is_refused_as_the_user_wrote_it(
+    parse: Callable[[str], object], option: str, text: str, number: str
+) -> None:
+    # 1e400 reads as inf: the message quotes what was typed, not the inf (or the nan of a
+    # range ending at inf) it became, so the user sees which number to change.
+    with pytest.raises(SweepConfigError) as refused:
+        parse(text)
+    message = str(refused.value)
+    assert message.startswith(f"{option} {text!r}: {number!r} is not a finite number")
+    rest = message.replace(repr(text), "").replace(repr(number), "")
+    assert not re.search(r"\b(inf|nan)\b", rest), message
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (
@@ -506,7 +532,7 @@ def test_parse_perturb_refuses_an_empty_argument(bad: str, position: int) -> Non
         ),
         (
             ["monte-carlo", "-n", "2", "--perturb", "Sat.SMA=normal(nan,5)"],
-            "--perturb 'Sat.SMA=normal(nan,5)': normal's mu nan is not finite",
+            "--perturb 'Sat.SMA=normal(nan,5)': 'nan' is not a finite number",
         ),
         (
             ["sobol", "-n", "4", "--bounds", "Sat.Cd=2.6:1.8"],
