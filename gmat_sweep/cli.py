@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -1328,7 +1329,10 @@ def _pool(args: argparse.Namespace) -> Any:
     elif args.scheduler:
         pool = make_backend(args.scheduler)
     else:
-        pool = make_backend(args.backend or "local", args.workers)
+        name = args.backend or "local"
+        # -q: Ray's start-up lines (INFO, and a WARNING about its token) are not errors.
+        quiet = {"logging_level": logging.ERROR} if args.quiet and name == "ray" else {}
+        pool = make_backend(name, args.workers, **quiet)
     if args.verbose:
         _describe_pool(pool)
     return pool

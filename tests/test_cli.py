@@ -862,6 +862,17 @@ def test_json_tells_a_quiet_script_where_the_sweep_is(tmp_path: Path, leo_basic:
     assert set(summary["run_s"]) == {"min", "p50", "p90", "p99", "max"}
 
 
+def test_quiet_keeps_rays_start_up_lines_off_stderr(tmp_path: Path, leo_basic: Path) -> None:
+    # -q prints only errors: Ray's "Started a local Ray instance" (INFO) and its token
+    # notice (WARNING) are neither.
+    ran = console(
+        "run", leo_basic, "--param", "Sat.SMA=7000", "--backend", "ray", "--workers", "1",
+        "--out", tmp_path / "s", "-q", cwd=tmp_path,
+    )  # fmt: skip
+    assert (ran.code, ran.stdout, ran.stderr) == (0, "", "")
+    assert len(frame_of(tmp_path / "s")) > 0
+
+
 @pytest.mark.slow
 def test_fields_lists_values_and_override_classes(tmp_path: Path, leo_basic: Path) -> None:
     cases: dict[str, tuple[list[str | Path], dict[str, str]]] = {
