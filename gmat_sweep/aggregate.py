@@ -36,6 +36,7 @@ like local ones.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import numbers
@@ -45,7 +46,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -54,6 +54,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from gmat_sweep import storage
 from gmat_sweep.containment import locator, sweep_root
 from gmat_sweep.errors import (
     NoOutputFilesError,
@@ -291,24 +292,38 @@ class _Reader:
         counts = np.zeros(len(files), dtype=np.int64)
         if not files:
             return schema.empty_table(), counts
-        filesystem, path_of = _filesystem(self.root, self.storage_options)
-        paths = [path_of(file) for file in files]
+        opened = _filesystem(self.root, self.storage_options)
+        paths = [opened.path_of(file) for file in files]
         position = {path: index for index, path in enumerate(paths)}
-        dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
         batches = []
         known = {column for column, _ in self.layout.sources} | {TIME}
         try:
-            for tagged in dataset.scanner(columns=schema.names, use_threads=True).scan_batches():
-                batches.append(tagged.record_batch)
-                file = position[tagged.fragment.path]
-                if not counts[file]:
-                    extra = [n for n in tagged.fragment.physical_schema.names if n not in known]
-                    if extra:
-                        self._refuse_extra(extra, files[file], self._first_run(file, runs, codes))
-                counts[file] += tagged.record_batch.num_rows
+            with storage.reading(self.root):  # a store that stops answering mid-scan
+                dataset = ds.dataset(
+                    paths, schema=schema, format="parquet", filesystem=opened.filesystem
+                )
+                for tagged in dataset.scanner(
+                    columns=schema.names, use_threads=True
+                ).scan_batches():
+                    batches.append(tagged.record_batch)
+                    file = position[tagged.fragment.path]
+                    if not counts[file]:
+                        names = tagged.fragment.physical_schema.names
+                        extra = [n for n in names if n not in known]
+                        if extra:
+                            run = self._first_run(file, runs, codes)
+                            self._refuse_extra(extra, files[file], run)
+                    counts[file] += tagged.record_batch.num_rows
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
             self._explain(error, files, runs, codes)
             raise
+        except FileNotFoundError as missing:
+            gone = position.get(str(missing.args[0]) if missing.args else "")
+            if gone is None:
+                raise
+            run = self._first_run(gone, runs, codes)
+            with _reading(opened, self.layout.label, run, files[gone]):
+                raise
         table = pa.Table.from_batches(batches, schema=schema)
         if self.layout.key == TIME and TIME in schema.names and table.column(TIME).null_count:
             self._check_time(table, files, counts, runs, codes)
@@ -371,17 +386,23 @@ class _Reader:
                     ) from error
 
 
-type _Opened = tuple[pafs.FileSystem, Callable[[str], str]]
-"""A sweep's filesystem and a location's path on it (:func:`_filesystem`)."""
+class _Opened(NamedTuple):
+    """A sweep's filesystem, a location's path on it, and its options (:func:`_filesystem`)."""
+
+    filesystem: pafs.FileSystem
+    path_of: Callable[[str], str]
+    storage_options: Mapping[str, Any]
 
 
 def _read_file[T](
     opened: _Opened, label: str, run_id: int, location: str, read: Callable[[Any], T]
 ) -> T:
     """``read`` of run ``run_id``'s file; a file that is not valid Parquet is reported as its."""
-    filesystem, path_of = opened
     try:
-        with filesystem.open_input_file(path_of(location)) as handle:
+        with (
+            _reading(opened, label, run_id, location),
+            opened.filesystem.open_input_file(opened.path_of(location)) as handle,
+        ):
             return read(handle)
     except pa.ArrowInvalid as error:
         raise RunOutputError(
@@ -391,12 +412,28 @@ def _read_file[T](
         ) from error
 
 
+def _reading(
+    opened: _Opened, label: str, run_id: int, location: str
+) -> contextlib.AbstractContextManager[None]:
+    """:func:`gmat_sweep.storage.reading` of run ``run_id``'s file; resume reruns a gone one."""
+    return storage.reading(
+        location,
+        opened.storage_options,
+        gone=(
+            f"it is the {label} of run {run_id}, which the manifest records as ok: resume the "
+            "sweep (gmat-sweep resume OUT_DIR, or Sweep.resume()) to run that run again, or "
+            "restore the file"
+        ),
+    )
+
+
 def _filesystem(root: str, storage_options: Mapping[str, Any]) -> _Opened:
     """The filesystem the sweep's files are read from, and a location's path on it."""
     if not is_url(root):
-        return pafs.LocalFileSystem(), str
-    filesystem, _ = fsspec.core.url_to_fs(root, **storage_options)
-    return pafs.PyFileSystem(pafs.FSSpecHandler(filesystem)), filesystem._strip_protocol
+        return _Opened(pafs.LocalFileSystem(), str, storage_options)
+    filesystem, _ = storage.filesystem(root, storage_options)
+    handler = pafs.FSSpecHandler(filesystem)
+    return _Opened(pafs.PyFileSystem(handler), filesystem._strip_protocol, storage_options)
 
 
 def _sorted_within_runs(data: pa.Table, key: str, runs: np.ndarray) -> pa.Table:

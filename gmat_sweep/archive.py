@@ -323,10 +323,11 @@ def _sweep_files(root: str | Path, storage_options: Mapping[str, Any] | None) ->
     fs, base = storage.filesystem(root, storage_options)
     base = base.rstrip("/")
     names: list[str] = []
-    for found in sorted(fs.find(base)):
-        relative = str(found)[len(base) + 1 :]
-        first = relative.split("/", 1)[0]
-        if relative == "manifest.jsonl" or first == "manifest.d" or first.startswith("run-"):
-            names.append(relative)
-    contents = fs.cat([f"{base}/{name}" for name in names], on_error="raise")
+    with storage.reading(root):
+        for found in sorted(fs.find(base)):
+            relative = str(found)[len(base) + 1 :]
+            first = relative.split("/", 1)[0]
+            if relative == "manifest.jsonl" or first == "manifest.d" or first.startswith("run-"):
+                names.append(relative)
+        contents = fs.cat([f"{base}/{name}" for name in names], on_error="raise")
     return {name: contents[f"{base}/{name}"] for name in names}

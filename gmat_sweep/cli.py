@@ -2039,16 +2039,22 @@ def _run_times(ordered: list[float]) -> dict[str, float] | None:
 
 
 def _rows(location: PathLike, storage_options: Mapping[str, Any]) -> int | None:
-    """The Parquet file's row count; ``None`` when the file is gone."""
+    """The Parquet file's row count; ``None`` when the file is gone, 0 when it is damaged.
+
+    A store that refuses the read or does not answer raises, naming the file
+    (:func:`gmat_sweep.storage.reading`): its rows are unknown, not 0.
+    """
     import pyarrow.parquet as pq
 
     from gmat_sweep import storage
 
     try:
         fs, path = storage.filesystem(location, storage_options)
-        with fs.open(path, "rb") as handle:
+        with storage.reading(location), fs.open(path, "rb") as handle:
             return int(pq.ParquetFile(handle).metadata.num_rows)
     except FileNotFoundError:
         return None
+    except (PermissionError, ConnectionError):
+        raise
     except OSError:
         return 0

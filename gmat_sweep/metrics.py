@@ -112,12 +112,15 @@ def apply(outcome: RunOutcome, spec: RunSpec, postprocess: Postprocess) -> RunOu
     return dataclasses.replace(outcome, metrics_path=location, metrics_error=None)
 
 
-def _read_table(location: Any, options: Mapping[str, Any] | None) -> pa.Table:
+def _read_table(
+    location: Any, options: Mapping[str, Any] | None, *, gone: str | None = None
+) -> pa.Table:
     import pyarrow.parquet as pq
 
     # One small file, read on an executor thread: Arrow's own thread pool would add
     # nothing, and its threads must not be started from threads that come and go.
-    return pq.read_table(io.BytesIO(storage.read_bytes(location, options)), use_threads=False)
+    data = storage.read_bytes(location, options, gone=gone)
+    return pq.read_table(io.BytesIO(data), use_threads=False)
 
 
 def _scalars(values: Any) -> dict[str, Any]:
@@ -232,7 +235,11 @@ def metrics_frame(
             status, error = "failed", entry.metrics_error
         elif entry.metrics_path is not None:
             status, location = "ok", locate(entry.metrics_path, run_id)
-            row = _read_table(location, storage_options).to_pylist()[0]
+            gone = (
+                f"it holds the metrics of run {run_id}: compute them again with "
+                "Sweep.add_metrics(postprocess), or restore the file"
+            )
+            row = _read_table(location, storage_options, gone=gone).to_pylist()[0]
         else:
             status = "missing"
         rows.append(

@@ -235,7 +235,8 @@ def unreadable(locations: list[str], storage_options: Mapping[str, Any] | None =
     (what a machine crash leaves of a file whose data never reached the disk
     is empty or zero-filled). One suffix read per file, concurrent where the
     filesystem can, so checking a 100k-run sweep stays cheap. Errors other than
-    a missing file (a store that does not answer, access denied) propagate.
+    a missing file propagate; on an object store, access denied and a store that
+    does not answer as :func:`reading` reports them, naming the file.
     """
     if not locations:
         return []
@@ -249,7 +250,8 @@ def unreadable(locations: list[str], storage_options: Mapping[str, Any] | None =
         elif isinstance(tail, OSError) and _error_code(tail) == "InvalidRange":
             bad.append(location)  # S3 answers a suffix read of an empty object with 416
         elif isinstance(tail, BaseException):
-            raise tail
+            with reading(location):
+                raise tail
         elif location.endswith(".parquet") and not _parquet_tail(tail):
             bad.append(location)
     return bad
@@ -312,14 +314,50 @@ def client_error(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def _reading(location: PathLike) -> Iterator[None]:
+def reading(
+    location: PathLike,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    gone: str | None = None,
+) -> Iterator[None]:
     """Name ``location`` and the fix when an object store refuses a read or does not answer.
 
     s3fs reports a wrong secret as a bare ``PermissionError('Forbidden')``, and
     missing credentials or an unreachable endpoint as botocore's own exception;
     each becomes the ``OSError`` kind a reader expects (``PermissionError``,
-    ``ConnectionError``), naming the URL. Local paths and a missing file pass through unchanged.
+    ``ConnectionError``), naming the URL. Local paths pass through unchanged.
+
+    A missing file passes through unchanged too, unless ``gone`` says what to
+    do about it (``"resume the sweep ..."``): then it becomes a
+    ``FileNotFoundError`` naming ``location`` and that fix. Readers that hide
+    the store's answer behind "not found" (pyarrow's fsspec bridge checks
+    ``isfile`` first, which swallows every error) are asked again here, so a
+    refusal or a store that does not answer is reported as that, not as a gone file.
     """
+    try:
+        with _translated(location):
+            yield
+    except FileNotFoundError as missing:
+        if gone is None:
+            raise
+        if is_url(location):
+            fs, path = filesystem(location, storage_options)
+            fs.invalidate_cache(path)
+            try:
+                with _translated(location):
+                    fs.info(path)
+            except FileNotFoundError:
+                pass
+            else:
+                raise missing  # it is there after all: the first error was something else
+        raise FileNotFoundError(
+            f"{location} is gone (deleted or moved since it was written); {gone}"
+        ) from None
+
+
+@contextlib.contextmanager
+def _translated(location: PathLike) -> Iterator[None]:
+    """:func:`reading`'s translation of a refusal or a client error, naming ``location``."""
     try:
         yield
     except PermissionError as exc:
@@ -335,12 +373,17 @@ def _reading(location: PathLike) -> Iterator[None]:
         raise kind(f"cannot read {location}: {client_problem(exc)}") from None
 
 
-def read_bytes(location: PathLike, storage_options: Mapping[str, Any] | None = None) -> bytes:
-    """Read a whole file from a local path or URL."""
-    if not is_url(location):
-        return Path(location).read_bytes()
-    fs, path = filesystem(location, storage_options)
-    with _reading(location):
+def read_bytes(
+    location: PathLike,
+    storage_options: Mapping[str, Any] | None = None,
+    *,
+    gone: str | None = None,
+) -> bytes:
+    """Read a whole file from a local path or URL; ``gone``: as :func:`reading` says."""
+    with reading(location, storage_options, gone=gone):
+        if not is_url(location):
+            return Path(location).read_bytes()
+        fs, path = filesystem(location, storage_options)
         data: bytes = fs.cat_file(path)
     return data
 
@@ -356,7 +399,7 @@ def read_many(
         return []
     fs, _ = filesystem(locations[0], storage_options)
     paths = [fs._strip_protocol(location) for location in locations]
-    with _reading(locations[0]):
+    with reading(locations[0]):
         contents = fs.cat(paths, on_error="raise")
     missing = [path for path in paths if path not in contents]
     if missing:  # some filesystems leave a vanished file out instead of raising
@@ -369,7 +412,7 @@ def exists(location: PathLike, storage_options: Mapping[str, Any] | None = None)
     if not is_url(location):
         return Path(location).exists()
     fs, path = filesystem(location, storage_options)
-    with _reading(location):
+    with reading(location):
         return bool(fs.exists(path))
 
 
@@ -386,7 +429,7 @@ def list_files(location: PathLike, storage_options: Mapping[str, Any] | None = N
     """Full URLs of the files directly under ``location``, sorted by name; [] if none."""
     fs, path = filesystem(location, storage_options)
     try:
-        with _reading(location):
+        with reading(location):
             # refresh: other processes add files here, so a cached listing would be stale
             listing = fs.ls(path, detail=True, refresh=True)
     except FileNotFoundError:

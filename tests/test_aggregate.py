@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -217,6 +218,20 @@ def test_loc_touches_only_that_runs_file(sweep: tuple[Manifest, Path]) -> None:
     assert frame.loc[2].compute()["Sat.X"].tolist() == [7002.0, 7052.0, 7102.0]
     with pytest.raises(FileNotFoundError):
         frame.loc[0].compute()
+
+
+def test_a_gone_file_of_an_ok_run_is_named_with_resume_as_the_fix(
+    sweep: tuple[Manifest, Path],
+) -> None:
+    manifest, root = sweep
+    for run in (2, 0):  # one the scan reads, then the one whose footer sets the layout
+        gone = root / f"run-00000{run}" / "report__RF.parquet"
+        gone.unlink()
+        message = rf"{re.escape(str(gone))} is gone .* report 'RF' of run {run}, .* resume the"
+        with pytest.raises(FileNotFoundError, match=message):
+            final_frame(manifest, root)
+        with pytest.raises(FileNotFoundError, match=message):
+            report_frame(manifest, root).compute()
 
 
 def test_column_selection_is_pushed_into_the_read(sweep: tuple[Manifest, Path]) -> None:

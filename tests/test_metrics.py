@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,21 @@ def test_metrics_are_the_reduction_of_each_runs_outputs(measured: Path) -> None:
     assert metrics["__status"].eq("ok").all()
     assert (measured / "run-000000" / "metrics.parquet").is_file()
     assert study.manifest.parameter_spec["postprocess"] == "gmat_sweep.testing:final_sma"
+
+
+def test_a_gone_metrics_file_is_named_with_add_metrics_as_the_fix(
+    measured: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(measured, copy)
+    gone = copy / "run-000001" / "metrics.parquet"
+    gone.unlink()
+    study = open_sweep(copy)
+    message = rf"{re.escape(str(gone))} is gone .* metrics of run 1: .*add_metrics"
+    with pytest.raises(FileNotFoundError, match=message):
+        study.metrics()
+    study.add_metrics("gmat_sweep.testing:final_sma")  # the fix the message gives
+    pd.testing.assert_frame_equal(study.metrics(), open_sweep(measured).metrics())
 
 
 def test_a_failing_postprocess_fails_the_metric_row_not_the_run(

@@ -7,6 +7,7 @@ against the same sweep on local disk, object by object where it matters.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,11 +23,12 @@ import pytest
 from s3_server import S3Server, s3_server  # noqa: F401  (the fixture, used by name)
 
 from gmat_sweep import aggregate as aggregate_module
+from gmat_sweep import cli as cli_module
 from gmat_sweep.api import monte_carlo, open_sweep, sobol, sweep
 from gmat_sweep.backends.local import LocalPool
 from gmat_sweep.cli import main
 from gmat_sweep.errors import SweepConfigError
-from gmat_sweep.manifest import ENTRIES_DIR, Manifest, read_all_entries
+from gmat_sweep.manifest import ENTRIES_DIR, Manifest, read_all_entries, unreadable_ok_runs
 from gmat_sweep.spec import RunStatus
 from gmat_sweep.sweep import Sweep
 
@@ -456,3 +458,177 @@ def test_reading_an_s3_sweep_the_store_refuses_names_the_url_and_the_fix(
         flags += ["--storage-option", f"{name}={value}"]
     assert main(["show", out, *flags]) == 3  # a storage problem, not "a bug in gmat_sweep"
     assert out in capsys.readouterr().err
+
+
+_DENIED = (
+    b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s"
+)
+_ACCESS_DENIED = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+
+
+class _Relay:
+    """A TCP relay to the S3 server, to break the store after a sweep was opened through it.
+
+    :meth:`cut` makes the endpoint go away; :meth:`deny` makes it answer every
+    request with 403 AccessDenied, as it does once credentials expire.
+    """
+
+    def __init__(self, endpoint: str) -> None:
+        import socket
+        import threading
+
+        self._target = ("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._open: list[socket.socket] = []
+        self._denying = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # cut
+                self._listener.close()
+                return
+            if self._denying:
+                threading.Thread(target=self._refuse, args=(client,), daemon=True).start()
+                continue
+            server = socket.create_connection(self._target)
+            self._open += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                end.close()
+
+    @staticmethod
+    def _refuse(client: Any) -> None:
+        """Answer one request with 403 AccessDenied (a HEAD gets no body) and hang up."""
+        with client:
+            request = b""
+            while b"\r\n\r\n" not in request and (data := client.recv(65536)):
+                request += data
+            body = b"" if request.startswith(b"HEAD") else _ACCESS_DENIED
+            client.sendall(_DENIED % (len(body), body))
+
+    def _drop(self, *ends: Any) -> None:
+        import socket
+
+        for end in ends:  # shutdown, not close, wakes a thread in accept() or recv()
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Refuse new connections and drop the open ones: the store stops answering."""
+        self._drop(self._listener, *self._open)
+
+    def deny(self) -> None:
+        """Drop the open connections and answer every new request with access denied."""
+        self._denying = True
+        self._drop(*self._open)
+
+
+@pytest.mark.parametrize(
+    ("breaks", "error", "problem"),
+    [
+        ("cut", ConnectionError, r"the object store did not answer .*check the endpoint"),
+        ("deny", PermissionError, r"access denied \(.*fix the key/secret or the bucket policy"),
+    ],
+)
+def test_reading_results_after_the_store_breaks_names_the_url_and_the_fix(
+    breaks: str,
+    error: type[OSError],
+    problem: str,
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+    tmp_path: Path,
+) -> None:
+    relay = _Relay(s3_server.endpoint)
+    out = s3_server.url(_prefix())
+    options = s3_server.storage_options(endpoint=relay.endpoint)
+    options["config_kwargs"] = {"connect_timeout": 1, "retries": {"max_attempts": 1}}
+    sweep(leo_basic, {"Sat.Cd": [2.0]}, backend=pool, out=out, storage_options=options)
+    study = open_sweep(out, storage_options=options)
+    getattr(relay, breaks)()  # the store breaks after the sweep was opened
+    message = rf"cannot read {out}\S*: {problem}"
+    with pytest.raises(error, match=message):
+        study.to_pandas()
+    with pytest.raises(error, match=message):
+        study.final(lazy=True).compute()
+    with pytest.raises(error, match=message):
+        study.archive(tmp_path / "study.zip")
+    with pytest.raises(error, match=message):
+        unreadable_ok_runs(study.manifest, out, options)
+
+
+def test_show_reports_a_store_that_breaks_after_the_manifest_was_read(
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    relay = _Relay(s3_server.endpoint)
+    out = s3_server.url(_prefix())
+    options = s3_server.storage_options(endpoint=relay.endpoint)
+    sweep(leo_basic, {"Sat.Cd": [2.0]}, backend=pool, out=out, storage_options=options)
+    facts = cli_module._facts
+
+    def deny_then_count(*args: Any, **kwargs: Any) -> Any:
+        relay.deny()  # after reading the manifest, before counting the outputs' rows
+        return facts(*args, **kwargs)
+
+    monkeypatch.setattr(cli_module, "_facts", deny_then_count)
+    flags = ["--storage-option", f"key={options['key']}", "--storage-option",
+             f"secret={options['secret']}", "--storage-option",
+             f"client_kwargs.endpoint_url={relay.endpoint}", "--storage-option",
+             "client_kwargs.region_name=us-east-1"]  # fmt: skip
+    capsys.readouterr()
+    assert main(["show", out, *flags]) == 3  # not "ok: 1" with 0 rows
+    err = capsys.readouterr().err
+    assert f"cannot read {out}/run-000000/report__RF.parquet: access denied" in err
+
+
+def test_a_deleted_output_of_an_ok_run_reads_as_gone_and_resume_runs_it_again(
+    s3_server: S3Server,  # noqa: F811
+    leo_basic: Path,
+    pool: LocalPool,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    prefix = _prefix()
+    out, options = s3_server.url(prefix), s3_server.storage_options()
+    sweep(leo_basic, {"Sat.Cd": [2.0, 2.2]}, backend=pool, out=out, storage_options=options)
+    study = open_sweep(out, storage_options=options)
+    s3_server.client().delete_object(
+        Bucket=s3_server.bucket, Key=f"{prefix}/run-000001/report__RF.parquet"
+    )
+    gone = rf"{out}/run-000001/report__RF.parquet is gone .*run 1.*resume"
+    with pytest.raises(FileNotFoundError, match=gone):
+        study.to_pandas()
+    with pytest.raises(FileNotFoundError, match=gone):
+        study.to_dataframe().compute()
+    flags = ["--storage-option", f"key={options['key']}", "--storage-option",
+             f"secret={options['secret']}", "--storage-option",
+             f"client_kwargs.endpoint_url={s3_server.endpoint}", "--storage-option",
+             "client_kwargs.region_name=us-east-1"]  # fmt: skip
+    capsys.readouterr()
+    assert main(["export", out, "--to", str(tmp_path / "r.csv"), *flags]) == 3
+    assert f"{out}/run-000001/report__RF.parquet is gone" in capsys.readouterr().err
+    assert main(["show", out, "--json", *flags]) == 1
+    assert json.loads(capsys.readouterr().out)["lost"] == 1
+    assert unreadable_ok_runs(study.manifest, out, options) == [1]
