@@ -28,12 +28,14 @@ import hashlib
 import io
 import json
 import os
+import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from gmat_sweep import storage
+from gmat_sweep.containment import locator, sweep_root
 from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import SweepConfigError
 from gmat_sweep.plan import CLI_DISTRIBUTIONS, MissionHashes, recorded_grid, script_drift
@@ -43,8 +45,10 @@ from gmat_sweep.script import (
     resources,
     script_includes_sha256,
 )
+from gmat_sweep.spec import PathLike, RunStatus
 
 if TYPE_CHECKING:
+    from gmat_sweep.manifest import Manifest
     from gmat_sweep.sweep import Sweep
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -95,6 +99,7 @@ def write_archive(
         script = sweep.runs[0].script_path if sweep.runs else manifest.script_path
     mission, external = _mission_files(sweep, Path(script))
     files = dict(_sweep_files(sweep.output_dir, storage_options))
+    _warn_lost_outputs(manifest, sweep.output_dir, files)
     for name, data in mission.items():
         files[f"mission/{name}"] = data
     if external["copies"]:
@@ -316,6 +321,37 @@ def _free_directory(taken: Iterable[str]) -> str:
         for name in ("external", *(f"external-{n}" for n in range(2, len(used) + 3)))
         if name not in used
     )
+
+
+def _warn_lost_outputs(manifest: Manifest, root: PathLike, files: Mapping[str, bytes]) -> None:
+    """Warn when ok runs' recorded outputs are missing from ``files`` or not whole Parquet.
+
+    The archive keeps the manifest as it is, so such runs would read as gone
+    from it; a resume first runs them again (:func:`gmat_sweep.manifest.unreadable_ok_runs`
+    is the same rule, read from the store).
+    """
+    base = sweep_root(root)
+    locate = locator(root)
+    lost: dict[int, list[str]] = {}
+    for entry in manifest.entries:
+        if entry.status is not RunStatus.OK:
+            continue
+        for recorded in entry.output_paths.values():
+            name = locate(recorded, entry.run_id)[len(base) + 1 :]
+            data = files.get(name)
+            if data is None or (name.endswith(".parquet") and not storage.whole_parquet(data)):
+                lost.setdefault(entry.run_id, []).append(name)
+    if lost:
+        named = [name for names in lost.values() for name in names]
+        shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+        warnings.warn(
+            f"the manifest records runs {list(lost)} as ok, but their output files are missing "
+            f"or damaged ({shown}); the archive holds the sweep as it is, so those runs read as "
+            "gone from it: resume the sweep first (gmat-sweep resume OUT_DIR, or "
+            "Sweep.resume()) to run them again, then archive it",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _sweep_files(root: str | Path, storage_options: Mapping[str, Any] | None) -> dict[str, bytes]:

@@ -268,6 +268,11 @@ def _parquet_tail(tail: bytes) -> bool:
     return len(tail) == 8 and tail[4:] == _PARQUET_MAGIC and tail[:4] != b"\0\0\0\0"
 
 
+def whole_parquet(data: bytes) -> bool:
+    """Whether ``data``, a whole file, ends as a Parquet file does (:func:`unreadable`'s rule)."""
+    return _parquet_tail(data[-8:])
+
+
 def _access_denied(exc: OSError, allowed: str) -> str:
     return (
         f"access denied ({exc}); the credentials in storage_options (or the environment) must "

@@ -172,6 +172,26 @@ def test_archive_holds_included_files_where_the_script_finds_them(
     pd.testing.assert_frame_equal(reopened.to_pandas(), original.to_pandas())
 
 
+def test_archive_of_a_sweep_with_lost_outputs_warns_and_names_the_runs(
+    study: Sweep, tmp_path: Path
+) -> None:
+    # An archive is kept to reproduce and read the sweep later: one whose ok runs' files
+    # are gone (or torn) would read as broken a year later, so the archive says so now.
+    copy = tmp_path / "study"
+    shutil.copytree(study.output_dir, copy)
+    ok = [entry.run_id for entry in study.manifest.entries if entry.status is RunStatus.OK]
+    deleted, torn = ok[0], ok[-1]
+    (copy / f"run-{deleted:06d}" / "report__RF.parquet").unlink()
+    (copy / f"run-{torn:06d}" / "report__RF.parquet").write_bytes(b"\0" * 64)
+    with pytest.warns(RuntimeWarning) as warned:
+        write_archive(open_sweep(copy), tmp_path / "study.zip")
+    message = str(warned[0].message)
+    assert f"[{deleted}, {torn}]" in message
+    assert f"run-{deleted:06d}/report__RF.parquet" in message and "resume" in message
+    with zipfile.ZipFile(tmp_path / "study.zip") as archive:
+        assert "manifest.jsonl" in archive.namelist()
+
+
 def test_archive_into_a_missing_directory_is_refused(study: Sweep, tmp_path: Path) -> None:
     with pytest.raises(SweepConfigError, match="does not exist; create it first"):
         write_archive(study, tmp_path / "nowhere" / "study.zip")
