@@ -31,9 +31,11 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import doctest
 import importlib
 import json
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -212,6 +214,24 @@ def test_public_names_import_in_the_order_the_examples_use() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+MODULES = sorted(
+    info.name
+    for info in pkgutil.walk_packages(gmat_sweep.__path__, "gmat_sweep.")
+    if info.name not in ("gmat_sweep.__main__", "gmat_sweep.testing")  # a CLI run, pytest's
+)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_docstring_examples_run_and_print_what_they_show(
+    module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ``>>>`` example not marked ``+SKIP`` (those need a mission run) passes as doctest."""
+    monkeypatch.chdir(tmp_path)
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testmod(importlib.import_module(module), optionflags=flags, verbose=False)
+    assert result.failed == 0, f"{module}: {result.failed} docstring example(s) failed (see above)"
 
 
 # -- the command-line reference against the parser and the --json object -------------
