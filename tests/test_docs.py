@@ -31,9 +31,11 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import doctest
 import importlib
 import json
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -214,6 +216,24 @@ def test_public_names_import_in_the_order_the_examples_use() -> None:
     assert done.returncode == 0, done.stderr
 
 
+MODULES = sorted(
+    info.name
+    for info in pkgutil.walk_packages(gmat_sweep.__path__, "gmat_sweep.")
+    if info.name not in ("gmat_sweep.__main__", "gmat_sweep.testing")  # a CLI run, pytest's
+)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_docstring_examples_run_and_print_what_they_show(
+    module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ``>>>`` example not marked ``+SKIP`` (those need a mission run) passes as doctest."""
+    monkeypatch.chdir(tmp_path)
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    result = doctest.testmod(importlib.import_module(module), optionflags=flags, verbose=False)
+    assert result.failed == 0, f"{module}: {result.failed} docstring example(s) failed (see above)"
+
+
 # -- the command-line reference against the parser and the --json object -------------
 
 CLI_PAGE = DOCS / "reference" / "cli.md"
@@ -283,6 +303,90 @@ def test_every_exit_code_is_listed_where_exit_codes_are_listed() -> None:
     sentence = re.search(r"Exit codes: (.*?)every error", README.read_text(encoding="utf-8"), re.S)
     assert sentence is not None
     assert re.findall(r"\b(\d+)\s+[a-z]", sentence[1]) == codes, sentence[1]
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    return {option for action in parser._actions for option in action.option_strings} - {"-h"}
+
+
+_FLAG = re.compile(r"(?<![\w-])(--[a-z][\w-]*|-[a-zA-Z]\b)")
+"""An option as the reference spells it: ``--out``, ``-n``."""
+
+
+def test_cli_reference_names_only_options_that_exist_and_every_option() -> None:
+    """Each option of cli.md's command table belongs to its command; the page names them all."""
+    from gmat_sweep.cli import _parser
+
+    parser = _parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    options = {name: _options(sub) for name, sub in action.choices.items()}
+    text = CLI_PAGE.read_text(encoding="utf-8")
+    for cell in _table_after(text, "| command | does |"):
+        command = re.match(r"`([\w-]+)", cell)[1]  # type: ignore[index]
+        unknown = set(_FLAG.findall(cell)) - options[command]
+        assert not unknown, f"docs/reference/cli.md: `{command}` has no option {unknown}"
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+    prose = re.sub(r"`(pip|python3?) [^`]*`", "", prose)  # other programs' options
+    named = set(_FLAG.findall(prose))
+    every = _options(parser).union(*options.values())
+    assert named - every == set(), f"docs/reference/cli.md names unknown options {named - every}"
+    assert every - named == set(), f"docs/reference/cli.md does not describe {every - named}"
+
+
+ENVIRONMENT_PAGE = DOCS / "reference" / "environment.md"
+INTERNAL_VARIABLES = {"GMAT_SWEEP_TEST_TAG"}
+"""Read by gmat_sweep.testing (a test helper) to find the processes a test started."""
+
+
+def _variables_read(tree: ast.Module) -> set[str]:
+    """The names of the environment variables a module reads (literals or module constants)."""
+    constants = {
+        node.targets[0].id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and isinstance(node.value, ast.Constant)
+    }
+
+    def is_environ(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+    keys: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            if node.func.attr == "getenv" or (
+                node.func.attr == "get" and is_environ(node.func.value)
+            ):
+                keys.append(node.args[0])
+        elif isinstance(node, ast.Subscript) and is_environ(node.value):
+            keys.append(node.slice)
+        elif isinstance(node, ast.Compare) and any(is_environ(c) for c in node.comparators):
+            keys.append(node.left)
+    return {
+        key.value if isinstance(key, ast.Constant) else constants[key.id]  # type: ignore[attr-defined]
+        for key in keys
+    }
+
+
+def test_environment_page_lists_every_variable_gmat_sweep_reads() -> None:
+    read = (
+        set().union(
+            *(
+                _variables_read(ast.parse(path.read_text(encoding="utf-8")))
+                for path in (ROOT / "gmat_sweep").rglob("*.py")
+            )
+        )
+        - INTERNAL_VARIABLES
+    )
+    page = ENVIRONMENT_PAGE.read_text(encoding="utf-8")
+    rows = [cells.split("|")[1] for cells in page.splitlines() if cells.startswith("| `")]
+    listed = {name for row in rows for name in re.findall(r"`([A-Z_][A-Z0-9_]*)`", row)}
+    assert read - listed == set(), f"docs/reference/environment.md lacks {read - listed}"
+    ours = {name for name in listed if name.startswith(("GMAT", "XDG"))}
+    assert ours - read == set(), f"environment.md lists {ours - read}, which nothing reads"
+    from gmat_sweep.cli import _ENVIRONMENT
+
+    assert all(name in _ENVIRONMENT for name in read if name.startswith("GMAT")), _ENVIRONMENT
 
 
 # -- the examples, executed ------------------------------------------------------------

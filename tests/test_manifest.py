@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -1058,3 +1059,19 @@ def test_an_append_the_disk_refuses_names_the_manifest_and_says_to_resume(
     with pytest.raises(FileNotFoundError) as gone:
         manifest.append_entry(make_entry(1))
     assert str(path) in str(gone.value) and "resume" in str(gone.value)
+
+
+def _first_cells(doc: str, heading: str) -> set[str]:
+    """The keys named in the first column of the first table under ``heading``."""
+    section = doc.split(f"\n{heading}\n", 1)[1]
+    table_end = section.index("\n\n", section.index("\n|"))
+    rows = [line for line in section[:table_end].splitlines() if line.startswith("| `")]
+    return {key for row in rows for key in re.findall(r"`(\w+)`", row.split("|")[1])}
+
+
+def test_the_schema_doc_lists_every_key_the_writer_writes(tmp_path: Path) -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "reference" / "manifest-schema.md").read_text()
+    _, path = saved(tmp_path, [make_entry(0)])
+    header, entry = assert_valid_jsonl(path)
+    assert _first_cells(doc, "## Header line") == set(header)
+    assert _first_cells(doc, "## Entry lines") == set(entry)
