@@ -5,9 +5,13 @@ points (a Sun-Earth ``LibrationPoint``, an Earth-Moon ``Barycenter`` with
 ``ObjectReferenced`` axes) and propagates two spacecraft ``Synchronized``.
 ``burn_sequence`` burns in VNB axes and then runs a ``Write``, a ``Toggle``
 off and on, a ``BackProp`` propagation, a ``Report`` command and a ``Stop``
-in an ``If`` branch. A sweep's run must equal, bit for bit, the hand-edited
+in an ``If`` branch. ``stop_events`` stops at apsides, a swept duration and
+the first of two conditions; ``lvlh_loop`` burns in LVLH axes and in a ``For``
+loop with swept bounds; ``script_event`` computes a burn in a ``BeginScript``
+block from swept Array cells. A sweep's run must equal, bit for bit, the hand-edited
 script run by gmat-run alone. Resource types the bundled engine leaves out
-(event locators, ground stations, optimizers) are refused before any run.
+(event locators, ground stations, optimizers, formations, GMAT functions)
+are refused before any run.
 """
 
 from __future__ import annotations
@@ -169,6 +173,8 @@ _UNSUPPORTED = {
         "ContactLocator and GroundStation are not part",
     ),
     "Optimize": ("Create Yukon Opt;\n", "Yukon is not part"),
+    "Formation": ("Create Formation Form;\nForm.Add = {Sat};\n", "Formation is not part"),
+    "GmatFunction": ("Create GmatFunction Fn;\n", "GmatFunction is not part"),
 }
 
 
@@ -305,3 +311,53 @@ def test_an_ephemeris_format_swept_between_the_readable_ones_reads_both(
     grid = {"Eph.FileFormat": ["CCSDS-OEM", "Code-500"]}
     with pytest.raises(SweepConfigError, match=r"'Eph.FileFormat'='Code-500': gmat-run reads only"):
         sweep(srp_bodyfixed, grid, out=tmp_path / "c", backend=pool, progress=False)
+
+
+_KINDS = {
+    # mission: (grid, the edits by hand giving run 1, reports)
+    "stop_events": (
+        {"Days.Value": [0.05, 0.11], "Alt.Value": [500.0]},
+        {"Days.Value": "0.11", "Alt.Value": "500"},
+        ["RF", "Ev"],
+    ),
+    "lvlh_loop": (
+        {"Lv.Element1": [0.01, -0.03], "Lv.Element3": [0.04], "Vn.Element2": [0.002],
+         "First.Value": [0], "Step.Value": [2], "Last.Value": [4]},
+        {"Lv.Element1": "-0.03", "Lv.Element3": "0.04", "Vn.Element2": "0.002",
+         "First": "0", "Step": "2", "Last": "4"},
+        ["RF"],
+    ),
+    "script_event": (
+        {"Gains(1,2)": [0.002, 0.005], "Scale.Value": [3], "Tag.Value": ["swept"],
+         "Gains(2,3)": [900]},
+        {"Gains(1,2)": "0.005", "Scale": "3", "Tag": "'swept'", "Gains(2,3)": "900"},
+        ["RF", "Sum"],
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def kinds(
+    pool: LocalPool, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Sweep]:
+    out = tmp_path_factory.mktemp("kinds")
+    return {
+        name: sweep(data_dir / f"{name}.script", grid, out=out / name, backend=pool,
+                    progress=False)
+        for name, (grid, _, _) in _KINDS.items()
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(_KINDS))
+def test_stop_conditions_loop_burns_and_script_events_match_the_edited_script(
+    kinds: dict[str, Sweep], data_dir: Path, tmp_path: Path, name: str
+) -> None:
+    study = kinds[name]
+    _, edits, reports = _KINDS[name]
+    assert study.failed_run_ids == []
+    for report in reports:
+        bare = _bare_report(data_dir / f"{name}.script", edits, report, tmp_path)
+        swept = _run_frame(study, 1, report, bare.columns)
+        # Numbers aggregate as float64, text as pandas strings: the values must be the same.
+        pd.testing.assert_frame_equal(swept, bare.astype(swept.dtypes.to_dict()))
+        assert not study.to_pandas(name=report).loc[0].equals(study.to_pandas(name=report).loc[1])
