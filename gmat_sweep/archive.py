@@ -35,9 +35,10 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from gmat_sweep import storage
-from gmat_sweep.containment import locator, sweep_root
+from gmat_sweep.containment import sweep_root
 from gmat_sweep.engine import ensure_engine
 from gmat_sweep.errors import SweepConfigError
+from gmat_sweep.manifest import Manifest, ok_outputs
 from gmat_sweep.plan import CLI_DISTRIBUTIONS, MissionHashes, recorded_grid, script_drift
 from gmat_sweep.script import (
     canonical_text,
@@ -45,10 +46,9 @@ from gmat_sweep.script import (
     resources,
     script_includes_sha256,
 )
-from gmat_sweep.spec import PathLike, RunStatus
+from gmat_sweep.spec import PathLike
 
 if TYPE_CHECKING:
-    from gmat_sweep.manifest import Manifest
     from gmat_sweep.sweep import Sweep
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -327,20 +327,16 @@ def _warn_lost_outputs(manifest: Manifest, root: PathLike, files: Mapping[str, b
     """Warn when ok runs' recorded outputs are missing from ``files`` or not whole Parquet.
 
     The archive keeps the manifest as it is, so such runs would read as gone
-    from it; a resume first runs them again (:func:`gmat_sweep.manifest.unreadable_ok_runs`
-    is the same rule, read from the store).
+    from it; a resume first runs them again. The rule is
+    :func:`gmat_sweep.manifest.unreadable_ok_runs`'s, applied to the bytes read here.
     """
     base = sweep_root(root)
-    locate = locator(root)
     lost: dict[int, list[str]] = {}
-    for entry in manifest.entries:
-        if entry.status is not RunStatus.OK:
-            continue
-        for recorded in entry.output_paths.values():
-            name = locate(recorded, entry.run_id)[len(base) + 1 :]
-            data = files.get(name)
-            if data is None or (name.endswith(".parquet") and not storage.whole_parquet(data)):
-                lost.setdefault(entry.run_id, []).append(name)
+    for location, run_id in ok_outputs(manifest, root).items():
+        name = location[len(base) + 1 :]
+        data = files.get(name)
+        if data is None or (name.endswith(".parquet") and not storage.whole_parquet(data)):
+            lost.setdefault(run_id, []).append(name)
     if lost:
         named = [name for names in lost.values() for name in names]
         shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")

@@ -640,14 +640,7 @@ def unreadable_ok_runs(
     ManifestCorruptError
         A recorded path lies outside the sweep root.
     """
-    from gmat_sweep.containment import locator
-
-    locate = locator(root)  # a path outside the sweep raises ManifestCorruptError
-    owners: dict[str, int] = {}
-    for entry in manifest.entries:
-        if entry.status is RunStatus.OK:
-            for path in entry.output_paths.values():
-                owners[locate(path, entry.run_id)] = entry.run_id
+    owners = ok_outputs(manifest, root)
     by_filesystem: dict[str, list[str]] = {}
     for location in owners:
         protocol = location.split("://", 1)[0] if is_url(location) else "file"
@@ -658,6 +651,28 @@ def unreadable_ok_runs(
         for location in storage.unreadable(locations, storage_options)
     }
     return [entry.run_id for entry in manifest.entries if entry.run_id in lost]
+
+
+def ok_outputs(manifest: Manifest, root: PathLike) -> dict[str, int]:
+    """Every output file the manifest records for a run whose last entry is ``ok``, and its run.
+
+    Keyed by location under ``root`` (:func:`gmat_sweep.containment.locator`),
+    in the manifest's entry order.
+
+    Raises
+    ------
+    ManifestCorruptError
+        A recorded path lies outside the sweep root.
+    """
+    from gmat_sweep.containment import locator
+
+    locate = locator(root)
+    return {
+        locate(path, entry.run_id): entry.run_id
+        for entry in manifest.entries
+        if entry.status is RunStatus.OK
+        for path in entry.output_paths.values()
+    }
 
 
 def _read_manifest(path: PathLike, options: dict[str, Any]) -> tuple[Journal, _Parsed]:
