@@ -62,7 +62,7 @@ from gmat_sweep.errors import (
     RunOutputError,
     SweepConfigError,
 )
-from gmat_sweep.spec import CONVERGED, PathLike, RunStatus, is_url, to_plain
+from gmat_sweep.spec import CONVERGED, PathLike, RunStatus, is_url, is_whole, to_plain
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -758,11 +758,7 @@ def _lazy(
 
 def _checked_partition_rows(partition_rows: object) -> int:
     """``partition_rows`` as an ``int``: a positive integer, numpy's (from an array) included."""
-    if (
-        isinstance(partition_rows, numbers.Integral)
-        and not isinstance(partition_rows, bool)
-        and int(partition_rows) >= 1
-    ):
+    if is_whole(partition_rows) and partition_rows >= 1:
         return int(partition_rows)
     raise SweepConfigError(
         f"partition_rows={partition_rows!r}: the target rows per partition must be a "

@@ -25,17 +25,17 @@ from __future__ import annotations
 
 import bisect
 import math
-import numbers
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from gmat_sweep.errors import ArgumentError, SweepConfigError
+from gmat_sweep.spec import is_real, is_whole
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -266,26 +266,16 @@ def _confidence(n: int, successes: int, coverage: float) -> float:
 
 
 def _check_probability(label: str, value: object) -> None:
-    if not _real(value) or not 0 < value < 1:
+    if not is_real(value) or not 0 < value < 1:
         raise SweepConfigError(f"{label}={value!r}: use a probability strictly between 0 and 1")
 
 
 def _check_order(order: object) -> int:
-    if not _whole(order) or order < 1:
+    if not is_whole(order) or order < 1:
         raise SweepConfigError(
             f"order={order!r}: use a whole number >= 1 (1 bounds by the extreme value)"
         )
     return int(order)
-
-
-def _whole(value: object) -> TypeGuard[int]:
-    """An integer, numpy's included (``np.int64`` from an array), but not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _real(value: object) -> TypeGuard[float]:
-    """A real number, numpy's included (``np.float32``), but not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _sides(sided: str) -> int:
@@ -732,9 +722,9 @@ def stop_rule(
             "that is never reached cannot run forever; e.g. max_n=2000"
         )
     batch = n if batch is None else batch
-    if not _whole(batch) or batch < 1:
+    if not is_whole(batch) or batch < 1:
         raise SweepConfigError(f"batch={batch!r}: use a whole number of runs >= 1 per batch")
-    if not _whole(max_n) or max_n < n:
+    if not is_whole(max_n) or max_n < n:
         raise SweepConfigError(
             f"max_n={max_n!r}: use a whole number of runs >= n={n}, the first batch (max_n is "
             "the most runs the sweep may grow to)"
@@ -748,7 +738,7 @@ def _checked_until(rule: dict[str, Any]) -> dict[str, Any]:
         raise SweepConfigError(
             f"until['column']={column!r}: use the name of a report column, e.g. 'Sat.Earth.SMA'"
         )
-    if not _real(half_width) or not (math.isfinite(half_width) and half_width > 0):
+    if not is_real(half_width) or not (math.isfinite(half_width) and half_width > 0):
         raise SweepConfigError(
             f"until['half_width']={half_width!r}: use a positive, finite number in the "
             "column's unit (the widest acceptable half-width of the confidence interval)"
@@ -961,7 +951,7 @@ def _seconds(label: str, value: float | pd.Timedelta | None) -> float | None:
         return None
     if isinstance(value, pd.Timedelta):
         return float(value.total_seconds())
-    if not _real(value) or not math.isfinite(value):
+    if not is_real(value) or not math.isfinite(value):
         raise SweepConfigError(
             f"{label}={value!r}: use a finite number of seconds or a pandas.Timedelta"
         )

@@ -18,7 +18,6 @@ back, so a sweep can be rebuilt with identical rows.
 from __future__ import annotations
 
 import importlib
-import numbers
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +37,7 @@ from gmat_sweep.distributions import (
 )
 from gmat_sweep.errors import ArgumentError, SweepConfigError
 from gmat_sweep.plan import MAX_RUNS
+from gmat_sweep.spec import is_whole
 
 SAMPLERS = ("random", "sobol", "halton")
 """Point sets :func:`monte_carlo_rows` can draw from: pseudo-random streams, or a
@@ -373,7 +373,7 @@ def morris_rows(
             "trajectories; 10 to 20 are usual",
             10,
         )
-    if isinstance(levels, numbers.Integral) and not isinstance(levels, bool):
+    if is_whole(levels):
         levels = int(levels)  # np.int64 from an array too
     if isinstance(levels, bool) or not isinstance(levels, int) or levels < 2 or levels % 2:
         raise ArgumentError(

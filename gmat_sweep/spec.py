@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import abc
 import math
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, Self, TypedDict
+from typing import TYPE_CHECKING, Any, Self, TypedDict, TypeGuard
 
 import msgspec
 
@@ -120,6 +121,16 @@ def local_path(value: PathLike) -> Path:
             "str, a pathlib.Path or an fsspec URL such as 's3://bucket/prefix'"
         )
     return Path(os.fspath(value).removeprefix("file://"))
+
+
+def is_whole(value: object) -> TypeGuard[int]:
+    """An integer, numpy's included (``np.int64`` from an array), but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> TypeGuard[float]:
+    """A real number, numpy's included (``np.float32``), but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def to_plain(value: Any) -> Any:
